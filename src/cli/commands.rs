@@ -1,0 +1,153 @@
+//! One function per command: open the table, call the library, hand the report to the printer.
+
+use chrono::{DateTime, Local, NaiveDate, NaiveDateTime, TimeZone};
+use clap::Args;
+
+use super::output::{self, Printer};
+use super::{Command, GlobalArgs};
+use tagkeeper::format::ids::{SnapshotId, TagName};
+use tagkeeper::inspect;
+use tagkeeper::table::{Table, VersionSpec};
+use tagkeeper::{Error, Result};
+
+/// Commands that take only a table.
+#[derive(Debug, Args)]
+pub(crate) struct TableArg {
+    /// Table location: a local path or an object-store URL (s3://bucket/warehouse/db.db/t).
+    table: String,
+}
+
+/// Arguments selecting a version of a table.
+#[derive(Debug, Args)]
+#[group(id = "version", multiple = false)]
+pub(crate) struct VersionArgs {
+    /// A retained snapshot id.
+    #[arg(long, group = "version")]
+    snapshot: Option<i64>,
+    /// A tag name.
+    #[arg(long, group = "version")]
+    tag: Option<String>,
+    /// The latest snapshot committed at or before this time: epoch milliseconds, RFC 3339
+    /// (2024-01-02T10:00:00Z), or a local time (2024-01-02 10:00[:00]) as Paimon reads
+    /// `scan.timestamp`.
+    #[arg(long, group = "version", value_name = "TS")]
+    timestamp: Option<String>,
+}
+
+impl VersionArgs {
+    fn spec(&self) -> Result<VersionSpec> {
+        if let Some(id) = self.snapshot {
+            if id < 1 {
+                return Err(Error::InvalidArgument(format!(
+                    "--snapshot must be a positive snapshot id, got {id}"
+                )));
+            }
+            return Ok(VersionSpec::Snapshot(SnapshotId(id)));
+        }
+        if let Some(name) = &self.tag {
+            let name = TagName::from_listing(name).ok_or_else(|| Error::InvalidTagName {
+                name: name.clone(),
+                reason: "not a tag name".to_string(),
+            })?;
+            return Ok(VersionSpec::Tag(name));
+        }
+        if let Some(ts) = &self.timestamp {
+            return parse_timestamp(ts).map(VersionSpec::Timestamp);
+        }
+        Ok(VersionSpec::Latest)
+    }
+}
+
+/// `files` arguments.
+#[derive(Debug, Args)]
+pub(crate) struct FilesArgs {
+    #[command(flatten)]
+    table: TableArg,
+    #[command(flatten)]
+    version: VersionArgs,
+}
+
+pub(crate) async fn run(command: Command, global: &GlobalArgs, printer: &Printer) -> Result<()> {
+    let opts = global.store_options();
+    match command {
+        Command::Snapshots(a) => {
+            let table = Table::open(&a.table, &opts).await?;
+            let report = inspect::snapshots(&table).await?;
+            printer.warnings(&report.warnings);
+            printer.report(&report, output::snapshots_text)
+        }
+        Command::Tags(a) => {
+            let table = Table::open(&a.table, &opts).await?;
+            let report = inspect::tags(&table).await?;
+            printer.report(&report, output::tags_text)
+        }
+        Command::Files(a) => {
+            let spec = a.version.spec()?;
+            let table = Table::open(&a.table.table, &opts).await?;
+            let report = inspect::files(&table, &spec).await?;
+            printer.report(&report, output::files_text)
+        }
+        Command::Schema(a) => {
+            let table = Table::open(&a.table, &opts).await?;
+            let report = inspect::schema(&table).await?;
+            printer.report(&report, output::schema_text)
+        }
+    }
+}
+
+/// Epoch millis, RFC 3339, or a zone-less local date-time (Paimon reads `scan.timestamp` in
+/// the JVM's zone; we use the machine's).
+pub(crate) fn parse_timestamp(text: &str) -> Result<i64> {
+    let t = text.trim();
+    if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
+        return t
+            .parse()
+            .map_err(|_| Error::InvalidArgument(format!("timestamp {t} is out of range")));
+    }
+    if let Ok(dt) = DateTime::parse_from_rfc3339(t) {
+        return Ok(dt.timestamp_millis());
+    }
+    let naive = [
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%dT%H:%M",
+    ]
+    .iter()
+    .find_map(|f| NaiveDateTime::parse_from_str(t, f).ok())
+    .or_else(|| {
+        NaiveDate::parse_from_str(t, "%Y-%m-%d")
+            .ok()
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+    });
+    match naive.map(|n| Local.from_local_datetime(&n).earliest()) {
+        Some(Some(local)) => Ok(local.timestamp_millis()),
+        _ => Err(Error::InvalidArgument(format!(
+            "cannot read timestamp {t:?}: use epoch milliseconds, RFC 3339 \
+             (2024-01-02T10:00:00Z) or local time (2024-01-02 10:00:00)"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps() {
+        assert_eq!(
+            parse_timestamp("1700000000000").ok(),
+            Some(1_700_000_000_000)
+        );
+        assert_eq!(
+            parse_timestamp("2024-01-02T10:00:00Z").ok(),
+            Some(1_704_189_600_000)
+        );
+        assert_eq!(
+            parse_timestamp("2024-01-02T12:00:00+02:00").ok(),
+            Some(1_704_189_600_000)
+        );
+        assert!(parse_timestamp("2024-01-02 10:00").is_ok());
+        assert!(parse_timestamp("yesterday").is_err());
+    }
+}

@@ -1,0 +1,130 @@
+//! Argument parsing, the runtime, exit codes and error rendering.
+
+mod commands;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use output::Printer;
+use tagkeeper::io::{StoreOptions, DEFAULT_CONCURRENCY};
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success
+  1  user error: no such table, snapshot or tag; invalid argument
+  2  corrupt or unreadable metadata, or the object store failed
+
+Locations: a local path, file://, s3://, gs://, az:// or abfss:// URL, or memory://.
+Credentials, region and endpoint come from the backend's usual environment variables
+(AWS_*, GOOGLE_*, AZURE_*) and can be overridden with --store-option KEY=VALUE.";
+
+/// Manage the snapshots and tags of Apache Paimon tables in object stores.
+#[derive(Debug, Parser)]
+#[command(name = "tagkeeper", version, about, after_help = EXIT_CODES)]
+pub(crate) struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct GlobalArgs {
+    /// Print exactly one JSON document on stdout (logs and warnings go to stderr).
+    #[arg(long, global = true)]
+    json: bool,
+    /// Log what tagkeeper does on stderr (-v debug, -vv trace). Credentials are never logged.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    /// Print nothing but errors on stderr.
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    /// Maximum object-store requests in flight.
+    #[arg(long, global = true, default_value_t = DEFAULT_CONCURRENCY, value_name = "N")]
+    concurrency: usize,
+    /// Object-store setting KEY=VALUE (e.g. aws_endpoint=http://127.0.0.1:9000); repeatable.
+    /// Overrides the environment. Values are never printed.
+    #[arg(long = "store-option", global = true, value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    store_options: Vec<(String, String)>,
+}
+
+impl GlobalArgs {
+    fn store_options(&self) -> StoreOptions {
+        StoreOptions {
+            options: self.store_options.clone(),
+            concurrency: self.concurrency,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// List the retained snapshots.
+    Snapshots(commands::TableArg),
+    /// List the tags.
+    Tags(commands::TableArg),
+    /// List the live data files of a version (default: the latest snapshot).
+    Files(commands::FilesArgs),
+    /// Show the table's newest schema.
+    Schema(commands::TableArg),
+}
+
+fn parse_key_value(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
+        _ => Err("expected KEY=VALUE".to_string()),
+    }
+}
+
+/// Parse, run, and map the outcome onto an exit code.
+pub(crate) fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // Help and version are successes; usage errors are user errors (exit 1, not
+            // clap's default 2, which we reserve for corrupt metadata).
+            let code = if e.use_stderr() { 1 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    init_logging(&cli.global);
+    let printer = Printer::new(cli.global.json, cli.global.quiet);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            printer.error_message(&format!("cannot start the async runtime: {e}"));
+            return ExitCode::from(2);
+        }
+    };
+    let result = runtime.block_on(commands::run(cli.command, &cli.global, &printer));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            printer.error(&e);
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+fn init_logging(global: &GlobalArgs) {
+    use tracing_subscriber::EnvFilter;
+    // Only our own crate logs at debug: the HTTP stack below object_store could print
+    // request details, and credentials must never reach the logs.
+    let level = match (global.quiet, global.verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "warn,tagkeeper=debug",
+        _ => "warn,tagkeeper=trace",
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::new(level))
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}

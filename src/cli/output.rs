@@ -1,0 +1,274 @@
+//! Rendering: one JSON document on stdout with `--json`, aligned tables otherwise. Warnings and
+//! errors go to stderr. A closed stdout (`tagkeeper … | head`) is not an error.
+
+use std::io::{self, Write};
+
+use chrono::DateTime;
+use serde::Serialize;
+use serde_json::Value;
+
+use tagkeeper::inspect::{FilesReport, SchemaReport, SnapshotsReport, TagsReport};
+use tagkeeper::Error;
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Printer {
+    json: bool,
+    quiet: bool,
+}
+
+impl Printer {
+    pub(crate) fn new(json: bool, quiet: bool) -> Self {
+        Printer { json, quiet }
+    }
+
+    /// Print a report as JSON or through its text renderer.
+    pub(crate) fn report<T: Serialize>(
+        &self,
+        report: &T,
+        text: fn(&T) -> String,
+    ) -> tagkeeper::Result<()> {
+        let body = if self.json {
+            match serde_json::to_string_pretty(report) {
+                Ok(s) => s + "\n",
+                Err(e) => return Err(Error::InvalidArgument(format!("cannot render JSON: {e}"))),
+            }
+        } else {
+            text(report)
+        };
+        write_stdout(&body);
+        Ok(())
+    }
+
+    pub(crate) fn warnings(&self, warnings: &[String]) {
+        if self.quiet {
+            return;
+        }
+        for w in warnings {
+            eprintln_safe(&format!("warning: {w}"));
+        }
+    }
+
+    pub(crate) fn error(&self, e: &Error) {
+        eprintln_safe(&format!("error: {e}"));
+        if self.json {
+            let doc = serde_json::json!({
+                "error": {"kind": e.kind(), "message": e.to_string(), "exit_code": e.exit_code()}
+            });
+            write_stdout(&format!("{doc:#}\n"));
+        }
+    }
+
+    pub(crate) fn error_message(&self, msg: &str) {
+        eprintln_safe(&format!("error: {msg}"));
+    }
+}
+
+fn write_stdout(s: &str) {
+    let mut out = io::stdout().lock();
+    // A reader that went away (broken pipe) is fine: there is nobody left to tell.
+    let _ = out.write_all(s.as_bytes()).and_then(|()| out.flush());
+}
+
+fn eprintln_safe(s: &str) {
+    let _ = writeln!(io::stderr().lock(), "{s}");
+}
+
+/// Columns padded to their widest cell.
+fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            widths[i] = widths[i].max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut s = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            if i + 1 == cells.len() {
+                s.push_str(c);
+            } else {
+                s.push_str(&format!("{c:<w$}  ", w = widths[i]));
+            }
+        }
+        s.trim_end().to_string() + "\n"
+    };
+    let mut out = line(header.to_vec());
+    for row in rows {
+        out.push_str(&line(row.iter().map(String::as_str).collect()));
+    }
+    out
+}
+
+fn opt<T: ToString>(v: Option<T>) -> String {
+    v.map_or_else(|| "-".to_string(), |x| x.to_string())
+}
+
+fn time(millis: i64) -> String {
+    DateTime::from_timestamp_millis(millis)
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S%.3fZ").to_string())
+        .unwrap_or_else(|| millis.to_string())
+}
+
+fn bytes(n: i64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v.abs() >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
+fn duration(secs: f64) -> String {
+    let s = secs.round() as i64;
+    match s {
+        _ if s % 86400 == 0 && s > 0 => format!("{}d", s / 86400),
+        _ if s % 3600 == 0 && s > 0 => format!("{}h", s / 3600),
+        _ if s % 60 == 0 && s > 0 => format!("{}min", s / 60),
+        _ => format!("{s}s"),
+    }
+}
+
+pub(crate) fn snapshots_text(r: &SnapshotsReport) -> String {
+    if r.snapshots.is_empty() {
+        return "No snapshots.\n".to_string();
+    }
+    let rows: Vec<Vec<String>> = r
+        .snapshots
+        .iter()
+        .map(|s| {
+            vec![
+                s.id.to_string(),
+                time(s.time_millis),
+                s.commit_kind.clone(),
+                s.schema_id.to_string(),
+                opt(s.total_record_count),
+                opt(s.delta_record_count),
+                opt(s.watermark),
+            ]
+        })
+        .collect();
+    let mut out = table(
+        &[
+            "ID",
+            "COMMITTED (UTC)",
+            "KIND",
+            "SCHEMA",
+            "TOTAL ROWS",
+            "DELTA ROWS",
+            "WATERMARK",
+        ],
+        &rows,
+    );
+    out.push_str(&format!(
+        "{} snapshots, earliest {}, latest {}\n",
+        r.snapshots.len(),
+        opt(r.earliest),
+        opt(r.latest)
+    ));
+    out
+}
+
+pub(crate) fn tags_text(r: &TagsReport) -> String {
+    if r.tags.is_empty() {
+        return "No tags.\n".to_string();
+    }
+    let rows: Vec<Vec<String>> = r
+        .tags
+        .iter()
+        .map(|t| {
+            vec![
+                t.name.clone(),
+                t.snapshot_id.to_string(),
+                opt(t.create_time.clone()),
+                t.time_retained_secs
+                    .map_or_else(|| "-".to_string(), duration),
+            ]
+        })
+        .collect();
+    let mut out = table(&["NAME", "SNAPSHOT", "CREATED (LOCAL)", "RETAINED"], &rows);
+    out.push_str(&format!("{} tags\n", r.tags.len()));
+    out
+}
+
+fn partition_text(p: &serde_json::Map<String, Value>) -> String {
+    if p.is_empty() {
+        return "-".to_string();
+    }
+    p.iter()
+        .map(|(k, v)| match v {
+            Value::String(s) => format!("{k}={s}"),
+            Value::Null => format!("{k}=NULL"),
+            other => format!("{k}={other}"),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+pub(crate) fn files_text(r: &FilesReport) -> String {
+    let rows: Vec<Vec<String>> = r
+        .files
+        .iter()
+        .map(|f| {
+            vec![
+                f.path.clone(),
+                partition_text(&f.partition),
+                f.bucket.to_string(),
+                f.level.to_string(),
+                f.file_size.to_string(),
+                f.row_count.to_string(),
+            ]
+        })
+        .collect();
+    let mut out = if rows.is_empty() {
+        String::new()
+    } else {
+        table(
+            &["PATH", "PARTITION", "BUCKET", "LEVEL", "BYTES", "ROWS"],
+            &rows,
+        )
+    };
+    let version = match &r.tag {
+        Some(t) => format!("tag '{t}' (snapshot {})", r.snapshot_id),
+        None => format!("snapshot {}", r.snapshot_id),
+    };
+    out.push_str(&format!(
+        "{} files, {} ({} bytes), {} rows in {version}\n",
+        r.total_files,
+        bytes(r.total_bytes),
+        r.total_bytes,
+        r.total_rows
+    ));
+    out
+}
+
+pub(crate) fn schema_text(r: &SchemaReport) -> String {
+    let rows: Vec<Vec<String>> = r
+        .fields
+        .iter()
+        .map(|f| vec![f.id.to_string(), f.name.clone(), f.data_type.clone()])
+        .collect();
+    let mut out = format!("Schema {}\n", r.id);
+    out.push_str(&table(&["ID", "NAME", "TYPE"], &rows));
+    let list = |v: &[String]| {
+        if v.is_empty() {
+            "-".to_string()
+        } else {
+            v.join(", ")
+        }
+    };
+    out.push_str(&format!("Partition keys: {}\n", list(&r.partition_keys)));
+    out.push_str(&format!("Primary keys:   {}\n", list(&r.primary_keys)));
+    if !r.options.is_empty() {
+        out.push_str("Options:\n");
+        for (k, v) in &r.options {
+            out.push_str(&format!("  {k} = {}\n", v.as_str().unwrap_or_default()));
+        }
+    }
+    out
+}

@@ -1,0 +1,199 @@
+//! The one public error type.
+//!
+//! Every variant names the thing a user can act on: the file, the snapshot id or the tag.
+//! [`Error::exit_code`] maps variants onto the CLI's documented exit codes.
+
+use std::fmt;
+
+/// Result alias used throughout the crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in tagkeeper.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The location holds no Paimon table (no `schema/schema-N` file).
+    #[error("{location} is not a Paimon table: {reason}")]
+    NotATable {
+        /// The location as the user gave it (credentials never appear here).
+        location: String,
+        /// What was missing.
+        reason: String,
+    },
+
+    /// The location could not be understood or the store could not be configured.
+    #[error("cannot open {location}: {reason}")]
+    InvalidLocation {
+        /// The location as the user gave it.
+        location: String,
+        /// Why it was refused.
+        reason: String,
+    },
+
+    /// A snapshot id that is not retained by the table.
+    #[error("snapshot {id} does not exist ({available})")]
+    SnapshotNotFound {
+        /// The requested id.
+        id: i64,
+        /// A description of what does exist, e.g. "retained snapshots are 3..=9".
+        available: String,
+    },
+
+    /// A tag that does not exist.
+    #[error("tag '{name}' does not exist")]
+    TagNotFound {
+        /// The requested tag name.
+        name: String,
+    },
+
+    /// No snapshot was committed at or before a timestamp.
+    #[error("no snapshot at or before {timestamp_millis} ms since the epoch ({detail})")]
+    NoSnapshotAtTime {
+        /// The requested time.
+        timestamp_millis: i64,
+        /// What the table does have.
+        detail: String,
+    },
+
+    /// The table has no snapshot at all, and the operation needs one.
+    #[error("table {table} has no snapshots yet")]
+    NoSnapshots {
+        /// The table location.
+        table: String,
+    },
+
+    /// A tag name that Paimon tools would mishandle or that could escape the table root.
+    #[error("invalid tag name {name:?}: {reason}")]
+    InvalidTagName {
+        /// The rejected name (debug-escaped when printed).
+        name: String,
+        /// Which rule it broke.
+        reason: String,
+    },
+
+    /// A command-line or API argument that cannot be used.
+    #[error("{0}")]
+    InvalidArgument(String),
+
+    /// A metadata file exists but cannot be decoded.
+    #[error("corrupt metadata file {path}: {reason}")]
+    Corrupt {
+        /// Path relative to the table root.
+        path: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// A metadata file that another file refers to is missing.
+    #[error("missing metadata file {path} (referenced by {referenced_by})")]
+    MissingFile {
+        /// Path relative to the table root.
+        path: String,
+        /// Which file or version refers to it.
+        referenced_by: String,
+    },
+
+    /// A file that must not exist already exists (conditional create lost).
+    #[error("{path} already exists")]
+    AlreadyExists {
+        /// Path relative to the table root.
+        path: String,
+    },
+
+    /// A feature of the table that tagkeeper does not handle (yet).
+    #[error("unsupported: {0}")]
+    Unsupported(String),
+
+    /// The object store failed (after its own retries).
+    #[error("storage error during {operation} of {path}: {source}")]
+    Storage {
+        /// What was attempted: get, list, put, delete, head.
+        operation: &'static str,
+        /// Path relative to the table root (or a prefix for list).
+        path: String,
+        /// The underlying store error.
+        #[source]
+        source: object_store::Error,
+    },
+}
+
+/// How a failure should be reported to a script: the CLI's exit codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitClass {
+    /// 1: the user asked for something that does not exist or is not allowed.
+    User,
+    /// 2: metadata is corrupt or unreadable, or the store failed.
+    Data,
+}
+
+impl ExitClass {
+    /// The process exit code.
+    pub fn code(self) -> u8 {
+        match self {
+            ExitClass::User => 1,
+            ExitClass::Data => 2,
+        }
+    }
+}
+
+impl fmt::Display for ExitClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExitClass::User => f.write_str("user error"),
+            ExitClass::Data => f.write_str("corrupt or unreadable metadata"),
+        }
+    }
+}
+
+impl Error {
+    /// Which exit code class this error belongs to.
+    pub fn class(&self) -> ExitClass {
+        match self {
+            Error::NotATable { .. }
+            | Error::InvalidLocation { .. }
+            | Error::SnapshotNotFound { .. }
+            | Error::TagNotFound { .. }
+            | Error::NoSnapshotAtTime { .. }
+            | Error::NoSnapshots { .. }
+            | Error::InvalidTagName { .. }
+            | Error::InvalidArgument(_)
+            | Error::AlreadyExists { .. }
+            | Error::Unsupported(_) => ExitClass::User,
+            Error::Corrupt { .. } | Error::MissingFile { .. } | Error::Storage { .. } => {
+                ExitClass::Data
+            }
+        }
+    }
+
+    /// Process exit code for this error (1 user error, 2 corrupt/unreadable metadata).
+    pub fn exit_code(&self) -> u8 {
+        self.class().code()
+    }
+
+    /// A short machine-readable kind, used in JSON error output.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::NotATable { .. } => "not_a_table",
+            Error::InvalidLocation { .. } => "invalid_location",
+            Error::SnapshotNotFound { .. } => "snapshot_not_found",
+            Error::TagNotFound { .. } => "tag_not_found",
+            Error::NoSnapshotAtTime { .. } => "no_snapshot_at_time",
+            Error::NoSnapshots { .. } => "no_snapshots",
+            Error::InvalidTagName { .. } => "invalid_tag_name",
+            Error::InvalidArgument(_) => "invalid_argument",
+            Error::Corrupt { .. } => "corrupt",
+            Error::MissingFile { .. } => "missing_file",
+            Error::AlreadyExists { .. } => "already_exists",
+            Error::Unsupported(_) => "unsupported",
+            Error::Storage { .. } => "storage",
+        }
+    }
+
+    /// Shorthand for [`Error::Corrupt`].
+    pub(crate) fn corrupt(path: impl Into<String>, reason: impl fmt::Display) -> Self {
+        Error::Corrupt {
+            path: path.into(),
+            reason: reason.to_string(),
+        }
+    }
+}

@@ -1,0 +1,196 @@
+//! Shared helpers for Paimon's Avro files: read every record of an object container file and
+//! look fields up **by name**, as Java's `FieldReaderFactory.RowReader` does. Fields a Paimon
+//! generation lacks read as absent; fields newer than this tool are ignored; nullable
+//! (`["null", T]`) and plain shapes are both accepted (paimon-format.md §4.1).
+
+use apache_avro::types::Value;
+
+use crate::error::{Error, Result};
+
+/// Decode every record of an Avro object container file.
+pub(crate) fn read_records(bytes: &[u8], path: &str) -> Result<Vec<Value>> {
+    if bytes.len() < 4 || &bytes[..4] != b"Obj\x01" {
+        return Err(Error::corrupt(
+            path,
+            "not an Avro object container file (bad magic); ORC and Parquet manifests are not supported",
+        ));
+    }
+    let reader = apache_avro::Reader::new(bytes)
+        .map_err(|e| Error::corrupt(path, format!("unreadable Avro header: {e}")))?;
+    reader
+        .map(|r| r.map_err(|e| Error::corrupt(path, format!("unreadable Avro data: {e}"))))
+        .collect()
+}
+
+/// Strip a `["null", T]` union wrapper.
+pub(crate) fn unwrap_union(v: &Value) -> &Value {
+    match v {
+        Value::Union(_, inner) => inner,
+        other => other,
+    }
+}
+
+/// A record with by-name field access and errors that name the file and field.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Rec<'a> {
+    fields: &'a [(String, Value)],
+    path: &'a str,
+}
+
+impl<'a> Rec<'a> {
+    /// View a (possibly union-wrapped) record value.
+    pub(crate) fn new(value: &'a Value, path: &'a str) -> Result<Self> {
+        match unwrap_union(value) {
+            Value::Record(fields) => Ok(Rec { fields, path }),
+            other => Err(Error::corrupt(
+                path,
+                format!("expected an Avro record, found {}", value_kind(other)),
+            )),
+        }
+    }
+
+    /// A field's value, `None` when absent or null.
+    pub(crate) fn get(&self, name: &str) -> Option<&'a Value> {
+        self.fields
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| unwrap_union(v))
+            .filter(|v| !matches!(v, Value::Null))
+    }
+
+    fn missing(&self, name: &str) -> Error {
+        Error::corrupt(self.path, format!("record lacks required field '{name}'"))
+    }
+
+    fn wrong(&self, name: &str, want: &str, found: &Value) -> Error {
+        Error::corrupt(
+            self.path,
+            format!("field '{name}' must be {want}, found {}", value_kind(found)),
+        )
+    }
+
+    pub(crate) fn opt_long(&self, name: &str) -> Result<Option<i64>> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(Value::Long(v))
+            | Some(Value::TimestampMillis(v))
+            | Some(Value::TimestampMicros(v))
+            | Some(Value::LocalTimestampMillis(v))
+            | Some(Value::LocalTimestampMicros(v)) => Ok(Some(*v)),
+            Some(Value::Int(v)) => Ok(Some(i64::from(*v))),
+            Some(other) => Err(self.wrong(name, "a long", other)),
+        }
+    }
+
+    pub(crate) fn long(&self, name: &str) -> Result<i64> {
+        self.opt_long(name)?.ok_or_else(|| self.missing(name))
+    }
+
+    pub(crate) fn opt_int(&self, name: &str) -> Result<Option<i32>> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(Value::Int(v)) | Some(Value::Date(v)) | Some(Value::TimeMillis(v)) => Ok(Some(*v)),
+            Some(Value::Long(v)) => i32::try_from(*v)
+                .map(Some)
+                .map_err(|_| self.wrong(name, "an int", &Value::Long(*v))),
+            Some(other) => Err(self.wrong(name, "an int", other)),
+        }
+    }
+
+    pub(crate) fn int(&self, name: &str) -> Result<i32> {
+        self.opt_int(name)?.ok_or_else(|| self.missing(name))
+    }
+
+    pub(crate) fn opt_str(&self, name: &str) -> Result<Option<String>> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(Value::Bytes(b)) => String::from_utf8(b.clone())
+                .map(Some)
+                .map_err(|_| self.wrong(name, "UTF-8 text", &Value::Null)),
+            Some(other) => Err(self.wrong(name, "a string", other)),
+        }
+    }
+
+    pub(crate) fn str(&self, name: &str) -> Result<String> {
+        self.opt_str(name)?.ok_or_else(|| self.missing(name))
+    }
+
+    pub(crate) fn opt_bytes(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(Value::Bytes(b)) | Some(Value::Fixed(_, b)) => Ok(Some(b.clone())),
+            Some(other) => Err(self.wrong(name, "bytes", other)),
+        }
+    }
+
+    pub(crate) fn bytes(&self, name: &str) -> Result<Vec<u8>> {
+        self.opt_bytes(name)?.ok_or_else(|| self.missing(name))
+    }
+
+    /// An array of strings; `None` when absent or null.
+    pub(crate) fn opt_str_array(&self, name: &str) -> Result<Option<Vec<String>>> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|v| match unwrap_union(v) {
+                    Value::String(s) => Ok(s.clone()),
+                    other => Err(self.wrong(name, "an array of strings", other)),
+                })
+                .collect::<Result<Vec<_>>>()
+                .map(Some),
+            Some(other) => Err(self.wrong(name, "an array", other)),
+        }
+    }
+
+    /// An array of nullable longs; `None` when absent or null.
+    pub(crate) fn opt_long_array(&self, name: &str) -> Result<Option<Vec<Option<i64>>>> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|v| match unwrap_union(v) {
+                    Value::Null => Ok(None),
+                    Value::Long(x) => Ok(Some(*x)),
+                    Value::Int(x) => Ok(Some(i64::from(*x))),
+                    other => Err(self.wrong(name, "an array of longs", other)),
+                })
+                .collect::<Result<Vec<_>>>()
+                .map(Some),
+            Some(other) => Err(self.wrong(name, "an array", other)),
+        }
+    }
+
+    /// A nested record; `None` when absent or null.
+    pub(crate) fn opt_rec(&self, name: &str) -> Result<Option<Rec<'a>>> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(v) => Rec::new(v, self.path).map(Some),
+        }
+    }
+
+    pub(crate) fn rec(&self, name: &str) -> Result<Rec<'a>> {
+        self.opt_rec(name)?.ok_or_else(|| self.missing(name))
+    }
+
+    pub(crate) fn path(&self) -> &'a str {
+        self.path
+    }
+}
+
+fn value_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Boolean(_) => "a boolean",
+        Value::Int(_) => "an int",
+        Value::Long(_) => "a long",
+        Value::Float(_) | Value::Double(_) => "a floating-point number",
+        Value::Bytes(_) | Value::Fixed(..) => "bytes",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Map(_) => "a map",
+        Value::Record(_) => "a record",
+        _ => "another Avro type",
+    }
+}

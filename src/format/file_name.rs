@@ -1,0 +1,220 @@
+//! Classify a Paimon file by its name alone, with no I/O.
+//!
+//! Orphan cleaning deletes only files whose names match these patterns, so an `Unknown` name is
+//! never deleted. Names of versioned files (`snapshot-N`, `schema-N`, `changelog-N`) must have an
+//! all-digit suffix: a stray `snapshot-5.tmp` is `Unknown`, not a snapshot.
+
+use crate::format::ids::{SchemaId, SnapshotId, TagName};
+
+/// What a file name says about the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PaimonFile {
+    /// `snapshot-<id>` in `snapshot/`.
+    Snapshot(SnapshotId),
+    /// `LATEST` hint.
+    LatestHint,
+    /// `EARLIEST` hint.
+    EarliestHint,
+    /// `tag-<name>` in `tag/`.
+    Tag(TagName),
+    /// `schema-<id>` in `schema/`.
+    Schema(SchemaId),
+    /// `changelog-<id>`: long-lived changelog metadata in `changelog/`.
+    ChangelogMeta(SnapshotId),
+    /// `consumer-<id>` in `consumer/`.
+    Consumer(String),
+    /// `manifest-list-<uuid>-<n>`.
+    ManifestList,
+    /// `manifest-<uuid>-<n>`.
+    Manifest,
+    /// `index-manifest-<uuid>-<n>`.
+    IndexManifest,
+    /// `index-<uuid>-<n>`: a table index file (hash index, deletion vectors).
+    IndexFile,
+    /// `stat-<uuid>-<n>`: table statistics.
+    Statistics,
+    /// `data-<uuid>-<n>.<ext>` in a bucket directory.
+    DataFile,
+    /// `changelog-<uuid>-<n>.<ext>` in a bucket directory.
+    ChangelogFile,
+    /// `data-<uuid>-<n>.<ext>.index`: a data file's index, listed in `_EXTRA_FILES`.
+    DataFileIndex,
+    /// `.<name>.<uuid>.tmp`: Java's and pypaimon's temporary file of an atomic write.
+    Temporary,
+    /// Anything else. Never deleted by tagkeeper.
+    Unknown,
+}
+
+impl PaimonFile {
+    /// Classify a bare file name (no directory).
+    pub fn parse(name: &str) -> PaimonFile {
+        match name {
+            "LATEST" => return PaimonFile::LatestHint,
+            "EARLIEST" => return PaimonFile::EarliestHint,
+            _ => {}
+        }
+        if let Some(id) = versioned(name, "snapshot-") {
+            return PaimonFile::Snapshot(SnapshotId(id));
+        }
+        if let Some(id) = versioned(name, "schema-") {
+            return PaimonFile::Schema(SchemaId(id));
+        }
+        if let Some(id) = versioned(name, "changelog-") {
+            return PaimonFile::ChangelogMeta(SnapshotId(id));
+        }
+        if let Some(rest) = name.strip_prefix("tag-") {
+            return match TagName::from_listing(rest) {
+                Some(tag) => PaimonFile::Tag(tag),
+                None => PaimonFile::Unknown,
+            };
+        }
+        if let Some(rest) = name.strip_prefix("consumer-") {
+            if !rest.is_empty() {
+                return PaimonFile::Consumer(rest.to_string());
+            }
+        }
+        if name.starts_with('.') && name.ends_with(".tmp") && name.len() > 5 {
+            return PaimonFile::Temporary;
+        }
+        if is_uuid_counter(name, "manifest-list-") {
+            return PaimonFile::ManifestList;
+        }
+        // pypaimon names index manifests `index-manifest-<uuid>` without a counter.
+        if is_uuid_counter(name, "index-manifest-") || is_uuid(name, "index-manifest-") {
+            return PaimonFile::IndexManifest;
+        }
+        if is_uuid_counter(name, "manifest-") {
+            return PaimonFile::Manifest;
+        }
+        if is_uuid_counter(name, "index-") {
+            return PaimonFile::IndexFile;
+        }
+        if is_uuid_counter(name, "stat-") {
+            return PaimonFile::Statistics;
+        }
+        if let Some(kind) = data_like(name) {
+            return kind;
+        }
+        PaimonFile::Unknown
+    }
+
+    /// True for files that live in bucket directories (data, changelog and their index files).
+    pub fn is_bucket_file(&self) -> bool {
+        matches!(
+            self,
+            PaimonFile::DataFile | PaimonFile::ChangelogFile | PaimonFile::DataFileIndex
+        )
+    }
+}
+
+/// `<prefix><digits>` with nothing after the digits.
+fn versioned(name: &str, prefix: &str) -> Option<i64> {
+    let digits = name.strip_prefix(prefix)?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// `<prefix><token>-<digits>`: the `<uuid>-<n>` shape of manifest, index and stat files.
+fn is_uuid_counter(name: &str, prefix: &str) -> bool {
+    let Some(rest) = name.strip_prefix(prefix) else {
+        return false;
+    };
+    match rest.rsplit_once('-') {
+        Some((token, counter)) => {
+            !token.is_empty()
+                && !counter.is_empty()
+                && counter.bytes().all(|b| b.is_ascii_digit())
+                && token.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
+        }
+        None => false,
+    }
+}
+
+/// `<prefix><uuid>` with no counter.
+fn is_uuid(name: &str, prefix: &str) -> bool {
+    name.strip_prefix(prefix).is_some_and(|rest| {
+        rest.len() == 36 && rest.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
+    })
+}
+
+/// `data-<uuid>-<n>.<ext>[.index]` and `changelog-<uuid>-<n>.<ext>`.
+fn data_like(name: &str) -> Option<PaimonFile> {
+    let (is_data, rest) = if let Some(rest) = name.strip_prefix("data-") {
+        (true, rest)
+    } else if let Some(rest) = name.strip_prefix("changelog-") {
+        (false, rest)
+    } else {
+        return None;
+    };
+    let (stem, ext) = rest.split_once('.')?;
+    if ext.is_empty() || !is_uuid_counter(&format!("x-{stem}"), "x-") {
+        return None;
+    }
+    if ext.ends_with(".index") {
+        return is_data.then_some(PaimonFile::DataFileIndex);
+    }
+    Some(if is_data {
+        PaimonFile::DataFile
+    } else {
+        PaimonFile::ChangelogFile
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const U: &str = "4ccc4a25-2b29-4d42-b9a8-8a2fba47ae7a";
+
+    #[test]
+    fn classifies_every_kind() {
+        let cases: Vec<(String, PaimonFile)> = vec![
+            ("snapshot-12".into(), PaimonFile::Snapshot(SnapshotId(12))),
+            ("LATEST".into(), PaimonFile::LatestHint),
+            ("EARLIEST".into(), PaimonFile::EarliestHint),
+            ("schema-0".into(), PaimonFile::Schema(SchemaId(0))),
+            (
+                "changelog-7".into(),
+                PaimonFile::ChangelogMeta(SnapshotId(7)),
+            ),
+            ("consumer-job1".into(), PaimonFile::Consumer("job1".into())),
+            (format!("manifest-list-{U}-3"), PaimonFile::ManifestList),
+            (format!("manifest-{U}-0"), PaimonFile::Manifest),
+            (format!("index-manifest-{U}-0"), PaimonFile::IndexManifest),
+            (format!("index-manifest-{U}"), PaimonFile::IndexManifest),
+            (format!("index-{U}-1"), PaimonFile::IndexFile),
+            (format!("stat-{U}-0"), PaimonFile::Statistics),
+            (format!("data-{U}-0.parquet"), PaimonFile::DataFile),
+            (format!("data-{U}-0.zstd.parquet"), PaimonFile::DataFile),
+            (
+                format!("data-{U}-0.parquet.index"),
+                PaimonFile::DataFileIndex,
+            ),
+            (format!("changelog-{U}-0.orc"), PaimonFile::ChangelogFile),
+            (format!(".snapshot-3.{U}.tmp"), PaimonFile::Temporary),
+            ("snapshot-5.tmp".into(), PaimonFile::Unknown),
+            ("snapshot-".into(), PaimonFile::Unknown),
+            ("README".into(), PaimonFile::Unknown),
+            (format!("data-{U}.parquet"), PaimonFile::Unknown),
+            ("data-.parquet".into(), PaimonFile::Unknown),
+            ("manifest-xyz-1".into(), PaimonFile::Unknown),
+        ];
+        for (name, want) in cases {
+            assert_eq!(PaimonFile::parse(&name), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn tags_keep_their_names() {
+        assert_eq!(
+            PaimonFile::parse("tag-2024-01-01 10"),
+            PaimonFile::Tag(
+                TagName::from_listing("2024-01-01 10").unwrap_or_else(|| unreachable!())
+            )
+        );
+        assert_eq!(PaimonFile::parse("tag-success-file"), PaimonFile::Unknown);
+        assert_eq!(PaimonFile::parse("tag-"), PaimonFile::Unknown);
+    }
+}

@@ -1,0 +1,377 @@
+//! The one I/O layer: every request tagkeeper makes goes through [`TableStore`].
+//!
+//! It moves bytes under a table root, nothing else: it knows no Paimon types. It bounds the
+//! number of requests in flight (a semaphore, `--concurrency`), maps `object_store` errors onto
+//! [`Error`] once (so `NotFound` becomes `Option::None` here and nowhere else), and turns the
+//! table-relative keys Paimon uses (`dt=a%3Ab/bucket-0/data-….parquet`) into `object_store`
+//! paths verbatim: Paimon's own escaping (`%3A`) is part of the object name on every backend,
+//! so keys must never be percent-encoded again (`Path::from` would turn `%` into `%25`).
+
+mod open;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use futures::{StreamExt, TryStreamExt};
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use tokio::sync::Semaphore;
+
+pub use open::{open_location, StoreOptions};
+
+use crate::error::{Error, Result};
+
+/// Default number of requests in flight.
+pub const DEFAULT_CONCURRENCY: usize = 32;
+
+/// An object found by a listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectInfo {
+    /// Key relative to the table root, as Paimon spells it.
+    pub key: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Last modification time reported by the store.
+    pub last_modified: DateTime<Utc>,
+}
+
+/// What a conditional create did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CreateOutcome {
+    /// The object was written.
+    Created,
+    /// An object already existed under that key; nothing was written.
+    AlreadyExists,
+}
+
+/// A store rooted at one table.
+#[derive(Clone)]
+pub struct TableStore {
+    inner: Arc<dyn ObjectStore>,
+    /// Raw key prefix of the table root inside the store, without slashes at either end.
+    root: String,
+    limit: Arc<Semaphore>,
+    /// The location for messages, with any credentials removed.
+    location: String,
+}
+
+impl std::fmt::Debug for TableStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TableStore")
+            .field("location", &self.location)
+            .field("root", &self.root)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TableStore {
+    /// Root a store at `root` (a raw key prefix; empty for the store's root).
+    pub fn new(
+        inner: Arc<dyn ObjectStore>,
+        root: &str,
+        concurrency: usize,
+        location: impl Into<String>,
+    ) -> Self {
+        TableStore {
+            inner,
+            root: root.trim_matches('/').to_string(),
+            limit: Arc::new(Semaphore::new(concurrency.max(1))),
+            location: location.into(),
+        }
+    }
+
+    /// A table in a fresh in-memory store (for tests and examples).
+    pub fn in_memory(root: &str) -> Self {
+        let store = Arc::new(object_store::memory::InMemory::new());
+        TableStore::new(
+            store,
+            root,
+            DEFAULT_CONCURRENCY,
+            format!("memory:///{root}"),
+        )
+    }
+
+    /// The same store rooted at a sub-directory (e.g. a branch, or a table under a warehouse).
+    pub fn child(&self, dir: &str) -> Result<Self> {
+        let dir = dir.trim_matches('/');
+        check_key(dir)?;
+        let mut child = self.clone();
+        child.root = join(&self.root, dir);
+        child.location = format!("{}/{}", self.location.trim_end_matches('/'), dir);
+        Ok(child)
+    }
+
+    /// The location for display (no credentials).
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+
+    /// The wrapped store.
+    pub fn inner(&self) -> &Arc<dyn ObjectStore> {
+        &self.inner
+    }
+
+    fn path(&self, key: &str) -> Result<Path> {
+        check_key(key)?;
+        let full = join(&self.root, key);
+        Path::parse(&full).map_err(|e| {
+            Error::InvalidArgument(format!("key {key:?} is not a valid object path: {e}"))
+        })
+    }
+
+    /// Turn a listed path back into a table-relative key.
+    fn key_of(&self, path: &Path) -> String {
+        let full: &str = path.as_ref();
+        let rel = full.strip_prefix(&self.root).unwrap_or(full);
+        rel.trim_start_matches('/').to_string()
+    }
+
+    fn storage(&self, operation: &'static str, key: &str, source: object_store::Error) -> Error {
+        Error::Storage {
+            operation,
+            path: key.to_string(),
+            source,
+        }
+    }
+
+    /// Read a whole object; `None` when it does not exist.
+    pub async fn get_opt(&self, key: &str) -> Result<Option<Bytes>> {
+        let path = self.path(key)?;
+        let _permit = self.limit.acquire().await;
+        tracing::debug!(op = "get", key);
+        match self.inner.get(&path).await {
+            Ok(result) => match result.bytes().await {
+                Ok(bytes) => Ok(Some(bytes)),
+                Err(object_store::Error::NotFound { .. }) => Ok(None),
+                Err(e) => Err(self.storage("get", key, e)),
+            },
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(self.storage("get", key, e)),
+        }
+    }
+
+    /// Size and modification time of an object; `None` when it does not exist.
+    pub async fn head_opt(&self, key: &str) -> Result<Option<ObjectInfo>> {
+        let path = self.path(key)?;
+        let _permit = self.limit.acquire().await;
+        tracing::debug!(op = "head", key);
+        match self.inner.head(&path).await {
+            Ok(meta) => Ok(Some(ObjectInfo {
+                key: key.to_string(),
+                size: meta.size,
+                last_modified: meta.last_modified,
+            })),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(self.storage("head", key, e)),
+        }
+    }
+
+    /// Every object under `prefix` (a directory key such as `snapshot`), recursively.
+    /// A missing directory lists as empty.
+    pub async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>> {
+        let path = self.dir_path(prefix)?;
+        let _permit = self.limit.acquire().await;
+        tracing::debug!(op = "list", prefix);
+        let listed: Vec<object_store::ObjectMeta> =
+            match self.inner.list(path.as_ref()).try_collect().await {
+                Ok(v) => v,
+                Err(object_store::Error::NotFound { .. }) => Vec::new(),
+                Err(e) => return Err(self.storage("list", prefix, e)),
+            };
+        Ok(listed
+            .into_iter()
+            .map(|m| ObjectInfo {
+                key: self.key_of(&m.location),
+                size: m.size,
+                last_modified: m.last_modified,
+            })
+            .collect())
+    }
+
+    /// Objects directly under `prefix` and the names of its sub-directories.
+    pub async fn list_dir(&self, prefix: &str) -> Result<(Vec<ObjectInfo>, Vec<String>)> {
+        let path = self.dir_path(prefix)?;
+        let _permit = self.limit.acquire().await;
+        tracing::debug!(op = "list_dir", prefix);
+        let listed = match self.inner.list_with_delimiter(path.as_ref()).await {
+            Ok(v) => v,
+            Err(object_store::Error::NotFound { .. }) => return Ok((Vec::new(), Vec::new())),
+            Err(e) => return Err(self.storage("list", prefix, e)),
+        };
+        let files = listed
+            .objects
+            .into_iter()
+            .map(|m| ObjectInfo {
+                key: self.key_of(&m.location),
+                size: m.size,
+                last_modified: m.last_modified,
+            })
+            .collect();
+        let dirs = listed
+            .common_prefixes
+            .iter()
+            .map(|p| self.key_of(p))
+            .collect();
+        Ok((files, dirs))
+    }
+
+    fn dir_path(&self, prefix: &str) -> Result<Option<Path>> {
+        let prefix = prefix.trim_matches('/');
+        if prefix.is_empty() && self.root.is_empty() {
+            return Ok(None);
+        }
+        if prefix.is_empty() {
+            return Path::parse(&self.root)
+                .map(Some)
+                .map_err(|e| Error::InvalidArgument(format!("bad root {:?}: {e}", self.root)));
+        }
+        self.path(prefix).map(Some)
+    }
+
+    /// Write an object only if none exists under the key (the commit primitive).
+    pub async fn put_create(&self, key: &str, bytes: Bytes) -> Result<CreateOutcome> {
+        let path = self.path(key)?;
+        let _permit = self.limit.acquire().await;
+        tracing::debug!(op = "put_create", key);
+        let opts = PutOptions::from(PutMode::Create);
+        match self
+            .inner
+            .put_opts(&path, PutPayload::from(bytes), opts)
+            .await
+        {
+            Ok(_) => Ok(CreateOutcome::Created),
+            Err(object_store::Error::AlreadyExists { .. }) => Ok(CreateOutcome::AlreadyExists),
+            Err(e) => Err(self.storage("put", key, e)),
+        }
+    }
+
+    /// Write an object, replacing any existing one (hints and immutable, uniquely named files).
+    pub async fn put_overwrite(&self, key: &str, bytes: Bytes) -> Result<()> {
+        let path = self.path(key)?;
+        let _permit = self.limit.acquire().await;
+        tracing::debug!(op = "put", key);
+        self.inner
+            .put(&path, PutPayload::from(bytes))
+            .await
+            .map(|_| ())
+            .map_err(|e| self.storage("put", key, e))
+    }
+
+    /// Delete objects with bounded concurrency (bulk requests where the store has them). A
+    /// missing object counts as deleted. Returns one outcome per key, in input order.
+    pub async fn delete_many(&self, keys: &[String]) -> Vec<(String, Result<()>)> {
+        let mut paths = Vec::with_capacity(keys.len());
+        let mut out: Vec<(String, Result<()>)> = Vec::with_capacity(keys.len());
+        for key in keys {
+            match self.path(key) {
+                Ok(p) => paths.push((key.clone(), p)),
+                Err(e) => out.push((key.clone(), Err(e))),
+            }
+        }
+        let _permit = self.limit.acquire().await;
+        tracing::debug!(op = "delete", count = paths.len());
+        let owned: Vec<object_store::Result<Path>> =
+            paths.iter().map(|(_, p)| Ok(p.clone())).collect();
+        let stream = futures::stream::iter(owned).boxed();
+        let results: Vec<object_store::Result<Path>> =
+            self.inner.delete_stream(stream).collect().await;
+        for ((key, _), result) in paths.iter().zip(results) {
+            let outcome = match result {
+                Ok(_) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+                Err(e) => Err(self.storage("delete", key, e)),
+            };
+            out.push((key.clone(), outcome));
+        }
+        out
+    }
+}
+
+fn join(root: &str, key: &str) -> String {
+    match (root.is_empty(), key.is_empty()) {
+        (true, _) => key.to_string(),
+        (_, true) => root.to_string(),
+        _ => format!("{root}/{key}"),
+    }
+}
+
+/// Refuse keys that could leave the table root or that no store can address: empty, `.` or
+/// `..` segments, backslashes and control characters. Keys come from tag names, manifests and
+/// listings, so this is the last line of defence against a hostile manifest entry.
+pub(crate) fn check_key(key: &str) -> Result<()> {
+    if key.is_empty() {
+        return Ok(());
+    }
+    for segment in key.split('/') {
+        if segment.is_empty() || segment == "." || segment == ".." {
+            return Err(Error::corrupt(
+                key,
+                "path has an empty, '.' or '..' segment and would leave the table root",
+            ));
+        }
+        if segment.contains('\\') || segment.chars().any(char::is_control) {
+            return Err(Error::corrupt(
+                key,
+                "path contains a backslash or a control character",
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_cannot_escape() {
+        for bad in ["../x", "a/../b", "a//b", "./a", "a/\u{0}", "a\\b", "/abs"] {
+            assert!(check_key(bad).is_err(), "{bad:?}");
+        }
+        for good in [
+            "snapshot/snapshot-1",
+            "dt=a%3Ab/bucket-0/data-1-0.parquet",
+            "tag/tag-x y",
+        ] {
+            assert!(check_key(good).is_ok(), "{good:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn local_store_addresses_percent_names() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| unreachable!("{e}"));
+        let part = dir.path().join("dt=a%3Ab").join("bucket-0");
+        std::fs::create_dir_all(&part).unwrap_or_else(|e| unreachable!("{e}"));
+        std::fs::write(part.join("data-1-0.parquet"), b"x").unwrap_or_else(|e| unreachable!("{e}"));
+        let (store, root) = open::local_store(dir.path()).unwrap_or_else(|e| unreachable!("{e}"));
+        let store = TableStore::new(store, &root, 4, "test");
+        let listed = store.list("").await.unwrap_or_default();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].key, "dt=a%3Ab/bucket-0/data-1-0.parquet");
+        let bytes = store.get_opt(&listed[0].key).await.ok().flatten();
+        assert_eq!(bytes.as_deref(), Some(&b"x"[..]));
+    }
+
+    #[tokio::test]
+    async fn create_is_exclusive_and_delete_is_idempotent() {
+        let store = TableStore::in_memory("t");
+        let key = "snapshot/snapshot-1";
+        let first = store.put_create(key, Bytes::from_static(b"a")).await.ok();
+        let second = store.put_create(key, Bytes::from_static(b"b")).await.ok();
+        assert_eq!(
+            (first, second),
+            (
+                Some(CreateOutcome::Created),
+                Some(CreateOutcome::AlreadyExists)
+            )
+        );
+        assert_eq!(
+            store.get_opt(key).await.ok().flatten().as_deref(),
+            Some(&b"a"[..])
+        );
+        let keys = vec![key.to_string(), "snapshot/missing".to_string()];
+        let outcomes = store.delete_many(&keys).await;
+        assert!(outcomes.iter().all(|(_, r)| r.is_ok()));
+        assert_eq!(store.get_opt(key).await.ok().flatten(), None);
+    }
+}

@@ -1,0 +1,142 @@
+//! Pure set logic over decoded manifests: which files are live.
+
+use std::collections::HashMap;
+
+use crate::format::manifest::{FileKind, ManifestEntry};
+
+/// Paimon's identity of a file entry (`FileEntry.Identifier`): partition bytes, bucket, level,
+/// file name, extra files, embedded index and external path. Level is part of it, so an
+/// in-place level upgrade (`DELETE` at level a, `ADD` at level b of the same name) keeps the
+/// file live.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct EntryIdentity {
+    partition: Vec<u8>,
+    bucket: i32,
+    level: i32,
+    file_name: String,
+    extra_files: Vec<String>,
+    embedded_index: Option<Vec<u8>>,
+    external_path: Option<String>,
+}
+
+impl EntryIdentity {
+    /// The identity of an entry.
+    pub fn of(e: &ManifestEntry) -> Self {
+        EntryIdentity {
+            partition: e.partition.clone(),
+            bucket: e.bucket,
+            level: e.file.level,
+            file_name: e.file.file_name.clone(),
+            extra_files: e.file.extra_files.clone(),
+            embedded_index: e.file.embedded_index.clone(),
+            external_path: e.file.external_path.clone(),
+        }
+    }
+}
+
+/// Merge entries in manifest order (`FileEntry.mergeEntries`) and keep the live ADDs.
+///
+/// An ADD inserts the file; a DELETE removes it if present. Order matters: a file that is
+/// deleted and later added again (as a non-destructive rollback does) is live. A DELETE of a
+/// file never added is ignored here, as Paimon's readers do when listing.
+pub fn live_entries(entries: impl IntoIterator<Item = ManifestEntry>) -> Vec<ManifestEntry> {
+    let mut slots: Vec<Option<ManifestEntry>> = Vec::new();
+    let mut index: HashMap<EntryIdentity, usize> = HashMap::new();
+    for entry in entries {
+        let id = EntryIdentity::of(&entry);
+        match entry.kind {
+            FileKind::Add => {
+                // A duplicate ADD is a Paimon error; the later entry wins, the file stays once.
+                if let Some(&at) = index.get(&id) {
+                    slots[at] = Some(entry);
+                } else {
+                    index.insert(id, slots.len());
+                    slots.push(Some(entry));
+                }
+            }
+            FileKind::Delete => {
+                if let Some(at) = index.remove(&id) {
+                    slots[at] = None;
+                }
+            }
+        }
+    }
+    slots.into_iter().flatten().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::manifest::{DataFileMeta, SimpleStats};
+
+    fn entry(kind: FileKind, name: &str, level: i32) -> ManifestEntry {
+        ManifestEntry {
+            kind,
+            partition: vec![0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            bucket: 0,
+            total_buckets: 1,
+            file: DataFileMeta {
+                file_name: name.into(),
+                file_size: 1,
+                row_count: 1,
+                min_key: vec![],
+                max_key: vec![],
+                key_stats: SimpleStats::default(),
+                value_stats: SimpleStats::default(),
+                min_sequence_number: 0,
+                max_sequence_number: 0,
+                schema_id: 0,
+                level,
+                extra_files: vec![],
+                creation_time: None,
+                delete_row_count: None,
+                embedded_index: None,
+                file_source: None,
+                value_stats_cols: None,
+                external_path: None,
+                first_row_id: None,
+                write_cols: None,
+                write_cols_sequences: None,
+                commit_snapshot: None,
+            },
+        }
+    }
+
+    fn names(v: &[ManifestEntry]) -> Vec<(&str, i32)> {
+        v.iter()
+            .map(|e| (e.file.file_name.as_str(), e.file.level))
+            .collect()
+    }
+
+    #[test]
+    fn add_delete_and_level_upgrade() {
+        use FileKind::*;
+        let live = live_entries(vec![
+            entry(Add, "a", 0),
+            entry(Add, "b", 0),
+            entry(Delete, "a", 0),
+            entry(Delete, "b", 0),
+            entry(Add, "b", 1),
+            entry(Add, "c", 0),
+        ]);
+        assert_eq!(names(&live), vec![("b", 1), ("c", 0)]);
+    }
+
+    #[test]
+    fn re_added_files_are_live() {
+        use FileKind::*;
+        let live = live_entries(vec![
+            entry(Add, "a", 0),
+            entry(Delete, "a", 0),
+            entry(Add, "a", 0),
+        ]);
+        assert_eq!(names(&live), vec![("a", 0)]);
+    }
+
+    #[test]
+    fn delete_of_unknown_file_is_ignored() {
+        use FileKind::*;
+        let live = live_entries(vec![entry(Delete, "x", 0), entry(Add, "y", 0)]);
+        assert_eq!(names(&live), vec![("y", 0)]);
+    }
+}

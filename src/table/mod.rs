@@ -1,0 +1,481 @@
+//! The read side of a table: snapshots, tags, schemas, and the files of a version.
+//!
+//! [`Table`] joins the I/O layer with the pure codecs. It is the only place that knows which
+//! file holds what; commands build on it.
+
+pub mod layout;
+mod version;
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
+
+pub use version::{ResolvedVersion, VersionSpec};
+
+use crate::error::{Error, Result};
+use crate::format::binary_row::{self, Datum};
+use crate::format::file_name::PaimonFile;
+use crate::format::hint::parse_hint;
+use crate::format::ids::{SchemaId, SnapshotId, TagName};
+use crate::format::manifest::{
+    decode_index_manifest, decode_manifest, decode_manifest_list, IndexManifestEntry,
+    ManifestEntry, ManifestFileMeta,
+};
+use crate::format::partition::PartitionSpec;
+use crate::format::schema::TableSchema;
+use crate::format::snapshot::Snapshot;
+use crate::format::tag::Tag;
+use crate::io::{open_location, StoreOptions, TableStore};
+use crate::reach::live_entries;
+use layout::*;
+
+/// Manifests read at once for one version (the store's semaphore bounds requests further).
+const MANIFEST_READ_AHEAD: usize = 64;
+
+/// A Paimon table in a store.
+#[derive(Debug, Clone)]
+pub struct Table {
+    store: TableStore,
+}
+
+/// The snapshot ids a table retains, from a listing of `snapshot/`, and what its hints say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotRange {
+    /// Every `snapshot-N` found, ascending.
+    pub ids: Vec<SnapshotId>,
+    /// The `LATEST` hint, if present and parseable.
+    pub latest_hint: Option<SnapshotId>,
+    /// The `EARLIEST` hint, if present and parseable.
+    pub earliest_hint: Option<SnapshotId>,
+    /// Problems with the hints or gaps in the ids. Hints are advisory (readers validate them),
+    /// so these are warnings, not errors.
+    pub warnings: Vec<String>,
+}
+
+impl SnapshotRange {
+    /// Smallest retained id.
+    pub fn earliest(&self) -> Option<SnapshotId> {
+        self.ids.first().copied()
+    }
+
+    /// Largest retained id.
+    pub fn latest(&self) -> Option<SnapshotId> {
+        self.ids.last().copied()
+    }
+
+    /// "retained snapshots are 3..=9" or "the table has no snapshots".
+    pub fn describe(&self) -> String {
+        match (self.earliest(), self.latest()) {
+            (Some(e), Some(l)) if e == l => format!("the only retained snapshot is {e}"),
+            (Some(e), Some(l)) => format!("retained snapshots are {e}..={l}"),
+            _ => "the table has no snapshots".to_string(),
+        }
+    }
+}
+
+/// A data file live in some version, with its location resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveFile {
+    /// The manifest entry (kind is always ADD).
+    pub entry: ManifestEntry,
+    /// Decoded partition values, in partition-key order.
+    pub partition: Vec<Datum>,
+    /// Key relative to the table root, or the full URI for an external file.
+    pub path: String,
+    /// True when the file lives outside the table (`_EXTERNAL_PATH`).
+    pub external: bool,
+}
+
+/// A tag with its name.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NamedTag {
+    /// The tag's name.
+    pub name: TagName,
+    /// The decoded tag file.
+    pub tag: Tag,
+}
+
+impl Table {
+    /// A table over an already rooted store. Does no I/O.
+    pub fn new(store: TableStore) -> Self {
+        Table { store }
+    }
+
+    /// Open the table at a location and check that it is a Paimon table.
+    pub async fn open(location: &str, options: &StoreOptions) -> Result<Self> {
+        let table = Table::new(open_location(location, options)?);
+        table.check_is_table().await?;
+        Ok(table)
+    }
+
+    /// The store under this table.
+    pub fn store(&self) -> &TableStore {
+        &self.store
+    }
+
+    /// The location for messages.
+    pub fn location(&self) -> &str {
+        self.store.location()
+    }
+
+    /// Fail with [`Error::NotATable`] unless `schema/schema-N` exists.
+    pub async fn check_is_table(&self) -> Result<()> {
+        if self.schema_ids().await?.is_empty() {
+            return Err(Error::NotATable {
+                location: self.location().to_string(),
+                reason: "no schema/schema-N file found".to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Bytes>> {
+        self.store.get_opt(key).await
+    }
+
+    /// Ids of the files in a versioned directory (`snapshot-N`, `schema-N`).
+    async fn listed_files(&self, dir: &str) -> Result<Vec<PaimonFile>> {
+        let (files, _) = self.store.list_dir(dir).await?;
+        Ok(files
+            .iter()
+            .map(|f| PaimonFile::parse(f.key.rsplit('/').next().unwrap_or_default()))
+            .collect())
+    }
+
+    // ----- schemas -----
+
+    /// Schema ids, ascending.
+    pub async fn schema_ids(&self) -> Result<Vec<SchemaId>> {
+        let mut ids: Vec<SchemaId> = self
+            .listed_files(SCHEMA_DIR)
+            .await?
+            .into_iter()
+            .filter_map(|f| match f {
+                PaimonFile::Schema(id) => Some(id),
+                _ => None,
+            })
+            .collect();
+        ids.sort();
+        Ok(ids)
+    }
+
+    /// Load one schema.
+    pub async fn load_schema(&self, id: SchemaId) -> Result<TableSchema> {
+        let key = schema_key(id);
+        let bytes = self.get(&key).await?.ok_or_else(|| Error::MissingFile {
+            path: key.clone(),
+            referenced_by: "a snapshot or the table".to_string(),
+        })?;
+        TableSchema::decode(&bytes, &key)
+    }
+
+    /// The newest schema.
+    pub async fn latest_schema(&self) -> Result<TableSchema> {
+        let ids = self.schema_ids().await?;
+        let id = ids.last().copied().ok_or_else(|| Error::NotATable {
+            location: self.location().to_string(),
+            reason: "no schema/schema-N file found".to_string(),
+        })?;
+        self.load_schema(id).await
+    }
+
+    // ----- snapshots -----
+
+    /// The retained snapshot ids, validated against the hints.
+    pub async fn snapshot_range(&self) -> Result<SnapshotRange> {
+        let (latest_key, earliest_key) = (latest_hint_key(), earliest_hint_key());
+        let (listing, latest_bytes, earliest_bytes) = futures::try_join!(
+            self.listed_files(SNAPSHOT_DIR),
+            self.get(&latest_key),
+            self.get(&earliest_key),
+        )?;
+        let mut ids: Vec<SnapshotId> = listing
+            .into_iter()
+            .filter_map(|f| match f {
+                PaimonFile::Snapshot(id) => Some(id),
+                _ => None,
+            })
+            .collect();
+        ids.sort();
+        let mut range = SnapshotRange {
+            latest_hint: latest_bytes.as_deref().and_then(parse_hint),
+            earliest_hint: earliest_bytes.as_deref().and_then(parse_hint),
+            ids,
+            warnings: Vec::new(),
+        };
+        let (latest, earliest) = (range.latest(), range.earliest());
+        check_hint(&mut range, "LATEST", latest_bytes.as_deref(), latest)?;
+        check_hint(&mut range, "EARLIEST", earliest_bytes.as_deref(), earliest)?;
+        if let (Some(e), Some(l)) = (range.earliest(), range.latest()) {
+            let expected = (l.0 - e.0 + 1) as usize;
+            if expected != range.ids.len() {
+                range.warnings.push(format!(
+                    "snapshot ids {e}..={l} have {} gap(s)",
+                    expected - range.ids.len()
+                ));
+            }
+        }
+        Ok(range)
+    }
+
+    /// Load a snapshot; `None` if its file does not exist.
+    pub async fn try_load_snapshot(&self, id: SnapshotId) -> Result<Option<Snapshot>> {
+        let key = snapshot_key(id);
+        match self.get(&key).await? {
+            None => Ok(None),
+            Some(bytes) => {
+                let s = Snapshot::decode(&bytes, &key)?;
+                if s.id != id {
+                    return Err(Error::corrupt(
+                        key,
+                        format!("file holds snapshot id {}, not {id}", s.id),
+                    ));
+                }
+                Ok(Some(s))
+            }
+        }
+    }
+
+    /// Load snapshots in parallel, in the order given. Missing ones are errors.
+    pub async fn load_snapshots(&self, ids: &[SnapshotId]) -> Result<Vec<Snapshot>> {
+        futures::stream::iter(ids.iter().map(|id| async move {
+            self.try_load_snapshot(*id)
+                .await?
+                .ok_or_else(|| Error::SnapshotNotFound {
+                    id: id.0,
+                    available: "it vanished while being read (expired concurrently?)".to_string(),
+                })
+        }))
+        .buffered(MANIFEST_READ_AHEAD)
+        .try_collect()
+        .await
+    }
+
+    // ----- tags -----
+
+    /// Tag names, sorted. `tag/tag-success-file/` and other directories are not tags.
+    pub async fn tag_names(&self) -> Result<Vec<TagName>> {
+        let mut names: Vec<TagName> = self
+            .listed_files(TAG_DIR)
+            .await?
+            .into_iter()
+            .filter_map(|f| match f {
+                PaimonFile::Tag(name) => Some(name),
+                _ => None,
+            })
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
+    /// Load a tag; `None` if it does not exist.
+    pub async fn try_load_tag(&self, name: &TagName) -> Result<Option<Tag>> {
+        let key = tag_key(name);
+        match self.get(&key).await? {
+            None => Ok(None),
+            Some(bytes) => Tag::decode(&bytes, &key).map(Some),
+        }
+    }
+
+    /// Load a tag or fail with [`Error::TagNotFound`].
+    pub async fn load_tag(&self, name: &TagName) -> Result<Tag> {
+        self.try_load_tag(name)
+            .await?
+            .ok_or_else(|| Error::TagNotFound {
+                name: name.to_string(),
+            })
+    }
+
+    /// Every tag, sorted by name. A tag deleted between listing and reading is skipped.
+    pub async fn tags(&self) -> Result<Vec<NamedTag>> {
+        let names = self.tag_names().await?;
+        let loaded: Vec<Option<NamedTag>> =
+            futures::stream::iter(names.into_iter().map(|name| async move {
+                Ok::<_, Error>(
+                    self.try_load_tag(&name)
+                        .await?
+                        .map(|tag| NamedTag { name, tag }),
+                )
+            }))
+            .buffered(MANIFEST_READ_AHEAD)
+            .try_collect()
+            .await?;
+        Ok(loaded.into_iter().flatten().collect())
+    }
+
+    // ----- manifests -----
+
+    /// Read a manifest list named by `referenced_by`.
+    pub async fn manifest_list(
+        &self,
+        name: &str,
+        referenced_by: &str,
+    ) -> Result<Vec<ManifestFileMeta>> {
+        let key = manifest_key(name);
+        let bytes = self.get(&key).await?.ok_or_else(|| Error::MissingFile {
+            path: key.clone(),
+            referenced_by: referenced_by.to_string(),
+        })?;
+        decode_manifest_list(&bytes, &key)
+    }
+
+    /// Read a manifest named by `referenced_by`.
+    pub async fn manifest(&self, name: &str, referenced_by: &str) -> Result<Vec<ManifestEntry>> {
+        let key = manifest_key(name);
+        let bytes = self.get(&key).await?.ok_or_else(|| Error::MissingFile {
+            path: key.clone(),
+            referenced_by: referenced_by.to_string(),
+        })?;
+        decode_manifest(&bytes, &key)
+    }
+
+    /// All entries of the manifests a manifest list names, in list order.
+    pub async fn entries_of_list(
+        &self,
+        list_name: &str,
+        owner: &str,
+    ) -> Result<Vec<ManifestEntry>> {
+        let metas = self.manifest_list(list_name, owner).await?;
+        let by = format!("manifest list manifest/{list_name} of {owner}");
+        let chunks: Vec<Vec<ManifestEntry>> =
+            futures::stream::iter(metas.iter().map(|m| self.manifest(&m.file_name, &by)))
+                .buffered(MANIFEST_READ_AHEAD)
+                .try_collect()
+                .await?;
+        Ok(chunks.into_iter().flatten().collect())
+    }
+
+    /// The live data files of a snapshot: base then delta entries merged in order (§7.1).
+    pub async fn data_files(&self, snapshot: &Snapshot, owner: &str) -> Result<Vec<LiveFile>> {
+        let (base, delta) = futures::try_join!(
+            self.entries_of_list(&snapshot.base_manifest_list, owner),
+            self.entries_of_list(&snapshot.delta_manifest_list, owner),
+        )?;
+        let live = live_entries(base.into_iter().chain(delta));
+        self.locate(live).await
+    }
+
+    /// The changelog files a snapshot produced (ADD entries of its changelog manifest list).
+    pub async fn changelog_files(&self, snapshot: &Snapshot, owner: &str) -> Result<Vec<LiveFile>> {
+        match &snapshot.changelog_manifest_list {
+            None => Ok(Vec::new()),
+            Some(list) => {
+                let entries = self.entries_of_list(list, owner).await?;
+                self.locate(live_entries(entries)).await
+            }
+        }
+    }
+
+    /// The index files of a snapshot (its index manifest is a full list).
+    pub async fn index_files(
+        &self,
+        snapshot: &Snapshot,
+        owner: &str,
+    ) -> Result<Vec<IndexManifestEntry>> {
+        let Some(name) = &snapshot.index_manifest else {
+            return Ok(Vec::new());
+        };
+        let key = manifest_key(name);
+        let bytes = self.get(&key).await?.ok_or_else(|| Error::MissingFile {
+            path: key.clone(),
+            referenced_by: owner.to_string(),
+        })?;
+        decode_index_manifest(&bytes, &key)
+    }
+
+    /// Resolve paths and partition values of live entries.
+    async fn locate(&self, entries: Vec<ManifestEntry>) -> Result<Vec<LiveFile>> {
+        if entries.is_empty() {
+            return Ok(Vec::new());
+        }
+        let schema = self.latest_schema().await?;
+        let spec = PartitionSpec::new(
+            schema.partition_keys.clone(),
+            schema.partition_types(),
+            &schema.options,
+        );
+        let data_dir = schema
+            .option("data-file.path-directory")
+            .map(str::to_string);
+        let mut cache: BTreeMap<Vec<u8>, (Vec<Datum>, String)> = BTreeMap::new();
+        entries
+            .into_iter()
+            .map(|entry| {
+                if !cache.contains_key(&entry.partition) {
+                    let values =
+                        binary_row::decode(&entry.partition, &spec.types).map_err(|e| {
+                            Error::corrupt(
+                                format!("manifest entry for {}", entry.file.file_name),
+                                format!("partition bytes: {e}"),
+                            )
+                        })?;
+                    let path = spec.path(&values);
+                    cache.insert(entry.partition.clone(), (values, path));
+                }
+                let (values, partition_path) =
+                    cache.get(&entry.partition).cloned().unwrap_or_default();
+                let (path, external) = match &entry.file.external_path {
+                    Some(uri) => (uri.clone(), true),
+                    None => {
+                        let dir = bucket_dir(data_dir.as_deref(), &partition_path, entry.bucket);
+                        let key = format!("{dir}/{}", entry.file.file_name);
+                        crate::io::check_key(&key)?;
+                        (key, false)
+                    }
+                };
+                Ok(LiveFile {
+                    entry,
+                    partition: values,
+                    path,
+                    external,
+                })
+            })
+            .collect()
+    }
+
+    /// The partition spec of the table (latest schema).
+    pub async fn partition_spec(&self) -> Result<PartitionSpec> {
+        let schema = self.latest_schema().await?;
+        Ok(PartitionSpec::new(
+            schema.partition_keys.clone(),
+            schema.partition_types(),
+            &schema.options,
+        ))
+    }
+}
+
+fn check_hint(
+    range: &mut SnapshotRange,
+    name: &str,
+    raw: Option<&[u8]>,
+    listed: Option<SnapshotId>,
+) -> Result<()> {
+    let Some(raw) = raw else { return Ok(()) };
+    let key = format!("{SNAPSHOT_DIR}/{name}");
+    let Some(hint) = parse_hint(raw) else {
+        range.warnings.push(format!(
+            "{key} does not hold a snapshot id; using the listing instead"
+        ));
+        return Ok(());
+    };
+    match listed {
+        None => Err(Error::corrupt(
+            key,
+            format!("names snapshot {hint}, but no snapshot file exists"),
+        )),
+        Some(l) if l != hint && !range.ids.contains(&hint) => {
+            range.warnings.push(format!(
+                "{key} names snapshot {hint}, which does not exist; using the listing ({l})"
+            ));
+            Ok(())
+        }
+        Some(l) if l != hint => {
+            range.warnings.push(format!(
+                "{key} names snapshot {hint}, but the listing says {l} (a stale hint)"
+            ));
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
