@@ -61,7 +61,7 @@ pub fn open_location(location: &str, opts: &StoreOptions) -> Result<TableStore> 
                 "store options apply to object-store URLs only".into(),
             ));
         }
-        let (store, root) = local_store(FsPath::new(location)).map_err(|e| invalid(e))?;
+        let (store, root) = local_store(FsPath::new(location)).map_err(&invalid)?;
         return Ok(TableStore::new(store, &root, opts.concurrency(), shown));
     }
     let url = Url::parse(location).map_err(|e| invalid(format!("not a valid URL: {e}")))?;
@@ -74,7 +74,7 @@ pub fn open_location(location: &str, opts: &StoreOptions) -> Result<TableStore> 
             let dir = url
                 .to_file_path()
                 .map_err(|()| invalid("a file:// URL must hold an absolute local path".into()))?;
-            let (store, root) = local_store(&dir).map_err(|e| invalid(e))?;
+            let (store, root) = local_store(&dir).map_err(&invalid)?;
             return Ok(TableStore::new(store, &root, opts.concurrency(), shown));
         }
         "memory" => Arc::new(InMemory::new()),

@@ -1,1 +1,14 @@
+//! Integration tests, one binary (every extra test binary re-links arrow and parquet).
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout,
+    clippy::print_stderr
+)]
+
+mod bad_input;
+mod cli;
+mod common;
+mod fixtures;

@@ -1,0 +1,249 @@
+//! The command line as scripts see it: one JSON document on stdout, the documented shapes,
+//! exit codes 0 / 1 / 2, and nothing secret in any output.
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+
+use crate::common::*;
+
+fn keys(v: &Value) -> BTreeSet<String> {
+    v.as_object().unwrap().keys().cloned().collect()
+}
+
+fn set(items: &[&str]) -> BTreeSet<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+fn json_of(args: &[&str]) -> Value {
+    let out = tagkeeper(args);
+    assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    serde_json::from_str(&stdout(&out))
+        .unwrap_or_else(|e| panic!("{args:?}: {e}\n{}", stdout(&out)))
+}
+
+#[test]
+fn snapshots_json_shape() {
+    let t = fixture("tagged");
+    let v = json_of(&["snapshots", "--json", t.to_str().unwrap()]);
+    assert_eq!(keys(&v), set(&["earliest", "latest", "snapshots"]));
+    assert_eq!(
+        (v["earliest"].as_i64(), v["latest"].as_i64()),
+        (Some(1), Some(6))
+    );
+    let snaps = v["snapshots"].as_array().unwrap();
+    assert_eq!(snaps.len(), 6);
+    for s in snaps {
+        assert_eq!(
+            keys(s),
+            set(&[
+                "id",
+                "time_millis",
+                "commit_kind",
+                "schema_id",
+                "total_record_count",
+                "delta_record_count",
+                "watermark"
+            ])
+        );
+    }
+    assert_eq!(snaps[2]["commit_kind"], "APPEND");
+    assert_eq!(snaps[5]["total_record_count"], 48);
+    assert!(snaps[0]["watermark"].is_null());
+}
+
+#[test]
+fn tags_json_shape() {
+    let t = fixture("tagged");
+    let v = json_of(&["--json", "tags", t.to_str().unwrap()]);
+    assert_eq!(keys(&v), set(&["tags"]));
+    let tags = v["tags"].as_array().unwrap();
+    let names: Vec<&str> = tags.iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        ["daily-3", "first", "latest", "release-a", "release-b"]
+    );
+    for t in tags {
+        assert_eq!(
+            keys(t),
+            set(&["name", "snapshot_id", "create_time", "time_retained_secs"])
+        );
+    }
+    assert_eq!(tags[0]["time_retained_secs"], 86400.0);
+    assert!(tags[1]["create_time"].is_null());
+}
+
+#[test]
+fn files_json_shape_and_selectors() {
+    let t = fixture("tagged");
+    let t = t.to_str().unwrap();
+    let v = json_of(&["files", "--json", t]);
+    assert_eq!(
+        keys(&v),
+        set(&[
+            "snapshot_id",
+            "files",
+            "total_files",
+            "total_bytes",
+            "total_rows"
+        ])
+    );
+    assert_eq!(v["snapshot_id"], 6);
+    let files = v["files"].as_array().unwrap();
+    assert_eq!(v["total_files"].as_u64(), Some(files.len() as u64));
+    for f in files {
+        assert_eq!(
+            keys(f),
+            set(&[
+                "path",
+                "partition",
+                "bucket",
+                "level",
+                "file_size",
+                "row_count"
+            ])
+        );
+        assert!(fixture("tagged")
+            .join(f["path"].as_str().unwrap())
+            .is_file());
+    }
+    let sum: i64 = files.iter().map(|f| f["file_size"].as_i64().unwrap()).sum();
+    assert_eq!(v["total_bytes"].as_i64(), Some(sum));
+
+    let by_tag = json_of(&["files", "--json", t, "--tag", "daily-3"]);
+    assert_eq!(
+        (by_tag["snapshot_id"].as_i64(), by_tag["tag"].as_str()),
+        (Some(3), Some("daily-3"))
+    );
+    let by_id = json_of(&["files", "--json", t, "--snapshot", "3"]);
+    assert_eq!(by_id["files"], by_tag["files"]);
+
+    // Two selectors at once is a usage error: exit 1.
+    let out = tagkeeper(&["files", t, "--snapshot", "3", "--tag", "first"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+}
+
+#[test]
+fn schema_json_shape() {
+    let v = json_of(&[
+        "schema",
+        "--json",
+        fixture("pk_fixed_bucket").to_str().unwrap(),
+    ]);
+    assert_eq!(
+        keys(&v),
+        set(&[
+            "id",
+            "fields",
+            "partition_keys",
+            "primary_keys",
+            "options",
+            "comment"
+        ])
+    );
+    assert_eq!(v["primary_keys"], serde_json::json!(["dt", "k"]));
+    assert_eq!(v["options"]["bucket"], "2");
+    assert_eq!(v["fields"][1]["type"], "BIGINT NOT NULL");
+}
+
+#[test]
+fn human_output_is_an_aligned_table() {
+    let out = tagkeeper(&["snapshots", fixture("append_many").to_str().unwrap()]);
+    assert!(out.status.success());
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].starts_with("ID  COMMITTED (UTC)"), "{text}");
+    assert_eq!(lines.len(), 14, "header, 12 rows, summary:\n{text}");
+    // Columns line up: "KIND" starts at the same offset in every row.
+    let at = lines[0].find("KIND").unwrap();
+    assert!(
+        lines[1..13].iter().all(|l| &l[at..at + 6] == "APPEND"),
+        "{text}"
+    );
+}
+
+#[test]
+fn user_errors_exit_1_with_a_json_error_document() {
+    let t = fixture("tagged");
+    let t = t.to_str().unwrap();
+    let cases: [(&[&str], &str); 4] = [
+        (&["files", "--json", t, "--tag", "nope"], "tag_not_found"),
+        (
+            &["files", "--json", t, "--snapshot", "99"],
+            "snapshot_not_found",
+        ),
+        (
+            &["tags", "--json", "/nonexistent/table"],
+            "invalid_location",
+        ),
+        (
+            &["files", "--json", t, "--timestamp", "1000"],
+            "no_snapshot_at_time",
+        ),
+    ];
+    for (args, kind) in cases {
+        let out = tagkeeper(args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+        let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
+        assert_eq!(v["error"]["kind"], kind, "{args:?}");
+        assert_eq!(v["error"]["exit_code"], 1);
+        assert!(stderr(&out).starts_with("error: "), "{}", stderr(&out));
+    }
+}
+
+#[test]
+fn not_a_table_is_a_user_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = tagkeeper(&["snapshots", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("is not a Paimon table"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn help_documents_exit_codes() {
+    let out = tagkeeper(&["--help"]);
+    assert!(out.status.success());
+    let text = stdout(&out);
+    assert!(
+        text.contains("Exit codes:") && text.contains("2  corrupt or unreadable metadata"),
+        "{text}"
+    );
+    let out = tagkeeper(&["nonsense-command"]);
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn credentials_never_appear_in_output() {
+    let secret = "sUpErSeCrEt-Value-123";
+    let out = tagkeeper(&[
+        "-v",
+        "--json",
+        "snapshots",
+        "s3://AKIAEXAMPLE:sUpErSeCrEt-Value-123@bucket/t",
+        "--store-option",
+        &format!("aws_secret_access_key={secret}"),
+        "--store-option",
+        "aws_access_key_id=AKIAEXAMPLE",
+        "--store-option",
+        "aws_endpoint=http://127.0.0.1:9",
+        "--store-option",
+        "aws_allow_http=true",
+    ]);
+    assert!(!out.status.success());
+    let all = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(!all.contains(secret), "secret leaked:\n{all}");
+    assert!(!all.contains("AKIAEXAMPLE:"), "user info leaked:\n{all}");
+    let unknown = tagkeeper(&[
+        "snapshots",
+        "s3://b/t",
+        "--store-option",
+        &format!("bogus_key={secret}"),
+    ]);
+    assert_eq!(unknown.status.code(), Some(1));
+    let all = format!("{}{}", stdout(&unknown), stderr(&unknown));
+    assert!(all.contains("bogus_key") && !all.contains(secret), "{all}");
+}
