@@ -329,3 +329,155 @@ fn check_version(r: &Rec<'_>, want: i32) -> Result<()> {
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use apache_avro::types::Value as AvroValue;
+    use apache_avro::{Codec, Schema, Writer};
+
+    use super::*;
+
+    /// A 0.8-era manifest list: the top level and nested records are `["null", record]` unions
+    /// and only the first seven fields exist (paimon-format.md §4).
+    const OLD_LIST_SCHEMA: &str = r#"["null", {"type":"record","name":"record","namespace":"org.apache.paimon.avro.generated","fields":[
+      {"name":"_VERSION","type":"int"},
+      {"name":"_FILE_NAME","type":"string"},
+      {"name":"_FILE_SIZE","type":"long"},
+      {"name":"_NUM_ADDED_FILES","type":"long"},
+      {"name":"_NUM_DELETED_FILES","type":"long"},
+      {"name":"_PARTITION_STATS","type":["null",{"type":"record","name":"record__PARTITION_STATS","fields":[
+        {"name":"_MIN_VALUES","type":"bytes"},{"name":"_MAX_VALUES","type":"bytes"},
+        {"name":"_NULL_COUNTS","type":["null",{"type":"array","items":["null","long"]}],"default":null}]}]},
+      {"name":"_SCHEMA_ID","type":"long"}]}]"#;
+
+    /// A 0.5-era manifest: no `_TOTAL_BUCKETS`-era extras, DataFileMeta up to `_CREATION_TIME`.
+    const OLD_MANIFEST_SCHEMA: &str = r#"["null", {"type":"record","name":"record","namespace":"org.apache.paimon.avro.generated","fields":[
+      {"name":"_VERSION","type":"int"},
+      {"name":"_KIND","type":"int"},
+      {"name":"_PARTITION","type":"bytes"},
+      {"name":"_BUCKET","type":"int"},
+      {"name":"_TOTAL_BUCKETS","type":"int"},
+      {"name":"_FILE","type":["null",{"type":"record","name":"record__FILE","fields":[
+        {"name":"_FILE_NAME","type":"string"},{"name":"_FILE_SIZE","type":"long"},
+        {"name":"_ROW_COUNT","type":"long"},{"name":"_MIN_KEY","type":"bytes"},{"name":"_MAX_KEY","type":"bytes"},
+        {"name":"_KEY_STATS","type":["null",{"type":"record","name":"record__FILE__KEY_STATS","fields":[
+          {"name":"_MIN_VALUES","type":"bytes"},{"name":"_MAX_VALUES","type":"bytes"},
+          {"name":"_NULL_COUNTS","type":["null",{"type":"array","items":["null","long"]}],"default":null}]}]},
+        {"name":"_VALUE_STATS","type":["null",{"type":"record","name":"record__FILE__VALUE_STATS","fields":[
+          {"name":"_MIN_VALUES","type":"bytes"},{"name":"_MAX_VALUES","type":"bytes"},
+          {"name":"_NULL_COUNTS","type":["null",{"type":"array","items":["null","long"]}],"default":null}]}]},
+        {"name":"_MIN_SEQUENCE_NUMBER","type":"long"},{"name":"_MAX_SEQUENCE_NUMBER","type":"long"},
+        {"name":"_SCHEMA_ID","type":"long"},{"name":"_LEVEL","type":"int"},
+        {"name":"_EXTRA_FILES","type":{"type":"array","items":"string"}},
+        {"name":"_CREATION_TIME","type":["null",{"type":"long","logicalType":"timestamp-millis"}],"default":null}]}]},
+      {"name":"_FUTURE_FIELD","type":["null","string"],"default":null}]}]"#;
+
+    fn u(v: AvroValue) -> AvroValue {
+        AvroValue::Union(1, Box::new(v))
+    }
+
+    fn rec(fields: Vec<(&str, AvroValue)>) -> AvroValue {
+        AvroValue::Record(fields.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+    }
+
+    fn stats() -> AvroValue {
+        u(rec(vec![
+            ("_MIN_VALUES", AvroValue::Bytes(vec![0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])),
+            ("_MAX_VALUES", AvroValue::Bytes(vec![0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])),
+            ("_NULL_COUNTS", AvroValue::Union(0, Box::new(AvroValue::Null))),
+        ]))
+    }
+
+    fn write(schema: &str, codec: Codec, records: Vec<AvroValue>) -> Vec<u8> {
+        let schema = Schema::parse_str(schema).unwrap();
+        let mut w = Writer::with_codec(&schema, Vec::new(), codec);
+        for r in records {
+            w.append(u(r)).unwrap();
+        }
+        w.into_inner().unwrap()
+    }
+
+    #[test]
+    fn reads_old_union_wrapped_manifest_lists_with_every_codec() {
+        for codec in [Codec::Null, Codec::Deflate(Default::default()), Codec::Snappy] {
+            let bytes = write(
+                OLD_LIST_SCHEMA,
+                codec,
+                vec![rec(vec![
+                    ("_VERSION", AvroValue::Int(2)),
+                    ("_FILE_NAME", AvroValue::String("manifest-a-0".into())),
+                    ("_FILE_SIZE", AvroValue::Long(100)),
+                    ("_NUM_ADDED_FILES", AvroValue::Long(3)),
+                    ("_NUM_DELETED_FILES", AvroValue::Long(1)),
+                    ("_PARTITION_STATS", stats()),
+                    ("_SCHEMA_ID", AvroValue::Long(0)),
+                ])],
+            );
+            let list = decode_manifest_list(&bytes, "manifest/manifest-list-x-0").unwrap();
+            assert_eq!(list.len(), 1, "{codec:?}");
+            assert_eq!(list[0].file_name, "manifest-a-0");
+            assert_eq!((list[0].num_added_files, list[0].num_deleted_files), (3, 1));
+            assert_eq!((list[0].min_bucket, list[0].max_row_id), (None, None));
+            assert!(list[0].extra_files.is_empty());
+        }
+    }
+
+    #[test]
+    fn reads_old_manifests_ignoring_unknown_fields() {
+        let bytes = write(
+            OLD_MANIFEST_SCHEMA,
+            Codec::Snappy,
+            vec![rec(vec![
+                ("_VERSION", AvroValue::Int(2)),
+                ("_KIND", AvroValue::Int(1)),
+                ("_PARTITION", AvroValue::Bytes(vec![0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])),
+                ("_BUCKET", AvroValue::Int(3)),
+                ("_TOTAL_BUCKETS", AvroValue::Int(4)),
+                (
+                    "_FILE",
+                    u(rec(vec![
+                        ("_FILE_NAME", AvroValue::String("data-a-0.orc".into())),
+                        ("_FILE_SIZE", AvroValue::Long(10)),
+                        ("_ROW_COUNT", AvroValue::Long(2)),
+                        ("_MIN_KEY", AvroValue::Bytes(vec![0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])),
+                        ("_MAX_KEY", AvroValue::Bytes(vec![0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])),
+                        ("_KEY_STATS", stats()),
+                        ("_VALUE_STATS", stats()),
+                        ("_MIN_SEQUENCE_NUMBER", AvroValue::Long(5)),
+                        ("_MAX_SEQUENCE_NUMBER", AvroValue::Long(6)),
+                        ("_SCHEMA_ID", AvroValue::Long(0)),
+                        ("_LEVEL", AvroValue::Int(1)),
+                        ("_EXTRA_FILES", AvroValue::Array(vec![AvroValue::String("data-a-0.orc.index".into())])),
+                        ("_CREATION_TIME", u(AvroValue::TimestampMillis(1_700_000_000_000))),
+                    ])),
+                ),
+                ("_FUTURE_FIELD", u(AvroValue::String("ignored".into()))),
+            ])],
+        );
+        let entries = decode_manifest(&bytes, "manifest/manifest-x-0").unwrap();
+        let e = &entries[0];
+        assert_eq!((e.kind, e.bucket, e.total_buckets, e.file.level), (FileKind::Delete, 3, 4, 1));
+        assert_eq!(e.file.extra_files, vec!["data-a-0.orc.index"]);
+        assert_eq!(e.file.creation_time, Some(1_700_000_000_000));
+        assert_eq!((e.file.file_source, e.file.external_path.as_ref(), e.file.commit_snapshot), (None, None, None));
+    }
+
+    #[test]
+    fn rejects_an_unknown_format_version() {
+        let bytes = write(
+            OLD_LIST_SCHEMA,
+            Codec::Null,
+            vec![rec(vec![
+                ("_VERSION", AvroValue::Int(1)),
+                ("_FILE_NAME", AvroValue::String("m".into())),
+                ("_FILE_SIZE", AvroValue::Long(1)),
+                ("_NUM_ADDED_FILES", AvroValue::Long(1)),
+                ("_NUM_DELETED_FILES", AvroValue::Long(0)),
+                ("_PARTITION_STATS", stats()),
+                ("_SCHEMA_ID", AvroValue::Long(0)),
+            ])],
+        );
+        let err = decode_manifest_list(&bytes, "manifest/l").unwrap_err().to_string();
+        assert!(err.contains("unsupported _VERSION 1"), "{err}");
+    }
+}

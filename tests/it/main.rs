@@ -12,3 +12,4 @@ mod bad_input;
 mod cli;
 mod common;
 mod fixtures;
+mod oracle;

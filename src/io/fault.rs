@@ -1,0 +1,456 @@
+//! A store wrapper for tests and benchmarks: counts requests by kind, and injects faults.
+//!
+//! * fail the k-th request with a chosen error, before or after it reaches the store (the
+//!   latter is a lost response: the write happened but the caller saw an error);
+//! * crash after k requests: every later request fails and nothing reaches the store, which is
+//!   what a killed process looks like from the store's side;
+//! * throttle: a run of requests answered with S3's `503 SlowDown`;
+//! * fail every request whose path contains a string (an unreadable file);
+//! * add latency to every request (an S3-like store on a laptop).
+//!
+//! Request numbers start at 1 and count every request the code under test makes, including
+//! failed ones, in the order they are admitted.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::ops::Range;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::stream::BoxStream;
+use futures::{FutureExt, StreamExt};
+use object_store::path::Path;
+use object_store::{
+    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
+    PutMultipartOptions, PutOptions, PutPayload, PutResult, RenameOptions, Result,
+};
+use serde::Serialize;
+
+/// Requests seen, by kind.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct RequestCounts {
+    /// GET requests (whole or ranged reads).
+    pub get: u64,
+    /// HEAD requests.
+    pub head: u64,
+    /// PUT requests (plain and conditional).
+    pub put: u64,
+    /// LIST requests (one per listing call; pagination is below this layer).
+    pub list: u64,
+    /// Objects deleted (keys passed to delete).
+    pub delete: u64,
+    /// Copy and rename requests.
+    pub copy: u64,
+    /// Bytes returned by GETs.
+    pub bytes_read: u64,
+}
+
+impl RequestCounts {
+    /// All requests (deletes count per key).
+    pub fn total(&self) -> u64 {
+        self.get + self.head + self.put + self.list + self.delete + self.copy
+    }
+}
+
+/// The error an injected fault produces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InjectedError {
+    /// A generic I/O failure (connection reset).
+    Generic,
+    /// S3 throttling: `503 SlowDown`.
+    SlowDown,
+    /// The object does not exist.
+    NotFound,
+    /// Access denied.
+    PermissionDenied,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Injection {
+    error: InjectedError,
+    /// Forward the request first, then fail: the store changed but the caller sees an error.
+    after_forward: bool,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    seq: u64,
+    counts: RequestCounts,
+    fail_at: BTreeMap<u64, Injection>,
+    crash_after: Option<u64>,
+    throttle: Option<Range<u64>>,
+    failing_paths: Vec<(String, InjectedError)>,
+    latency: Duration,
+    crashed: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Get,
+    Head,
+    Put,
+    List,
+    Delete,
+    Copy,
+}
+
+/// Controls and inspects a [`FaultStore`] from the test.
+#[derive(Debug, Clone, Default)]
+pub struct FaultHandle {
+    state: Arc<Mutex<State>>,
+}
+
+impl FaultHandle {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Requests counted so far.
+    pub fn counts(&self) -> RequestCounts {
+        self.lock().counts
+    }
+
+    /// Number of requests admitted so far (the k of the next request is this plus one).
+    pub fn requests(&self) -> u64 {
+        self.lock().seq
+    }
+
+    /// Fail request number `k` with `error`, without forwarding it.
+    pub fn fail_request(&self, k: u64, error: InjectedError) {
+        self.lock().fail_at.insert(k, Injection { error, after_forward: false });
+    }
+
+    /// Forward request number `k`, then report `error` (a lost response).
+    pub fn lose_response(&self, k: u64, error: InjectedError) {
+        self.lock().fail_at.insert(k, Injection { error, after_forward: true });
+    }
+
+    /// Let `k` requests through, then fail everything: a process killed after request `k`.
+    pub fn crash_after(&self, k: u64) {
+        self.lock().crash_after = Some(k);
+    }
+
+    /// True once a request was refused because of [`FaultHandle::crash_after`].
+    pub fn crashed(&self) -> bool {
+        self.lock().crashed
+    }
+
+    /// Answer requests `from..from + count` with `503 SlowDown`.
+    pub fn throttle(&self, from: u64, count: u64) {
+        self.lock().throttle = Some(from..from.saturating_add(count));
+    }
+
+    /// Fail every request whose path contains `needle`.
+    pub fn fail_paths_containing(&self, needle: &str, error: InjectedError) {
+        self.lock().failing_paths.push((needle.to_string(), error));
+    }
+
+    /// Sleep this long before each request.
+    pub fn set_latency(&self, latency: Duration) {
+        self.lock().latency = latency;
+    }
+
+    /// Clear all faults and counts (the store's contents are untouched).
+    pub fn reset(&self) {
+        *self.lock() = State::default();
+    }
+
+    /// Decide the fate of one request and count it.
+    async fn admit(&self, kind: Kind, path: &str) -> Result<Option<Injection>> {
+        let (latency, outcome) = {
+            let mut s = self.lock();
+            if s.crashed || s.crash_after.is_some_and(|k| s.seq >= k) {
+                s.crashed = true;
+                return Err(injected(InjectedError::Generic, path, "simulated crash: the process is gone"));
+            }
+            s.seq += 1;
+            let n = s.seq;
+            match kind {
+                Kind::Get => s.counts.get += 1,
+                Kind::Head => s.counts.head += 1,
+                Kind::Put => s.counts.put += 1,
+                Kind::List => s.counts.list += 1,
+                Kind::Delete => s.counts.delete += 1,
+                Kind::Copy => s.counts.copy += 1,
+            }
+            let outcome = if let Some(inj) = s.fail_at.get(&n).copied() {
+                Some(inj)
+            } else if s.throttle.as_ref().is_some_and(|r| r.contains(&n)) {
+                Some(Injection { error: InjectedError::SlowDown, after_forward: false })
+            } else {
+                s.failing_paths
+                    .iter()
+                    .find(|(needle, _)| path.contains(needle.as_str()))
+                    .map(|(_, error)| Injection { error: *error, after_forward: false })
+            };
+            (s.latency, outcome)
+        };
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
+        }
+        match outcome {
+            Some(inj) if !inj.after_forward => Err(injected(inj.error, path, "injected fault")),
+            other => Ok(other),
+        }
+    }
+
+    fn add_bytes(&self, n: u64) {
+        self.lock().counts.bytes_read += n;
+    }
+}
+
+#[derive(Debug)]
+struct FaultError(String);
+
+impl fmt::Display for FaultError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for FaultError {}
+
+fn injected(error: InjectedError, path: &str, why: &str) -> object_store::Error {
+    let source = |m: String| Box::new(FaultError(m)) as Box<dyn std::error::Error + Send + Sync>;
+    match error {
+        InjectedError::Generic => object_store::Error::Generic {
+            store: "FaultStore",
+            source: source(format!("{why}: connection reset")),
+        },
+        InjectedError::SlowDown => object_store::Error::Generic {
+            store: "FaultStore",
+            source: source(format!("{why}: HTTP 503 SlowDown: Please reduce your request rate")),
+        },
+        InjectedError::NotFound => object_store::Error::NotFound {
+            path: path.to_string(),
+            source: source(why.to_string()),
+        },
+        InjectedError::PermissionDenied => object_store::Error::PermissionDenied {
+            path: path.to_string(),
+            source: source(format!("{why}: access denied")),
+        },
+    }
+}
+
+/// The wrapper. Implements every trait method so that nothing bypasses the counting.
+#[derive(Debug, Clone)]
+pub struct FaultStore {
+    inner: Arc<dyn ObjectStore>,
+    handle: FaultHandle,
+}
+
+impl FaultStore {
+    /// Wrap a store.
+    pub fn new(inner: Arc<dyn ObjectStore>) -> Self {
+        FaultStore {
+            inner,
+            handle: FaultHandle::default(),
+        }
+    }
+
+    /// The control handle (cheap to clone).
+    pub fn handle(&self) -> FaultHandle {
+        self.handle.clone()
+    }
+
+    fn after<T>(&self, inj: Option<Injection>, path: &str, result: Result<T>) -> Result<T> {
+        match inj {
+            Some(inj) if inj.after_forward && result.is_ok() => {
+                Err(injected(inj.error, path, "injected lost response"))
+            }
+            _ => result,
+        }
+    }
+}
+
+impl fmt::Display for FaultStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "FaultStore({})", self.inner)
+    }
+}
+
+#[async_trait]
+impl ObjectStore for FaultStore {
+    async fn put_opts(&self, location: &Path, payload: PutPayload, opts: PutOptions) -> Result<PutResult> {
+        let inj = self.handle.admit(Kind::Put, location.as_ref()).await?;
+        let r = self.inner.put_opts(location, payload, opts).await;
+        self.after(inj, location.as_ref(), r)
+    }
+
+    async fn put_multipart_opts(
+        &self,
+        location: &Path,
+        opts: PutMultipartOptions,
+    ) -> Result<Box<dyn MultipartUpload>> {
+        let inj = self.handle.admit(Kind::Put, location.as_ref()).await?;
+        let r = self.inner.put_multipart_opts(location, opts).await;
+        self.after(inj, location.as_ref(), r)
+    }
+
+    async fn get_opts(&self, location: &Path, options: GetOptions) -> Result<GetResult> {
+        let kind = if options.head { Kind::Head } else { Kind::Get };
+        let inj = self.handle.admit(kind, location.as_ref()).await?;
+        let head = options.head;
+        let r = self.inner.get_opts(location, options).await;
+        if let (Ok(res), false) = (&r, head) {
+            self.handle.add_bytes(res.range.end.saturating_sub(res.range.start));
+        }
+        self.after(inj, location.as_ref(), r)
+    }
+
+    async fn get_ranges(&self, location: &Path, ranges: &[Range<u64>]) -> Result<Vec<Bytes>> {
+        let inj = self.handle.admit(Kind::Get, location.as_ref()).await?;
+        let r = self.inner.get_ranges(location, ranges).await;
+        if let Ok(parts) = &r {
+            self.handle.add_bytes(parts.iter().map(|b| b.len() as u64).sum());
+        }
+        self.after(inj, location.as_ref(), r)
+    }
+
+    fn delete_stream(
+        &self,
+        locations: BoxStream<'static, Result<Path>>,
+    ) -> BoxStream<'static, Result<Path>> {
+        let inner = Arc::clone(&self.inner);
+        let handle = self.handle.clone();
+        let this = self.clone();
+        locations
+            .then(move |location| {
+                let inner = Arc::clone(&inner);
+                let handle = handle.clone();
+                let this = this.clone();
+                async move {
+                    let location = location?;
+                    let inj = handle.admit(Kind::Delete, location.as_ref()).await?;
+                    let r = inner
+                        .delete_stream(futures::stream::iter([Ok(location.clone())]).boxed())
+                        .next()
+                        .await
+                        .unwrap_or(Ok(location.clone()));
+                    this.after(inj, location.as_ref(), r)
+                }
+            })
+            .boxed()
+    }
+
+    fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, Result<ObjectMeta>> {
+        let inner = Arc::clone(&self.inner);
+        let handle = self.handle.clone();
+        let prefix = prefix.cloned();
+        async move {
+            let shown = prefix.as_ref().map(|p| p.to_string()).unwrap_or_default();
+            match handle.admit(Kind::List, &shown).await {
+                Ok(_) => inner.list(prefix.as_ref()),
+                Err(e) => futures::stream::once(async move { Err(e) }).boxed(),
+            }
+        }
+        .flatten_stream()
+        .boxed()
+    }
+
+    fn list_with_offset(&self, prefix: Option<&Path>, offset: &Path) -> BoxStream<'static, Result<ObjectMeta>> {
+        let inner = Arc::clone(&self.inner);
+        let handle = self.handle.clone();
+        let prefix = prefix.cloned();
+        let offset = offset.clone();
+        async move {
+            let shown = prefix.as_ref().map(|p| p.to_string()).unwrap_or_default();
+            match handle.admit(Kind::List, &shown).await {
+                Ok(_) => inner.list_with_offset(prefix.as_ref(), &offset),
+                Err(e) => futures::stream::once(async move { Err(e) }).boxed(),
+            }
+        }
+        .flatten_stream()
+        .boxed()
+    }
+
+    async fn list_with_delimiter(&self, prefix: Option<&Path>) -> Result<ListResult> {
+        let shown = prefix.map(|p| p.to_string()).unwrap_or_default();
+        let inj = self.handle.admit(Kind::List, &shown).await?;
+        let r = self.inner.list_with_delimiter(prefix).await;
+        self.after(inj, &shown, r)
+    }
+
+    async fn copy_opts(&self, from: &Path, to: &Path, options: CopyOptions) -> Result<()> {
+        let inj = self.handle.admit(Kind::Copy, to.as_ref()).await?;
+        let r = self.inner.copy_opts(from, to, options).await;
+        self.after(inj, to.as_ref(), r)
+    }
+
+    async fn rename_opts(&self, from: &Path, to: &Path, options: RenameOptions) -> Result<()> {
+        let inj = self.handle.admit(Kind::Copy, to.as_ref()).await?;
+        let r = self.inner.rename_opts(from, to, options).await;
+        self.after(inj, to.as_ref(), r)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use object_store::memory::InMemory;
+    use object_store::{ObjectStoreExt, PutMode};
+
+    use super::*;
+
+    fn store() -> (FaultStore, FaultHandle) {
+        let s = FaultStore::new(Arc::new(InMemory::new()));
+        let h = s.handle();
+        (s, h)
+    }
+
+    #[tokio::test]
+    async fn counts_requests_by_kind() {
+        let (s, h) = store();
+        let p = Path::from("a/b");
+        s.put(&p, PutPayload::from_static(b"hello")).await.unwrap();
+        s.get(&p).await.unwrap().bytes().await.unwrap();
+        s.head(&p).await.unwrap();
+        let _: Vec<_> = s.list(None).collect().await;
+        s.delete(&p).await.unwrap();
+        let c = h.counts();
+        assert_eq!((c.put, c.get, c.head, c.list, c.delete, c.bytes_read), (1, 1, 1, 1, 1, 5));
+        assert_eq!(c.total(), 5);
+    }
+
+    #[tokio::test]
+    async fn fails_the_kth_request_and_crashes_after_k() {
+        let (s, h) = store();
+        let p = Path::from("x");
+        h.fail_request(2, InjectedError::PermissionDenied);
+        s.put(&p, PutPayload::from_static(b"1")).await.unwrap();
+        assert!(matches!(s.head(&p).await, Err(object_store::Error::PermissionDenied { .. })));
+        h.crash_after(3);
+        s.head(&p).await.unwrap();
+        assert!(s.head(&p).await.is_err());
+        assert!(s.put(&p, PutPayload::from_static(b"2")).await.is_err());
+        assert!(h.crashed());
+        h.reset();
+        // The crashed put never reached the store.
+        assert_eq!(s.get(&p).await.unwrap().bytes().await.unwrap().as_ref(), b"1");
+    }
+
+    #[tokio::test]
+    async fn a_lost_response_still_writes() {
+        let (s, h) = store();
+        let p = Path::from("snapshot-1");
+        h.lose_response(1, InjectedError::Generic);
+        let r = s.put_opts(&p, PutPayload::from_static(b"v"), PutMode::Create.into()).await;
+        assert!(r.is_err());
+        assert!(s.head(&p).await.is_ok(), "the write happened");
+    }
+
+    #[tokio::test]
+    async fn throttles_and_fails_paths() {
+        let (s, h) = store();
+        h.throttle(1, 2);
+        h.fail_paths_containing("manifest/bad", InjectedError::Generic);
+        let p = Path::from("x");
+        for _ in 0..2 {
+            let e = s.head(&p).await.unwrap_err().to_string();
+            assert!(e.contains("SlowDown"), "{e}");
+        }
+        assert!(matches!(s.head(&p).await, Err(object_store::Error::NotFound { .. })));
+        assert!(s.head(&Path::from("manifest/bad-1")).await.unwrap_err().to_string().contains("injected"));
+    }
+}
