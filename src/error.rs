@@ -100,6 +100,21 @@ pub enum Error {
         path: String,
     },
 
+    /// A concurrent change conflicts with this one (e.g. an overwrite of partitions that another
+    /// writer changed meanwhile). Nothing of this change was committed.
+    #[error("conflict: {0}")]
+    Conflict(String),
+
+    /// A commit whose outcome could not be determined (the store failed while publishing and
+    /// reading back). Nothing was deleted; check `tagkeeper snapshots` before retrying.
+    #[error("commit outcome unknown for {path}: {reason}")]
+    CommitUnknown {
+        /// The snapshot file that may or may not have been written.
+        path: String,
+        /// What failed.
+        reason: String,
+    },
+
     /// A feature of the table that tagkeeper does not handle (yet).
     #[error("unsupported: {0}")]
     Unsupported(String),
@@ -158,10 +173,12 @@ impl Error {
             | Error::InvalidTagName { .. }
             | Error::InvalidArgument(_)
             | Error::AlreadyExists { .. }
+            | Error::Conflict(_)
             | Error::Unsupported(_) => ExitClass::User,
-            Error::Corrupt { .. } | Error::MissingFile { .. } | Error::Storage { .. } => {
-                ExitClass::Data
-            }
+            Error::Corrupt { .. }
+            | Error::MissingFile { .. }
+            | Error::Storage { .. }
+            | Error::CommitUnknown { .. } => ExitClass::Data,
         }
     }
 
@@ -185,6 +202,8 @@ impl Error {
             Error::MissingFile { .. } => "missing_file",
             Error::AlreadyExists { .. } => "already_exists",
             Error::Unsupported(_) => "unsupported",
+            Error::Conflict(_) => "conflict",
+            Error::CommitUnknown { .. } => "commit_unknown",
             Error::Storage { .. } => "storage",
         }
     }

@@ -29,11 +29,13 @@
 #![warn(missing_docs)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod clock;
 pub mod error;
 pub mod format;
 pub mod inspect;
 pub mod io;
 pub mod reach;
 pub mod table;
+pub mod write;
 
 pub use error::{Error, ExitClass, Result};

@@ -64,6 +64,30 @@ pub fn live_entries(entries: impl IntoIterator<Item = ManifestEntry>) -> Vec<Man
     slots.into_iter().flatten().collect()
 }
 
+/// Java's `FileEntry.mergeEntries` for manifest merging: like [`live_entries`], but a DELETE
+/// whose file is not among the entries is kept (it deletes a file in an earlier manifest).
+pub fn merge_entries(entries: impl IntoIterator<Item = ManifestEntry>) -> Vec<ManifestEntry> {
+    let mut slots: Vec<Option<ManifestEntry>> = Vec::new();
+    let mut index: HashMap<EntryIdentity, usize> = HashMap::new();
+    for entry in entries {
+        let id = EntryIdentity::of(&entry);
+        match (entry.kind, index.get(&id).copied()) {
+            (FileKind::Add, Some(at)) => slots[at] = Some(entry),
+            (FileKind::Delete, Some(at))
+                if slots[at].as_ref().is_some_and(|e| e.kind == FileKind::Add) =>
+            {
+                slots[at] = None;
+                index.remove(&id);
+            }
+            (_, _) => {
+                index.insert(id, slots.len());
+                slots.push(Some(entry));
+            }
+        }
+    }
+    slots.into_iter().flatten().collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,6 +155,18 @@ mod tests {
             entry(Add, "a", 0),
         ]);
         assert_eq!(names(&live), vec![("a", 0)]);
+    }
+
+    #[test]
+    fn merging_keeps_unmatched_deletes() {
+        use FileKind::*;
+        let merged = merge_entries(vec![
+            entry(Delete, "x", 0),
+            entry(Add, "y", 0),
+            entry(Delete, "y", 0),
+        ]);
+        assert_eq!(names(&merged), vec![("x", 0)]);
+        assert_eq!(merged[0].kind, Delete);
     }
 
     #[test]

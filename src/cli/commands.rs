@@ -87,6 +87,8 @@ pub(crate) async fn run(command: Command, global: &GlobalArgs, printer: &Printer
             let report = inspect::files(&table, &spec).await?;
             printer.report(&report, output::files_text)
         }
+        Command::CreateTable(a) => super::write_cmds::create_table(a, global, printer).await,
+        Command::Write(a) => super::write_cmds::write_data(a, global, printer).await,
         Command::Schema(a) => {
             let table = Table::open(&a.table, &opts).await?;
             let report = inspect::schema(&table).await?;

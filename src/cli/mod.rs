@@ -2,6 +2,7 @@
 
 mod commands;
 mod output;
+mod write_cmds;
 
 use std::process::ExitCode;
 
@@ -69,9 +70,13 @@ enum Command {
     Files(commands::FilesArgs),
     /// Show the table's newest schema.
     Schema(commands::TableArg),
+    /// Create a table (writes schema/schema-0 exactly as Paimon does).
+    CreateTable(write_cmds::CreateTableArgs),
+    /// Write Parquet, CSV or JSON-lines files into an append-only table as one snapshot.
+    Write(write_cmds::WriteArgs),
 }
 
-fn parse_key_value(s: &str) -> Result<(String, String), String> {
+pub(crate) fn parse_key_value(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
         Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
         _ => Err("expected KEY=VALUE".to_string()),

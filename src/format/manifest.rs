@@ -377,14 +377,28 @@ mod tests {
     }
 
     fn rec(fields: Vec<(&str, AvroValue)>) -> AvroValue {
-        AvroValue::Record(fields.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+        AvroValue::Record(
+            fields
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
+        )
     }
 
     fn stats() -> AvroValue {
         u(rec(vec![
-            ("_MIN_VALUES", AvroValue::Bytes(vec![0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])),
-            ("_MAX_VALUES", AvroValue::Bytes(vec![0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])),
-            ("_NULL_COUNTS", AvroValue::Union(0, Box::new(AvroValue::Null))),
+            (
+                "_MIN_VALUES",
+                AvroValue::Bytes(vec![0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
+            ),
+            (
+                "_MAX_VALUES",
+                AvroValue::Bytes(vec![0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
+            ),
+            (
+                "_NULL_COUNTS",
+                AvroValue::Union(0, Box::new(AvroValue::Null)),
+            ),
         ]))
     }
 
@@ -399,7 +413,11 @@ mod tests {
 
     #[test]
     fn reads_old_union_wrapped_manifest_lists_with_every_codec() {
-        for codec in [Codec::Null, Codec::Deflate(Default::default()), Codec::Snappy] {
+        for codec in [
+            Codec::Null,
+            Codec::Deflate(Default::default()),
+            Codec::Snappy,
+        ] {
             let bytes = write(
                 OLD_LIST_SCHEMA,
                 codec,
@@ -430,7 +448,10 @@ mod tests {
             vec![rec(vec![
                 ("_VERSION", AvroValue::Int(2)),
                 ("_KIND", AvroValue::Int(1)),
-                ("_PARTITION", AvroValue::Bytes(vec![0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])),
+                (
+                    "_PARTITION",
+                    AvroValue::Bytes(vec![0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
+                ),
                 ("_BUCKET", AvroValue::Int(3)),
                 ("_TOTAL_BUCKETS", AvroValue::Int(4)),
                 (
@@ -439,16 +460,28 @@ mod tests {
                         ("_FILE_NAME", AvroValue::String("data-a-0.orc".into())),
                         ("_FILE_SIZE", AvroValue::Long(10)),
                         ("_ROW_COUNT", AvroValue::Long(2)),
-                        ("_MIN_KEY", AvroValue::Bytes(vec![0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])),
-                        ("_MAX_KEY", AvroValue::Bytes(vec![0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])),
+                        (
+                            "_MIN_KEY",
+                            AvroValue::Bytes(vec![0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
+                        ),
+                        (
+                            "_MAX_KEY",
+                            AvroValue::Bytes(vec![0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
+                        ),
                         ("_KEY_STATS", stats()),
                         ("_VALUE_STATS", stats()),
                         ("_MIN_SEQUENCE_NUMBER", AvroValue::Long(5)),
                         ("_MAX_SEQUENCE_NUMBER", AvroValue::Long(6)),
                         ("_SCHEMA_ID", AvroValue::Long(0)),
                         ("_LEVEL", AvroValue::Int(1)),
-                        ("_EXTRA_FILES", AvroValue::Array(vec![AvroValue::String("data-a-0.orc.index".into())])),
-                        ("_CREATION_TIME", u(AvroValue::TimestampMillis(1_700_000_000_000))),
+                        (
+                            "_EXTRA_FILES",
+                            AvroValue::Array(vec![AvroValue::String("data-a-0.orc.index".into())]),
+                        ),
+                        (
+                            "_CREATION_TIME",
+                            u(AvroValue::TimestampMillis(1_700_000_000_000)),
+                        ),
                     ])),
                 ),
                 ("_FUTURE_FIELD", u(AvroValue::String("ignored".into()))),
@@ -456,10 +489,20 @@ mod tests {
         );
         let entries = decode_manifest(&bytes, "manifest/manifest-x-0").unwrap();
         let e = &entries[0];
-        assert_eq!((e.kind, e.bucket, e.total_buckets, e.file.level), (FileKind::Delete, 3, 4, 1));
+        assert_eq!(
+            (e.kind, e.bucket, e.total_buckets, e.file.level),
+            (FileKind::Delete, 3, 4, 1)
+        );
         assert_eq!(e.file.extra_files, vec!["data-a-0.orc.index"]);
         assert_eq!(e.file.creation_time, Some(1_700_000_000_000));
-        assert_eq!((e.file.file_source, e.file.external_path.as_ref(), e.file.commit_snapshot), (None, None, None));
+        assert_eq!(
+            (
+                e.file.file_source,
+                e.file.external_path.as_ref(),
+                e.file.commit_snapshot
+            ),
+            (None, None, None)
+        );
     }
 
     #[test]
@@ -477,7 +520,9 @@ mod tests {
                 ("_SCHEMA_ID", AvroValue::Long(0)),
             ])],
         );
-        let err = decode_manifest_list(&bytes, "manifest/l").unwrap_err().to_string();
+        let err = decode_manifest_list(&bytes, "manifest/l")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("unsupported _VERSION 1"), "{err}");
     }
 }

@@ -18,6 +18,7 @@ pub mod hint;
 pub mod ids;
 pub mod jackson;
 pub mod manifest;
+pub mod manifest_write;
 pub mod partition;
 pub mod schema;
 pub mod snapshot;

@@ -119,12 +119,24 @@ impl FaultHandle {
 
     /// Fail request number `k` with `error`, without forwarding it.
     pub fn fail_request(&self, k: u64, error: InjectedError) {
-        self.lock().fail_at.insert(k, Injection { error, after_forward: false });
+        self.lock().fail_at.insert(
+            k,
+            Injection {
+                error,
+                after_forward: false,
+            },
+        );
     }
 
     /// Forward request number `k`, then report `error` (a lost response).
     pub fn lose_response(&self, k: u64, error: InjectedError) {
-        self.lock().fail_at.insert(k, Injection { error, after_forward: true });
+        self.lock().fail_at.insert(
+            k,
+            Injection {
+                error,
+                after_forward: true,
+            },
+        );
     }
 
     /// Let `k` requests through, then fail everything: a process killed after request `k`.
@@ -163,7 +175,11 @@ impl FaultHandle {
             let mut s = self.lock();
             if s.crashed || s.crash_after.is_some_and(|k| s.seq >= k) {
                 s.crashed = true;
-                return Err(injected(InjectedError::Generic, path, "simulated crash: the process is gone"));
+                return Err(injected(
+                    InjectedError::Generic,
+                    path,
+                    "simulated crash: the process is gone",
+                ));
             }
             s.seq += 1;
             let n = s.seq;
@@ -178,12 +194,18 @@ impl FaultHandle {
             let outcome = if let Some(inj) = s.fail_at.get(&n).copied() {
                 Some(inj)
             } else if s.throttle.as_ref().is_some_and(|r| r.contains(&n)) {
-                Some(Injection { error: InjectedError::SlowDown, after_forward: false })
+                Some(Injection {
+                    error: InjectedError::SlowDown,
+                    after_forward: false,
+                })
             } else {
                 s.failing_paths
                     .iter()
                     .find(|(needle, _)| path.contains(needle.as_str()))
-                    .map(|(_, error)| Injection { error: *error, after_forward: false })
+                    .map(|(_, error)| Injection {
+                        error: *error,
+                        after_forward: false,
+                    })
             };
             (s.latency, outcome)
         };
@@ -221,7 +243,9 @@ fn injected(error: InjectedError, path: &str, why: &str) -> object_store::Error 
         },
         InjectedError::SlowDown => object_store::Error::Generic {
             store: "FaultStore",
-            source: source(format!("{why}: HTTP 503 SlowDown: Please reduce your request rate")),
+            source: source(format!(
+                "{why}: HTTP 503 SlowDown: Please reduce your request rate"
+            )),
         },
         InjectedError::NotFound => object_store::Error::NotFound {
             path: path.to_string(),
@@ -273,7 +297,12 @@ impl fmt::Display for FaultStore {
 
 #[async_trait]
 impl ObjectStore for FaultStore {
-    async fn put_opts(&self, location: &Path, payload: PutPayload, opts: PutOptions) -> Result<PutResult> {
+    async fn put_opts(
+        &self,
+        location: &Path,
+        payload: PutPayload,
+        opts: PutOptions,
+    ) -> Result<PutResult> {
         let inj = self.handle.admit(Kind::Put, location.as_ref()).await?;
         let r = self.inner.put_opts(location, payload, opts).await;
         self.after(inj, location.as_ref(), r)
@@ -295,7 +324,8 @@ impl ObjectStore for FaultStore {
         let head = options.head;
         let r = self.inner.get_opts(location, options).await;
         if let (Ok(res), false) = (&r, head) {
-            self.handle.add_bytes(res.range.end.saturating_sub(res.range.start));
+            self.handle
+                .add_bytes(res.range.end.saturating_sub(res.range.start));
         }
         self.after(inj, location.as_ref(), r)
     }
@@ -304,7 +334,8 @@ impl ObjectStore for FaultStore {
         let inj = self.handle.admit(Kind::Get, location.as_ref()).await?;
         let r = self.inner.get_ranges(location, ranges).await;
         if let Ok(parts) = &r {
-            self.handle.add_bytes(parts.iter().map(|b| b.len() as u64).sum());
+            self.handle
+                .add_bytes(parts.iter().map(|b| b.len() as u64).sum());
         }
         self.after(inj, location.as_ref(), r)
     }
@@ -350,7 +381,11 @@ impl ObjectStore for FaultStore {
         .boxed()
     }
 
-    fn list_with_offset(&self, prefix: Option<&Path>, offset: &Path) -> BoxStream<'static, Result<ObjectMeta>> {
+    fn list_with_offset(
+        &self,
+        prefix: Option<&Path>,
+        offset: &Path,
+    ) -> BoxStream<'static, Result<ObjectMeta>> {
         let inner = Arc::clone(&self.inner);
         let handle = self.handle.clone();
         let prefix = prefix.cloned();
@@ -409,7 +444,10 @@ mod tests {
         let _: Vec<_> = s.list(None).collect().await;
         s.delete(&p).await.unwrap();
         let c = h.counts();
-        assert_eq!((c.put, c.get, c.head, c.list, c.delete, c.bytes_read), (1, 1, 1, 1, 1, 5));
+        assert_eq!(
+            (c.put, c.get, c.head, c.list, c.delete, c.bytes_read),
+            (1, 1, 1, 1, 1, 5)
+        );
         assert_eq!(c.total(), 5);
     }
 
@@ -419,7 +457,10 @@ mod tests {
         let p = Path::from("x");
         h.fail_request(2, InjectedError::PermissionDenied);
         s.put(&p, PutPayload::from_static(b"1")).await.unwrap();
-        assert!(matches!(s.head(&p).await, Err(object_store::Error::PermissionDenied { .. })));
+        assert!(matches!(
+            s.head(&p).await,
+            Err(object_store::Error::PermissionDenied { .. })
+        ));
         h.crash_after(3);
         s.head(&p).await.unwrap();
         assert!(s.head(&p).await.is_err());
@@ -427,7 +468,10 @@ mod tests {
         assert!(h.crashed());
         h.reset();
         // The crashed put never reached the store.
-        assert_eq!(s.get(&p).await.unwrap().bytes().await.unwrap().as_ref(), b"1");
+        assert_eq!(
+            s.get(&p).await.unwrap().bytes().await.unwrap().as_ref(),
+            b"1"
+        );
     }
 
     #[tokio::test]
@@ -435,7 +479,9 @@ mod tests {
         let (s, h) = store();
         let p = Path::from("snapshot-1");
         h.lose_response(1, InjectedError::Generic);
-        let r = s.put_opts(&p, PutPayload::from_static(b"v"), PutMode::Create.into()).await;
+        let r = s
+            .put_opts(&p, PutPayload::from_static(b"v"), PutMode::Create.into())
+            .await;
         assert!(r.is_err());
         assert!(s.head(&p).await.is_ok(), "the write happened");
     }
@@ -450,7 +496,15 @@ mod tests {
             let e = s.head(&p).await.unwrap_err().to_string();
             assert!(e.contains("SlowDown"), "{e}");
         }
-        assert!(matches!(s.head(&p).await, Err(object_store::Error::NotFound { .. })));
-        assert!(s.head(&Path::from("manifest/bad-1")).await.unwrap_err().to_string().contains("injected"));
+        assert!(matches!(
+            s.head(&p).await,
+            Err(object_store::Error::NotFound { .. })
+        ));
+        assert!(s
+            .head(&Path::from("manifest/bad-1"))
+            .await
+            .unwrap_err()
+            .to_string()
+            .contains("injected"));
     }
 }

@@ -19,7 +19,7 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 use tokio::sync::Semaphore;
 
-pub use open::{open_location, StoreOptions};
+pub use open::{ensure_local_dir, open_location, StoreOptions};
 
 use crate::error::{Error, Result};
 

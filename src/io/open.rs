@@ -112,6 +112,27 @@ pub fn open_location(location: &str, opts: &StoreOptions) -> Result<TableStore> 
     Ok(TableStore::new(store, &root, opts.concurrency(), shown))
 }
 
+/// For a location that is a local path (or `file://` URL), create the directory if needed, so
+/// that a new table can be created there. Other locations are left alone.
+pub fn ensure_local_dir(location: &str) -> Result<()> {
+    let dir = if !location.contains("://") {
+        Some(std::path::PathBuf::from(location))
+    } else if location.starts_with("file://") {
+        Url::parse(location)
+            .ok()
+            .and_then(|u| u.to_file_path().ok())
+    } else {
+        None
+    };
+    if let Some(dir) = dir {
+        std::fs::create_dir_all(&dir).map_err(|e| Error::InvalidLocation {
+            location: redact(location),
+            reason: format!("cannot create directory: {e}"),
+        })?;
+    }
+    Ok(())
+}
+
 /// A `LocalFileSystem` rooted at `dir`, which must exist. Writes are fsynced so that a snapshot
 /// whose put returned is durable.
 pub(crate) fn local_store(

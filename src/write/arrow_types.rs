@@ -42,12 +42,19 @@ fn time_unit(precision: u32) -> TimeUnit {
 }
 
 fn unsupported(t: &DataType) -> Error {
-    Error::Unsupported(format!("writing columns of type {} is not supported", t.sql()))
+    Error::Unsupported(format!(
+        "writing columns of type {} is not supported",
+        t.sql()
+    ))
 }
 
 /// The Arrow field of a column (nullability from the Paimon type).
 pub fn arrow_field(f: &RowField) -> Result<Field> {
-    Ok(Field::new(&f.name, arrow_type(&f.data_type)?, f.data_type.nullable))
+    Ok(Field::new(
+        &f.name,
+        arrow_type(&f.data_type)?,
+        f.data_type.nullable,
+    ))
 }
 
 /// The Arrow schema of a table's columns.
@@ -65,7 +72,9 @@ pub fn arrow_schema(schema: &TableSchema) -> Result<Arc<Schema>> {
 pub fn parse_column_type(text: &str) -> Result<DataType> {
     let t = DataType::parse(text).map_err(Error::InvalidArgument)?;
     if let TypeRoot::Other(raw) = &t.root {
-        return Err(Error::InvalidArgument(format!("unknown column type {raw:?}")));
+        return Err(Error::InvalidArgument(format!(
+            "unknown column type {raw:?}"
+        )));
     }
     arrow_type(&t)?;
     Ok(t)

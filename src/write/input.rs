@@ -33,7 +33,10 @@ impl InputFormat {
             Some(InputFormat::Parquet)
         } else if lower.ends_with(".csv") {
             Some(InputFormat::Csv)
-        } else if lower.ends_with(".jsonl") || lower.ends_with(".ndjson") || lower.ends_with(".json") {
+        } else if lower.ends_with(".jsonl")
+            || lower.ends_with(".ndjson")
+            || lower.ends_with(".json")
+        {
             Some(InputFormat::JsonLines)
         } else {
             None
@@ -48,7 +51,12 @@ fn bad(name: &str, reason: impl std::fmt::Display) -> Error {
 }
 
 /// Read an input file into batches with the table's schema.
-pub fn read_input(bytes: Bytes, format: InputFormat, target: &SchemaRef, name: &str) -> Result<Vec<RecordBatch>> {
+pub fn read_input(
+    bytes: Bytes,
+    format: InputFormat,
+    target: &SchemaRef,
+    name: &str,
+) -> Result<Vec<RecordBatch>> {
     let raw: Vec<RecordBatch> = match format {
         InputFormat::Parquet => {
             let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
@@ -56,17 +64,22 @@ pub fn read_input(bytes: Bytes, format: InputFormat, target: &SchemaRef, name: &
                 .with_batch_size(BATCH_ROWS)
                 .build()
                 .map_err(|e| bad(name, e))?;
-            reader.collect::<std::result::Result<_, _>>().map_err(|e| bad(name, e))?
+            reader
+                .collect::<std::result::Result<_, _>>()
+                .map_err(|e| bad(name, e))?
         }
         InputFormat::Csv => {
-            let header = csv_header(&bytes).ok_or_else(|| bad(name, "empty CSV file (a header line is required)"))?;
+            let header = csv_header(&bytes)
+                .ok_or_else(|| bad(name, "empty CSV file (a header line is required)"))?;
             let fields: Vec<Field> = header
                 .iter()
                 .map(|h| {
                     target
                         .field_with_name(h)
                         .map(|f| f.as_ref().clone().with_nullable(true))
-                        .map_err(|_| bad(name, format!("column '{h}' is not a column of the table")))
+                        .map_err(|_| {
+                            bad(name, format!("column '{h}' is not a column of the table"))
+                        })
                 })
                 .collect::<Result<_>>()?;
             let schema = Arc::new(Schema::new(fields));
@@ -75,18 +88,26 @@ pub fn read_input(bytes: Bytes, format: InputFormat, target: &SchemaRef, name: &
                 .with_batch_size(BATCH_ROWS)
                 .build(Cursor::new(bytes))
                 .map_err(|e| bad(name, e))?;
-            reader.collect::<std::result::Result<_, _>>().map_err(|e| bad(name, e))?
+            reader
+                .collect::<std::result::Result<_, _>>()
+                .map_err(|e| bad(name, e))?
         }
         InputFormat::JsonLines => {
             let loose = Arc::new(Schema::new(
-                target.fields().iter().map(|f| f.as_ref().clone().with_nullable(true)).collect::<Vec<_>>(),
+                target
+                    .fields()
+                    .iter()
+                    .map(|f| f.as_ref().clone().with_nullable(true))
+                    .collect::<Vec<_>>(),
             ));
             let reader = arrow::json::ReaderBuilder::new(loose)
                 .with_strict_mode(true)
                 .with_batch_size(BATCH_ROWS)
                 .build(Cursor::new(bytes))
                 .map_err(|e| bad(name, e))?;
-            reader.collect::<std::result::Result<_, _>>().map_err(|e| bad(name, e))?
+            reader
+                .collect::<std::result::Result<_, _>>()
+                .map_err(|e| bad(name, e))?
         }
     };
     raw.iter().map(|b| conform(b, target, name)).collect()
@@ -105,10 +126,16 @@ pub fn conform(batch: &RecordBatch, target: &SchemaRef, name: &str) -> Result<Re
     let input = batch.schema();
     for f in input.fields() {
         if target.field_with_name(f.name()).is_err() {
-            return Err(bad(name, format!("column '{}' is not a column of the table", f.name())));
+            return Err(bad(
+                name,
+                format!("column '{}' is not a column of the table", f.name()),
+            ));
         }
     }
-    let options = CastOptions { safe: false, ..Default::default() };
+    let options = CastOptions {
+        safe: false,
+        ..Default::default()
+    };
     let columns: Vec<ArrayRef> = target
         .fields()
         .iter()
@@ -121,17 +148,26 @@ pub fn conform(batch: &RecordBatch, target: &SchemaRef, name: &str) -> Result<Re
                 Arc::clone(col)
             } else {
                 cast_with_options(col, field.data_type(), &options).map_err(|e| {
-                    bad(name, format!(
-                        "column '{}' has type {} which cannot be written as {}: {e}",
-                        field.name(), col.data_type(), field.data_type()
-                    ))
+                    bad(
+                        name,
+                        format!(
+                            "column '{}' has type {} which cannot be written as {}: {e}",
+                            field.name(),
+                            col.data_type(),
+                            field.data_type()
+                        ),
+                    )
                 })?
             };
             if !field.is_nullable() && cast.null_count() > 0 {
-                return Err(bad(name, format!(
-                    "column '{}' is NOT NULL but has {} null value(s)",
-                    field.name(), cast.null_count()
-                )));
+                return Err(bad(
+                    name,
+                    format!(
+                        "column '{}' is NOT NULL but has {} null value(s)",
+                        field.name(),
+                        cast.null_count()
+                    ),
+                ));
             }
             Ok(cast)
         })
@@ -171,14 +207,24 @@ mod tests {
     #[test]
     fn errors_name_the_column() {
         let cases: [(&[u8], InputFormat, &str); 5] = [
-            (b"id,extra\n1,2\n", InputFormat::Csv, "column 'extra' is not a column"),
+            (
+                b"id,extra\n1,2\n",
+                InputFormat::Csv,
+                "column 'extra' is not a column",
+            ),
             (b"name\na\n", InputFormat::Csv, "column 'id' is missing"),
             (b"id,name\nx,a\n", InputFormat::Csv, "x.in"),
-            (b"{\"id\": null, \"name\": \"a\"}\n", InputFormat::JsonLines, "column 'id' is NOT NULL"),
+            (
+                b"{\"id\": null, \"name\": \"a\"}\n",
+                InputFormat::JsonLines,
+                "column 'id' is NOT NULL",
+            ),
             (b"{\"id\": 1, \"zzz\": 2}\n", InputFormat::JsonLines, "zzz"),
         ];
         for (data, format, want) in cases {
-            let err = read_input(Bytes::copy_from_slice(data), format, &target(), "x.in").unwrap_err().to_string();
+            let err = read_input(Bytes::copy_from_slice(data), format, &target(), "x.in")
+                .unwrap_err()
+                .to_string();
             assert!(err.contains(want), "{err}");
         }
     }

@@ -8,8 +8,8 @@ use arrow::array::{
 };
 use arrow::datatypes::{
     DataType as ArrowType, Date32Type, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type,
-    Int8Type, Time32MillisecondType, TimeUnit, TimestampMicrosecondType,
-    TimestampMillisecondType, TimestampNanosecondType,
+    Int8Type, Time32MillisecondType, TimeUnit, TimestampMicrosecondType, TimestampMillisecondType,
+    TimestampNanosecondType,
 };
 
 use crate::format::binary_row::Datum;
@@ -30,7 +30,11 @@ pub struct ColumnStats {
 
 impl ColumnStats {
     fn empty(null_count: i64) -> Self {
-        ColumnStats { min: Datum::Null, max: Datum::Null, null_count }
+        ColumnStats {
+            min: Datum::Null,
+            max: Datum::Null,
+            null_count,
+        }
     }
 
     /// Merge the stats of another chunk of the same column.
@@ -55,7 +59,7 @@ fn pick(a: Datum, b: Datum, want: std::cmp::Ordering) -> Datum {
     }
 }
 
-fn compare(a: &Datum, b: &Datum) -> Option<std::cmp::Ordering> {
+pub(crate) fn compare(a: &Datum, b: &Datum) -> Option<std::cmp::Ordering> {
     use Datum::*;
     Some(match (a, b) {
         (Boolean(x), Boolean(y)) => x.cmp(y),
@@ -67,9 +71,16 @@ fn compare(a: &Datum, b: &Datum) -> Option<std::cmp::Ordering> {
         (Double(x), Double(y)) => x.partial_cmp(y)?,
         (String(x), String(y)) => x.cmp(y),
         (Binary(x), Binary(y)) => x.cmp(y),
-        (Timestamp { millis: m1, nanos_of_milli: n1 }, Timestamp { millis: m2, nanos_of_milli: n2 }) => {
-            (m1, n1).cmp(&(m2, n2))
-        }
+        (
+            Timestamp {
+                millis: m1,
+                nanos_of_milli: n1,
+            },
+            Timestamp {
+                millis: m2,
+                nanos_of_milli: n2,
+            },
+        ) => (m1, n1).cmp(&(m2, n2)),
         (Decimal { unscaled: x, .. }, Decimal { unscaled: y, .. }) => x.cmp(y),
         _ => return None,
     })
@@ -95,7 +106,9 @@ pub fn column_stats(array: &ArrayRef) -> ColumnStats {
         ArrowType::Int32 => prim::<Int32Type, _>(array, Datum::Int),
         ArrowType::Int64 => prim::<Int64Type, _>(array, Datum::BigInt),
         ArrowType::Date32 => prim::<Date32Type, _>(array, Datum::Date),
-        ArrowType::Time32(TimeUnit::Millisecond) => prim::<Time32MillisecondType, _>(array, Datum::Time),
+        ArrowType::Time32(TimeUnit::Millisecond) => {
+            prim::<Time32MillisecondType, _>(array, Datum::Time)
+        }
         ArrowType::Float32 => float::<Float32Type, _>(array, Datum::Float),
         ArrowType::Float64 => float::<Float64Type, _>(array, Datum::Double),
         ArrowType::Timestamp(TimeUnit::Millisecond, _) => {
@@ -134,7 +147,11 @@ pub fn column_stats(array: &ArrayRef) -> ColumnStats {
         }
         _ => (Datum::Null, Datum::Null),
     };
-    ColumnStats { min, max, null_count: nulls }
+    ColumnStats {
+        min,
+        max,
+        null_count: nulls,
+    }
 }
 
 fn ts(v: i64, per_milli: i64) -> Datum {
@@ -176,7 +193,11 @@ where
 {
     // NaN makes min/max meaningless for pruning; record none, as Paimon's collectors do.
     let values = array.as_primitive::<T>();
-    if values.iter().flatten().any(|v| v.is_nan_value()) {
+    if values
+        .iter()
+        .flatten()
+        .any(|v| num_like::IsNan::is_nan_value(&v))
+    {
         return (Datum::Null, Datum::Null);
     }
     let (lo, hi) = min_max(values.iter().flatten());
@@ -184,7 +205,7 @@ where
 }
 
 mod num_like {
-    pub trait IsNan {
+    pub(super) trait IsNan {
         fn is_nan_value(&self) -> bool;
     }
     impl IsNan for f32 {
@@ -231,7 +252,10 @@ mod tests {
     fn ints_and_nulls() {
         let a: ArrayRef = Arc::new(Int64Array::from(vec![Some(5), None, Some(-2), Some(9)]));
         let s = column_stats(&a);
-        assert_eq!((s.min, s.max, s.null_count), (Datum::BigInt(-2), Datum::BigInt(9), 1));
+        assert_eq!(
+            (s.min, s.max, s.null_count),
+            (Datum::BigInt(-2), Datum::BigInt(9), 1)
+        );
         let all_null: ArrayRef = Arc::new(Int64Array::from(vec![None, None]));
         assert_eq!(column_stats(&all_null), ColumnStats::empty(2));
     }
@@ -244,7 +268,10 @@ mod tests {
         assert_eq!(s.min, Datum::String("abcdefghijklmnop".into()));
         assert_eq!(s.max, Datum::String("b".into()));
         let a: ArrayRef = Arc::new(StringArray::from(vec!["a", "zzzzzzzzzzzzzzzzzzzz"]));
-        assert_eq!(column_stats(&a).max, Datum::String("zzzzzzzzzzzzzzz{".into()));
+        assert_eq!(
+            column_stats(&a).max,
+            Datum::String("zzzzzzzzzzzzzzz{".into())
+        );
     }
 
     #[test]
@@ -252,8 +279,43 @@ mod tests {
         let a: ArrayRef = Arc::new(Float64Array::from(vec![1.0, f64::NAN]));
         let s = column_stats(&a);
         assert_eq!((s.min, s.max), (Datum::Null, Datum::Null));
-        let x = ColumnStats { min: Datum::Int(3), max: Datum::Int(4), null_count: 1 };
-        let y = ColumnStats { min: Datum::Int(1), max: Datum::Int(2), null_count: 2 };
-        assert_eq!(x.merge(y), ColumnStats { min: Datum::Int(1), max: Datum::Int(4), null_count: 3 });
+        let x = ColumnStats {
+            min: Datum::Int(3),
+            max: Datum::Int(4),
+            null_count: 1,
+        };
+        let y = ColumnStats {
+            min: Datum::Int(1),
+            max: Datum::Int(2),
+            null_count: 2,
+        };
+        assert_eq!(
+            x.merge(y),
+            ColumnStats {
+                min: Datum::Int(1),
+                max: Datum::Int(4),
+                null_count: 3
+            }
+        );
+    }
+}
+
+/// The value at `row` of an Arrow column as a [`Datum`] (for partition values).
+pub fn datum_at(array: &ArrayRef, row: usize) -> Datum {
+    if array.is_null(row) {
+        return Datum::Null;
+    }
+    let one = array.slice(row, 1);
+    let s = column_stats(&one);
+    match s.min {
+        // Strings: the min of one value is the value truncated for stats; take it whole.
+        Datum::String(_) => Datum::String(array.as_string::<i32>().value(row).to_string()),
+        Datum::Null if matches!(array.data_type(), ArrowType::Float32 | ArrowType::Float64) => {
+            match array.data_type() {
+                ArrowType::Float32 => Datum::Float(array.as_primitive::<Float32Type>().value(row)),
+                _ => Datum::Double(array.as_primitive::<Float64Type>().value(row)),
+            }
+        }
+        other => other,
     }
 }

@@ -60,7 +60,9 @@ fn list_files(root: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
         for e in entries.flatten() {
             let p = e.path();
             if p.is_dir() {
@@ -78,11 +80,16 @@ fn field<'a>(rec: &'a Avro, name: &str) -> Option<&'a Avro> {
         Avro::Union(_, inner) => inner.as_ref(),
         other => other,
     };
-    let Avro::Record(fields) = rec else { return None };
-    fields.iter().find(|(n, _)| n == name).map(|(_, v)| match v {
-        Avro::Union(_, inner) => inner.as_ref(),
-        other => other,
-    })
+    let Avro::Record(fields) = rec else {
+        return None;
+    };
+    fields
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| match v {
+            Avro::Union(_, inner) => inner.as_ref(),
+            other => other,
+        })
 }
 
 fn avro_records(path: &Path) -> Option<Vec<Avro>> {
@@ -99,16 +106,28 @@ pub fn observe(table: &Path) -> State {
     let mut data_dirs: HashMap<String, Vec<PathBuf>> = HashMap::new();
     for p in &all {
         if let Some(name) = p.file_name().and_then(|n| n.to_str()) {
-            data_dirs.entry(name.to_string()).or_default().push(p.clone());
+            data_dirs
+                .entry(name.to_string())
+                .or_default()
+                .push(p.clone());
         }
     }
-    let mut state = State { versions: BTreeMap::new(), missing: BTreeSet::new(), unreadable: BTreeSet::new() };
+    let mut state = State {
+        versions: BTreeMap::new(),
+        missing: BTreeSet::new(),
+        unreadable: BTreeSet::new(),
+    };
     let mut metas: Vec<(String, PathBuf)> = Vec::new();
     for dir in ["snapshot", "tag"] {
-        let Ok(entries) = std::fs::read_dir(table.join(dir)) else { continue };
+        let Ok(entries) = std::fs::read_dir(table.join(dir)) else {
+            continue;
+        };
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
-            let ok = (dir == "snapshot" && name.strip_prefix("snapshot-").is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit())))
+            let ok = (dir == "snapshot"
+                && name
+                    .strip_prefix("snapshot-")
+                    .is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit())))
                 || (dir == "tag" && name.starts_with("tag-") && e.path().is_file());
             if ok {
                 metas.push((name, e.path()));
@@ -117,7 +136,10 @@ pub fn observe(table: &Path) -> State {
     }
     let mut checksum_cache: HashMap<PathBuf, (u64, u64)> = HashMap::new();
     for (name, path) in metas {
-        let Some(json) = std::fs::read(&path).ok().and_then(|b| serde_json::from_slice::<Value>(&b).ok()) else {
+        let Some(json) = std::fs::read(&path)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        else {
             state.unreadable.insert(name);
             continue;
         };
@@ -125,7 +147,10 @@ pub fn observe(table: &Path) -> State {
         let mut entries: Vec<(i32, Vec<u8>, i32, i32, String)> = Vec::new(); // kind, partition, bucket, level, name
         let mut ok = true;
         for list_key in ["baseManifestList", "deltaManifestList"] {
-            let Some(list) = json[list_key].as_str() else { ok = false; continue };
+            let Some(list) = json[list_key].as_str() else {
+                ok = false;
+                continue;
+            };
             let list_path = table.join("manifest").join(list);
             if !list_path.is_file() {
                 state.missing.insert(format!("manifest/{list}"));
@@ -138,7 +163,10 @@ pub fn observe(table: &Path) -> State {
                 continue;
             };
             for r in &records {
-                let Some(Avro::String(m)) = field(r, "_FILE_NAME") else { ok = false; continue };
+                let Some(Avro::String(m)) = field(r, "_FILE_NAME") else {
+                    ok = false;
+                    continue;
+                };
                 let m_path = table.join("manifest").join(m);
                 if !m_path.is_file() {
                     state.missing.insert(format!("manifest/{m}"));
@@ -152,13 +180,24 @@ pub fn observe(table: &Path) -> State {
                 };
                 for e in &es {
                     let file = field(e, "_FILE");
-                    let (Some(Avro::Int(kind)), Some(Avro::Bytes(part)), Some(Avro::Int(bucket)), Some(file)) =
-                        (field(e, "_KIND"), field(e, "_PARTITION"), field(e, "_BUCKET"), file)
+                    let (
+                        Some(Avro::Int(kind)),
+                        Some(Avro::Bytes(part)),
+                        Some(Avro::Int(bucket)),
+                        Some(file),
+                    ) = (
+                        field(e, "_KIND"),
+                        field(e, "_PARTITION"),
+                        field(e, "_BUCKET"),
+                        file,
+                    )
                     else {
                         ok = false;
                         continue;
                     };
-                    let (Some(Avro::String(fname)), Some(Avro::Int(level))) = (field(file, "_FILE_NAME"), field(file, "_LEVEL")) else {
+                    let (Some(Avro::String(fname)), Some(Avro::Int(level))) =
+                        (field(file, "_FILE_NAME"), field(file, "_LEVEL"))
+                    else {
                         ok = false;
                         continue;
                     };
@@ -178,7 +217,8 @@ pub fn observe(table: &Path) -> State {
                 Some(records) => {
                     for r in &records {
                         if let Some(Avro::String(f)) = field(r, "_FILE_NAME") {
-                            if !table.join("index").join(f).is_file() && !data_dirs.contains_key(f) {
+                            if !table.join("index").join(f).is_file() && !data_dirs.contains_key(f)
+                            {
                                 state.missing.insert(format!("index/{f}"));
                             }
                         }
@@ -203,7 +243,9 @@ pub fn observe(table: &Path) -> State {
         for (bucket, fname) in &files {
             let found = data_dirs.get(fname).and_then(|ps| {
                 ps.iter().find(|p| {
-                    p.parent().and_then(|d| d.file_name()).and_then(|d| d.to_str())
+                    p.parent()
+                        .and_then(|d| d.file_name())
+                        .and_then(|d| d.to_str())
                         == Some(format!("bucket-{bucket}").as_str())
                 })
             });
@@ -212,14 +254,24 @@ pub fn observe(table: &Path) -> State {
                     state.missing.insert(fname.clone());
                 }
                 Some(p) => {
-                    let (r, c) = *checksum_cache.entry(p.clone()).or_insert_with(|| file_checksum(p));
+                    let (r, c) = *checksum_cache
+                        .entry(p.clone())
+                        .or_insert_with(|| file_checksum(p));
                     rows += r;
                     checksum = checksum.wrapping_add(c);
                 }
             }
         }
         if ok {
-            state.versions.insert(name, Version { snapshot_id: id, files, rows, checksum });
+            state.versions.insert(
+                name,
+                Version {
+                    snapshot_id: id,
+                    files,
+                    rows,
+                    checksum,
+                },
+            );
         } else {
             state.unreadable.insert(name);
         }
@@ -230,14 +282,21 @@ pub fn observe(table: &Path) -> State {
 /// Rows and checksum of one Parquet file (all rows, no primary-key merge).
 pub fn file_checksum(path: &Path) -> (u64, u64) {
     let bytes = bytes::Bytes::from(std::fs::read(path).unwrap_or_default());
-    let Ok(builder) = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes) else {
+    let Ok(builder) = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
+    else {
         return (0, u64::MAX);
     };
-    let Ok(reader) = builder.build() else { return (0, u64::MAX) };
+    let Ok(reader) = builder.build() else {
+        return (0, u64::MAX);
+    };
     let (mut rows, mut sum) = (0u64, 0u64);
     for batch in reader.flatten() {
         for row in 0..batch.num_rows() {
-            let rendered: Vec<String> = batch.columns().iter().map(|c| render(c.as_ref(), row)).collect();
+            let rendered: Vec<String> = batch
+                .columns()
+                .iter()
+                .map(|c| render(c.as_ref(), row))
+                .collect();
             sum = sum.wrapping_add(row_hash(&rendered.join("\u{1f}")));
             rows += 1;
         }
@@ -266,11 +325,17 @@ fn render(c: &dyn Array, i: usize) -> String {
         DataType::LargeUtf8 => c.as_string::<i64>().value(i).to_string(),
         DataType::Date32 => {
             let days = c.as_primitive::<Date32Type>().value(i);
-            (chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap() + chrono::Duration::days(days.into()))
-                .format("%Y-%m-%d")
-                .to_string()
+            (chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap()
+                + chrono::Duration::days(days.into()))
+            .format("%Y-%m-%d")
+            .to_string()
         }
-        DataType::Binary => c.as_binary::<i32>().value(i).iter().map(|b| format!("{b:02x}")).collect(),
+        DataType::Binary => c
+            .as_binary::<i32>()
+            .value(i)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect(),
         other => panic!("oracle cannot render {other} (extend the checksum definition first)"),
     }
 }
@@ -290,22 +355,43 @@ mod tests {
             state.assert_whole(&name);
             let pk = !expected["primary_keys"].as_array().unwrap().is_empty();
             let mut seen = 0;
-            for (kind, prefix, key) in [("snapshots", "snapshot-", "id"), ("tags", "tag-", "name")] {
+            for (kind, prefix, key) in [("snapshots", "snapshot-", "id"), ("tags", "tag-", "name")]
+            {
                 for v in expected[kind].as_array().unwrap() {
                     let label = match &v[key] {
                         Value::String(s) => format!("{prefix}{s}"),
                         other => format!("{prefix}{other}"),
                     };
                     let got = &state.versions[&label];
-                    let files: BTreeSet<String> =
-                        v["files"].as_array().unwrap().iter().map(|f| f["path"].as_str().unwrap().rsplit('/').next().unwrap().to_string()).collect();
+                    let files: BTreeSet<String> = v["files"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|f| {
+                            f["path"]
+                                .as_str()
+                                .unwrap()
+                                .rsplit('/')
+                                .next()
+                                .unwrap()
+                                .to_string()
+                        })
+                        .collect();
                     let ours: BTreeSet<String> = got.files.iter().map(|(_, n)| n.clone()).collect();
                     assert_eq!(ours, files, "{name} {label}");
                     if pk {
-                        assert_eq!(got.rows, v["file_row_count"].as_u64().unwrap(), "{name} {label}");
+                        assert_eq!(
+                            got.rows,
+                            v["file_row_count"].as_u64().unwrap(),
+                            "{name} {label}"
+                        );
                     } else if name != "schema_evolved" {
                         assert_eq!(got.rows, v["rows"].as_u64().unwrap(), "{name} {label}");
-                        assert_eq!(format!("{:016x}", got.checksum), v["checksum"].as_str().unwrap(), "{name} {label}");
+                        assert_eq!(
+                            format!("{:016x}", got.checksum),
+                            v["checksum"].as_str().unwrap(),
+                            "{name} {label}"
+                        );
                     }
                     seen += 1;
                 }
