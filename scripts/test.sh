@@ -8,14 +8,17 @@ cd "$REPO"
 
 step() { printf '\n== %s\n' "$*" >&2; }
 
-step "Rust tests (unit, integration, CLI, bad input)"
+step "Python venv with pinned pypaimon (the real peer)"
+PY="$(bash scripts/venv.sh | tail -n 1)"
+export TAGKEEPER_PYTHON="$PY"
+
+step "Rust tests (unit, integration, CLI, bad input, pypaimon interop)"
 cargo test --locked --all-targets
 
 step "Doc tests"
 cargo test --locked --doc
 
 step "Peer check: pinned pypaimon reads the committed fixtures exactly as recorded"
-PY="$(bash scripts/venv.sh | tail -n 1)"
 fail=0
 checked=0
 for expected in testdata/expected/*.json; do

@@ -239,17 +239,19 @@ impl Table {
 
     /// Load snapshots in parallel, in the order given. Missing ones are errors.
     pub async fn load_snapshots(&self, ids: &[SnapshotId]) -> Result<Vec<Snapshot>> {
-        futures::stream::iter(ids.iter().map(|id| async move {
-            self.try_load_snapshot(*id)
-                .await?
-                .ok_or_else(|| Error::SnapshotNotFound {
-                    id: id.0,
-                    available: "it vanished while being read (expired concurrently?)".to_string(),
-                })
-        }))
-        .buffered(MANIFEST_READ_AHEAD)
-        .try_collect()
-        .await
+        let futures: Vec<_> = ids
+            .iter()
+            .map(|id| async move {
+                self.try_load_snapshot(*id)
+                    .await?
+                    .ok_or_else(|| Error::SnapshotNotFound {
+                        id: id.0,
+                        available: "it vanished while being read (expired concurrently?)"
+                            .to_string(),
+                    })
+            })
+            .collect();
+        ordered(futures).await
     }
 
     // ----- tags -----
@@ -290,17 +292,17 @@ impl Table {
     /// Every tag, sorted by name. A tag deleted between listing and reading is skipped.
     pub async fn tags(&self) -> Result<Vec<NamedTag>> {
         let names = self.tag_names().await?;
-        let loaded: Vec<Option<NamedTag>> =
-            futures::stream::iter(names.into_iter().map(|name| async move {
+        let futures: Vec<_> = names
+            .into_iter()
+            .map(|name| async move {
                 Ok::<_, Error>(
                     self.try_load_tag(&name)
                         .await?
                         .map(|tag| NamedTag { name, tag }),
                 )
-            }))
-            .buffered(MANIFEST_READ_AHEAD)
-            .try_collect()
-            .await?;
+            })
+            .collect();
+        let loaded: Vec<Option<NamedTag>> = ordered(futures).await?;
         Ok(loaded.into_iter().flatten().collect())
     }
 
@@ -338,11 +340,11 @@ impl Table {
     ) -> Result<Vec<ManifestEntry>> {
         let metas = self.manifest_list(list_name, owner).await?;
         let by = format!("manifest list manifest/{list_name} of {owner}");
-        let chunks: Vec<Vec<ManifestEntry>> =
-            futures::stream::iter(metas.iter().map(|m| self.manifest(&m.file_name, &by)))
-                .buffered(MANIFEST_READ_AHEAD)
-                .try_collect()
-                .await?;
+        let futures: Vec<_> = metas
+            .iter()
+            .map(|m| self.manifest(&m.file_name, &by))
+            .collect();
+        let chunks: Vec<Vec<ManifestEntry>> = ordered(futures).await?;
         Ok(chunks.into_iter().flatten().collect())
     }
 
@@ -443,6 +445,19 @@ impl Table {
             &schema.options,
         ))
     }
+}
+
+/// Run futures with bounded read-ahead, keeping their order. The futures are built up front: a
+/// stream that maps borrowing closures to futures is not `Send` for every lifetime, which would
+/// make the public futures of this crate unusable with `tokio::spawn`.
+pub(crate) async fn ordered<T, F>(futures: Vec<F>) -> Result<Vec<T>>
+where
+    F: std::future::Future<Output = Result<T>>,
+{
+    futures::stream::iter(futures)
+        .buffered(MANIFEST_READ_AHEAD)
+        .try_collect()
+        .await
 }
 
 fn check_hint(

@@ -30,6 +30,9 @@ pub const EMPTY_ROW: [u8; 12] = [0; 12];
 /// Rows buffered per partition before a file is written.
 const FLUSH_ROWS: usize = 1 << 20;
 
+/// Rows of one partition: serialized partition, its values, the rows.
+type PartitionRows = (Vec<u8>, (Vec<Datum>, RecordBatch));
+
 /// A data file written but not yet committed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewFile {
@@ -170,7 +173,7 @@ impl DataWriter {
         &self.written
     }
 
-    fn split(&self, batch: &RecordBatch) -> Result<Vec<(Vec<u8>, (Vec<Datum>, RecordBatch))>> {
+    fn split(&self, batch: &RecordBatch) -> Result<Vec<PartitionRows>> {
         let types: Vec<DataType> = self.spec.types.clone();
         if self.partition_idx.is_empty() {
             return Ok(vec![(EMPTY_ROW.to_vec(), (Vec::new(), batch.clone()))]);

@@ -6,8 +6,6 @@
 
 use std::collections::{BTreeSet, HashSet};
 
-use futures::{StreamExt, TryStreamExt};
-
 use crate::error::Result;
 use crate::format::manifest::{FileKind, ManifestEntry, ManifestFileMeta};
 use crate::reach::{merge_entries, EntryIdentity};
@@ -90,14 +88,11 @@ pub fn parse_memory_size(text: &str) -> std::result::Result<u64, String> {
 }
 
 async fn read_all(table: &Table, metas: &[ManifestFileMeta]) -> Result<Vec<Vec<ManifestEntry>>> {
-    futures::stream::iter(
-        metas
-            .iter()
-            .map(|m| table.manifest(&m.file_name, "the manifest merge")),
-    )
-    .buffered(32)
-    .try_collect()
-    .await
+    let futures: Vec<_> = metas
+        .iter()
+        .map(|m| table.manifest(&m.file_name, "the manifest merge"))
+        .collect();
+    crate::table::ordered(futures).await
 }
 
 /// Merge the manifests of a new base manifest list.

@@ -240,6 +240,26 @@ fn truncate_max(s: &str) -> Option<String> {
     None
 }
 
+/// The value at `row` of an Arrow column as a [`Datum`] (for partition values).
+pub fn datum_at(array: &ArrayRef, row: usize) -> Datum {
+    if array.is_null(row) {
+        return Datum::Null;
+    }
+    let one = array.slice(row, 1);
+    let s = column_stats(&one);
+    match s.min {
+        // Strings: the min of one value is the value truncated for stats; take it whole.
+        Datum::String(_) => Datum::String(array.as_string::<i32>().value(row).to_string()),
+        Datum::Null if matches!(array.data_type(), ArrowType::Float32 | ArrowType::Float64) => {
+            match array.data_type() {
+                ArrowType::Float32 => Datum::Float(array.as_primitive::<Float32Type>().value(row)),
+                _ => Datum::Double(array.as_primitive::<Float64Type>().value(row)),
+            }
+        }
+        other => other,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -297,25 +317,5 @@ mod tests {
                 null_count: 3
             }
         );
-    }
-}
-
-/// The value at `row` of an Arrow column as a [`Datum`] (for partition values).
-pub fn datum_at(array: &ArrayRef, row: usize) -> Datum {
-    if array.is_null(row) {
-        return Datum::Null;
-    }
-    let one = array.slice(row, 1);
-    let s = column_stats(&one);
-    match s.min {
-        // Strings: the min of one value is the value truncated for stats; take it whole.
-        Datum::String(_) => Datum::String(array.as_string::<i32>().value(row).to_string()),
-        Datum::Null if matches!(array.data_type(), ArrowType::Float32 | ArrowType::Float64) => {
-            match array.data_type() {
-                ArrowType::Float32 => Datum::Float(array.as_primitive::<Float32Type>().value(row)),
-                _ => Datum::Double(array.as_primitive::<Float64Type>().value(row)),
-            }
-        }
-        other => other,
     }
 }

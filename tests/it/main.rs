@@ -5,11 +5,14 @@
     clippy::expect_used,
     clippy::panic,
     clippy::print_stdout,
-    clippy::print_stderr
+    clippy::print_stderr,
+    unreachable_pub
 )]
 
 mod bad_input;
 mod cli;
 mod common;
 mod fixtures;
+mod interop;
 mod oracle;
+mod write;

@@ -38,6 +38,7 @@ pub struct State {
 
 impl State {
     /// The versions, with only rows and checksums (what a reader would see).
+    #[allow(dead_code)]
     pub fn contents(&self) -> BTreeMap<String, (i64, u64, u64)> {
         self.versions
             .iter()

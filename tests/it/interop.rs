@@ -1,0 +1,170 @@
+//! pypaimon (pinned, from scripts/venv.sh) reads what tagkeeper writes: every snapshot of
+//! tables written by tagkeeper alone, and of pypaimon-written fixtures that tagkeeper appended
+//! to and overwrote. Runs when TAGKEEPER_PYTHON names the venv's python (scripts/test.sh sets
+//! it); plain `cargo test` skips it with a message.
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+use tagkeeper::write::{append, CommitOptions, OverwriteScope};
+
+use crate::common::*;
+use crate::oracle;
+use crate::write::{batch, clock, local_table, spec};
+
+fn python() -> Option<String> {
+    match std::env::var("TAGKEEPER_PYTHON") {
+        Ok(p) if !p.is_empty() => Some(p),
+        _ => {
+            eprintln!(
+                "SKIPPED interop with pypaimon: set TAGKEEPER_PYTHON (bash scripts/test.sh does)"
+            );
+            None
+        }
+    }
+}
+
+fn pypaimon_read(python: &str, table: &Path, snapshot: i64) -> (u64, String) {
+    let out = Command::new(python)
+        .arg(repo().join("scripts/peer/pypaimon_peer.py"))
+        .args([
+            "read",
+            table.to_str().unwrap(),
+            "--snapshot",
+            &snapshot.to_string(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "pypaimon failed on snapshot {snapshot}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    (
+        v["rows"].as_u64().unwrap(),
+        v["checksum"].as_str().unwrap().to_string(),
+    )
+}
+
+/// Every snapshot: pypaimon's rows and checksum equal the oracle's.
+fn assert_pypaimon_agrees(python: &str, table: &Path) -> usize {
+    let state = oracle::observe(table);
+    state.assert_whole("before pypaimon");
+    let mut n = 0;
+    for (name, v) in &state.versions {
+        if !name.starts_with("snapshot-") {
+            continue;
+        }
+        let got = pypaimon_read(python, table, v.snapshot_id);
+        assert_eq!(got, (v.rows, format!("{:016x}", v.checksum)), "{name}");
+        n += 1;
+    }
+    n
+}
+
+#[tokio::test]
+async fn pypaimon_reads_every_snapshot_tagkeeper_writes() {
+    let Some(py) = python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t");
+    let t = local_table(
+        &path,
+        &spec(
+            true,
+            &[
+                ("manifest.merge-min-count", "3"),
+                ("manifest.full-compaction-threshold-size", "4 kb"),
+            ],
+        ),
+    )
+    .await;
+    let c = clock();
+    let o = CommitOptions::default();
+    for i in 0..8i64 {
+        let dt = ["2024-01-01", "2024-01-02", "2024-01-03"][(i % 3) as usize];
+        append(
+            &t,
+            vec![batch(&[
+                (i, Some("long enough to be stored out of line"), dt),
+                (i + 100, None, dt),
+            ])],
+            None,
+            c.clone(),
+            &o,
+        )
+        .await
+        .unwrap();
+    }
+    append(
+        &t,
+        vec![batch(&[(50, Some("o"), "2024-01-02")])],
+        Some(OverwriteScope::Dynamic),
+        c.clone(),
+        &o,
+    )
+    .await
+    .unwrap();
+    for i in 0..4i64 {
+        append(
+            &t,
+            vec![batch(&[(200 + i, Some("x"), "2024-01-04")])],
+            None,
+            c.clone(),
+            &o,
+        )
+        .await
+        .unwrap();
+    }
+    let n = assert_pypaimon_agrees(&py, &path);
+    assert_eq!(n, 13);
+}
+
+#[tokio::test]
+async fn pypaimon_reads_its_own_tables_after_tagkeeper_writes_to_them() {
+    let Some(py) = python() else { return };
+    // Unpartitioned: append_many (id BIGINT, name STRING, dt DATE).
+    let (_d1, t1) = copy_table("append_many");
+    let table = open(&t1).await;
+    let schema =
+        tagkeeper::write::arrow_types::arrow_schema(&table.latest_schema().await.unwrap()).unwrap();
+    let csv = bytes::Bytes::from_static(b"id,name,dt\n5000,tk,2024-02-01\n5001,,2024-02-02\n");
+    let batches = tagkeeper::write::input::read_input(
+        csv,
+        tagkeeper::write::input::InputFormat::Csv,
+        &schema,
+        "x.csv",
+    )
+    .unwrap();
+    append(&table, batches, None, clock(), &CommitOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(assert_pypaimon_agrees(&py, &t1), 13);
+
+    // Partitioned by (dt STRING, hr INT) with NULL partitions: overwrite one partition.
+    let (_d2, t2) = copy_table("partitioned_overwrite");
+    let table = open(&t2).await;
+    let schema =
+        tagkeeper::write::arrow_types::arrow_schema(&table.latest_schema().await.unwrap()).unwrap();
+    let json = bytes::Bytes::from_static(b"{\"id\": 7000, \"v\": \"tk\", \"dt\": \"2024-01-01\", \"hr\": 1}\n{\"id\": 7001, \"v\": \"tk\", \"dt\": null, \"hr\": 1}\n");
+    let batches = tagkeeper::write::input::read_input(
+        json,
+        tagkeeper::write::input::InputFormat::JsonLines,
+        &schema,
+        "x.jsonl",
+    )
+    .unwrap();
+    let o = append(
+        &table,
+        batches,
+        Some(OverwriteScope::Dynamic),
+        clock(),
+        &CommitOptions::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(o.commit_kind, "OVERWRITE");
+    assert!(o.deleted_files >= 2, "{o:?}");
+    assert_eq!(assert_pypaimon_agrees(&py, &t2), 8);
+}
