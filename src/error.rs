@@ -47,7 +47,7 @@ pub enum Error {
     },
 
     /// No snapshot was committed at or before a timestamp.
-    #[error("no snapshot at or before {timestamp_millis} ms since the epoch ({detail})")]
+    #[error("no snapshot found: {detail}")]
     NoSnapshotAtTime {
         /// The requested time.
         timestamp_millis: i64,
@@ -60,6 +60,15 @@ pub enum Error {
     NoSnapshots {
         /// The table location.
         table: String,
+    },
+
+    /// A tag that exists already (tags are created with a conditional create).
+    #[error("tag '{name}' already exists (pointing at snapshot {snapshot_id}); use --if-not-exists to accept it")]
+    TagExists {
+        /// The tag name.
+        name: String,
+        /// The snapshot the existing tag points at.
+        snapshot_id: i64,
     },
 
     /// A tag name that Paimon tools would mishandle or that could escape the table root.
@@ -168,6 +177,7 @@ impl Error {
             | Error::InvalidLocation { .. }
             | Error::SnapshotNotFound { .. }
             | Error::TagNotFound { .. }
+            | Error::TagExists { .. }
             | Error::NoSnapshotAtTime { .. }
             | Error::NoSnapshots { .. }
             | Error::InvalidTagName { .. }
@@ -194,6 +204,7 @@ impl Error {
             Error::InvalidLocation { .. } => "invalid_location",
             Error::SnapshotNotFound { .. } => "snapshot_not_found",
             Error::TagNotFound { .. } => "tag_not_found",
+            Error::TagExists { .. } => "tag_exists",
             Error::NoSnapshotAtTime { .. } => "no_snapshot_at_time",
             Error::NoSnapshots { .. } => "no_snapshots",
             Error::InvalidTagName { .. } => "invalid_tag_name",

@@ -34,6 +34,7 @@ pub mod error;
 pub mod format;
 pub mod inspect;
 pub mod io;
+pub mod ops;
 pub mod reach;
 pub mod table;
 pub mod write;

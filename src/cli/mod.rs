@@ -2,6 +2,7 @@
 
 mod commands;
 mod output;
+mod tag_cmds;
 mod write_cmds;
 
 use std::process::ExitCode;
@@ -74,6 +75,8 @@ enum Command {
     CreateTable(write_cmds::CreateTableArgs),
     /// Write Parquet, CSV or JSON-lines files into an append-only table as one snapshot.
     Write(write_cmds::WriteArgs),
+    /// Create a tag (a named, long-lived copy of a snapshot's metadata).
+    CreateTag(tag_cmds::CreateTagArgs),
 }
 
 pub(crate) fn parse_key_value(s: &str) -> Result<(String, String), String> {

@@ -13,6 +13,7 @@
 
 pub(crate) mod avro;
 pub mod binary_row;
+pub mod duration;
 pub mod file_name;
 pub mod hint;
 pub mod ids;

@@ -112,7 +112,9 @@ impl Table {
             detail,
         };
         if ids.is_empty() {
-            return Err(no_snapshot("the table has no snapshots".to_string()));
+            return Err(no_snapshot(format!(
+                "nothing at or before {millis}: the table has no snapshots"
+            )));
         }
         // Find the last index whose snapshot time is <= millis.
         let (mut lo, mut hi) = (0usize, ids.len());
@@ -148,7 +150,7 @@ impl Table {
                     .await?
                     .snapshot;
                 Err(no_snapshot(format!(
-                    "the earliest retained snapshot {} was committed at {}",
+                    "nothing committed at or before {millis}: the earliest retained snapshot {} was committed at {}",
                     first.id, first.time_millis
                 )))
             }

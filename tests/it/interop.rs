@@ -26,19 +26,19 @@ fn python() -> Option<String> {
 }
 
 fn pypaimon_read(python: &str, table: &Path, snapshot: i64) -> (u64, String) {
+    pypaimon_read_version(python, table, &["--snapshot", &snapshot.to_string()])
+}
+
+fn pypaimon_read_version(python: &str, table: &Path, selector: &[&str]) -> (u64, String) {
     let out = Command::new(python)
         .arg(repo().join("scripts/peer/pypaimon_peer.py"))
-        .args([
-            "read",
-            table.to_str().unwrap(),
-            "--snapshot",
-            &snapshot.to_string(),
-        ])
+        .args(["read", table.to_str().unwrap()])
+        .args(selector)
         .output()
         .unwrap();
     assert!(
         out.status.success(),
-        "pypaimon failed on snapshot {snapshot}: {}",
+        "pypaimon failed on {selector:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -54,10 +54,10 @@ fn assert_pypaimon_agrees(python: &str, table: &Path) -> usize {
     state.assert_whole("before pypaimon");
     let mut n = 0;
     for (name, v) in &state.versions {
-        if !name.starts_with("snapshot-") {
-            continue;
-        }
-        let got = pypaimon_read(python, table, v.snapshot_id);
+        let got = match name.strip_prefix("tag-") {
+            Some(tag) => pypaimon_read_version(python, table, &["--tag", tag]),
+            None => pypaimon_read(python, table, v.snapshot_id),
+        };
         assert_eq!(got, (v.rows, format!("{:016x}", v.checksum)), "{name}");
         n += 1;
     }
@@ -117,8 +117,23 @@ async fn pypaimon_reads_every_snapshot_tagkeeper_writes() {
         .await
         .unwrap();
     }
+    // Tags made by tagkeeper, one with a retention, one on an old snapshot.
+    use tagkeeper::format::ids::{SnapshotId, TagName};
+    use tagkeeper::ops::tag::{create_tag, CreateTag, TagSource};
+    for (name, id, keep) in [
+        ("before-overwrite", 8, None),
+        ("daily", 13, Some(std::time::Duration::from_secs(86400))),
+    ] {
+        let req = CreateTag {
+            name: TagName::new(name).unwrap(),
+            source: TagSource::Snapshot(SnapshotId(id)),
+            time_retained: keep,
+            if_not_exists: false,
+        };
+        create_tag(&t, &req, c.as_ref()).await.unwrap();
+    }
     let n = assert_pypaimon_agrees(&py, &path);
-    assert_eq!(n, 13);
+    assert_eq!(n, 15, "13 snapshots and 2 tags");
 }
 
 #[tokio::test]

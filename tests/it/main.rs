@@ -15,4 +15,5 @@ mod common;
 mod fixtures;
 mod interop;
 mod oracle;
+mod tags;
 mod write;

@@ -1,0 +1,3 @@
+//! Operations that change a table. Each builds what it will do first, then does it.
+
+pub mod tag;

@@ -1,0 +1,215 @@
+//! Tags: create (paimon-format.md §7.4; object-store.md §6.4).
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde::Serialize;
+
+use crate::clock::Clock;
+use crate::error::{Error, Result};
+use crate::format::duration::parse_duration;
+use crate::format::ids::{SnapshotId, TagName};
+use crate::format::snapshot::Snapshot;
+use crate::format::tag::Tag;
+use crate::io::CreateOutcome;
+use crate::table::layout::{snapshot_key, tag_key};
+use crate::table::{NamedTag, Table};
+
+/// Which snapshot a new tag points at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TagSource {
+    /// The latest snapshot.
+    Latest,
+    /// A snapshot id: its file, or for an expired id, an existing tag pointing at it.
+    Snapshot(SnapshotId),
+    /// The first snapshot committed at or after this time (epoch ms); tags count as history.
+    Timestamp(i64),
+    /// The first snapshot whose watermark is at or after this value; tags count as history.
+    Watermark(i64),
+}
+
+/// A tag to create.
+#[derive(Debug, Clone)]
+pub struct CreateTag {
+    /// The new tag's name (validated).
+    pub name: TagName,
+    /// Its snapshot.
+    pub source: TagSource,
+    /// Retention; `None` uses the table's `tag.default-time-retained`, if any.
+    pub time_retained: Option<Duration>,
+    /// An existing tag of that name is accepted instead of being an error.
+    pub if_not_exists: bool,
+}
+
+/// What `create-tag` did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CreateTagReport {
+    /// The tag.
+    pub name: String,
+    /// Its snapshot.
+    pub snapshot_id: i64,
+    /// False when the tag existed already and `if_not_exists` was set.
+    pub created: bool,
+    /// Where the snapshot came from: `snapshot` or `tag:<name>` (an expired snapshot kept by a
+    /// tag).
+    pub source: String,
+    /// Creation time written into the tag (only with a retention, as Java does).
+    pub create_time: Option<String>,
+    /// Retention in seconds.
+    pub time_retained_secs: Option<f64>,
+    /// Things worth knowing (e.g. an all-digit name).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+/// Where the tagged snapshot came from, for the race check after writing.
+enum Origin {
+    SnapshotFile,
+    Tag(TagName),
+}
+
+/// Create a tag with a conditional create. Two creators of one name: exactly one wins.
+pub async fn create_tag(
+    table: &Table,
+    req: &CreateTag,
+    clock: &dyn Clock,
+) -> Result<CreateTagReport> {
+    let mut warnings = Vec::new();
+    if req.name.is_all_digits() {
+        warnings.push(format!(
+            "tag name '{}' is all digits: Paimon's VERSION AS OF reads such a value as a snapshot id",
+            req.name
+        ));
+    }
+    let (snapshot, origin) = resolve_source(table, &req.source).await?;
+    let retained = match req.time_retained {
+        Some(d) => Some(d),
+        None => match table
+            .latest_schema()
+            .await?
+            .option("tag.default-time-retained")
+        {
+            None => None,
+            Some(v) => Some(parse_duration(v).map_err(|e| {
+                Error::InvalidArgument(format!("table option tag.default-time-retained: {e}"))
+            })?),
+        },
+    };
+    let tag = Tag {
+        create_time: retained.map(|_| clock.now_local()),
+        time_retained: retained,
+        snapshot,
+    };
+    let key = tag_key(&req.name);
+    let report = |created: bool, t: &Tag, source: String, warnings: Vec<String>| CreateTagReport {
+        name: req.name.to_string(),
+        snapshot_id: t.snapshot.id.0,
+        created,
+        source,
+        create_time: t
+            .create_time
+            .map(|c| c.format("%Y-%m-%dT%H:%M:%S%.f").to_string()),
+        time_retained_secs: t.time_retained.map(|d| d.as_secs_f64()),
+        warnings,
+    };
+    match table
+        .store()
+        .put_create(&key, Bytes::from(tag.encode()))
+        .await?
+    {
+        CreateOutcome::Created => {}
+        CreateOutcome::AlreadyExists => {
+            let existing = table.load_tag(&req.name).await?;
+            if req.if_not_exists {
+                return Ok(report(false, &existing, "existing tag".into(), warnings));
+            }
+            return Err(Error::TagExists {
+                name: req.name.to_string(),
+                snapshot_id: existing.snapshot.id.0,
+            });
+        }
+    }
+    // The handshake with expiration (object-store.md §6.4): the snapshot was read before the tag
+    // existed, so an expiration that ran in between did not see the tag. Check the snapshot is
+    // still there (or still kept by the tag we copied it from); if not, its files may be gone.
+    let id = tag.snapshot.id;
+    let still_protected = match &origin {
+        Origin::SnapshotFile => table.store().head_opt(&snapshot_key(id)).await?.is_some(),
+        Origin::Tag(source) => table.store().head_opt(&tag_key(source)).await?.is_some(),
+    };
+    if !still_protected {
+        let _ = table.store().delete_many(&[key.clone()]).await;
+        return Err(Error::Conflict(format!(
+            "snapshot {id} was expired while tag '{}' was being created; the tag was removed again \
+             because its files may already be deleted",
+            req.name
+        )));
+    }
+    let source = match origin {
+        Origin::SnapshotFile => "snapshot".to_string(),
+        Origin::Tag(t) => format!("tag:{t}"),
+    };
+    Ok(report(true, &tag, source, warnings))
+}
+
+async fn resolve_source(table: &Table, source: &TagSource) -> Result<(Snapshot, Origin)> {
+    match source {
+        TagSource::Latest => {
+            let range = table.snapshot_range().await?;
+            let id = range.latest().ok_or_else(|| Error::NoSnapshots {
+                table: table.location().to_string(),
+            })?;
+            by_id(table, id).await
+        }
+        TagSource::Snapshot(id) => by_id(table, *id).await,
+        TagSource::Timestamp(ts) => {
+            first_at_or_after(table, |s| Some(s.time_millis), *ts, "time").await
+        }
+        TagSource::Watermark(w) => first_at_or_after(table, |s| s.watermark, *w, "watermark").await,
+    }
+}
+
+async fn by_id(table: &Table, id: SnapshotId) -> Result<(Snapshot, Origin)> {
+    if let Some(s) = table.try_load_snapshot(id).await? {
+        return Ok((s, Origin::SnapshotFile));
+    }
+    // An expired snapshot is still reachable through a tag (Java takes the first by name).
+    let tags = table.tags().await?;
+    if let Some(t) = tags.into_iter().find(|t| t.tag.snapshot.id == id) {
+        return Ok((t.tag.snapshot, Origin::Tag(t.name)));
+    }
+    let range = table.snapshot_range().await?;
+    Err(Error::SnapshotNotFound {
+        id: id.0,
+        available: format!("{}, and no tag points at it", range.describe()),
+    })
+}
+
+/// Paimon's create-from-timestamp/watermark: the first snapshot whose value is >= the bound;
+/// a tag with an earlier such snapshot wins (expired history kept by tags counts).
+async fn first_at_or_after(
+    table: &Table,
+    value: fn(&Snapshot) -> Option<i64>,
+    bound: i64,
+    what: &str,
+) -> Result<(Snapshot, Origin)> {
+    let range = table.snapshot_range().await?;
+    let snapshots = table.load_snapshots(&range.ids).await?;
+    let candidate = snapshots
+        .into_iter()
+        .find(|s| value(s).is_some_and(|v| v >= bound));
+    let mut tags: Vec<NamedTag> = table.tags().await?;
+    tags.sort_by_key(|t| t.tag.snapshot.id);
+    let tagged = tags
+        .into_iter()
+        .find(|t| value(&t.tag.snapshot).is_some_and(|v| v >= bound));
+    match (candidate, tagged) {
+        (Some(s), Some(t)) if t.tag.snapshot.id < s.id => Ok((t.tag.snapshot, Origin::Tag(t.name))),
+        (Some(s), _) => Ok((s, Origin::SnapshotFile)),
+        (None, Some(t)) => Ok((t.tag.snapshot, Origin::Tag(t.name))),
+        (None, None) => Err(Error::NoSnapshotAtTime {
+            timestamp_millis: bound,
+            detail: format!("no snapshot or tag has a {what} at or after {bound}"),
+        }),
+    }
+}

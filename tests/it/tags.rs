@@ -1,0 +1,291 @@
+//! create-tag: the tag file is the snapshot's JSON plus Java's tag fields, creation is
+//! exclusive, the source rules are Paimon's, and a tag whose snapshot expired meanwhile is
+//! removed again.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use tagkeeper::clock::ManualClock;
+use tagkeeper::format::ids::{SnapshotId, TagName};
+use tagkeeper::io::fault::{FaultStore, InjectedError};
+use tagkeeper::io::TableStore;
+use tagkeeper::ops::tag::{create_tag, CreateTag, TagSource};
+use tagkeeper::table::Table;
+use tagkeeper::write::{self, append, CommitOptions};
+use tagkeeper::Error;
+
+use crate::common::*;
+use crate::write::{batch, clock, spec};
+
+fn req(name: &str, source: TagSource) -> CreateTag {
+    CreateTag {
+        name: TagName::new(name).unwrap(),
+        source,
+        time_retained: None,
+        if_not_exists: false,
+    }
+}
+
+async fn table_with_commits(store: TableStore, n: i64) -> Table {
+    let t = write::create_table(store, &spec(false, &[]), 1)
+        .await
+        .unwrap();
+    let c = clock();
+    for i in 0..n {
+        append(
+            &t,
+            vec![batch(&[(i, None, "x")])],
+            None,
+            c.clone(),
+            &CommitOptions::default(),
+        )
+        .await
+        .unwrap();
+        c.advance_millis(60_000);
+    }
+    t
+}
+
+#[tokio::test]
+async fn tag_file_is_the_snapshot_plus_java_tag_fields() {
+    let (_d, path) = copy_table("tagged");
+    let t = open(&path).await;
+    let clock = ManualClock::new(1_704_189_600_000); // 2024-01-02T10:00:00
+    let mut r = req("kept", TagSource::Snapshot(SnapshotId(4)));
+    r.time_retained = Some(Duration::from_secs(3600));
+    let report = create_tag(&t, &r, &clock).await.unwrap();
+    assert_eq!((report.snapshot_id, report.created), (4, true));
+    let snap: Value =
+        serde_json::from_slice(&std::fs::read(path.join("snapshot/snapshot-4")).unwrap()).unwrap();
+    let mut tag: Value =
+        serde_json::from_slice(&std::fs::read(path.join("tag/tag-kept")).unwrap()).unwrap();
+    let obj = tag.as_object_mut().unwrap();
+    assert_eq!(
+        obj.remove("tagCreateTime").unwrap(),
+        serde_json::json!([2024, 1, 2, 10, 0])
+    );
+    assert_eq!(
+        obj.remove("tagTimeRetained").unwrap().to_string(),
+        "3600.000000000"
+    );
+    assert_eq!(tag, snap, "every snapshot field is kept");
+    // Without a retention the file is the plain snapshot JSON (Paimon ≤ 0.7 readers).
+    create_tag(
+        &t,
+        &req("plain", TagSource::Snapshot(SnapshotId(4))),
+        &clock,
+    )
+    .await
+    .unwrap();
+    let plain: Value =
+        serde_json::from_slice(&std::fs::read(path.join("tag/tag-plain")).unwrap()).unwrap();
+    assert_eq!(plain, snap);
+}
+
+#[tokio::test]
+async fn existing_tags_are_errors_unless_if_not_exists() {
+    let (_d, path) = copy_table("tagged");
+    let t = open(&path).await;
+    let c = clock();
+    let err = create_tag(&t, &req("first", TagSource::Latest), c.as_ref())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::TagExists { snapshot_id: 1, .. }),
+        "{err}"
+    );
+    assert_eq!(err.exit_code(), 1);
+    let mut r = req("first", TagSource::Latest);
+    r.if_not_exists = true;
+    let report = create_tag(&t, &r, c.as_ref()).await.unwrap();
+    assert_eq!((report.created, report.snapshot_id), (false, 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn eight_concurrent_creators_one_winner() {
+    let dir = tempfile::tempdir().unwrap();
+    for store in [
+        TableStore::in_memory("t"),
+        tagkeeper::io::open_location(dir.path().to_str().unwrap(), &Default::default()).unwrap(),
+    ] {
+        let t = table_with_commits(store, 3).await;
+        let mut tasks = Vec::new();
+        for k in 0..8i64 {
+            let t = t.clone();
+            tasks.push(tokio::spawn(async move {
+                let source = TagSource::Snapshot(SnapshotId(1 + k % 3));
+                create_tag(&t, &req("race", source), &ManualClock::new(0)).await
+            }));
+        }
+        let mut wins = 0;
+        let mut winner = 0;
+        for task in tasks {
+            match task.await.unwrap() {
+                Ok(r) => {
+                    wins += 1;
+                    winner = r.snapshot_id;
+                }
+                Err(Error::TagExists { .. }) => {}
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!(wins, 1);
+        assert_eq!(
+            t.load_tag(&TagName::new("race").unwrap())
+                .await
+                .unwrap()
+                .snapshot
+                .id
+                .0,
+            winner
+        );
+    }
+}
+
+#[tokio::test]
+async fn expired_snapshot_is_reachable_through_a_tag() {
+    let (_d, path) = copy_table("tagged");
+    std::fs::remove_file(path.join("snapshot/snapshot-1")).unwrap();
+    let t = open(&path).await;
+    let report = create_tag(
+        &t,
+        &req("again", TagSource::Snapshot(SnapshotId(1))),
+        clock().as_ref(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (report.snapshot_id, report.source.as_str()),
+        (1, "tag:first")
+    );
+    let err = create_tag(
+        &t,
+        &req("nope", TagSource::Snapshot(SnapshotId(99))),
+        clock().as_ref(),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(err, Error::SnapshotNotFound { id: 99, .. }),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn timestamp_source_counts_tags_as_history() {
+    let t = table_with_commits(TableStore::in_memory("t"), 5).await;
+    let snaps = tagkeeper::inspect::snapshots(&t).await.unwrap().snapshots;
+    // First snapshot at or after a time between snapshot 2 and 3 is 3.
+    let ts = snaps[1].time_millis + 1;
+    let r = create_tag(
+        &t,
+        &req("by-time", TagSource::Timestamp(ts)),
+        clock().as_ref(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.snapshot_id, 3);
+    // Tag snapshot 2, expire snapshots 1 and 2: a time before snapshot 2 now resolves to the tag.
+    create_tag(
+        &t,
+        &req("keep-2", TagSource::Snapshot(SnapshotId(2))),
+        clock().as_ref(),
+    )
+    .await
+    .unwrap();
+    t.store()
+        .delete_many(&["snapshot/snapshot-1".into(), "snapshot/snapshot-2".into()])
+        .await;
+    let r = create_tag(
+        &t,
+        &req("old", TagSource::Timestamp(snaps[0].time_millis)),
+        clock().as_ref(),
+    )
+    .await
+    .unwrap();
+    assert_eq!((r.snapshot_id, r.source.as_str()), (2, "tag:keep-2"));
+    let err = create_tag(
+        &t,
+        &req("future", TagSource::Timestamp(i64::MAX)),
+        clock().as_ref(),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, Error::NoSnapshotAtTime { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn a_snapshot_expired_during_creation_removes_the_tag() {
+    let fault = FaultStore::new(Arc::new(object_store::memory::InMemory::new()));
+    let h = fault.handle();
+    let t = table_with_commits(TableStore::new(Arc::new(fault), "t", 4, "memory:///t"), 2).await;
+    // Learn how many requests a create-tag makes; its last one is the HEAD of the snapshot.
+    let start = h.requests();
+    create_tag(&t, &req("probe", TagSource::Latest), clock().as_ref())
+        .await
+        .unwrap();
+    let per_create = h.requests() - start;
+    let start = h.requests();
+    h.fail_request(start + per_create, InjectedError::NotFound);
+    let err = create_tag(&t, &req("raced", TagSource::Latest), clock().as_ref())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Conflict(_)), "{err}");
+    assert!(
+        err.to_string().contains("expired while tag 'raced'"),
+        "{err}"
+    );
+    h.reset();
+    assert!(
+        t.try_load_tag(&TagName::new("raced").unwrap())
+            .await
+            .unwrap()
+            .is_none(),
+        "the tag was removed"
+    );
+}
+
+#[test]
+fn cli_create_tag_exit_codes() {
+    let (_d, path) = copy_table("tagged");
+    let p = path.to_str().unwrap();
+    let out = tagkeeper(&[
+        "create-tag",
+        "--json",
+        p,
+        "nightly",
+        "--snapshot",
+        "2",
+        "--time-retained",
+        "7 d",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(
+        (v["snapshot_id"].as_i64(), v["time_retained_secs"].as_f64()),
+        (Some(2), Some(604800.0))
+    );
+    let again = tagkeeper(&["create-tag", p, "nightly"]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(stderr(&again).contains("already exists"));
+    for bad in ["../escape", "a/b", "", "tag\u{7}"] {
+        let out = tagkeeper(&["create-tag", p, bad]);
+        assert_eq!(out.status.code(), Some(1), "{bad:?}");
+        assert!(
+            stderr(&out).contains("invalid tag name"),
+            "{bad:?}: {}",
+            stderr(&out)
+        );
+    }
+    let long = "x".repeat(10_000);
+    let out = tagkeeper(&["create-tag", p, &long]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).len() < 400,
+        "the 10 KB name is not echoed whole"
+    );
+    let digits = tagkeeper(&["create-tag", p, "20240101"]);
+    assert!(digits.status.success());
+    assert!(stderr(&digits).contains("all digits"));
+}
