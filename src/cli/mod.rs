@@ -1,6 +1,7 @@
 //! Argument parsing, the runtime, exit codes and error rendering.
 
 mod commands;
+mod demo;
 mod output;
 mod tag_cmds;
 mod write_cmds;
@@ -77,6 +78,8 @@ enum Command {
     Write(write_cmds::WriteArgs),
     /// Create a tag (a named, long-lived copy of a snapshot's metadata).
     CreateTag(tag_cmds::CreateTagArgs),
+    /// Build a sample warehouse (a month of daily commits and weekly tags) and tour it.
+    Demo(demo::DemoArgs),
 }
 
 pub(crate) fn parse_key_value(s: &str) -> Result<(String, String), String> {

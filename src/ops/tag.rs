@@ -138,10 +138,15 @@ pub async fn create_tag(
         Origin::Tag(source) => table.store().head_opt(&tag_key(source)).await?.is_some(),
     };
     if !still_protected {
-        let _ = table.store().delete_many(&[key.clone()]).await;
+        let removal = table.store().delete_many(std::slice::from_ref(&key)).await;
+        let removed = match removal.into_iter().next() {
+            Some((_, Ok(()))) => "the tag was removed again".to_string(),
+            Some((_, Err(e))) => format!("removing the tag failed ({e}): delete {key} by hand"),
+            None => format!("delete {key} by hand"),
+        };
         return Err(Error::Conflict(format!(
-            "snapshot {id} was expired while tag '{}' was being created; the tag was removed again \
-             because its files may already be deleted",
+            "snapshot {id} was expired while tag '{}' was being created, so its files may already \
+             be deleted; {removed}",
             req.name
         )));
     }

@@ -52,12 +52,25 @@ pub enum OverwriteScope {
 }
 
 /// What to commit.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct CommitRequest {
     /// New data files to add.
     pub files: Vec<NewFile>,
     /// Replace existing files too.
     pub overwrite: Option<OverwriteScope>,
+    /// Record the committing snapshot in each ADD entry (`_COMMIT_SNAPSHOT`). Always on for
+    /// real writes; off only to simulate files written by other engines in tests.
+    pub record_commit_snapshot: bool,
+}
+
+impl Default for CommitRequest {
+    fn default() -> Self {
+        CommitRequest {
+            files: Vec::new(),
+            overwrite: None,
+            record_commit_snapshot: true,
+        }
+    }
 }
 
 /// Retry behaviour.
@@ -140,7 +153,7 @@ pub async fn commit(
     let mut attempt = 0u32;
     loop {
         attempt += 1;
-        let latest_id = table.snapshot_range().await?.latest();
+        let latest_id = table.latest_snapshot_id().await?;
         let base_id = *first_base.get_or_insert(latest_id);
         if let (Some(scope), true) = (&request.overwrite, latest_id != base_id) {
             check_overwrite_conflict(table, scope, &scope_partitions, base_id, latest_id).await?;
@@ -338,7 +351,7 @@ async fn build(
     let deleted = delta.len();
     for f in &request.files {
         let mut meta = f.meta.clone();
-        meta.commit_snapshot = Some(new_id.0);
+        meta.commit_snapshot = request.record_commit_snapshot.then_some(new_id.0);
         delta.push(ManifestEntry {
             kind: FileKind::Add,
             partition: f.partition.clone(),

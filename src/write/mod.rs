@@ -22,6 +22,7 @@ pub mod manifests;
 pub mod merge;
 pub mod schema;
 pub mod stats;
+pub mod synthetic;
 
 use std::sync::Arc;
 
@@ -68,6 +69,7 @@ pub async fn append(
     let request = CommitRequest {
         files: files.clone(),
         overwrite,
+        record_commit_snapshot: true,
     };
     match commit(table, request, clock.as_ref(), opts).await {
         Ok(o) => Ok(o),
