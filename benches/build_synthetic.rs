@@ -5,6 +5,8 @@
 //!     cargo bench --bench build_synthetic                       # S=10000 F=100000 T=20
 //!     SNAPSHOTS=1000 FILES=10000 TAGS=20 cargo bench --bench build_synthetic
 
+#![allow(clippy::panic, clippy::unwrap_used, clippy::print_stdout)]
+
 use std::sync::Arc;
 use std::time::Instant;
 

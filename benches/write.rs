@@ -2,6 +2,8 @@
 //! small synthetic tables. Baselines: `cargo bench --bench write -- --save-baseline main`, then
 //! `cargo bench --bench write -- --baseline main` on a branch.
 
+#![allow(clippy::panic, clippy::unwrap_used, clippy::print_stdout)]
+
 use std::sync::Arc;
 
 use arrow::array::{Int64Array, RecordBatch, StringArray};

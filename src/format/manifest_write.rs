@@ -216,7 +216,7 @@ pub fn encode_manifest_list(metas: &[ManifestFileMeta]) -> Result<Vec<u8>> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::format::manifest::{decode_manifest, decode_manifest_list, FileKind};
 

@@ -20,6 +20,7 @@ pub mod ids;
 pub mod jackson;
 pub mod manifest;
 pub mod manifest_write;
+pub(crate) mod ocf;
 pub mod partition;
 pub mod schema;
 pub mod snapshot;

@@ -7,6 +7,7 @@ use crate::error::Result;
 use crate::format::binary_row::{self, Datum};
 use crate::format::manifest::{FileKind, ManifestEntry, ManifestFileMeta, SimpleStats};
 use crate::format::manifest_write::{encode_manifest, encode_manifest_list};
+use crate::format::ocf;
 use crate::format::types::DataType;
 use crate::table::layout::manifest_key;
 use crate::table::Table;
@@ -93,6 +94,78 @@ impl ManifestWriter {
         Ok(self.meta_of(name, size, entries))
     }
 
+    /// Write one manifest holding every entry of `sources` in order (they hold only ADD
+    /// entries, so merging them is concatenation). Blocks of sources written with this
+    /// writer's exact schema and codec are copied without decoding, as Java's block merger
+    /// does; other sources are decoded and re-encoded.
+    pub async fn write_concatenated(
+        &mut self,
+        sources: &[(ManifestFileMeta, Bytes)],
+    ) -> Result<ManifestFileMeta> {
+        let empty = encode_manifest(&[])?;
+        let ours = ocf::parse(&empty)
+            .map_err(|e| crate::Error::corrupt("(built-in manifest header)", e))?;
+        // Sources in our exact format are used as they are; others are re-encoded first.
+        let mut buffers: Vec<std::borrow::Cow<'_, [u8]>> = Vec::with_capacity(sources.len());
+        for (meta, bytes) in sources {
+            let key = manifest_key(&meta.file_name);
+            let parsed = ocf::parse(bytes).map_err(|e| crate::Error::corrupt(&key, e))?;
+            if parsed.schema == ours.schema && parsed.codec == ours.codec {
+                buffers.push(std::borrow::Cow::Borrowed(bytes.as_ref()));
+            } else {
+                let entries = crate::format::manifest::decode_manifest(bytes, &key)?;
+                buffers.push(std::borrow::Cow::Owned(encode_manifest(&entries)?));
+            }
+        }
+        let mut blocks: Vec<(i64, &[u8])> = Vec::new();
+        for (buffer, (meta, _)) in buffers.iter().zip(sources) {
+            let parsed = ocf::parse(buffer)
+                .map_err(|e| crate::Error::corrupt(manifest_key(&meta.file_name), e))?;
+            blocks.extend(parsed.blocks);
+        }
+        let joined = ocf::assemble(ours.header, &ours.sync, blocks);
+        let name = format!("manifest-{}-{}", self.uuid, self.manifests);
+        self.manifests += 1;
+        let size = joined.len() as i64;
+        let key = manifest_key(&name);
+        self.table
+            .store()
+            .put_overwrite(&key, Bytes::from(joined))
+            .await?;
+        self.written.push(key);
+        let metas: Vec<&ManifestFileMeta> = sources.iter().map(|(m, _)| m).collect();
+        Ok(self.combine_metas(name, size, &metas))
+    }
+
+    /// The list entry of a concatenation, from its sources' entries.
+    fn combine_metas(
+        &self,
+        file_name: String,
+        file_size: i64,
+        metas: &[&ManifestFileMeta],
+    ) -> ManifestFileMeta {
+        let all = |f: fn(&ManifestFileMeta) -> Option<i32>| {
+            metas.iter().map(|m| f(m)).collect::<Option<Vec<i32>>>()
+        };
+        let lo = |f: fn(&ManifestFileMeta) -> Option<i32>| all(f).and_then(|v| v.into_iter().min());
+        let hi = |f: fn(&ManifestFileMeta) -> Option<i32>| all(f).and_then(|v| v.into_iter().max());
+        ManifestFileMeta {
+            file_name,
+            file_size,
+            num_added_files: metas.iter().map(|m| m.num_added_files).sum(),
+            num_deleted_files: metas.iter().map(|m| m.num_deleted_files).sum(),
+            partition_stats: combine_partition_stats(metas, &self.partition_types),
+            schema_id: metas.iter().map(|m| m.schema_id).max().unwrap_or(0),
+            min_bucket: lo(|m| m.min_bucket),
+            max_bucket: hi(|m| m.max_bucket),
+            min_level: lo(|m| m.min_level),
+            max_level: hi(|m| m.max_level),
+            min_row_id: None,
+            max_row_id: None,
+            extra_files: Vec::new(),
+        }
+    }
+
     /// Write a manifest list; returns its name and size.
     pub async fn write_list(&mut self, metas: &[ManifestFileMeta]) -> Result<(String, i64)> {
         let name = format!("manifest-list-{}-{}", self.uuid, self.lists);
@@ -137,6 +210,57 @@ impl ManifestWriter {
             max_row_id: None,
             extra_files: Vec::new(),
         }
+    }
+}
+
+/// Partition stats of a concatenation: the widest range of its sources.
+fn combine_partition_stats(metas: &[&ManifestFileMeta], types: &[DataType]) -> SimpleStats {
+    if types.is_empty() {
+        return partition_stats(&[], types);
+    }
+    let nullable: Vec<DataType> = types
+        .iter()
+        .map(|t| DataType {
+            nullable: true,
+            ..t.clone()
+        })
+        .collect();
+    let n = types.len();
+    let mut mins: Vec<Datum> = vec![Datum::Null; n];
+    let mut maxs: Vec<Datum> = vec![Datum::Null; n];
+    let mut nulls = vec![0i64; n];
+    for m in metas {
+        let (Ok(lo), Ok(hi)) = (
+            binary_row::decode(&m.partition_stats.min_values, &nullable),
+            binary_row::decode(&m.partition_stats.max_values, &nullable),
+        ) else {
+            continue;
+        };
+        for i in 0..n {
+            if lo[i] != Datum::Null
+                && (mins[i] == Datum::Null
+                    || compare(&lo[i], &mins[i]) == Some(std::cmp::Ordering::Less))
+            {
+                mins[i] = lo[i].clone();
+            }
+            if hi[i] != Datum::Null
+                && (maxs[i] == Datum::Null
+                    || compare(&hi[i], &maxs[i]) == Some(std::cmp::Ordering::Greater))
+            {
+                maxs[i] = hi[i].clone();
+            }
+        }
+        if let Some(counts) = &m.partition_stats.null_counts {
+            for (i, c) in counts.iter().enumerate().take(n) {
+                nulls[i] += c.unwrap_or(0);
+            }
+        }
+    }
+    let enc = |v: &[Datum]| binary_row::encode(v, &nullable).unwrap_or_else(|_| EMPTY_ROW.to_vec());
+    SimpleStats {
+        min_values: enc(&mins),
+        max_values: enc(&maxs),
+        null_counts: Some(nulls.into_iter().map(Some).collect()),
     }
 }
 

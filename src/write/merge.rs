@@ -143,6 +143,25 @@ async fn merge_candidates(
         result.extend(candidates);
         return Ok(());
     }
+    if candidates.iter().all(|m| m.num_deleted_files == 0) {
+        // Only ADDs: merging is concatenation, and blocks can be copied undecoded.
+        let futures: Vec<_> = candidates
+            .iter()
+            .map(|m| async move {
+                let key = crate::table::layout::manifest_key(&m.file_name);
+                let bytes = table.store().get_opt(&key).await?.ok_or_else(|| {
+                    crate::Error::MissingFile {
+                        path: key.clone(),
+                        referenced_by: "the manifest merge".into(),
+                    }
+                })?;
+                Ok::<_, crate::Error>((m.clone(), bytes))
+            })
+            .collect();
+        let sources = crate::table::ordered(futures).await?;
+        result.push(writer.write_concatenated(&sources).await?);
+        return Ok(());
+    }
     let entries = read_all(table, &candidates).await?.into_iter().flatten();
     let merged = merge_entries(entries);
     result.extend(writer.write_manifests(&merged).await?);

@@ -86,11 +86,10 @@ pub async fn build(store: TableStore, spec: &SyntheticSpec) -> Result<SyntheticT
         ..CommitOptions::default()
     };
     let per_commit = (spec.files / spec.snapshots.max(1)).max(1);
-    let tag_every = if spec.tags == 0 {
-        usize::MAX
-    } else {
-        (spec.snapshots / spec.tags).max(1)
-    };
+    let tag_every = spec
+        .snapshots
+        .checked_div(spec.tags)
+        .map_or(usize::MAX, |n| n.max(1));
     let uuid = uuid::Uuid::new_v4();
     let mut tags = Vec::new();
     let mut counter = 0u64;
