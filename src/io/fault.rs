@@ -74,7 +74,9 @@ struct Injection {
     after_forward: bool,
 }
 
-#[derive(Debug, Default)]
+type Hook = futures::future::BoxFuture<'static, ()>;
+
+#[derive(Default)]
 struct State {
     seq: u64,
     counts: RequestCounts,
@@ -84,6 +86,18 @@ struct State {
     failing_paths: Vec<(String, InjectedError)>,
     latency: Duration,
     crashed: bool,
+    hooks: BTreeMap<u64, Hook>,
+    log: Vec<(u64, &'static str, String)>,
+}
+
+impl fmt::Debug for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("State")
+            .field("seq", &self.seq)
+            .field("counts", &self.counts)
+            .field("hooks", &self.hooks.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -164,6 +178,19 @@ impl FaultHandle {
         self.lock().latency = latency;
     }
 
+    /// Run `hook` to completion just before request number `k` is forwarded (e.g. another
+    /// writer's commit landing in the middle of this one). The hook's own requests are
+    /// numbered after `k`.
+    pub fn before_request(&self, k: u64, hook: Hook) {
+        self.lock().hooks.insert(k, hook);
+    }
+
+    /// Every request admitted: number, kind (`get`, `head`, `put`, `list`, `delete`, `copy`)
+    /// and path.
+    pub fn log(&self) -> Vec<(u64, &'static str, String)> {
+        self.lock().log.clone()
+    }
+
     /// Clear all faults and counts (the store's contents are untouched).
     pub fn reset(&self) {
         *self.lock() = State::default();
@@ -171,7 +198,7 @@ impl FaultHandle {
 
     /// Decide the fate of one request and count it.
     async fn admit(&self, kind: Kind, path: &str) -> Result<Option<Injection>> {
-        let (latency, outcome) = {
+        let (latency, outcome, hook) = {
             let mut s = self.lock();
             if s.crashed || s.crash_after.is_some_and(|k| s.seq >= k) {
                 s.crashed = true;
@@ -183,14 +210,34 @@ impl FaultHandle {
             }
             s.seq += 1;
             let n = s.seq;
-            match kind {
-                Kind::Get => s.counts.get += 1,
-                Kind::Head => s.counts.head += 1,
-                Kind::Put => s.counts.put += 1,
-                Kind::List => s.counts.list += 1,
-                Kind::Delete => s.counts.delete += 1,
-                Kind::Copy => s.counts.copy += 1,
-            }
+            let name = match kind {
+                Kind::Get => {
+                    s.counts.get += 1;
+                    "get"
+                }
+                Kind::Head => {
+                    s.counts.head += 1;
+                    "head"
+                }
+                Kind::Put => {
+                    s.counts.put += 1;
+                    "put"
+                }
+                Kind::List => {
+                    s.counts.list += 1;
+                    "list"
+                }
+                Kind::Delete => {
+                    s.counts.delete += 1;
+                    "delete"
+                }
+                Kind::Copy => {
+                    s.counts.copy += 1;
+                    "copy"
+                }
+            };
+            s.log.push((n, name, path.to_string()));
+            let hook = s.hooks.remove(&n);
             let outcome = if let Some(inj) = s.fail_at.get(&n).copied() {
                 Some(inj)
             } else if s.throttle.as_ref().is_some_and(|r| r.contains(&n)) {
@@ -207,8 +254,11 @@ impl FaultHandle {
                         after_forward: false,
                     })
             };
-            (s.latency, outcome)
+            (s.latency, outcome, hook)
         };
+        if let Some(hook) = hook {
+            hook.await;
+        }
         if !latency.is_zero() {
             tokio::time::sleep(latency).await;
         }

@@ -529,3 +529,191 @@ async fn merging_manifests_written_by_pypaimon_keeps_every_file() {
     assert_eq!(now.files.len(), prev.files.len() + 1);
     assert!(now.files.is_superset(&prev.files));
 }
+
+/// A table in a fault store, and the store's handle.
+async fn faulty_table(partitioned: bool) -> (Table, tagkeeper::io::fault::FaultHandle) {
+    let fault = FaultStore::new(Arc::new(object_store::memory::InMemory::new()));
+    let h = fault.handle();
+    let store = TableStore::new(Arc::new(fault), "t", 4, "memory:///t");
+    (
+        write::create_table(store, &spec(partitioned, &[]), 1)
+            .await
+            .unwrap(),
+        h,
+    )
+}
+
+/// The request number at which a commit publishes `snapshot/snapshot-<id>`, learned from a dry
+/// run of the same commit on an identical table.
+async fn publish_request(
+    rows_before: &[(i64, Option<&str>, &str)],
+    commit_rows: &[(i64, Option<&str>, &str)],
+    scope: Option<OverwriteScope>,
+) -> u64 {
+    let (t, h) = faulty_table(true).await;
+    append(
+        &t,
+        vec![batch(rows_before)],
+        None,
+        clock(),
+        &CommitOptions::default(),
+    )
+    .await
+    .unwrap();
+    let start = h.requests();
+    append(
+        &t,
+        vec![batch(commit_rows)],
+        scope,
+        clock(),
+        &CommitOptions::default(),
+    )
+    .await
+    .unwrap();
+    let log = h.log();
+    let (n, _, _) = log
+        .iter()
+        .find(|(n, kind, path)| {
+            *n > start && *kind == "put" && path.ends_with("snapshot/snapshot-2")
+        })
+        .unwrap();
+    n - start
+}
+
+#[tokio::test]
+async fn an_overwrite_that_loses_to_a_change_of_its_partition_fails_clearly() {
+    let base = [(1, Some("a"), "2024-01-01"), (2, Some("b"), "2024-01-02")];
+    let replacement = [(9, Some("z"), "2024-01-01")];
+    let offset = publish_request(&base, &replacement, Some(OverwriteScope::Dynamic)).await;
+
+    for (other_dt, expect_conflict) in [("2024-01-01", true), ("2024-01-02", false)] {
+        let (t, h) = faulty_table(true).await;
+        append(
+            &t,
+            vec![batch(&base)],
+            None,
+            clock(),
+            &CommitOptions::default(),
+        )
+        .await
+        .unwrap();
+        // Another writer commits into `other_dt` just before the overwrite publishes.
+        let other = t.clone();
+        let dt = other_dt.to_string();
+        h.before_request(
+            h.requests() + offset,
+            Box::pin(async move {
+                let rows = [(5, Some("late"), dt.as_str())];
+                append(
+                    &other,
+                    vec![batch(&rows)],
+                    None,
+                    clock(),
+                    &CommitOptions::default(),
+                )
+                .await
+                .unwrap();
+            }),
+        );
+        let r = append(
+            &t,
+            vec![batch(&replacement)],
+            Some(OverwriteScope::Dynamic),
+            clock(),
+            &CommitOptions::default(),
+        )
+        .await;
+        let files = inspect::files(&t, &VersionSpec::Latest).await.unwrap();
+        if expect_conflict {
+            let err = r.unwrap_err();
+            assert!(matches!(err, Error::Conflict(_)), "{err}");
+            assert!(
+                err.to_string().contains("dt=2024-01-01") && err.to_string().contains("snapshot 2"),
+                "{err}"
+            );
+            // Nothing of the overwrite was committed: snapshot 2 is the other writer's.
+            assert_eq!(files.snapshot_id, 2);
+            assert_eq!(files.total_rows, 3);
+        } else {
+            let o = r.unwrap();
+            assert_eq!((o.snapshot_id, o.attempts, o.deleted_files), (3, 2, 1));
+            assert_eq!(
+                files.total_rows, 3,
+                "01-01 replaced by one row, 01-02 kept both"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_retried_commit_records_its_final_snapshot_id() {
+    let base = [(1, Some("a"), "2024-01-01")];
+    let mine = [(2, Some("mine"), "2024-01-01")];
+    let offset = publish_request(&base, &mine, None).await;
+    let (t, h) = faulty_table(true).await;
+    append(
+        &t,
+        vec![batch(&base)],
+        None,
+        clock(),
+        &CommitOptions::default(),
+    )
+    .await
+    .unwrap();
+    let other = t.clone();
+    h.before_request(
+        h.requests() + offset,
+        Box::pin(async move {
+            append(
+                &other,
+                vec![batch(&[(3, Some("theirs"), "2024-01-02")])],
+                None,
+                clock(),
+                &CommitOptions::default(),
+            )
+            .await
+            .unwrap();
+        }),
+    );
+    let o = append(
+        &t,
+        vec![batch(&mine)],
+        None,
+        clock(),
+        &CommitOptions::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (o.snapshot_id, o.attempts),
+        (3, 2),
+        "lost snapshot 2, committed 3"
+    );
+    for id in 1..=3i64 {
+        let s = t.try_load_snapshot(SnapshotId(id)).await.unwrap().unwrap();
+        let delta = t
+            .entries_of_list(&s.delta_manifest_list, "t")
+            .await
+            .unwrap();
+        assert_eq!(delta.len(), 1);
+        assert_eq!(
+            delta[0].file.commit_snapshot,
+            Some(id),
+            "snapshot {id}'s delta records {id}"
+        );
+    }
+    // The lost attempt's manifests were removed: every manifest file is referenced.
+    let listed = t.store().list("manifest").await.unwrap();
+    let mut referenced = BTreeSet::new();
+    for id in 1..=3i64 {
+        let s = t.try_load_snapshot(SnapshotId(id)).await.unwrap().unwrap();
+        for list in [&s.base_manifest_list, &s.delta_manifest_list] {
+            referenced.insert(format!("manifest/{list}"));
+            for m in t.manifest_list(list, "t").await.unwrap() {
+                referenced.insert(format!("manifest/{}", m.file_name));
+            }
+        }
+    }
+    let on_store: BTreeSet<String> = listed.into_iter().map(|o| o.key).collect();
+    assert_eq!(on_store, referenced);
+}
