@@ -90,6 +90,9 @@ pub(crate) async fn run(command: Command, global: &GlobalArgs, printer: &Printer
         Command::CreateTable(a) => super::write_cmds::create_table(a, global, printer).await,
         Command::Write(a) => super::write_cmds::write_data(a, global, printer).await,
         Command::CreateTag(a) => super::tag_cmds::create(a, global, printer).await,
+        Command::DeleteTag(a) => super::tag_cmds::delete(a, global, printer).await,
+        Command::RenameTag(a) => super::tag_cmds::rename(a, global, printer).await,
+        Command::ReplaceTag(a) => super::tag_cmds::replace(a, global, printer).await,
         Command::Demo(a) => super::demo::run(a, global, printer).await,
         Command::Schema(a) => {
             let table = Table::open(&a.table, &opts).await?;

@@ -78,6 +78,12 @@ enum Command {
     Write(write_cmds::WriteArgs),
     /// Create a tag (a named, long-lived copy of a snapshot's metadata).
     CreateTag(tag_cmds::CreateTagArgs),
+    /// Delete tags; when a tag's snapshot has expired, also the files only it kept.
+    DeleteTag(tag_cmds::DeleteTagArgs),
+    /// Rename a tag (the file is copied verbatim; re-run to finish an interrupted rename).
+    RenameTag(tag_cmds::RenameTagArgs),
+    /// Point an existing tag at another snapshot.
+    ReplaceTag(tag_cmds::ReplaceTagArgs),
     /// Build a sample warehouse (a month of daily commits and weekly tags) and tour it.
     Demo(demo::DemoArgs),
 }

@@ -74,3 +74,179 @@ pub(crate) async fn create(a: CreateTagArgs, global: &GlobalArgs, printer: &Prin
         }
     })
 }
+
+/// `delete-tag` arguments.
+#[derive(Debug, Args)]
+pub(crate) struct DeleteTagArgs {
+    /// The table.
+    table: String,
+    /// Tag name(s), comma-separated.
+    names: String,
+    /// Print the plan (tags and files with sizes) and change nothing.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+pub(crate) async fn delete(a: DeleteTagArgs, global: &GlobalArgs, printer: &Printer) -> Result<()> {
+    use tagkeeper::ops::delete_tag;
+    let names = a
+        .names
+        .split(',')
+        .map(|n| {
+            TagName::from_listing(n.trim()).ok_or_else(|| Error::InvalidTagName {
+                name: n.to_string(),
+                reason: "not a tag name".into(),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let table = Table::open(&a.table, &global.store_options()).await?;
+    let plan = delete_tag::plan(&table, &names).await?;
+    let report = if a.dry_run {
+        delete_tag::summarize(&plan, true)
+    } else {
+        delete_tag::execute(&table, plan).await?
+    };
+    let skipped: Vec<String> = report
+        .tags
+        .iter()
+        .filter(|t| t.skipped_for_safety)
+        .map(|t| format!("tag '{}': {}", t.name, t.reason.clone().unwrap_or_default()))
+        .collect();
+    printer.warnings(&skipped);
+    let missing: Vec<String> = report
+        .not_found
+        .iter()
+        .map(|n| format!("tag '{n}' does not exist"))
+        .collect();
+    printer.warnings(&missing);
+    printer.report(&report, |r| {
+        let mut out = String::new();
+        let verb = if r.dry_run { "Would delete" } else { "Deleted" };
+        for t in &r.tags {
+            if t.action == "not_found" {
+                continue;
+            }
+            out.push_str(&format!(
+                "{verb} tag '{}' (snapshot {}){}\n",
+                t.name,
+                t.snapshot_id.unwrap_or_default(),
+                t.reason
+                    .as_ref()
+                    .map(|why| format!(": tag file only, {why}"))
+                    .unwrap_or_default()
+            ));
+            if r.dry_run {
+                for f in &t.files {
+                    out.push_str(&format!(
+                        "  {:?} {} ({} bytes)\n",
+                        f.category, f.path, f.bytes
+                    ));
+                }
+            }
+        }
+        for (category, tally) in &r.deleted {
+            out.push_str(&format!(
+                "{verb} {} {category:?} file(s), {} bytes\n",
+                tally.files, tally.bytes
+            ));
+        }
+        for f in &r.failed {
+            out.push_str(&format!("FAILED: {f}\n"));
+        }
+        out
+    })?;
+    if !report.failed.is_empty() {
+        return Err(Error::InvalidArgument(format!(
+            "{} file(s) could not be deleted (see the report); run the command again",
+            report.failed.len()
+        )));
+    }
+    if !report.not_found.is_empty() && report.deleted_tags.is_empty() {
+        return Err(Error::TagNotFound {
+            name: report.not_found.join(","),
+        });
+    }
+    Ok(())
+}
+
+/// `rename-tag` arguments.
+#[derive(Debug, Args)]
+pub(crate) struct RenameTagArgs {
+    /// The table.
+    table: String,
+    /// Current name.
+    from: String,
+    /// New name.
+    to: String,
+}
+
+pub(crate) async fn rename(a: RenameTagArgs, global: &GlobalArgs, printer: &Printer) -> Result<()> {
+    let from = TagName::from_listing(&a.from).ok_or_else(|| Error::InvalidTagName {
+        name: a.from.clone(),
+        reason: "not a tag name".into(),
+    })?;
+    let to = TagName::new(&a.to)?;
+    let table = Table::open(&a.table, &global.store_options()).await?;
+    let r = tagkeeper::ops::tag::rename_tag(&table, &from, &to).await?;
+    printer.report(&r, |r| {
+        format!(
+            "Renamed tag '{}' to '{}' (snapshot {}){}.\n",
+            r.from,
+            r.to,
+            r.snapshot_id,
+            if r.resumed {
+                ", finishing an earlier rename"
+            } else {
+                ""
+            }
+        )
+    })
+}
+
+/// `replace-tag` arguments.
+#[derive(Debug, Args)]
+pub(crate) struct ReplaceTagArgs {
+    /// The table.
+    table: String,
+    /// The tag.
+    name: String,
+    /// The new snapshot (default: the latest).
+    #[arg(long)]
+    snapshot: Option<i64>,
+    /// New retention (e.g. '7 d').
+    #[arg(long, value_name = "DUR")]
+    time_retained: Option<String>,
+}
+
+pub(crate) async fn replace(
+    a: ReplaceTagArgs,
+    global: &GlobalArgs,
+    printer: &Printer,
+) -> Result<()> {
+    let name = TagName::from_listing(&a.name).ok_or_else(|| Error::InvalidTagName {
+        name: a.name.clone(),
+        reason: "not a tag name".into(),
+    })?;
+    let source = a
+        .snapshot
+        .map_or(TagSource::Latest, |id| TagSource::Snapshot(SnapshotId(id)));
+    let retained = a
+        .time_retained
+        .as_deref()
+        .map(|d| {
+            parse_duration(d).map_err(|e| Error::InvalidArgument(format!("--time-retained: {e}")))
+        })
+        .transpose()?;
+    let table = Table::open(&a.table, &global.store_options()).await?;
+    let r =
+        tagkeeper::ops::tag::replace_tag(&table, &name, &source, retained, &SystemClock).await?;
+    if let Some(n) = &r.note {
+        printer.warnings(std::slice::from_ref(n));
+    }
+    printer.report(&r, |r| {
+        format!(
+            "Tag '{}' now points at snapshot {} (was {}). {} file(s), {} bytes only the old tag kept are unreferenced now and left for orphan cleaning.\n",
+            r.name, r.new_snapshot_id, r.old_snapshot_id, r.unprotected_files.len(), r.unprotected_bytes
+        )
+    })
+}

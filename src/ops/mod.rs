@@ -1,3 +1,4 @@
 //! Operations that change a table. Each builds what it will do first, then does it.
 
+pub mod delete_tag;
 pub mod tag;

@@ -218,3 +218,156 @@ async fn first_at_or_after(
         }),
     }
 }
+
+/// What rename-tag did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RenameTagReport {
+    /// Old name.
+    pub from: String,
+    /// New name.
+    pub to: String,
+    /// The tag's snapshot.
+    pub snapshot_id: i64,
+    /// True when an earlier, interrupted rename was finished (or had already completed).
+    pub resumed: bool,
+}
+
+/// Rename a tag: a conditional create of the new name with the old file's bytes verbatim (so
+/// `tagCreateTime` and every field survive), then deletion of the old name. A crash in between
+/// leaves both names; running the same rename again finishes it.
+pub async fn rename_tag(table: &Table, from: &TagName, to: &TagName) -> Result<RenameTagReport> {
+    let (from_key, to_key) = (tag_key(from), tag_key(to));
+    let old = table.store().get_opt(&from_key).await?;
+    let Some(old) = old else {
+        // Already renamed by an earlier run?
+        return match table.try_load_tag(to).await? {
+            Some(t) => Ok(RenameTagReport {
+                from: from.to_string(),
+                to: to.to_string(),
+                snapshot_id: t.snapshot.id.0,
+                resumed: true,
+            }),
+            None => Err(Error::TagNotFound {
+                name: from.to_string(),
+            }),
+        };
+    };
+    let tag = Tag::decode(&old, &from_key)?;
+    let resumed = match table.store().put_create(&to_key, old.clone()).await? {
+        CreateOutcome::Created => false,
+        CreateOutcome::AlreadyExists => {
+            let existing = table.store().get_opt(&to_key).await?;
+            if existing.as_deref() != Some(&old[..]) {
+                let id = table.load_tag(to).await?.snapshot.id.0;
+                return Err(Error::TagExists {
+                    name: to.to_string(),
+                    snapshot_id: id,
+                });
+            }
+            true
+        }
+    };
+    for (key, r) in table
+        .store()
+        .delete_many(std::slice::from_ref(&from_key))
+        .await
+    {
+        r.map_err(|e| {
+            Error::InvalidArgument(format!(
+                "tag '{to}' was created but deleting {key} failed ({e}); run the rename again"
+            ))
+        })?;
+    }
+    Ok(RenameTagReport {
+        from: from.to_string(),
+        to: to.to_string(),
+        snapshot_id: tag.snapshot.id.0,
+        resumed,
+    })
+}
+
+/// What replace-tag did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReplaceTagReport {
+    /// The tag.
+    pub name: String,
+    /// Snapshot it pointed at.
+    pub old_snapshot_id: i64,
+    /// Snapshot it points at now.
+    pub new_snapshot_id: i64,
+    /// Retention written (seconds).
+    pub time_retained_secs: Option<f64>,
+    /// Files only the old tag kept: nothing references them any more. They are left for
+    /// orphan cleaning, as Java leaves them.
+    pub unprotected_files: Vec<crate::ops::delete_tag::PlannedFile>,
+    /// Their total size.
+    pub unprotected_bytes: i64,
+    /// Set when the unprotected files could not be determined (listing them is best effort).
+    pub note: Option<String>,
+}
+
+/// Point an existing tag at another snapshot (Java `replaceTag`): the file is overwritten with
+/// the new snapshot's JSON (and a new creation time when a retention is given).
+pub async fn replace_tag(
+    table: &Table,
+    name: &TagName,
+    source: &TagSource,
+    time_retained: Option<Duration>,
+    clock: &dyn Clock,
+) -> Result<ReplaceTagReport> {
+    let old = table.load_tag(name).await?;
+    let (snapshot, _) = resolve_source(table, source).await?;
+    let new = Tag {
+        create_time: time_retained.map(|_| clock.now_local()),
+        time_retained,
+        snapshot,
+    };
+    // What only the old tag kept (computed before the change, against the tags after it).
+    let mut note = None;
+    let mut unprotected = Vec::new();
+    let old_id = old.snapshot.id;
+    let tags = table.tags().await?;
+    let shared = tags
+        .iter()
+        .any(|t| &t.name != name && t.tag.snapshot.id == old_id);
+    if old_id != new.snapshot.id
+        && !shared
+        && table
+            .store()
+            .head_opt(&snapshot_key(old_id))
+            .await?
+            .is_none()
+    {
+        let mut others: Vec<NamedTag> = tags.into_iter().filter(|t| &t.name != name).collect();
+        others.push(NamedTag {
+            name: name.clone(),
+            tag: new.clone(),
+        });
+        let victim = NamedTag {
+            name: name.clone(),
+            tag: old.clone(),
+        };
+        let range = table.snapshot_range().await?;
+        match crate::ops::delete_tag::reclaimable(table, &victim, &others, range.earliest()).await {
+            Ok(files) => unprotected = files,
+            Err(e) => {
+                note = Some(format!(
+                    "could not determine the files only the old tag kept: {e}"
+                ))
+            }
+        }
+    }
+    table
+        .store()
+        .put_overwrite(&tag_key(name), Bytes::from(new.encode()))
+        .await?;
+    Ok(ReplaceTagReport {
+        name: name.to_string(),
+        old_snapshot_id: old_id.0,
+        new_snapshot_id: new.snapshot.id.0,
+        time_retained_secs: time_retained.map(|d| d.as_secs_f64()),
+        unprotected_bytes: unprotected.iter().map(|f| f.bytes).sum(),
+        unprotected_files: unprotected,
+        note,
+    })
+}
