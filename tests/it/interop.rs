@@ -183,3 +183,50 @@ async fn pypaimon_reads_its_own_tables_after_tagkeeper_writes_to_them() {
     assert!(o.deleted_files >= 2, "{o:?}");
     assert_eq!(assert_pypaimon_agrees(&py, &t2), 8);
 }
+
+#[tokio::test]
+async fn pypaimon_reads_everything_that_remains_after_delete_tag() {
+    let Some(py) = python() else { return };
+    // A tagkeeper table with overwrites and tags, whose tagged snapshots expired.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t");
+    let t = local_table(&path, &spec(true, &[("manifest.merge-min-count", "3")])).await;
+    let c = clock();
+    let o = CommitOptions::default();
+    use tagkeeper::format::ids::{SnapshotId, TagName};
+    use tagkeeper::ops::tag::{create_tag, CreateTag, TagSource};
+    for i in 0..10i64 {
+        let dt = ["2024-01-01", "2024-01-02"][(i % 2) as usize];
+        let scope = (i % 4 == 3).then_some(OverwriteScope::Dynamic);
+        append(&t, vec![batch(&[(i, Some("v"), dt)])], scope, c.clone(), &o)
+            .await
+            .unwrap();
+        if [2, 4, 6].contains(&(i + 1)) {
+            let req = CreateTag {
+                name: TagName::new(&format!("t{}", i + 1)).unwrap(),
+                source: TagSource::Snapshot(SnapshotId(i + 1)),
+                time_retained: None,
+                if_not_exists: false,
+            };
+            create_tag(&t, &req, c.as_ref()).await.unwrap();
+        }
+    }
+    for id in 1..=8 {
+        std::fs::remove_file(path.join(format!("snapshot/snapshot-{id}"))).unwrap();
+    }
+    let before = oracle::observe(&path);
+    let plan = tagkeeper::ops::delete_tag::plan(&t, &[TagName::new("t4").unwrap()])
+        .await
+        .unwrap();
+    assert_eq!(plan.tags[0].action, "reclaim");
+    tagkeeper::ops::delete_tag::execute(&t, plan).await.unwrap();
+    let after = oracle::observe(&path);
+    for (k, v) in &after.versions {
+        assert_eq!(before.versions[k], *v, "{k} unchanged");
+    }
+    assert_eq!(
+        assert_pypaimon_agrees(&py, &path),
+        4,
+        "snapshots 9, 10 and tags t2, t6"
+    );
+}

@@ -289,3 +289,96 @@ fn cli_create_tag_exit_codes() {
     assert!(digits.status.success());
     assert!(stderr(&digits).contains("all digits"));
 }
+
+/// The `tagged` fixture with snapshots 1–4 expired (their files removed, nothing else).
+fn expired_tagged() -> (tempfile::TempDir, std::path::PathBuf) {
+    let (d, path) = copy_table("tagged");
+    for id in 1..=4 {
+        std::fs::remove_file(path.join(format!("snapshot/snapshot-{id}"))).unwrap();
+    }
+    (d, path)
+}
+
+fn files_under(dir: &std::path::Path) -> std::collections::BTreeSet<String> {
+    crate::fixtures::walk(dir).into_iter().collect()
+}
+
+#[test]
+fn cli_delete_tag_dry_run_prints_the_plan_the_real_run_executes() {
+    let (_d, path) = expired_tagged();
+    let p = path.to_str().unwrap();
+    let before = files_under(&path);
+    let dry = tagkeeper(&["delete-tag", "--json", "--dry-run", p, "first"]);
+    assert!(dry.status.success(), "{}", stderr(&dry));
+    let plan: Value = serde_json::from_str(&stdout(&dry)).unwrap();
+    assert_eq!(files_under(&path), before, "a dry run changes nothing");
+    assert_eq!(plan["dry_run"], true);
+    assert_eq!(plan["tags"][0]["action"], "reclaim");
+    let planned: std::collections::BTreeSet<String> = plan["tags"][0]["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap().to_string())
+        .collect();
+    assert!(!planned.is_empty());
+    // pypaimon copies manifest lists, so snapshot 1's two lists are what only 'first' kept.
+    assert_eq!(plan["deleted"]["manifest_list"]["files"], 2, "{plan:#}");
+
+    let real = tagkeeper(&["delete-tag", "--json", p, "first"]);
+    assert!(real.status.success(), "{}", stderr(&real));
+    let done: Value = serde_json::from_str(&stdout(&real)).unwrap();
+    assert_eq!(
+        done["deleted"], plan["deleted"],
+        "the real run does what the dry run said"
+    );
+    assert_eq!(done["deleted_tags"], serde_json::json!(["first"]));
+    let after = files_under(&path);
+    let gone: std::collections::BTreeSet<String> = before.difference(&after).cloned().collect();
+    let mut expected = planned.clone();
+    expected.insert("tag/tag-first".into());
+    assert_eq!(gone, expected);
+    let state = crate::oracle::observe(&path);
+    state.assert_whole("after delete-tag");
+
+    let missing = tagkeeper(&["delete-tag", p, "first"]);
+    assert_eq!(missing.status.code(), Some(1));
+}
+
+#[test]
+fn cli_rename_and_replace() {
+    let (_d, path) = copy_table("tagged");
+    let p = path.to_str().unwrap();
+    let original = std::fs::read(path.join("tag/tag-daily-3")).unwrap();
+    let out = tagkeeper(&["rename-tag", p, "daily-3", "weekly"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read(path.join("tag/tag-weekly")).unwrap(),
+        original,
+        "bytes verbatim"
+    );
+    assert!(!path.join("tag/tag-daily-3").exists());
+    // A crash between create and delete leaves both; the re-run finishes.
+    std::fs::write(path.join("tag/tag-daily-3"), &original).unwrap();
+    let again = tagkeeper(&["rename-tag", "--json", p, "daily-3", "weekly"]);
+    assert!(again.status.success(), "{}", stderr(&again));
+    let v: Value = serde_json::from_str(&stdout(&again)).unwrap();
+    assert_eq!(v["resumed"], true);
+    assert!(!path.join("tag/tag-daily-3").exists());
+    // Renaming onto a different existing tag is refused.
+    let clash = tagkeeper(&["rename-tag", p, "weekly", "latest"]);
+    assert_eq!(clash.status.code(), Some(1));
+    assert!(path.join("tag/tag-weekly").exists());
+
+    let out = tagkeeper(&["replace-tag", "--json", p, "release-a", "--snapshot", "6"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(
+        (v["old_snapshot_id"].as_i64(), v["new_snapshot_id"].as_i64()),
+        (Some(5), Some(6))
+    );
+    assert_eq!(
+        v["unprotected_files"].as_array().unwrap().len(),
+        0,
+        "snapshot 5 is live"
+    );
+}
