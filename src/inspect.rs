@@ -80,6 +80,24 @@ pub struct TagInfo {
     pub create_time: Option<String>,
     /// Retention in seconds.
     pub time_retained_secs: Option<f64>,
+    /// Commit time of the tagged snapshot, epoch ms.
+    pub snapshot_time_millis: i64,
+    /// When the tag expires (`create_time + time_retained`), creator's local time.
+    pub expires_at: Option<String>,
+    /// Whether the tagged snapshot is still retained (otherwise only tags keep its files).
+    pub snapshot_live: bool,
+    /// With `--sizes`: bytes of the tag's data files.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total_bytes: Option<i64>,
+    /// With `--sizes`: bytes deleting this tag alone would free (all file kinds).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exclusive_bytes: Option<i64>,
+    /// With `--sizes`: data bytes the tag shares with other tags or snapshots.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shared_bytes: Option<i64>,
+    /// With `--sizes`: why sizes are missing, when they could not be computed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sizes_note: Option<String>,
 }
 
 /// `tagkeeper tags`.
@@ -91,21 +109,63 @@ pub struct TagsReport {
 
 /// List the tags.
 pub async fn tags(table: &Table) -> Result<TagsReport> {
+    tags_with(table, false).await
+}
+
+/// List the tags; with `sizes`, also what each holds exclusively and shares (one delete-tag
+/// plan per tag, so this reads the manifests of each tag and its neighbours).
+pub async fn tags_with(table: &Table, sizes: bool) -> Result<TagsReport> {
     let tags = table.tags().await?;
-    Ok(TagsReport {
-        tags: tags
-            .iter()
-            .map(|t| TagInfo {
-                name: t.name.to_string(),
-                snapshot_id: t.tag.snapshot.id.0,
-                create_time: t
-                    .tag
-                    .create_time
-                    .map(|c| c.format("%Y-%m-%dT%H:%M:%S%.f").to_string()),
-                time_retained_secs: t.tag.time_retained.map(|d| d.as_secs_f64()),
-            })
-            .collect(),
-    })
+    let live: std::collections::BTreeSet<i64> = table
+        .snapshot_range()
+        .await?
+        .ids
+        .iter()
+        .map(|i| i.0)
+        .collect();
+    let fmt = |t: chrono::NaiveDateTime| t.format("%Y-%m-%dT%H:%M:%S%.f").to_string();
+    let mut out = Vec::with_capacity(tags.len());
+    for t in &tags {
+        let mut info = TagInfo {
+            name: t.name.to_string(),
+            snapshot_id: t.tag.snapshot.id.0,
+            create_time: t.tag.create_time.map(fmt),
+            time_retained_secs: t.tag.time_retained.map(|d| d.as_secs_f64()),
+            snapshot_time_millis: t.tag.snapshot.time_millis,
+            expires_at: t.tag.expires_at().map(fmt),
+            snapshot_live: live.contains(&t.tag.snapshot.id.0),
+            total_bytes: None,
+            exclusive_bytes: None,
+            shared_bytes: None,
+            sizes_note: None,
+        };
+        if sizes {
+            let total: i64 = table
+                .data_files(&t.tag.snapshot, &format!("tag '{}'", t.name))
+                .await?
+                .iter()
+                .map(|f| f.entry.file.file_size)
+                .sum();
+            let plan = crate::ops::delete_tag::plan(table, std::slice::from_ref(&t.name)).await?;
+            let p = &plan.tags[0];
+            if p.skipped_for_safety {
+                info.sizes_note = p.reason.clone();
+            } else {
+                let exclusive: i64 = p.files.iter().map(|f| f.bytes).sum();
+                let exclusive_data: i64 = p
+                    .files
+                    .iter()
+                    .filter(|f| f.category == crate::ops::delete_tag::Category::Data)
+                    .map(|f| f.bytes)
+                    .sum();
+                info.total_bytes = Some(total);
+                info.exclusive_bytes = Some(exclusive);
+                info.shared_bytes = Some(total - exclusive_data);
+            }
+        }
+        out.push(info);
+    }
+    Ok(TagsReport { tags: out })
 }
 
 /// One data file in [`FilesReport`].

@@ -58,6 +58,17 @@ impl VersionArgs {
     }
 }
 
+/// `tags` arguments.
+#[derive(Debug, Args)]
+pub(crate) struct TagsArgs {
+    #[command(flatten)]
+    table: TableArg,
+    /// Also compute the bytes each tag holds exclusively (what deleting it alone would free)
+    /// and shares. Reads each tag's manifests and its neighbours'.
+    #[arg(long)]
+    sizes: bool,
+}
+
 /// `files` arguments.
 #[derive(Debug, Args)]
 pub(crate) struct FilesArgs {
@@ -77,8 +88,8 @@ pub(crate) async fn run(command: Command, global: &GlobalArgs, printer: &Printer
             printer.report(&report, output::snapshots_text)
         }
         Command::Tags(a) => {
-            let table = Table::open(&a.table, &opts).await?;
-            let report = inspect::tags(&table).await?;
+            let table = Table::open(&a.table.table, &opts).await?;
+            let report = inspect::tags_with(&table, a.sizes).await?;
             printer.report(&report, output::tags_text)
         }
         Command::Files(a) => {

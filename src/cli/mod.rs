@@ -66,8 +66,8 @@ impl GlobalArgs {
 enum Command {
     /// List the retained snapshots.
     Snapshots(commands::TableArg),
-    /// List the tags.
-    Tags(commands::TableArg),
+    /// List the tags (with --sizes: the bytes each holds exclusively and shares).
+    Tags(commands::TagsArgs),
     /// List the live data files of a version (default: the latest snapshot).
     Files(commands::FilesArgs),
     /// Show the table's newest schema.

@@ -178,21 +178,56 @@ pub(crate) fn tags_text(r: &TagsReport) -> String {
     if r.tags.is_empty() {
         return "No tags.\n".to_string();
     }
+    let sizes = r
+        .tags
+        .iter()
+        .any(|t| t.total_bytes.is_some() || t.sizes_note.is_some());
     let rows: Vec<Vec<String>> = r
         .tags
         .iter()
         .map(|t| {
-            vec![
+            let mut row = vec![
                 t.name.clone(),
                 t.snapshot_id.to_string(),
+                time(t.snapshot_time_millis),
+                if t.snapshot_live {
+                    "yes".into()
+                } else {
+                    "no".into()
+                },
                 opt(t.create_time.clone()),
                 t.time_retained_secs
                     .map_or_else(|| "-".to_string(), duration),
-            ]
+                opt(t.expires_at.clone()),
+            ];
+            if sizes {
+                row.push(t.exclusive_bytes.map_or_else(|| "?".into(), bytes));
+                row.push(t.shared_bytes.map_or_else(|| "?".into(), bytes));
+            }
+            row
         })
         .collect();
-    let mut out = table(&["NAME", "SNAPSHOT", "CREATED (LOCAL)", "RETAINED"], &rows);
+    let mut header = vec![
+        "NAME",
+        "SNAPSHOT",
+        "SNAPSHOT TIME (UTC)",
+        "LIVE",
+        "CREATED (LOCAL)",
+        "RETAINED",
+        "EXPIRES (LOCAL)",
+    ];
+    if sizes {
+        header.extend(["EXCLUSIVE", "SHARED"]);
+    }
+    let mut out = table(&header, &rows);
     out.push_str(&format!("{} tags\n", r.tags.len()));
+    for t in r.tags.iter().filter(|t| t.sizes_note.is_some()) {
+        out.push_str(&format!(
+            "sizes of '{}' unknown: {}\n",
+            t.name,
+            t.sizes_note.clone().unwrap_or_default()
+        ));
+    }
     out
 }
 

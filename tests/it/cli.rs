@@ -66,10 +66,26 @@ fn tags_json_shape() {
     for t in tags {
         assert_eq!(
             keys(t),
-            set(&["name", "snapshot_id", "create_time", "time_retained_secs"])
+            set(&[
+                "name",
+                "snapshot_id",
+                "create_time",
+                "time_retained_secs",
+                "snapshot_time_millis",
+                "expires_at",
+                "snapshot_live"
+            ])
         );
     }
     assert_eq!(tags[0]["time_retained_secs"], 86400.0);
+    assert!(tags[0]["expires_at"].as_str().is_some());
+    assert_eq!(tags[0]["snapshot_live"], true);
+    let sized = json_of(&["tags", "--json", "--sizes", t.to_str().unwrap()]);
+    for t in sized["tags"].as_array().unwrap() {
+        for k in ["total_bytes", "exclusive_bytes", "shared_bytes"] {
+            assert!(t[k].is_i64(), "{k} in {t}");
+        }
+    }
     assert!(tags[1]["create_time"].is_null());
 }
 

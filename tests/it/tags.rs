@@ -382,3 +382,36 @@ fn cli_rename_and_replace() {
         "snapshot 5 is live"
     );
 }
+
+fn disk_bytes(dir: &std::path::Path) -> u64 {
+    crate::fixtures::walk(dir)
+        .iter()
+        .map(|p| std::fs::metadata(dir.join(p)).unwrap().len())
+        .sum()
+}
+
+#[tokio::test]
+async fn exclusive_bytes_are_what_deleting_the_tag_alone_frees() {
+    let (_d, path) = expired_tagged();
+    let t = open(&path).await;
+    let report = tagkeeper::inspect::tags_with(&t, true).await.unwrap();
+    assert_eq!(report.tags.len(), 5);
+    for info in &report.tags {
+        let (_c, copy) = expired_tagged();
+        let before = disk_bytes(&copy);
+        let tag_file = std::fs::metadata(copy.join(format!("tag/tag-{}", info.name)))
+            .unwrap()
+            .len();
+        let table = open(&copy).await;
+        let plan = tagkeeper::ops::delete_tag::plan(&table, &[TagName::new(&info.name).unwrap()])
+            .await
+            .unwrap();
+        tagkeeper::ops::delete_tag::execute(&table, plan)
+            .await
+            .unwrap();
+        let freed = before - disk_bytes(&copy) - tag_file;
+        assert_eq!(Some(freed as i64), info.exclusive_bytes, "{}", info.name);
+        assert_eq!(info.snapshot_live, info.snapshot_id >= 5, "{}", info.name);
+        assert!(info.shared_bytes.unwrap() <= info.total_bytes.unwrap());
+    }
+}
