@@ -12,6 +12,7 @@
 mod bad_input;
 mod cli;
 mod common;
+mod crash;
 mod delete_tag;
 mod fixtures;
 mod interop;
