@@ -12,8 +12,8 @@ step "Python venv with pinned pypaimon (the real peer)"
 PY="$(bash scripts/venv.sh | tail -n 1)"
 export TAGKEEPER_PYTHON="$PY"
 
-step "Rust tests (unit, integration, CLI, bad input, pypaimon interop)"
-cargo test --locked --all-targets
+step "Rust tests (unit, integration, CLI, bad input, crash sweep, pypaimon interop, S3 protocol on moto)"
+bash scripts/with-moto.sh cargo test --locked --all-targets
 
 step "Doc tests"
 cargo test --locked --doc

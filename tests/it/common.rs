@@ -79,3 +79,10 @@ pub(crate) fn stdout(o: &Output) -> String {
 pub(crate) fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
+
+/// Tell the person running the tests that something was skipped. Written to the real stderr,
+/// past the test harness's output capture, so it shows in a plain `cargo test`.
+pub fn skipped(what: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIPPED {what}");
+}

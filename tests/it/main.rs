@@ -17,5 +17,6 @@ mod delete_tag;
 mod fixtures;
 mod interop;
 mod oracle;
+mod s3;
 mod tags;
 mod write;
