@@ -415,3 +415,51 @@ async fn exclusive_bytes_are_what_deleting_the_tag_alone_frees() {
         assert!(info.shared_bytes.unwrap() <= info.total_bytes.unwrap());
     }
 }
+
+#[tokio::test]
+async fn watermark_source_skips_missing_watermarks() {
+    let (_d, path) = copy_table("tagged");
+    // Snapshots 1..=6 get watermarks: none, MIN (Flink's "no watermark"), 3000, 4000, 5000, 6000.
+    for id in 1..=6i64 {
+        let file = path.join(format!("snapshot/snapshot-{id}"));
+        let mut v: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+        match id {
+            1 => {}
+            2 => v["watermark"] = serde_json::json!(i64::MIN),
+            _ => v["watermark"] = serde_json::json!(id * 1000),
+        }
+        std::fs::write(&file, serde_json::to_vec(&v).unwrap()).unwrap();
+    }
+    let t = open(&path).await;
+    let r = create_tag(&t, &req("wm", TagSource::Watermark(3500)), clock().as_ref())
+        .await
+        .unwrap();
+    assert_eq!(r.snapshot_id, 4);
+    let r = create_tag(
+        &t,
+        &req("wm-low", TagSource::Watermark(i64::MIN)),
+        clock().as_ref(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.snapshot_id, 3, "null and MIN watermarks are skipped");
+    let err = create_tag(
+        &t,
+        &req("wm-high", TagSource::Watermark(7000)),
+        clock().as_ref(),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, Error::NoSnapshotAtTime { .. }), "{err}");
+    let out = tagkeeper(&[
+        "create-tag",
+        "--json",
+        path.to_str().unwrap(),
+        "wm-cli",
+        "--watermark",
+        "5000",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v["snapshot_id"], 5);
+}
