@@ -44,13 +44,7 @@ pub(crate) async fn create(a: CreateTagArgs, global: &GlobalArgs, printer: &Prin
         (_, _, Some(w)) => TagSource::Watermark(w),
         _ => TagSource::Latest,
     };
-    let time_retained = a
-        .time_retained
-        .as_deref()
-        .map(|d| {
-            parse_duration(d).map_err(|e| Error::InvalidArgument(format!("--time-retained: {e}")))
-        })
-        .transpose()?;
+    let time_retained = retention(a.time_retained.as_deref())?;
     let table = Table::open(&a.table, &global.store_options()).await?;
     let req = CreateTag {
         name,
@@ -230,13 +224,7 @@ pub(crate) async fn replace(
     let source = a
         .snapshot
         .map_or(TagSource::Latest, |id| TagSource::Snapshot(SnapshotId(id)));
-    let retained = a
-        .time_retained
-        .as_deref()
-        .map(|d| {
-            parse_duration(d).map_err(|e| Error::InvalidArgument(format!("--time-retained: {e}")))
-        })
-        .transpose()?;
+    let retained = retention(a.time_retained.as_deref())?;
     let table = Table::open(&a.table, &global.store_options()).await?;
     let r =
         tagkeeper::ops::tag::replace_tag(&table, &name, &source, retained, &SystemClock).await?;
@@ -249,4 +237,12 @@ pub(crate) async fn replace(
             r.name, r.new_snapshot_id, r.old_snapshot_id, r.unprotected_files.len(), r.unprotected_bytes
         )
     })
+}
+
+/// `--time-retained`, parsed as Java parses durations.
+fn retention(arg: Option<&str>) -> Result<Option<std::time::Duration>> {
+    arg.map(|d| {
+        parse_duration(d).map_err(|e| Error::InvalidArgument(format!("--time-retained: {e}")))
+    })
+    .transpose()
 }

@@ -39,6 +39,10 @@ pub enum Datum {
     },
 }
 
+/// Serialized `EMPTY_ROW` (Paimon's row of arity 0): the arity, then one zeroed 8-byte
+/// null-bit word. Keys of append tables and partitions of unpartitioned tables.
+pub const EMPTY_ROW: [u8; 12] = [0; 12];
+
 /// Why a row could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]

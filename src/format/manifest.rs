@@ -53,6 +53,15 @@ pub struct SimpleStats {
 }
 
 impl SimpleStats {
+    /// Paimon's `EMPTY_STATS`: empty min and max rows and an empty null-count array.
+    pub fn empty() -> Self {
+        SimpleStats {
+            min_values: crate::format::binary_row::EMPTY_ROW.to_vec(),
+            max_values: crate::format::binary_row::EMPTY_ROW.to_vec(),
+            null_counts: Some(Vec::new()),
+        }
+    }
+
     fn decode(rec: Rec<'_>) -> Result<Self> {
         Ok(SimpleStats {
             min_values: rec.bytes("_MIN_VALUES")?,

@@ -24,8 +24,7 @@ use crate::table::Table;
 use crate::write::arrow_types::arrow_schema;
 use crate::write::stats::{column_stats, datum_at, ColumnStats};
 
-/// Serialized `EMPTY_ROW`: arity 0 and one zeroed 8-byte null-bit word.
-pub const EMPTY_ROW: [u8; 12] = [0; 12];
+pub use crate::format::binary_row::EMPTY_ROW;
 
 /// Rows buffered per partition before a file is written.
 const FLUSH_ROWS: usize = 1 << 20;
@@ -248,11 +247,7 @@ impl DataWriter {
                 row_count: rows,
                 min_key: EMPTY_ROW.to_vec(),
                 max_key: EMPTY_ROW.to_vec(),
-                key_stats: SimpleStats {
-                    min_values: EMPTY_ROW.to_vec(),
-                    max_values: EMPTY_ROW.to_vec(),
-                    null_counts: Some(Vec::new()),
-                },
+                key_stats: SimpleStats::empty(),
                 value_stats,
                 min_sequence_number: first_seq,
                 max_sequence_number: first_seq + rows - 1,

@@ -82,6 +82,12 @@ impl ManifestWriter {
         entries: &[ManifestEntry],
         bytes: Vec<u8>,
     ) -> Result<ManifestFileMeta> {
+        let (name, size) = self.put_new_manifest(bytes).await?;
+        Ok(self.meta_of(name, size, entries))
+    }
+
+    /// Store a new manifest under the next `manifest-<uuid>-<n>` name.
+    async fn put_new_manifest(&mut self, bytes: Vec<u8>) -> Result<(String, i64)> {
         let name = format!("manifest-{}-{}", self.uuid, self.manifests);
         self.manifests += 1;
         let size = bytes.len() as i64;
@@ -91,7 +97,7 @@ impl ManifestWriter {
             .put_overwrite(&key, Bytes::from(bytes))
             .await?;
         self.written.push(key);
-        Ok(self.meta_of(name, size, entries))
+        Ok((name, size))
     }
 
     /// Write one manifest holding every entry of `sources` in order (they hold only ADD
@@ -124,15 +130,7 @@ impl ManifestWriter {
             blocks.extend(parsed.blocks);
         }
         let joined = ocf::assemble(ours.header, &ours.sync, blocks);
-        let name = format!("manifest-{}-{}", self.uuid, self.manifests);
-        self.manifests += 1;
-        let size = joined.len() as i64;
-        let key = manifest_key(&name);
-        self.table
-            .store()
-            .put_overwrite(&key, Bytes::from(joined))
-            .await?;
-        self.written.push(key);
+        let (name, size) = self.put_new_manifest(joined).await?;
         let metas: Vec<&ManifestFileMeta> = sources.iter().map(|(m, _)| m).collect();
         Ok(self.combine_metas(name, size, &metas))
     }
@@ -267,11 +265,7 @@ fn combine_partition_stats(metas: &[&ManifestFileMeta], types: &[DataType]) -> S
 /// Full (untruncated) min, max and null count of the entries' partitions.
 pub fn partition_stats(entries: &[ManifestEntry], types: &[DataType]) -> SimpleStats {
     if types.is_empty() {
-        return SimpleStats {
-            min_values: EMPTY_ROW.to_vec(),
-            max_values: EMPTY_ROW.to_vec(),
-            null_counts: Some(Vec::new()),
-        };
+        return SimpleStats::empty();
     }
     let n = types.len();
     let mut mins: Vec<Datum> = vec![Datum::Null; n];

@@ -145,16 +145,8 @@ fn meta(file_name: String, seq: i64) -> DataFileMeta {
         row_count: 1000,
         min_key: EMPTY_ROW.to_vec(),
         max_key: EMPTY_ROW.to_vec(),
-        key_stats: SimpleStats {
-            min_values: EMPTY_ROW.to_vec(),
-            max_values: EMPTY_ROW.to_vec(),
-            null_counts: Some(Vec::new()),
-        },
-        value_stats: SimpleStats {
-            min_values: EMPTY_ROW.to_vec(),
-            max_values: EMPTY_ROW.to_vec(),
-            null_counts: Some(Vec::new()),
-        },
+        key_stats: SimpleStats::empty(),
+        value_stats: SimpleStats::empty(),
         min_sequence_number: seq,
         max_sequence_number: seq,
         schema_id: 0,
