@@ -264,6 +264,28 @@ def read(table_path, snapshot_id=None, tag=None):
     return {"rows": v["rows"], "checksum": v["checksum"]}
 
 
+def append(table_path, rows_json):
+    """One pypaimon batch commit of JSON rows (a list of objects): pypaimon as the next writer.
+    Returns the snapshot it committed."""
+    import pyarrow as pa
+    table = load_table(table_path)
+    rows = json.loads(rows_json)
+    wb = table.new_batch_write_builder()
+    w = wb.new_write()
+    c = wb.new_commit()
+    try:
+        # Let pyarrow infer, then cast to the table's own Arrow schema by column name.
+        from pypaimon.schema.data_types import PyarrowFieldParser
+        target = PyarrowFieldParser.from_paimon_schema(table.table_schema.fields)
+        data = pa.Table.from_pylist(rows).select(target.names).cast(target)
+        w.write_arrow(data)
+        c.commit(w.prepare_commit())
+    finally:
+        w.close()
+        c.close()
+    return {"snapshot_id": max(list_snapshot_ids(table_path) or [0])}
+
+
 def dump(doc):
     return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
@@ -279,10 +301,15 @@ def main(argv=None):
     g = r.add_mutually_exclusive_group()
     g.add_argument("--snapshot", type=int)
     g.add_argument("--tag")
+    a = sub.add_parser("append", help="commit JSON rows with pypaimon (a list of objects)")
+    a.add_argument("table_path")
+    a.add_argument("rows_json")
     args = ap.parse_args(argv)
     try:
         if args.cmd == "describe":
             doc = describe(args.table_path)
+        elif args.cmd == "append":
+            doc = append(args.table_path, args.rows_json)
         else:
             doc = read(args.table_path, args.snapshot, args.tag)
     except Exception as e:  # noqa: BLE001 - a CLI: report and fail

@@ -3,6 +3,7 @@
 mod commands;
 mod demo;
 mod output;
+mod rollback_cmd;
 mod tag_cmds;
 mod write_cmds;
 
@@ -84,6 +85,8 @@ enum Command {
     RenameTag(tag_cmds::RenameTagArgs),
     /// Point an existing tag at another snapshot.
     ReplaceTag(tag_cmds::ReplaceTagArgs),
+    /// Roll a table back to a tag, snapshot or time (destructive, or --as-latest).
+    RollbackTo(rollback_cmd::RollbackArgs),
     /// Build a sample warehouse (a month of daily commits and weekly tags) and tour it.
     Demo(demo::DemoArgs),
 }

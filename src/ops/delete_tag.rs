@@ -192,16 +192,16 @@ async fn structural_hazards(table: &Table) -> Result<Option<String>> {
 }
 
 /// Files and metadata of one version: data paths (with sizes) and metadata names.
-struct Footprint {
-    data: BTreeMap<String, (i64, Option<i64>)>,
-    extra: Vec<String>,
-    manifests: BTreeMap<String, i64>,
-    lists: BTreeSet<String>,
-    index: BTreeMap<String, i64>,
-    statistics: Option<String>,
+pub(crate) struct Footprint {
+    pub(crate) data: BTreeMap<String, (i64, Option<i64>)>,
+    pub(crate) extra: Vec<String>,
+    pub(crate) manifests: BTreeMap<String, i64>,
+    pub(crate) lists: BTreeSet<String>,
+    pub(crate) index: BTreeMap<String, i64>,
+    pub(crate) statistics: Option<String>,
 }
 
-async fn footprint(table: &Table, s: &Snapshot, owner: &str) -> Result<Footprint> {
+pub(crate) async fn footprint(table: &Table, s: &Snapshot, owner: &str) -> Result<Footprint> {
     let live = table.data_files(s, owner).await?;
     let mut data = BTreeMap::new();
     let mut extra = Vec::new();

@@ -1,4 +1,5 @@
 //! Operations that change a table. Each builds what it will do first, then does it.
 
 pub mod delete_tag;
+pub mod rollback;
 pub mod tag;

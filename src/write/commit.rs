@@ -30,6 +30,7 @@ use crate::format::jackson;
 use crate::format::manifest::{FileKind, ManifestEntry};
 use crate::format::snapshot::Snapshot;
 use crate::io::CreateOutcome;
+use crate::reach::EntryIdentity;
 use crate::table::layout::{latest_hint_key, snapshot_key};
 use crate::table::Table;
 use crate::write::data_file::NewFile;
@@ -49,6 +50,10 @@ pub enum OverwriteScope {
     Partition(Vec<(usize, Datum)>),
     /// The partitions the new files are in (Paimon's default dynamic partition overwrite).
     Dynamic,
+    /// Make the live files equal these entries (a version's live files): DELETE entries for
+    /// live files not among them, ADD entries for those not live. The difference is computed
+    /// against the latest snapshot of each attempt. Used by `rollback-to --as-latest`.
+    ReplaceWith(Vec<ManifestEntry>),
 }
 
 /// What to commit.
@@ -271,7 +276,7 @@ fn in_scope(
     values: &[Datum],
 ) -> bool {
     match scope {
-        OverwriteScope::Table => true,
+        OverwriteScope::Table | OverwriteScope::ReplaceWith(_) => true,
         OverwriteScope::Dynamic => new_partitions.contains(partition_bytes),
         OverwriteScope::Partition(spec) => spec.iter().all(|(i, v)| values.get(*i) == Some(v)),
     }
@@ -337,7 +342,44 @@ async fn build(
     clock: &dyn Clock,
 ) -> Result<Built> {
     let mut delta: Vec<ManifestEntry> = Vec::new();
-    if let (Some(scope), Some(l)) = (&request.overwrite, latest) {
+    let mut re_added = 0;
+    if let Some(OverwriteScope::ReplaceWith(target)) = &request.overwrite {
+        let live = match latest {
+            Some(l) => table
+                .data_files(l, &format!("snapshot {}", l.id))
+                .await?
+                .into_iter()
+                .map(|f| f.entry)
+                .collect(),
+            None => Vec::new(),
+        };
+        let live_ids: std::collections::HashSet<EntryIdentity> =
+            live.iter().map(EntryIdentity::of).collect();
+        let target_ids: std::collections::HashSet<EntryIdentity> =
+            target.iter().map(EntryIdentity::of).collect();
+        for e in live
+            .into_iter()
+            .filter(|e| !target_ids.contains(&EntryIdentity::of(e)))
+        {
+            delta.push(ManifestEntry {
+                kind: FileKind::Delete,
+                ..e
+            });
+        }
+        for e in target
+            .iter()
+            .filter(|e| !live_ids.contains(&EntryIdentity::of(e)))
+        {
+            let mut file = e.file.clone();
+            file.commit_snapshot = request.record_commit_snapshot.then_some(new_id.0);
+            delta.push(ManifestEntry {
+                kind: FileKind::Add,
+                file,
+                ..e.clone()
+            });
+            re_added += 1;
+        }
+    } else if let (Some(scope), Some(l)) = (&request.overwrite, latest) {
         let live = table.data_files(l, &format!("snapshot {}", l.id)).await?;
         for f in live {
             if in_scope(scope, new_partitions, &f.entry.partition, &f.partition) {
@@ -348,7 +390,7 @@ async fn build(
             }
         }
     }
-    let deleted = delta.len();
+    let deleted = delta.len() - re_added;
     for f in &request.files {
         let mut meta = f.meta.clone();
         meta.commit_snapshot = request.record_commit_snapshot.then_some(new_id.0);
@@ -429,7 +471,7 @@ async fn build(
     Ok(Built {
         json: jackson::to_pretty_string(&Value::Object(m)).into_bytes(),
         kind,
-        added: request.files.len(),
+        added: request.files.len() + re_added,
         deleted,
         delta_records,
     })

@@ -26,7 +26,7 @@ type Contents = BTreeMap<String, (i64, u64, u64)>;
 
 /// A table with 10 commits (two overwrites), tags t3, t5 (with retention), t8, and snapshots
 /// 1–6 expired. Built once; each run works on a copy.
-async fn template() -> (tempfile::TempDir, PathBuf) {
+pub async fn template() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t");
     let t = local_table(&path, &spec(true, &[("manifest.merge-min-count", "3")])).await;
@@ -64,7 +64,7 @@ async fn template() -> (tempfile::TempDir, PathBuf) {
     (dir, path)
 }
 
-fn copy(from: &Path) -> (tempfile::TempDir, PathBuf) {
+pub fn copy(from: &Path) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let to = dir.path().join("t");
     for rel in crate::fixtures::walk(from) {
@@ -75,7 +75,7 @@ fn copy(from: &Path) -> (tempfile::TempDir, PathBuf) {
     (dir, to)
 }
 
-fn faulty(path: &Path) -> (Table, FaultHandle) {
+pub fn faulty(path: &Path) -> (Table, FaultHandle) {
     let local = object_store::local::LocalFileSystem::new_with_prefix(path).unwrap();
     let fault = FaultStore::new(Arc::new(local));
     let h = fault.handle();
@@ -90,10 +90,10 @@ fn faulty(path: &Path) -> (Table, FaultHandle) {
     )
 }
 
-type Command = fn(Table) -> Pin<Box<dyn Future<Output = tagkeeper::Result<()>> + Send>>;
+pub type Command = fn(Table) -> Pin<Box<dyn Future<Output = tagkeeper::Result<()>> + Send>>;
 
 /// Run the sweep for one command. `rerun` is the command a user runs after a crash.
-async fn sweep(name: &str, run: Command, rerun: Command) -> usize {
+pub async fn sweep(name: &str, run: Command, rerun: Command) -> usize {
     let (_t, template) = template().await;
     let before = oracle::observe(&template);
     before.assert_whole("template");

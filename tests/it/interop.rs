@@ -230,3 +230,95 @@ async fn pypaimon_reads_everything_that_remains_after_delete_tag() {
         "snapshots 9, 10 and tags t2, t6"
     );
 }
+
+fn pypaimon_append(python: &str, table: &Path, rows: &str) -> i64 {
+    let out = Command::new(python)
+        .arg(repo().join("scripts/peer/pypaimon_peer.py"))
+        .args(["append", table.to_str().unwrap(), rows])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "pypaimon append failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["snapshot_id"].as_i64().unwrap()
+}
+
+#[tokio::test]
+async fn pypaimon_after_both_kinds_of_rollback() {
+    let Some(py) = python() else { return };
+    use tagkeeper::format::ids::{SnapshotId, TagName};
+    use tagkeeper::ops::rollback::{execute, RollbackMode, RollbackTarget};
+    let (_t, tpl) = crate::crash::template().await;
+    let clock = tagkeeper::clock::ManualClock::new(1_800_000_000_000);
+
+    // Destructive, to a tag whose snapshot expired (restored from the tag), with purge.
+    let (_d, dir) = crate::crash::copy(&tpl);
+    let t = open(&dir).await;
+    let before = oracle::observe(&dir);
+    execute(
+        &t,
+        &RollbackTarget::Tag(TagName::new("t5").unwrap()),
+        RollbackMode::Destructive { purge: true },
+        &clock,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        assert_pypaimon_agrees(&py, &dir),
+        3,
+        "snapshot 5, tags t3 and t5"
+    );
+    let latest = pypaimon_read(&py, &dir, 5);
+    assert_eq!(
+        latest,
+        (
+            before.versions["tag-t5"].rows,
+            format!("{:016x}", before.versions["tag-t5"].checksum)
+        )
+    );
+    // The next commits: by pypaimon, then by tagkeeper; everything reads.
+    assert_eq!(
+        pypaimon_append(
+            &py,
+            &dir,
+            r#"[{"id": 500, "name": "py", "dt": "2024-01-01"}]"#
+        ),
+        6
+    );
+    let o = append(
+        &t,
+        vec![batch(&[(501, Some("tk"), "2024-01-02")])],
+        None,
+        clock_arc(),
+        &CommitOptions::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(o.snapshot_id, 7);
+    assert_eq!(assert_pypaimon_agrees(&py, &dir), 5);
+
+    // As latest, to a bare snapshot id: every older version unchanged, the latest equals it.
+    let (_d2, dir2) = crate::crash::copy(&tpl);
+    let t2 = open(&dir2).await;
+    execute(
+        &t2,
+        &RollbackTarget::Snapshot(SnapshotId(7)),
+        RollbackMode::AsLatest,
+        &clock,
+    )
+    .await
+    .unwrap();
+    assert_eq!(pypaimon_read(&py, &dir2, 11), pypaimon_read(&py, &dir2, 7));
+    assert_eq!(
+        assert_pypaimon_agrees(&py, &dir2),
+        9,
+        "snapshots 7-11 and four tags"
+    );
+}
+
+fn clock_arc() -> std::sync::Arc<tagkeeper::clock::ManualClock> {
+    std::sync::Arc::new(tagkeeper::clock::ManualClock::new(1_800_000_100_000))
+}

@@ -17,6 +17,7 @@ mod delete_tag;
 mod fixtures;
 mod interop;
 mod oracle;
+mod rollback;
 mod s3;
 mod tags;
 mod write;

@@ -1,0 +1,144 @@
+//! `rollback-to`.
+
+use clap::Args;
+
+use super::commands::parse_timestamp;
+use super::output::Printer;
+use super::GlobalArgs;
+use tagkeeper::clock::SystemClock;
+use tagkeeper::format::ids::{SnapshotId, TagName};
+use tagkeeper::ops::rollback::{execute, plan, RollbackMode, RollbackPlan, RollbackTarget};
+use tagkeeper::table::Table;
+use tagkeeper::{Error, Result};
+
+const ROLLBACK_HELP: &str = "\
+Destructive (default, Paimon's semantics): LATEST is set to the target first, newer snapshots are
+deleted from the newest down, then newer long-lived changelogs and tags newer than the target;
+a tag whose snapshot expired has its snapshot restored. Data files are left for orphan cleaning
+unless --purge. STOP ALL WRITERS FIRST: a commit landing during the rollback is reported (exit 1)
+and the rollback must be run again.
+
+--as-latest keeps all history: a new OVERWRITE snapshot makes the target's files live again; a
+target given as a snapshot id is protected by a tag so that expiration cannot delete the files
+added back. It commits like any writer and needs no pause.
+
+--dry-run prints the preview and changes nothing.";
+
+/// `rollback-to` arguments.
+#[derive(Debug, Args)]
+#[command(after_help = ROLLBACK_HELP)]
+#[command(group(clap::ArgGroup::new("target").required(true).multiple(false)))]
+pub(crate) struct RollbackArgs {
+    /// The table.
+    table: String,
+    /// Roll back to this tag.
+    #[arg(long, group = "target")]
+    tag: Option<String>,
+    /// Roll back to this snapshot (an expired one through the first tag, by name, keeping it).
+    #[arg(long, group = "target")]
+    snapshot: Option<i64>,
+    /// Roll back to the latest snapshot committed at or before this time.
+    #[arg(long, group = "target", value_name = "TS")]
+    timestamp: Option<String>,
+    /// Keep history: commit the target's state as a new latest snapshot.
+    #[arg(long, conflicts_with = "purge")]
+    as_latest: bool,
+    /// Destructive mode: also delete data files, manifests and manifest lists only the removed
+    /// snapshots and tags referenced.
+    #[arg(long)]
+    purge: bool,
+    /// Print the preview and change nothing.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+pub(crate) async fn run(a: RollbackArgs, global: &GlobalArgs, printer: &Printer) -> Result<()> {
+    let target =
+        match (&a.tag, a.snapshot, &a.timestamp) {
+            (Some(t), _, _) => RollbackTarget::Tag(TagName::from_listing(t).ok_or_else(|| {
+                Error::InvalidTagName {
+                    name: t.clone(),
+                    reason: "not a tag name".into(),
+                }
+            })?),
+            (_, Some(id), _) => RollbackTarget::Snapshot(SnapshotId(id)),
+            (_, _, Some(ts)) => RollbackTarget::Timestamp(parse_timestamp(ts)?),
+            _ => {
+                return Err(Error::InvalidArgument(
+                    "one of --tag, --snapshot or --timestamp is required".into(),
+                ))
+            }
+        };
+    let mode = if a.as_latest {
+        RollbackMode::AsLatest
+    } else {
+        RollbackMode::Destructive { purge: a.purge }
+    };
+    let table = Table::open(&a.table, &global.store_options()).await?;
+    let report = if a.dry_run {
+        plan(&table, &target, mode).await?
+    } else {
+        execute(&table, &target, mode, &SystemClock).await?
+    };
+    printer.warnings(&report.notes);
+    printer.report(&report, preview_text)
+}
+
+fn preview_text(p: &RollbackPlan) -> String {
+    let will = if p.dry_run { "would" } else { "did" };
+    let mut out = format!(
+        "{} rollback: latest snapshot {} ({} rows) -> target snapshot {} ({} rows, from {})\n",
+        if p.mode == "as_latest" {
+            "Non-destructive"
+        } else {
+            "Destructive"
+        },
+        p.current.snapshot_id,
+        p.current
+            .total_record_count
+            .map_or("?".into(), |r| r.to_string()),
+        p.target.snapshot_id,
+        p.target
+            .total_record_count
+            .map_or("?".into(), |r| r.to_string()),
+        p.target.source
+    );
+    if p.mode == "as_latest" {
+        out.push_str(&format!(
+            "  {will} commit a new snapshot{}: {} file(s) ({} bytes) deleted, {} file(s) ({} bytes) added back\n",
+            p.new_snapshot_id.map_or(String::new(), |id| format!(" {id}")),
+            p.files_deleted, p.bytes_deleted, p.files_added_back, p.bytes_added_back
+        ));
+        if let Some(t) = &p.protection_tag {
+            out.push_str(&format!("  {will} protect the target with tag {t}\n"));
+        }
+    } else {
+        out.push_str(&format!(
+            "  snapshots removed: {:?}\n  tags removed: {:?}\n",
+            p.snapshots_removed, p.tags_removed
+        ));
+        if !p.changelogs_removed.is_empty() {
+            out.push_str(&format!(
+                "  changelogs removed: {:?}\n",
+                p.changelogs_removed
+            ));
+        }
+        if p.restores_snapshot {
+            out.push_str(&format!(
+                "  snapshot {} {will} be restored from its tag\n",
+                p.target.snapshot_id
+            ));
+        }
+        out.push_str(&format!(
+            "  {} file(s), {} bytes become unreferenced: {}\n",
+            p.unreferenced.len(),
+            p.unreferenced_bytes,
+            if p.purge {
+                "purged"
+            } else {
+                "left for orphan cleaning (use --purge to delete them)"
+            }
+        ));
+    }
+    out
+}

@@ -1,0 +1,562 @@
+//! rollback-to (paimon-format.md §7.5): destructive, as Java ≥ 1.2 does it, or non-destructive
+//! (`--as-latest`), as a new OVERWRITE snapshot whose live files equal the target's.
+//!
+//! Destructive order (Java's `cleanLargerThan`, with one change): when the target is a tag whose
+//! snapshot expired, restore `snapshot-<id>` from the tag first (conditional create; Java does
+//! it last, and a crash in between leaves no snapshot file at all — the crash sweep found it);
+//! write `LATEST`, so readers stop at the target; delete newer snapshot files from the newest
+//! down (a crash leaves a contiguous history, and running the same rollback again finishes
+//! it); delete newer long-lived changelogs and tags newer than the target; set `EARLIEST`. Data files are
+//! left for orphan cleaning, as in Java; `--purge` deletes those only the removed snapshots and
+//! tags referenced, decided against every remaining snapshot and tag, and skips the purge
+//! entirely if any of them cannot be read (fail closed).
+//!
+//! `--as-latest` keeps all history. Files it adds back were deleted by snapshots after the
+//! target; when those expire, only a tag on the target keeps the files (Paimon PR #8450), so a
+//! target given as a bare snapshot id is first protected by a tag `rollback-to-as-latest-<id>`
+//! (Java appends a random UUID; a fixed name makes a re-run after a crash reuse the tag instead
+//! of adding a second one).
+
+use std::collections::BTreeSet;
+
+use bytes::Bytes;
+use serde::Serialize;
+
+use crate::clock::Clock;
+use crate::error::{Error, Result};
+use crate::format::hint::encode_hint;
+use crate::format::ids::{SnapshotId, TagName};
+use crate::format::snapshot::Snapshot;
+use crate::io::CreateOutcome;
+use crate::ops::delete_tag::{footprint, Category, Footprint, PlannedFile};
+use crate::ops::tag::{create_tag, CreateTag, TagSource};
+use crate::reach::EntryIdentity;
+use crate::table::layout::{
+    earliest_hint_key, latest_hint_key, manifest_key, snapshot_key, statistics_key, tag_key,
+    CHANGELOG_DIR,
+};
+use crate::table::{Table, VersionSpec};
+use crate::write::commit::{commit, CommitOptions, CommitRequest, OverwriteScope};
+
+/// What to roll back to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RollbackTarget {
+    /// A tag.
+    Tag(TagName),
+    /// A snapshot id (an expired one through the first tag, by name, that keeps it).
+    Snapshot(SnapshotId),
+    /// The latest snapshot committed at or before this time (epoch ms).
+    Timestamp(i64),
+}
+
+/// How.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RollbackMode {
+    /// Delete newer history (Java's semantics); with `purge`, also files only it referenced.
+    Destructive {
+        /// Delete files only the removed snapshots and tags referenced.
+        purge: bool,
+    },
+    /// Commit a new snapshot whose live files equal the target's; keep all history.
+    AsLatest,
+}
+
+/// A version in the preview.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VersionSummary {
+    /// Snapshot id.
+    pub snapshot_id: i64,
+    /// Commit time, epoch ms.
+    pub time_millis: i64,
+    /// Live records.
+    pub total_record_count: Option<i64>,
+    /// How it was named: `snapshot`, `tag:<name>` or `timestamp`.
+    pub source: String,
+}
+
+/// The preview (`--dry-run`) and the report of a real run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RollbackPlan {
+    /// `destructive` or `as_latest`.
+    pub mode: &'static str,
+    /// Nothing was changed.
+    pub dry_run: bool,
+    /// The latest snapshot before the rollback.
+    pub current: VersionSummary,
+    /// The target.
+    pub target: VersionSummary,
+    /// Destructive: snapshots removed (newest first).
+    pub snapshots_removed: Vec<i64>,
+    /// Destructive: tags removed (their snapshot is newer than the target).
+    pub tags_removed: Vec<String>,
+    /// Destructive: long-lived changelogs removed.
+    pub changelogs_removed: Vec<i64>,
+    /// Destructive: the target's snapshot file is restored from its tag.
+    pub restores_snapshot: bool,
+    /// Destructive: files only the removed snapshots and tags referenced (deleted with
+    /// `--purge`, otherwise left for orphan cleaning).
+    pub unreferenced: Vec<PlannedFile>,
+    /// Their total size.
+    pub unreferenced_bytes: i64,
+    /// Whether they are deleted.
+    pub purge: bool,
+    /// As-latest: live files the new snapshot deletes, and their bytes.
+    pub files_deleted: usize,
+    /// As-latest: bytes of those files.
+    pub bytes_deleted: i64,
+    /// As-latest: files added back (live in the target, not in the latest), and their bytes.
+    pub files_added_back: usize,
+    /// As-latest: bytes of those files.
+    pub bytes_added_back: i64,
+    /// As-latest: the protection tag created for a bare snapshot target.
+    pub protection_tag: Option<String>,
+    /// As-latest: the new snapshot (after a real run).
+    pub new_snapshot_id: Option<i64>,
+    /// Notes (e.g. which of several tags was used, a purge skipped for safety).
+    pub notes: Vec<String>,
+}
+
+struct Resolved {
+    snapshot: Snapshot,
+    source: String,
+    /// A bare snapshot id (not a tag): as-latest protects it with a tag.
+    bare: bool,
+}
+
+async fn resolve(
+    table: &Table,
+    target: &RollbackTarget,
+    notes: &mut Vec<String>,
+) -> Result<Resolved> {
+    match target {
+        RollbackTarget::Tag(name) => {
+            let tag = table.load_tag(name).await?;
+            Ok(Resolved {
+                snapshot: tag.snapshot,
+                source: format!("tag:{name}"),
+                bare: false,
+            })
+        }
+        RollbackTarget::Snapshot(id) => {
+            if let Some(s) = table.try_load_snapshot(*id).await? {
+                return Ok(Resolved {
+                    snapshot: s,
+                    source: "snapshot".into(),
+                    bare: true,
+                });
+            }
+            let tags: Vec<_> = table
+                .tags()
+                .await?
+                .into_iter()
+                .filter(|t| t.tag.snapshot.id == *id)
+                .collect();
+            match tags.first() {
+                Some(first) => {
+                    if tags.len() > 1 {
+                        let names: Vec<String> =
+                            tags.iter().map(|t| format!("'{}'", t.name)).collect();
+                        notes.push(format!(
+                            "snapshot {id} expired and is kept by tags {}; using the first by name, '{}', as Java does",
+                            names.join(", "),
+                            first.name
+                        ));
+                    }
+                    Ok(Resolved {
+                        snapshot: first.tag.snapshot.clone(),
+                        source: format!("tag:{}", first.name),
+                        bare: false,
+                    })
+                }
+                None => {
+                    let range = table.snapshot_range().await?;
+                    Err(Error::SnapshotNotFound {
+                        id: id.0,
+                        available: format!("{}, and no tag keeps it", range.describe()),
+                    })
+                }
+            }
+        }
+        RollbackTarget::Timestamp(ts) => {
+            let v = table.resolve(&VersionSpec::Timestamp(*ts)).await?;
+            Ok(Resolved {
+                snapshot: v.snapshot,
+                source: "timestamp".into(),
+                bare: true,
+            })
+        }
+    }
+}
+
+fn summary(s: &Snapshot, source: &str) -> VersionSummary {
+    VersionSummary {
+        snapshot_id: s.id.0,
+        time_millis: s.time_millis,
+        total_record_count: s.total_record_count,
+        source: source.into(),
+    }
+}
+
+/// Build the preview. Changes nothing.
+pub async fn plan(
+    table: &Table,
+    target: &RollbackTarget,
+    mode: RollbackMode,
+) -> Result<RollbackPlan> {
+    Ok(plan_resolved(table, target, mode).await?.0)
+}
+
+async fn plan_resolved(
+    table: &Table,
+    target: &RollbackTarget,
+    mode: RollbackMode,
+) -> Result<(RollbackPlan, Resolved)> {
+    let mut notes = Vec::new();
+    let resolved = resolve(table, target, &mut notes).await?;
+    let range = table.snapshot_range().await?;
+    let latest_id = range.latest().ok_or_else(|| Error::NoSnapshots {
+        table: table.location().into(),
+    })?;
+    let latest =
+        table
+            .try_load_snapshot(latest_id)
+            .await?
+            .ok_or_else(|| Error::SnapshotNotFound {
+                id: latest_id.0,
+                available: "the latest snapshot vanished while planning".into(),
+            })?;
+    let target_id = resolved.snapshot.id;
+    if target_id > latest_id {
+        return Err(Error::InvalidArgument(format!(
+            "the target, snapshot {target_id}, is newer than the latest snapshot {latest_id}"
+        )));
+    }
+    let mut p = RollbackPlan {
+        mode: match mode {
+            RollbackMode::AsLatest => "as_latest",
+            RollbackMode::Destructive { .. } => "destructive",
+        },
+        dry_run: true,
+        current: summary(&latest, "latest"),
+        target: summary(&resolved.snapshot, &resolved.source),
+        snapshots_removed: Vec::new(),
+        tags_removed: Vec::new(),
+        changelogs_removed: Vec::new(),
+        restores_snapshot: false,
+        unreferenced: Vec::new(),
+        unreferenced_bytes: 0,
+        purge: matches!(mode, RollbackMode::Destructive { purge: true }),
+        files_deleted: 0,
+        bytes_deleted: 0,
+        files_added_back: 0,
+        bytes_added_back: 0,
+        protection_tag: None,
+        new_snapshot_id: None,
+        notes,
+    };
+    match mode {
+        RollbackMode::AsLatest => {
+            let target_live = table
+                .data_files(&resolved.snapshot, &resolved.source)
+                .await?;
+            let latest_live = table.data_files(&latest, "the latest snapshot").await?;
+            let t: std::collections::HashSet<EntryIdentity> = target_live
+                .iter()
+                .map(|f| EntryIdentity::of(&f.entry))
+                .collect();
+            let l: std::collections::HashSet<EntryIdentity> = latest_live
+                .iter()
+                .map(|f| EntryIdentity::of(&f.entry))
+                .collect();
+            for f in latest_live
+                .iter()
+                .filter(|f| !t.contains(&EntryIdentity::of(&f.entry)))
+            {
+                p.files_deleted += 1;
+                p.bytes_deleted += f.entry.file.file_size;
+            }
+            for f in target_live
+                .iter()
+                .filter(|f| !l.contains(&EntryIdentity::of(&f.entry)))
+            {
+                p.files_added_back += 1;
+                p.bytes_added_back += f.entry.file.file_size;
+            }
+            if resolved.bare {
+                p.protection_tag = Some(protection_tag_name(target_id));
+            }
+        }
+        RollbackMode::Destructive { .. } => {
+            p.snapshots_removed = range
+                .ids
+                .iter()
+                .rev()
+                .filter(|i| **i > target_id)
+                .map(|i| i.0)
+                .collect();
+            let tags = table.tags().await?;
+            p.tags_removed = tags
+                .iter()
+                .filter(|t| t.tag.snapshot.id > target_id)
+                .map(|t| t.name.to_string())
+                .collect();
+            p.changelogs_removed = changelog_ids(table)
+                .await?
+                .into_iter()
+                .rev()
+                .filter(|i| *i > target_id.0)
+                .collect();
+            p.restores_snapshot = !range.ids.contains(&target_id);
+            match unreferenced(table, &range.ids, &tags, target_id, &resolved.snapshot).await {
+                Ok(files) => {
+                    p.unreferenced_bytes = files.iter().map(|f| f.bytes).sum();
+                    p.unreferenced = files;
+                }
+                Err(e) => {
+                    if p.purge {
+                        p.purge = false;
+                        p.notes.push(format!("--purge skipped for safety: metadata unreadable ({e}); nothing but metadata will be deleted"));
+                    } else {
+                        p.notes.push(format!(
+                            "could not compute the files left unreferenced: {e}"
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    Ok((p, resolved))
+}
+
+async fn changelog_ids(table: &Table) -> Result<Vec<i64>> {
+    let (files, _) = table.store().list_dir(CHANGELOG_DIR).await?;
+    let mut ids: Vec<i64> = files
+        .iter()
+        .filter_map(|f| {
+            match crate::format::file_name::PaimonFile::parse(
+                f.key.rsplit('/').next().unwrap_or_default(),
+            ) {
+                crate::format::file_name::PaimonFile::ChangelogMeta(id) => Some(id.0),
+                _ => None,
+            }
+        })
+        .collect();
+    ids.sort();
+    Ok(ids)
+}
+
+/// Files referenced by the removed snapshots and tags and by no remaining version (brute force
+/// over every remaining snapshot and tag: any read error aborts, so a purge fails closed).
+async fn unreferenced(
+    table: &Table,
+    ids: &[SnapshotId],
+    tags: &[crate::table::NamedTag],
+    target: SnapshotId,
+    target_snapshot: &Snapshot,
+) -> Result<Vec<PlannedFile>> {
+    let mut removed: Vec<Footprint> = Vec::new();
+    let mut kept: Vec<Footprint> = vec![footprint(table, target_snapshot, "the target").await?];
+    for id in ids {
+        let s = table
+            .try_load_snapshot(*id)
+            .await?
+            .ok_or_else(|| Error::MissingFile {
+                path: snapshot_key(*id),
+                referenced_by: "the snapshot listing".into(),
+            })?;
+        let f = footprint(table, &s, &format!("snapshot {id}")).await?;
+        if *id > target {
+            removed.push(f)
+        } else {
+            kept.push(f)
+        }
+    }
+    for t in tags {
+        let f = footprint(table, &t.tag.snapshot, &format!("tag '{}'", t.name)).await?;
+        if t.tag.snapshot.id > target {
+            removed.push(f)
+        } else {
+            kept.push(f)
+        }
+    }
+    let mut out: BTreeSet<(Category, String)> = BTreeSet::new();
+    let mut sizes = std::collections::BTreeMap::new();
+    for f in &removed {
+        for (path, (bytes, _)) in &f.data {
+            if !kept.iter().any(|k| k.data.contains_key(path)) {
+                out.insert((Category::Data, path.clone()));
+                sizes.insert(path.clone(), *bytes);
+            }
+        }
+        for path in &f.extra {
+            if !kept.iter().any(|k| k.extra.contains(path)) {
+                out.insert((Category::Data, path.clone()));
+            }
+        }
+        for (name, bytes) in &f.manifests {
+            if !kept.iter().any(|k| k.manifests.contains_key(name)) {
+                out.insert((Category::Manifest, manifest_key(name)));
+                sizes.insert(manifest_key(name), *bytes);
+            }
+        }
+        for name in &f.lists {
+            if !kept.iter().any(|k| k.lists.contains(name)) {
+                out.insert((Category::ManifestList, manifest_key(name)));
+            }
+        }
+        for (path, bytes) in &f.index {
+            if !kept.iter().any(|k| k.index.contains_key(path)) {
+                out.insert((Category::Index, path.clone()));
+                sizes.insert(path.clone(), *bytes);
+            }
+        }
+        if let Some(st) = &f.statistics {
+            if !kept.iter().any(|k| k.statistics.as_ref() == Some(st)) {
+                out.insert((Category::Statistics, statistics_key(st)));
+            }
+        }
+    }
+    Ok(out
+        .into_iter()
+        .map(|(category, path)| PlannedFile {
+            bytes: sizes.get(&path).copied().unwrap_or(0),
+            path,
+            category,
+        })
+        .collect())
+}
+
+/// Carry out a rollback; returns the plan, marked as executed.
+pub async fn execute(
+    table: &Table,
+    target: &RollbackTarget,
+    mode: RollbackMode,
+    clock: &dyn Clock,
+) -> Result<RollbackPlan> {
+    let (mut p, resolved) = plan_resolved(table, target, mode).await?;
+    p.dry_run = false;
+    let target_id = resolved.snapshot.id;
+    match mode {
+        RollbackMode::AsLatest => {
+            if resolved.bare {
+                let name = TagName::new(&protection_tag_name(target_id))?;
+                let req = CreateTag {
+                    name: name.clone(),
+                    source: TagSource::Snapshot(target_id),
+                    time_retained: None,
+                    if_not_exists: true,
+                };
+                create_tag(table, &req, clock).await?;
+                p.protection_tag = Some(name.to_string());
+            }
+            let entries = table
+                .data_files(&resolved.snapshot, &resolved.source)
+                .await?
+                .into_iter()
+                .map(|f| f.entry)
+                .collect();
+            let request = CommitRequest {
+                files: Vec::new(),
+                overwrite: Some(OverwriteScope::ReplaceWith(entries)),
+                record_commit_snapshot: true,
+            };
+            let outcome = commit(table, request, clock, &CommitOptions::default()).await?;
+            p.new_snapshot_id = Some(outcome.snapshot_id);
+        }
+        RollbackMode::Destructive { .. } => {
+            if p.current.snapshot_id == target_id.0
+                && !p.restores_snapshot
+                && p.tags_removed.is_empty()
+            {
+                p.notes
+                    .push("the target is the latest snapshot: nothing to do".into());
+                return Ok(p);
+            }
+            // 0. An expired target is restored from its tag before anything is deleted (Java
+            //    restores it last, which leaves a window with no snapshot file at all).
+            if p.restores_snapshot {
+                let key = snapshot_key(target_id);
+                match table
+                    .store()
+                    .put_create(&key, Bytes::from(resolved.snapshot.encode()))
+                    .await?
+                {
+                    CreateOutcome::Created | CreateOutcome::AlreadyExists => {}
+                }
+            }
+            // 1. LATEST next: readers stop at the target.
+            table
+                .store()
+                .put_overwrite(&latest_hint_key(), Bytes::from(encode_hint(target_id)))
+                .await?;
+            // 2. Newer snapshots, newest first, one at a time (a crash leaves a contiguous history).
+            for id in &p.snapshots_removed {
+                delete_one(table, &snapshot_key(SnapshotId(*id))).await?;
+            }
+            // 3. Newer long-lived changelogs, then the changelog hint.
+            for id in &p.changelogs_removed {
+                delete_one(table, &format!("{CHANGELOG_DIR}/changelog-{id}")).await?;
+            }
+            if !p.changelogs_removed.is_empty() {
+                let remaining = changelog_ids(table).await?;
+                let hint = remaining
+                    .last()
+                    .map_or(b"-1".to_vec(), |l| l.to_string().into_bytes());
+                table
+                    .store()
+                    .put_overwrite(&format!("{CHANGELOG_DIR}/LATEST"), Bytes::from(hint))
+                    .await?;
+            }
+            // 4. Tags newer than the target.
+            for name in &p.tags_removed {
+                if let Some(n) = TagName::from_listing(name) {
+                    delete_one(table, &tag_key(&n)).await?;
+                }
+            }
+            // 5. EARLIEST, when the target was restored (everything older had expired).
+            if p.restores_snapshot {
+                table
+                    .store()
+                    .put_overwrite(&earliest_hint_key(), Bytes::from(encode_hint(target_id)))
+                    .await?;
+            }
+            // 6. A commit that landed meanwhile (writers must be stopped) is reported loudly.
+            let now = table.snapshot_range().await?;
+            if let Some(l) = now.latest().filter(|l| *l > target_id) {
+                return Err(Error::Conflict(format!(
+                    "snapshot {l} was committed while rolling back to snapshot {target_id}: stop all \
+                     writers, then run the same rollback again to finish it"
+                )));
+            }
+            // 7. Purge: files only the removed versions referenced.
+            if p.purge {
+                let keys: Vec<String> = {
+                    let mut files = p.unreferenced.clone();
+                    files.sort_by_key(|f| f.category);
+                    files.into_iter().map(|f| f.path).collect()
+                };
+                for (key, r) in table.store().delete_many(&keys).await {
+                    if let Err(e) = r {
+                        p.notes.push(format!("could not delete {key}: {e}"));
+                    }
+                }
+            }
+        }
+    }
+    Ok(p)
+}
+
+fn protection_tag_name(id: SnapshotId) -> String {
+    format!("rollback-to-as-latest-{id}")
+}
+
+async fn delete_one(table: &Table, key: &str) -> Result<()> {
+    for (k, r) in table.store().delete_many(&[key.to_string()]).await {
+        r.map_err(|e| {
+            Error::InvalidArgument(format!(
+                "could not delete {k} ({e}); the rollback stopped there: run it again to finish"
+            ))
+        })?;
+    }
+    Ok(())
+}

@@ -1,0 +1,342 @@
+//! rollback-to, both modes, on the crash-sweep template: a table with 10 commits (overwrites at
+//! 5 and 8), tags t3, t5, t8, and snapshots 1–6 expired.
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use tagkeeper::clock::ManualClock;
+use tagkeeper::format::ids::{SnapshotId, TagName};
+use tagkeeper::ops::rollback::{execute, plan, RollbackMode, RollbackTarget};
+use tagkeeper::table::Table;
+use tagkeeper::write::{append, CommitOptions};
+use tagkeeper::Error;
+
+use crate::crash::{copy, faulty, sweep, template};
+use crate::fixtures::walk;
+use crate::oracle;
+use crate::write::batch;
+
+fn clock() -> ManualClock {
+    ManualClock::new(1_800_000_000_000)
+}
+
+fn tag(n: &str) -> TagName {
+    TagName::new(n).unwrap()
+}
+
+const DESTRUCTIVE: RollbackMode = RollbackMode::Destructive { purge: false };
+
+#[tokio::test]
+async fn destructive_to_a_tag_whose_snapshot_expired() {
+    let (_t, tpl) = template().await;
+    let (_d, dir) = copy(&tpl);
+    let before = oracle::observe(&dir);
+    let t = crate::common::open(&dir).await;
+    let disk_before: BTreeSet<String> = walk(&dir).into_iter().collect();
+    let preview = plan(&t, &RollbackTarget::Tag(tag("t5")), DESTRUCTIVE)
+        .await
+        .unwrap();
+    assert_eq!(
+        walk(&dir).into_iter().collect::<BTreeSet<_>>(),
+        disk_before,
+        "a preview changes nothing"
+    );
+    assert_eq!(preview.snapshots_removed, vec![10, 9, 8, 7]);
+    assert_eq!(preview.tags_removed, vec!["t8"]);
+    assert!(preview.restores_snapshot);
+    let done = execute(&t, &RollbackTarget::Tag(tag("t5")), DESTRUCTIVE, &clock())
+        .await
+        .unwrap();
+    assert_eq!(done.snapshots_removed, preview.snapshots_removed);
+    let after = oracle::observe(&dir);
+    after.assert_whole("after rollback");
+    // The restored snapshot 5 reads as tag t5 did; t3 is untouched; t8 and snapshots 7-10 are gone.
+    let content = |s: &oracle::State, k: &str| (s.versions[k].rows, s.versions[k].checksum);
+    assert_eq!(content(&after, "snapshot-5"), content(&before, "tag-t5"));
+    assert_eq!(after.versions["tag-t3"], before.versions["tag-t3"]);
+    let names: BTreeSet<&str> = after.versions.keys().map(String::as_str).collect();
+    assert_eq!(names, BTreeSet::from(["snapshot-5", "tag-t3", "tag-t5"]));
+    assert_eq!(
+        std::fs::read_to_string(dir.join("snapshot/EARLIEST")).unwrap(),
+        "5"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("snapshot/LATEST")).unwrap(),
+        "5"
+    );
+    // Data files are left for orphan cleaning: nothing but metadata was deleted.
+    let parquet = |d: &std::path::Path| {
+        walk(d)
+            .into_iter()
+            .filter(|p| p.ends_with(".parquet"))
+            .count()
+    };
+    assert_eq!(
+        parquet(&dir),
+        disk_before
+            .iter()
+            .filter(|p| p.ends_with(".parquet"))
+            .count()
+    );
+    // The next commit continues from snapshot 6 and reads correctly.
+    let o = append(
+        &t,
+        vec![batch(&[(77, Some("after"), "2024-01-01")])],
+        None,
+        Arc::new(clock()),
+        &CommitOptions::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(o.snapshot_id, 6);
+    let next = oracle::observe(&dir);
+    next.assert_whole("next commit");
+    assert_eq!(
+        next.versions["snapshot-6"].rows,
+        after.versions["snapshot-5"].rows + 1
+    );
+}
+
+#[tokio::test]
+async fn purge_deletes_exactly_what_only_removed_versions_referenced() {
+    let (_t, tpl) = template().await;
+    let (_d, dir) = copy(&tpl);
+    let t = crate::common::open(&dir).await;
+    let disk_before: BTreeSet<String> = walk(&dir).into_iter().collect();
+    let mode = RollbackMode::Destructive { purge: true };
+    let done = execute(&t, &RollbackTarget::Snapshot(SnapshotId(7)), mode, &clock())
+        .await
+        .unwrap();
+    assert!(done.purge && !done.unreferenced.is_empty());
+    let after = oracle::observe(&dir);
+    after.assert_whole("after purge");
+    let disk_after: BTreeSet<String> = walk(&dir).into_iter().collect();
+    let gone: BTreeSet<String> = disk_before
+        .difference(&disk_after)
+        .filter(|p| !p.starts_with("snapshot/") && !p.starts_with("tag/"))
+        .cloned()
+        .collect();
+    let planned: BTreeSet<String> = done.unreferenced.iter().map(|f| f.path.clone()).collect();
+    assert_eq!(gone, planned);
+    assert_eq!(
+        after.versions.keys().cloned().collect::<Vec<_>>(),
+        vec!["snapshot-7", "tag-t3", "tag-t5"]
+    );
+}
+
+#[tokio::test]
+async fn as_latest_keeps_history_and_protects_a_bare_snapshot_target() {
+    let (_t, tpl) = template().await;
+    let (_d, dir) = copy(&tpl);
+    let before = oracle::observe(&dir);
+    let t = crate::common::open(&dir).await;
+    // Snapshot 7 precedes the overwrite at 8: its files are added back.
+    let preview = plan(
+        &t,
+        &RollbackTarget::Snapshot(SnapshotId(7)),
+        RollbackMode::AsLatest,
+    )
+    .await
+    .unwrap();
+    assert!(
+        preview.files_added_back > 0 && preview.files_deleted > 0,
+        "{preview:?}"
+    );
+    let done = execute(
+        &t,
+        &RollbackTarget::Snapshot(SnapshotId(7)),
+        RollbackMode::AsLatest,
+        &clock(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(done.new_snapshot_id, Some(11));
+    assert_eq!(
+        done.protection_tag.as_deref(),
+        Some("rollback-to-as-latest-7")
+    );
+    let after = oracle::observe(&dir);
+    after.assert_whole("after as-latest");
+    for (k, v) in &before.versions {
+        assert_eq!(after.versions[k], *v, "{k} unchanged");
+    }
+    let c = |k: &str| {
+        (
+            after.versions[k].rows,
+            after.versions[k].checksum,
+            after.versions[k].files.clone(),
+        )
+    };
+    assert_eq!(
+        c("snapshot-11"),
+        c("snapshot-7"),
+        "the latest is the target again, file for file"
+    );
+    assert_eq!(c("tag-rollback-to-as-latest-7"), c("snapshot-7"));
+    // Every re-added file records snapshot 11 as its commit.
+    let latest = t.try_load_snapshot(SnapshotId(11)).await.unwrap().unwrap();
+    let delta = t
+        .entries_of_list(&latest.delta_manifest_list, "t")
+        .await
+        .unwrap();
+    let adds: Vec<_> = delta
+        .iter()
+        .filter(|e| e.kind == tagkeeper::format::manifest::FileKind::Add)
+        .collect();
+    assert_eq!(adds.len(), preview.files_added_back);
+    assert!(adds.iter().all(|e| e.file.commit_snapshot == Some(11)));
+    // A tag target needs no protection tag.
+    let r = execute(
+        &t,
+        &RollbackTarget::Tag(tag("t8")),
+        RollbackMode::AsLatest,
+        &clock(),
+    )
+    .await
+    .unwrap();
+    assert_eq!((r.new_snapshot_id, r.protection_tag), (Some(12), None));
+}
+
+#[tokio::test]
+async fn errors_are_clear() {
+    let (_t, tpl) = template().await;
+    let (_d, dir) = copy(&tpl);
+    let t = crate::common::open(&dir).await;
+    let e = plan(&t, &RollbackTarget::Tag(tag("nope")), DESTRUCTIVE)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::TagNotFound { .. }), "{e}");
+    let e = plan(&t, &RollbackTarget::Snapshot(SnapshotId(2)), DESTRUCTIVE)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::SnapshotNotFound { id: 2, .. })
+            && e.to_string().contains("no tag keeps it"),
+        "{e}"
+    );
+    let e = plan(&t, &RollbackTarget::Snapshot(SnapshotId(42)), DESTRUCTIVE)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::SnapshotNotFound { id: 42, .. }), "{e}");
+    // An expired snapshot kept by several tags: the first by name, and a note saying so.
+    let req = tagkeeper::ops::tag::CreateTag {
+        name: tag("a-first"),
+        source: tagkeeper::ops::tag::TagSource::Snapshot(SnapshotId(5)),
+        time_retained: None,
+        if_not_exists: false,
+    };
+    tagkeeper::ops::tag::create_tag(&t, &req, &clock())
+        .await
+        .unwrap();
+    let p = plan(&t, &RollbackTarget::Snapshot(SnapshotId(5)), DESTRUCTIVE)
+        .await
+        .unwrap();
+    assert_eq!(p.target.source, "tag:a-first");
+    assert!(
+        p.notes.iter().any(|n| n.contains("first by name")),
+        "{:?}",
+        p.notes
+    );
+    let out = crate::common::tagkeeper(&["rollback-to", dir.to_str().unwrap(), "--tag", "nope"]);
+    assert_eq!(out.status.code(), Some(1));
+    let out = crate::common::tagkeeper(&["rollback-to", dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "a target is required");
+}
+
+#[tokio::test]
+async fn a_commit_during_a_destructive_rollback_is_reported() {
+    let (_t, tpl) = template().await;
+    let (_d, dir) = copy(&tpl);
+    let (t, h) = faulty(&dir);
+    // Learn when the rollback deletes its last snapshot file, on a copy.
+    let (_d2, dir2) = copy(&tpl);
+    let (t2, h2) = faulty(&dir2);
+    execute(
+        &t2,
+        &RollbackTarget::Snapshot(SnapshotId(8)),
+        DESTRUCTIVE,
+        &clock(),
+    )
+    .await
+    .unwrap();
+    let k = h2
+        .log()
+        .iter()
+        .filter(|(_, kind, p)| *kind == "delete" && p.contains("snapshot/snapshot-"))
+        .map(|(n, _, _)| *n)
+        .max()
+        .unwrap();
+    let writer = t.clone();
+    h.before_request(
+        k + 1,
+        Box::pin(async move {
+            append(
+                &writer,
+                vec![batch(&[(5, Some("late"), "2024-01-02")])],
+                None,
+                Arc::new(clock()),
+                &CommitOptions::default(),
+            )
+            .await
+            .unwrap();
+        }),
+    );
+    let e = execute(
+        &t,
+        &RollbackTarget::Snapshot(SnapshotId(8)),
+        DESTRUCTIVE,
+        &clock(),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(e, Error::Conflict(_)) && e.to_string().contains("stop all writers"),
+        "{e}"
+    );
+    assert_eq!(e.exit_code(), 1);
+}
+
+#[tokio::test]
+async fn crash_sweep_rollback_destructive() {
+    fn run(t: Table) -> Pin<Box<dyn Future<Output = tagkeeper::Result<()>> + Send>> {
+        Box::pin(async move {
+            execute(
+                &t,
+                &RollbackTarget::Tag(tag("t5")),
+                RollbackMode::Destructive { purge: true },
+                &clock(),
+            )
+            .await
+            .map(|_| ())
+        })
+    }
+    sweep("rollback-to (destructive, purge)", run, run).await;
+}
+
+#[tokio::test]
+async fn crash_sweep_rollback_as_latest() {
+    fn run(t: Table) -> Pin<Box<dyn Future<Output = tagkeeper::Result<()>> + Send>> {
+        Box::pin(async move {
+            execute(
+                &t,
+                &RollbackTarget::Snapshot(SnapshotId(7)),
+                RollbackMode::AsLatest,
+                &clock(),
+            )
+            .await
+            .map(|_| ())
+        })
+    }
+    // A user re-runs only if the new snapshot is not there.
+    fn rerun(t: Table) -> Pin<Box<dyn Future<Output = tagkeeper::Result<()>> + Send>> {
+        Box::pin(async move {
+            if t.try_load_snapshot(SnapshotId(11)).await?.is_some() {
+                return Ok(());
+            }
+            run(t).await
+        })
+    }
+    sweep("rollback-to --as-latest", run, rerun).await;
+}
