@@ -300,6 +300,29 @@ async fn pypaimon_after_both_kinds_of_rollback() {
     assert_eq!(o.snapshot_id, 7);
     assert_eq!(assert_pypaimon_agrees(&py, &dir), 5);
 
+    // A pypaimon-written table, both modes.
+    for mode in [
+        RollbackMode::Destructive { purge: true },
+        RollbackMode::AsLatest,
+    ] {
+        let (_d3, dir3) = copy_table("tagged");
+        let t3 = open(&dir3).await;
+        let want = pypaimon_read_version(&py, &dir3, &["--tag", "daily-3"]);
+        let r = execute(
+            &t3,
+            &RollbackTarget::Tag(TagName::new("daily-3").unwrap()),
+            mode,
+            &clock,
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            pypaimon_read(&py, &dir3, r.new_snapshot_id.unwrap_or(3)),
+            want
+        );
+        assert_pypaimon_agrees(&py, &dir3);
+    }
+
     // As latest, to a bare snapshot id: every older version unchanged, the latest equals it.
     let (_d2, dir2) = crate::crash::copy(&tpl);
     let t2 = open(&dir2).await;

@@ -340,3 +340,121 @@ async fn crash_sweep_rollback_as_latest() {
     }
     sweep("rollback-to --as-latest", run, rerun).await;
 }
+
+#[tokio::test]
+async fn long_lived_changelogs_newer_than_the_target_are_removed() {
+    let (_t, tpl) = template().await;
+    let (_d, dir) = copy(&tpl);
+    // Long-lived changelog metadata for snapshots 7-10 (as decoupled expiration writes it).
+    std::fs::create_dir_all(dir.join("changelog")).unwrap();
+    for id in 7..=10 {
+        std::fs::copy(
+            dir.join(format!("snapshot/snapshot-{id}")),
+            dir.join(format!("changelog/changelog-{id}")),
+        )
+        .unwrap();
+    }
+    std::fs::write(dir.join("changelog/LATEST"), "10").unwrap();
+    let t = crate::common::open(&dir).await;
+    let p = execute(
+        &t,
+        &RollbackTarget::Snapshot(SnapshotId(8)),
+        DESTRUCTIVE,
+        &clock(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(p.changelogs_removed, vec![10, 9]);
+    let left: BTreeSet<String> = walk(&dir.join("changelog")).into_iter().collect();
+    assert_eq!(
+        left,
+        BTreeSet::from([
+            "LATEST".to_string(),
+            "changelog-7".into(),
+            "changelog-8".into()
+        ])
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("changelog/LATEST")).unwrap(),
+        "8"
+    );
+}
+
+#[tokio::test]
+async fn purge_fails_closed_on_unreadable_metadata() {
+    let (_t, tpl) = template().await;
+    let (_d, dir) = copy(&tpl);
+    let (t, h) = faulty(&dir);
+    // Tag t3's manifest list cannot be read: which files only the removed versions kept is
+    // unknown, so nothing but metadata may be deleted.
+    let t3 = t.load_tag(&tag("t3")).await.unwrap();
+    h.fail_paths_containing(
+        &t3.snapshot.base_manifest_list,
+        tagkeeper::io::fault::InjectedError::PermissionDenied,
+    );
+    let parquet_before = walk(&dir)
+        .into_iter()
+        .filter(|p| p.ends_with(".parquet") || p.starts_with("manifest/"))
+        .count();
+    let p = execute(
+        &t,
+        &RollbackTarget::Snapshot(SnapshotId(7)),
+        RollbackMode::Destructive { purge: true },
+        &clock(),
+    )
+    .await
+    .unwrap();
+    assert!(!p.purge, "the purge was cancelled");
+    assert!(
+        p.notes
+            .iter()
+            .any(|n| n.contains("--purge skipped for safety")),
+        "{:?}",
+        p.notes
+    );
+    let parquet_after = walk(&dir)
+        .into_iter()
+        .filter(|p| p.ends_with(".parquet") || p.starts_with("manifest/"))
+        .count();
+    assert_eq!(parquet_after, parquet_before);
+    h.reset();
+    oracle::observe(&dir).assert_whole("after a cancelled purge");
+}
+
+#[tokio::test]
+async fn rollback_a_pypaimon_written_table() {
+    for mode in [
+        RollbackMode::Destructive { purge: true },
+        RollbackMode::AsLatest,
+    ] {
+        let (_d, dir) = crate::common::copy_table("tagged");
+        let before = oracle::observe(&dir);
+        let t = crate::common::open(&dir).await;
+        let p = execute(&t, &RollbackTarget::Tag(tag("daily-3")), mode, &clock())
+            .await
+            .unwrap();
+        let after = oracle::observe(&dir);
+        after.assert_whole("pypaimon table after rollback");
+        let latest = format!("snapshot-{}", p.new_snapshot_id.unwrap_or(3));
+        assert_eq!(
+            (
+                after.versions[&latest].rows,
+                after.versions[&latest].checksum
+            ),
+            (
+                before.versions["tag-daily-3"].rows,
+                before.versions["tag-daily-3"].checksum
+            )
+        );
+        if mode == RollbackMode::AsLatest {
+            for (k, v) in &before.versions {
+                assert_eq!(after.versions[k], *v, "{k}");
+            }
+        } else {
+            assert!(
+                !after.versions.contains_key("tag-latest")
+                    && after.versions.contains_key("tag-first")
+            );
+        }
+    }
+}
