@@ -2,6 +2,7 @@
 
 mod commands;
 mod demo;
+mod expire_cmd;
 mod output;
 mod rollback_cmd;
 mod tag_cmds;
@@ -85,6 +86,8 @@ enum Command {
     RenameTag(tag_cmds::RenameTagArgs),
     /// Point an existing tag at another snapshot.
     ReplaceTag(tag_cmds::ReplaceTagArgs),
+    /// Expire old snapshots and delete the files only they referenced (tag-aware, plan-first).
+    ExpireSnapshots(expire_cmd::ExpireArgs),
     /// Roll a table back to a tag, snapshot or time (destructive, or --as-latest).
     RollbackTo(rollback_cmd::RollbackArgs),
     /// Build a sample warehouse (a month of daily commits and weekly tags) and tour it.

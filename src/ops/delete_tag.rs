@@ -30,7 +30,7 @@ use crate::table::layout::{
 use crate::table::{NamedTag, Table};
 
 /// What kind of file a planned deletion is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Category {
     /// A data file or one of its extra files.
@@ -46,7 +46,7 @@ pub enum Category {
 }
 
 /// One file to delete.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct PlannedFile {
     /// Key relative to the table root.
     pub path: String,

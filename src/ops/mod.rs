@@ -1,5 +1,6 @@
 //! Operations that change a table. Each builds what it will do first, then does it.
 
 pub mod delete_tag;
+pub mod expire;
 pub mod rollback;
 pub mod tag;

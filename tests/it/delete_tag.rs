@@ -20,7 +20,7 @@ use crate::oracle;
 
 /// Every file a version references: data files, manifests, manifest lists (brute force, via
 /// the oracle for data files and a plain read of the lists for metadata).
-async fn referenced(table: &Table, dir: &Path) -> BTreeSet<String> {
+pub async fn referenced(table: &Table, dir: &Path) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     let state = oracle::observe(dir);
     let by_name: std::collections::HashMap<String, String> = walk(dir)
@@ -51,7 +51,7 @@ async fn referenced(table: &Table, dir: &Path) -> BTreeSet<String> {
     out
 }
 
-fn on_disk(dir: &Path) -> BTreeSet<String> {
+pub fn on_disk(dir: &Path) -> BTreeSet<String> {
     walk(dir)
         .into_iter()
         .filter(|p| p.ends_with(".parquet") || p.starts_with("manifest/"))

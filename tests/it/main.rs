@@ -14,6 +14,7 @@ mod cli;
 mod common;
 mod crash;
 mod delete_tag;
+mod expire;
 mod fixtures;
 mod interop;
 mod oracle;

@@ -1,0 +1,111 @@
+//! `expire-snapshots`.
+
+use clap::Args;
+
+use super::commands::parse_timestamp;
+use super::output::Printer;
+use super::GlobalArgs;
+use tagkeeper::clock::{Clock, SystemClock};
+use tagkeeper::format::duration::parse_duration;
+use tagkeeper::ops::expire::{expire, plan, ExpireOptions, ExpirePlan};
+use tagkeeper::table::Table;
+use tagkeeper::{Error, Result};
+
+/// `expire-snapshots` arguments. Defaults come from the table's options.
+#[derive(Debug, Args)]
+pub(crate) struct ExpireArgs {
+    /// The table.
+    table: String,
+    /// Keep at least this many snapshots (snapshot.num-retained.min, default 10; at least 1).
+    #[arg(long)]
+    retain_min: Option<u64>,
+    /// Keep at most this many snapshots (snapshot.num-retained.max).
+    #[arg(long)]
+    retain_max: Option<u64>,
+    /// Expire snapshots older than this: a time (epoch ms, RFC 3339, local) or a duration
+    /// ('12h', '7 d') before now (snapshot.time-retained, default 1 h).
+    #[arg(long, value_name = "TS|DURATION")]
+    older_than: Option<String>,
+    /// Expire at most this many snapshots in this run (snapshot.expire.limit, default 50).
+    #[arg(long)]
+    max_deletes: Option<u64>,
+    /// Print the plan (snapshots and files with sizes) and change nothing.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+pub(crate) async fn run(a: ExpireArgs, global: &GlobalArgs, printer: &Printer) -> Result<()> {
+    let table = Table::open(&a.table, &global.store_options()).await?;
+    let schema = table.latest_schema().await?;
+    let mut opts = ExpireOptions::from_table(&schema.options)?;
+    let now = SystemClock.now_millis();
+    if let Some(v) = a.retain_min {
+        opts.retain_min = v;
+    }
+    if let Some(v) = a.retain_max {
+        opts.retain_max = v;
+    }
+    if let Some(v) = a.max_deletes {
+        opts.expire_limit = v;
+    }
+    if let Some(o) = &a.older_than {
+        let cutoff = match parse_duration(o) {
+            Ok(d) if o.trim().chars().any(|c| c.is_ascii_alphabetic()) => {
+                now - d.as_millis() as i64
+            }
+            _ => parse_timestamp(o).map_err(|_| {
+                Error::InvalidArgument(format!("--older-than {o:?}: not a time or a duration"))
+            })?,
+        };
+        opts.time_retained_millis = now - cutoff;
+    }
+    let report = if a.dry_run {
+        plan(&table, &opts, now).await?
+    } else {
+        expire(&table, &opts, now).await?
+    };
+    printer.warnings(&report.skipped);
+    printer.report(&report, text)?;
+    if !report.failed.is_empty() {
+        return Err(Error::InvalidArgument(format!(
+            "{} file(s) could not be deleted; run again",
+            report.failed.len()
+        )));
+    }
+    Ok(())
+}
+
+fn text(p: &ExpirePlan) -> String {
+    let verb = if p.dry_run { "Would expire" } else { "Expired" };
+    if p.expired_snapshots.is_empty() {
+        return "Nothing to expire.\n".into();
+    }
+    let mut out = format!(
+        "{verb} {} snapshot(s) {}..={}; earliest is now {}{}\n",
+        p.expired_snapshots.len(),
+        p.expired_snapshots.first().copied().unwrap_or_default(),
+        p.expired_snapshots.last().copied().unwrap_or_default(),
+        p.new_earliest.unwrap_or_default(),
+        if p.resumed {
+            " (finished an interrupted run)"
+        } else {
+            ""
+        }
+    );
+    for (c, (n, b)) in &p.totals {
+        out.push_str(&format!("  {c:?}: {n} file(s), {b} bytes\n"));
+    }
+    out.push_str(&format!(
+        "  data files decided by _COMMIT_SNAPSHOT: {}, by the nearest-tag rule: {}\n",
+        p.decided_by_commit_snapshot, p.decided_by_nearest_tag
+    ));
+    if p.dry_run {
+        for f in &p.files {
+            out.push_str(&format!(
+                "  {:?} {} ({} bytes)\n",
+                f.category, f.path, f.bytes
+            ));
+        }
+    }
+    out
+}

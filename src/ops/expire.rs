@@ -1,0 +1,614 @@
+//! expire-snapshots (paimon-format.md §7.2; Java `ExpireSnapshotsImpl` + `SnapshotDeletion`).
+//!
+//! **Range.** Java's: keep at least `retain_min` and at most `retain_max` snapshots, keep
+//! snapshots younger than `time_retained` (by the *successor's* commit time, as Java ≥ 2.0), never
+//! past what a consumer still needs, at most `expire_limit` per run. The expired range is
+//! `[earliest, end)`; snapshot `end` becomes the earliest.
+//!
+//! **Files.** For each snapshot `s` in `(earliest, end]`, the data files its delta deletes (net:
+//! a DELETE cancelled by an ADD of the same file is a level change) are deleted unless a tag
+//! keeps them. Fast path: a file committed at `c` (recorded `_COMMIT_SNAPSHOT`) and deleted at
+//! `s` is kept exactly when some tag `t` has `c <= t < s` — sorted tag ids, no manifest read.
+//! Fallback for files without the field: Java's rule, the nearest tag before `s` (its live
+//! files, read once per tag and cached). Then changelog files of expired snapshots, and their
+//! manifests, manifest lists, index and statistics files that neither a tag nor snapshot `end`
+//! uses.
+//!
+//! **Fail closed.** An unreadable delta cancels the data deletions of that snapshot; an
+//! unreadable tag cancels the deletions it might protect; an unreadable tag or `end` snapshot
+//! cancels every manifest deletion. Each skip is reported with the file and reason. Tables with
+//! branches keep their data files (branch-aware protection is not implemented: reported).
+//!
+//! **Order and crash safety.** The plan is written first, with a conditional create, to
+//! `_tagkeeper/plans/expire-<end>.json` (Paimon's orphan cleaners only look into Paimon's own
+//! directories, so they ignore it). Then `EARLIEST` moves to `end`, the expired snapshot files
+//! are deleted in ascending order — so no snapshot a reader can start from ever points at
+//! deleted files (Paimon issue #6978) — then the planned files, then the plan. A re-run first
+//! finishes a plan it finds; if tags changed since the plan was made, its file deletions are
+//! dropped (left for orphan cleaning) rather than trusted.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::format::duration::parse_duration;
+use crate::format::hint::encode_hint;
+use crate::format::ids::SnapshotId;
+use crate::format::manifest::FileKind;
+use crate::format::snapshot::Snapshot;
+use crate::io::CreateOutcome;
+use crate::ops::delete_tag::{footprint, Category, Footprint, PlannedFile};
+use crate::table::layout::{
+    earliest_hint_key, manifest_key, snapshot_key, statistics_key, BRANCH_DIR, CONSUMER_DIR,
+};
+use crate::table::{NamedTag, Table};
+
+/// Where plans are kept, relative to the table root.
+pub const PLAN_DIR: &str = "_tagkeeper/plans";
+
+/// Retention settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpireOptions {
+    /// `snapshot.num-retained.min` (10); at least 1.
+    pub retain_min: u64,
+    /// `snapshot.num-retained.max` (unbounded).
+    pub retain_max: u64,
+    /// `snapshot.time-retained` (1 h), in ms.
+    pub time_retained_millis: i64,
+    /// `snapshot.expire.limit` (50): snapshots expired per run.
+    pub expire_limit: u64,
+    /// Decide every data file by Java's nearest-tag rule, ignoring `_COMMIT_SNAPSHOT` (for
+    /// tests and benchmarks that compare the two; the results are the same).
+    pub ignore_commit_snapshot: bool,
+}
+
+impl ExpireOptions {
+    /// From a table's options, with Paimon's defaults.
+    pub fn from_table(options: &[(String, String)]) -> Result<Self> {
+        let get = |k: &str| {
+            options
+                .iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.as_str())
+        };
+        let num = |k: &str, d: u64| -> Result<u64> {
+            get(k).map_or(Ok(d), |v| {
+                v.trim().parse().map_err(|_| {
+                    Error::InvalidArgument(format!("table option {k} = {v:?} is not a number"))
+                })
+            })
+        };
+        let retained = match get("snapshot.time-retained") {
+            None => 3_600_000,
+            Some(v) => parse_duration(v)
+                .map_err(|e| {
+                    Error::InvalidArgument(format!("table option snapshot.time-retained: {e}"))
+                })?
+                .as_millis() as i64,
+        };
+        Ok(ExpireOptions {
+            retain_min: num("snapshot.num-retained.min", 10)?,
+            retain_max: num("snapshot.num-retained.max", i32::MAX as u64)?,
+            time_retained_millis: retained,
+            expire_limit: num("snapshot.expire.limit", 50)?,
+            ignore_commit_snapshot: false,
+        })
+    }
+
+    fn validate(&self) -> Result<()> {
+        if self.retain_min < 1 {
+            return Err(Error::InvalidArgument("retain-min must be at least 1 (Paimon issue #10088: 0 deletes files of retained snapshots)".into()));
+        }
+        if self.retain_max < self.retain_min {
+            return Err(Error::InvalidArgument(format!(
+                "retain-max ({}) must be at least retain-min ({})",
+                self.retain_max, self.retain_min
+            )));
+        }
+        if self.expire_limit < 1 {
+            return Err(Error::InvalidArgument(
+                "max-deletes must be at least 1".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The plan, persisted before anything is deleted, and the report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExpirePlan {
+    /// Nothing was changed.
+    pub dry_run: bool,
+    /// Snapshot ids expired, ascending.
+    pub expired_snapshots: Vec<i64>,
+    /// The new earliest snapshot.
+    pub new_earliest: Option<i64>,
+    /// Files to delete.
+    pub files: Vec<PlannedFile>,
+    /// Per category: count and bytes.
+    pub totals: BTreeMap<Category, (u64, i64)>,
+    /// Deletions skipped for safety, with the reason.
+    pub skipped: Vec<String>,
+    /// How many data files the fast path decided without reading a tag.
+    pub decided_by_commit_snapshot: u64,
+    /// How many fell back to the nearest-tag rule.
+    pub decided_by_nearest_tag: u64,
+    /// Tags (name → snapshot id) when the plan was made; a resumed plan checks them.
+    pub tags: BTreeMap<String, i64>,
+    /// Files already gone or failing when executed.
+    #[serde(default)]
+    pub failed: Vec<String>,
+    /// True when this run finished a plan an earlier, interrupted run had written.
+    #[serde(default)]
+    pub resumed: bool,
+}
+
+/// Compute the range and the files. Changes nothing.
+pub async fn plan(table: &Table, opts: &ExpireOptions, now_millis: i64) -> Result<ExpirePlan> {
+    opts.validate()?;
+    let range = table.snapshot_range().await?;
+    let tags = table.tags().await?;
+    let mut p = ExpirePlan {
+        dry_run: true,
+        expired_snapshots: Vec::new(),
+        new_earliest: range.earliest().map(|e| e.0),
+        files: Vec::new(),
+        totals: BTreeMap::new(),
+        skipped: Vec::new(),
+        decided_by_commit_snapshot: 0,
+        decided_by_nearest_tag: 0,
+        tags: tags
+            .iter()
+            .map(|t| (t.name.to_string(), t.tag.snapshot.id.0))
+            .collect(),
+        failed: Vec::new(),
+        resumed: false,
+    };
+    let (Some(earliest), Some(latest)) = (range.earliest(), range.latest()) else {
+        return Ok(p);
+    };
+    let end = expire_end(table, opts, earliest.0, latest.0, now_millis).await?;
+    if end <= earliest.0 {
+        return Ok(p);
+    }
+    let expired: Vec<i64> = range.ids.iter().map(|i| i.0).filter(|i| *i < end).collect();
+    p.expired_snapshots = expired.clone();
+    p.new_earliest = Some(end);
+    let end_snapshot = table
+        .try_load_snapshot(SnapshotId(end))
+        .await?
+        .ok_or_else(|| Error::MissingFile {
+            path: snapshot_key(SnapshotId(end)),
+            referenced_by: "the snapshot listing (it is the new earliest)".into(),
+        })?;
+    let mut tag_ids: Vec<i64> = tags.iter().map(|t| t.tag.snapshot.id.0).collect();
+    tag_ids.sort();
+    let (_, branches) = table.store().list_dir(BRANCH_DIR).await?;
+    let mut files: BTreeMap<String, (Category, i64)> = BTreeMap::new();
+
+    // Data files deleted by the deltas of (earliest, end].
+    let mut skippers: HashMap<i64, Option<BTreeSet<String>>> = HashMap::new();
+    if branches.is_empty() {
+        for id in expired.iter().skip(1).copied().chain(std::iter::once(end)) {
+            let Some(s) = table.try_load_snapshot(SnapshotId(id)).await? else {
+                continue;
+            };
+            plan_deleted_data(
+                table,
+                &s,
+                &tags,
+                &tag_ids,
+                opts.ignore_commit_snapshot,
+                &mut skippers,
+                &mut files,
+                &mut p,
+            )
+            .await?;
+        }
+    } else {
+        p.skipped.push(format!(
+            "data files: the table has {} branch(es), whose files are not checked here",
+            branches.len()
+        ));
+    }
+
+    // Changelog files, manifests, lists, index and statistics of expired snapshots.
+    let mut keep: Vec<Footprint> = Vec::new();
+    let mut manifests_ok = true;
+    for t in &tags {
+        match footprint(table, &t.tag.snapshot, &format!("tag '{}'", t.name)).await {
+            Ok(f) => keep.push(f),
+            Err(e) => {
+                manifests_ok = false;
+                p.skipped.push(format!(
+                    "manifests: tag '{}' is unreadable ({e}); no manifest is deleted",
+                    t.name
+                ));
+            }
+        }
+    }
+    match footprint(table, &end_snapshot, &format!("snapshot {end}")).await {
+        Ok(f) => keep.push(f),
+        Err(e) => {
+            manifests_ok = false;
+            p.skipped.push(format!(
+                "manifests: snapshot {end} is unreadable ({e}); no manifest is deleted"
+            ));
+        }
+    }
+    if manifests_ok {
+        for id in &expired {
+            let Some(s) = table.try_load_snapshot(SnapshotId(*id)).await? else {
+                continue;
+            };
+            plan_metadata(table, &s, &keep, &mut files, &mut p).await;
+        }
+    }
+    p.files = files
+        .into_iter()
+        .map(|(path, (category, bytes))| PlannedFile {
+            path,
+            category,
+            bytes,
+        })
+        .collect();
+    for f in &p.files {
+        let e = p.totals.entry(f.category).or_default();
+        e.0 += 1;
+        e.1 += f.bytes;
+    }
+    Ok(p)
+}
+
+/// Java's `expire()` range computation: the exclusive end of the expired range.
+async fn expire_end(
+    table: &Table,
+    o: &ExpireOptions,
+    earliest: i64,
+    latest: i64,
+    now: i64,
+) -> Result<i64> {
+    let min = (latest - o.retain_max as i64 + 1).max(earliest);
+    let mut max_exclusive = latest - o.retain_min as i64 + 1;
+    if let Some(c) = min_consumer(table).await? {
+        max_exclusive = max_exclusive.min(c);
+    }
+    max_exclusive = max_exclusive.min(earliest.saturating_add(o.expire_limit as i64));
+    let older_than = now - o.time_retained_millis;
+    for id in min..max_exclusive {
+        // Java ≥ 2.0 checks the successor's time: a snapshot stays while the next one is young.
+        if let Some(next) = table.try_load_snapshot(SnapshotId(id + 1)).await? {
+            if older_than <= next.time_millis {
+                return Ok(id);
+            }
+        }
+    }
+    Ok(max_exclusive)
+}
+
+/// The smallest `nextSnapshot` of `consumer/consumer-*`.
+async fn min_consumer(table: &Table) -> Result<Option<i64>> {
+    let (files, _) = table.store().list_dir(CONSUMER_DIR).await?;
+    let mut min: Option<i64> = None;
+    for f in files.iter().filter(|f| {
+        f.key
+            .rsplit('/')
+            .next()
+            .is_some_and(|n| n.starts_with("consumer-"))
+    }) {
+        let Some(bytes) = table.store().get_opt(&f.key).await? else {
+            continue;
+        };
+        let v: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|e| Error::corrupt(&f.key, e))?;
+        let next = v
+            .get("nextSnapshot")
+            .and_then(serde_json::Value::as_i64)
+            .ok_or_else(|| Error::corrupt(&f.key, "missing 'nextSnapshot'"))?;
+        min = Some(min.map_or(next, |m: i64| m.min(next)));
+    }
+    Ok(min)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn plan_deleted_data(
+    table: &Table,
+    s: &Snapshot,
+    tags: &[NamedTag],
+    tag_ids: &[i64],
+    ignore_commit_snapshot: bool,
+    skippers: &mut HashMap<i64, Option<BTreeSet<String>>>,
+    files: &mut BTreeMap<String, (Category, i64)>,
+    p: &mut ExpirePlan,
+) -> Result<()> {
+    let owner = format!("snapshot {}", s.id);
+    let entries = match table.entries_of_list(&s.delta_manifest_list, &owner).await {
+        Ok(e) => e,
+        Err(e) => {
+            p.skipped.push(format!(
+                "data files deleted by snapshot {}: its delta is unreadable ({e})",
+                s.id
+            ));
+            return Ok(());
+        }
+    };
+    // Net deletions, keyed by path: an ADD of the same path cancels (a level upgrade).
+    let spec = table.partition_spec().await?;
+    let data_dir = table
+        .latest_schema()
+        .await?
+        .option("data-file.path-directory")
+        .map(str::to_string);
+    let mut net: BTreeMap<String, (i64, Option<i64>, Vec<String>)> = BTreeMap::new();
+    for e in &entries {
+        if e.file.external_path.is_some() {
+            continue;
+        }
+        let values = crate::format::binary_row::decode(&e.partition, &spec.types)
+            .map_err(|err| Error::corrupt(&owner, err))?;
+        let dir =
+            crate::table::layout::bucket_dir(data_dir.as_deref(), &spec.path(&values), e.bucket);
+        let path = format!("{dir}/{}", e.file.file_name);
+        match e.kind {
+            FileKind::Delete => {
+                let extra = e
+                    .file
+                    .extra_files
+                    .iter()
+                    .map(|x| format!("{dir}/{x}"))
+                    .collect();
+                net.insert(path, (e.file.file_size, e.file.commit_snapshot, extra));
+            }
+            FileKind::Add => {
+                net.remove(&path);
+            }
+        }
+    }
+    let d = s.id.0;
+    for (path, (bytes, commit, extra)) in net {
+        let protected = match commit.filter(|_| !ignore_commit_snapshot) {
+            Some(c) => {
+                p.decided_by_commit_snapshot += 1;
+                // Some tag t with c <= t < d.
+                let i = tag_ids.partition_point(|t| *t < c);
+                tag_ids.get(i).is_some_and(|t| *t < d)
+            }
+            None => {
+                p.decided_by_nearest_tag += 1;
+                match tags
+                    .iter()
+                    .filter(|t| t.tag.snapshot.id.0 < d)
+                    .max_by_key(|t| t.tag.snapshot.id)
+                {
+                    None => false,
+                    Some(t) => {
+                        let id = t.tag.snapshot.id.0;
+                        if !skippers.contains_key(&id) {
+                            let live = table
+                                .data_files(&t.tag.snapshot, &format!("tag '{}'", t.name))
+                                .await;
+                            let set = match live {
+                                Ok(l) => Some(l.into_iter().map(|f| f.path).collect()),
+                                Err(e) => {
+                                    p.skipped.push(format!(
+                                        "data files tag '{}' may keep: the tag is unreadable ({e})",
+                                        t.name
+                                    ));
+                                    None
+                                }
+                            };
+                            skippers.insert(id, set);
+                        }
+                        // An unreadable protector protects everything (fail closed).
+                        skippers
+                            .get(&id)
+                            .and_then(Option::as_ref)
+                            .is_none_or(|set| set.contains(&path))
+                    }
+                }
+            }
+        };
+        if !protected {
+            files.insert(path, (Category::Data, bytes));
+            for x in extra {
+                files.insert(x, (Category::Data, 0));
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn plan_metadata(
+    table: &Table,
+    s: &Snapshot,
+    keep: &[Footprint],
+    files: &mut BTreeMap<String, (Category, i64)>,
+    p: &mut ExpirePlan,
+) {
+    let owner = format!("snapshot {}", s.id);
+    let kept = |f: &dyn Fn(&Footprint) -> bool| keep.iter().any(f);
+    // Changelog files (the changelog lifecycle is not decoupled: refused before planning).
+    if let Some(list) = &s.changelog_manifest_list {
+        match table.changelog_files(s, &owner).await {
+            Ok(cl) => {
+                for f in cl.into_iter().filter(|f| !f.external) {
+                    files.insert(f.path, (Category::Data, f.entry.file.file_size));
+                }
+                if !kept(&|k: &Footprint| k.lists.contains(list)) {
+                    files.insert(manifest_key(list), (Category::ManifestList, 0));
+                }
+                if let Ok(metas) = table.manifest_list(list, &owner).await {
+                    for m in metas {
+                        files.insert(
+                            manifest_key(&m.file_name),
+                            (Category::Manifest, m.file_size),
+                        );
+                    }
+                }
+            }
+            Err(e) => p.skipped.push(format!(
+                "changelog files of snapshot {}: unreadable ({e})",
+                s.id
+            )),
+        }
+    }
+    for (list, size_field) in [
+        (&s.base_manifest_list, "baseManifestListSize"),
+        (&s.delta_manifest_list, "deltaManifestListSize"),
+    ] {
+        match table.manifest_list(list, &owner).await {
+            Ok(metas) => {
+                for m in metas {
+                    if !kept(&|k: &Footprint| k.manifests.contains_key(&m.file_name)) {
+                        files.insert(
+                            manifest_key(&m.file_name),
+                            (Category::Manifest, m.file_size),
+                        );
+                    }
+                }
+            }
+            Err(e) => p.skipped.push(format!(
+                "manifests of {list} (snapshot {}): unreadable ({e}); only the list itself goes",
+                s.id
+            )),
+        }
+        if !kept(&|k: &Footprint| k.lists.contains(list)) {
+            let recorded = s.raw().get(size_field).and_then(serde_json::Value::as_i64);
+            let size = match recorded {
+                Some(n) => n,
+                None => table
+                    .store()
+                    .head_opt(&manifest_key(list))
+                    .await
+                    .ok()
+                    .flatten()
+                    .map_or(0, |o| o.size as i64),
+            };
+            files.insert(manifest_key(list), (Category::ManifestList, size));
+        }
+    }
+    if let Some(im) = &s.index_manifest {
+        let key = manifest_key(im);
+        if !kept(&|k: &Footprint| k.index.contains_key(&key)) {
+            match table.index_files(s, &owner).await {
+                Ok(entries) => {
+                    for e in entries.into_iter().filter(|e| e.external_path.is_none()) {
+                        let ik = crate::table::layout::index_key(&e.file_name);
+                        if !kept(&|k: &Footprint| k.index.contains_key(&ik)) {
+                            files.insert(ik, (Category::Index, e.file_size));
+                        }
+                    }
+                    files.insert(key, (Category::Index, 0));
+                }
+                Err(e) => p.skipped.push(format!(
+                    "index files of snapshot {}: unreadable ({e})",
+                    s.id
+                )),
+            }
+        }
+    }
+    if let Some(st) = &s.statistics {
+        if !kept(&|k: &Footprint| k.statistics.as_ref() == Some(st)) {
+            files.insert(statistics_key(st), (Category::Statistics, 0));
+        }
+    }
+}
+
+fn plan_key(end: i64) -> String {
+    format!("{PLAN_DIR}/expire-{end}.json")
+}
+
+/// Finish any plan an interrupted run left, then plan and carry out a new expiration.
+pub async fn expire(table: &Table, opts: &ExpireOptions, now_millis: i64) -> Result<ExpirePlan> {
+    let (pending, _) = table.store().list_dir(PLAN_DIR).await?;
+    let mut resumed = None;
+    for f in pending.iter().filter(|f| f.key.ends_with(".json")) {
+        let Some(bytes) = table.store().get_opt(&f.key).await? else {
+            continue;
+        };
+        let mut old: ExpirePlan =
+            serde_json::from_slice(&bytes).map_err(|e| Error::corrupt(&f.key, e))?;
+        old.resumed = true;
+        resumed = Some(run_plan(table, old, &f.key).await?);
+    }
+    let p = plan(table, opts, now_millis).await?;
+    if p.expired_snapshots.is_empty() {
+        return Ok(resumed.unwrap_or(p));
+    }
+    let Some(end) = p.new_earliest else {
+        return Ok(p);
+    };
+    let key = plan_key(end);
+    let body = Bytes::from(
+        serde_json::to_vec_pretty(&p).map_err(|e| Error::InvalidArgument(e.to_string()))?,
+    );
+    if table.store().put_create(&key, body).await? == CreateOutcome::AlreadyExists {
+        return Err(Error::Conflict(format!(
+            "another expiration is running ({key} exists); run again when it is done"
+        )));
+    }
+    run_plan(table, p, &key).await
+}
+
+async fn run_plan(table: &Table, mut p: ExpirePlan, key: &str) -> Result<ExpirePlan> {
+    p.dry_run = false;
+    let Some(end) = p.new_earliest else {
+        return Ok(p);
+    };
+    // 1. EARLIEST first, then the expired snapshot files in ascending order.
+    table
+        .store()
+        .put_overwrite(
+            &earliest_hint_key(),
+            Bytes::from(encode_hint(SnapshotId(end))),
+        )
+        .await?;
+    for id in &p.expired_snapshots {
+        for (k, r) in table
+            .store()
+            .delete_many(&[snapshot_key(SnapshotId(*id))])
+            .await
+        {
+            r.map_err(|e| {
+                Error::InvalidArgument(format!("could not delete {k} ({e}); run again to finish"))
+            })?;
+        }
+    }
+    // 2. The handshake with create-tag: a tag created since the plan was made may keep files
+    //    the plan would delete. Then the files are left for orphan cleaning instead.
+    let now: BTreeMap<String, i64> = table
+        .tags()
+        .await?
+        .iter()
+        .map(|t| (t.name.to_string(), t.tag.snapshot.id.0))
+        .collect();
+    let new_tags: Vec<&String> = now
+        .iter()
+        .filter(|(n, id)| p.tags.get(*n) != Some(*id))
+        .map(|(n, _)| n)
+        .collect();
+    if !new_tags.is_empty() {
+        p.skipped.push(format!(
+            "tags changed while expiring ({}): the planned file deletions were dropped and are left for orphan cleaning",
+            new_tags.iter().map(|n| format!("'{n}'")).collect::<Vec<_>>().join(", ")
+        ));
+        p.files.clear();
+        p.totals.clear();
+    }
+    // 3. Data first, then metadata, in bulk.
+    let mut ordered = p.files.clone();
+    ordered.sort_by_key(|f| f.category);
+    let keys: Vec<String> = ordered.into_iter().map(|f| f.path).collect();
+    for (k, r) in table.store().delete_many(&keys).await {
+        if let Err(e) = r {
+            p.failed.push(format!("{k}: {e}"));
+        }
+    }
+    // 4. The plan is done.
+    if p.failed.is_empty() {
+        let _ = table.store().delete_many(&[key.to_string()]).await;
+    }
+    Ok(p)
+}

@@ -1,0 +1,404 @@
+//! expire-snapshots: the files it deletes are exactly those only expired snapshots referenced
+//! (fast path, nearest-tag fallback and brute force agree), Java's range rules, fail-closed
+//! skips, crash safety with a persisted plan, and the handshake with create-tag.
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::pin::Pin;
+
+use proptest::prelude::*;
+use tagkeeper::clock::ManualClock;
+use tagkeeper::format::ids::{SnapshotId, TagName};
+use tagkeeper::io::fault::InjectedError;
+use tagkeeper::ops::expire::{expire, plan, ExpireOptions};
+use tagkeeper::ops::tag::{create_tag, CreateTag, TagSource};
+use tagkeeper::table::Table;
+use tagkeeper::write::merge::MergeOptions;
+use tagkeeper::write::synthetic::{build, SyntheticSpec};
+use tagkeeper::Error;
+
+use crate::crash::{copy, faulty, sweep, template};
+use crate::delete_tag::{on_disk, referenced};
+use crate::oracle;
+
+const NOW: i64 = 4_000_000_000_000;
+
+fn opts(retain_min: u64) -> ExpireOptions {
+    ExpireOptions {
+        retain_min,
+        retain_max: u64::MAX / 4,
+        time_retained_millis: 0,
+        expire_limit: 1000,
+        ignore_commit_snapshot: false,
+    }
+}
+
+async fn tag_at(t: &Table, id: i64) {
+    let req = CreateTag {
+        name: TagName::new(&format!("t{id}")).unwrap(),
+        source: TagSource::Snapshot(SnapshotId(id)),
+        time_retained: None,
+        if_not_exists: true,
+    };
+    create_tag(t, &req, &ManualClock::new(0)).await.unwrap();
+}
+
+struct History {
+    snapshots: usize,
+    partitions: usize,
+    overwrite_every: usize,
+    tags: Vec<i64>,
+    record: bool,
+    retain_min: u64,
+    pre_expired: i64,
+}
+
+async fn run(h: History) {
+    let dir = tempfile::tempdir().unwrap();
+    let store =
+        tagkeeper::io::open_location(dir.path().to_str().unwrap(), &Default::default()).unwrap();
+    let spec = SyntheticSpec {
+        snapshots: h.snapshots,
+        files: h.snapshots * 2,
+        tags: 0,
+        partitions: h.partitions,
+        overwrite_every: h.overwrite_every,
+        record_commit_snapshot: h.record,
+        write_placeholders: true,
+        merge: MergeOptions {
+            target_size: 2048,
+            min_count: 3,
+            full_compaction_threshold: 8192,
+        },
+    };
+    let t = build(store, &spec).await.unwrap().table;
+    for id in &h.tags {
+        tag_at(&t, *id).await;
+    }
+    // An earlier expiration that left its files (a crash, or another tool).
+    for id in 1..h.pre_expired {
+        std::fs::remove_file(dir.path().join(format!("snapshot/snapshot-{id}"))).unwrap();
+    }
+    let before_refs = referenced(&t, dir.path()).await;
+    let before_disk = on_disk(dir.path());
+    let before = oracle::observe(dir.path());
+    let o = opts(h.retain_min);
+    let fast = plan(&t, &o, NOW).await.unwrap();
+    let slow = plan(
+        &t,
+        &ExpireOptions {
+            ignore_commit_snapshot: true,
+            ..o.clone()
+        },
+        NOW,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        fast.files, slow.files,
+        "fast path and nearest-tag fallback choose the same files"
+    );
+    assert_eq!(
+        fast.decided_by_commit_snapshot > 0,
+        h.record && fast.decided_by_commit_snapshot + fast.decided_by_nearest_tag > 0
+    );
+    assert_eq!(on_disk(dir.path()), before_disk, "planning changes nothing");
+    let done = expire(&t, &o, NOW).await.unwrap();
+    assert_eq!(done.files, fast.files, "the run does what the plan said");
+    let after_refs = referenced(&t, dir.path()).await;
+    let after_disk = on_disk(dir.path());
+    let removed: BTreeSet<String> = before_disk.difference(&after_disk).cloned().collect();
+    let expected: BTreeSet<String> = before_refs
+        .difference(&after_refs)
+        .filter(|p| before_disk.contains(*p))
+        .cloned()
+        .collect();
+    assert_eq!(
+        removed, expected,
+        "tags {:?}, retain_min {}, pre-expired < {}",
+        h.tags, h.retain_min, h.pre_expired
+    );
+    let after = oracle::observe(dir.path());
+    after.assert_whole("after expire");
+    for (k, v) in &after.versions {
+        assert_eq!(before.versions[k], *v, "{k} unchanged");
+    }
+    let kept = after
+        .versions
+        .keys()
+        .filter(|k| k.starts_with("snapshot-"))
+        .count() as u64;
+    assert_eq!(
+        kept,
+        h.retain_min.min(
+            before
+                .versions
+                .keys()
+                .filter(|k| k.starts_with("snapshot-"))
+                .count() as u64
+        )
+    );
+    assert!(
+        walk_plans(dir.path()).is_empty(),
+        "the plan object is removed when done"
+    );
+}
+
+fn walk_plans(dir: &std::path::Path) -> Vec<String> {
+    crate::fixtures::walk(dir)
+        .into_iter()
+        .filter(|p| p.starts_with("_tagkeeper/"))
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 40, ..ProptestConfig::default() })]
+    #[test]
+    fn expiration_deletes_exactly_what_only_expired_snapshots_kept(
+        snapshots in 6usize..18,
+        partitions in 1usize..4,
+        overwrite_every in prop_oneof![Just(0usize), 2usize..5],
+        tag_picks in proptest::collection::btree_set(1i64..18, 0..4),
+        record in any::<bool>(),
+        retain_min in 1u64..5,
+        pre in 0usize..3,
+    ) {
+        let tags: Vec<i64> = tag_picks.into_iter().filter(|t| *t <= snapshots as i64).collect();
+        let pre_expired = 1 + (pre as i64) * (*tags.iter().min().unwrap_or(&1) - 1).max(0) / 2;
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(run(History { snapshots, partitions, overwrite_every, tags, record, retain_min, pre_expired }));
+    }
+}
+
+#[tokio::test]
+async fn tags_keep_files_their_snapshots_needed() {
+    for record in [true, false] {
+        run(History {
+            snapshots: 12,
+            partitions: 2,
+            overwrite_every: 4,
+            tags: vec![2, 3, 7],
+            record,
+            retain_min: 1,
+            pre_expired: 1,
+        })
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn range_follows_java_retain_consumer_and_successor_time() {
+    let spec = SyntheticSpec {
+        snapshots: 12,
+        files: 12,
+        tags: 0,
+        write_placeholders: true,
+        ..Default::default()
+    };
+    let t = build(tagkeeper::io::TableStore::in_memory("t"), &spec)
+        .await
+        .unwrap()
+        .table;
+    // Synthetic commits are one minute apart from 2024-01-01T00:00Z (snapshot 1).
+    let t1 = 1_704_067_200_000i64;
+    let time = |id: i64| t1 + (id - 1) * 60_000;
+    // retain_min 10 of 12: at most 1..=2 expire.
+    assert_eq!(
+        plan(&t, &opts(10), NOW).await.unwrap().expired_snapshots,
+        vec![1, 2]
+    );
+    // Successor rule: now = time(6) + 1 h, retained 1 h: snapshot 5 stays because 6 is young.
+    let o = ExpireOptions {
+        time_retained_millis: 3_600_000,
+        ..opts(1)
+    };
+    assert_eq!(
+        plan(&t, &o, time(6) + 3_600_000)
+            .await
+            .unwrap()
+            .expired_snapshots,
+        vec![1, 2, 3, 4]
+    );
+    // retain_max 3 expires old snapshots whatever their age.
+    let o = ExpireOptions {
+        retain_max: 3,
+        time_retained_millis: i64::MAX / 2,
+        ..opts(1)
+    };
+    assert_eq!(
+        plan(&t, &o, NOW).await.unwrap().expired_snapshots,
+        (1..=9).collect::<Vec<_>>()
+    );
+    // expire limit.
+    let o = ExpireOptions {
+        expire_limit: 4,
+        ..opts(1)
+    };
+    assert_eq!(
+        plan(&t, &o, NOW).await.unwrap().expired_snapshots,
+        vec![1, 2, 3, 4]
+    );
+    // A consumer that still needs snapshot 5.
+    t.store()
+        .put_overwrite(
+            "consumer/consumer-job",
+            bytes::Bytes::from_static(br#"{"nextSnapshot":5}"#),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        plan(&t, &opts(1), NOW).await.unwrap().expired_snapshots,
+        vec![1, 2, 3, 4]
+    );
+    // retain_min below 1 is refused.
+    let e = plan(&t, &opts(0), NOW).await.unwrap_err();
+    assert!(
+        matches!(e, Error::InvalidArgument(_)) && e.to_string().contains("at least 1"),
+        "{e}"
+    );
+}
+
+#[tokio::test]
+async fn unreadable_metadata_cancels_what_it_covers() {
+    let (_t, tpl) = template().await;
+    let (_d, dir) = copy(&tpl);
+    let (t, h) = faulty(&dir);
+    // Snapshot 9's delta is unreadable: its deletions are skipped and reported.
+    let s9 = t.try_load_snapshot(SnapshotId(9)).await.unwrap().unwrap();
+    h.fail_paths_containing(&s9.delta_manifest_list, InjectedError::Generic);
+    let p = plan(&t, &opts(1), NOW).await.unwrap();
+    assert!(
+        p.skipped
+            .iter()
+            .any(|s| s.contains("snapshot 9") && s.contains("delta is unreadable")),
+        "{:?}",
+        p.skipped
+    );
+    h.reset();
+    // Tag t8 is unreadable: no manifest is deleted.
+    let t8 = t.load_tag(&TagName::new("t8").unwrap()).await.unwrap();
+    h.fail_paths_containing(
+        &t8.snapshot.base_manifest_list,
+        InjectedError::PermissionDenied,
+    );
+    let p = plan(&t, &opts(1), NOW).await.unwrap();
+    assert!(
+        p.skipped
+            .iter()
+            .any(|s| s.contains("tag 't8' is unreadable")),
+        "{:?}",
+        p.skipped
+    );
+    assert!(
+        p.files
+            .iter()
+            .all(|f| f.category == tagkeeper::ops::delete_tag::Category::Data),
+        "{:?}",
+        p.files
+    );
+}
+
+#[tokio::test]
+async fn crash_sweep_expire_snapshots() {
+    fn run(t: Table) -> Pin<Box<dyn Future<Output = tagkeeper::Result<()>> + Send>> {
+        Box::pin(async move { expire(&t, &opts(1), NOW).await.map(|_| ()) })
+    }
+    sweep("expire-snapshots", run, run).await;
+}
+
+#[tokio::test]
+async fn an_interrupted_run_is_finished_from_its_plan() {
+    let (_t, tpl) = template().await;
+    let (_d, dir) = copy(&tpl);
+    let (t, h) = faulty(&dir);
+    // Crash right after the first expired snapshot file is deleted.
+    let (_d2, dir2) = copy(&tpl);
+    let (t2, h2) = faulty(&dir2);
+    expire(&t2, &opts(1), NOW).await.unwrap();
+    let k = h2
+        .log()
+        .iter()
+        .find(|(_, kind, p)| *kind == "delete" && p.contains("snapshot/snapshot-"))
+        .map(|(n, _, _)| *n)
+        .unwrap();
+    h.crash_after(k);
+    assert!(expire(&t, &opts(1), NOW).await.is_err());
+    h.reset();
+    assert_eq!(walk_plans(&dir).len(), 1, "the plan survived the crash");
+    // Fewer snapshots remain to expire now, but the plan's files must all go.
+    let r = expire(&t, &opts(1), NOW).await.unwrap();
+    assert!(r.resumed, "{r:?}");
+    assert!(walk_plans(&dir).is_empty());
+    assert_eq!(
+        on_disk(&dir),
+        on_disk(&dir2),
+        "the same files as an uninterrupted run"
+    );
+}
+
+#[tokio::test]
+async fn a_tag_created_during_expiration_keeps_its_files() {
+    let (_t, tpl) = template().await;
+    let (_d, dir) = copy(&tpl);
+    let (t, h) = faulty(&dir);
+    // Learn when expiration deletes its last snapshot file; a tagger tags snapshot 9 before it.
+    let (_d2, dir2) = copy(&tpl);
+    let (t2, h2) = faulty(&dir2);
+    expire(&t2, &opts(1), NOW).await.unwrap();
+    let k = h2
+        .log()
+        .iter()
+        .find(|(_, kind, p)| *kind == "delete" && p.contains("snapshot/snapshot-"))
+        .map(|(n, _, _)| *n)
+        .unwrap();
+    let tagger = t.clone();
+    h.before_request(k, Box::pin(async move { tag_at(&tagger, 9).await }));
+    let r = expire(&t, &opts(1), NOW).await.unwrap();
+    assert!(
+        r.skipped.iter().any(|s| s.contains("tags changed")),
+        "{:?}",
+        r.skipped
+    );
+    let state = oracle::observe(&dir);
+    state.assert_whole("tag created mid-expiration");
+    assert!(state.versions.contains_key("tag-t9"));
+}
+
+#[test]
+fn cli_expire_snapshots() {
+    let (_d, path) = crate::common::copy_table("partitioned_overwrite");
+    let p = path.to_str().unwrap();
+    let bad = crate::common::tagkeeper(&["expire-snapshots", p, "--retain-min", "0"]);
+    assert_eq!(bad.status.code(), Some(1));
+    let dry = crate::common::tagkeeper(&[
+        "expire-snapshots",
+        "--json",
+        "--dry-run",
+        p,
+        "--retain-min",
+        "2",
+        "--older-than",
+        "2100-01-01T00:00:00Z",
+    ]);
+    assert!(dry.status.success(), "{}", crate::common::stderr(&dry));
+    let v: serde_json::Value = serde_json::from_str(&crate::common::stdout(&dry)).unwrap();
+    assert_eq!(v["expired_snapshots"], serde_json::json!([1, 2, 3, 4, 5]));
+    assert_eq!(v["dry_run"], true);
+    let real = crate::common::tagkeeper(&[
+        "expire-snapshots",
+        "--json",
+        p,
+        "--retain-min",
+        "2",
+        "--older-than",
+        "2100-01-01T00:00:00Z",
+    ]);
+    assert!(real.status.success(), "{}", crate::common::stderr(&real));
+    let r: serde_json::Value = serde_json::from_str(&crate::common::stdout(&real)).unwrap();
+    assert_eq!(r["files"], v["files"]);
+    assert!(
+        r["totals"]["data"][0].as_u64().unwrap() > 0,
+        "the overwritten and dropped partitions' files: {r:#}"
+    );
+    oracle::observe(&path).assert_whole("after CLI expire");
+}
