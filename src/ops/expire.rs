@@ -385,11 +385,12 @@ async fn plan_deleted_data(
                     None => false,
                     Some(t) => {
                         let id = t.tag.snapshot.id.0;
-                        if !skippers.contains_key(&id) {
+                        if let std::collections::hash_map::Entry::Vacant(slot) = skippers.entry(id)
+                        {
                             let live = table
                                 .data_files(&t.tag.snapshot, &format!("tag '{}'", t.name))
                                 .await;
-                            let set = match live {
+                            slot.insert(match live {
                                 Ok(l) => Some(l.into_iter().map(|f| f.path).collect()),
                                 Err(e) => {
                                     p.skipped.push(format!(
@@ -398,8 +399,7 @@ async fn plan_deleted_data(
                                     ));
                                     None
                                 }
-                            };
-                            skippers.insert(id, set);
+                            });
                         }
                         // An unreadable protector protects everything (fail closed).
                         skippers
