@@ -109,3 +109,83 @@ fn text(p: &ExpirePlan) -> String {
     }
     out
 }
+
+/// `expire-tags` arguments.
+#[derive(Debug, Args)]
+pub(crate) struct ExpireTagsArgs {
+    /// The table.
+    table: String,
+    /// Also expire tags created before this time (local time or RFC 3339); tags without a
+    /// creation time count by their file's modification time.
+    #[arg(long, value_name = "TS")]
+    older_than: Option<String>,
+    /// Print the plan and change nothing.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+pub(crate) async fn run_expire_tags(
+    a: ExpireTagsArgs,
+    global: &GlobalArgs,
+    printer: &Printer,
+) -> Result<()> {
+    let table = Table::open(&a.table, &global.store_options()).await?;
+    let older_than = match &a.older_than {
+        None => None,
+        Some(ts) => {
+            let millis = parse_timestamp(ts)?;
+            let utc = chrono::DateTime::from_timestamp_millis(millis).ok_or_else(|| {
+                Error::InvalidArgument(format!("--older-than {ts:?} is out of range"))
+            })?;
+            Some(utc.with_timezone(&chrono::Local).naive_local())
+        }
+    };
+    let report =
+        tagkeeper::ops::expire_tags::expire_tags(&table, &SystemClock, older_than, a.dry_run)
+            .await?;
+    printer.report(&report, |r| {
+        let verb = if r.dry_run { "Would delete" } else { "Deleted" };
+        let mut out = if r.deleted_tags.is_empty() {
+            "No tag has expired.\n".to_string()
+        } else {
+            format!("{verb} expired tag(s): {}\n", r.deleted_tags.join(", "))
+        };
+        for (c, t) in &r.deleted {
+            out.push_str(&format!(
+                "  {c:?}: {} file(s), {} bytes\n",
+                t.files, t.bytes
+            ));
+        }
+        out
+    })
+}
+
+/// `maintain` arguments.
+#[derive(Debug, Args)]
+pub(crate) struct MaintainArgs {
+    /// The table.
+    table: String,
+    /// Print what would be done and change nothing.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+pub(crate) async fn run_maintain(
+    a: MaintainArgs,
+    global: &GlobalArgs,
+    printer: &Printer,
+) -> Result<()> {
+    let table = Table::open(&a.table, &global.store_options()).await?;
+    let report = tagkeeper::ops::expire_tags::maintain(&table, &SystemClock, a.dry_run).await?;
+    printer.warnings(&report.notes);
+    printer.warnings(&report.snapshots.skipped);
+    printer.report(&report, |r| {
+        let tags = r
+            .tags
+            .as_ref()
+            .map_or("tags: not expired\n".to_string(), |t| {
+                format!("tags expired: {:?}\n", t.deleted_tags)
+            });
+        format!("{tags}{}", text(&r.snapshots))
+    })
+}

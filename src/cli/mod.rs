@@ -88,6 +88,10 @@ enum Command {
     ReplaceTag(tag_cmds::ReplaceTagArgs),
     /// Expire old snapshots and delete the files only they referenced (tag-aware, plan-first).
     ExpireSnapshots(expire_cmd::ExpireArgs),
+    /// Delete tags past their retention (or created before --older-than), with delete-tag's cleanup.
+    ExpireTags(expire_cmd::ExpireTagsArgs),
+    /// Run Paimon's after-commit maintenance from the table's options: expire tags, then snapshots.
+    Maintain(expire_cmd::MaintainArgs),
     /// Roll a table back to a tag, snapshot or time (destructive, or --as-latest).
     RollbackTo(rollback_cmd::RollbackArgs),
     /// Build a sample warehouse (a month of daily commits and weekly tags) and tour it.

@@ -17,7 +17,8 @@
 //! **Fail closed.** An unreadable delta cancels the data deletions of that snapshot; an
 //! unreadable tag cancels the deletions it might protect; an unreadable tag or `end` snapshot
 //! cancels every manifest deletion. Each skip is reported with the file and reason. Tables with
-//! branches keep their data files (branch-aware protection is not implemented: reported).
+//! branches keep their data files and manifests (branches share both with main, and
+//! branch-aware protection is not implemented: reported); only snapshot files expire.
 //!
 //! **Order and crash safety.** The plan is written first, with a conditional create, to
 //! `_tagkeeper/plans/expire-<end>.json` (Paimon's orphan cleaners only look into Paimon's own
@@ -97,6 +98,33 @@ impl ExpireOptions {
         })
     }
 
+    /// Refuse a decoupled changelog lifecycle (`changelog.num-retained.*` or
+    /// `changelog.time-retained` beyond the snapshot's): its changelog files must outlive the
+    /// snapshots, which this implementation does not handle, and deleting them would lose
+    /// retained changelog (paimon-format.md §7.3).
+    pub fn check_changelog_not_decoupled(&self, options: &[(String, String)]) -> Result<()> {
+        let get = |k: &str| {
+            options
+                .iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.as_str())
+        };
+        let num = |k: &str| get(k).and_then(|v| v.trim().parse::<u64>().ok());
+        let longer_count = num("changelog.num-retained.min").is_some_and(|v| v > self.retain_min)
+            || num("changelog.num-retained.max").is_some_and(|v| v > self.retain_max);
+        let longer_time = get("changelog.time-retained")
+            .and_then(|v| parse_duration(v).ok())
+            .is_some_and(|d| d.as_millis() as i64 > self.time_retained_millis);
+        if longer_count || longer_time {
+            return Err(Error::Unsupported(
+                "the table keeps changelogs longer than snapshots (changelog.num-retained.* / changelog.time-retained); \
+                 expiring it needs the decoupled changelog lifecycle, which tagkeeper does not implement yet: nothing was deleted"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+
     fn validate(&self) -> Result<()> {
         if self.retain_min < 1 {
             return Err(Error::InvalidArgument("retain-min must be at least 1 (Paimon issue #10088: 0 deletes files of retained snapshots)".into()));
@@ -148,6 +176,7 @@ pub struct ExpirePlan {
 /// Compute the range and the files. Changes nothing.
 pub async fn plan(table: &Table, opts: &ExpireOptions, now_millis: i64) -> Result<ExpirePlan> {
     opts.validate()?;
+    opts.check_changelog_not_decoupled(&table.latest_schema().await?.options)?;
     let range = table.snapshot_range().await?;
     let tags = table.tags().await?;
     let mut p = ExpirePlan {
@@ -216,7 +245,14 @@ pub async fn plan(table: &Table, opts: &ExpireOptions, now_millis: i64) -> Resul
 
     // Changelog files, manifests, lists, index and statistics of expired snapshots.
     let mut keep: Vec<Footprint> = Vec::new();
-    let mut manifests_ok = true;
+    // Branch snapshots and tags live in branch/branch-*/ but use main's manifest/ directory.
+    let mut manifests_ok = branches.is_empty();
+    if !manifests_ok {
+        p.skipped.push(format!(
+            "manifests: the table has {} branch(es), which share manifest/; no manifest is deleted",
+            branches.len()
+        ));
+    }
     for t in &tags {
         match footprint(table, &t.tag.snapshot, &format!("tag '{}'", t.name)).await {
             Ok(f) => keep.push(f),

@@ -2,5 +2,6 @@
 
 pub mod delete_tag;
 pub mod expire;
+pub mod expire_tags;
 pub mod rollback;
 pub mod tag;

@@ -307,6 +307,17 @@ async fn plan_resolved(
                 .filter(|i| *i > target_id.0)
                 .collect();
             p.restores_snapshot = !range.ids.contains(&target_id);
+            let (_, branches) = table
+                .store()
+                .list_dir(crate::table::layout::BRANCH_DIR)
+                .await?;
+            if p.purge && !branches.is_empty() {
+                p.purge = false;
+                p.notes.push(format!(
+                    "--purge skipped for safety: the table has {} branch(es), which share data files and manifests",
+                    branches.len()
+                ));
+            }
             match unreferenced(table, &range.ids, &tags, target_id, &resolved.snapshot).await {
                 Ok(files) => {
                     p.unreferenced_bytes = files.iter().map(|f| f.bytes).sum();

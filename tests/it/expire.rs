@@ -402,3 +402,125 @@ fn cli_expire_snapshots() {
     );
     oracle::observe(&path).assert_whole("after CLI expire");
 }
+
+#[tokio::test]
+async fn a_decoupled_changelog_lifecycle_is_refused() {
+    let spec = tagkeeper::write::TableSpec {
+        columns: vec![(
+            "id".into(),
+            tagkeeper::format::types::DataType::parse("BIGINT").unwrap(),
+        )],
+        options: vec![("changelog.num-retained.min".into(), "100".into())],
+        ..Default::default()
+    };
+    let t = tagkeeper::write::create_table(tagkeeper::io::TableStore::in_memory("t"), &spec, 1)
+        .await
+        .unwrap();
+    let e = plan(&t, &opts(1), NOW).await.unwrap_err();
+    assert!(
+        matches!(e, Error::Unsupported(_)) && e.to_string().contains("changelog"),
+        "{e}"
+    );
+}
+
+#[tokio::test]
+async fn expire_tags_by_retention_and_age() {
+    use tagkeeper::ops::expire_tags::{expire_tags, expired_tags};
+    let (_t, tpl) = template().await;
+    let (_d, dir) = copy(&tpl);
+    let t = crate::common::open(&dir).await;
+    // t5 was created with a 1-day retention at the template clock's time (2024-01-01T00:10Z).
+    let created = t
+        .load_tag(&TagName::new("t5").unwrap())
+        .await
+        .unwrap()
+        .create_time
+        .unwrap();
+    let at = |ms_after: i64| ManualClock::new(created.and_utc().timestamp_millis() + ms_after);
+    assert!(
+        expired_tags(&t, &at(86_400_000), None)
+            .await
+            .unwrap()
+            .is_empty(),
+        "exactly at expiry: kept"
+    );
+    let names = expired_tags(&t, &at(86_400_001), None).await.unwrap();
+    assert_eq!(names, vec![TagName::new("t5").unwrap()]);
+    // --older-than: tags without a creation time count by their file's modification time.
+    let future = chrono::NaiveDate::from_ymd_opt(2100, 1, 1)
+        .unwrap()
+        .and_hms_opt(0, 0, 0)
+        .unwrap();
+    let all = expired_tags(&t, &at(0), Some(future)).await.unwrap();
+    assert_eq!(all.len(), 3);
+    // A dry run changes nothing; the real run deletes through delete-tag.
+    let before = on_disk(&dir);
+    let dry = expire_tags(&t, &at(86_400_001), None, true).await.unwrap();
+    assert_eq!(
+        (dry.dry_run, dry.deleted_tags.clone()),
+        (true, vec!["t5".to_string()])
+    );
+    assert_eq!(on_disk(&dir), before);
+    let done = expire_tags(&t, &at(86_400_001), None, false).await.unwrap();
+    assert_eq!(done.deleted, dry.deleted);
+    let state = oracle::observe(&dir);
+    state.assert_whole("after expire-tags");
+    assert!(!state.versions.contains_key("tag-t5") && state.versions.contains_key("tag-t3"));
+}
+
+#[tokio::test]
+async fn maintain_expires_tags_then_snapshots_from_table_options() {
+    let (_t, tpl) = template().await;
+    let (_d, dir) = copy(&tpl);
+    // The template keeps 10 snapshots by default options; ask for fewer through the schema.
+    let schema_path = dir.join("schema/schema-0");
+    let mut schema: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&schema_path).unwrap()).unwrap();
+    schema["options"]["snapshot.num-retained.min"] = "2".into();
+    std::fs::write(&schema_path, serde_json::to_vec(&schema).unwrap()).unwrap();
+    let t = crate::common::open(&dir).await;
+    let clock = ManualClock::new(NOW);
+    let dry = tagkeeper::ops::expire_tags::maintain(&t, &clock, true)
+        .await
+        .unwrap();
+    assert_eq!(dry.tags.as_ref().unwrap().deleted_tags, vec!["t5"]);
+    assert_eq!(dry.snapshots.expired_snapshots, vec![7, 8]);
+    let done = tagkeeper::ops::expire_tags::maintain(&t, &clock, false)
+        .await
+        .unwrap();
+    assert_eq!(done.snapshots.expired_snapshots, vec![7, 8]);
+    let state = oracle::observe(&dir);
+    state.assert_whole("after maintain");
+    let names: BTreeSet<&str> = state.versions.keys().map(String::as_str).collect();
+    assert_eq!(
+        names,
+        BTreeSet::from(["snapshot-10", "snapshot-9", "tag-t3", "tag-t8"])
+    );
+}
+
+#[tokio::test]
+async fn branches_keep_every_data_file_and_manifest() {
+    let (_t, tpl) = template().await;
+    let (_d, dir) = copy(&tpl);
+    // A branch created from snapshot 8: its snapshot and tag copy main's metadata.
+    let b = dir.join("branch/branch-b1");
+    std::fs::create_dir_all(b.join("snapshot")).unwrap();
+    std::fs::create_dir_all(b.join("schema")).unwrap();
+    std::fs::copy(
+        dir.join("snapshot/snapshot-8"),
+        b.join("snapshot/snapshot-8"),
+    )
+    .unwrap();
+    std::fs::copy(dir.join("schema/schema-0"), b.join("schema/schema-0")).unwrap();
+    let before: BTreeSet<String> = on_disk(&dir);
+    let t = crate::common::open(&dir).await;
+    let r = expire(&t, &opts(1), NOW).await.unwrap();
+    assert_eq!(r.expired_snapshots, vec![7, 8, 9]);
+    assert!(r.files.is_empty(), "{:?}", r.files);
+    assert!(
+        r.skipped.iter().any(|s| s.contains("branch")),
+        "{:?}",
+        r.skipped
+    );
+    assert_eq!(on_disk(&dir), before, "no data file or manifest deleted");
+}

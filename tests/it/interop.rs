@@ -350,10 +350,21 @@ fn clock_arc() -> std::sync::Arc<tagkeeper::clock::ManualClock> {
 async fn pypaimon_reads_every_retained_version_after_expiration() {
     let Some(py) = python() else { return };
     use tagkeeper::ops::expire::{expire, ExpireOptions};
-    let o = ExpireOptions { retain_min: 2, retain_max: 1 << 40, time_retained_millis: 0, expire_limit: 1000, ignore_commit_snapshot: false };
+    let o = ExpireOptions {
+        retain_min: 2,
+        retain_max: 1 << 40,
+        time_retained_millis: 0,
+        expire_limit: 1000,
+        ignore_commit_snapshot: false,
+    };
     // pypaimon-written tables (overwrites and dropped partitions, tags, a rollback) and a
     // tagkeeper-written one with tags and expired history.
-    for name in ["partitioned_overwrite", "tagged", "rolled_back", "append_many"] {
+    for name in [
+        "partitioned_overwrite",
+        "tagged",
+        "rolled_back",
+        "append_many",
+    ] {
         let (_d, dir) = copy_table(name);
         let before = oracle::observe(&dir);
         let t = open(&dir).await;
@@ -369,5 +380,9 @@ async fn pypaimon_reads_every_retained_version_after_expiration() {
     let (_d, dir) = crate::crash::copy(&tpl);
     let t = open(&dir).await;
     expire(&t, &o, 4_000_000_000_000).await.unwrap();
-    assert_eq!(assert_pypaimon_agrees(&py, &dir), 5, "snapshots 9, 10 and three tags");
+    assert_eq!(
+        assert_pypaimon_agrees(&py, &dir),
+        5,
+        "snapshots 9, 10 and three tags"
+    );
 }

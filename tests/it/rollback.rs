@@ -458,3 +458,37 @@ async fn rollback_a_pypaimon_written_table() {
         }
     }
 }
+
+#[tokio::test]
+async fn purge_is_skipped_when_branches_exist() {
+    let (_t, tpl) = template().await;
+    let (_d, dir) = copy(&tpl);
+    std::fs::create_dir_all(dir.join("branch/branch-b1/snapshot")).unwrap();
+    std::fs::copy(
+        dir.join("snapshot/snapshot-9"),
+        dir.join("branch/branch-b1/snapshot/snapshot-9"),
+    )
+    .unwrap();
+    let t = crate::common::open(&dir).await;
+    let data = |d: &std::path::Path| {
+        walk(d)
+            .into_iter()
+            .filter(|p| p.ends_with(".parquet") || p.starts_with("manifest/"))
+            .count()
+    };
+    let before = data(&dir);
+    let p = execute(
+        &t,
+        &RollbackTarget::Snapshot(SnapshotId(7)),
+        RollbackMode::Destructive { purge: true },
+        &clock(),
+    )
+    .await
+    .unwrap();
+    assert!(
+        !p.purge && p.notes.iter().any(|n| n.contains("branch")),
+        "{:?}",
+        p.notes
+    );
+    assert_eq!(data(&dir), before);
+}
