@@ -202,26 +202,36 @@ pub(crate) struct Footprint {
 }
 
 pub(crate) async fn footprint(table: &Table, s: &Snapshot, owner: &str) -> Result<Footprint> {
+    let mut f = metadata_footprint(table, s, owner).await?;
     let live = table.data_files(s, owner).await?;
-    let mut data = BTreeMap::new();
-    let mut extra = Vec::new();
-    for f in live {
-        if f.external {
+    for file in live {
+        if file.external {
             continue;
         }
-        let dir = f
+        let dir = file
             .path
             .rsplit_once('/')
             .map(|(d, _)| d.to_string())
             .unwrap_or_default();
-        for x in &f.entry.file.extra_files {
-            extra.push(format!("{dir}/{x}"));
+        for x in &file.entry.file.extra_files {
+            f.extra.push(format!("{dir}/{x}"));
         }
-        data.insert(
-            f.path,
-            (f.entry.file.file_size, f.entry.file.commit_snapshot),
+        f.data.insert(
+            file.path,
+            (file.entry.file.file_size, file.entry.file.commit_snapshot),
         );
     }
+    Ok(f)
+}
+
+/// The metadata a version uses — manifest lists, manifest names, index manifest and files,
+/// statistics — without its data files: manifest lists and the index manifest are read, the
+/// manifests themselves are not.
+pub(crate) async fn metadata_footprint(
+    table: &Table,
+    s: &Snapshot,
+    owner: &str,
+) -> Result<Footprint> {
     let mut manifests = BTreeMap::new();
     for list in [&s.base_manifest_list, &s.delta_manifest_list] {
         for m in table.manifest_list(list, owner).await? {
@@ -238,8 +248,8 @@ pub(crate) async fn footprint(table: &Table, s: &Snapshot, owner: &str) -> Resul
         }
     }
     Ok(Footprint {
-        data,
-        extra,
+        data: BTreeMap::new(),
+        extra: Vec::new(),
         manifests,
         lists: [s.base_manifest_list.clone(), s.delta_manifest_list.clone()]
             .into_iter()

@@ -40,7 +40,7 @@ use crate::format::ids::SnapshotId;
 use crate::format::manifest::FileKind;
 use crate::format::snapshot::Snapshot;
 use crate::io::CreateOutcome;
-use crate::ops::delete_tag::{footprint, Category, Footprint, PlannedFile};
+use crate::ops::delete_tag::{metadata_footprint, Category, Footprint, PlannedFile};
 use crate::table::layout::{
     earliest_hint_key, manifest_key, snapshot_key, statistics_key, BRANCH_DIR, CONSUMER_DIR,
 };
@@ -217,16 +217,32 @@ pub async fn plan(table: &Table, opts: &ExpireOptions, now_millis: i64) -> Resul
     let (_, branches) = table.store().list_dir(BRANCH_DIR).await?;
     let mut files: BTreeMap<String, (Category, i64)> = BTreeMap::new();
 
+    // Every expired snapshot, read once (in parallel).
+    let ids: Vec<SnapshotId> = expired.iter().map(|i| SnapshotId(*i)).collect();
+    let loaded: Vec<Snapshot> = table.load_snapshots(&ids).await?;
+    let by_id: HashMap<i64, &Snapshot> = loaded
+        .iter()
+        .map(|s| (s.id.0, s))
+        .chain(std::iter::once((end, &end_snapshot)))
+        .collect();
+    let layout = DataLayout {
+        spec: table.partition_spec().await?,
+        data_dir: table
+            .latest_schema()
+            .await?
+            .option("data-file.path-directory")
+            .map(str::to_string),
+    };
+
     // Data files deleted by the deltas of (earliest, end].
     let mut skippers: HashMap<i64, Option<BTreeSet<String>>> = HashMap::new();
     if branches.is_empty() {
         for id in expired.iter().skip(1).copied().chain(std::iter::once(end)) {
-            let Some(s) = table.try_load_snapshot(SnapshotId(id)).await? else {
-                continue;
-            };
+            let Some(s) = by_id.get(&id) else { continue };
             plan_deleted_data(
                 table,
-                &s,
+                s,
+                &layout,
                 &tags,
                 &tag_ids,
                 opts.ignore_commit_snapshot,
@@ -254,7 +270,7 @@ pub async fn plan(table: &Table, opts: &ExpireOptions, now_millis: i64) -> Resul
         ));
     }
     for t in &tags {
-        match footprint(table, &t.tag.snapshot, &format!("tag '{}'", t.name)).await {
+        match metadata_footprint(table, &t.tag.snapshot, &format!("tag '{}'", t.name)).await {
             Ok(f) => keep.push(f),
             Err(e) => {
                 manifests_ok = false;
@@ -265,7 +281,7 @@ pub async fn plan(table: &Table, opts: &ExpireOptions, now_millis: i64) -> Resul
             }
         }
     }
-    match footprint(table, &end_snapshot, &format!("snapshot {end}")).await {
+    match metadata_footprint(table, &end_snapshot, &format!("snapshot {end}")).await {
         Ok(f) => keep.push(f),
         Err(e) => {
             manifests_ok = false;
@@ -275,11 +291,8 @@ pub async fn plan(table: &Table, opts: &ExpireOptions, now_millis: i64) -> Resul
         }
     }
     if manifests_ok {
-        for id in &expired {
-            let Some(s) = table.try_load_snapshot(SnapshotId(*id)).await? else {
-                continue;
-            };
-            plan_metadata(table, &s, &keep, &mut files, &mut p).await;
+        for s in &loaded {
+            plan_metadata(table, s, &keep, &mut files, &mut p).await;
         }
     }
     p.files = files
@@ -348,10 +361,17 @@ async fn min_consumer(table: &Table) -> Result<Option<i64>> {
     Ok(min)
 }
 
+/// How data file paths are built (read once per run).
+struct DataLayout {
+    spec: crate::format::partition::PartitionSpec,
+    data_dir: Option<String>,
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn plan_deleted_data(
     table: &Table,
     s: &Snapshot,
+    layout: &DataLayout,
     tags: &[NamedTag],
     tag_ids: &[i64],
     ignore_commit_snapshot: bool,
@@ -371,12 +391,7 @@ async fn plan_deleted_data(
         }
     };
     // Net deletions, keyed by path: an ADD of the same path cancels (a level upgrade).
-    let spec = table.partition_spec().await?;
-    let data_dir = table
-        .latest_schema()
-        .await?
-        .option("data-file.path-directory")
-        .map(str::to_string);
+    let (spec, data_dir) = (&layout.spec, &layout.data_dir);
     let mut net: BTreeMap<String, (i64, Option<i64>, Vec<String>)> = BTreeMap::new();
     for e in &entries {
         if e.file.external_path.is_some() {
