@@ -90,6 +90,12 @@ impl ManifestWriter {
     async fn put_new_manifest(&mut self, bytes: Vec<u8>) -> Result<(String, i64)> {
         let name = format!("manifest-{}-{}", self.uuid, self.manifests);
         self.manifests += 1;
+        self.put(name, bytes).await
+    }
+
+    /// Store a uniquely named file in `manifest/` (a plain put: the name is never reused) and
+    /// remember it, so that a lost race can remove it again.
+    async fn put(&mut self, name: String, bytes: Vec<u8>) -> Result<(String, i64)> {
         let size = bytes.len() as i64;
         let key = manifest_key(&name);
         self.table
@@ -169,14 +175,7 @@ impl ManifestWriter {
         let name = format!("manifest-list-{}-{}", self.uuid, self.lists);
         self.lists += 1;
         let bytes = encode_manifest_list(metas)?;
-        let size = bytes.len() as i64;
-        let key = manifest_key(&name);
-        self.table
-            .store()
-            .put_overwrite(&key, Bytes::from(bytes))
-            .await?;
-        self.written.push(key);
-        Ok((name, size))
+        self.put(name, bytes).await
     }
 
     /// The manifest-list entry of a manifest (`ManifestAvroWriter.FileWriter.result`).
