@@ -608,14 +608,22 @@ async fn run_plan(table: &Table, mut p: ExpirePlan, key: &str) -> Result<ExpireP
     let Some(end) = p.new_earliest else {
         return Ok(p);
     };
-    // 1. EARLIEST first, then the expired snapshot files in ascending order.
-    table
-        .store()
-        .put_overwrite(
-            &earliest_hint_key(),
-            Bytes::from(encode_hint(SnapshotId(end))),
-        )
-        .await?;
+    // 1. EARLIEST first (never backwards: a resumed old plan may be behind a later run),
+    //    then the expired snapshot files in ascending order.
+    let current = table.store().get_opt(&earliest_hint_key()).await?;
+    let behind = current
+        .as_deref()
+        .and_then(crate::format::hint::parse_hint)
+        .is_some_and(|h| h.0 >= end);
+    if !behind {
+        table
+            .store()
+            .put_overwrite(
+                &earliest_hint_key(),
+                Bytes::from(encode_hint(SnapshotId(end))),
+            )
+            .await?;
+    }
     for id in &p.expired_snapshots {
         for (k, r) in table
             .store()
@@ -659,7 +667,13 @@ async fn run_plan(table: &Table, mut p: ExpirePlan, key: &str) -> Result<ExpireP
     }
     // 4. The plan is done.
     if p.failed.is_empty() {
-        let _ = table.store().delete_many(&[key.to_string()]).await;
+        for (k, r) in table.store().delete_many(&[key.to_string()]).await {
+            if let Err(e) = r {
+                p.skipped.push(format!(
+                    "could not remove the finished plan {k} ({e}); the next run finds it done"
+                ));
+            }
+        }
     }
     Ok(p)
 }

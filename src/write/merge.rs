@@ -4,7 +4,7 @@
 //! Without merging, a table written by many small commits would carry one manifest per commit
 //! forever. Merging keeps each entry's recorded commit snapshot.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::HashSet;
 
 use crate::error::Result;
 use crate::format::manifest::{FileKind, ManifestEntry, ManifestFileMeta};
@@ -191,11 +191,9 @@ async fn try_full_compaction(
         .cloned()
         .collect();
     let mut deleted: HashSet<EntryIdentity> = HashSet::new();
-    let mut deleted_partitions: BTreeSet<Vec<u8>> = BTreeSet::new();
     for entries in read_all(table, &with_deletes).await? {
         for e in entries.iter().filter(|e| e.kind == FileKind::Delete) {
             deleted.insert(EntryIdentity::of(e));
-            deleted_partitions.insert(e.partition.clone());
         }
     }
     // Manifests that need no change and cannot hold a deleted file stay as they are. We do not
@@ -228,7 +226,6 @@ async fn try_full_compaction(
             result.push(m.clone());
         }
     }
-    let _ = deleted_partitions;
     result.extend(writer.write_manifests(&survivors).await?);
     Ok(Some(result))
 }
