@@ -90,6 +90,16 @@ pub fn faulty(path: &Path) -> (Table, FaultHandle) {
     )
 }
 
+/// The numbers of the requests that deleted snapshot files, in order (for placing a crash or
+/// another actor's work at that point of a command).
+pub fn snapshot_deletions(h: &FaultHandle) -> Vec<u64> {
+    h.log()
+        .iter()
+        .filter(|(_, kind, p)| *kind == "delete" && p.contains("snapshot/snapshot-"))
+        .map(|(n, _, _)| *n)
+        .collect()
+}
+
 pub type Command = fn(Table) -> Pin<Box<dyn Future<Output = tagkeeper::Result<()>> + Send>>;
 
 /// Run the sweep for one command. `rerun` is the command a user runs after a crash.

@@ -17,7 +17,7 @@ use tagkeeper::write::merge::MergeOptions;
 use tagkeeper::write::synthetic::{build, SyntheticSpec};
 use tagkeeper::Error;
 
-use crate::crash::{copy, faulty, sweep, template};
+use crate::crash::{copy, faulty, snapshot_deletions, sweep, template};
 use crate::delete_tag::{on_disk, referenced};
 use crate::oracle;
 
@@ -315,12 +315,7 @@ async fn an_interrupted_run_is_finished_from_its_plan() {
     let (_d2, dir2) = copy(&tpl);
     let (t2, h2) = faulty(&dir2);
     expire(&t2, &opts(1), NOW).await.unwrap();
-    let k = h2
-        .log()
-        .iter()
-        .find(|(_, kind, p)| *kind == "delete" && p.contains("snapshot/snapshot-"))
-        .map(|(n, _, _)| *n)
-        .unwrap();
+    let k = snapshot_deletions(&h2)[0];
     h.crash_after(k);
     assert!(expire(&t, &opts(1), NOW).await.is_err());
     h.reset();
@@ -345,12 +340,7 @@ async fn a_tag_created_during_expiration_keeps_its_files() {
     let (_d2, dir2) = copy(&tpl);
     let (t2, h2) = faulty(&dir2);
     expire(&t2, &opts(1), NOW).await.unwrap();
-    let k = h2
-        .log()
-        .iter()
-        .find(|(_, kind, p)| *kind == "delete" && p.contains("snapshot/snapshot-"))
-        .map(|(n, _, _)| *n)
-        .unwrap();
+    let k = snapshot_deletions(&h2)[0];
     let tagger = t.clone();
     h.before_request(k, Box::pin(async move { tag_at(&tagger, 9).await }));
     let r = expire(&t, &opts(1), NOW).await.unwrap();

@@ -13,7 +13,7 @@ use tagkeeper::table::Table;
 use tagkeeper::write::{append, CommitOptions};
 use tagkeeper::Error;
 
-use crate::crash::{copy, faulty, sweep, template};
+use crate::crash::{copy, faulty, snapshot_deletions, sweep, template};
 use crate::fixtures::walk;
 use crate::oracle;
 use crate::write::batch;
@@ -261,13 +261,7 @@ async fn a_commit_during_a_destructive_rollback_is_reported() {
     )
     .await
     .unwrap();
-    let k = h2
-        .log()
-        .iter()
-        .filter(|(_, kind, p)| *kind == "delete" && p.contains("snapshot/snapshot-"))
-        .map(|(n, _, _)| *n)
-        .max()
-        .unwrap();
+    let k = *snapshot_deletions(&h2).last().unwrap();
     let writer = t.clone();
     h.before_request(
         k + 1,
