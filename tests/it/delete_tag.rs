@@ -68,17 +68,25 @@ struct History {
     record: bool,
 }
 
-async fn run(h: History) {
+/// A table on local disk with `snapshots` commits of two placeholder files each (an overwrite
+/// every `overwrite_every`-th), small manifests so that merging happens, and files that record
+/// their commit snapshot or not. Shared by the delete-tag and expiration property tests.
+pub async fn history_table(
+    snapshots: usize,
+    partitions: usize,
+    overwrite_every: usize,
+    record: bool,
+) -> (tempfile::TempDir, Table) {
     let dir = tempfile::tempdir().unwrap();
     let store =
         tagkeeper::io::open_location(dir.path().to_str().unwrap(), &Default::default()).unwrap();
     let spec = SyntheticSpec {
-        snapshots: h.snapshots,
-        files: h.snapshots * 2,
+        snapshots,
+        files: snapshots * 2,
         tags: 0,
-        partitions: h.partitions,
-        overwrite_every: h.overwrite_every,
-        record_commit_snapshot: h.record,
+        partitions,
+        overwrite_every,
+        record_commit_snapshot: record,
         write_placeholders: true,
         merge: MergeOptions {
             target_size: 2048,
@@ -87,6 +95,11 @@ async fn run(h: History) {
         },
     };
     let t = build(store, &spec).await.unwrap().table;
+    (dir, t)
+}
+
+async fn run(h: History) {
+    let (dir, t) = history_table(h.snapshots, h.partitions, h.overwrite_every, h.record).await;
     let clock = tagkeeper::clock::ManualClock::new(0);
     for id in &h.tags {
         let req = CreateTag {

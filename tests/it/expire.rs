@@ -13,7 +13,6 @@ use tagkeeper::io::fault::InjectedError;
 use tagkeeper::ops::expire::{expire, plan, ExpireOptions};
 use tagkeeper::ops::tag::{create_tag, CreateTag, TagSource};
 use tagkeeper::table::Table;
-use tagkeeper::write::merge::MergeOptions;
 use tagkeeper::write::synthetic::{build, SyntheticSpec};
 use tagkeeper::Error;
 
@@ -54,24 +53,9 @@ struct History {
 }
 
 async fn run(h: History) {
-    let dir = tempfile::tempdir().unwrap();
-    let store =
-        tagkeeper::io::open_location(dir.path().to_str().unwrap(), &Default::default()).unwrap();
-    let spec = SyntheticSpec {
-        snapshots: h.snapshots,
-        files: h.snapshots * 2,
-        tags: 0,
-        partitions: h.partitions,
-        overwrite_every: h.overwrite_every,
-        record_commit_snapshot: h.record,
-        write_placeholders: true,
-        merge: MergeOptions {
-            target_size: 2048,
-            min_count: 3,
-            full_compaction_threshold: 8192,
-        },
-    };
-    let t = build(store, &spec).await.unwrap().table;
+    let (dir, t) =
+        crate::delete_tag::history_table(h.snapshots, h.partitions, h.overwrite_every, h.record)
+            .await;
     for id in &h.tags {
         tag_at(&t, *id).await;
     }

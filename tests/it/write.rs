@@ -82,6 +82,23 @@ pub async fn local_table(dir: &std::path::Path, s: &TableSpec) -> Table {
     write::create_table(store, s, 1).await.unwrap()
 }
 
+/// Append (or overwrite with) rows in one commit, with default options; panics on failure.
+pub async fn commit_rows(
+    t: &Table,
+    rows: &[(i64, Option<&str>, &str)],
+    scope: Option<OverwriteScope>,
+) -> tagkeeper::write::CommitOutcome {
+    append(
+        t,
+        vec![batch(rows)],
+        scope,
+        clock(),
+        &CommitOptions::default(),
+    )
+    .await
+    .unwrap()
+}
+
 pub fn clock() -> Arc<ManualClock> {
     Arc::new(ManualClock::new(1_704_067_200_000))
 }
@@ -424,28 +441,12 @@ async fn a_lost_response_on_publish_is_resolved_by_reading_back() {
     let t = write::create_table(store, &spec(false, &[]), 1)
         .await
         .unwrap();
-    append(
-        &t,
-        vec![batch(&[(1, None, "x")])],
-        None,
-        clock(),
-        &CommitOptions::default(),
-    )
-    .await
-    .unwrap();
+    commit_rows(&t, &[(1, None, "x")], None).await;
     // Find the request number of the next snapshot put by a dry run on a copy of the counts:
     // the publish is the last PUT before the LATEST hint. Lose every PUT response in turn and
     // check the commit still lands exactly once.
     let before = h.requests();
-    append(
-        &t,
-        vec![batch(&[(2, None, "x")])],
-        None,
-        clock(),
-        &CommitOptions::default(),
-    )
-    .await
-    .unwrap();
+    commit_rows(&t, &[(2, None, "x")], None).await;
     let per_commit = h.requests() - before;
     for k in 1..=per_commit {
         let start = h.requests();
@@ -547,29 +548,13 @@ async fn faulty_table(partitioned: bool) -> (Table, tagkeeper::io::fault::FaultH
 /// run of the same commit on an identical table.
 async fn publish_request(
     rows_before: &[(i64, Option<&str>, &str)],
-    commit_rows: &[(i64, Option<&str>, &str)],
+    rows: &[(i64, Option<&str>, &str)],
     scope: Option<OverwriteScope>,
 ) -> u64 {
     let (t, h) = faulty_table(true).await;
-    append(
-        &t,
-        vec![batch(rows_before)],
-        None,
-        clock(),
-        &CommitOptions::default(),
-    )
-    .await
-    .unwrap();
+    commit_rows(&t, rows_before, None).await;
     let start = h.requests();
-    append(
-        &t,
-        vec![batch(commit_rows)],
-        scope,
-        clock(),
-        &CommitOptions::default(),
-    )
-    .await
-    .unwrap();
+    commit_rows(&t, rows, scope).await;
     let log = h.log();
     let (n, _, _) = log
         .iter()
@@ -588,15 +573,7 @@ async fn an_overwrite_that_loses_to_a_change_of_its_partition_fails_clearly() {
 
     for (other_dt, expect_conflict) in [("2024-01-01", true), ("2024-01-02", false)] {
         let (t, h) = faulty_table(true).await;
-        append(
-            &t,
-            vec![batch(&base)],
-            None,
-            clock(),
-            &CommitOptions::default(),
-        )
-        .await
-        .unwrap();
+        commit_rows(&t, &base, None).await;
         // Another writer commits into `other_dt` just before the overwrite publishes.
         let other = t.clone();
         let dt = other_dt.to_string();
@@ -604,15 +581,7 @@ async fn an_overwrite_that_loses_to_a_change_of_its_partition_fails_clearly() {
             h.requests() + offset,
             Box::pin(async move {
                 let rows = [(5, Some("late"), dt.as_str())];
-                append(
-                    &other,
-                    vec![batch(&rows)],
-                    None,
-                    clock(),
-                    &CommitOptions::default(),
-                )
-                .await
-                .unwrap();
+                commit_rows(&other, &rows, None).await;
             }),
         );
         let r = append(
@@ -651,39 +620,15 @@ async fn a_retried_commit_records_its_final_snapshot_id() {
     let mine = [(2, Some("mine"), "2024-01-01")];
     let offset = publish_request(&base, &mine, None).await;
     let (t, h) = faulty_table(true).await;
-    append(
-        &t,
-        vec![batch(&base)],
-        None,
-        clock(),
-        &CommitOptions::default(),
-    )
-    .await
-    .unwrap();
+    commit_rows(&t, &base, None).await;
     let other = t.clone();
     h.before_request(
         h.requests() + offset,
         Box::pin(async move {
-            append(
-                &other,
-                vec![batch(&[(3, Some("theirs"), "2024-01-02")])],
-                None,
-                clock(),
-                &CommitOptions::default(),
-            )
-            .await
-            .unwrap();
+            commit_rows(&other, &[(3, Some("theirs"), "2024-01-02")], None).await;
         }),
     );
-    let o = append(
-        &t,
-        vec![batch(&mine)],
-        None,
-        clock(),
-        &CommitOptions::default(),
-    )
-    .await
-    .unwrap();
+    let o = commit_rows(&t, &mine, None).await;
     assert_eq!(
         (o.snapshot_id, o.attempts),
         (3, 2),
