@@ -124,6 +124,11 @@ pub enum Error {
         reason: String,
     },
 
+    /// The command ran to the end, but some of its parts failed (e.g. some tables of a
+    /// warehouse); its report, already printed, says which and why.
+    #[error("{0}")]
+    Incomplete(String),
+
     /// A feature of the table that tagkeeper does not handle (yet).
     #[error("unsupported: {0}")]
     Unsupported(String),
@@ -184,6 +189,7 @@ impl Error {
             | Error::InvalidArgument(_)
             | Error::AlreadyExists { .. }
             | Error::Conflict(_)
+            | Error::Incomplete(_)
             | Error::Unsupported(_) => ExitClass::User,
             Error::Corrupt { .. }
             | Error::MissingFile { .. }
@@ -214,6 +220,7 @@ impl Error {
             Error::AlreadyExists { .. } => "already_exists",
             Error::Unsupported(_) => "unsupported",
             Error::Conflict(_) => "conflict",
+            Error::Incomplete(_) => "incomplete",
             Error::CommitUnknown { .. } => "commit_unknown",
             Error::Storage { .. } => "storage",
         }

@@ -106,6 +106,7 @@ pub(crate) async fn run(command: Command, global: &GlobalArgs, printer: &Printer
         Command::ReplaceTag(a) => super::tag_cmds::replace(a, global, printer).await,
         Command::ExpireSnapshots(a) => super::expire_cmd::run(a, global, printer).await,
         Command::ExpireTags(a) => super::expire_cmd::run_expire_tags(a, global, printer).await,
+        Command::AutoTag(a) => super::auto_tag_cmd::run(a, global, printer).await,
         Command::Maintain(a) => super::expire_cmd::run_maintain(a, global, printer).await,
         Command::RollbackTo(a) => super::rollback_cmd::run(a, global, printer).await,
         Command::Demo(a) => super::demo::run(a, global, printer).await,

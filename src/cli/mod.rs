@@ -1,5 +1,6 @@
 //! Argument parsing, the runtime, exit codes and error rendering.
 
+mod auto_tag_cmd;
 mod commands;
 mod demo;
 mod expire_cmd;
@@ -18,7 +19,7 @@ use tagkeeper::io::{StoreOptions, DEFAULT_CONCURRENCY};
 const EXIT_CODES: &str = "\
 Exit codes:
   0  success
-  1  user error: no such table, snapshot or tag; invalid argument
+  1  user error: no such table, snapshot or tag; invalid argument; auto-tag: some table failed
   2  corrupt or unreadable metadata, or the object store failed
 
 Locations: a local path, file://, s3://, gs://, az:// or abfss:// URL, or memory://.
@@ -90,7 +91,11 @@ enum Command {
     ExpireSnapshots(expire_cmd::ExpireArgs),
     /// Delete tags past their retention (or created before --older-than), with delete-tag's cleanup.
     ExpireTags(expire_cmd::ExpireTagsArgs),
-    /// Run Paimon's after-commit maintenance from the table's options: expire tags, then snapshots.
+    /// Create Paimon's periodic tags (daily, hourly…) from the tables' options, as Java's writer
+    /// would; once (for cron) or as a daemon (--every). Also applies tag retention.
+    AutoTag(auto_tag_cmd::AutoTagArgs),
+    /// Run Paimon's after-commit maintenance from the table's options: auto-tag, expire tags,
+    /// then snapshots.
     Maintain(expire_cmd::MaintainArgs),
     /// Roll a table back to a tag, snapshot or time (destructive, or --as-latest).
     RollbackTo(rollback_cmd::RollbackArgs),

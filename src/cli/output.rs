@@ -39,6 +39,16 @@ impl Printer {
         Ok(())
     }
 
+    /// Print one log line (a daemon's): compact JSON with `--json`, else its text form.
+    pub(crate) fn line(&self, line: &Value, text: impl Fn(&Value) -> String) {
+        let body = if self.json {
+            line.to_string()
+        } else {
+            text(line)
+        };
+        write_stdout(&(body + "\n"));
+    }
+
     pub(crate) fn warnings(&self, warnings: &[String]) {
         if self.quiet {
             return;
@@ -50,7 +60,8 @@ impl Printer {
 
     pub(crate) fn error(&self, e: &Error) {
         eprintln_safe(&format!("error: {e}"));
-        if self.json {
+        // An incomplete run already printed its JSON report, which names the failures.
+        if self.json && !matches!(e, Error::Incomplete(_)) {
             let doc = serde_json::json!({
                 "error": {"kind": e.kind(), "message": e.to_string(), "exit_code": e.exit_code()}
             });

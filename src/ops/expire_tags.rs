@@ -12,6 +12,7 @@ use serde::Serialize;
 use crate::clock::Clock;
 use crate::error::Result;
 use crate::format::ids::TagName;
+use crate::ops::auto_tag::{auto_tag, AutoTagReport, AutoTagRun};
 use crate::ops::delete_tag::{self, DeleteTagReport};
 use crate::ops::expire::{self, ExpireOptions, ExpirePlan};
 use crate::table::layout::tag_key;
@@ -71,6 +72,8 @@ pub async fn expire_tags(
 pub struct MaintainReport {
     /// Nothing was changed.
     pub dry_run: bool,
+    /// Tag auto-creation (when `tag.automatic-creation` is process-time or watermark).
+    pub auto_tag: Option<AutoTagReport>,
     /// Tag expiration (skipped when `tag.time-expire-enabled` is false).
     pub tags: Option<DeleteTagReport>,
     /// Snapshot expiration.
@@ -79,18 +82,24 @@ pub struct MaintainReport {
     pub notes: Vec<String>,
 }
 
-/// Java's after-commit maintenance, from the table's options: tag expiration, then snapshot
-/// expiration. (Tag auto-creation, which Java runs first, is not part of this yet; changelog
-/// expiration is refused with the decoupled lifecycle it needs.)
+/// Java's after-commit maintenance, from the table's options and in Java's order: tag
+/// auto-creation (with `tag.num-retained-max`), tag expiration, snapshot expiration.
+/// (Changelog expiration is refused with the decoupled lifecycle it needs.)
 pub async fn maintain(table: &Table, clock: &dyn Clock, dry_run: bool) -> Result<MaintainReport> {
     let schema = table.latest_schema().await?;
     let opt = |k: &str| schema.option(k).map(str::to_string);
     let mut notes = Vec::new();
-    if opt("tag.automatic-creation").is_some_and(|v| v != "none") {
-        notes.push(
-            "tag.automatic-creation is set: tag auto-creation is not run by maintain yet".into(),
-        );
-    }
+    let run = AutoTagRun {
+        overrides: Vec::new(),
+        dry_run,
+        skip_time_expire: true,
+    };
+    let auto = auto_tag(table, &run, clock).await?;
+    let auto_tag = if auto.status == "disabled" {
+        None
+    } else {
+        Some(auto)
+    };
     let tags_enabled =
         opt("tag.time-expire-enabled").is_none_or(|v| !v.eq_ignore_ascii_case("false"));
     let tags = if tags_enabled {
@@ -107,6 +116,7 @@ pub async fn maintain(table: &Table, clock: &dyn Clock, dry_run: bool) -> Result
     };
     Ok(MaintainReport {
         dry_run,
+        auto_tag,
         tags,
         snapshots,
         notes,

@@ -1,5 +1,6 @@
 //! Operations that change a table. Each builds what it will do first, then does it.
 
+pub mod auto_tag;
 pub mod delete_tag;
 pub mod expire;
 pub mod expire_tags;

@@ -49,7 +49,7 @@ fn pypaimon_read_version(python: &str, table: &Path, selector: &[&str]) -> (u64,
 }
 
 /// Every snapshot: pypaimon's rows and checksum equal the oracle's.
-fn assert_pypaimon_agrees(python: &str, table: &Path) -> usize {
+pub(crate) fn assert_pypaimon_agrees(python: &str, table: &Path) -> usize {
     let state = oracle::observe(table);
     state.assert_whole("before pypaimon");
     let mut n = 0;

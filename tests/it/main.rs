@@ -9,6 +9,7 @@
     unreachable_pub
 )]
 
+mod auto_tag;
 mod bad_input;
 mod cli;
 mod common;

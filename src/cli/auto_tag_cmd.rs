@@ -1,0 +1,342 @@
+//! `auto-tag`: one-shot (cron) or daemon (`--every`).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
+use serde_json::{json, Value};
+
+use super::output::Printer;
+use super::{parse_key_value, GlobalArgs};
+use tagkeeper::clock::{Clock, SystemClock};
+use tagkeeper::format::duration::parse_duration;
+use tagkeeper::io::open_location;
+use tagkeeper::ops::auto_tag::{
+    auto_tag_many, discover, settings, AutoTagReport, AutoTagRun, Setting,
+};
+use tagkeeper::table::Table;
+use tagkeeper::{Error, Result};
+
+/// `auto-tag` arguments. Settings come from each table's options; flags override them.
+#[derive(Debug, Args)]
+pub(crate) struct AutoTagArgs {
+    /// Tables to tag.
+    tables: Vec<String>,
+    /// Also every table under this warehouse whose options enable tag.automatic-creation.
+    #[arg(long, value_name = "URL")]
+    warehouse: Option<String>,
+    /// Only these databases of the warehouse (repeatable; name without .db).
+    #[arg(long = "database", value_name = "DB", requires = "warehouse")]
+    databases: Vec<String>,
+    /// Show what would be created and deleted; change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Keep running: a round now, then one per interval and at each period end (+ delay).
+    /// Stops cleanly on SIGTERM or Ctrl-C after the tables in progress.
+    #[arg(long, value_name = "DURATION")]
+    every: Option<String>,
+    /// Tables processed at once.
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    table_concurrency: usize,
+    /// tag.automatic-creation: process-time or watermark.
+    #[arg(long, value_name = "MODE")]
+    mode: Option<String>,
+    /// tag.creation-period: daily, hourly or two-hours.
+    #[arg(long, value_name = "PERIOD")]
+    period: Option<String>,
+    /// tag.creation-period-duration (overrides the period; names yyyyMMddHHmm).
+    #[arg(long, value_name = "DURATION")]
+    period_duration: Option<String>,
+    /// tag.creation-delay.
+    #[arg(long, value_name = "DURATION")]
+    delay: Option<String>,
+    /// tag.period-formatter: with_dashes, without_dashes, without_dashes_and_spaces.
+    #[arg(long, value_name = "FORMAT")]
+    formatter: Option<String>,
+    /// tag.num-retained-max.
+    #[arg(long, value_name = "N")]
+    num_retained_max: Option<u64>,
+    /// tag.default-time-retained, written into new tags.
+    #[arg(long, value_name = "DURATION")]
+    time_retained: Option<String>,
+    /// tag.automatic-completion: true or false.
+    #[arg(long, value_name = "BOOL")]
+    completion: Option<bool>,
+    /// sink.process-time-zone and sink.watermark-time-zone (e.g. UTC, Asia/Shanghai, +08:00).
+    #[arg(long, value_name = "ZONE")]
+    time_zone: Option<String>,
+    /// Any other table option override, KEY=VALUE (repeatable).
+    #[arg(long = "option", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    options: Vec<(String, String)>,
+}
+
+impl AutoTagArgs {
+    fn overrides(&self) -> Vec<(String, String)> {
+        let mut o: Vec<(String, String)> = Vec::new();
+        let mut set = |k: &str, v: Option<String>| {
+            if let Some(v) = v {
+                o.push((k.to_string(), v));
+            }
+        };
+        set("tag.automatic-creation", self.mode.clone());
+        set("tag.creation-period", self.period.clone());
+        set("tag.creation-period-duration", self.period_duration.clone());
+        set("tag.creation-delay", self.delay.clone());
+        set("tag.period-formatter", self.formatter.clone());
+        set(
+            "tag.num-retained-max",
+            self.num_retained_max.map(|n| n.to_string()),
+        );
+        set("tag.default-time-retained", self.time_retained.clone());
+        set(
+            "tag.automatic-completion",
+            self.completion.map(|b| b.to_string()),
+        );
+        set("sink.process-time-zone", self.time_zone.clone());
+        set("sink.watermark-time-zone", self.time_zone.clone());
+        o.extend(self.options.iter().cloned());
+        o
+    }
+}
+
+/// The tables of one round, and the reports of those that could not even be opened.
+async fn targets(
+    a: &AutoTagArgs,
+    global: &GlobalArgs,
+    overrides: &[(String, String)],
+) -> Result<(Vec<Table>, Vec<AutoTagReport>)> {
+    let opts = global.store_options();
+    let mut tables = Vec::new();
+    let mut failed = Vec::new();
+    for t in &a.tables {
+        match Table::open(t, &opts).await {
+            Ok(table) => tables.push(table),
+            Err(e) => failed.push(AutoTagReport::failed(t, a.dry_run, &e)),
+        }
+    }
+    if let Some(w) = &a.warehouse {
+        let store = open_location(w, &opts)?;
+        tables.extend(discover(&store, &a.databases, overrides).await?);
+    }
+    Ok((tables, failed))
+}
+
+pub(crate) async fn run(a: AutoTagArgs, global: &GlobalArgs, printer: &Printer) -> Result<()> {
+    if a.tables.is_empty() && a.warehouse.is_none() {
+        return Err(Error::InvalidArgument(
+            "name at least one TABLE, or --warehouse URL".into(),
+        ));
+    }
+    let overrides = a.overrides();
+    let every = a
+        .every
+        .as_deref()
+        .map(|e| parse_duration(e).map_err(|m| Error::InvalidArgument(format!("--every: {m}"))))
+        .transpose()?;
+    let run = AutoTagRun {
+        overrides: overrides.clone(),
+        dry_run: a.dry_run,
+        skip_time_expire: false,
+    };
+    match every {
+        None => once(&a, global, printer, &run).await,
+        Some(every) if every < Duration::from_secs(1) => Err(Error::InvalidArgument(
+            "--every must be at least 1 s".into(),
+        )),
+        Some(every) => daemon(&a, global, printer, &run, every).await,
+    }
+}
+
+async fn once(
+    a: &AutoTagArgs,
+    global: &GlobalArgs,
+    printer: &Printer,
+    run: &AutoTagRun,
+) -> Result<()> {
+    let (tables, mut reports) = targets(a, global, &run.overrides).await?;
+    reports.extend(auto_tag_many(tables, run, &SystemClock, a.table_concurrency, &|| false).await);
+    let failed = reports.iter().filter(|r| r.status == "failed").count();
+    let doc = json!({"dry_run": run.dry_run, "tables": reports, "failed": failed});
+    printer.report(&doc, |d| {
+        let mut out = String::new();
+        if let Some(rs) = d.get("tables").and_then(Value::as_array) {
+            if rs.is_empty() {
+                out.push_str("No table has tag.automatic-creation enabled.\n");
+            }
+            for r in rs {
+                out.push_str(&table_text(r));
+            }
+        }
+        out
+    })?;
+    if failed > 0 {
+        return Err(Error::Incomplete(format!(
+            "auto-tag failed on {failed} table(s); the others were processed"
+        )));
+    }
+    Ok(())
+}
+
+/// Human text for one table's report (rendered from its JSON form).
+fn table_text(r: &Value) -> String {
+    let s = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    let table = s(r, "table");
+    match s(r, "status").as_str() {
+        "failed" => return format!("{table}: FAILED: {}\n", s(r, "message")),
+        "disabled" => return format!("{table}: skipped ({})\n", s(r, "message")),
+        _ => {}
+    }
+    let mut out = format!(
+        "{table}: {} snapshot(s) examined\n",
+        r.get("snapshots_examined").and_then(Value::as_u64).unwrap_or(0)
+    );
+    for line in action_lines(r) {
+        out.push_str(&format!("  {}\n", line_text(&line)));
+    }
+    for n in r.get("notes").and_then(Value::as_array).into_iter().flatten() {
+        out.push_str(&format!("  note: {}\n", n.as_str().unwrap_or("")));
+    }
+    out
+}
+
+/// One line per action of a table's report: what the daemon logs.
+fn action_lines(r: &Value) -> Vec<Value> {
+    let table = r.get("table").cloned().unwrap_or(Value::Null);
+    let mut out = Vec::new();
+    if r.get("status").and_then(Value::as_str) == Some("failed") {
+        out.push(json!({"table": table, "outcome": "failed", "error": r.get("message")}));
+        return out;
+    }
+    for t in r.get("tags").and_then(Value::as_array).into_iter().flatten() {
+        let mut line = json!({"table": table, "tag": t["tag"], "snapshot_id": t["snapshot_id"],
+                              "outcome": t["outcome"]});
+        if let Some(e) = t.get("existing_snapshot_id") {
+            line["existing_snapshot_id"] = e.clone();
+        }
+        out.push(line);
+    }
+    for m in r.get("missed").and_then(Value::as_array).into_iter().flatten() {
+        for tag in m["tags"].as_array().into_iter().flatten() {
+            out.push(json!({"table": table, "tag": tag, "snapshot_id": m["before_snapshot_id"],
+                            "outcome": "missed", "reason": m["reason"]}));
+        }
+    }
+    for (key, outcome) in [("retention", "deleted_over_max"), ("expired", "expired")] {
+        let deleted = r
+            .get(key)
+            .and_then(|d| d.get("deleted_tags"))
+            .and_then(Value::as_array);
+        for tag in deleted.into_iter().flatten() {
+            let outcome = if r["dry_run"].as_bool() == Some(true) {
+                format!("would_be_{outcome}")
+            } else {
+                outcome.to_string()
+            };
+            out.push(json!({"table": table, "tag": tag, "outcome": outcome}));
+        }
+    }
+    out
+}
+
+fn line_text(l: &Value) -> String {
+    let field = |k: &str| match l.get(k) {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Null) | None => String::new(),
+        Some(v) => v.to_string(),
+    };
+    let mut text = format!("{} {}", field("outcome"), field("tag"));
+    if l.get("snapshot_id").is_some() {
+        text.push_str(&format!(" (snapshot {})", field("snapshot_id")));
+    }
+    if l.get("error").is_some() {
+        text.push_str(&format!(": {}", field("error")));
+    }
+    text.trim().to_string()
+}
+
+async fn daemon(
+    a: &AutoTagArgs,
+    global: &GlobalArgs,
+    printer: &Printer,
+    run: &AutoTagRun,
+    every: Duration,
+) -> Result<()> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let wake = Arc::new(tokio::sync::Notify::new());
+    spawn_signal_listener(Arc::clone(&stop), Arc::clone(&wake))?;
+    let clock = SystemClock;
+    log(
+        printer,
+        json!({"event": "started", "every_secs": every.as_secs_f64()}),
+    );
+    while !stop.load(Ordering::SeqCst) {
+        let (tables, failed_open) = match targets(a, global, &run.overrides).await {
+            Ok(t) => t,
+            Err(e) => {
+                // The warehouse itself could not be listed: report and try again next round.
+                log(printer, json!({"outcome": "failed", "error": e.to_string()}));
+                (Vec::new(), Vec::new())
+            }
+        };
+        let mut next = clock.now_millis() + every.as_millis() as i64;
+        for t in &tables {
+            if let Ok(Setting::Enabled(c)) = settings(t, &run.overrides).await {
+                if let Some(due) = c.next_period_end_millis(clock.now_millis()) {
+                    next = next.min(due);
+                }
+            }
+        }
+        let is_stopping = || stop.load(Ordering::SeqCst);
+        let mut reports = failed_open;
+        reports.extend(auto_tag_many(tables, run, &clock, a.table_concurrency, &is_stopping).await);
+        for r in &reports {
+            match serde_json::to_value(r) {
+                Ok(v) => {
+                    for line in action_lines(&v) {
+                        log(printer, line);
+                    }
+                }
+                Err(e) => printer.error_message(&format!("cannot render a report: {e}")),
+            }
+        }
+        let wait = Duration::from_millis((next - clock.now_millis()).max(0) as u64);
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = wake.notified() => {}
+        }
+    }
+    log(printer, json!({"event": "stopped"}));
+    Ok(())
+}
+
+/// Print one daemon log line: JSON with `--json`, else text; with the time.
+fn log(printer: &Printer, mut line: Value) {
+    let now = chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    line["time"] = Value::String(now.clone());
+    printer.line(&line, |l| {
+        if let Some(e) = l.get("event").and_then(Value::as_str) {
+            return format!("{} auto-tag {e}", now);
+        }
+        let table = l.get("table").and_then(Value::as_str).unwrap_or("");
+        format!("{now} {table}: {}", line_text(l))
+    });
+}
+
+fn spawn_signal_listener(stop: Arc<AtomicBool>, wake: Arc<tokio::sync::Notify>) -> Result<()> {
+    #[cfg(unix)]
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| Error::InvalidArgument(format!("cannot listen for SIGTERM: {e}")))?;
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        stop.store(true, Ordering::SeqCst);
+        wake.notify_one();
+    });
+    Ok(())
+}
