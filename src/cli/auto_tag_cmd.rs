@@ -189,12 +189,19 @@ fn table_text(r: &Value) -> String {
     }
     let mut out = format!(
         "{table}: {} snapshot(s) examined\n",
-        r.get("snapshots_examined").and_then(Value::as_u64).unwrap_or(0)
+        r.get("snapshots_examined")
+            .and_then(Value::as_u64)
+            .unwrap_or(0)
     );
     for line in action_lines(r) {
         out.push_str(&format!("  {}\n", line_text(&line)));
     }
-    for n in r.get("notes").and_then(Value::as_array).into_iter().flatten() {
+    for n in r
+        .get("notes")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         out.push_str(&format!("  note: {}\n", n.as_str().unwrap_or("")));
     }
     out
@@ -208,7 +215,12 @@ fn action_lines(r: &Value) -> Vec<Value> {
         out.push(json!({"table": table, "outcome": "failed", "error": r.get("message")}));
         return out;
     }
-    for t in r.get("tags").and_then(Value::as_array).into_iter().flatten() {
+    for t in r
+        .get("tags")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let mut line = json!({"table": table, "tag": t["tag"], "snapshot_id": t["snapshot_id"],
                               "outcome": t["outcome"]});
         if let Some(e) = t.get("existing_snapshot_id") {
@@ -216,10 +228,17 @@ fn action_lines(r: &Value) -> Vec<Value> {
         }
         out.push(line);
     }
-    for m in r.get("missed").and_then(Value::as_array).into_iter().flatten() {
+    for m in r
+        .get("missed")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         for tag in m["tags"].as_array().into_iter().flatten() {
-            out.push(json!({"table": table, "tag": tag, "snapshot_id": m["before_snapshot_id"],
-                            "outcome": "missed", "reason": m["reason"]}));
+            out.push(
+                json!({"table": table, "tag": tag, "snapshot_id": m["before_snapshot_id"],
+                            "outcome": "missed", "reason": m["reason"]}),
+            );
         }
     }
     for (key, outcome) in [("retention", "deleted_over_max"), ("expired", "expired")] {
@@ -275,7 +294,10 @@ async fn daemon(
             Ok(t) => t,
             Err(e) => {
                 // The warehouse itself could not be listed: report and try again next round.
-                log(printer, json!({"outcome": "failed", "error": e.to_string()}));
+                log(
+                    printer,
+                    json!({"outcome": "failed", "error": e.to_string()}),
+                );
                 (Vec::new(), Vec::new())
             }
         };

@@ -180,12 +180,27 @@ pub(crate) async fn run_maintain(
     printer.warnings(&report.notes);
     printer.warnings(&report.snapshots.skipped);
     printer.report(&report, |r| {
+        let auto = r.auto_tag.as_ref().map_or(String::new(), |a| {
+            let names: Vec<String> = a
+                .tags
+                .iter()
+                .map(|t| format!("{} -> {} ({})", t.tag, t.snapshot_id, t.outcome))
+                .collect();
+            let missed: Vec<&String> = a.missed.iter().flat_map(|m| &m.tags).collect();
+            let mut s = format!("auto-tag: {:?}\n", names);
+            if !missed.is_empty() {
+                s.push_str(&format!(
+                    "auto-tag missed (snapshots expired): {missed:?}\n"
+                ));
+            }
+            s
+        });
         let tags = r
             .tags
             .as_ref()
             .map_or("tags: not expired\n".to_string(), |t| {
                 format!("tags expired: {:?}\n", t.deleted_tags)
             });
-        format!("{tags}{}", text(&r.snapshots))
+        format!("{auto}{tags}{}", text(&r.snapshots))
     })
 }

@@ -136,10 +136,7 @@ async fn creates_javas_daily_tags_and_a_rerun_changes_nothing() {
     // A new commit after the end of 01-05 gets its tag.
     commit_at(&t, 7, "2024-01-06 02:00").await;
     let next = auto_tag(&t, &run(), &clock()).await.unwrap();
-    assert_eq!(
-        outcomes(&next),
-        [("2024-01-05".to_string(), 7, "created")]
-    );
+    assert_eq!(outcomes(&next), [("2024-01-05".to_string(), 7, "created")]);
     oracle::observe(Path::new(t.location())).assert_whole("after auto-tag");
 }
 
@@ -290,10 +287,7 @@ async fn dry_run_plans_exactly_what_a_run_does() {
     assert_eq!(planned, created);
     // The tag over the maximum is one that does not exist yet in the dry run, so the plan
     // names it as not found; the run deletes it.
-    assert_eq!(
-        plan.retention.as_ref().unwrap().not_found,
-        ["2023-12-31"]
-    );
+    assert_eq!(plan.retention.as_ref().unwrap().not_found, ["2023-12-31"]);
     assert_eq!(
         done.retention.as_ref().unwrap().deleted_tags,
         ["2023-12-31"]
@@ -381,7 +375,11 @@ async fn cli_warehouse_one_shot_reports_a_broken_table_and_does_the_rest() {
     let doc: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(doc["failed"], 1);
     let tables = doc["tables"].as_array().unwrap();
-    assert_eq!(tables.len(), 2, "b has no auto-tag and is not listed: {doc:#}");
+    assert_eq!(
+        tables.len(),
+        2,
+        "b has no auto-tag and is not listed: {doc:#}"
+    );
     let by_name = |suffix: &str| {
         tables
             .iter()
@@ -403,7 +401,11 @@ async fn cli_warehouse_one_shot_reports_a_broken_table_and_does_the_rest() {
         "default",
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert!(stdout(&out).contains("0 snapshot(s) examined"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("0 snapshot(s) examined"),
+        "{}",
+        stdout(&out)
+    );
     // Flags override options: table b, named explicitly, with --mode.
     let b = wh.join("default.db").join("b");
     let out = tagkeeper(&[
@@ -451,10 +453,18 @@ async fn two_scheduler_processes_on_one_warehouse() {
             .unwrap()
     };
     let (p1, p2) = (spawn(), spawn());
-    let (o1, o2) = (p1.wait_with_output().unwrap(), p2.wait_with_output().unwrap());
+    let (o1, o2) = (
+        p1.wait_with_output().unwrap(),
+        p2.wait_with_output().unwrap(),
+    );
     let mut created = 0;
     for o in [&o1, &o2] {
-        assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         let doc: Value = serde_json::from_slice(&o.stdout).unwrap();
         for t in doc["tables"][0]["tags"].as_array().unwrap() {
             assert!(t["outcome"] == "created" || t["outcome"] == "exists", "{t}");
@@ -511,8 +521,9 @@ async fn daemon_tags_new_commits_and_stops_on_sigterm() {
     let first = wait_for(&|v| v["tag"] == "2024-01-04");
     let created: Vec<&Value> = first.iter().filter(|v| v["outcome"] == "created").collect();
     assert_eq!(created.len(), 4, "{first:?}");
-    assert!(created.iter().all(|v| v["table"].as_str().unwrap().ends_with("default.db/a")
-        && v["time"].is_string()));
+    assert!(created
+        .iter()
+        .all(|v| v["table"].as_str().unwrap().ends_with("default.db/a") && v["time"].is_string()));
     // A commit while it runs is tagged in a later round.
     let t = open(&wh.join("default.db").join("a")).await;
     commit_at(&t, 7, "2024-01-06 02:00").await;

@@ -260,3 +260,50 @@ async fn crash_sweep_replace_tag() {
     }
     sweep("replace-tag", run, run).await;
 }
+
+#[tokio::test]
+async fn crash_sweep_auto_tag() {
+    // Minute periods over the template's minute-apart commits: the first retained snapshot's
+    // period is reported missed, then three tags are created; t5 is past its retention and is
+    // deleted (with its data) by the same run.
+    fn run(t: Table) -> Pin<Box<dyn Future<Output = tagkeeper::Result<()>> + Send>> {
+        Box::pin(async move {
+            let run = tagkeeper::ops::auto_tag::AutoTagRun {
+                overrides: [
+                    ("tag.automatic-creation", "process-time"),
+                    ("tag.creation-period-duration", "1 min"),
+                    ("sink.process-time-zone", "UTC"),
+                    ("tag.num-retained-max", "3"),
+                ]
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+                ..Default::default()
+            };
+            let r = tagkeeper::ops::auto_tag::auto_tag(&t, &run, &clock()).await?;
+            assert_eq!(r.status, "done");
+            Ok(())
+        })
+    }
+    let n = sweep("auto-tag", run, run).await;
+    assert!(n > 10, "{n}");
+    let (_t, template) = template().await;
+    let (table, _h) = faulty(&template);
+    run(table).await.unwrap();
+    let names: Vec<String> = std::fs::read_dir(template.join("tag"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "tag-202401010006",
+            "tag-202401010007",
+            "tag-202401010008",
+            "tag-t3",
+            "tag-t8"
+        ]
+    );
+}

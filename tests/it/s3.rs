@@ -267,3 +267,69 @@ async fn s3_cli_round_trip() {
     let again = tagkeeper(&["create-tag", &loc, "v1"]);
     assert_eq!(again.status.code(), Some(1));
 }
+
+#[tokio::test]
+async fn s3_two_auto_taggers_create_each_tag_once() {
+    let Some(loc) = location() else { return };
+    let t = write::create_table(
+        store(&loc),
+        &spec(
+            true,
+            &[
+                ("tag.automatic-creation", "process-time"),
+                ("sink.process-time-zone", "UTC"),
+                ("tag.creation-period", "hourly"),
+            ],
+        ),
+        1,
+    )
+    .await
+    .unwrap();
+    let c = clock();
+    for i in 0..4i64 {
+        // One commit every 90 minutes.
+        append(
+            &t,
+            vec![batch(&[(i, Some("r"), "2024-01-01")])],
+            None,
+            c.clone(),
+            &CommitOptions::default(),
+        )
+        .await
+        .unwrap();
+        c.advance_millis(90 * 60_000);
+    }
+    let other = Table::new(store(&loc));
+    let run = tagkeeper::ops::auto_tag::AutoTagRun::default();
+    let (a, b) = tokio::join!(
+        tagkeeper::ops::auto_tag::auto_tag(&t, &run, c.as_ref()),
+        tagkeeper::ops::auto_tag::auto_tag(&other, &run, c.as_ref())
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    let created: Vec<&str> = a
+        .tags
+        .iter()
+        .chain(&b.tags)
+        .filter(|x| x.outcome == "created")
+        .map(|x| x.tag.as_str())
+        .collect();
+    assert_eq!(created.len(), 4, "{a:?} {b:?}");
+    // Commits at 00:00, 01:30, 03:00, 04:30 UTC on 2024-01-01.
+    let names: BTreeSet<String> = t
+        .tag_names()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|n| n.to_string())
+        .collect();
+    let want: BTreeSet<String> = [
+        "2023-12-31 23",
+        "2024-01-01 00",
+        "2024-01-01 02",
+        "2024-01-01 03",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    assert_eq!(names, want);
+}

@@ -146,9 +146,8 @@ pub async fn settings(table: &Table, overrides: &[(String, String)]) -> Result<S
             .map(|(_, v)| v.clone())
             .or_else(|| schema.option(k).map(str::to_string))
     };
-    AutoTagConfig::from_options(&get).map_err(|e| {
-        Error::InvalidArgument(format!("{}: auto-tag option {e}", table.location()))
-    })
+    AutoTagConfig::from_options(&get)
+        .map_err(|e| Error::InvalidArgument(format!("{}: auto-tag option {e}", table.location())))
 }
 
 /// Run auto-tag on one table.
@@ -228,8 +227,7 @@ pub async fn auto_tag(table: &Table, run: &AutoTagRun, clock: &dyn Clock) -> Res
         report.retention = Some(retain(table, &config, max, planned_auto, run.dry_run).await?);
     }
     if config.time_expire && !run.skip_time_expire {
-        report.expired =
-            Some(expire_tags::expire_tags(table, clock, None, run.dry_run).await?);
+        report.expired = Some(expire_tags::expire_tags(table, clock, None, run.dry_run).await?);
     }
     Ok(report)
 }
@@ -361,7 +359,10 @@ pub async fn discover(
         .collect();
     dbs.sort();
     for want in databases {
-        if !dbs.iter().any(|d| d.strip_suffix(".db") == Some(want.as_str())) {
+        if !dbs
+            .iter()
+            .any(|d| d.strip_suffix(".db") == Some(want.as_str()))
+        {
             return Err(Error::InvalidArgument(format!(
                 "no database {want:?} under {} (expected a directory {want}.db)",
                 warehouse.location()

@@ -302,7 +302,10 @@ mod tests {
             (Period::Daily(Formatter::WithoutDashesAndSpaces), "20240102"),
             (Period::Hourly(Formatter::WithDashes), "2024-01-02 10"),
             (Period::Hourly(Formatter::WithoutDashes), "20240102 10"),
-            (Period::Hourly(Formatter::WithoutDashesAndSpaces), "2024010210"),
+            (
+                Period::Hourly(Formatter::WithoutDashesAndSpaces),
+                "2024010210",
+            ),
             (Period::TwoHours, "2024-01-02 10"),
             (Period::Every(Duration::from_secs(1800)), "202401021000"),
         ];

@@ -172,9 +172,10 @@ impl AutoTagConfig {
             return None;
         }
         let local = self.zone.local_time(now_millis)?;
-        let end = self
-            .period
-            .next_tag_time(self.period.next_tag_time(self.period.previous_tag_time(local)));
+        let end = self.period.next_tag_time(
+            self.period
+                .next_tag_time(self.period.previous_tag_time(local)),
+        );
         let due = end + self.delay();
         Some(now_millis + (due - local).num_milliseconds() + 1_000)
     }
@@ -464,14 +465,25 @@ mod tests {
             ("tag.automatic-creation", "watermark"),
             ("tag.creation-period", "two-hours"),
         ];
-        let w = ["2023-07-18T12:00:01", "2023-07-18T13:00:01", "2023-07-18T14:00:09"]
-            .map(|s| Some(utc(s)));
+        let w = [
+            "2023-07-18T12:00:01",
+            "2023-07-18T13:00:01",
+            "2023-07-18T14:00:09",
+        ]
+        .map(|s| Some(utc(s)));
         assert_eq!(names(&two, &w), ["2023-07-18 10", "2023-07-18 12"]);
 
         let daily = [("tag.automatic-creation", "watermark")];
-        let w = ["2023-07-18T12:00:01", "2023-07-19T12:00:01", "2023-07-20T12:00:01"]
-            .map(|s| Some(utc(s)));
-        assert_eq!(names(&daily, &w), ["2023-07-17", "2023-07-18", "2023-07-19"]);
+        let w = [
+            "2023-07-18T12:00:01",
+            "2023-07-19T12:00:01",
+            "2023-07-20T12:00:01",
+        ]
+        .map(|s| Some(utc(s)));
+        assert_eq!(
+            names(&daily, &w),
+            ["2023-07-17", "2023-07-18", "2023-07-19"]
+        );
 
         let mut compact = daily.to_vec();
         compact.push(("tag.period-formatter", "without_dashes"));
