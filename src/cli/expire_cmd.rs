@@ -7,7 +7,7 @@ use super::output::Printer;
 use super::GlobalArgs;
 use tagkeeper::clock::{Clock, SystemClock};
 use tagkeeper::format::duration::parse_duration;
-use tagkeeper::ops::expire::{expire, plan, ExpireOptions, ExpirePlan};
+use tagkeeper::ops::expire::{expire_with_progress, plan, ExpireOptions, ExpirePlan};
 use tagkeeper::table::Table;
 use tagkeeper::{Error, Result};
 
@@ -62,7 +62,8 @@ pub(crate) async fn run(a: ExpireArgs, global: &GlobalArgs, printer: &Printer) -
     let report = if a.dry_run {
         plan(&table, &opts, now).await?
     } else {
-        expire(&table, &opts, now).await?
+        let progress = printer.progress("expire-snapshots: deleting");
+        expire_with_progress(&table, &opts, now, &progress).await?
     };
     printer.warnings(&report.skipped);
     printer.report(&report, text)?;
@@ -99,6 +100,12 @@ fn text(p: &ExpirePlan) -> String {
         "  data files decided by _COMMIT_SNAPSHOT: {}, by the nearest-tag rule: {}\n",
         p.decided_by_commit_snapshot, p.decided_by_nearest_tag
     ));
+    if !p.already_gone.is_empty() {
+        out.push_str(&format!(
+            "  already gone (deleted earlier): {} file(s)\n",
+            p.already_gone.len()
+        ));
+    }
     if p.dry_run {
         for f in &p.files {
             out.push_str(&format!(

@@ -259,11 +259,22 @@ impl TableStore {
             .map_err(|e| self.storage("put", key, e))
     }
 
-    /// Delete objects with bounded concurrency (bulk requests where the store has them). A
-    /// missing object counts as deleted. Returns one outcome per key, in input order.
+    /// Delete keys in bulk (the store batches them: 1,000 per request on S3). A key that is
+    /// already gone counts as deleted.
     pub async fn delete_many(&self, keys: &[String]) -> Vec<(String, Result<()>)> {
+        self.delete_many_detailed(keys)
+            .await
+            .into_iter()
+            .map(|(k, r)| (k, r.map(|_| ())))
+            .collect()
+    }
+
+    /// [`TableStore::delete_many`], telling deleted keys from keys that were already gone —
+    /// where the store says so: local filesystems do, S3 answers a delete of a missing key with
+    /// success, so there every key counts as deleted.
+    pub async fn delete_many_detailed(&self, keys: &[String]) -> Vec<(String, Result<Deleted>)> {
         let mut paths = Vec::with_capacity(keys.len());
-        let mut out: Vec<(String, Result<()>)> = Vec::with_capacity(keys.len());
+        let mut out: Vec<(String, Result<Deleted>)> = Vec::with_capacity(keys.len());
         for key in keys {
             match self.path(key) {
                 Ok(p) => paths.push((key.clone(), p)),
@@ -279,13 +290,23 @@ impl TableStore {
             self.inner.delete_stream(stream).collect().await;
         for ((key, _), result) in paths.iter().zip(results) {
             let outcome = match result {
-                Ok(_) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+                Ok(_) => Ok(Deleted::Now),
+                Err(object_store::Error::NotFound { .. }) => Ok(Deleted::AlreadyGone),
                 Err(e) => Err(self.storage("delete", key, e)),
             };
             out.push((key.clone(), outcome));
         }
         out
     }
+}
+
+/// What a delete found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deleted {
+    /// The object existed and was deleted.
+    Now,
+    /// There was nothing to delete.
+    AlreadyGone,
 }
 
 fn join(root: &str, key: &str) -> String {

@@ -39,7 +39,7 @@ use crate::format::hint::encode_hint;
 use crate::format::ids::SnapshotId;
 use crate::format::manifest::FileKind;
 use crate::format::snapshot::Snapshot;
-use crate::io::CreateOutcome;
+use crate::io::{CreateOutcome, Deleted};
 use crate::ops::delete_tag::{metadata_footprint, Category, Footprint, PlannedFile};
 use crate::table::layout::{
     earliest_hint_key, manifest_key, snapshot_key, statistics_key, BRANCH_DIR, CONSUMER_DIR,
@@ -165,9 +165,13 @@ pub struct ExpirePlan {
     pub decided_by_nearest_tag: u64,
     /// Tags (name → snapshot id) when the plan was made; a resumed plan checks them.
     pub tags: BTreeMap<String, i64>,
-    /// Files already gone or failing when executed.
+    /// Files whose deletion failed, with the error.
     #[serde(default)]
     pub failed: Vec<String>,
+    /// Planned files that were already gone (deleted by an earlier, interrupted run, or by
+    /// someone else). Only where the store tells: S3 reports such deletes as successful.
+    #[serde(default)]
+    pub already_gone: Vec<String>,
     /// True when this run finished a plan an earlier, interrupted run had written.
     #[serde(default)]
     pub resumed: bool,
@@ -193,6 +197,7 @@ pub async fn plan(table: &Table, opts: &ExpireOptions, now_millis: i64) -> Resul
             .map(|t| (t.name.to_string(), t.tag.snapshot.id.0))
             .collect(),
         failed: Vec::new(),
+        already_gone: Vec::new(),
         resumed: false,
     };
     let (Some(earliest), Some(latest)) = (range.earliest(), range.latest()) else {
@@ -571,8 +576,24 @@ fn plan_key(end: i64) -> String {
     format!("{PLAN_DIR}/expire-{end}.json")
 }
 
+/// Progress of a long run: `(files done, files planned)`, called after each batch.
+pub type Progress<'a> = &'a (dyn Fn(u64, u64) + Sync);
+
+/// Files deleted per batch (S3's bulk-delete size), between progress reports.
+const DELETE_BATCH: usize = 1000;
+
 /// Finish any plan an interrupted run left, then plan and carry out a new expiration.
 pub async fn expire(table: &Table, opts: &ExpireOptions, now_millis: i64) -> Result<ExpirePlan> {
+    expire_with_progress(table, opts, now_millis, &|_, _| {}).await
+}
+
+/// [`expire`], reporting progress through the file deletions.
+pub async fn expire_with_progress(
+    table: &Table,
+    opts: &ExpireOptions,
+    now_millis: i64,
+    progress: Progress<'_>,
+) -> Result<ExpirePlan> {
     let (pending, _) = table.store().list_dir(PLAN_DIR).await?;
     let mut resumed = None;
     for f in pending.iter().filter(|f| f.key.ends_with(".json")) {
@@ -582,7 +603,7 @@ pub async fn expire(table: &Table, opts: &ExpireOptions, now_millis: i64) -> Res
         let mut old: ExpirePlan =
             serde_json::from_slice(&bytes).map_err(|e| Error::corrupt(&f.key, e))?;
         old.resumed = true;
-        resumed = Some(run_plan(table, old, &f.key).await?);
+        resumed = Some(run_plan(table, old, &f.key, progress).await?);
     }
     let p = plan(table, opts, now_millis).await?;
     if p.expired_snapshots.is_empty() {
@@ -600,10 +621,15 @@ pub async fn expire(table: &Table, opts: &ExpireOptions, now_millis: i64) -> Res
             "another expiration is running ({key} exists); run again when it is done"
         )));
     }
-    run_plan(table, p, &key).await
+    run_plan(table, p, &key, progress).await
 }
 
-async fn run_plan(table: &Table, mut p: ExpirePlan, key: &str) -> Result<ExpirePlan> {
+async fn run_plan(
+    table: &Table,
+    mut p: ExpirePlan,
+    key: &str,
+    progress: Progress<'_>,
+) -> Result<ExpirePlan> {
     p.dry_run = false;
     let Some(end) = p.new_earliest else {
         return Ok(p);
@@ -660,10 +686,18 @@ async fn run_plan(table: &Table, mut p: ExpirePlan, key: &str) -> Result<ExpireP
     let mut ordered = p.files.clone();
     ordered.sort_by_key(|f| f.category);
     let keys: Vec<String> = ordered.into_iter().map(|f| f.path).collect();
-    for (k, r) in table.store().delete_many(&keys).await {
-        if let Err(e) = r {
-            p.failed.push(format!("{k}: {e}"));
+    let total = keys.len() as u64;
+    let mut done = 0u64;
+    for batch in keys.chunks(DELETE_BATCH) {
+        for (k, r) in table.store().delete_many_detailed(batch).await {
+            match r {
+                Ok(Deleted::Now) => {}
+                Ok(Deleted::AlreadyGone) => p.already_gone.push(k),
+                Err(e) => p.failed.push(format!("{k}: {e}")),
+            }
         }
+        done += batch.len() as u64;
+        progress(done, total);
     }
     // 4. The plan is done.
     if p.failed.is_empty() {

@@ -51,15 +51,36 @@ pub async fn expired_tags(
     Ok(out)
 }
 
-/// Plan (and unless `dry_run`, carry out) the deletion of expired tags.
+/// Plan (and unless `dry_run`, carry out) the deletion of expired tags: those past their time
+/// retention, and, when the table creates tags automatically, the oldest automatic tags beyond
+/// `tag.num-retained-max` (as auto-tag would delete them).
 pub async fn expire_tags(
     table: &Table,
     clock: &dyn Clock,
     older_than: Option<NaiveDateTime>,
     dry_run: bool,
 ) -> Result<DeleteTagReport> {
-    let names = expired_tags(table, clock, older_than).await?;
-    let plan = delete_tag::plan(table, &names).await?;
+    let mut names = expired_tags(table, clock, older_than).await?;
+    for n in crate::ops::auto_tag::over_max(table, &[]).await? {
+        if !names.contains(&n) {
+            names.push(n);
+        }
+    }
+    delete(table, &names, dry_run).await
+}
+
+/// Only time retention: what auto-tag and maintain run after their own count retention.
+pub async fn expire_tags_by_time(
+    table: &Table,
+    clock: &dyn Clock,
+    dry_run: bool,
+) -> Result<DeleteTagReport> {
+    let names = expired_tags(table, clock, None).await?;
+    delete(table, &names, dry_run).await
+}
+
+async fn delete(table: &Table, names: &[TagName], dry_run: bool) -> Result<DeleteTagReport> {
+    let plan = delete_tag::plan(table, names).await?;
     if dry_run {
         Ok(delete_tag::summarize(&plan, true))
     } else {
@@ -103,7 +124,7 @@ pub async fn maintain(table: &Table, clock: &dyn Clock, dry_run: bool) -> Result
     let tags_enabled =
         opt("tag.time-expire-enabled").is_none_or(|v| !v.eq_ignore_ascii_case("false"));
     let tags = if tags_enabled {
-        Some(expire_tags(table, clock, None, dry_run).await?)
+        Some(expire_tags_by_time(table, clock, dry_run).await?)
     } else {
         notes.push("tag.time-expire-enabled = false: tags not expired".into());
         None

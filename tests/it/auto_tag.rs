@@ -567,3 +567,25 @@ async fn maintain_runs_auto_tag_first() {
     oracle::observe(Path::new(t.location())).assert_whole("after maintain");
     let _ = c.now_millis();
 }
+
+#[tokio::test]
+async fn expire_tags_applies_num_retained_max_to_automatic_tags() {
+    let (_d, t) = local_history(&DAILY_UTC).await;
+    auto_tag(&t, &run(), &clock()).await.unwrap();
+    // The maximum is lowered afterwards (as a user would, with ALTER TABLE): expire-tags
+    // deletes the oldest automatic tags beyond it, and only those.
+    let store = t.store().clone();
+    let schema = t.latest_schema().await.unwrap();
+    let mut raw = schema.raw().clone();
+    raw.insert("id".into(), serde_json::json!(1));
+    raw["options"]["tag.num-retained-max"] = serde_json::json!("1");
+    store
+        .put_create("schema/schema-1", serde_json::to_vec(&raw).unwrap().into())
+        .await
+        .unwrap();
+    let r = tagkeeper::ops::expire_tags::expire_tags(&t, &clock(), None, false)
+        .await
+        .unwrap();
+    assert_eq!(r.deleted_tags, ["2023-12-31", "2024-01-01", "2024-01-03"]);
+    assert_eq!(tags(&t).await, expect(&[("2024-01-04", 6)]));
+}

@@ -498,3 +498,41 @@ async fn branches_keep_every_data_file_and_manifest() {
     );
     assert_eq!(on_disk(&dir), before, "no data file or manifest deleted");
 }
+
+#[tokio::test]
+async fn a_resumed_run_reports_the_files_already_gone() {
+    let (_t, tpl) = template().await;
+    // An uninterrupted run, to learn the order of requests.
+    let (_d2, dir2) = copy(&tpl);
+    let (t2, h2) = faulty(&dir2);
+    let clean = expire(&t2, &opts(1), NOW).await.unwrap();
+    assert!(clean.already_gone.is_empty());
+    let planned: std::collections::BTreeSet<String> =
+        clean.files.iter().map(|f| f.path.clone()).collect();
+    assert!(planned.len() > 2, "{planned:?}");
+    // Crash right after the first planned file is deleted.
+    let k = h2
+        .log()
+        .iter()
+        .find(|(_, kind, p)| *kind == "delete" && planned.iter().any(|f| p.ends_with(f.as_str())))
+        .map(|(n, _, _)| *n)
+        .unwrap();
+    let (_d, dir) = copy(&tpl);
+    let (t, h) = faulty(&dir);
+    h.crash_after(k);
+    // The deletes after the crash fail: reported, and the plan stays for the next run.
+    let crashed = expire(&t, &opts(1), NOW).await;
+    assert!(crashed.map_or(true, |r| !r.failed.is_empty()));
+    h.reset();
+    let gone: Vec<String> = planned
+        .iter()
+        .filter(|f| !dir.join(f.as_str()).exists())
+        .cloned()
+        .collect();
+    assert!(!gone.is_empty() && gone.len() < planned.len(), "{gone:?}");
+    let r = expire(&t, &opts(1), NOW).await.unwrap();
+    assert!(r.resumed);
+    let mut reported = r.already_gone.clone();
+    reported.sort();
+    assert_eq!(reported, gone);
+}

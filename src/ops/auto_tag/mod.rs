@@ -227,7 +227,7 @@ pub async fn auto_tag(table: &Table, run: &AutoTagRun, clock: &dyn Clock) -> Res
         report.retention = Some(retain(table, &config, max, planned_auto, run.dry_run).await?);
     }
     if config.time_expire && !run.skip_time_expire {
-        report.expired = Some(expire_tags::expire_tags(table, clock, None, run.dry_run).await?);
+        report.expired = Some(expire_tags::expire_tags_by_time(table, clock, run.dry_run).await?);
     }
     Ok(report)
 }
@@ -316,6 +316,33 @@ async fn retain(
     planned: Vec<(String, i64)>,
     dry_run: bool,
 ) -> Result<DeleteTagReport> {
+    let names = over_max_of(table, config, max, planned).await?;
+    let plan = delete_tag::plan(table, &names).await?;
+    if dry_run {
+        Ok(delete_tag::summarize(&plan, true))
+    } else {
+        delete_tag::execute(table, plan).await
+    }
+}
+
+/// The automatic tags beyond the table's `tag.num-retained-max`, oldest first (none when the
+/// table does not create tags automatically or sets no maximum).
+pub async fn over_max(table: &Table, overrides: &[(String, String)]) -> Result<Vec<TagName>> {
+    match settings(table, overrides).await? {
+        Setting::Enabled(c) => match c.num_retained_max {
+            Some(max) => over_max_of(table, &c, max, Vec::new()).await,
+            None => Ok(Vec::new()),
+        },
+        Setting::Disabled(_) => Ok(Vec::new()),
+    }
+}
+
+async fn over_max_of(
+    table: &Table,
+    config: &AutoTagConfig,
+    max: u64,
+    planned: Vec<(String, i64)>,
+) -> Result<Vec<TagName>> {
     let mut auto: Vec<(String, i64)> = table
         .tags()
         .await?
@@ -326,16 +353,10 @@ async fn retain(
     auto.extend(planned);
     let doomed = planner::over_retention(&auto, max)
         .map_err(|e| Error::Conflict(format!("{}: {e}", table.location())))?;
-    let names = doomed
+    doomed
         .iter()
         .map(|n| TagName::from_listing(n).ok_or_else(|| Error::InvalidArgument(n.clone())))
-        .collect::<Result<Vec<_>>>()?;
-    let plan = delete_tag::plan(table, &names).await?;
-    if dry_run {
-        Ok(delete_tag::summarize(&plan, true))
-    } else {
-        delete_tag::execute(table, plan).await
-    }
+        .collect()
 }
 
 /// Every table of a warehouse (`<db>.db/<table>/` with a schema) whose options, with the
