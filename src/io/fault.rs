@@ -202,11 +202,13 @@ impl FaultHandle {
             let mut s = self.lock();
             if s.crashed || s.crash_after.is_some_and(|k| s.seq >= k) {
                 s.crashed = true;
-                return Err(injected(
-                    InjectedError::Generic,
-                    path,
-                    "simulated crash: the process is gone",
-                ));
+                // Not a transient error: nothing is left to retry it.
+                return Err(object_store::Error::Generic {
+                    store: "FaultStore",
+                    source: Box::new(FaultError(format!(
+                        "{path}: simulated crash: the process is gone"
+                    ))),
+                });
             }
             s.seq += 1;
             let n = s.seq;

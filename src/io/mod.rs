@@ -9,6 +9,7 @@
 
 pub mod fault;
 mod open;
+pub mod retry;
 
 use std::sync::Arc;
 
@@ -20,6 +21,7 @@ use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload}
 use tokio::sync::Semaphore;
 
 pub use open::{ensure_local_dir, open_location, StoreOptions};
+pub use retry::RetryPolicy;
 
 use crate::error::{Error, Result};
 
@@ -55,6 +57,7 @@ pub struct TableStore {
     limit: Arc<Semaphore>,
     /// The location for messages, with any credentials removed.
     location: String,
+    retry: RetryPolicy,
 }
 
 impl std::fmt::Debug for TableStore {
@@ -79,7 +82,14 @@ impl TableStore {
             root: root.trim_matches('/').to_string(),
             limit: Arc::new(Semaphore::new(concurrency.max(1))),
             location: location.into(),
+            retry: RetryPolicy::default(),
         }
+    }
+
+    /// The same store with another retry policy for transient errors.
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
     }
 
     /// A table in a fresh in-memory store (for tests and examples).
@@ -141,12 +151,17 @@ impl TableStore {
         let path = self.path(key)?;
         let _permit = self.limit.acquire().await;
         tracing::debug!(op = "get", key);
-        match self.inner.get(&path).await {
-            Ok(result) => match result.bytes().await {
-                Ok(bytes) => Ok(Some(bytes)),
-                Err(object_store::Error::NotFound { .. }) => Ok(None),
-                Err(e) => Err(self.storage("get", key, e)),
-            },
+        let got = self
+            .retry
+            .run(true, || async {
+                match self.inner.get(&path).await {
+                    Ok(result) => result.bytes().await,
+                    Err(e) => Err(e),
+                }
+            })
+            .await;
+        match got {
+            Ok(bytes) => Ok(Some(bytes)),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(self.storage("get", key, e)),
         }
@@ -157,7 +172,7 @@ impl TableStore {
         let path = self.path(key)?;
         let _permit = self.limit.acquire().await;
         tracing::debug!(op = "head", key);
-        match self.inner.head(&path).await {
+        match self.retry.run(true, || self.inner.head(&path)).await {
             Ok(meta) => Ok(Some(ObjectInfo {
                 key: key.to_string(),
                 size: meta.size,
@@ -174,12 +189,15 @@ impl TableStore {
         let path = self.dir_path(prefix)?;
         let _permit = self.limit.acquire().await;
         tracing::debug!(op = "list", prefix);
-        let listed: Vec<object_store::ObjectMeta> =
-            match self.inner.list(path.as_ref()).try_collect().await {
-                Ok(v) => v,
-                Err(object_store::Error::NotFound { .. }) => Vec::new(),
-                Err(e) => return Err(self.storage("list", prefix, e)),
-            };
+        let listed: Vec<object_store::ObjectMeta> = match self
+            .retry
+            .run(true, || self.inner.list(path.as_ref()).try_collect())
+            .await
+        {
+            Ok(v) => v,
+            Err(object_store::Error::NotFound { .. }) => Vec::new(),
+            Err(e) => return Err(self.storage("list", prefix, e)),
+        };
         Ok(listed
             .into_iter()
             .map(|m| ObjectInfo {
@@ -195,7 +213,11 @@ impl TableStore {
         let path = self.dir_path(prefix)?;
         let _permit = self.limit.acquire().await;
         tracing::debug!(op = "list_dir", prefix);
-        let listed = match self.inner.list_with_delimiter(path.as_ref()).await {
+        let listed = match self
+            .retry
+            .run(true, || self.inner.list_with_delimiter(path.as_ref()))
+            .await
+        {
             Ok(v) => v,
             Err(object_store::Error::NotFound { .. }) => return Ok((Vec::new(), Vec::new())),
             Err(e) => return Err(self.storage("list", prefix, e)),
@@ -235,12 +257,15 @@ impl TableStore {
         let path = self.path(key)?;
         let _permit = self.limit.acquire().await;
         tracing::debug!(op = "put_create", key);
-        let opts = PutOptions::from(PutMode::Create);
-        match self
-            .inner
-            .put_opts(&path, PutPayload::from(bytes), opts)
-            .await
-        {
+        // Not idempotent: retried only when the store refused it (throttling).
+        let put = || {
+            self.inner.put_opts(
+                &path,
+                PutPayload::from(bytes.clone()),
+                PutOptions::from(PutMode::Create),
+            )
+        };
+        match self.retry.run(false, put).await {
             Ok(_) => Ok(CreateOutcome::Created),
             Err(object_store::Error::AlreadyExists { .. }) => Ok(CreateOutcome::AlreadyExists),
             Err(e) => Err(self.storage("put", key, e)),
@@ -252,8 +277,10 @@ impl TableStore {
         let path = self.path(key)?;
         let _permit = self.limit.acquire().await;
         tracing::debug!(op = "put", key);
-        self.inner
-            .put(&path, PutPayload::from(bytes))
+        self.retry
+            .run(true, || {
+                self.inner.put(&path, PutPayload::from(bytes.clone()))
+            })
             .await
             .map(|_| ())
             .map_err(|e| self.storage("put", key, e))
@@ -288,9 +315,17 @@ impl TableStore {
         let stream = futures::stream::iter(owned).boxed();
         let results: Vec<object_store::Result<Path>> =
             self.inner.delete_stream(stream).collect().await;
-        for ((key, _), result) in paths.iter().zip(results) {
+        for ((key, path), result) in paths.iter().zip(results) {
+            let result = match result {
+                // A transient failure of one key in a bulk delete: retry that key alone.
+                Err(e) if retry::classify(&e) != retry::Failure::Permanent => {
+                    self.retry.run(true, || self.inner.delete(path)).await
+                }
+                Err(e) => Err(e),
+                Ok(_) => Ok(()),
+            };
             let outcome = match result {
-                Ok(_) => Ok(Deleted::Now),
+                Ok(()) => Ok(Deleted::Now),
                 Err(object_store::Error::NotFound { .. }) => Ok(Deleted::AlreadyGone),
                 Err(e) => Err(self.storage("delete", key, e)),
             };

@@ -16,6 +16,7 @@ mod common;
 mod crash;
 mod delete_tag;
 mod expire;
+mod faults;
 mod fixtures;
 mod interop;
 mod oracle;
