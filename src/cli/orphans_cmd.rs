@@ -43,7 +43,11 @@ pub(crate) struct CheckArgs {
 
 /// Exit code 1 (problems found / a run that could not delete everything) without an error
 /// document: the report is the one JSON document on stdout.
-pub(crate) async fn run_orphans(a: OrphansArgs, global: &GlobalArgs, printer: &Printer) -> Result<u8> {
+pub(crate) async fn run_orphans(
+    a: OrphansArgs,
+    global: &GlobalArgs,
+    printer: &Printer,
+) -> Result<u8> {
     let table = Table::open(&a.table, &global.store_options()).await?;
     let clock = SystemClock;
     let now = clock.now_millis();
@@ -88,11 +92,18 @@ fn orphans_text(r: &OrphanReport) -> String {
         r.duration_millis as f64 / 1000.0
     );
     for (c, t) in &r.deleted {
-        out.push_str(&format!("  {c:?}: {} file(s), {}\n", t.files, bytes(t.bytes)));
+        out.push_str(&format!(
+            "  {c:?}: {} file(s), {}\n",
+            t.files,
+            bytes(t.bytes)
+        ));
     }
     if r.dry_run {
         for f in &r.files {
-            out.push_str(&format!("  {:?} {} ({} bytes)\n", f.category, f.path, f.bytes));
+            out.push_str(&format!(
+                "  {:?} {} ({} bytes)\n",
+                f.category, f.path, f.bytes
+            ));
         }
     }
     out.push_str(&format!(

@@ -10,6 +10,7 @@
 )]
 
 mod bad_input;
+mod check;
 mod cli;
 mod common;
 mod crash;
