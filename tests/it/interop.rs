@@ -13,7 +13,7 @@ use crate::common::*;
 use crate::oracle;
 use crate::write::{batch, clock, local_table, spec};
 
-fn python() -> Option<String> {
+pub fn python() -> Option<String> {
     match std::env::var("TAGKEEPER_PYTHON") {
         Ok(p) if !p.is_empty() => Some(p),
         _ => {
@@ -49,7 +49,7 @@ fn pypaimon_read_version(python: &str, table: &Path, selector: &[&str]) -> (u64,
 }
 
 /// Every snapshot: pypaimon's rows and checksum equal the oracle's.
-fn assert_pypaimon_agrees(python: &str, table: &Path) -> usize {
+pub fn assert_pypaimon_agrees(python: &str, table: &Path) -> usize {
     let state = oracle::observe(table);
     state.assert_whole("before pypaimon");
     let mut n = 0;

@@ -19,6 +19,7 @@ mod expire;
 mod fixtures;
 mod interop;
 mod oracle;
+mod orphans;
 mod rollback;
 mod s3;
 mod tags;
