@@ -157,8 +157,7 @@ async fn sweep_with(name: &str, run: Command, rerun: Command, exact_files: bool)
         );
         let crashed = oracle::observe(&dir);
         crashed.assert_whole(&format!("{name} crashed after {k} requests"));
-        crate::check::assert_files_whole(&dir, &format!("{name} crashed after {k} requests"))
-            .await;
+        crate::check::assert_files_whole(&dir, &format!("{name} crashed after {k} requests")).await;
         assert!(
             allowed(&crashed),
             "{name} crashed after {k}: a version changed contents\n{crashed:?}"
