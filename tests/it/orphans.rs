@@ -116,7 +116,7 @@ fn report_tallies(r: &OrphanReport) -> BTreeMap<OrphanCategory, (u64, i64)> {
 
 /// Old files in the directories orphan cleaning scans, minus what the oracle says any version
 /// references, minus the given non-Paimon names: what must go.
-fn expected_orphans(
+pub fn expected_orphans(
     dir: &Path,
     before: &BTreeMap<String, u64>,
     old: &BTreeSet<String>,
