@@ -22,18 +22,18 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::format::file_name::PaimonFile;
 use crate::format::hint::parse_hint;
-use crate::format::ids::{SchemaId, SnapshotId};
+use crate::format::ids::{SchemaId, SnapshotId, TagName};
 use crate::format::manifest::{
-    decode_index_manifest, decode_manifest, decode_manifest_list, FileKind, ManifestEntry,
-    ManifestFileMeta,
+    decode_index_manifest, decode_manifest, decode_manifest_list, FileKind, IndexManifestEntry,
+    ManifestEntry, ManifestFileMeta,
 };
 use crate::format::partition::PartitionSpec;
 use crate::format::snapshot::Snapshot;
 use crate::reach::live_entries;
 use crate::table::layout::{
-    earliest_hint_key, latest_hint_key, manifest_key, schema_key, statistics_key, tag_key,
-    CHANGELOG_DIR, CONSUMER_DIR, INDEX_DIR, MANIFEST_DIR, SCHEMA_DIR, SNAPSHOT_DIR, STATISTICS_DIR,
-    TAG_DIR,
+    earliest_hint_key, index_key, latest_hint_key, manifest_key, schema_key, snapshot_key,
+    statistics_key, tag_key, CHANGELOG_DIR, CONSUMER_DIR, INDEX_DIR, MANIFEST_DIR, SCHEMA_DIR,
+    SNAPSHOT_DIR, STATISTICS_DIR, TAG_DIR,
 };
 use crate::table::{locate_entries, ordered, Branch, Table};
 
@@ -335,6 +335,68 @@ async fn check_branch(
     r: &mut CheckReport,
     versions: &mut Vec<Version>,
 ) -> Result<()> {
+    check_snapshots(b, listed, r, versions).await?;
+    check_tags(b, listed, r, versions).await?;
+    check_changelogs(b, listed, r, versions).await?;
+    check_consumers(b, listed, r).await?;
+    check_schemas(b, versions, r).await
+}
+
+/// What reading one version file gave.
+type Loaded = Result<Option<Snapshot>>;
+
+/// Run reads with bounded read-ahead, keeping each outcome (a bad file is a problem, not the
+/// end of the check).
+async fn load_each<F>(futures: Vec<F>) -> Result<Vec<Loaded>>
+where
+    F: std::future::Future<Output = Loaded>,
+{
+    let wrapped: Vec<_> = futures
+        .into_iter()
+        .map(|f| async move { Ok::<Loaded, Error>(f.await) })
+        .collect();
+    ordered(wrapped).await
+}
+
+/// Record one version: checked, vanished, or unreadable. Store failures stop the check.
+fn accept(
+    b: &Branch,
+    (owner, key): (String, String),
+    loaded: Loaded,
+    changelog: bool,
+    r: &mut CheckReport,
+    versions: &mut Vec<Version>,
+) -> Result<bool> {
+    match loaded {
+        Ok(Some(snapshot)) => {
+            versions.push(Version {
+                branch: b.name.clone(),
+                owner,
+                snapshot,
+                changelog,
+            });
+            Ok(true)
+        }
+        Ok(None) => {
+            r.warnings
+                .push(format!("{owner} vanished while being checked"));
+            Ok(false)
+        }
+        Err(e @ Error::Storage { .. }) => Err(e),
+        Err(e) => {
+            r.problem(ProblemKind::Unreadable, key, e.to_string());
+            Ok(false)
+        }
+    }
+}
+
+/// The hints and ids of `snapshot/`, and every snapshot a reader can reach.
+async fn check_snapshots(
+    b: &Branch,
+    listed: &Listed,
+    r: &mut CheckReport,
+    versions: &mut Vec<Version>,
+) -> Result<()> {
     let t = &b.table;
     let snap_dir = b.key(SNAPSHOT_DIR);
     let ids: Vec<SnapshotId> = files_in(listed, &snap_dir)
@@ -352,87 +414,90 @@ async fn check_branch(
     let dir = analyze_snapshot_dir(&snap_dir, &ids, latest.as_deref(), earliest.as_deref());
     r.problems.extend(dir.problems);
     r.warnings.extend(dir.warnings);
-
     let futures: Vec<_> = dir
         .visible
         .iter()
         .map(|id| t.try_load_snapshot(*id))
         .collect();
-    let loaded = futures::future::join_all(futures).await;
-    for (id, s) in dir.visible.iter().zip(loaded) {
-        let owner = b.label(&format!("snapshot {id}"));
-        match s {
-            Ok(Some(snapshot)) => {
-                r.snapshots += 1;
-                versions.push(Version {
-                    branch: b.name.clone(),
-                    owner,
-                    snapshot,
-                    changelog: false,
-                });
-            }
-            Ok(None) => r
-                .warnings
-                .push(format!("{owner} vanished while being checked")),
-            Err(e) => r.problem(
-                ProblemKind::Unreadable,
-                b.key(&crate::table::layout::snapshot_key(*id)),
-                e.to_string(),
-            ),
+    for (id, loaded) in dir.visible.iter().zip(load_each(futures).await?) {
+        let who = (
+            b.label(&format!("snapshot {id}")),
+            b.key(&snapshot_key(*id)),
+        );
+        if accept(b, who, loaded, false, r, versions)? {
+            r.snapshots += 1;
         }
     }
-    for (_, name) in files_in(listed, &b.key(TAG_DIR)) {
-        let PaimonFile::Tag(tag) = PaimonFile::parse(name) else {
-            continue;
-        };
-        let owner = b.label(&format!("tag '{tag}'"));
-        match t.try_load_tag(&tag).await {
-            Ok(Some(loaded)) => {
-                r.tags += 1;
-                versions.push(Version {
-                    branch: b.name.clone(),
-                    owner,
-                    snapshot: loaded.snapshot,
-                    changelog: false,
-                });
-            }
-            Ok(None) => r
-                .warnings
-                .push(format!("{owner} vanished while being checked")),
-            Err(e) => r.problem(
-                ProblemKind::Unreadable,
-                b.key(&tag_key(&tag)),
-                e.to_string(),
-            ),
+    Ok(())
+}
+
+/// Every tag file decodes.
+async fn check_tags(
+    b: &Branch,
+    listed: &Listed,
+    r: &mut CheckReport,
+    versions: &mut Vec<Version>,
+) -> Result<()> {
+    let names: Vec<TagName> = files_in(listed, &b.key(TAG_DIR))
+        .into_iter()
+        .filter_map(|(_, n)| match PaimonFile::parse(n) {
+            PaimonFile::Tag(tag) => Some(tag),
+            _ => None,
+        })
+        .collect();
+    let futures: Vec<_> = names
+        .iter()
+        .map(|n| async move { Ok(b.table.try_load_tag(n).await?.map(|t| t.snapshot)) })
+        .collect();
+    for (name, loaded) in names.iter().zip(load_each(futures).await?) {
+        let who = (b.label(&format!("tag '{name}'")), b.key(&tag_key(name)));
+        if accept(b, who, loaded, false, r, versions)? {
+            r.tags += 1;
         }
     }
-    for (key, name) in files_in(listed, &b.key(CHANGELOG_DIR)) {
-        let PaimonFile::ChangelogMeta(id) = PaimonFile::parse(name) else {
-            continue;
-        };
-        let rel = format!("{CHANGELOG_DIR}/{name}");
-        let decoded = match t.store().get_opt(&rel).await? {
-            None => continue,
-            Some(bytes) => Snapshot::decode(&bytes, key),
-        };
-        match decoded {
-            Ok(snapshot) => {
-                r.changelogs += 1;
-                versions.push(Version {
-                    branch: b.name.clone(),
-                    owner: b.label(&format!("changelog {id}")),
-                    snapshot,
-                    changelog: true,
-                });
+    Ok(())
+}
+
+/// Every long-lived changelog decodes.
+async fn check_changelogs(
+    b: &Branch,
+    listed: &Listed,
+    r: &mut CheckReport,
+    versions: &mut Vec<Version>,
+) -> Result<()> {
+    let found: Vec<(SnapshotId, String)> = files_in(listed, &b.key(CHANGELOG_DIR))
+        .into_iter()
+        .filter_map(|(_, n)| match PaimonFile::parse(n) {
+            PaimonFile::ChangelogMeta(id) => Some((id, format!("{CHANGELOG_DIR}/{n}"))),
+            _ => None,
+        })
+        .collect();
+    let futures: Vec<_> = found
+        .iter()
+        .map(|(_, rel)| async move {
+            match b.table.store().get_opt(rel).await? {
+                None => Ok(None),
+                Some(bytes) => Snapshot::decode(&bytes, &b.key(rel)).map(Some),
             }
-            Err(e) => r.problem(ProblemKind::Unreadable, key, e.to_string()),
+        })
+        .collect();
+    for ((id, rel), loaded) in found.iter().zip(load_each(futures).await?) {
+        let who = (b.label(&format!("changelog {id}")), b.key(rel));
+        if accept(b, who, loaded, true, r, versions)? {
+            r.changelogs += 1;
         }
     }
+    Ok(())
+}
+
+/// Every consumer file holds `{"nextSnapshot": <id>}`.
+async fn check_consumers(b: &Branch, listed: &Listed, r: &mut CheckReport) -> Result<()> {
     for (key, name) in files_in(listed, &b.key(CONSUMER_DIR)) {
         if !matches!(PaimonFile::parse(name), PaimonFile::Consumer(_)) {
             continue;
         }
-        let Some(bytes) = t.store().get_opt(&format!("{CONSUMER_DIR}/{name}")).await? else {
+        let rel = format!("{CONSUMER_DIR}/{name}");
+        let Some(bytes) = b.table.store().get_opt(&rel).await? else {
             continue;
         };
         let ok = serde_json::from_slice::<serde_json::Value>(&bytes)
@@ -448,7 +513,7 @@ async fn check_branch(
             );
         }
     }
-    check_schemas(b, versions, r).await
+    Ok(())
 }
 
 /// Every version of branch `b` (those labelled with it) has a loadable schema.
@@ -577,151 +642,33 @@ async fn check_metadata(
     data_dir: Option<&str>,
     r: &mut CheckReport,
 ) -> Result<()> {
-    let mut lists: BTreeMap<String, Wanted> = BTreeMap::new();
-    let mut indexes: BTreeMap<String, Wanted> = BTreeMap::new();
-    for v in versions {
-        let s = &v.snapshot;
-        let size = |field: &str| s.raw().get(field).and_then(serde_json::Value::as_i64);
-        want(
-            &mut lists,
-            &s.base_manifest_list,
-            &v.owner,
-            !v.changelog,
-            size("baseManifestListSize"),
-        );
-        want(
-            &mut lists,
-            &s.delta_manifest_list,
-            &v.owner,
-            !v.changelog,
-            size("deltaManifestListSize"),
-        );
-        if let Some(c) = &s.changelog_manifest_list {
-            want(
-                &mut lists,
-                c,
-                &v.owner,
-                true,
-                size("changelogManifestListSize"),
-            );
-        }
-        if let Some(im) = &s.index_manifest {
-            want(&mut indexes, im, &v.owner, !v.changelog, None);
-        }
-        if let (Some(st), false) = (&s.statistics, v.changelog) {
-            r.metadata_files += 1;
-            let key = statistics_key(st);
-            if !listed.contains_key(&key) {
-                r.problem(
-                    ProblemKind::MissingFile,
-                    key,
-                    format!("referenced by {}", v.owner),
-                );
-            }
-        }
-    }
-    let read_lists = read_all(table, r, listed, &lists, |b, k| decode_manifest_list(b, k)).await?;
+    let (lists, indexes) = wanted_metadata(versions, listed, r);
+    let read_lists = read_all(table, r, listed, &lists, decode_manifest_list).await?;
     let mut manifests: BTreeMap<String, Wanted> = BTreeMap::new();
     for (list, metas) in &read_lists {
+        let w = &lists[list];
         for m in metas {
-            let owner = format!("manifest list manifest/{list} of {}", lists[list].owner);
+            let owner = format!("manifest list manifest/{list} of {}", w.owner);
             want(
                 &mut manifests,
                 &m.file_name,
                 &owner,
-                lists[list].required,
+                w.required,
                 Some(m.file_size),
             );
         }
     }
-    let read_manifests =
-        read_all(table, r, listed, &manifests, |b, k| decode_manifest(b, k)).await?;
-    let read_indexes = read_all(table, r, listed, &indexes, |b, k| {
-        decode_index_manifest(b, k)
-    })
-    .await?;
+    let read_manifests = read_all(table, r, listed, &manifests, decode_manifest).await?;
+    let read_indexes = read_all(table, r, listed, &indexes, decode_index_manifest).await?;
 
-    // Index files: in index/, or in a bucket directory (index-file-in-data-file-dir).
-    let mut by_name: HashMap<&str, Vec<&str>> = HashMap::new();
-    for k in listed.keys() {
-        by_name.entry(name_of(k)).or_default().push(k);
-    }
-    let mut files: BTreeMap<String, Expected> = BTreeMap::new();
-    for (im, entries) in &read_indexes {
-        for e in entries {
-            if e.external_path.is_some() {
-                r.external_files += 1;
-                continue;
-            }
-            let key = by_name
-                .get(e.file_name.as_str())
-                .and_then(|ks| ks.first())
-                .map_or_else(
-                    || crate::table::layout::index_key(&e.file_name),
-                    |k| k.to_string(),
-                );
-            files.entry(key).or_insert(Expected {
-                owner: format!("index manifest manifest/{im} of {}", indexes[im].owner),
-                size: Some(e.file_size),
-                rows: None,
-            });
-        }
-    }
-
-    // Live data files of every snapshot and tag; changelog files of every changelog list.
+    let mut files = Files::default();
+    files.index_files(&read_indexes, &indexes, listed);
     for v in versions {
-        let s = &v.snapshot;
-        let mut groups: Vec<(bool, Vec<&str>)> = Vec::new();
-        if !v.changelog {
-            groups.push((true, vec![&s.base_manifest_list, &s.delta_manifest_list]));
-        }
-        if let Some(c) = &s.changelog_manifest_list {
-            groups.push((false, vec![c]));
-        }
-        for (data, group) in groups {
-            let Some(entries) = entries_of(&group, &read_lists, &read_manifests) else {
-                continue; // a list or manifest is missing or unreadable: reported above
-            };
-            let live = if data {
-                live_entries(entries)
-            } else {
-                entries
-                    .into_iter()
-                    .filter(|e| e.kind == FileKind::Add)
-                    .collect()
-            };
-            match locate_entries(spec, data_dir, live) {
-                Ok(located) => {
-                    for f in located {
-                        if f.external {
-                            r.external_files += 1;
-                            continue;
-                        }
-                        let dir = f.path.rsplit_once('/').map_or("", |(d, _)| d).to_string();
-                        for x in &f.entry.file.extra_files {
-                            files.entry(format!("{dir}/{x}")).or_insert(Expected {
-                                owner: v.owner.clone(),
-                                size: None,
-                                rows: None,
-                            });
-                        }
-                        files.entry(f.path).or_insert(Expected {
-                            owner: v.owner.clone(),
-                            size: Some(f.entry.file.file_size),
-                            rows: Some(f.entry.file.row_count),
-                        });
-                    }
-                }
-                Err(e) => r.problem(
-                    ProblemKind::Unreadable,
-                    "manifest",
-                    format!("{e} ({})", v.owner),
-                ),
-            }
-        }
+        files.data_files(v, &read_lists, &read_manifests, spec, data_dir, r);
     }
-    r.data_files += files.len() as u64;
-    for (key, exp) in &files {
+    r.data_files += files.expected.len() as u64;
+    r.external_files += files.external.len() as u64;
+    for (key, exp) in &files.expected {
         match listed.get(key) {
             None => r.problem(
                 ProblemKind::MissingFile,
@@ -741,9 +688,160 @@ async fn check_metadata(
         }
     }
     if r.deep {
-        check_footers(table, &files, listed, r).await?;
+        check_footers(table, &files.expected, listed, r).await?;
     }
     Ok(())
+}
+
+/// The manifest lists and index manifests the versions name (with the sizes recorded in the
+/// snapshot), and a check of their statistics files.
+fn wanted_metadata(
+    versions: &[Version],
+    listed: &Listed,
+    r: &mut CheckReport,
+) -> (BTreeMap<String, Wanted>, BTreeMap<String, Wanted>) {
+    let mut lists: BTreeMap<String, Wanted> = BTreeMap::new();
+    let mut indexes: BTreeMap<String, Wanted> = BTreeMap::new();
+    for v in versions {
+        let s = &v.snapshot;
+        let size = |field: &str| s.raw().get(field).and_then(serde_json::Value::as_i64);
+        // A long-lived changelog's base and delta lists, index and statistics may be gone:
+        // Java deletes them with its snapshot (`ChangelogDeletion`).
+        let required = !v.changelog;
+        for (list, field) in [
+            (&s.base_manifest_list, "baseManifestListSize"),
+            (&s.delta_manifest_list, "deltaManifestListSize"),
+        ] {
+            want(&mut lists, list, &v.owner, required, size(field));
+        }
+        if let Some(c) = &s.changelog_manifest_list {
+            want(
+                &mut lists,
+                c,
+                &v.owner,
+                true,
+                size("changelogManifestListSize"),
+            );
+        }
+        if let Some(im) = &s.index_manifest {
+            want(&mut indexes, im, &v.owner, required, None);
+        }
+        if let (Some(st), true) = (&s.statistics, required) {
+            r.metadata_files += 1;
+            let key = statistics_key(st);
+            if !listed.contains_key(&key) {
+                r.problem(
+                    ProblemKind::MissingFile,
+                    key,
+                    format!("referenced by {}", v.owner),
+                );
+            }
+        }
+    }
+    (lists, indexes)
+}
+
+/// The data, changelog, extra and index files versions reference, by key, each once.
+#[derive(Debug, Default)]
+struct Files {
+    expected: BTreeMap<String, Expected>,
+    /// Files stored outside the table (`_EXTERNAL_PATH`).
+    external: std::collections::BTreeSet<String>,
+}
+
+impl Files {
+    fn add(&mut self, key: String, owner: &str, size: Option<i64>, rows: Option<i64>) {
+        self.expected.entry(key).or_insert_with(|| Expected {
+            owner: owner.to_string(),
+            size,
+            rows,
+        });
+    }
+
+    /// Index files live in `index/`, or in a bucket directory with
+    /// `index-file-in-data-file-dir`: found by name in the listing.
+    fn index_files(
+        &mut self,
+        read: &BTreeMap<String, Vec<IndexManifestEntry>>,
+        wanted: &BTreeMap<String, Wanted>,
+        listed: &Listed,
+    ) {
+        let mut by_name: HashMap<&str, &str> = HashMap::new();
+        for k in listed.keys() {
+            by_name.entry(name_of(k)).or_insert(k);
+        }
+        for (im, entries) in read {
+            let owner = format!("index manifest manifest/{im} of {}", wanted[im].owner);
+            for e in entries {
+                if let Some(uri) = &e.external_path {
+                    self.external.insert(uri.clone());
+                    continue;
+                }
+                let key = by_name
+                    .get(e.file_name.as_str())
+                    .map_or_else(|| index_key(&e.file_name), |k| k.to_string());
+                self.add(key, &owner, Some(e.file_size), None);
+            }
+        }
+    }
+
+    /// The live data files of a snapshot or tag, and the changelog files of its changelog
+    /// list. Versions with an unreadable list or manifest are skipped: reported already.
+    fn data_files(
+        &mut self,
+        v: &Version,
+        lists: &BTreeMap<String, Vec<ManifestFileMeta>>,
+        manifests: &BTreeMap<String, Vec<ManifestEntry>>,
+        spec: &PartitionSpec,
+        data_dir: Option<&str>,
+        r: &mut CheckReport,
+    ) {
+        let s = &v.snapshot;
+        let mut groups: Vec<(bool, Vec<&str>)> = Vec::new();
+        if !v.changelog {
+            groups.push((true, vec![&s.base_manifest_list, &s.delta_manifest_list]));
+        }
+        if let Some(c) = &s.changelog_manifest_list {
+            groups.push((false, vec![c]));
+        }
+        for (data, group) in groups {
+            let Some(entries) = entries_of(&group, lists, manifests) else {
+                continue;
+            };
+            let live = if data {
+                live_entries(entries)
+            } else {
+                entries
+                    .into_iter()
+                    .filter(|e| e.kind == FileKind::Add)
+                    .collect()
+            };
+            let located = match locate_entries(spec, data_dir, live) {
+                Ok(l) => l,
+                Err(e) => {
+                    let list = group.first().copied().unwrap_or_default();
+                    r.problem(
+                        ProblemKind::Unreadable,
+                        manifest_key(list),
+                        format!("{e} ({})", v.owner),
+                    );
+                    continue;
+                }
+            };
+            for f in located {
+                if f.external {
+                    self.external.insert(f.path);
+                    continue;
+                }
+                let dir = f.path.rsplit_once('/').map_or("", |(d, _)| d).to_string();
+                for x in &f.entry.file.extra_files {
+                    self.add(format!("{dir}/{x}"), &v.owner, None, None);
+                }
+                let (size, rows) = (f.entry.file.file_size, f.entry.file.row_count);
+                self.add(f.path, &v.owner, Some(size), Some(rows));
+            }
+        }
+    }
 }
 
 /// What a data file should be.
