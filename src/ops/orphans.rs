@@ -286,39 +286,10 @@ pub async fn plan(table: &Table, opts: &OrphanOptions, clock: &dyn Clock) -> Res
     )
     .await?;
 
-    // 2. Every reference, completely.
-    let mut refs = References::default();
-    let mut listed_snapshots = 0u64;
-    for b in &branches {
-        let found = load_versions(b).await.map_err(abort_on_read)?;
-        listed_snapshots += found.listed_snapshots;
-        refs.max_listed.insert(b.name.clone(), found.max_listed);
-        refs.absorb(found);
-    }
-    let versions = std::mem::take(&mut refs.pending);
-    collect(table, versions, &mut refs)
+    // 2–4. Every reference, completely, then the latest snapshot again.
+    let refs = read_references(table, &branches)
         .await
         .map_err(abort_on_read)?;
-
-    // 3. The latest snapshot again: a commit that landed meanwhile may use listed files.
-    for b in &branches {
-        let newer = newer_versions(b, refs.max_listed.get(&b.name).copied().flatten())
-            .await
-            .map_err(abort_on_read)?;
-        refs.absorb(newer);
-    }
-    let versions = std::mem::take(&mut refs.pending);
-    collect(table, versions, &mut refs)
-        .await
-        .map_err(abort_on_read)?;
-
-    // 4. An empty reference set is a failure to read, never a licence to delete everything.
-    let read = refs.snapshots + refs.tags + refs.changelogs;
-    if listed_snapshots > 0 && (read == 0 || refs.names.is_empty()) {
-        return Err(aborted(format!(
-            "{listed_snapshots} snapshot file(s) exist but no reference could be read"
-        )));
-    }
 
     let files = unreferenced(&listing.candidates, &refs.names);
     let mut deleted: BTreeMap<OrphanCategory, Tally> = BTreeMap::new();
@@ -500,7 +471,9 @@ struct Found {
     tags: u64,
     changelogs: u64,
     consumers: u64,
-    listed_snapshots: u64,
+    /// Snapshot, tag and changelog files listed.
+    listed: u64,
+    /// The largest snapshot id listed.
     max_listed: Option<i64>,
 }
 
@@ -517,7 +490,6 @@ struct References {
     tags: u64,
     changelogs: u64,
     consumers: u64,
-    max_listed: HashMap<String, Option<i64>>,
 }
 
 impl References {
@@ -541,6 +513,40 @@ impl References {
     }
 }
 
+/// Steps 2–4: every version of every branch and what it references; then each branch's
+/// latest snapshot again, adding anything committed meanwhile (Paimon #3074). Refuses an empty
+/// result when version files exist.
+async fn read_references(table: &Table, branches: &[Branch]) -> Result<References> {
+    let mut refs = References::default();
+    let mut listed = 0u64;
+    let mut max_listed: HashMap<&str, Option<i64>> = HashMap::new();
+    for b in branches {
+        let found = load_versions(b).await?;
+        listed += found.listed;
+        max_listed.insert(&b.name, found.max_listed);
+        refs.absorb(found);
+    }
+    let versions = std::mem::take(&mut refs.pending);
+    collect(table, versions, &mut refs).await?;
+
+    // A commit that landed meanwhile may use files listed as candidates.
+    for b in branches {
+        let newer = newer_versions(b, max_listed.get(b.name.as_str()).copied().flatten()).await?;
+        refs.absorb(newer);
+    }
+    let versions = std::mem::take(&mut refs.pending);
+    collect(table, versions, &mut refs).await?;
+
+    // An empty reference set is a failure to read, never a licence to delete everything.
+    let read = refs.snapshots + refs.tags + refs.changelogs;
+    if listed > 0 && (read == 0 || refs.names.is_empty()) {
+        return Err(aborted(format!(
+            "{listed} snapshot, tag or changelog file(s) exist but no reference could be read"
+        )));
+    }
+    Ok(refs)
+}
+
 /// Every snapshot, tag, changelog and consumer of one branch. A file that vanished between
 /// listing and reading is skipped and recorded; any other failure is an error.
 async fn load_versions(b: &Branch) -> Result<Found> {
@@ -555,12 +561,19 @@ async fn load_versions(b: &Branch) -> Result<Found> {
         })
         .collect();
     ids.sort();
-    found.listed_snapshots = ids.len() as u64;
+    found.listed += ids.len() as u64;
     found.max_listed = ids.last().map(|i| i.0);
     load_snapshots(b, &ids, &mut found).await?;
+    load_tags(b, &mut found).await?;
+    load_changelogs(b, &mut found).await?;
+    found.consumers = read_consumers(b).await?;
+    Ok(found)
+}
 
-    let names = t.tag_names().await?;
-    let futures: Vec<_> = names.iter().map(|n| t.try_load_tag(n)).collect();
+async fn load_tags(b: &Branch, found: &mut Found) -> Result<()> {
+    let names = b.table.tag_names().await?;
+    found.listed += names.len() as u64;
+    let futures: Vec<_> = names.iter().map(|n| b.table.try_load_tag(n)).collect();
     for (name, tag) in names.iter().zip(ordered(futures).await?) {
         let owner = b.label(&format!("tag '{name}'"));
         match tag {
@@ -576,8 +589,11 @@ async fn load_versions(b: &Branch) -> Result<Found> {
             }
         }
     }
+    Ok(())
+}
 
-    let (files, _) = t.store().list_dir(CHANGELOG_DIR).await?;
+async fn load_changelogs(b: &Branch, found: &mut Found) -> Result<()> {
+    let (files, _) = b.table.store().list_dir(CHANGELOG_DIR).await?;
     let keys: Vec<(SnapshotId, String)> = files
         .iter()
         .filter_map(|f| match PaimonFile::parse(name_of(&f.key)) {
@@ -585,7 +601,11 @@ async fn load_versions(b: &Branch) -> Result<Found> {
             _ => None,
         })
         .collect();
-    let futures: Vec<_> = keys.iter().map(|(_, k)| t.store().get_opt(k)).collect();
+    found.listed += keys.len() as u64;
+    let futures: Vec<_> = keys
+        .iter()
+        .map(|(_, k)| b.table.store().get_opt(k))
+        .collect();
     for ((id, key), bytes) in keys.iter().zip(ordered(futures).await?) {
         let owner = b.label(&format!("changelog {id}"));
         match bytes {
@@ -601,15 +621,19 @@ async fn load_versions(b: &Branch) -> Result<Found> {
             }
         }
     }
+    Ok(())
+}
 
-    // Consumers pin snapshots that are in the listing above; they are read so that a corrupt
-    // one stops the run like any other unreadable metadata.
-    let (files, _) = t.store().list_dir(CONSUMER_DIR).await?;
+/// Consumers pin snapshots that are in the listing anyway; they are read so that a corrupt one
+/// stops the run like any other unreadable metadata. Returns how many were read.
+async fn read_consumers(b: &Branch) -> Result<u64> {
+    let (files, _) = b.table.store().list_dir(CONSUMER_DIR).await?;
+    let mut n = 0;
     for f in files
         .iter()
         .filter(|f| matches!(PaimonFile::parse(name_of(&f.key)), PaimonFile::Consumer(_)))
     {
-        let Some(bytes) = t.store().get_opt(&f.key).await? else {
+        let Some(bytes) = b.table.store().get_opt(&f.key).await? else {
             continue;
         };
         let key = b.key(&f.key);
@@ -618,9 +642,9 @@ async fn load_versions(b: &Branch) -> Result<Found> {
         v.get("nextSnapshot")
             .and_then(serde_json::Value::as_i64)
             .ok_or_else(|| Error::corrupt(&key, "missing 'nextSnapshot'"))?;
-        found.consumers += 1;
+        n += 1;
     }
-    Ok(found)
+    Ok(n)
 }
 
 async fn load_snapshots(b: &Branch, ids: &[SnapshotId], found: &mut Found) -> Result<()> {

@@ -653,7 +653,7 @@ async fn an_empty_reference_set_aborts() {
     let e = run(&t, false).await.unwrap_err();
     assert!(
         e.to_string()
-            .contains("4 snapshot file(s) exist but no reference could be read"),
+            .contains("4 snapshot, tag or changelog file(s) exist but no reference could be read"),
         "{e}"
     );
     assert_eq!(h.counts().delete, 0);
