@@ -118,6 +118,7 @@ async fn run_plain(command: Command, global: &GlobalArgs, printer: &Printer) -> 
         Command::Maintain(a) => super::expire_cmd::run_maintain(a, global, printer).await,
         Command::RollbackTo(a) => super::rollback_cmd::run(a, global, printer).await,
         Command::Demo(a) => super::demo::run(a, global, printer).await,
+        // Dispatched by `run`: their reports set the exit code.
         Command::RemoveOrphanFiles(_) | Command::Check(_) => Ok(()),
         Command::Schema(a) => {
             let table = Table::open(&a.table, &opts).await?;

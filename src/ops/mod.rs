@@ -1,4 +1,5 @@
-//! Operations that change a table. Each builds what it will do first, then does it.
+//! Operations on a table. Those that change it build what they will do first, then do it;
+//! `check` only reads.
 
 pub mod check;
 pub mod delete_tag;
