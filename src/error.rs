@@ -129,6 +129,16 @@ pub enum Error {
     #[error("{0}")]
     Incomplete(String),
 
+    /// A cleaning run stopped before deleting anything, because it could not prove deletion
+    /// safe (unreadable metadata, an empty reference set, a branch without a schema).
+    #[error("{operation} aborted, nothing was deleted: {reason}")]
+    Aborted {
+        /// The command, e.g. `remove-orphan-files`.
+        operation: &'static str,
+        /// Why, naming the file or version.
+        reason: String,
+    },
+
     /// A feature of the table that tagkeeper does not handle (yet).
     #[error("unsupported: {0}")]
     Unsupported(String),
@@ -194,7 +204,8 @@ impl Error {
             Error::Corrupt { .. }
             | Error::MissingFile { .. }
             | Error::Storage { .. }
-            | Error::CommitUnknown { .. } => ExitClass::Data,
+            | Error::CommitUnknown { .. }
+            | Error::Aborted { .. } => ExitClass::Data,
         }
     }
 
@@ -223,6 +234,7 @@ impl Error {
             Error::Incomplete(_) => "incomplete",
             Error::CommitUnknown { .. } => "commit_unknown",
             Error::Storage { .. } => "storage",
+            Error::Aborted { .. } => "aborted",
         }
     }
 

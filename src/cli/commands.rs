@@ -78,7 +78,16 @@ pub(crate) struct FilesArgs {
     version: VersionArgs,
 }
 
-pub(crate) async fn run(command: Command, global: &GlobalArgs, printer: &Printer) -> Result<()> {
+/// Run a command; the exit code (0 unless the command's report says otherwise).
+pub(crate) async fn run(command: Command, global: &GlobalArgs, printer: &Printer) -> Result<u8> {
+    match command {
+        Command::RemoveOrphanFiles(a) => super::orphans_cmd::run_orphans(a, global, printer).await,
+        Command::Check(a) => super::orphans_cmd::run_check(a, global, printer).await,
+        other => run_plain(other, global, printer).await.map(|()| 0),
+    }
+}
+
+async fn run_plain(command: Command, global: &GlobalArgs, printer: &Printer) -> Result<()> {
     let opts = global.store_options();
     match command {
         Command::Snapshots(a) => {
@@ -110,6 +119,8 @@ pub(crate) async fn run(command: Command, global: &GlobalArgs, printer: &Printer
         Command::Maintain(a) => super::expire_cmd::run_maintain(a, global, printer).await,
         Command::RollbackTo(a) => super::rollback_cmd::run(a, global, printer).await,
         Command::Demo(a) => super::demo::run(a, global, printer).await,
+        // Dispatched by `run`: their reports set the exit code.
+        Command::RemoveOrphanFiles(_) | Command::Check(_) => Ok(()),
         Command::Schema(a) => {
             let table = Table::open(&a.table, &opts).await?;
             let report = inspect::schema(&table).await?;

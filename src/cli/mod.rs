@@ -4,6 +4,7 @@ mod auto_tag_cmd;
 mod commands;
 mod demo;
 mod expire_cmd;
+mod orphans_cmd;
 mod output;
 mod rollback_cmd;
 mod tag_cmds;
@@ -19,7 +20,8 @@ use tagkeeper::io::{StoreOptions, DEFAULT_CONCURRENCY};
 const EXIT_CODES: &str = "\
 Exit codes:
   0  success
-  1  user error: no such table, snapshot or tag; invalid argument; auto-tag: some table failed
+  1  user error: no such table, snapshot or tag; invalid argument; `check` found problems;
+     auto-tag: some table failed
   2  corrupt or unreadable metadata, or the object store failed
 
 Locations: a local path, file://, s3://, gs://, az:// or abfss:// URL, or memory://.
@@ -99,6 +101,10 @@ enum Command {
     Maintain(expire_cmd::MaintainArgs),
     /// Roll a table back to a tag, snapshot or time (destructive, or --as-latest).
     RollbackTo(rollback_cmd::RollbackArgs),
+    /// Delete files no snapshot, tag, changelog or branch references, older than a cutoff.
+    RemoveOrphanFiles(orphans_cmd::OrphansArgs),
+    /// Check that every file the table references exists (--deep: and is intact); exit 1 if not.
+    Check(orphans_cmd::CheckArgs),
     /// Build a sample warehouse (a month of daily commits and weekly tags) and tour it.
     Demo(demo::DemoArgs),
 }
@@ -136,7 +142,7 @@ pub(crate) fn main() -> ExitCode {
     };
     let result = runtime.block_on(commands::run(cli.command, &cli.global, &printer));
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(code),
         Err(e) => {
             printer.error(&e);
             ExitCode::from(e.exit_code())

@@ -136,7 +136,7 @@ fn time(millis: i64) -> String {
         .unwrap_or_else(|| millis.to_string())
 }
 
-fn bytes(n: i64) -> String {
+pub(crate) fn bytes(n: i64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut v = n as f64;
     let mut unit = 0;

@@ -3,6 +3,9 @@
 //! Orphan cleaning deletes only files whose names match these patterns, so an `Unknown` name is
 //! never deleted. Names of versioned files (`snapshot-N`, `schema-N`, `changelog-N`) must have an
 //! all-digit suffix: a stray `snapshot-5.tmp` is `Unknown`, not a snapshot.
+//!
+//! [`PaimonFile::orphan_role`] adds the directory: a name Paimon writes elsewhere (a data-file
+//! name in `manifest/`) is as unknown as a name Paimon never writes.
 
 use crate::format::ids::{SchemaId, SnapshotId, TagName};
 
@@ -98,6 +101,30 @@ impl PaimonFile {
         PaimonFile::Unknown
     }
 
+    /// What remove-orphan-files may do with a file of this name found in `dir`.
+    pub fn orphan_role(&self, dir: FileDir) -> OrphanRole {
+        use PaimonFile as F;
+        let candidate = match dir {
+            FileDir::Manifest => matches!(self, F::ManifestList | F::Manifest | F::IndexManifest),
+            FileDir::Index => matches!(self, F::IndexFile),
+            FileDir::Statistics => matches!(self, F::Statistics),
+            // Index files sit in bucket directories with `index-file-in-data-file-dir`.
+            FileDir::Bucket => self.is_bucket_file() || matches!(self, F::IndexFile),
+            // Only the leftovers of crashed atomic writes; versions and hints are the table.
+            FileDir::Versioned => matches!(self, F::Temporary),
+        };
+        let kept = dir == FileDir::Versioned
+            && matches!(
+                self,
+                F::Snapshot(_) | F::ChangelogMeta(_) | F::LatestHint | F::EarliestHint
+            );
+        match (candidate, kept) {
+            (true, _) => OrphanRole::Candidate,
+            (false, true) => OrphanRole::Kept,
+            (false, false) => OrphanRole::Unknown,
+        }
+    }
+
     /// True for files that live in bucket directories (data, changelog and their index files).
     pub fn is_bucket_file(&self) -> bool {
         matches!(
@@ -105,6 +132,32 @@ impl PaimonFile {
             PaimonFile::DataFile | PaimonFile::ChangelogFile | PaimonFile::DataFileIndex
         )
     }
+}
+
+/// The directories remove-orphan-files looks into (paimon-format.md §7.8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum FileDir {
+    /// `manifest/`: manifest lists, manifests, index manifests.
+    Manifest,
+    /// `index/`: table index files.
+    Index,
+    /// `statistics/`.
+    Statistics,
+    /// A bucket directory (`[<partition path>/]bucket-<n>/`).
+    Bucket,
+    /// `snapshot/` or `changelog/` of any branch.
+    Versioned,
+}
+
+/// What a file found in one of those directories is to remove-orphan-files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrphanRole {
+    /// A Paimon file that may be deleted when nothing references it and it is old enough.
+    Candidate,
+    /// Part of the table by itself (a snapshot file, a hint): never a candidate.
+    Kept,
+    /// A name Paimon does not write there: reported, never deleted.
+    Unknown,
 }
 
 /// `<prefix><digits>` with nothing after the digits.
@@ -149,6 +202,10 @@ fn data_like(name: &str) -> Option<PaimonFile> {
         return None;
     };
     let (stem, ext) = rest.split_once('.')?;
+    // Managed blob packs are shared by reference and never orphan-cleaned (Java skips them).
+    if ext.ends_with("managed.blob") {
+        return None;
+    }
     if ext.is_empty() || !is_uuid_counter(&format!("x-{stem}"), "x-") {
         return None;
     }
@@ -200,9 +257,46 @@ mod tests {
             (format!("data-{U}.parquet"), PaimonFile::Unknown),
             ("data-.parquet".into(), PaimonFile::Unknown),
             ("manifest-xyz-1".into(), PaimonFile::Unknown),
+            (format!("data-{U}-0.blob"), PaimonFile::DataFile),
+            (format!("data-{U}-0.managed.blob"), PaimonFile::Unknown),
         ];
         for (name, want) in cases {
             assert_eq!(PaimonFile::parse(&name), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn orphan_roles_depend_on_the_directory() {
+        use FileDir::*;
+        use OrphanRole::*;
+        let cases: Vec<(String, FileDir, OrphanRole)> = vec![
+            (format!("manifest-{U}-0"), Manifest, Candidate),
+            (format!("manifest-list-{U}-0"), Manifest, Candidate),
+            (format!("index-manifest-{U}"), Manifest, Candidate),
+            (format!("data-{U}-0.parquet"), Manifest, Unknown),
+            (format!("index-{U}-0"), Index, Candidate),
+            (format!("manifest-{U}-0"), Index, Unknown),
+            (format!("stat-{U}-0"), Statistics, Candidate),
+            (format!("data-{U}-0.parquet"), Bucket, Candidate),
+            (format!("data-{U}-0.parquet.index"), Bucket, Candidate),
+            (format!("changelog-{U}-0.parquet"), Bucket, Candidate),
+            (format!("index-{U}-3"), Bucket, Candidate),
+            (format!("data-{U}-0.managed.blob"), Bucket, Unknown),
+            ("notes.txt".into(), Bucket, Unknown),
+            (format!("manifest-{U}-0"), Bucket, Unknown),
+            (format!(".snapshot-3.{U}.tmp"), Versioned, Candidate),
+            (format!(".snapshot-3.{U}.tmp"), Manifest, Unknown),
+            ("snapshot-3".into(), Versioned, Kept),
+            ("changelog-3".into(), Versioned, Kept),
+            ("LATEST".into(), Versioned, Kept),
+            ("snapshot-3.tmp".into(), Versioned, Unknown),
+        ];
+        for (name, dir, want) in cases {
+            assert_eq!(
+                PaimonFile::parse(&name).orphan_role(dir),
+                want,
+                "{name} in {dir:?}"
+            );
         }
     }
 

@@ -11,6 +11,8 @@ pub mod fault;
 mod open;
 pub mod retry;
 
+use std::ops::Range;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -58,6 +60,9 @@ pub struct TableStore {
     /// The location for messages, with any credentials removed.
     location: String,
     retry: RetryPolicy,
+    /// The table root on the local filesystem, when the store is one: object stores have no
+    /// directories, but a local filesystem keeps empty ones after their files are deleted.
+    local_dir: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for TableStore {
@@ -83,12 +88,24 @@ impl TableStore {
             limit: Arc::new(Semaphore::new(concurrency.max(1))),
             location: location.into(),
             retry: RetryPolicy::default(),
+            local_dir: None,
         }
     }
 
     /// The same store with another retry policy for transient errors.
     pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
         self.retry = retry;
+        self
+    }
+
+    /// Declare that the store's root (`root` above) is this local directory, so that empty
+    /// directories can be removed after their files are (see [`TableStore::remove_empty_dir`]).
+    pub fn with_local_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        let mut dir: PathBuf = dir.into();
+        for segment in self.root.split('/').filter(|s| !s.is_empty()) {
+            dir.push(segment);
+        }
+        self.local_dir = Some(dir);
         self
     }
 
@@ -110,6 +127,7 @@ impl TableStore {
         let mut child = self.clone();
         child.root = join(&self.root, dir);
         child.location = format!("{}/{}", self.location.trim_end_matches('/'), dir);
+        child.local_dir = self.local_dir.as_ref().map(|d| d.join(dir));
         Ok(child)
     }
 
@@ -161,6 +179,18 @@ impl TableStore {
             })
             .await;
         match got {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(self.storage("get", key, e)),
+        }
+    }
+
+    /// Read a byte range of an object; `None` when it does not exist.
+    pub async fn get_range(&self, key: &str, range: Range<u64>) -> Result<Option<Bytes>> {
+        let path = self.path(key)?;
+        let _permit = self.limit.acquire().await;
+        tracing::debug!(op = "get_range", key, start = range.start, end = range.end);
+        match self.inner.get_range(&path, range).await {
             Ok(bytes) => Ok(Some(bytes)),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(self.storage("get", key, e)),
@@ -333,6 +363,41 @@ impl TableStore {
         }
         out
     }
+
+    /// True when the store is a local filesystem whose directories tagkeeper may tidy.
+    pub fn is_local(&self) -> bool {
+        self.local_dir.is_some()
+    }
+
+    /// Remove the directory `key` if it is empty (and, with `modified_before`, last modified
+    /// before that time, epoch ms). Only on a local filesystem; elsewhere there are no
+    /// directories and this returns `false`. A directory that is not empty, or gone, is left
+    /// alone and gives `false`: the removal is `rmdir`, which the filesystem refuses atomically
+    /// for a directory a concurrent writer has just put a file into.
+    pub fn remove_empty_dir(&self, key: &str, modified_before: Option<i64>) -> Result<bool> {
+        let Some(base) = &self.local_dir else {
+            return Ok(false);
+        };
+        let key = key.trim_matches('/');
+        check_key(key)?;
+        if key.is_empty() {
+            // Never the table root.
+            return Ok(false);
+        }
+        let dir = key.split('/').fold(base.clone(), |d, s| d.join(s));
+        if let Some(limit) = modified_before {
+            let modified = std::fs::metadata(&dir)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map(|d| d.as_millis() as i64);
+            if modified.is_none_or(|m| m >= limit) {
+                return Ok(false);
+            }
+        }
+        tracing::debug!(op = "rmdir", key);
+        Ok(std::fs::remove_dir(&dir).is_ok())
+    }
 }
 
 /// What a delete found.
@@ -400,7 +465,8 @@ mod tests {
         let part = dir.path().join("dt=a%3Ab").join("bucket-0");
         std::fs::create_dir_all(&part).unwrap_or_else(|e| unreachable!("{e}"));
         std::fs::write(part.join("data-1-0.parquet"), b"x").unwrap_or_else(|e| unreachable!("{e}"));
-        let (store, root) = open::local_store(dir.path()).unwrap_or_else(|e| unreachable!("{e}"));
+        let (store, root, _) =
+            open::local_store(dir.path()).unwrap_or_else(|e| unreachable!("{e}"));
         let store = TableStore::new(store, &root, 4, "test");
         let listed = store.list("").await.unwrap_or_default();
         assert_eq!(listed.len(), 1);

@@ -61,8 +61,8 @@ pub fn open_location(location: &str, opts: &StoreOptions) -> Result<TableStore> 
                 "store options apply to object-store URLs only".into(),
             ));
         }
-        let (store, root) = local_store(FsPath::new(location)).map_err(&invalid)?;
-        return Ok(TableStore::new(store, &root, opts.concurrency(), shown));
+        let (store, root, dir) = local_store(FsPath::new(location)).map_err(&invalid)?;
+        return Ok(TableStore::new(store, &root, opts.concurrency(), shown).with_local_dir(dir));
     }
     let url = Url::parse(location).map_err(|e| invalid(format!("not a valid URL: {e}")))?;
     let root = Path::from_url_path(url.path())
@@ -74,8 +74,8 @@ pub fn open_location(location: &str, opts: &StoreOptions) -> Result<TableStore> 
             let dir = url
                 .to_file_path()
                 .map_err(|()| invalid("a file:// URL must hold an absolute local path".into()))?;
-            let (store, root) = local_store(&dir).map_err(&invalid)?;
-            return Ok(TableStore::new(store, &root, opts.concurrency(), shown));
+            let (store, root, dir) = local_store(&dir).map_err(&invalid)?;
+            return Ok(TableStore::new(store, &root, opts.concurrency(), shown).with_local_dir(dir));
         }
         "memory" => Arc::new(InMemory::new()),
         "s3" | "s3a" => {
@@ -133,11 +133,11 @@ pub fn ensure_local_dir(location: &str) -> Result<()> {
     Ok(())
 }
 
-/// A `LocalFileSystem` rooted at `dir`, which must exist. Writes are fsynced so that a snapshot
-/// whose put returned is durable.
+/// A `LocalFileSystem` rooted at `dir`, which must exist, with its canonical path. Writes are
+/// fsynced so that a snapshot whose put returned is durable.
 pub(crate) fn local_store(
     dir: &FsPath,
-) -> std::result::Result<(Arc<dyn ObjectStore>, String), String> {
+) -> std::result::Result<(Arc<dyn ObjectStore>, String, std::path::PathBuf), String> {
     let canonical = std::fs::canonicalize(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     if !canonical.is_dir() {
         return Err(format!("{} is not a directory", dir.display()));
@@ -145,7 +145,7 @@ pub(crate) fn local_store(
     let store = LocalFileSystem::new_with_prefix(&canonical)
         .map_err(|e| e.to_string())?
         .with_fsync(true);
-    Ok((Arc::new(store), String::new()))
+    Ok((Arc::new(store), String::new(), canonical))
 }
 
 /// The location without user info, query or fragment (where credentials hide in URLs).

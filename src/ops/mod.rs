@@ -1,8 +1,11 @@
-//! Operations that change a table. Each builds what it will do first, then does it.
+//! Operations on a table. Those that change it build what they will do first, then do it;
+//! `check` only reads.
 
 pub mod auto_tag;
+pub mod check;
 pub mod delete_tag;
 pub mod expire;
 pub mod expire_tags;
+pub mod orphans;
 pub mod rollback;
 pub mod tag;

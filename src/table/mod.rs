@@ -87,6 +87,41 @@ pub struct LiveFile {
     pub external: bool,
 }
 
+/// A branch: its name and a table over its metadata directory.
+///
+/// A branch's snapshots, tags, schemas, changelogs and consumers live under
+/// `branch/branch-<name>/`, but its manifests and data files are main's: read those through the
+/// main table, never through [`Branch::table`] (paimon-format.md §1, §7.9).
+#[derive(Debug, Clone)]
+pub struct Branch {
+    /// `main`, or the name after `branch-`.
+    pub name: String,
+    /// Key prefix of the branch root relative to the table root (empty for main).
+    pub prefix: String,
+    /// The branch root (the table itself for main).
+    pub table: Table,
+}
+
+impl Branch {
+    /// A key of the branch's metadata, relative to the table root.
+    pub fn key(&self, key: &str) -> String {
+        if self.prefix.is_empty() {
+            key.to_string()
+        } else {
+            format!("{}/{key}", self.prefix)
+        }
+    }
+
+    /// "snapshot 3" on main, "branch 'b' snapshot 3" elsewhere: for messages.
+    pub fn label(&self, what: &str) -> String {
+        if self.prefix.is_empty() {
+            what.to_string()
+        } else {
+            format!("branch '{}' {what}", self.name)
+        }
+    }
+}
+
 /// A tag with its name.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NamedTag {
@@ -117,6 +152,34 @@ impl Table {
     /// The location for messages.
     pub fn location(&self) -> &str {
         self.store.location()
+    }
+
+    /// Main and every `branch/branch-<name>/` directory, main first. Does not check that a
+    /// branch holds a table: callers that need its schema read it.
+    pub async fn branches(&self) -> Result<Vec<Branch>> {
+        let (_, dirs) = self.store.list_dir(BRANCH_DIR).await?;
+        let mut out = vec![Branch {
+            name: "main".to_string(),
+            prefix: String::new(),
+            table: self.clone(),
+        }];
+        let mut names: Vec<String> = dirs
+            .iter()
+            .filter_map(|d| d.rsplit('/').next())
+            .filter_map(|d| d.strip_prefix("branch-"))
+            .filter(|n| !n.is_empty())
+            .map(str::to_string)
+            .collect();
+        names.sort();
+        for name in names {
+            let prefix = format!("{BRANCH_DIR}/branch-{name}");
+            out.push(Branch {
+                table: Table::new(self.store.child(&prefix)?),
+                name,
+                prefix,
+            });
+        }
+        Ok(out)
     }
 
     /// Fail with [`Error::NotATable`] unless `schema/schema-N` exists.
@@ -424,43 +487,7 @@ impl Table {
             schema.partition_types(),
             &schema.options,
         );
-        let data_dir = schema
-            .option("data-file.path-directory")
-            .map(str::to_string);
-        let mut cache: BTreeMap<Vec<u8>, (Vec<Datum>, String)> = BTreeMap::new();
-        entries
-            .into_iter()
-            .map(|entry| {
-                if !cache.contains_key(&entry.partition) {
-                    let values =
-                        binary_row::decode(&entry.partition, &spec.types).map_err(|e| {
-                            Error::corrupt(
-                                format!("manifest entry for {}", entry.file.file_name),
-                                format!("partition bytes: {e}"),
-                            )
-                        })?;
-                    let path = spec.path(&values);
-                    cache.insert(entry.partition.clone(), (values, path));
-                }
-                let (values, partition_path) =
-                    cache.get(&entry.partition).cloned().unwrap_or_default();
-                let (path, external) = match &entry.file.external_path {
-                    Some(uri) => (uri.clone(), true),
-                    None => {
-                        let dir = bucket_dir(data_dir.as_deref(), &partition_path, entry.bucket);
-                        let key = format!("{dir}/{}", entry.file.file_name);
-                        crate::io::check_key(&key)?;
-                        (key, false)
-                    }
-                };
-                Ok(LiveFile {
-                    entry,
-                    partition: values,
-                    path,
-                    external,
-                })
-            })
-            .collect()
+        locate_entries(&spec, schema.option("data-file.path-directory"), entries)
     }
 
     /// The partition spec of the table (latest schema).
@@ -472,6 +499,47 @@ impl Table {
             &schema.options,
         ))
     }
+}
+
+/// Resolve paths and partition values of entries with a known partition spec and data
+/// directory (`data-file.path-directory`). Pure: no I/O.
+pub(crate) fn locate_entries(
+    spec: &PartitionSpec,
+    data_dir: Option<&str>,
+    entries: Vec<ManifestEntry>,
+) -> Result<Vec<LiveFile>> {
+    let mut cache: BTreeMap<Vec<u8>, (Vec<Datum>, String)> = BTreeMap::new();
+    entries
+        .into_iter()
+        .map(|entry| {
+            if !cache.contains_key(&entry.partition) {
+                let values = binary_row::decode(&entry.partition, &spec.types).map_err(|e| {
+                    Error::corrupt(
+                        format!("manifest entry for {}", entry.file.file_name),
+                        format!("partition bytes: {e}"),
+                    )
+                })?;
+                let path = spec.path(&values);
+                cache.insert(entry.partition.clone(), (values, path));
+            }
+            let (values, partition_path) = cache.get(&entry.partition).cloned().unwrap_or_default();
+            let (path, external) = match &entry.file.external_path {
+                Some(uri) => (uri.clone(), true),
+                None => {
+                    let dir = bucket_dir(data_dir, &partition_path, entry.bucket);
+                    let key = format!("{dir}/{}", entry.file.file_name);
+                    crate::io::check_key(&key)?;
+                    (key, false)
+                }
+            };
+            Ok(LiveFile {
+                entry,
+                partition: values,
+                path,
+                external,
+            })
+        })
+        .collect()
 }
 
 /// Run futures with bounded read-ahead, keeping their order. The futures are built up front: a

@@ -104,6 +104,20 @@ pub type Command = fn(Table) -> Pin<Box<dyn Future<Output = tagkeeper::Result<()
 
 /// Run the sweep for one command. `rerun` is the command a user runs after a crash.
 pub async fn sweep(name: &str, run: Command, rerun: Command) -> usize {
+    sweep_with(name, run, rerun, false).await
+}
+
+/// The sweep for a command that only deletes orphans: the re-run must also leave exactly the
+/// files of the uncrashed run, and that run must delete something.
+pub async fn sweep_exact(name: &str, run: Command, rerun: Command) -> usize {
+    sweep_with(name, run, rerun, true).await
+}
+
+fn file_set(dir: &Path) -> std::collections::BTreeSet<String> {
+    crate::fixtures::walk(dir).into_iter().collect()
+}
+
+async fn sweep_with(name: &str, run: Command, rerun: Command, exact_files: bool) -> usize {
     let (_t, template) = template().await;
     let before = oracle::observe(&template);
     before.assert_whole("template");
@@ -115,6 +129,14 @@ pub async fn sweep(name: &str, run: Command, rerun: Command) -> usize {
     let requests = h.requests();
     let after = oracle::observe(&clean);
     after.assert_whole(name);
+    crate::check::assert_whole(&clean, true, name).await;
+    let clean_files = file_set(&clean);
+    if exact_files {
+        assert!(
+            clean_files.len() < file_set(&template).len(),
+            "{name}: the uncrashed run deleted nothing; the sweep would prove nothing"
+        );
+    }
     let (before_c, after_c) = (contents(&before), contents(&after));
     let allowed = |s: &State| -> bool {
         // Every version reads as before or as after the command (rows and checksum; new file
@@ -135,6 +157,7 @@ pub async fn sweep(name: &str, run: Command, rerun: Command) -> usize {
         );
         let crashed = oracle::observe(&dir);
         crashed.assert_whole(&format!("{name} crashed after {k} requests"));
+        crate::check::assert_files_whole(&dir, &format!("{name} crashed after {k} requests")).await;
         assert!(
             allowed(&crashed),
             "{name} crashed after {k}: a version changed contents\n{crashed:?}"
@@ -146,6 +169,14 @@ pub async fn sweep(name: &str, run: Command, rerun: Command) -> usize {
             .unwrap_or_else(|e| panic!("{name}: re-run after crash at {k}: {e}"));
         let converged = oracle::observe(&dir);
         converged.assert_whole(&format!("{name} re-run after crash at {k}"));
+        crate::check::assert_whole(&dir, true, &format!("{name} re-run after crash at {k}")).await;
+        if exact_files {
+            assert_eq!(
+                file_set(&dir),
+                clean_files,
+                "{name}: re-run after crash at {k} left other files"
+            );
+        }
         assert_eq!(
             contents(&converged),
             contents(&after),
@@ -306,4 +337,30 @@ async fn crash_sweep_auto_tag() {
             "tag-t8"
         ]
     );
+}
+
+#[tokio::test]
+async fn crash_sweep_remove_orphan_files() {
+    // The template's files are minutes old; a clock two days ahead makes the default cutoff
+    // (a day before "now") fall after them, so the orphans of expired snapshots 1–6 qualify.
+    fn run(t: Table) -> Pin<Box<dyn Future<Output = tagkeeper::Result<()>> + Send>> {
+        Box::pin(async move {
+            use tagkeeper::clock::Clock;
+            let now = tagkeeper::clock::SystemClock.now_millis() + 2 * 86_400_000;
+            let r = tagkeeper::ops::orphans::remove_orphan_files(
+                &t,
+                &tagkeeper::ops::orphans::OrphanOptions::default(),
+                false,
+                &ManualClock::new(now),
+            )
+            .await?;
+            match r.failed.first() {
+                None => Ok(()),
+                Some(f) => Err(tagkeeper::Error::InvalidArgument(f.clone())),
+            }
+        })
+    }
+    let n = sweep_exact("remove-orphan-files", run, run).await;
+    // Listings, snapshot and tag reads, lists, manifests, then one delete per orphan.
+    assert!(n > 30, "{n}");
 }

@@ -144,6 +144,7 @@ async fn run(h: History) {
     // Every remaining version reads as before, nothing it needs is missing.
     let after_state = oracle::observe(dir.path());
     after_state.assert_whole("after delete-tag");
+    crate::check::assert_whole(dir.path(), false, "after delete-tag").await;
     for (k, v) in &after_state.versions {
         assert_eq!(before_state.versions[k], *v, "{k}");
     }

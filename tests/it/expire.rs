@@ -104,6 +104,7 @@ async fn run(h: History) {
     );
     let after = oracle::observe(dir.path());
     after.assert_whole("after expire");
+    crate::check::assert_whole(dir.path(), false, "after expire").await;
     for (k, v) in &after.versions {
         assert_eq!(before.versions[k], *v, "{k} unchanged");
     }
@@ -335,6 +336,7 @@ async fn a_tag_created_during_expiration_keeps_its_files() {
     );
     let state = oracle::observe(&dir);
     state.assert_whole("tag created mid-expiration");
+    crate::check::assert_whole(&dir, true, "tag created mid-expiration").await;
     assert!(state.versions.contains_key("tag-t9"));
 }
 
@@ -375,6 +377,13 @@ fn cli_expire_snapshots() {
         "the overwritten and dropped partitions' files: {r:#}"
     );
     oracle::observe(&path).assert_whole("after CLI expire");
+    let check = crate::common::tagkeeper(&["check", "--deep", path.to_str().unwrap()]);
+    assert_eq!(
+        check.status.code(),
+        Some(0),
+        "{}",
+        crate::common::stdout(&check)
+    );
 }
 
 #[tokio::test]
@@ -439,6 +448,7 @@ async fn expire_tags_by_retention_and_age() {
     assert_eq!(done.deleted, dry.deleted);
     let state = oracle::observe(&dir);
     state.assert_whole("after expire-tags");
+    crate::check::assert_whole(&dir, true, "after expire-tags").await;
     assert!(!state.versions.contains_key("tag-t5") && state.versions.contains_key("tag-t3"));
 }
 
@@ -465,6 +475,7 @@ async fn maintain_expires_tags_then_snapshots_from_table_options() {
     assert_eq!(done.snapshots.expired_snapshots, vec![7, 8]);
     let state = oracle::observe(&dir);
     state.assert_whole("after maintain");
+    crate::check::assert_whole(&dir, true, "after maintain").await;
     let names: BTreeSet<&str> = state.versions.keys().map(String::as_str).collect();
     assert_eq!(
         names,

@@ -11,6 +11,7 @@
 
 mod auto_tag;
 mod bad_input;
+mod check;
 mod cli;
 mod common;
 mod crash;
@@ -20,6 +21,7 @@ mod faults;
 mod fixtures;
 mod interop;
 mod oracle;
+mod orphans;
 mod rollback;
 mod s3;
 mod tags;

@@ -34,6 +34,10 @@ pub struct State {
     pub missing: BTreeSet<String>,
     /// Metadata files that could not be decoded.
     pub unreadable: BTreeSet<String>,
+    /// Every file name any version mentions: its manifest lists, manifests, index manifest and
+    /// index files, statistics, and every file of every manifest entry (ADD or DELETE) with its
+    /// extra files. What an orphan cleaner must keep.
+    pub referenced: BTreeSet<String>,
 }
 
 impl State {
@@ -117,6 +121,7 @@ pub fn observe(table: &Path) -> State {
         versions: BTreeMap::new(),
         missing: BTreeSet::new(),
         unreadable: BTreeSet::new(),
+        referenced: BTreeSet::new(),
     };
     let mut metas: Vec<(String, PathBuf)> = Vec::new();
     for dir in ["snapshot", "tag"] {
@@ -147,11 +152,18 @@ pub fn observe(table: &Path) -> State {
         let id = json["id"].as_i64().unwrap_or(-1);
         let mut entries: Vec<(i32, Vec<u8>, i32, i32, String)> = Vec::new(); // kind, partition, bucket, level, name
         let mut ok = true;
+        if let Some(st) = json["statistics"].as_str() {
+            state.referenced.insert(st.to_string());
+        }
+        if let Some(cl) = json["changelogManifestList"].as_str() {
+            state.referenced.insert(cl.to_string());
+        }
         for list_key in ["baseManifestList", "deltaManifestList"] {
             let Some(list) = json[list_key].as_str() else {
                 ok = false;
                 continue;
             };
+            state.referenced.insert(list.to_string());
             let list_path = table.join("manifest").join(list);
             if !list_path.is_file() {
                 state.missing.insert(format!("manifest/{list}"));
@@ -168,6 +180,7 @@ pub fn observe(table: &Path) -> State {
                     ok = false;
                     continue;
                 };
+                state.referenced.insert(m.clone());
                 let m_path = table.join("manifest").join(m);
                 if !m_path.is_file() {
                     state.missing.insert(format!("manifest/{m}"));
@@ -202,11 +215,20 @@ pub fn observe(table: &Path) -> State {
                         ok = false;
                         continue;
                     };
+                    if let Some(Avro::Array(extra)) = field(file, "_EXTRA_FILES") {
+                        for x in extra {
+                            if let Avro::String(x) = x {
+                                state.referenced.insert(x.clone());
+                            }
+                        }
+                    }
+                    state.referenced.insert(fname.clone());
                     entries.push((*kind, part.clone(), *bucket, *level, fname.clone()));
                 }
             }
         }
         if let Some(index) = json["indexManifest"].as_str() {
+            state.referenced.insert(index.to_string());
             let p = table.join("manifest").join(index);
             match p.is_file().then(|| avro_records(&p)).flatten() {
                 None if !p.is_file() => {
@@ -218,6 +240,7 @@ pub fn observe(table: &Path) -> State {
                 Some(records) => {
                     for r in &records {
                         if let Some(Avro::String(f)) = field(r, "_FILE_NAME") {
+                            state.referenced.insert(f.clone());
                             if !table.join("index").join(f).is_file() && !data_dirs.contains_key(f)
                             {
                                 state.missing.insert(format!("index/{f}"));

@@ -52,6 +52,7 @@ async fn destructive_to_a_tag_whose_snapshot_expired() {
     assert_eq!(done.snapshots_removed, preview.snapshots_removed);
     let after = oracle::observe(&dir);
     after.assert_whole("after rollback");
+    crate::check::assert_whole(&dir, true, "after rollback").await;
     // The restored snapshot 5 reads as tag t5 did; t3 is untouched; t8 and snapshots 7-10 are gone.
     let content = |s: &oracle::State, k: &str| (s.versions[k].rows, s.versions[k].checksum);
     assert_eq!(content(&after, "snapshot-5"), content(&before, "tag-t5"));
@@ -93,6 +94,7 @@ async fn destructive_to_a_tag_whose_snapshot_expired() {
     assert_eq!(o.snapshot_id, 6);
     let next = oracle::observe(&dir);
     next.assert_whole("next commit");
+    crate::check::assert_whole(&dir, true, "next commit").await;
     assert_eq!(
         next.versions["snapshot-6"].rows,
         after.versions["snapshot-5"].rows + 1
@@ -112,6 +114,7 @@ async fn purge_deletes_exactly_what_only_removed_versions_referenced() {
     assert!(done.purge && !done.unreferenced.is_empty());
     let after = oracle::observe(&dir);
     after.assert_whole("after purge");
+    crate::check::assert_whole(&dir, true, "after purge").await;
     let disk_after: BTreeSet<String> = walk(&dir).into_iter().collect();
     let gone: BTreeSet<String> = disk_before
         .difference(&disk_after)
@@ -159,6 +162,7 @@ async fn as_latest_keeps_history_and_protects_a_bare_snapshot_target() {
     );
     let after = oracle::observe(&dir);
     after.assert_whole("after as-latest");
+    crate::check::assert_whole(&dir, true, "after as-latest").await;
     for (k, v) in &before.versions {
         assert_eq!(after.versions[k], *v, "{k} unchanged");
     }
@@ -413,6 +417,7 @@ async fn purge_fails_closed_on_unreadable_metadata() {
     assert_eq!(parquet_after, parquet_before);
     h.reset();
     oracle::observe(&dir).assert_whole("after a cancelled purge");
+    crate::check::assert_whole(&dir, true, "after a cancelled purge").await;
 }
 
 #[tokio::test]
@@ -429,6 +434,7 @@ async fn rollback_a_pypaimon_written_table() {
             .unwrap();
         let after = oracle::observe(&dir);
         after.assert_whole("pypaimon table after rollback");
+        crate::check::assert_whole(&dir, true, "pypaimon table after rollback").await;
         let latest = format!("snapshot-{}", p.new_snapshot_id.unwrap_or(3));
         assert_eq!(
             (

@@ -333,3 +333,85 @@ async fn s3_two_auto_taggers_create_each_tag_once() {
     .collect();
     assert_eq!(names, want);
 }
+
+#[tokio::test]
+async fn s3_remove_orphan_files_deletes_exactly_the_old_orphans() {
+    use tagkeeper::clock::{Clock, ManualClock, SystemClock};
+    use tagkeeper::ops::orphans::{remove_orphan_files, OrphanOptions};
+    let Some(loc) = location() else { return };
+    // pypaimon's rolled_back table, uploaded as is: its rollback leftover (3 data files, 3
+    // manifests, 6 manifest lists) is orphaned; plus planted files.
+    let s = store(&loc);
+    let fixture_dir = fixture("rolled_back");
+    for key in crate::fixtures::walk(&fixture_dir) {
+        let bytes = std::fs::read(fixture_dir.join(&key)).unwrap();
+        s.put_overwrite(&key, bytes.into()).await.unwrap();
+    }
+    let u = uuid::Uuid::new_v4();
+    let planted = [
+        format!("bucket-0/data-{u}-0.parquet"),
+        format!("manifest/manifest-{u}-0"),
+        format!("snapshot/.snapshot-5.{u}.tmp"),
+    ];
+    let unknown = [
+        "bucket-0/notes.txt".to_string(),
+        "snapshot/snapshot-5.tmp".to_string(),
+    ];
+    for k in planted
+        .iter()
+        .chain(&unknown)
+        .chain(["_tagkeeper/plans/expire-2.json".to_string()].iter())
+    {
+        s.put_overwrite(k, bytes::Bytes::from_static(b"x"))
+            .await
+            .unwrap();
+    }
+    let before: BTreeSet<String> = s
+        .list("")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|o| o.key)
+        .collect();
+    let all: std::collections::BTreeMap<String, u64> = crate::orphans::files(&fixture_dir);
+    let old: BTreeSet<String> = all.keys().cloned().collect();
+    let mut want = crate::orphans::expected_orphans(&fixture_dir, &all, &old, &BTreeSet::new());
+    assert_eq!(want.len(), 12, "the rollback leftover");
+    want.extend(planted.iter().cloned());
+
+    // Every object on the server is minutes old: a clock two days ahead puts the default
+    // cutoff (a day before "now") after them all.
+    let clock = ManualClock::new(SystemClock.now_millis() + 2 * 86_400_000);
+    let t = Table::open(&loc, &StoreOptions::default()).await.unwrap();
+    let dry = remove_orphan_files(&t, &OrphanOptions::default(), true, &clock)
+        .await
+        .unwrap();
+    let listed: BTreeSet<String> = dry.files.iter().map(|f| f.path.clone()).collect();
+    assert_eq!(listed, want);
+    let reported: BTreeSet<String> = dry.unknown_files.iter().map(|f| f.path.clone()).collect();
+    assert_eq!(reported, unknown.iter().cloned().collect());
+    let r = remove_orphan_files(&t, &OrphanOptions::default(), false, &clock)
+        .await
+        .unwrap();
+    assert!(r.failed.is_empty(), "{:?}", r.failed);
+    let after: BTreeSet<String> = s
+        .list("")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|o| o.key)
+        .collect();
+    assert_eq!(after, before.difference(&want).cloned().collect());
+    let c = tagkeeper::ops::check::check(&t, &tagkeeper::ops::check::CheckOptions { deep: true })
+        .await
+        .unwrap();
+    // The planted `snapshot-5.tmp` is flagged (it breaks Java's listing); nothing else.
+    let flagged: Vec<&str> = c.problems.iter().map(|p| p.path.as_str()).collect();
+    assert_eq!(flagged, vec!["snapshot/snapshot-5.tmp"]);
+    assert_eq!((c.snapshots, c.tags, c.footers_read), (4, 1, 4));
+    // Without the default-cutoff clock nothing is old enough: a real run now deletes nothing.
+    let again = remove_orphan_files(&t, &OrphanOptions::default(), false, &SystemClock)
+        .await
+        .unwrap();
+    assert!(again.files.is_empty());
+}

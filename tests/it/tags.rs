@@ -339,6 +339,13 @@ fn cli_delete_tag_dry_run_prints_the_plan_the_real_run_executes() {
     assert_eq!(gone, expected);
     let state = crate::oracle::observe(&path);
     state.assert_whole("after delete-tag");
+    let check = crate::common::tagkeeper(&["check", "--deep", path.to_str().unwrap()]);
+    assert_eq!(
+        check.status.code(),
+        Some(0),
+        "{}",
+        crate::common::stdout(&check)
+    );
 
     let missing = tagkeeper(&["delete-tag", p, "first"]);
     assert_eq!(missing.status.code(), Some(1));

@@ -1,0 +1,199 @@
+//! `remove-orphan-files` and `check`.
+
+use clap::Args;
+
+use super::commands::parse_timestamp;
+use super::output::{bytes, Printer};
+use super::GlobalArgs;
+use tagkeeper::clock::{Clock, SystemClock};
+use tagkeeper::format::duration::parse_duration;
+use tagkeeper::ops::check::{check, CheckOptions, CheckReport};
+use tagkeeper::ops::orphans::{remove_orphan_files, OrphanOptions, OrphanReport};
+use tagkeeper::table::Table;
+use tagkeeper::{Error, Result};
+
+/// `remove-orphan-files` arguments.
+#[derive(Debug, Args)]
+pub(crate) struct OrphansArgs {
+    /// The table.
+    table: String,
+    /// Delete only files last modified before this: a time (epoch ms, RFC 3339, local time) or
+    /// a duration before now ('2d', '36 h'). Default: 1 day. A cutoff in the future or less than
+    /// an hour ago is refused without --force: it is the only protection of files a running
+    /// commit has written but not yet committed.
+    #[arg(long, value_name = "TS|DURATION")]
+    older_than: Option<String>,
+    /// List the orphans (with sizes) and delete nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Accept a cutoff in the future or less than an hour old (only when no writer is running).
+    #[arg(long)]
+    force: bool,
+}
+
+/// `check` arguments.
+#[derive(Debug, Args)]
+pub(crate) struct CheckArgs {
+    /// The table.
+    table: String,
+    /// Also compare every file's size with the recorded one and read every Parquet footer.
+    #[arg(long)]
+    deep: bool,
+}
+
+/// Exit code 1 (problems found / a run that could not delete everything) without an error
+/// document: the report is the one JSON document on stdout.
+pub(crate) async fn run_orphans(
+    a: OrphansArgs,
+    global: &GlobalArgs,
+    printer: &Printer,
+) -> Result<u8> {
+    let table = Table::open(&a.table, &global.store_options()).await?;
+    let clock = SystemClock;
+    let now = clock.now_millis();
+    let older_than_millis = match &a.older_than {
+        None => None,
+        Some(o) => Some(match parse_duration(o) {
+            Ok(d) if o.trim().chars().any(|c| c.is_ascii_alphabetic()) => {
+                now - d.as_millis() as i64
+            }
+            _ => parse_timestamp(o).map_err(|_| {
+                Error::InvalidArgument(format!("--older-than {o:?}: not a time or a duration"))
+            })?,
+        }),
+    };
+    let opts = OrphanOptions {
+        older_than_millis,
+        force: a.force,
+    };
+    let report = remove_orphan_files(&table, &opts, a.dry_run, &clock).await?;
+    printer.warnings(&report.notes);
+    printer.warnings(&report.failed);
+    printer.report(&report, orphans_text)?;
+    if report.failed.is_empty() {
+        Ok(0)
+    } else {
+        printer.error_message(&format!(
+            "{} file(s) could not be deleted; run again",
+            report.failed.len()
+        ));
+        Ok(2)
+    }
+}
+
+fn orphans_text(r: &OrphanReport) -> String {
+    let total: u64 = r.deleted.values().map(|t| t.files).sum();
+    let total_bytes: i64 = r.deleted.values().map(|t| t.bytes).sum();
+    let verb = if r.dry_run { "Would delete" } else { "Deleted" };
+    let mut out = format!(
+        "{verb} {total} orphan file(s), {} (modified before {}), in {:.1} s\n",
+        bytes(total_bytes),
+        r.cutoff,
+        r.duration_millis as f64 / 1000.0
+    );
+    for (c, t) in &r.deleted {
+        out.push_str(&format!(
+            "  {c:?}: {} file(s), {}\n",
+            t.files,
+            bytes(t.bytes)
+        ));
+    }
+    if r.dry_run {
+        for f in &r.files {
+            out.push_str(&format!(
+                "  {:?} {} ({} bytes)\n",
+                f.category, f.path, f.bytes
+            ));
+        }
+    }
+    out.push_str(&format!(
+        "References: {} snapshot(s), {} tag(s), {} changelog(s), {} consumer(s), {} manifest(s) over {} branch(es)\n",
+        r.snapshots_read,
+        r.tags_read,
+        r.changelogs_read,
+        r.consumers_read,
+        r.manifests_read,
+        r.branches.len()
+    ));
+    if r.too_young > 0 {
+        out.push_str(&format!(
+            "{} file(s) newer than the cutoff were not considered\n",
+            r.too_young
+        ));
+    }
+    if !r.newer_snapshots.is_empty() {
+        out.push_str(&format!(
+            "Committed during the run (their files kept): {}\n",
+            r.newer_snapshots.join(", ")
+        ));
+    }
+    if !r.vanished.is_empty() {
+        out.push_str(&format!(
+            "Vanished while being read (expired concurrently): {}\n",
+            r.vanished.join(", ")
+        ));
+    }
+    if !r.unknown_files.is_empty() {
+        out.push_str(&format!(
+            "{} unknown file(s), left alone:\n",
+            r.unknown_files.len()
+        ));
+        for u in &r.unknown_files {
+            out.push_str(&format!("  {} ({} bytes)\n", u.path, u.bytes));
+        }
+    }
+    if !r.removed_dirs.is_empty() {
+        out.push_str(&format!(
+            "Removed {} empty directory(ies)\n",
+            r.removed_dirs.len()
+        ));
+    }
+    out
+}
+
+pub(crate) async fn run_check(a: CheckArgs, global: &GlobalArgs, printer: &Printer) -> Result<u8> {
+    let table = Table::open(&a.table, &global.store_options()).await?;
+    let report = check(&table, &CheckOptions { deep: a.deep }).await?;
+    printer.warnings(&report.warnings);
+    printer.report(&report, check_text)?;
+    Ok(if report.whole { 0 } else { 1 })
+}
+
+fn check_text(r: &CheckReport) -> String {
+    let mut out = format!(
+        "{}: {} snapshot(s), {} tag(s), {} changelog(s), {} consumer(s) over {} branch(es); \
+         {} metadata file(s), {} data file(s){}\n",
+        if r.whole { "Whole" } else { "PROBLEMS FOUND" },
+        r.snapshots,
+        r.tags,
+        r.changelogs,
+        r.consumers,
+        r.branches.len(),
+        r.metadata_files,
+        r.data_files,
+        if r.deep {
+            format!(", {} Parquet footer(s) read", r.footers_read)
+        } else {
+            String::new()
+        }
+    );
+    if r.external_files > 0 {
+        out.push_str(&format!(
+            "{} file(s) outside the table not checked\n",
+            r.external_files
+        ));
+    }
+    for p in &r.problems {
+        out.push_str(&format!("  {:?} {}: {}\n", p.kind, p.path, p.detail));
+    }
+    if !r.unknown_files.is_empty() {
+        out.push_str(&format!(
+            "{} unknown file(s) in metadata directories:\n",
+            r.unknown_files.len()
+        ));
+        for u in &r.unknown_files {
+            out.push_str(&format!("  {u}\n"));
+        }
+    }
+    out
+}

@@ -1,0 +1,874 @@
+//! check: is a table whole? Reads every version and reports, without changing anything:
+//!
+//! * every file a retained snapshot, tag or long-lived changelog references exists — manifest
+//!   lists, manifests, index manifests and index files, statistics, schemas, live data files
+//!   and their extra files, changelog files — and with `deep`, has the recorded size, and each
+//!   Parquet data file has a readable footer with the recorded row count;
+//! * the `LATEST` and `EARLIEST` hints do not mislead a reader, and the snapshot ids a reader
+//!   can see have no gap and nothing stranded beyond `LATEST`;
+//! * every tag, changelog and consumer decodes and its schema loads;
+//! * files in metadata directories whose names Paimon does not write there are listed (names
+//!   such as `snapshot-5.tmp` break Java ≤ 2.0's directory listing and are problems).
+//!
+//! Existence is checked against one listing of the table, so the cost is one LIST plus one GET
+//! per distinct metadata file (and, deep, two ranged GETs per Parquet file). Files stored
+//! outside the table (`_EXTERNAL_PATH`) are counted, not checked. Snapshots a reader cannot
+//! see (below a valid `EARLIEST`) are reported as warnings and not checked.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::format::file_name::PaimonFile;
+use crate::format::ids::{SchemaId, SnapshotId, TagName};
+use crate::format::manifest::{
+    decode_index_manifest, decode_manifest, decode_manifest_list, FileKind, IndexManifestEntry,
+    ManifestEntry, ManifestFileMeta,
+};
+use crate::format::partition::PartitionSpec;
+use crate::format::snapshot::Snapshot;
+use crate::reach::live_entries;
+use crate::table::layout::{
+    earliest_hint_key, index_key, latest_hint_key, manifest_key, schema_key, snapshot_key,
+    statistics_key, tag_key, CHANGELOG_DIR, CONSUMER_DIR, INDEX_DIR, MANIFEST_DIR, SCHEMA_DIR,
+    SNAPSHOT_DIR, STATISTICS_DIR, TAG_DIR,
+};
+use crate::table::{locate_entries, ordered, Branch, Table};
+
+mod hints;
+
+pub use hints::{analyze_snapshot_dir, SnapshotDir};
+
+/// What to check.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CheckOptions {
+    /// Also compare sizes with the recorded ones and read every Parquet footer.
+    pub deep: bool,
+}
+
+/// The kind of a problem.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProblemKind {
+    /// A file a version references does not exist.
+    MissingFile,
+    /// A metadata file exists but cannot be decoded.
+    Unreadable,
+    /// A file's size differs from the size recorded for it (deep).
+    SizeMismatch,
+    /// A Parquet data file whose footer cannot be read or disagrees with its row count (deep).
+    BadParquet,
+    /// A hint that sends readers to a snapshot that does not exist, or holds garbage.
+    Hint,
+    /// A gap in the snapshot ids readers see, or snapshots stranded beyond `LATEST`.
+    SnapshotIds,
+    /// A name in a metadata directory that breaks Java ≤ 2.0's listing (`snapshot-5.tmp`).
+    JavaListingHazard,
+}
+
+/// One problem.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Problem {
+    /// Its kind.
+    pub kind: ProblemKind,
+    /// The file concerned, relative to the table root.
+    pub path: String,
+    /// What is wrong, and who refers to the file.
+    pub detail: String,
+}
+
+/// The report.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct CheckReport {
+    /// True when no problem was found.
+    pub whole: bool,
+    /// Sizes and Parquet footers were checked too.
+    pub deep: bool,
+    /// Branches checked, main first.
+    pub branches: Vec<String>,
+    /// Snapshots checked (over all branches).
+    pub snapshots: u64,
+    /// Tags checked.
+    pub tags: u64,
+    /// Long-lived changelogs checked.
+    pub changelogs: u64,
+    /// Consumers checked.
+    pub consumers: u64,
+    /// Distinct metadata files checked: schemas, manifest lists, manifests, index manifests,
+    /// statistics.
+    pub metadata_files: u64,
+    /// Distinct data, changelog, extra and index files checked.
+    pub data_files: u64,
+    /// Parquet footers read (deep).
+    pub footers_read: u64,
+    /// Files stored outside the table, not checked.
+    pub external_files: u64,
+    /// Problems (the table is whole when there are none), sorted.
+    pub problems: Vec<Problem>,
+    /// Things that do not make the table unreadable (stale hints, leftovers, vanished files).
+    pub warnings: Vec<String>,
+    /// Files in metadata directories with names Paimon does not write there.
+    pub unknown_files: Vec<String>,
+}
+
+impl CheckReport {
+    fn problem(&mut self, kind: ProblemKind, path: impl Into<String>, detail: impl Into<String>) {
+        self.problems.push(Problem {
+            kind,
+            path: path.into(),
+            detail: detail.into(),
+        });
+    }
+
+    /// Problems of these kinds (e.g. only missing and unreadable files, after a crash, when an
+    /// interrupted command may leave hints for its re-run to fix).
+    pub fn problems_of(&self, kinds: &[ProblemKind]) -> Vec<&Problem> {
+        self.problems
+            .iter()
+            .filter(|p| kinds.contains(&p.kind))
+            .collect()
+    }
+}
+
+/// One version to check.
+#[derive(Debug, Clone)]
+struct Version {
+    /// The branch it belongs to (its schemas are the branch's).
+    branch: String,
+    owner: String,
+    snapshot: Snapshot,
+    changelog: bool,
+}
+
+/// Everything the table's one listing says: key → size.
+type Listed = BTreeMap<String, u64>;
+
+/// Check a table.
+pub async fn check(table: &Table, opts: &CheckOptions) -> Result<CheckReport> {
+    let mut r = CheckReport {
+        deep: opts.deep,
+        ..CheckReport::default()
+    };
+    let listed: Listed = table
+        .store()
+        .list("")
+        .await?
+        .into_iter()
+        .map(|o| (o.key, o.size))
+        .collect();
+    let branches = table.branches().await?;
+    r.branches = branches.iter().map(|b| b.name.clone()).collect();
+    let mut versions = Vec::new();
+    for b in &branches {
+        check_branch(b, &listed, &mut r, &mut versions).await?;
+    }
+    unknown_files(&branches, &listed, &mut r);
+    let schema = table.latest_schema().await?;
+    let spec = PartitionSpec::new(
+        schema.partition_keys.clone(),
+        schema.partition_types(),
+        &schema.options,
+    );
+    let data_dir = schema.option("data-file.path-directory");
+    check_metadata(table, &versions, &listed, &spec, data_dir, &mut r).await?;
+    r.problems.sort();
+    r.problems.dedup();
+    r.whole = r.problems.is_empty();
+    Ok(r)
+}
+
+fn name_of(key: &str) -> &str {
+    key.rsplit('/').next().unwrap_or(key)
+}
+
+/// The files directly in `dir` (a table-relative directory key), as (key, name).
+fn files_in<'a>(listed: &'a Listed, dir: &str) -> Vec<(&'a str, &'a str)> {
+    let prefix = format!("{dir}/");
+    listed
+        .range(prefix.clone()..)
+        .take_while(|(k, _)| k.starts_with(&prefix))
+        .filter_map(|(k, _)| {
+            let rest = &k[prefix.len()..];
+            (!rest.contains('/')).then_some((k.as_str(), rest))
+        })
+        .collect()
+}
+
+async fn check_branch(
+    b: &Branch,
+    listed: &Listed,
+    r: &mut CheckReport,
+    versions: &mut Vec<Version>,
+) -> Result<()> {
+    check_snapshots(b, listed, r, versions).await?;
+    check_tags(b, listed, r, versions).await?;
+    check_changelogs(b, listed, r, versions).await?;
+    check_consumers(b, listed, r).await?;
+    check_schemas(b, versions, r).await
+}
+
+/// What reading one version file gave.
+type Loaded = Result<Option<Snapshot>>;
+
+/// Run reads with bounded read-ahead, keeping each outcome (a bad file is a problem, not the
+/// end of the check).
+async fn load_each<F>(futures: Vec<F>) -> Result<Vec<Loaded>>
+where
+    F: std::future::Future<Output = Loaded>,
+{
+    let wrapped: Vec<_> = futures
+        .into_iter()
+        .map(|f| async move { Ok::<Loaded, Error>(f.await) })
+        .collect();
+    ordered(wrapped).await
+}
+
+/// Record one version: checked, vanished, or unreadable. Store failures stop the check.
+fn accept(
+    b: &Branch,
+    (owner, key): (String, String),
+    loaded: Loaded,
+    changelog: bool,
+    r: &mut CheckReport,
+    versions: &mut Vec<Version>,
+) -> Result<bool> {
+    match loaded {
+        Ok(Some(snapshot)) => {
+            versions.push(Version {
+                branch: b.name.clone(),
+                owner,
+                snapshot,
+                changelog,
+            });
+            Ok(true)
+        }
+        Ok(None) => {
+            r.warnings
+                .push(format!("{owner} vanished while being checked"));
+            Ok(false)
+        }
+        Err(e @ Error::Storage { .. }) => Err(e),
+        Err(e) => {
+            r.problem(ProblemKind::Unreadable, key, e.to_string());
+            Ok(false)
+        }
+    }
+}
+
+/// The hints and ids of `snapshot/`, and every snapshot a reader can reach.
+async fn check_snapshots(
+    b: &Branch,
+    listed: &Listed,
+    r: &mut CheckReport,
+    versions: &mut Vec<Version>,
+) -> Result<()> {
+    let t = &b.table;
+    let snap_dir = b.key(SNAPSHOT_DIR);
+    let ids: Vec<SnapshotId> = files_in(listed, &snap_dir)
+        .into_iter()
+        .filter_map(|(_, n)| match PaimonFile::parse(n) {
+            PaimonFile::Snapshot(id) => Some(id),
+            _ => None,
+        })
+        .collect();
+    let (latest_key, earliest_key) = (latest_hint_key(), earliest_hint_key());
+    let (latest, earliest) = futures::try_join!(
+        t.store().get_opt(&latest_key),
+        t.store().get_opt(&earliest_key),
+    )?;
+    let dir = analyze_snapshot_dir(&snap_dir, &ids, latest.as_deref(), earliest.as_deref());
+    r.problems.extend(dir.problems);
+    r.warnings.extend(dir.warnings);
+    let futures: Vec<_> = dir
+        .visible
+        .iter()
+        .map(|id| t.try_load_snapshot(*id))
+        .collect();
+    for (id, loaded) in dir.visible.iter().zip(load_each(futures).await?) {
+        let who = (
+            b.label(&format!("snapshot {id}")),
+            b.key(&snapshot_key(*id)),
+        );
+        if accept(b, who, loaded, false, r, versions)? {
+            r.snapshots += 1;
+        }
+    }
+    Ok(())
+}
+
+/// Every tag file decodes.
+async fn check_tags(
+    b: &Branch,
+    listed: &Listed,
+    r: &mut CheckReport,
+    versions: &mut Vec<Version>,
+) -> Result<()> {
+    let names: Vec<TagName> = files_in(listed, &b.key(TAG_DIR))
+        .into_iter()
+        .filter_map(|(_, n)| match PaimonFile::parse(n) {
+            PaimonFile::Tag(tag) => Some(tag),
+            _ => None,
+        })
+        .collect();
+    let futures: Vec<_> = names
+        .iter()
+        .map(|n| async move { Ok(b.table.try_load_tag(n).await?.map(|t| t.snapshot)) })
+        .collect();
+    for (name, loaded) in names.iter().zip(load_each(futures).await?) {
+        let who = (b.label(&format!("tag '{name}'")), b.key(&tag_key(name)));
+        if accept(b, who, loaded, false, r, versions)? {
+            r.tags += 1;
+        }
+    }
+    Ok(())
+}
+
+/// Every long-lived changelog decodes.
+async fn check_changelogs(
+    b: &Branch,
+    listed: &Listed,
+    r: &mut CheckReport,
+    versions: &mut Vec<Version>,
+) -> Result<()> {
+    let found: Vec<(SnapshotId, String)> = files_in(listed, &b.key(CHANGELOG_DIR))
+        .into_iter()
+        .filter_map(|(_, n)| match PaimonFile::parse(n) {
+            PaimonFile::ChangelogMeta(id) => Some((id, format!("{CHANGELOG_DIR}/{n}"))),
+            _ => None,
+        })
+        .collect();
+    let futures: Vec<_> = found
+        .iter()
+        .map(|(_, rel)| async move {
+            match b.table.store().get_opt(rel).await? {
+                None => Ok(None),
+                Some(bytes) => Snapshot::decode(&bytes, &b.key(rel)).map(Some),
+            }
+        })
+        .collect();
+    for ((id, rel), loaded) in found.iter().zip(load_each(futures).await?) {
+        let who = (b.label(&format!("changelog {id}")), b.key(rel));
+        if accept(b, who, loaded, true, r, versions)? {
+            r.changelogs += 1;
+        }
+    }
+    Ok(())
+}
+
+/// Every consumer file holds `{"nextSnapshot": <id>}`.
+async fn check_consumers(b: &Branch, listed: &Listed, r: &mut CheckReport) -> Result<()> {
+    for (key, name) in files_in(listed, &b.key(CONSUMER_DIR)) {
+        if !matches!(PaimonFile::parse(name), PaimonFile::Consumer(_)) {
+            continue;
+        }
+        let rel = format!("{CONSUMER_DIR}/{name}");
+        let Some(bytes) = b.table.store().get_opt(&rel).await? else {
+            continue;
+        };
+        let ok = serde_json::from_slice::<serde_json::Value>(&bytes)
+            .ok()
+            .and_then(|v| v.get("nextSnapshot").and_then(serde_json::Value::as_i64))
+            .is_some();
+        r.consumers += 1;
+        if !ok {
+            r.problem(
+                ProblemKind::Unreadable,
+                key,
+                "not a consumer file: expected {\"nextSnapshot\": <id>}",
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Every version of branch `b` (those labelled with it) has a loadable schema.
+async fn check_schemas(b: &Branch, versions: &[Version], r: &mut CheckReport) -> Result<()> {
+    let mut needed: BTreeMap<SchemaId, String> = BTreeMap::new();
+    for v in versions.iter().filter(|v| v.branch == b.name) {
+        needed
+            .entry(v.snapshot.schema_id)
+            .or_insert_with(|| v.owner.clone());
+    }
+    for (id, owner) in needed {
+        r.metadata_files += 1;
+        match b.table.load_schema(id).await {
+            Ok(_) => {}
+            Err(Error::MissingFile { .. }) => r.problem(
+                ProblemKind::MissingFile,
+                b.key(&schema_key(id)),
+                format!("referenced by {owner}"),
+            ),
+            Err(e @ (Error::Corrupt { .. } | Error::Unsupported(_))) => r.problem(
+                ProblemKind::Unreadable,
+                b.key(&schema_key(id)),
+                format!("{e} (referenced by {owner})"),
+            ),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Names in metadata directories that Paimon does not write there.
+fn unknown_files(branches: &[Branch], listed: &Listed, r: &mut CheckReport) {
+    use PaimonFile as F;
+    type Expect = fn(&PaimonFile) -> bool;
+    let mut dirs: Vec<(String, Expect, Option<&str>)> = Vec::new();
+    for b in branches {
+        dirs.push((
+            b.key(SNAPSHOT_DIR),
+            |f| matches!(f, F::Snapshot(_) | F::LatestHint | F::EarliestHint),
+            Some("snapshot-"),
+        ));
+        dirs.push((b.key(TAG_DIR), |f| matches!(f, F::Tag(_)), None));
+        dirs.push((
+            b.key(SCHEMA_DIR),
+            |f| matches!(f, F::Schema(_)),
+            Some("schema-"),
+        ));
+        dirs.push((
+            b.key(CHANGELOG_DIR),
+            |f| matches!(f, F::ChangelogMeta(_) | F::LatestHint | F::EarliestHint),
+            Some("changelog-"),
+        ));
+        dirs.push((b.key(CONSUMER_DIR), |f| matches!(f, F::Consumer(_)), None));
+    }
+    dirs.push((
+        MANIFEST_DIR.to_string(),
+        |f| matches!(f, F::ManifestList | F::Manifest | F::IndexManifest),
+        None,
+    ));
+    dirs.push((INDEX_DIR.to_string(), |f| matches!(f, F::IndexFile), None));
+    dirs.push((
+        STATISTICS_DIR.to_string(),
+        |f| matches!(f, F::Statistics),
+        None,
+    ));
+    let mut temporary = 0;
+    for (dir, expect, hazard) in dirs {
+        for (key, name) in files_in(listed, &dir) {
+            let kind = PaimonFile::parse(name);
+            if expect(&kind) {
+                continue;
+            }
+            if kind == F::Temporary {
+                temporary += 1;
+                continue;
+            }
+            r.unknown_files.push(key.to_string());
+            if hazard.is_some_and(|p| name.starts_with(p)) {
+                r.problem(
+                    ProblemKind::JavaListingHazard,
+                    key,
+                    "a name with a versioned prefix but no id: Java ≤ 2.0 fails to list this directory",
+                );
+            }
+        }
+    }
+    if temporary > 0 {
+        r.warnings.push(format!(
+            "{temporary} temporary file(s) of crashed writes in metadata directories (remove-orphan-files reclaims them)"
+        ));
+    }
+}
+
+/// A metadata file and the first version naming it.
+#[derive(Debug, Clone)]
+struct Wanted {
+    owner: String,
+    /// Absent is a problem (false for what Java may delete with a changelog's snapshot).
+    required: bool,
+    /// The size recorded for it, if any.
+    size: Option<i64>,
+}
+
+fn want(
+    map: &mut BTreeMap<String, Wanted>,
+    name: &str,
+    owner: &str,
+    required: bool,
+    size: Option<i64>,
+) {
+    let w = map.entry(name.to_string()).or_insert_with(|| Wanted {
+        owner: owner.to_string(),
+        required,
+        size,
+    });
+    w.required |= required;
+    w.size = w.size.or(size);
+}
+
+/// Lists, manifests, index files, statistics and data files of every version.
+async fn check_metadata(
+    table: &Table,
+    versions: &[Version],
+    listed: &Listed,
+    spec: &PartitionSpec,
+    data_dir: Option<&str>,
+    r: &mut CheckReport,
+) -> Result<()> {
+    let (lists, indexes) = wanted_metadata(versions, listed, r);
+    let read_lists = read_all(table, r, listed, &lists, decode_manifest_list).await?;
+    let mut manifests: BTreeMap<String, Wanted> = BTreeMap::new();
+    for (list, metas) in &read_lists {
+        let w = &lists[list];
+        for m in metas {
+            let owner = format!("manifest list manifest/{list} of {}", w.owner);
+            want(
+                &mut manifests,
+                &m.file_name,
+                &owner,
+                w.required,
+                Some(m.file_size),
+            );
+        }
+    }
+    let read_manifests = read_all(table, r, listed, &manifests, decode_manifest).await?;
+    let read_indexes = read_all(table, r, listed, &indexes, decode_index_manifest).await?;
+
+    let mut files = Files::default();
+    files.index_files(&read_indexes, &indexes, listed);
+    for v in versions {
+        files.data_files(v, &read_lists, &read_manifests, spec, data_dir, r);
+    }
+    r.data_files += files.expected.len() as u64;
+    r.external_files += files.external.len() as u64;
+    for (key, exp) in &files.expected {
+        match listed.get(key) {
+            None => r.problem(
+                ProblemKind::MissingFile,
+                key,
+                format!("referenced by {}", exp.owner),
+            ),
+            Some(size) if r.deep => {
+                if let Some(want) = exp.size.filter(|w| *w != *size as i64) {
+                    r.problem(
+                        ProblemKind::SizeMismatch,
+                        key,
+                        format!("{size} bytes, but {} records {want}", exp.owner),
+                    );
+                }
+            }
+            Some(_) => {}
+        }
+    }
+    if r.deep {
+        check_footers(table, &files.expected, listed, r).await?;
+    }
+    Ok(())
+}
+
+/// The manifest lists and index manifests the versions name (with the sizes recorded in the
+/// snapshot), and a check of their statistics files.
+fn wanted_metadata(
+    versions: &[Version],
+    listed: &Listed,
+    r: &mut CheckReport,
+) -> (BTreeMap<String, Wanted>, BTreeMap<String, Wanted>) {
+    let mut lists: BTreeMap<String, Wanted> = BTreeMap::new();
+    let mut indexes: BTreeMap<String, Wanted> = BTreeMap::new();
+    for v in versions {
+        let s = &v.snapshot;
+        let size = |field: &str| s.raw().get(field).and_then(serde_json::Value::as_i64);
+        // A long-lived changelog's base and delta lists, index and statistics may be gone:
+        // Java deletes them with its snapshot (`ChangelogDeletion`).
+        let required = !v.changelog;
+        for (list, field) in [
+            (&s.base_manifest_list, "baseManifestListSize"),
+            (&s.delta_manifest_list, "deltaManifestListSize"),
+        ] {
+            want(&mut lists, list, &v.owner, required, size(field));
+        }
+        if let Some(c) = &s.changelog_manifest_list {
+            want(
+                &mut lists,
+                c,
+                &v.owner,
+                true,
+                size("changelogManifestListSize"),
+            );
+        }
+        if let Some(im) = &s.index_manifest {
+            want(&mut indexes, im, &v.owner, required, None);
+        }
+        if let (Some(st), true) = (&s.statistics, required) {
+            r.metadata_files += 1;
+            let key = statistics_key(st);
+            if !listed.contains_key(&key) {
+                r.problem(
+                    ProblemKind::MissingFile,
+                    key,
+                    format!("referenced by {}", v.owner),
+                );
+            }
+        }
+    }
+    (lists, indexes)
+}
+
+/// The data, changelog, extra and index files versions reference, by key, each once.
+#[derive(Debug, Default)]
+struct Files {
+    expected: BTreeMap<String, Expected>,
+    /// Files stored outside the table (`_EXTERNAL_PATH`).
+    external: std::collections::BTreeSet<String>,
+}
+
+impl Files {
+    fn add(&mut self, key: String, owner: &str, size: Option<i64>, rows: Option<i64>) {
+        self.expected.entry(key).or_insert_with(|| Expected {
+            owner: owner.to_string(),
+            size,
+            rows,
+        });
+    }
+
+    /// Index files live in `index/`, or in a bucket directory with
+    /// `index-file-in-data-file-dir`: found by name in the listing.
+    fn index_files(
+        &mut self,
+        read: &BTreeMap<String, Vec<IndexManifestEntry>>,
+        wanted: &BTreeMap<String, Wanted>,
+        listed: &Listed,
+    ) {
+        let mut by_name: HashMap<&str, &str> = HashMap::new();
+        for k in listed.keys() {
+            by_name.entry(name_of(k)).or_insert(k);
+        }
+        for (im, entries) in read {
+            let owner = format!("index manifest manifest/{im} of {}", wanted[im].owner);
+            for e in entries {
+                if let Some(uri) = &e.external_path {
+                    self.external.insert(uri.clone());
+                    continue;
+                }
+                let key = by_name
+                    .get(e.file_name.as_str())
+                    .map_or_else(|| index_key(&e.file_name), |k| k.to_string());
+                self.add(key, &owner, Some(e.file_size), None);
+            }
+        }
+    }
+
+    /// The live data files of a snapshot or tag, and the changelog files of its changelog
+    /// list. Versions with an unreadable list or manifest are skipped: reported already.
+    fn data_files(
+        &mut self,
+        v: &Version,
+        lists: &BTreeMap<String, Vec<ManifestFileMeta>>,
+        manifests: &BTreeMap<String, Vec<ManifestEntry>>,
+        spec: &PartitionSpec,
+        data_dir: Option<&str>,
+        r: &mut CheckReport,
+    ) {
+        let s = &v.snapshot;
+        let mut groups: Vec<(bool, Vec<&str>)> = Vec::new();
+        if !v.changelog {
+            groups.push((true, vec![&s.base_manifest_list, &s.delta_manifest_list]));
+        }
+        if let Some(c) = &s.changelog_manifest_list {
+            groups.push((false, vec![c]));
+        }
+        for (data, group) in groups {
+            let Some(entries) = entries_of(&group, lists, manifests) else {
+                continue;
+            };
+            let live = if data {
+                live_entries(entries)
+            } else {
+                entries
+                    .into_iter()
+                    .filter(|e| e.kind == FileKind::Add)
+                    .collect()
+            };
+            let located = match locate_entries(spec, data_dir, live) {
+                Ok(l) => l,
+                Err(e) => {
+                    let list = group.first().copied().unwrap_or_default();
+                    r.problem(
+                        ProblemKind::Unreadable,
+                        manifest_key(list),
+                        format!("{e} ({})", v.owner),
+                    );
+                    continue;
+                }
+            };
+            for f in located {
+                if f.external {
+                    self.external.insert(f.path);
+                    continue;
+                }
+                let dir = f.path.rsplit_once('/').map_or("", |(d, _)| d).to_string();
+                for x in &f.entry.file.extra_files {
+                    self.add(format!("{dir}/{x}"), &v.owner, None, None);
+                }
+                let (size, rows) = (f.entry.file.file_size, f.entry.file.row_count);
+                self.add(f.path, &v.owner, Some(size), Some(rows));
+            }
+        }
+    }
+}
+
+/// What a data file should be.
+#[derive(Debug, Clone)]
+struct Expected {
+    owner: String,
+    size: Option<i64>,
+    rows: Option<i64>,
+}
+
+/// The entries of the manifests of these lists, in order; `None` if any could not be read.
+fn entries_of(
+    lists: &[&str],
+    read_lists: &BTreeMap<String, Vec<ManifestFileMeta>>,
+    read_manifests: &BTreeMap<String, Vec<ManifestEntry>>,
+) -> Option<Vec<ManifestEntry>> {
+    let mut out = Vec::new();
+    for list in lists {
+        for m in read_lists.get(*list)? {
+            out.extend(read_manifests.get(&m.file_name)?.iter().cloned());
+        }
+    }
+    Some(out)
+}
+
+/// Read and decode each wanted metadata file in `manifest/` once; report the missing, the
+/// unreadable and (deep) the wrong-sized ones.
+async fn read_all<T>(
+    table: &Table,
+    r: &mut CheckReport,
+    listed: &Listed,
+    wanted: &BTreeMap<String, Wanted>,
+    decode: fn(&[u8], &str) -> Result<T>,
+) -> Result<BTreeMap<String, T>> {
+    let present: Vec<(&String, &Wanted, String)> = wanted
+        .iter()
+        .filter_map(|(name, w)| {
+            let key = manifest_key(name);
+            r.metadata_files += 1;
+            if listed.contains_key(&key) {
+                Some((name, w, key))
+            } else {
+                if w.required {
+                    r.problem(
+                        ProblemKind::MissingFile,
+                        &key,
+                        format!("referenced by {}", w.owner),
+                    );
+                }
+                None
+            }
+        })
+        .collect();
+    let futures: Vec<_> = present
+        .iter()
+        .map(|(_, _, key)| table.store().get_opt(key))
+        .collect();
+    let mut out = BTreeMap::new();
+    for ((name, w, key), bytes) in present.iter().zip(ordered(futures).await?) {
+        let Some(bytes) = bytes else {
+            if w.required {
+                r.problem(
+                    ProblemKind::MissingFile,
+                    key,
+                    format!("referenced by {} (vanished)", w.owner),
+                );
+            }
+            continue;
+        };
+        if r.deep {
+            if let Some(size) = w.size.filter(|s| *s != bytes.len() as i64) {
+                r.problem(
+                    ProblemKind::SizeMismatch,
+                    key,
+                    format!("{} bytes, but {} records {size}", bytes.len(), w.owner),
+                );
+            }
+        }
+        match decode(&bytes, key) {
+            Ok(v) => {
+                out.insert((*name).clone(), v);
+            }
+            Err(e) => r.problem(
+                ProblemKind::Unreadable,
+                key,
+                format!("{e} (referenced by {})", w.owner),
+            ),
+        }
+    }
+    Ok(out)
+}
+
+/// Read the footer of every Parquet data file: it must decode and hold the recorded row count.
+async fn check_footers(
+    table: &Table,
+    files: &BTreeMap<String, Expected>,
+    listed: &Listed,
+    r: &mut CheckReport,
+) -> Result<()> {
+    let parquet: Vec<(&String, &Expected, u64)> = files
+        .iter()
+        .filter(|(k, _)| k.ends_with(".parquet"))
+        .filter_map(|(k, e)| listed.get(k).map(|s| (k, e, *s)))
+        .collect();
+    let futures: Vec<_> = parquet
+        .iter()
+        .map(|(key, _, size)| footer_rows(table, key, *size))
+        .collect();
+    for ((key, exp, _), rows) in parquet.iter().zip(ordered(futures).await?) {
+        r.footers_read += 1;
+        match (rows, exp.rows) {
+            (Err(why), _) => r.problem(
+                ProblemKind::BadParquet,
+                *key,
+                format!("{why} (referenced by {})", exp.owner),
+            ),
+            (Ok(got), Some(want)) if got != want => r.problem(
+                ProblemKind::BadParquet,
+                *key,
+                format!(
+                    "the footer holds {got} rows, but {} records {want}",
+                    exp.owner
+                ),
+            ),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// The row count in a Parquet footer, or why it cannot be read. Store failures are errors.
+async fn footer_rows(
+    table: &Table,
+    key: &str,
+    size: u64,
+) -> Result<std::result::Result<i64, String>> {
+    use parquet::file::metadata::{FooterTail, ParquetMetaDataReader};
+    if size < 12 {
+        return Ok(Err(format!("{size} bytes is too short for a Parquet file")));
+    }
+    let Some(tail) = table.store().get_range(key, size - 8..size).await? else {
+        return Ok(Err("vanished while being checked".into()));
+    };
+    let tail = match FooterTail::try_from(tail.as_ref()) {
+        Ok(t) => t,
+        Err(e) => return Ok(Err(format!("no Parquet footer: {e}"))),
+    };
+    let len = tail.metadata_length() as u64;
+    if len + 8 > size {
+        return Ok(Err(format!(
+            "the footer claims {len} bytes in a {size}-byte file"
+        )));
+    }
+    let Some(meta) = table
+        .store()
+        .get_range(key, size - 8 - len..size - 8)
+        .await?
+    else {
+        return Ok(Err("vanished while being checked".into()));
+    };
+    Ok(ParquetMetaDataReader::decode_metadata(&meta)
+        .map(|m| m.file_metadata().num_rows())
+        .map_err(|e| format!("unreadable Parquet footer: {e}")))
+}

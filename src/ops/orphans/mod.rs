@@ -1,0 +1,638 @@
+//! remove-orphan-files (paimon-format.md §7.8; Java `OrphanFilesClean` + `LocalOrphanFilesClean`).
+//!
+//! Orphans are files in Paimon's directories that no version references: leftovers of failed
+//! writes, crashed jobs and rollbacks. Deleting one that *is* referenced loses data for good, and
+//! that is where the field's worst bugs happened (Paimon #7710, #3074, #3970, #4779; Iceberg
+//! #4194), so every rule here errs towards keeping a file.
+//!
+//! 1. **Cutoff.** Only files last modified strictly before the cutoff are candidates (default:
+//!    one day before now). It is the only protection of files an in-flight commit has written
+//!    but not yet committed, so a cutoff in the future or less than an hour old is refused
+//!    unless forced (Paimon PR #4779).
+//! 2. **Candidates first** (Paimon #3074): `manifest/`, `index/`, `statistics/`, the bucket
+//!    directories under the partition directories, and temporary files of crashed atomic writes
+//!    in every branch's `snapshot/` and `changelog/`. Only names Paimon writes in that directory
+//!    are candidates; anything else is reported as unknown and never deleted. `_tagkeeper/`
+//!    (persisted plans) and every other directory are never looked into.
+//! 3. **References, read completely**: the union over main and every `branch/branch-*` of all
+//!    snapshots, tags, long-lived changelogs (and consumers, which are read and validated) —
+//!    manifest lists, manifests, index manifests and files, statistics, and every file name in
+//!    every manifest (ADD and DELETE entries, and their extra files). Any failure to read aborts
+//!    the run with nothing deleted. The one exception: a version whose file vanished between
+//!    listing and reading (a concurrent expiration, rollback or tag deletion) is skipped — and
+//!    a missing manifest is only blamed on that when every version naming it is gone too. A
+//!    missing manifest of a live version aborts (Java reads it as empty and deletes live data).
+//!    A table with snapshot files but no readable reference aborts too.
+//! 4. **Then the latest snapshot again**: each branch's latest snapshot is re-read after the
+//!    references, and anything newer is added (a commit that landed meanwhile may reference old
+//!    files listed in step 2).
+//! 5. Candidates whose name is not referenced are deleted in bulk (bounded concurrency), data
+//!    first. On a local filesystem the bucket and partition directories left empty are removed
+//!    (never the table root or the data directory).
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::clock::Clock;
+use crate::error::{Error, Result};
+use crate::format::file_name::{FileDir, OrphanRole, PaimonFile};
+use crate::io::ObjectInfo;
+use crate::ops::delete_tag::Tally;
+use crate::table::layout::{CHANGELOG_DIR, INDEX_DIR, MANIFEST_DIR, SNAPSHOT_DIR, STATISTICS_DIR};
+use crate::table::{ordered, Branch, Table};
+
+mod references;
+
+use references::read_references;
+
+const OPERATION: &str = "remove-orphan-files";
+
+/// The default cutoff: files modified more than a day ago.
+pub const DEFAULT_OLDER_THAN_MILLIS: i64 = 86_400_000;
+
+/// Without `force`, the cutoff must lie at least this far in the past.
+pub const MIN_AGE_MILLIS: i64 = 3_600_000;
+
+/// tagkeeper's own directory (persisted expiration plans). Never listed, never touched.
+pub const TAGKEEPER_DIR: &str = "_tagkeeper";
+
+/// What to clean.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OrphanOptions {
+    /// Only files last modified before this time (epoch ms) are deleted; `None` is one day
+    /// before now.
+    pub older_than_millis: Option<i64>,
+    /// Accept a cutoff in the future or less than [`MIN_AGE_MILLIS`] old.
+    pub force: bool,
+}
+
+/// The kind of an orphan, for the report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrphanCategory {
+    /// Data and changelog files and their extra files (bucket directories).
+    Data,
+    /// Manifests.
+    Manifest,
+    /// Manifest lists.
+    ManifestList,
+    /// Index manifests and index files.
+    Index,
+    /// Statistics files.
+    Statistics,
+    /// Temporary files of crashed atomic writes in `snapshot/` and `changelog/`.
+    Temporary,
+}
+
+impl OrphanCategory {
+    fn of(file: &PaimonFile) -> Self {
+        match file {
+            PaimonFile::Manifest => OrphanCategory::Manifest,
+            PaimonFile::ManifestList => OrphanCategory::ManifestList,
+            PaimonFile::IndexManifest | PaimonFile::IndexFile => OrphanCategory::Index,
+            PaimonFile::Statistics => OrphanCategory::Statistics,
+            PaimonFile::Temporary => OrphanCategory::Temporary,
+            _ => OrphanCategory::Data,
+        }
+    }
+}
+
+/// A file to delete (or deleted).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OrphanFile {
+    /// Key relative to the table root.
+    pub path: String,
+    /// Its kind.
+    pub category: OrphanCategory,
+    /// Size in bytes, from the listing.
+    pub bytes: u64,
+    /// Last modification time, from the listing.
+    pub last_modified: DateTime<Utc>,
+}
+
+/// A file whose name Paimon does not write where it was found: reported, never deleted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UnknownFile {
+    /// Key relative to the table root.
+    pub path: String,
+    /// Size in bytes.
+    pub bytes: u64,
+}
+
+/// What the listing found, before any reference is read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Listing {
+    /// Files with Paimon names, old enough.
+    pub candidates: Vec<OrphanFile>,
+    /// Files with Paimon names modified at or after the cutoff: not considered.
+    pub too_young: u64,
+    /// Files with other names.
+    pub unknown: Vec<UnknownFile>,
+    /// Bucket and partition directories found empty.
+    pub empty_dirs: Vec<String>,
+}
+
+impl Listing {
+    /// Sort the files found in one directory (pure).
+    pub fn add(&mut self, dir: FileDir, found: &[ObjectInfo], cutoff_millis: i64) {
+        for f in found {
+            if f.key.starts_with(TAGKEEPER_DIR) {
+                continue;
+            }
+            let kind = PaimonFile::parse(name_of(&f.key));
+            match kind.orphan_role(dir) {
+                OrphanRole::Kept => {}
+                OrphanRole::Unknown => self.unknown.push(UnknownFile {
+                    path: f.key.clone(),
+                    bytes: f.size,
+                }),
+                OrphanRole::Candidate if f.last_modified.timestamp_millis() < cutoff_millis => {
+                    self.candidates.push(OrphanFile {
+                        path: f.key.clone(),
+                        category: OrphanCategory::of(&kind),
+                        bytes: f.size,
+                        last_modified: f.last_modified,
+                    })
+                }
+                OrphanRole::Candidate => self.too_young += 1,
+            }
+        }
+    }
+}
+
+/// The plan, and after execution the report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OrphanReport {
+    /// Nothing was deleted.
+    pub dry_run: bool,
+    /// Files modified before this time (epoch ms) were considered.
+    pub cutoff_millis: i64,
+    /// The same, readable (UTC).
+    pub cutoff: String,
+    /// The branches whose references were read (`main` first).
+    pub branches: Vec<String>,
+    /// Snapshots read, over all branches (including those found by the final re-read).
+    pub snapshots_read: u64,
+    /// Tags read.
+    pub tags_read: u64,
+    /// Long-lived changelogs read.
+    pub changelogs_read: u64,
+    /// Consumers read.
+    pub consumers_read: u64,
+    /// Manifests read.
+    pub manifests_read: u64,
+    /// Versions skipped because they vanished while being read (concurrent expiration).
+    pub vanished: Vec<String>,
+    /// Snapshots committed during the run, found by the final re-read.
+    pub newer_snapshots: Vec<String>,
+    /// Old files with Paimon names considered.
+    pub candidates: u64,
+    /// Files with Paimon names newer than the cutoff, not considered.
+    pub too_young: u64,
+    /// Orphans deleted (or, on a dry run, that would be), per category.
+    pub deleted: BTreeMap<OrphanCategory, Tally>,
+    /// Every orphan, data first.
+    pub files: Vec<OrphanFile>,
+    /// Files with names Paimon does not write there: left alone.
+    pub unknown_files: Vec<UnknownFile>,
+    /// Empty bucket and partition directories removed (local filesystems only).
+    pub removed_dirs: Vec<String>,
+    /// Deletions that failed, with the error (a missing file counts as deleted).
+    pub failed: Vec<String>,
+    /// Things worth knowing (e.g. external data paths, which are not scanned).
+    pub notes: Vec<String>,
+    /// Wall-clock duration of the run, ms.
+    pub duration_millis: i64,
+    /// Directories found empty during listing (removed by `execute` when old enough).
+    #[serde(skip)]
+    pub empty_dirs: Vec<String>,
+}
+
+/// The cutoff for `opts` at `now` (pure): refuses one in the future or less than an hour old
+/// unless forced.
+pub fn resolve_cutoff(opts: &OrphanOptions, now_millis: i64) -> Result<i64> {
+    let cutoff = opts
+        .older_than_millis
+        .unwrap_or(now_millis - DEFAULT_OLDER_THAN_MILLIS);
+    if opts.force {
+        return Ok(cutoff);
+    }
+    if cutoff > now_millis {
+        return Err(Error::InvalidArgument(format!(
+            "the cutoff {} is in the future: every file written by a commit in flight would be deleted \
+             (Paimon PR #4779); pass --force if no writer is running",
+            render_millis(cutoff)
+        )));
+    }
+    if now_millis - cutoff < MIN_AGE_MILLIS {
+        return Err(Error::InvalidArgument(format!(
+            "the cutoff {} is less than an hour ago: files a running commit has written but not yet \
+             committed could be deleted; use an older cutoff, or --force if no writer is running",
+            render_millis(cutoff)
+        )));
+    }
+    Ok(cutoff)
+}
+
+/// The orphans among `candidates` (pure): those whose name no version references. Names are
+/// unique (UUIDs), so Paimon and tagkeeper match by name alone.
+pub fn unreferenced(candidates: &[OrphanFile], referenced: &HashSet<String>) -> Vec<OrphanFile> {
+    let mut out: Vec<OrphanFile> = candidates
+        .iter()
+        .filter(|c| !c.path.starts_with(TAGKEEPER_DIR))
+        .filter(|c| !referenced.contains(name_of(&c.path)))
+        .cloned()
+        .collect();
+    out.sort_by(|a, b| a.category.cmp(&b.category).then(a.path.cmp(&b.path)));
+    out
+}
+
+/// Plan: list, read references, decide. Deletes nothing.
+pub async fn plan(table: &Table, opts: &OrphanOptions, clock: &dyn Clock) -> Result<OrphanReport> {
+    let started = clock.now_millis();
+    let cutoff = resolve_cutoff(opts, started)?;
+    let schema = table.latest_schema().await?;
+    let branches = table.branches().await?;
+    let mut notes = Vec::new();
+    for b in branches.iter().skip(1) {
+        if b.table.schema_ids().await?.is_empty() {
+            return Err(aborted(format!(
+                "branch '{}' ({}/) has no schema; check it by hand (Java aborts here too)",
+                b.name, b.prefix
+            )));
+        }
+    }
+    if schema.option("data-file.external-paths").is_some() {
+        notes.push(
+            "data-file.external-paths is set: files under the external roots are not scanned"
+                .into(),
+        );
+    }
+
+    // Step 2: candidates, before any reference is read (Paimon #3074).
+    let data_dir = schema
+        .option("data-file.path-directory")
+        .map(|d| d.trim_matches('/').to_string())
+        .unwrap_or_default();
+    let listing = list_candidates(
+        table,
+        &branches,
+        &data_dir,
+        schema.partition_keys.len(),
+        cutoff,
+    )
+    .await?;
+
+    // Steps 3 and 4: every reference, completely, then the latest snapshot again.
+    let refs = read_references(table, &branches)
+        .await
+        .map_err(abort_on_read)?;
+
+    let files = unreferenced(&listing.candidates, &refs.names);
+    let mut deleted: BTreeMap<OrphanCategory, Tally> = BTreeMap::new();
+    for f in &files {
+        let t = deleted.entry(f.category).or_default();
+        t.files += 1;
+        t.bytes += f.bytes as i64;
+    }
+    Ok(OrphanReport {
+        dry_run: true,
+        cutoff_millis: cutoff,
+        cutoff: render_millis(cutoff),
+        branches: branches.iter().map(|b| b.name.clone()).collect(),
+        snapshots_read: refs.snapshots,
+        tags_read: refs.tags,
+        changelogs_read: refs.changelogs,
+        consumers_read: refs.consumers,
+        manifests_read: refs.manifests,
+        vanished: refs.vanished.into_iter().collect(),
+        newer_snapshots: refs.newer,
+        candidates: listing.candidates.len() as u64,
+        too_young: listing.too_young,
+        deleted,
+        files,
+        unknown_files: listing.unknown,
+        removed_dirs: Vec::new(),
+        failed: Vec::new(),
+        notes,
+        duration_millis: clock.now_millis() - started,
+        empty_dirs: listing.empty_dirs,
+    })
+}
+
+/// Delete what a plan found: data first, in bulk; then, on a local filesystem, the bucket and
+/// partition directories left empty.
+pub async fn execute(
+    table: &Table,
+    mut report: OrphanReport,
+    clock: &dyn Clock,
+) -> Result<OrphanReport> {
+    let started = clock.now_millis() - report.duration_millis;
+    report.dry_run = false;
+    let keys: Vec<String> = report.files.iter().map(|f| f.path.clone()).collect();
+    let mut failed: HashSet<String> = HashSet::new();
+    for (key, r) in table.store().delete_many(&keys).await {
+        if let Err(e) = r {
+            report.failed.push(format!("{key}: {e}"));
+            failed.insert(key);
+        }
+    }
+    for f in report.files.iter().filter(|f| failed.contains(&f.path)) {
+        if let Some(t) = report.deleted.get_mut(&f.category) {
+            t.files = t.files.saturating_sub(1);
+            t.bytes -= f.bytes as i64;
+        }
+    }
+    // A run that failed to delete stops here: the next run tidies directories.
+    if failed.is_empty() && table.store().is_local() {
+        report.removed_dirs = remove_empty_dirs(table, &report)?;
+    }
+    report.duration_millis = clock.now_millis() - started;
+    Ok(report)
+}
+
+/// Plan, then (unless `dry_run`) execute.
+pub async fn remove_orphan_files(
+    table: &Table,
+    opts: &OrphanOptions,
+    dry_run: bool,
+    clock: &dyn Clock,
+) -> Result<OrphanReport> {
+    let report = plan(table, opts, clock).await?;
+    if dry_run {
+        return Ok(report);
+    }
+    execute(table, report, clock).await
+}
+
+// ----- listing -----
+
+async fn list_candidates(
+    table: &Table,
+    branches: &[Branch],
+    data_dir: &str,
+    partition_depth: usize,
+    cutoff: i64,
+) -> Result<Listing> {
+    let store = table.store();
+    let mut listing = Listing::default();
+    for (dir, kind) in [
+        (MANIFEST_DIR, FileDir::Manifest),
+        (INDEX_DIR, FileDir::Index),
+        (STATISTICS_DIR, FileDir::Statistics),
+    ] {
+        let (files, _) = store.list_dir(dir).await?;
+        listing.add(kind, &files, cutoff);
+    }
+    for b in branches {
+        for dir in [SNAPSHOT_DIR, CHANGELOG_DIR] {
+            let (files, _) = store.list_dir(&b.key(dir)).await?;
+            listing.add(FileDir::Versioned, &files, cutoff);
+        }
+    }
+    // Partition directories, level by level (`k=v`), then `bucket-*` below the last level.
+    let mut level: Vec<String> = vec![data_dir.to_string()];
+    for _ in 0..partition_depth {
+        let listed = list_dirs(table, &level).await?;
+        let mut next = Vec::new();
+        for (dir, (files, subdirs)) in level.iter().zip(listed) {
+            let parts: Vec<String> = subdirs
+                .into_iter()
+                .filter(|d| name_of(d).contains('='))
+                .collect();
+            if parts.is_empty() && files.is_empty() && !dir.is_empty() && dir != data_dir {
+                listing.empty_dirs.push(dir.clone());
+            }
+            next.extend(parts);
+        }
+        level = next;
+    }
+    let listed = list_dirs(table, &level).await?;
+    let mut buckets = Vec::new();
+    for (dir, (_, subdirs)) in level.iter().zip(listed) {
+        let found: Vec<String> = subdirs
+            .into_iter()
+            .filter(|d| name_of(d).starts_with("bucket-"))
+            .collect();
+        if found.is_empty() && partition_depth > 0 {
+            listing.empty_dirs.push(dir.clone());
+        }
+        buckets.extend(found);
+    }
+    let listed = list_dirs(table, &buckets).await?;
+    for (dir, (files, subdirs)) in buckets.iter().zip(listed) {
+        if files.is_empty() && subdirs.is_empty() {
+            listing.empty_dirs.push(dir.clone());
+        }
+        listing.add(FileDir::Bucket, &files, cutoff);
+    }
+    Ok(listing)
+}
+
+type DirListing = (Vec<ObjectInfo>, Vec<String>);
+
+async fn list_dirs(table: &Table, dirs: &[String]) -> Result<Vec<DirListing>> {
+    let futures: Vec<_> = dirs.iter().map(|d| table.store().list_dir(d)).collect();
+    ordered(futures).await
+}
+
+fn name_of(key: &str) -> &str {
+    key.rsplit('/').next().unwrap_or(key)
+}
+
+fn parent_of(key: &str) -> &str {
+    key.rsplit_once('/').map_or("", |(p, _)| p)
+}
+
+fn aborted(reason: String) -> Error {
+    Error::Aborted {
+        operation: OPERATION,
+        reason,
+    }
+}
+
+/// Reading references failed: nothing may be deleted.
+fn abort_on_read(e: Error) -> Error {
+    match e {
+        e @ Error::Aborted { .. } => e,
+        e => aborted(format!("the references could not be read completely: {e}")),
+    }
+}
+
+// ----- empty directories -----
+
+fn remove_empty_dirs(table: &Table, report: &OrphanReport) -> Result<Vec<String>> {
+    let store = table.store();
+    let mut removed = BTreeSet::new();
+    // The bucket directories this run emptied (their modification time is now: no age check).
+    let mut level: BTreeSet<String> = report
+        .files
+        .iter()
+        .map(|f| parent_of(&f.path))
+        .filter(|d| name_of(d).starts_with("bucket-"))
+        .map(str::to_string)
+        .collect();
+    // Directories found empty while listing, only if older than the cutoff: a writer may
+    // have just made one.
+    for d in &report.empty_dirs {
+        if store.remove_empty_dir(d, Some(report.cutoff_millis))? {
+            removed.insert(d.clone());
+            if name_of(parent_of(d)).contains('=') {
+                level.insert(parent_of(d).to_string());
+            }
+        }
+    }
+    // Bottom up, while directories empty: buckets, then partitions. A parent without `=` in its
+    // name is the table root or the data directory, which stay.
+    while !level.is_empty() {
+        let mut next = BTreeSet::new();
+        for d in level.iter().filter(|d| !d.is_empty()) {
+            if store.remove_empty_dir(d, None)? {
+                removed.insert(d.clone());
+                let p = parent_of(d);
+                if name_of(p).contains('=') {
+                    next.insert(p.to_string());
+                }
+            }
+        }
+        level = next;
+    }
+    Ok(removed.into_iter().collect())
+}
+
+fn render_millis(millis: i64) -> String {
+    DateTime::from_timestamp_millis(millis)
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S%.3fZ").to_string())
+        .unwrap_or_else(|| millis.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const U: &str = "4ccc4a25-2b29-4d42-b9a8-8a2fba47ae7a";
+    const NOW: i64 = 1_800_000_000_000;
+
+    fn info(key: &str, age_millis: i64) -> ObjectInfo {
+        ObjectInfo {
+            key: key.to_string(),
+            size: 10,
+            last_modified: DateTime::from_timestamp_millis(NOW - age_millis).unwrap_or_default(),
+        }
+    }
+
+    #[test]
+    fn cutoff_rules() {
+        let day = DEFAULT_OLDER_THAN_MILLIS;
+        let o = |older: Option<i64>, force| OrphanOptions {
+            older_than_millis: older,
+            force,
+        };
+        assert_eq!(resolve_cutoff(&o(None, false), NOW).ok(), Some(NOW - day));
+        assert_eq!(
+            resolve_cutoff(&o(Some(NOW - MIN_AGE_MILLIS), false), NOW).ok(),
+            Some(NOW - MIN_AGE_MILLIS)
+        );
+        for bad in [NOW + 1, NOW, NOW - MIN_AGE_MILLIS + 1] {
+            assert!(matches!(
+                resolve_cutoff(&o(Some(bad), false), NOW),
+                Err(Error::InvalidArgument(_))
+            ));
+            assert_eq!(resolve_cutoff(&o(Some(bad), true), NOW).ok(), Some(bad));
+        }
+    }
+
+    #[test]
+    fn listing_sorts_candidates_young_and_unknown_files() {
+        let cutoff = NOW - DEFAULT_OLDER_THAN_MILLIS;
+        let old = 2 * DEFAULT_OLDER_THAN_MILLIS;
+        let mut l = Listing::default();
+        l.add(
+            FileDir::Bucket,
+            &[
+                info(&format!("dt=1/bucket-0/data-{U}-0.parquet"), old),
+                info(&format!("dt=1/bucket-0/data-{U}-1.parquet"), 1000),
+                info("dt=1/bucket-0/notes.txt", old),
+                info(&format!("dt=1/bucket-0/manifest-{U}-0"), old),
+            ],
+            cutoff,
+        );
+        l.add(
+            FileDir::Versioned,
+            &[
+                info("snapshot/snapshot-1", old),
+                info("snapshot/LATEST", old),
+                info(&format!("snapshot/.snapshot-2.{U}.tmp"), old),
+                info("snapshot/snapshot-2.tmp", old),
+            ],
+            cutoff,
+        );
+        let got: Vec<(&str, OrphanCategory)> = l
+            .candidates
+            .iter()
+            .map(|c| (c.path.as_str(), c.category))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (
+                    format!("dt=1/bucket-0/data-{U}-0.parquet").as_str(),
+                    OrphanCategory::Data
+                ),
+                (
+                    format!("snapshot/.snapshot-2.{U}.tmp").as_str(),
+                    OrphanCategory::Temporary
+                ),
+            ]
+        );
+        assert_eq!(l.too_young, 1);
+        let unknown: Vec<&str> = l.unknown.iter().map(|u| u.path.as_str()).collect();
+        assert_eq!(
+            unknown,
+            vec![
+                "dt=1/bucket-0/notes.txt",
+                format!("dt=1/bucket-0/manifest-{U}-0").as_str(),
+                "snapshot/snapshot-2.tmp"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_file_modified_exactly_at_the_cutoff_is_kept() {
+        let mut l = Listing::default();
+        l.add(
+            FileDir::Manifest,
+            &[info(&format!("manifest/manifest-{U}-0"), 5000)],
+            NOW - 5000,
+        );
+        assert!(l.candidates.is_empty());
+        assert_eq!(l.too_young, 1);
+    }
+
+    #[test]
+    fn only_unreferenced_names_go_and_never_tagkeepers_own() {
+        let file = |path: &str, category| OrphanFile {
+            path: path.to_string(),
+            category,
+            bytes: 1,
+            last_modified: DateTime::from_timestamp_millis(0).unwrap_or_default(),
+        };
+        let candidates = vec![
+            file("manifest/manifest-a-0", OrphanCategory::Manifest),
+            file("bucket-0/data-b-0.parquet", OrphanCategory::Data),
+            file("bucket-0/data-c-0.parquet", OrphanCategory::Data),
+            file("_tagkeeper/plans/manifest-d-0", OrphanCategory::Manifest),
+        ];
+        let referenced: HashSet<String> = ["data-b-0.parquet".to_string()].into_iter().collect();
+        let got: Vec<String> = unreferenced(&candidates, &referenced)
+            .into_iter()
+            .map(|f| f.path)
+            .collect();
+        assert_eq!(
+            got,
+            vec!["bucket-0/data-c-0.parquet", "manifest/manifest-a-0"]
+        );
+    }
+}

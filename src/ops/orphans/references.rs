@@ -1,0 +1,405 @@
+//! The reference set of remove-orphan-files: every version of every branch, read completely,
+//! then each branch's latest snapshot again (steps 3 and 4 of the parent module).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use crate::error::{Error, Result};
+use crate::format::file_name::PaimonFile;
+use crate::format::ids::SnapshotId;
+use crate::format::manifest::{decode_index_manifest, IndexManifestEntry};
+use crate::format::snapshot::Snapshot;
+use crate::table::layout::{
+    manifest_key, snapshot_key, tag_key, CHANGELOG_DIR, CONSUMER_DIR, SNAPSHOT_DIR,
+};
+use crate::table::{ordered, Branch, Table};
+
+use super::{aborted, name_of};
+
+/// One snapshot, tag or long-lived changelog.
+#[derive(Debug, Clone)]
+struct Version {
+    /// For messages: "snapshot 3", "branch 'b' tag 'x'".
+    owner: String,
+    /// Its file, relative to the table root (to tell a vanished version from a live one).
+    key: String,
+    snapshot: Snapshot,
+    /// A long-lived changelog: Java deletes its base and delta lists with the snapshot, so
+    /// only its changelog list must exist.
+    changelog: bool,
+}
+
+#[derive(Debug, Default)]
+struct Found {
+    versions: Vec<Version>,
+    vanished: Vec<String>,
+    newer: Vec<String>,
+    snapshots: u64,
+    tags: u64,
+    changelogs: u64,
+    consumers: u64,
+    /// Snapshot, tag and changelog files listed.
+    listed: u64,
+    /// The largest snapshot id listed.
+    max_listed: Option<i64>,
+}
+
+#[derive(Debug, Default)]
+pub(super) struct References {
+    pub(super) names: HashSet<String>,
+    /// Metadata files read (lists, index manifests, manifests): each is read once.
+    read: HashSet<String>,
+    pub(super) manifests: u64,
+    pending: Vec<Version>,
+    pub(super) vanished: BTreeSet<String>,
+    pub(super) newer: Vec<String>,
+    pub(super) snapshots: u64,
+    pub(super) tags: u64,
+    pub(super) changelogs: u64,
+    pub(super) consumers: u64,
+}
+
+impl References {
+    /// A file was missing and no live version needs it: the versions naming it, if gone, are
+    /// reported as vanished.
+    fn mark_vanished(&mut self, need: &Need) {
+        if need.required {
+            self.vanished
+                .extend(need.owners.iter().map(|(_, label)| label.clone()));
+        }
+    }
+
+    fn absorb(&mut self, f: Found) {
+        self.pending.extend(f.versions);
+        self.vanished.extend(f.vanished);
+        self.newer.extend(f.newer);
+        self.snapshots += f.snapshots;
+        self.tags += f.tags;
+        self.changelogs += f.changelogs;
+        self.consumers += f.consumers;
+    }
+}
+
+/// Steps 3 and 4: every version of every branch and what it references; then each branch's
+/// latest snapshot again, adding anything committed meanwhile (Paimon #3074). Refuses an empty
+/// result when version files exist.
+pub(super) async fn read_references(table: &Table, branches: &[Branch]) -> Result<References> {
+    let mut refs = References::default();
+    let mut listed = 0u64;
+    let mut max_listed: HashMap<&str, Option<i64>> = HashMap::new();
+    for b in branches {
+        let found = load_versions(b).await?;
+        listed += found.listed;
+        max_listed.insert(&b.name, found.max_listed);
+        refs.absorb(found);
+    }
+    let versions = std::mem::take(&mut refs.pending);
+    collect(table, versions, &mut refs).await?;
+
+    // A commit that landed meanwhile may use files listed as candidates.
+    for b in branches {
+        let newer = newer_versions(b, max_listed.get(b.name.as_str()).copied().flatten()).await?;
+        refs.absorb(newer);
+    }
+    let versions = std::mem::take(&mut refs.pending);
+    collect(table, versions, &mut refs).await?;
+
+    // An empty reference set is a failure to read, never a licence to delete everything.
+    let read = refs.snapshots + refs.tags + refs.changelogs;
+    if listed > 0 && (read == 0 || refs.names.is_empty()) {
+        return Err(aborted(format!(
+            "{listed} snapshot, tag or changelog file(s) exist but no reference could be read"
+        )));
+    }
+    Ok(refs)
+}
+
+/// Every snapshot, tag, changelog and consumer of one branch. A file that vanished between
+/// listing and reading is skipped and recorded; any other failure is an error.
+async fn load_versions(b: &Branch) -> Result<Found> {
+    let t = &b.table;
+    let mut found = Found::default();
+    let (files, _) = t.store().list_dir(SNAPSHOT_DIR).await?;
+    let mut ids: Vec<SnapshotId> = files
+        .iter()
+        .filter_map(|f| match PaimonFile::parse(name_of(&f.key)) {
+            PaimonFile::Snapshot(id) => Some(id),
+            _ => None,
+        })
+        .collect();
+    ids.sort();
+    found.listed += ids.len() as u64;
+    found.max_listed = ids.last().map(|i| i.0);
+    load_snapshots(b, &ids, &mut found).await?;
+    load_tags(b, &mut found).await?;
+    load_changelogs(b, &mut found).await?;
+    found.consumers = read_consumers(b).await?;
+    Ok(found)
+}
+
+async fn load_tags(b: &Branch, found: &mut Found) -> Result<()> {
+    let names = b.table.tag_names().await?;
+    found.listed += names.len() as u64;
+    let futures: Vec<_> = names.iter().map(|n| b.table.try_load_tag(n)).collect();
+    for (name, tag) in names.iter().zip(ordered(futures).await?) {
+        let owner = b.label(&format!("tag '{name}'"));
+        match tag {
+            None => found.vanished.push(owner),
+            Some(tag) => {
+                found.tags += 1;
+                found.versions.push(Version {
+                    owner,
+                    key: b.key(&tag_key(name)),
+                    snapshot: tag.snapshot,
+                    changelog: false,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn load_changelogs(b: &Branch, found: &mut Found) -> Result<()> {
+    let (files, _) = b.table.store().list_dir(CHANGELOG_DIR).await?;
+    let keys: Vec<(SnapshotId, String)> = files
+        .iter()
+        .filter_map(|f| match PaimonFile::parse(name_of(&f.key)) {
+            PaimonFile::ChangelogMeta(id) => Some((id, f.key.clone())),
+            _ => None,
+        })
+        .collect();
+    found.listed += keys.len() as u64;
+    let futures: Vec<_> = keys
+        .iter()
+        .map(|(_, k)| b.table.store().get_opt(k))
+        .collect();
+    for ((id, key), bytes) in keys.iter().zip(ordered(futures).await?) {
+        let owner = b.label(&format!("changelog {id}"));
+        match bytes {
+            None => found.vanished.push(owner),
+            Some(bytes) => {
+                found.changelogs += 1;
+                found.versions.push(Version {
+                    owner,
+                    key: b.key(key),
+                    snapshot: Snapshot::decode(&bytes, &b.key(key))?,
+                    changelog: true,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Consumers pin snapshots that are in the listing anyway; they are read so that a corrupt one
+/// stops the run like any other unreadable metadata. Returns how many were read.
+async fn read_consumers(b: &Branch) -> Result<u64> {
+    let (files, _) = b.table.store().list_dir(CONSUMER_DIR).await?;
+    let mut n = 0;
+    for f in files
+        .iter()
+        .filter(|f| matches!(PaimonFile::parse(name_of(&f.key)), PaimonFile::Consumer(_)))
+    {
+        let Some(bytes) = b.table.store().get_opt(&f.key).await? else {
+            continue;
+        };
+        let key = b.key(&f.key);
+        let v: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|e| Error::corrupt(&key, e))?;
+        v.get("nextSnapshot")
+            .and_then(serde_json::Value::as_i64)
+            .ok_or_else(|| Error::corrupt(&key, "missing 'nextSnapshot'"))?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+async fn load_snapshots(b: &Branch, ids: &[SnapshotId], found: &mut Found) -> Result<()> {
+    let futures: Vec<_> = ids
+        .iter()
+        .map(|id| b.table.try_load_snapshot(*id))
+        .collect();
+    for (id, s) in ids.iter().zip(ordered(futures).await?) {
+        let owner = b.label(&format!("snapshot {id}"));
+        match s {
+            None => found.vanished.push(owner),
+            Some(snapshot) => {
+                found.snapshots += 1;
+                found.versions.push(Version {
+                    owner,
+                    key: b.key(&snapshot_key(*id)),
+                    snapshot,
+                    changelog: false,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Snapshots of a branch newer than the largest id listed before.
+async fn newer_versions(b: &Branch, max_listed: Option<i64>) -> Result<Found> {
+    let mut found = Found::default();
+    let Some(latest) = b.table.latest_snapshot_id().await? else {
+        return Ok(found);
+    };
+    let from = max_listed.map_or(1, |m| m + 1);
+    if latest.0 < from {
+        return Ok(found);
+    }
+    let ids: Vec<SnapshotId> = (from..=latest.0).map(SnapshotId).collect();
+    load_snapshots(b, &ids, &mut found).await?;
+    found.newer = found.versions.iter().map(|v| v.owner.clone()).collect();
+    Ok(found)
+}
+
+/// A file versions need, and who needs it.
+#[derive(Debug, Default)]
+struct Need {
+    /// Some live version cannot be read without it (a long-lived changelog's base and delta
+    /// lists, index and statistics may be gone: Java deletes them with its snapshot).
+    required: bool,
+    /// The versions naming it: (file key, label).
+    owners: Vec<(String, String)>,
+}
+
+impl Need {
+    fn add(&mut self, v: &Version, required: bool) {
+        self.required |= required;
+        self.owners.push((v.key.clone(), v.owner.clone()));
+    }
+
+    fn inherit(&mut self, from: &Need) {
+        self.required |= from.required;
+        self.owners.extend(from.owners.iter().cloned());
+    }
+
+    fn by(&self) -> String {
+        self.owners
+            .first()
+            .map_or_else(|| "a version".to_string(), |(_, label)| label.clone())
+    }
+}
+
+/// Read the references of `versions` into `refs`: their manifest lists, index manifests and
+/// manifests, each file once however many versions share it, and none read before.
+async fn collect(table: &Table, versions: Vec<Version>, refs: &mut References) -> Result<()> {
+    let mut lists: BTreeMap<String, Need> = BTreeMap::new();
+    let mut indexes: BTreeMap<String, Need> = BTreeMap::new();
+    for v in &versions {
+        let s = &v.snapshot;
+        for list in [&s.base_manifest_list, &s.delta_manifest_list] {
+            lists.entry(list.clone()).or_default().add(v, !v.changelog);
+        }
+        if let Some(list) = &s.changelog_manifest_list {
+            lists.entry(list.clone()).or_default().add(v, true);
+        }
+        if let Some(im) = &s.index_manifest {
+            indexes.entry(im.clone()).or_default().add(v, !v.changelog);
+        }
+        refs.names.extend(s.statistics.iter().cloned());
+    }
+    refs.names.extend(lists.keys().cloned());
+    refs.names.extend(indexes.keys().cloned());
+    lists.retain(|name, _| refs.read.insert(name.clone()));
+    indexes.retain(|name, _| refs.read.insert(name.clone()));
+
+    // Manifest lists, then index manifests: the manifests they name, and the index files.
+    let futures: Vec<_> = lists
+        .iter()
+        .map(|(name, need)| async move {
+            let by = need.by();
+            read_needed(table, need, table.manifest_list(name, &by)).await
+        })
+        .collect();
+    let mut manifests: BTreeMap<String, Need> = BTreeMap::new();
+    for ((_, need), metas) in lists.iter().zip(ordered(futures).await?) {
+        let Some(metas) = metas else {
+            refs.mark_vanished(need);
+            continue;
+        };
+        for m in metas {
+            refs.names.extend(m.extra_files.iter().cloned());
+            refs.names.insert(m.file_name.clone());
+            manifests.entry(m.file_name).or_default().inherit(need);
+        }
+    }
+    let futures: Vec<_> = indexes
+        .iter()
+        .map(|(name, need)| read_needed(table, need, index_manifest(table, name, need)))
+        .collect();
+    for ((_, need), entries) in indexes.iter().zip(ordered(futures).await?) {
+        match entries {
+            None => refs.mark_vanished(need),
+            Some(entries) => refs.names.extend(entries.into_iter().map(|e| e.file_name)),
+        }
+    }
+
+    // Every file name every manifest mentions: ADD and DELETE entries and their extra files
+    // (a superset of the live files is safe; a subset is not).
+    manifests.retain(|name, _| refs.read.insert(name.clone()));
+    let futures: Vec<_> = manifests
+        .iter()
+        .map(|(name, need)| async move {
+            let by = need.by();
+            read_needed(table, need, table.manifest(name, &by)).await
+        })
+        .collect();
+    for ((_, need), entries) in manifests.iter().zip(ordered(futures).await?) {
+        let Some(entries) = entries else {
+            refs.mark_vanished(need);
+            continue;
+        };
+        refs.manifests += 1;
+        for e in entries {
+            refs.names.insert(e.file.file_name);
+            refs.names.extend(e.file.extra_files);
+        }
+    }
+    Ok(())
+}
+
+async fn index_manifest(table: &Table, name: &str, need: &Need) -> Result<Vec<IndexManifestEntry>> {
+    let key = manifest_key(name);
+    let bytes = table
+        .store()
+        .get_opt(&key)
+        .await?
+        .ok_or_else(|| Error::MissingFile {
+            path: key.clone(),
+            referenced_by: need.by(),
+        })?;
+    decode_index_manifest(&bytes, &key)
+}
+
+/// Read a file versions need. A missing file is `None` when no live version needs it — every
+/// version naming it vanished meanwhile (a concurrent expiration), or only versions that may
+/// lack it name it — and an error otherwise: a live version's metadata is never read as empty.
+async fn read_needed<T>(
+    table: &Table,
+    need: &Need,
+    read: impl std::future::Future<Output = Result<T>>,
+) -> Result<Option<T>> {
+    match read.await {
+        Ok(v) => Ok(Some(v)),
+        Err(e @ Error::MissingFile { .. }) => {
+            if !need.required
+                || all_gone(table, need.owners.iter().map(|(k, _)| k.as_str())).await?
+            {
+                Ok(None)
+            } else {
+                Err(e)
+            }
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// True when none of these version files exists any more.
+async fn all_gone(table: &Table, keys: impl Iterator<Item = &str>) -> Result<bool> {
+    for k in keys {
+        if table.store().head_opt(k).await?.is_some() {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
