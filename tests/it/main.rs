@@ -18,6 +18,7 @@ mod expire;
 mod fixtures;
 mod interop;
 mod oracle;
+mod read;
 mod rollback;
 mod s3;
 mod tags;
