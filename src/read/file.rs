@@ -104,7 +104,21 @@ impl StoreReader {
                     self.version
                 ),
             )))),
-            Err(e) => Err(ParquetError::External(Box::new(e))),
+            Err(e) => Err(ParquetError::External(Box::new(self.explain(e).await))),
+        }
+    }
+
+    /// A range the store refuses often means the file is not the one the manifest describes.
+    async fn explain(&self, e: Error) -> Error {
+        match self.store.head_opt(&self.key).await {
+            Ok(Some(info)) if info.size != self.size => Error::data_file(
+                &self.key,
+                format!(
+                    "it is {} bytes, but {} records {} bytes: it was changed or truncated",
+                    info.size, self.version, self.size
+                ),
+            ),
+            _ => e,
         }
     }
 }
