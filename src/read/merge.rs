@@ -31,7 +31,7 @@ pub(crate) type ChunkStream = BoxStream<'static, Result<Chunk>>;
 /// Decoded rows held per section across all its files: each file's batch size is this divided
 /// by the number of files (within bounds), so a section of many level-0 files does not hold
 /// many full batches.
-pub(crate) const MERGE_BUFFER_ROWS: usize = 1 << 16;
+pub(crate) const MERGE_BUFFER_ROWS: usize = 1 << 14;
 /// Smallest batch a file of a large section is read in.
 const MIN_FILE_BATCH: usize = 256;
 
@@ -261,8 +261,9 @@ impl Merger {
         if !self.pending.is_empty() {
             self.start().await?;
         }
-        // Older batches kept only for picked rows are bounded too: past this many, output early.
-        let max_held = 2 * self.cursors.len() + 8;
+        // Batches kept only for rows already picked are bounded too: past a few, output early
+        // (a smaller batch) rather than hold more decoded rows.
+        let max_held = self.cursors.len() + 4;
         while self.picks.len() < self.spec.batch_size && self.held <= max_held {
             let Some(&top) = self.heap.first() else { break };
             let group: Vec<u8> = self.key_bytes(top).to_vec();
@@ -677,7 +678,8 @@ mod tests {
     #[test]
     fn file_batches_shrink_with_many_files() {
         assert_eq!(file_batch_size(1, 8192), 8192);
-        assert_eq!(file_batch_size(64, 8192), 1024);
+        assert_eq!(file_batch_size(64, 8192), 256);
+        assert_eq!(file_batch_size(8, 8192), 2048);
         assert_eq!(file_batch_size(100_000, 8192), 256);
         assert_eq!(file_batch_size(4, 100), 100);
     }

@@ -19,6 +19,7 @@ mod fixtures;
 mod interop;
 mod oracle;
 mod read;
+mod read_built;
 mod rollback;
 mod s3;
 mod tags;
