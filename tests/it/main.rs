@@ -20,6 +20,7 @@ mod interop;
 mod oracle;
 mod read;
 mod read_built;
+mod read_cli;
 mod rollback;
 mod s3;
 mod tags;
