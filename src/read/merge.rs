@@ -277,7 +277,7 @@ impl Merger {
                 let c = &self.cursors[top];
                 let (seq, kind) = (c.seq.value(c.pos), c.kind.value(c.pos));
                 check_kind(kind, &c.label)?;
-                let candidate = !(self.spec.ignore_delete && !is_add(kind));
+                let candidate = !self.spec.ignore_delete || is_add(kind);
                 if candidate && best.is_none_or(|b| seq >= b.0) {
                     best = Some((seq, c.slot, c.pos, kind));
                 }

@@ -69,7 +69,8 @@ use merge::{ChunkStream, MergeSpec};
 
 /// Rows per batch unless told otherwise.
 pub const DEFAULT_BATCH_SIZE: usize = 8192;
-/// Files whose footers are fetched at once when a section of a bucket is opened.
+/// Files opened ahead (footers fetched) while earlier ones are read, and at once when a
+/// section of a bucket is opened.
 const OPEN_AHEAD: usize = 8;
 
 /// What to read.
@@ -274,12 +275,22 @@ impl ReadPlan {
     /// Read the rows: files are opened only as the stream reaches them.
     pub fn stream(&self) -> RecordBatchStream {
         let shared = Arc::clone(&self.shared);
-        let batches = stream::iter(self.groups.clone())
-            .map(move |group| group_batches(Arc::clone(&shared), group))
-            .flatten();
+        let groups = stream::iter(self.groups.clone());
+        let batches = if self.shared.merge.is_none() {
+            groups
+                .map(move |group| open_file(Arc::clone(&shared), group))
+                .buffered(OPEN_AHEAD)
+                .try_flatten()
+                .boxed()
+        } else {
+            groups
+                .map(move |group| merge_bucket(Arc::clone(&shared), group))
+                .flatten()
+                .boxed()
+        };
         let batches = match self.shared.limit {
-            None => batches.boxed(),
-            Some(limit) => limit_rows(batches.boxed(), limit),
+            None => batches,
+            Some(limit) => limit_rows(batches, limit),
         };
         RecordBatchStream {
             schema: self.schema(),
@@ -471,19 +482,18 @@ fn matches_filter(filter: &PartitionFilter, partition: &[Datum]) -> bool {
 /// Group primary-key files by partition and bucket, in the order they were listed, and split
 /// each bucket into key-range sections.
 fn bucket_groups(files: Vec<LiveFile>, key_types: &[DataType]) -> Vec<Group> {
-    let mut order: Vec<(Vec<u8>, i32)> = Vec::new();
-    let mut by_bucket: BTreeMap<(Vec<u8>, i32), (Vec<Datum>, Vec<LiveFile>)> = BTreeMap::new();
+    let mut at: BTreeMap<(Vec<u8>, i32), usize> = BTreeMap::new();
+    let mut buckets: Vec<(Vec<Datum>, Vec<LiveFile>)> = Vec::new();
     for f in files {
         let id = (f.entry.partition.clone(), f.entry.bucket);
-        let slot = by_bucket.entry(id.clone()).or_insert_with(|| {
-            order.push(id);
-            (f.partition.clone(), Vec::new())
+        let i = *at.entry(id).or_insert_with(|| {
+            buckets.push((f.partition.clone(), Vec::new()));
+            buckets.len() - 1
         });
-        slot.1.push(f);
+        buckets[i].1.push(f);
     }
-    order
+    buckets
         .into_iter()
-        .filter_map(|id| by_bucket.remove(&id))
         .map(|(partition, files)| {
             let ranges: Vec<_> = files
                 .iter()
@@ -523,9 +533,7 @@ struct Layout {
 impl Layout {
     fn new(schema: &TableSchema, columns: Option<&[String]>) -> Result<Self> {
         let names: Vec<String> = match columns {
-            Some(c) if c.is_empty() => {
-                return Err(Error::InvalidArgument("no columns to read".into()))
-            }
+            Some([]) => return Err(Error::InvalidArgument("no columns to read".into())),
             Some(c) => c.to_vec(),
             None => schema.fields.iter().map(|f| f.name.clone()).collect(),
         };
@@ -636,38 +644,44 @@ impl Layout {
 
 // ----- reading -----
 
-/// The batches of one group: a file read as is, or a bucket merged section by section.
-fn group_batches(shared: Arc<Shared>, group: Group) -> BoxStream<'static, Result<RecordBatch>> {
-    let partition = Arc::new(group.partition.clone());
-    let label = group.label.clone();
-    let chunks: ChunkStream = match &shared.merge {
-        None => {
-            let shared = Arc::clone(&shared);
-            stream::iter(group.files)
-                .then(move |f| {
-                    let shared = Arc::clone(&shared);
-                    async move {
-                        let limit = shared.limit.and_then(|l| usize::try_from(l).ok());
-                        file::open(&shared.ctx, &f, shared.batch_size, limit).await
-                    }
-                })
-                .try_flatten()
-                .boxed()
-        }
-        Some(spec) => {
-            let (shared2, spec) = (Arc::clone(&shared), spec.clone());
-            let files = Arc::new(group.files);
-            stream::iter(group.sections)
-                .map(move |section| {
-                    let (shared, spec, files) =
-                        (Arc::clone(&shared2), spec.clone(), Arc::clone(&files));
-                    stream::once(async move { open_section(&shared, &files, &section, spec).await })
-                        .try_flatten()
-                })
-                .flatten()
-                .boxed()
-        }
+/// Open the file of an append table's group: its footer is read now, its rows when polled.
+/// The stream opens a few files ahead this way, so that requests overlap with decoding.
+async fn open_file(
+    shared: Arc<Shared>,
+    group: Group,
+) -> Result<BoxStream<'static, Result<RecordBatch>>> {
+    let limit = shared.limit.and_then(|l| usize::try_from(l).ok());
+    let chunks: ChunkStream = match group.files.first() {
+        Some(f) => file::open(&shared.ctx, f, shared.batch_size, limit).await?,
+        None => stream::empty().boxed(),
     };
+    Ok(with_partition(shared, group, chunks))
+}
+
+/// The rows of a primary-key bucket, merged section by section.
+fn merge_bucket(shared: Arc<Shared>, group: Group) -> BoxStream<'static, Result<RecordBatch>> {
+    let Some(spec) = shared.merge.clone() else {
+        return stream::empty().boxed();
+    };
+    let (opener, files) = (Arc::clone(&shared), Arc::new(group.files.clone()));
+    let chunks = stream::iter(group.sections.clone())
+        .map(move |section| {
+            let (shared, spec, files) = (Arc::clone(&opener), spec.clone(), Arc::clone(&files));
+            stream::once(async move { open_section(&shared, &files, &section, spec).await })
+                .try_flatten()
+        })
+        .flatten()
+        .boxed();
+    with_partition(shared, group, chunks)
+}
+
+/// Target batches → output batches, with the group's partition values filled in.
+fn with_partition(
+    shared: Arc<Shared>,
+    group: Group,
+    chunks: ChunkStream,
+) -> BoxStream<'static, Result<RecordBatch>> {
+    let (partition, label) = (group.partition, group.label);
     chunks
         .map(move |chunk| chunk.and_then(|c| assemble(&shared, &partition, &label, c)))
         .boxed()

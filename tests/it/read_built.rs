@@ -418,6 +418,10 @@ fn probe(table: &Path) -> (usize, u64, u64) {
             "--test-threads=1",
         ])
         .env(PROBE_ENV, table)
+        // One malloc arena: glibc otherwise gives each thread that touches memory (the
+        // store's blocking readers) an arena of its own, and how many there are depends on
+        // scheduling, not on what the read holds.
+        .env("MALLOC_ARENA_MAX", "1")
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
