@@ -60,7 +60,7 @@ use crate::error::{Error, Result};
 use crate::format::binary_row::{self, Datum};
 use crate::format::partition::PartitionSpec;
 use crate::format::schema::TableSchema;
-use crate::format::types::DataType;
+use crate::format::types::{DataType, RowField};
 use crate::table::{LiveFile, ResolvedVersion, Table, VersionSpec};
 use crate::write::arrow_types::arrow_type;
 use evolve::{Chunk, TargetColumn};
@@ -217,7 +217,7 @@ pub async fn plan(table: &Table, options: &ReadOptions) -> Result<ReadPlan> {
             })
             .collect()
     };
-    let arrow_schema = layout.arrow_schema(&schema, &schemas);
+    let arrow_schema = layout.arrow_schema(&schemas);
     let ctx = FileContext {
         store: table.store().clone(),
         targets: Arc::new(layout.targets.clone()),
@@ -523,6 +523,8 @@ fn bucket_groups(files: Vec<LiveFile>, key_types: &[DataType]) -> Vec<Group> {
 struct Layout {
     output: Vec<OutputColumn>,
     names: Vec<String>,
+    /// Per output column: field id, Arrow type, nullable in the schema.
+    fields: Vec<(i64, ArrowType, bool)>,
     targets: Vec<TargetColumn>,
     /// Positions of the merge key in `targets` (primary-key tables).
     key_columns: Vec<usize>,
@@ -540,6 +542,7 @@ impl Layout {
         let mut layout = Layout {
             output: Vec::new(),
             names: Vec::new(),
+            fields: Vec::new(),
             targets: Vec::new(),
             key_columns: Vec::new(),
             key_types: Vec::new(),
@@ -555,8 +558,12 @@ impl Layout {
                 Some(p) => OutputColumn::Partition(p),
                 None => OutputColumn::Data(layout.target(schema, name)?),
             };
+            let field = find_field(schema, name)?;
             layout.output.push(column);
             layout.names.push(name.clone());
+            layout
+                .fields
+                .push((field.id, column_type(field)?, field.data_type.nullable));
         }
         // The merge key: the primary key without the partition columns (all rows of a bucket
         // share the partition), or the whole key when it is only partition columns.
@@ -575,14 +582,7 @@ impl Layout {
             layout.key_columns.push(i);
             layout
                 .key_types
-                .push(
-                    schema
-                        .field(name)
-                        .map(|f| f.data_type.clone())
-                        .ok_or_else(|| {
-                            Error::corrupt("schema", format!("no primary-key field '{name}'"))
-                        })?,
-                );
+                .push(find_field(schema, name)?.data_type.clone());
             layout
                 .key_arrow_types
                 .push(layout.targets[i].arrow_type.clone());
@@ -592,54 +592,59 @@ impl Layout {
 
     /// The index of a column in the targets, adding it if needed.
     fn target(&mut self, schema: &TableSchema, name: &str) -> Result<usize> {
-        let field = schema.field(name).ok_or_else(|| {
-            let all: Vec<&str> = schema.fields.iter().map(|f| f.name.as_str()).collect();
-            Error::InvalidArgument(format!(
-                "no column '{name}' in schema {} (columns: {})",
-                schema.id,
-                all.join(", ")
-            ))
-        })?;
+        let field = find_field(schema, name)?;
         if let Some(i) = self.targets.iter().position(|t| t.id == field.id) {
             return Ok(i);
         }
-        let arrow_type = arrow_type(&field.data_type).map_err(|_| {
-            Error::Unsupported(format!(
-                "column '{name}' has type {}, which tagkeeper cannot read yet (leave it out \
-                 with --columns)",
-                field.data_type.sql()
-            ))
-        })?;
         self.targets.push(TargetColumn {
             id: field.id,
             name: name.to_string(),
-            arrow_type,
+            arrow_type: column_type(field)?,
         });
         Ok(self.targets.len() - 1)
     }
 
     /// The schema of the output. A NOT NULL column is nullable here when some file was written
     /// before the column existed (its rows read as NULL).
-    fn arrow_schema(&self, schema: &TableSchema, files: &BTreeMap<i64, TableSchema>) -> SchemaRef {
+    fn arrow_schema(&self, files: &BTreeMap<i64, TableSchema>) -> SchemaRef {
         let fields: Vec<Field> = self
             .output
             .iter()
             .zip(&self.names)
-            .filter_map(|(col, name)| {
-                let field = schema.field(name)?;
-                let t = match col {
-                    OutputColumn::Data(i) => self.targets[*i].arrow_type.clone(),
-                    OutputColumn::Partition(_) => arrow_type(&field.data_type).ok()?,
-                };
+            .zip(&self.fields)
+            .map(|((col, name), (id, t, nullable))| {
                 let added_later = matches!(col, OutputColumn::Data(_))
                     && files
                         .values()
-                        .any(|s| !s.fields.iter().any(|f| f.id == field.id));
-                Some(Field::new(name, t, field.data_type.nullable || added_later))
+                        .any(|s| !s.fields.iter().any(|f| f.id == *id));
+                Field::new(name, t.clone(), *nullable || added_later)
             })
             .collect();
         Arc::new(Schema::new(fields))
     }
+}
+
+fn find_field<'a>(schema: &'a TableSchema, name: &str) -> Result<&'a RowField> {
+    schema.field(name).ok_or_else(|| {
+        let all: Vec<&str> = schema.fields.iter().map(|f| f.name.as_str()).collect();
+        Error::InvalidArgument(format!(
+            "no column '{name}' in schema {} (columns: {})",
+            schema.id,
+            all.join(", ")
+        ))
+    })
+}
+
+/// The Arrow type of a column, or why it cannot be read.
+fn column_type(field: &RowField) -> Result<ArrowType> {
+    arrow_type(&field.data_type).map_err(|_| {
+        Error::Unsupported(format!(
+            "column '{}' has type {}, which tagkeeper cannot read yet (leave it out with \
+             --columns)",
+            field.name,
+            field.data_type.sql()
+        ))
+    })
 }
 
 // ----- reading -----

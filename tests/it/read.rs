@@ -507,3 +507,37 @@ async fn missing_and_corrupt_data_files_are_named_with_exit_code_2() {
         assert!(stderr(&out).contains(victim), "{}", stderr(&out));
     }
 }
+
+#[tokio::test]
+async fn columns_of_types_without_an_arrow_mapping_are_refused_unless_left_out() {
+    let (_d, dir) = copy_table("append_many");
+    let path = dir.join("schema/schema-0");
+    let mut v: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    v["fields"].as_array_mut().unwrap().push(
+        serde_json::json!({"id": 3, "name": "tags", "type": {"type": "ARRAY", "element": "INT"}}),
+    );
+    v["highestFieldId"] = Value::from(3);
+    std::fs::write(&path, serde_json::to_vec_pretty(&v).unwrap()).unwrap();
+    let table = open(&dir).await;
+    let err = read::plan(&table, &ReadOptions::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, tagkeeper::Error::Unsupported(_)), "{err}");
+    assert!(
+        err.to_string().contains("'tags' has type ARRAY<INT>"),
+        "{err}"
+    );
+    let options = ReadOptions {
+        columns: Some(vec!["id".into(), "name".into(), "dt".into()]),
+        ..ReadOptions::default()
+    };
+    let got = checksum(&read_all(&table, &options).await.unwrap());
+    let want = &expected("append_many")["snapshots"][11];
+    assert_eq!(
+        got,
+        (
+            want["rows"].as_u64().unwrap(),
+            want["checksum"].as_str().unwrap().to_string()
+        )
+    );
+}
