@@ -9,12 +9,12 @@
 //! What the rows are, exactly as pypaimon and Java Paimon read them:
 //!
 //! * The target schema is the version's own (`schemaId` of the snapshot or tag). Files written
-//!   under older schemas are read into it by field id ([`evolve`]).
+//!   under older schemas are read into it by field id (`evolve.rs`).
 //! * Partition columns come from each file's partition (the manifest entry), not from the file.
 //! * Append tables: every row of every live file.
 //! * Primary-key tables (`deduplicate` merge engine): per key the row with the highest
 //!   sequence number across all files and levels of its bucket, dropped when that row is a
-//!   retraction ([`merge`]). `rowkind.field` only tells writers which column holds the row
+//!   retraction (`merge.rs`). `rowkind.field` only tells writers which column holds the row
 //!   kind; readers use the `_VALUE_KIND` the writer stored, as Java and pypaimon do, and the
 //!   column itself is read like any other.
 //!
