@@ -473,7 +473,7 @@ fn partition_filter(spec: &PartitionSpec, pairs: &[(String, String)]) -> Result<
     Ok(filter)
 }
 
-fn matches_filter(filter: &PartitionFilter, partition: &[Datum]) -> bool {
+fn matches_filter(filter: &[(usize, Vec<Datum>)], partition: &[Datum]) -> bool {
     filter
         .iter()
         .all(|(i, values)| partition.get(*i).is_some_and(|v| values.contains(v)))
@@ -785,4 +785,50 @@ fn limit_rows(
         }
     })
     .boxed()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::io::TableStore;
+
+    /// Library users spawn reads on a runtime: the futures and the stream must be `Send`.
+    #[test]
+    fn reads_can_be_spawned() {
+        fn send<T: Send>(_: &T) {}
+        fn send_static<T: Send + 'static>() {}
+        let table = Table::new(TableStore::in_memory("t"));
+        let options = ReadOptions::default();
+        send(&read(&table, &options));
+        send(&plan(&table, &options));
+        send_static::<RecordBatchStream>();
+    }
+
+    #[test]
+    fn partition_filters_need_every_column_and_any_of_its_values() {
+        let string = DataType::parse("STRING").unwrap_or_else(|e| unreachable!("{e}"));
+        let int = DataType::parse("INT").unwrap_or_else(|e| unreachable!("{e}"));
+        let spec = PartitionSpec::new(vec!["dt".into(), "hr".into()], vec![string, int], &[]);
+        let pairs = |p: &[(&str, &str)]| -> Vec<(String, String)> {
+            p.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let f = partition_filter(&spec, &pairs(&[("dt", "a"), ("hr", "1"), ("dt", "b")]))
+            .unwrap_or_default();
+        let part = |dt: &str, hr: Option<i32>| {
+            vec![Datum::String(dt.into()), hr.map_or(Datum::Null, Datum::Int)]
+        };
+        assert!(matches_filter(&f, &part("a", Some(1))));
+        assert!(matches_filter(&f, &part("b", Some(1))));
+        assert!(!matches_filter(&f, &part("c", Some(1))));
+        assert!(!matches_filter(&f, &part("a", Some(2))));
+        assert!(!matches_filter(&f, &part("a", None)));
+        let nulls =
+            partition_filter(&spec, &pairs(&[("hr", "__DEFAULT_PARTITION__")])).unwrap_or_default();
+        assert!(matches_filter(&nulls, &part("x", None)));
+        assert!(matches_filter(&[], &part("x", None)));
+        assert!(partition_filter(&spec, &pairs(&[("hr", "one")])).is_err());
+        assert!(partition_filter(&spec, &pairs(&[("v", "1")])).is_err());
+    }
 }
