@@ -2,9 +2,8 @@
 //! batch by batch, and turned into target columns (see [`super::evolve`]).
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
-
 use std::ops::Range;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
@@ -35,6 +34,7 @@ pub(crate) struct DataFile {
 /// What every file of one read shares.
 #[derive(Debug, Clone)]
 pub(crate) struct FileContext {
+    /// The table's store.
     pub store: TableStore,
     /// The columns read from data files, in target order.
     pub targets: Arc<Vec<TargetColumn>>,
