@@ -269,7 +269,8 @@ impl<W> PipeWriter<W> {
 /// One writer per format.
 enum Sink<W: Write + Send> {
     Table(TableWriter<W>),
-    Csv(arrow::csv::Writer<W>),
+    /// The writer, the schema, and whether a batch was written (the header comes with one).
+    Csv(arrow::csv::Writer<W>, SchemaRef, bool),
     Jsonl(arrow::json::LineDelimitedWriter<W>),
     Parquet(ArrowWriter<W>),
 }
@@ -282,6 +283,8 @@ impl<W: Write + Send> Sink<W> {
                 arrow::csv::WriterBuilder::new()
                     .with_header(true)
                     .build(out),
+                schema,
+                false,
             ),
             Format::Jsonl => Sink::Jsonl(
                 arrow::json::WriterBuilder::new()
@@ -302,7 +305,10 @@ impl<W: Write + Send> Sink<W> {
     fn write(&mut self, batch: &RecordBatch) -> std::result::Result<(), String> {
         match self {
             Sink::Table(w) => w.write(batch),
-            Sink::Csv(w) => w.write(batch).map_err(|e| e.to_string()),
+            Sink::Csv(w, _, wrote) => {
+                *wrote = true;
+                w.write(batch).map_err(|e| e.to_string())
+            }
             Sink::Jsonl(w) => w.write(batch).map_err(|e| e.to_string()),
             Sink::Parquet(w) => w.write(batch).map_err(|e| e.to_string()),
         }
@@ -311,7 +317,14 @@ impl<W: Write + Send> Sink<W> {
     fn finish(self) -> std::result::Result<(), String> {
         match self {
             Sink::Table(w) => w.finish(),
-            Sink::Csv(w) => w.into_inner().flush().map_err(|e| e.to_string()),
+            Sink::Csv(mut w, schema, wrote) => {
+                if !wrote {
+                    // No rows: still a header, so that the file says what its columns are.
+                    w.write(&RecordBatch::new_empty(schema))
+                        .map_err(|e| e.to_string())?;
+                }
+                w.into_inner().flush().map_err(|e| e.to_string())
+            }
             Sink::Jsonl(mut w) => {
                 w.finish().map_err(|e| e.to_string())?;
                 w.into_inner().flush().map_err(|e| e.to_string())

@@ -263,12 +263,12 @@ impl ReadPlan {
         Arc::clone(&self.schema)
     }
 
-    /// "tag 'x' (snapshot 5)", "snapshot 5", or "no snapshot" for messages.
+    /// "tag 'x' (snapshot 5)", "snapshot 5", or "the table (no snapshot yet)" for messages.
     pub fn describe(&self) -> String {
         match (&self.tag, self.snapshot_id) {
             (Some(t), Some(id)) => format!("tag '{t}' (snapshot {id})"),
             (_, Some(id)) => format!("snapshot {id}"),
-            _ => "no snapshot (the table is empty)".to_string(),
+            _ => "the table (no snapshot yet)".to_string(),
         }
     }
 

@@ -184,6 +184,13 @@ fn rows_stream_to_stdout_in_every_text_format() {
     assert_eq!(docs.len(), rows);
     assert!(docs.iter().all(|d| d["op"] == "+I" || d["op"] == "+U"));
 
+    // No rows: CSV still has its header; the table says what it read.
+    let empty = fixture("empty");
+    let out = tagkeeper(&["read", empty.to_str().unwrap(), "--format", "csv"]);
+    assert_eq!(stdout(&out), "id,name\n");
+    let out = tagkeeper(&["read", empty.to_str().unwrap()]);
+    assert_eq!(stdout(&out), "id  name\n0 rows in the table (no snapshot yet)\n");
+
     // Projection, partition filter and limit on the command line.
     let out = tagkeeper(&[
         "read",
