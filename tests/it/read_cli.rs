@@ -189,7 +189,10 @@ fn rows_stream_to_stdout_in_every_text_format() {
     let out = tagkeeper(&["read", empty.to_str().unwrap(), "--format", "csv"]);
     assert_eq!(stdout(&out), "id,name\n");
     let out = tagkeeper(&["read", empty.to_str().unwrap()]);
-    assert_eq!(stdout(&out), "id  name\n0 rows in the table (no snapshot yet)\n");
+    assert_eq!(
+        stdout(&out),
+        "id  name\n0 rows in the table (no snapshot yet)\n"
+    );
 
     // Projection, partition filter and limit on the command line.
     let out = tagkeeper(&[
