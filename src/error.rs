@@ -102,6 +102,15 @@ pub enum Error {
         referenced_by: String,
     },
 
+    /// A data file of a version is missing or cannot be read as the table's data.
+    #[error("cannot read data file {path}: {reason}")]
+    DataFile {
+        /// Path relative to the table root.
+        path: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
     /// A file that must not exist already exists (conditional create lost).
     #[error("{path} already exists")]
     AlreadyExists {
@@ -203,6 +212,7 @@ impl Error {
             | Error::Unsupported(_) => ExitClass::User,
             Error::Corrupt { .. }
             | Error::MissingFile { .. }
+            | Error::DataFile { .. }
             | Error::Storage { .. }
             | Error::CommitUnknown { .. }
             | Error::Aborted { .. } => ExitClass::Data,
@@ -228,6 +238,7 @@ impl Error {
             Error::InvalidArgument(_) => "invalid_argument",
             Error::Corrupt { .. } => "corrupt",
             Error::MissingFile { .. } => "missing_file",
+            Error::DataFile { .. } => "data_file",
             Error::AlreadyExists { .. } => "already_exists",
             Error::Unsupported(_) => "unsupported",
             Error::Conflict(_) => "conflict",
@@ -235,6 +246,14 @@ impl Error {
             Error::CommitUnknown { .. } => "commit_unknown",
             Error::Storage { .. } => "storage",
             Error::Aborted { .. } => "aborted",
+        }
+    }
+
+    /// Shorthand for [`Error::DataFile`].
+    pub(crate) fn data_file(path: impl Into<String>, reason: impl fmt::Display) -> Self {
+        Error::DataFile {
+            path: path.into(),
+            reason: reason.to_string(),
         }
     }
 

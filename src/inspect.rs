@@ -1,4 +1,4 @@
-//! Read-only reports: the JSON documents of `tagkeeper snapshots | tags | files | schema`.
+//! Read-only reports: the JSON documents of `tagkeeper snapshots | tags | files | schema | diff`.
 //!
 //! Field names are a contract with scripts; they are documented in the README and pinned by
 //! tests. Every report is plain data (`serde::Serialize`), built with no printing.
@@ -234,6 +234,90 @@ pub async fn files(table: &Table, spec: &VersionSpec) -> Result<FilesReport> {
         total_rows: files.iter().map(|f| f.row_count).sum(),
         files,
     })
+}
+
+/// One version in [`DiffReport`].
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct DiffSide {
+    /// The snapshot.
+    pub snapshot_id: i64,
+    /// The tag, if the version was named by one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+    /// Its live data files.
+    pub total_files: usize,
+    /// Their bytes.
+    pub total_bytes: i64,
+    /// Their row counts summed (before any merge of primary-key rows).
+    pub total_rows: i64,
+}
+
+/// `tagkeeper diff`: the data files one version has and the other has not.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct DiffReport {
+    /// The older side (as given; it need not be older).
+    pub from: DiffSide,
+    /// The newer side.
+    pub to: DiffSide,
+    /// Files live in `to` but not in `from`, sorted by path.
+    pub added: Vec<FileInfo>,
+    /// Files live in `from` but not in `to`, sorted by path.
+    pub removed: Vec<FileInfo>,
+    /// Files live in both.
+    pub unchanged_files: usize,
+    /// Rows of the added files.
+    pub added_rows: i64,
+    /// Rows of the removed files.
+    pub removed_rows: i64,
+    /// Bytes of the added files.
+    pub added_bytes: i64,
+    /// Bytes of the removed files.
+    pub removed_bytes: i64,
+}
+
+/// Compare the data files of two versions, from metadata only (no data file is read).
+pub async fn diff(table: &Table, from: &VersionSpec, to: &VersionSpec) -> Result<DiffReport> {
+    let (a, b) = futures::try_join!(files(table, from), files(table, to))?;
+    Ok(diff_files(&a, &b))
+}
+
+/// The difference of two file listings. A file is the same file in both when its path is
+/// (data file names are unique; a file compacted to another level in place keeps its path).
+pub fn diff_files(from: &FilesReport, to: &FilesReport) -> DiffReport {
+    let paths = |r: &FilesReport| -> std::collections::BTreeSet<String> {
+        r.files.iter().map(|f| f.path.clone()).collect()
+    };
+    let (in_from, in_to) = (paths(from), paths(to));
+    let added: Vec<FileInfo> = to
+        .files
+        .iter()
+        .filter(|f| !in_from.contains(&f.path))
+        .cloned()
+        .collect();
+    let removed: Vec<FileInfo> = from
+        .files
+        .iter()
+        .filter(|f| !in_to.contains(&f.path))
+        .cloned()
+        .collect();
+    let side = |r: &FilesReport| DiffSide {
+        snapshot_id: r.snapshot_id,
+        tag: r.tag.clone(),
+        total_files: r.total_files,
+        total_bytes: r.total_bytes,
+        total_rows: r.total_rows,
+    };
+    DiffReport {
+        from: side(from),
+        to: side(to),
+        unchanged_files: in_from.intersection(&in_to).count(),
+        added_rows: added.iter().map(|f| f.row_count).sum(),
+        removed_rows: removed.iter().map(|f| f.row_count).sum(),
+        added_bytes: added.iter().map(|f| f.file_size).sum(),
+        removed_bytes: removed.iter().map(|f| f.file_size).sum(),
+        added,
+        removed,
+    }
 }
 
 /// One column in [`SchemaReport`].

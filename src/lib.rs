@@ -12,7 +12,8 @@
 //! * [`table`] — the read side of a table: snapshot ranges, tags, schemas, time-travel targets
 //!   and the live files of a version.
 //! * [`reach`] — pure set logic over manifests (which files are live).
-//! * [`inspect`] — the reports behind `tagkeeper snapshots|tags|files|schema`.
+//! * [`inspect`] — the reports behind `tagkeeper snapshots|tags|files|schema|diff`.
+//! * [`read`] — time-travel read: a version's rows as Arrow record batches, streamed.
 //!
 //! ```no_run
 //! # async fn demo() -> tagkeeper::Result<()> {
@@ -36,6 +37,7 @@ pub mod inspect;
 pub mod io;
 pub mod ops;
 pub mod reach;
+pub mod read;
 pub mod table;
 pub mod write;
 

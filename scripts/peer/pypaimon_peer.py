@@ -16,9 +16,10 @@ trailing whitespace; exit code != 0 on any error, message on stderr):
       base+delta manifest lists read with fastavro (spec section 7.1); a
       mismatch is an error.
 
-  read TABLE_PATH [--snapshot N | --tag NAME]
+  read TABLE_PATH [--snapshot N | --tag NAME | --all]
       {"rows": N, "checksum": "<16 hex>"} for the latest snapshot (default),
-      snapshot N or tag NAME.
+      snapshot N or tag NAME. With --all, one process reads every version:
+      {"latest": {...}, "snapshot-N": {...}, "tag-NAME": {...}}.
 
 Row checksum: see testdata/README.md ("Row checksum").
 """
@@ -264,6 +265,17 @@ def read(table_path, snapshot_id=None, tag=None):
     return {"rows": v["rows"], "checksum": v["checksum"]}
 
 
+def read_all(table_path):
+    """Every snapshot file and tag file, plus the latest, in one process."""
+    table_path = os.path.abspath(table_path)
+    out = {"latest": read(table_path)}
+    for sid in list_snapshot_ids(table_path):
+        out["snapshot-%d" % sid] = read(table_path, snapshot_id=sid)
+    for name, _ in list_tags(table_path):
+        out["tag-" + name] = read(table_path, tag=name)
+    return out
+
+
 def append(table_path, rows_json):
     """One pypaimon batch commit of JSON rows (a list of objects): pypaimon as the next writer.
     Returns the snapshot it committed."""
@@ -301,6 +313,7 @@ def main(argv=None):
     g = r.add_mutually_exclusive_group()
     g.add_argument("--snapshot", type=int)
     g.add_argument("--tag")
+    g.add_argument("--all", action="store_true", help="every snapshot and tag, and the latest")
     a = sub.add_parser("append", help="commit JSON rows with pypaimon (a list of objects)")
     a.add_argument("table_path")
     a.add_argument("rows_json")
@@ -310,6 +323,8 @@ def main(argv=None):
             doc = describe(args.table_path)
         elif args.cmd == "append":
             doc = append(args.table_path, args.rows_json)
+        elif args.all:
+            doc = read_all(args.table_path)
         else:
             doc = read(args.table_path, args.snapshot, args.tag)
     except Exception as e:  # noqa: BLE001 - a CLI: report and fail

@@ -35,7 +35,7 @@ pub(crate) struct VersionArgs {
 }
 
 impl VersionArgs {
-    fn spec(&self) -> Result<VersionSpec> {
+    pub(crate) fn spec(&self) -> Result<VersionSpec> {
         if let Some(id) = self.snapshot {
             if id < 1 {
                 return Err(Error::InvalidArgument(format!(
@@ -78,6 +78,20 @@ pub(crate) struct FilesArgs {
     version: VersionArgs,
 }
 
+/// `diff` arguments.
+#[derive(Debug, Args)]
+pub(crate) struct DiffArgs {
+    #[command(flatten)]
+    table: TableArg,
+    /// The version to compare from: a tag name, or a snapshot id (a tag of that name wins, as
+    /// in Paimon's `VERSION AS OF`).
+    #[arg(long, value_name = "TAG|SNAPSHOT")]
+    from: String,
+    /// The version to compare to.
+    #[arg(long, value_name = "TAG|SNAPSHOT")]
+    to: String,
+}
+
 /// Run a command; the exit code (0 unless the command's report says otherwise).
 pub(crate) async fn run(command: Command, global: &GlobalArgs, printer: &Printer) -> Result<u8> {
     match command {
@@ -106,6 +120,14 @@ async fn run_plain(command: Command, global: &GlobalArgs, printer: &Printer) -> 
             let table = Table::open(&a.table.table, &opts).await?;
             let report = inspect::files(&table, &spec).await?;
             printer.report(&report, output::files_text)
+        }
+        Command::Read(a) => super::read_cmd::run(a, global, printer).await,
+        Command::Diff(a) => {
+            let table = Table::open(&a.table.table, &opts).await?;
+            let (from, to) =
+                futures::try_join!(table.version_named(&a.from), table.version_named(&a.to))?;
+            let report = inspect::diff(&table, &from, &to).await?;
+            printer.report(&report, output::diff_text)
         }
         Command::CreateTable(a) => super::write_cmds::create_table(a, global, printer).await,
         Command::Write(a) => super::write_cmds::write_data(a, global, printer).await,

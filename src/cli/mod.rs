@@ -6,6 +6,7 @@ mod demo;
 mod expire_cmd;
 mod orphans_cmd;
 mod output;
+mod read_cmd;
 mod rollback_cmd;
 mod tag_cmds;
 mod write_cmds;
@@ -77,6 +78,11 @@ enum Command {
     Files(commands::FilesArgs),
     /// Show the table's newest schema.
     Schema(commands::TableArg),
+    /// Read the rows of a version (default: the latest snapshot) as a table, CSV, JSON lines or
+    /// Parquet, merging primary-key tables.
+    Read(read_cmd::ReadArgs),
+    /// Compare two versions: the data files added and removed, with their rows (metadata only).
+    Diff(commands::DiffArgs),
     /// Create a table (writes schema/schema-0 exactly as Paimon does).
     CreateTable(write_cmds::CreateTableArgs),
     /// Write Parquet, CSV or JSON-lines files into an append-only table as one snapshot.

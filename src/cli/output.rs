@@ -7,7 +7,9 @@ use chrono::DateTime;
 use serde::Serialize;
 use serde_json::Value;
 
-use tagkeeper::inspect::{FilesReport, SchemaReport, SnapshotsReport, TagsReport};
+use tagkeeper::inspect::{
+    DiffReport, DiffSide, FilesReport, SchemaReport, SnapshotsReport, TagsReport,
+};
 use tagkeeper::Error;
 
 #[derive(Debug, Clone, Copy)]
@@ -305,6 +307,59 @@ pub(crate) fn files_text(r: &FilesReport) -> String {
         bytes(r.total_bytes),
         r.total_bytes,
         r.total_rows
+    ));
+    out
+}
+
+fn side_text(s: &DiffSide) -> String {
+    let version = match &s.tag {
+        Some(t) => format!("tag '{t}' (snapshot {})", s.snapshot_id),
+        None => format!("snapshot {}", s.snapshot_id),
+    };
+    format!(
+        "{version}: {} files, {} rows, {}",
+        s.total_files,
+        s.total_rows,
+        bytes(s.total_bytes)
+    )
+}
+
+pub(crate) fn diff_text(r: &DiffReport) -> String {
+    let mut out = format!(
+        "from {}
+to   {}
+",
+        side_text(&r.from),
+        side_text(&r.to)
+    );
+    let rows: Vec<Vec<String>> = r
+        .removed
+        .iter()
+        .map(|f| ("-", f))
+        .chain(r.added.iter().map(|f| ("+", f)))
+        .map(|(sign, f)| {
+            vec![
+                sign.to_string(),
+                f.path.clone(),
+                partition_text(&f.partition),
+                f.row_count.to_string(),
+                bytes(f.file_size),
+            ]
+        })
+        .collect();
+    if !rows.is_empty() {
+        out.push_str(&table(&["", "PATH", "PARTITION", "ROWS", "SIZE"], &rows));
+    }
+    out.push_str(&format!(
+        "{} added ({} rows, {}), {} removed ({} rows, {}), {} unchanged
+",
+        r.added.len(),
+        r.added_rows,
+        bytes(r.added_bytes),
+        r.removed.len(),
+        r.removed_rows,
+        bytes(r.removed_bytes),
+        r.unchanged_files
     ));
     out
 }

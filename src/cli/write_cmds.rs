@@ -9,7 +9,6 @@ use super::output::Printer;
 use super::GlobalArgs;
 use tagkeeper::clock::SystemClock;
 use tagkeeper::format::binary_row::Datum;
-use tagkeeper::format::types::{DataType, TypeRoot};
 use tagkeeper::io::{ensure_local_dir, open_location};
 use tagkeeper::table::Table;
 use tagkeeper::write::arrow_types::parse_column_type;
@@ -193,33 +192,10 @@ fn partition_spec(
             let datum = if v == default_name {
                 Datum::Null
             } else {
-                parse_value(&types[i], v)
+                tagkeeper::format::partition::parse_value(&types[i], v)
                     .map_err(|e| Error::InvalidArgument(format!("--partition {k}={v}: {e}")))?
             };
             Ok((i, datum))
         })
         .collect()
-}
-
-fn parse_value(t: &DataType, v: &str) -> std::result::Result<Datum, String> {
-    let num = |what: &str| format!("not a valid {what}");
-    Ok(match &t.root {
-        TypeRoot::Boolean => Datum::Boolean(v.parse().map_err(|_| num("boolean"))?),
-        TypeRoot::TinyInt => Datum::TinyInt(v.parse().map_err(|_| num("TINYINT"))?),
-        TypeRoot::SmallInt => Datum::SmallInt(v.parse().map_err(|_| num("SMALLINT"))?),
-        TypeRoot::Int => Datum::Int(v.parse().map_err(|_| num("INT"))?),
-        TypeRoot::BigInt => Datum::BigInt(v.parse().map_err(|_| num("BIGINT"))?),
-        TypeRoot::Char(_) | TypeRoot::VarChar(_) => Datum::String(v.to_string()),
-        TypeRoot::Date => {
-            let d = chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d")
-                .map_err(|_| num("DATE (YYYY-MM-DD)"))?;
-            let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
-            Datum::Date((d - epoch).num_days() as i32)
-        }
-        other => {
-            return Err(format!(
-                "partition values of type {other:?} cannot be given on the command line"
-            ))
-        }
-    })
 }

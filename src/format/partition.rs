@@ -74,6 +74,20 @@ impl PartitionSpec {
         }
     }
 
+    /// A partition value typed in by a user (`--where dt=2024-01-01`), read as the type of
+    /// partition column `index`. The default partition name (what the directory of a NULL value
+    /// is called, `__DEFAULT_PARTITION__` unless configured) means NULL.
+    pub fn parse_value(&self, index: usize, text: &str) -> Result<Datum, String> {
+        let t = self
+            .types
+            .get(index)
+            .ok_or_else(|| format!("no partition column {index}"))?;
+        if text == self.default_name {
+            return Ok(Datum::Null);
+        }
+        parse_value(t, text)
+    }
+
     /// Partition values as JSON for reports: numbers as numbers, DATE as `YYYY-MM-DD`,
     /// timestamps as ISO text, null as null.
     pub fn json_values(&self, values: &[Datum]) -> serde_json::Map<String, Value> {
@@ -84,6 +98,38 @@ impl PartitionSpec {
             .map(|((k, v), t)| (k.clone(), datum_json(v, t)))
             .collect()
     }
+}
+
+/// Read a partition value from text as type `t`. DATE takes `YYYY-MM-DD` or the day count a
+/// legacy partition path shows (`dt=19723`).
+pub fn parse_value(t: &DataType, v: &str) -> Result<Datum, String> {
+    let bad = |what: &str| format!("{v:?} is not a valid {what}");
+    Ok(match &t.root {
+        TypeRoot::Boolean => Datum::Boolean(v.parse().map_err(|_| bad("BOOLEAN"))?),
+        TypeRoot::TinyInt => Datum::TinyInt(v.parse().map_err(|_| bad("TINYINT"))?),
+        TypeRoot::SmallInt => Datum::SmallInt(v.parse().map_err(|_| bad("SMALLINT"))?),
+        TypeRoot::Int => Datum::Int(v.parse().map_err(|_| bad("INT"))?),
+        TypeRoot::BigInt => Datum::BigInt(v.parse().map_err(|_| bad("BIGINT"))?),
+        TypeRoot::Float => Datum::Float(v.parse().map_err(|_| bad("FLOAT"))?),
+        TypeRoot::Double => Datum::Double(v.parse().map_err(|_| bad("DOUBLE"))?),
+        TypeRoot::Char(_) | TypeRoot::VarChar(_) => Datum::String(v.to_string()),
+        TypeRoot::Date => match v.parse::<i32>() {
+            Ok(days) => Datum::Date(days),
+            Err(_) => {
+                let d = NaiveDate::parse_from_str(v, "%Y-%m-%d")
+                    .map_err(|_| bad("DATE (YYYY-MM-DD)"))?;
+                let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
+                let days = i32::try_from((d - epoch).num_days()).map_err(|_| bad("DATE"))?;
+                Datum::Date(days)
+            }
+        },
+        _ => {
+            return Err(format!(
+                "partition values of type {} cannot be given as text",
+                t.sql()
+            ))
+        }
+    })
 }
 
 /// Paimon's `PartitionPathUtils.escapePathName`.

@@ -197,6 +197,23 @@ impl TableStore {
         }
     }
 
+    /// Byte ranges of an object (adjacent ranges are fetched together); `None` when the object
+    /// does not exist. Readers of data files fetch only the parts they decode.
+    pub async fn get_ranges_opt(
+        &self,
+        key: &str,
+        ranges: &[std::ops::Range<u64>],
+    ) -> Result<Option<Vec<Bytes>>> {
+        let path = self.path(key)?;
+        let _permit = self.limit.acquire().await;
+        tracing::debug!(op = "get_ranges", key, ranges = ranges.len());
+        match self.inner.get_ranges(&path, ranges).await {
+            Ok(parts) => Ok(Some(parts)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(self.storage("get", key, e)),
+        }
+    }
+
     /// Size and modification time of an object; `None` when it does not exist.
     pub async fn head_opt(&self, key: &str) -> Result<Option<ObjectInfo>> {
         let path = self.path(key)?;

@@ -89,6 +89,24 @@ impl Table {
         }
     }
 
+    /// A version named the way Paimon's `scan.version` does: a tag of that name if one exists,
+    /// otherwise a snapshot id when the text is a number.
+    pub async fn version_named(&self, text: &str) -> Result<VersionSpec> {
+        if let Some(name) = TagName::from_listing(text) {
+            if self.try_load_tag(&name).await?.is_some() {
+                return Ok(VersionSpec::Tag(name));
+            }
+        }
+        match text.parse::<i64>() {
+            Ok(id) if text.bytes().all(|b| b.is_ascii_digit()) => {
+                Ok(VersionSpec::Snapshot(SnapshotId(id)))
+            }
+            _ => Err(Error::TagNotFound {
+                name: text.to_string(),
+            }),
+        }
+    }
+
     async fn resolve_snapshot(&self, id: SnapshotId, context: &str) -> Result<ResolvedVersion> {
         let snapshot =
             self.try_load_snapshot(id)

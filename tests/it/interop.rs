@@ -13,7 +13,7 @@ use crate::common::*;
 use crate::oracle;
 use crate::write::{batch, clock, local_table, spec};
 
-pub fn python() -> Option<String> {
+pub(crate) fn python() -> Option<String> {
     match std::env::var("TAGKEEPER_PYTHON") {
         Ok(p) if !p.is_empty() => Some(p),
         _ => {

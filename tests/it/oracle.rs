@@ -335,7 +335,7 @@ pub fn row_hash(text: &str) -> u64 {
     u64::from_le_bytes(first)
 }
 
-fn render(c: &dyn Array, i: usize) -> String {
+pub fn render(c: &dyn Array, i: usize) -> String {
     if c.is_null(i) {
         return "\\N".to_string();
     }

@@ -1,0 +1,170 @@
+//! Opening one data file: Parquet fetched through the table's store in byte ranges, decoded
+//! batch by batch, and turned into target columns (see [`super::evolve`]).
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use futures::{FutureExt, StreamExt};
+use parquet::arrow::arrow_reader::ArrowReaderOptions;
+use parquet::arrow::async_reader::{AsyncFileReader, ParquetRecordBatchStreamBuilder};
+use parquet::arrow::ProjectionMask;
+use parquet::errors::ParquetError;
+use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
+
+use super::evolve::{map_file, TargetColumn};
+use super::merge::ChunkStream;
+use crate::error::{Error, Result};
+use crate::format::schema::TableSchema;
+use crate::io::TableStore;
+
+/// A data file to read.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct DataFile {
+    /// Key relative to the table root.
+    pub key: String,
+    /// Size in bytes (from the manifest, which saves a HEAD request per file).
+    pub size: u64,
+    /// The schema the file was written with.
+    pub schema_id: i64,
+}
+
+/// What every file of one read shares.
+#[derive(Debug, Clone)]
+pub(crate) struct FileContext {
+    /// The table's store.
+    pub store: TableStore,
+    /// The columns read from data files, in target order.
+    pub targets: Arc<Vec<TargetColumn>>,
+    /// The schemas files were written with, by id.
+    pub schemas: Arc<BTreeMap<i64, TableSchema>>,
+    /// Primary-key files (with system columns).
+    pub key_value: bool,
+    /// The version, for messages.
+    pub version: String,
+}
+
+/// Open a data file as a stream of target batches. With `limit`, stop after that many rows.
+pub(crate) async fn open(
+    ctx: &FileContext,
+    file: &DataFile,
+    batch_size: usize,
+    limit: Option<usize>,
+) -> Result<ChunkStream> {
+    let reader = StoreReader {
+        store: ctx.store.clone(),
+        key: file.key.clone(),
+        size: file.size,
+        version: ctx.version.clone(),
+    };
+    let builder = ParquetRecordBatchStreamBuilder::new(reader)
+        .await
+        .map_err(|e| read_error(&file.key, e))?;
+    let mapping = map_file(
+        builder.schema(),
+        ctx.schemas.get(&file.schema_id),
+        &ctx.targets,
+        ctx.key_value,
+        &file.key,
+    )?;
+    let mask = ProjectionMask::roots(builder.parquet_schema(), mapping.projection.clone());
+    let mut builder = builder.with_projection(mask).with_batch_size(batch_size);
+    if let Some(limit) = limit {
+        builder = builder.with_limit(limit);
+    }
+    let stream = builder.build().map_err(|e| read_error(&file.key, e))?;
+    let (key, targets) = (file.key.clone(), Arc::clone(&ctx.targets));
+    Ok(stream
+        .map(move |batch| match batch {
+            Ok(b) => mapping.apply(&b, &targets, &key),
+            Err(e) => Err(read_error(&key, e)),
+        })
+        .boxed())
+}
+
+/// Parquet's view of a data file: byte ranges through the table's store, so requests share its
+/// concurrency limit and error mapping. The size comes from the manifest, which saves a HEAD.
+struct StoreReader {
+    store: TableStore,
+    key: String,
+    size: u64,
+    version: String,
+}
+
+impl StoreReader {
+    async fn ranges(&self, ranges: Vec<Range<u64>>) -> parquet::errors::Result<Vec<Bytes>> {
+        match self.store.get_ranges_opt(&self.key, &ranges).await {
+            Ok(Some(parts)) => Ok(parts),
+            Ok(None) => Err(ParquetError::External(Box::new(Error::data_file(
+                &self.key,
+                format!(
+                    "it does not exist, but {} lists it: the table has lost data",
+                    self.version
+                ),
+            )))),
+            Err(e) => Err(ParquetError::External(Box::new(self.explain(e).await))),
+        }
+    }
+
+    /// A range the store refuses often means the file is not the one the manifest describes.
+    async fn explain(&self, e: Error) -> Error {
+        match self.store.head_opt(&self.key).await {
+            Ok(Some(info)) if info.size != self.size => Error::data_file(
+                &self.key,
+                format!(
+                    "it is {} bytes, but {} records {} bytes: it was changed or truncated",
+                    info.size, self.version, self.size
+                ),
+            ),
+            _ => e,
+        }
+    }
+}
+
+impl AsyncFileReader for StoreReader {
+    fn get_bytes(&mut self, range: Range<u64>) -> BoxFuture<'_, parquet::errors::Result<Bytes>> {
+        async move {
+            let mut parts = self.ranges(vec![range]).await?;
+            parts
+                .pop()
+                .ok_or_else(|| ParquetError::General("the store returned no bytes".into()))
+        }
+        .boxed()
+    }
+
+    fn get_byte_ranges(
+        &mut self,
+        ranges: Vec<Range<u64>>,
+    ) -> BoxFuture<'_, parquet::errors::Result<Vec<Bytes>>> {
+        async move { self.ranges(ranges).await }.boxed()
+    }
+
+    fn get_metadata<'a>(
+        &'a mut self,
+        options: Option<&'a ArrowReaderOptions>,
+    ) -> BoxFuture<'a, parquet::errors::Result<Arc<ParquetMetaData>>> {
+        async move {
+            let size = self.size;
+            let metadata = ParquetMetaDataReader::new()
+                .with_arrow_reader_options(options)
+                .load_and_finish(self, size)
+                .await?;
+            Ok(Arc::new(metadata))
+        }
+        .boxed()
+    }
+}
+
+/// Errors of the store and of our own checks come back through Parquet's error type; unwrap
+/// them so they keep their kind (a missing file, a store failure). The rest is a bad file.
+fn read_error(key: &str, e: ParquetError) -> Error {
+    match e {
+        ParquetError::External(inner) => match inner.downcast::<Error>() {
+            Ok(ours) => *ours,
+            Err(other) => Error::data_file(key, format!("not readable as Parquet: {other}")),
+        },
+        other => Error::data_file(key, format!("not readable as Parquet: {other}")),
+    }
+}
