@@ -364,3 +364,20 @@ async fn crash_sweep_remove_orphan_files() {
     // Listings, snapshot and tag reads, lists, manifests, then one delete per orphan.
     assert!(n > 30, "{n}");
 }
+
+#[tokio::test]
+async fn crash_sweep_expire_tags() {
+    // t5 (retained one day) is past its retention two years later: deleted with its data.
+    fn run(t: Table) -> Pin<Box<dyn Future<Output = tagkeeper::Result<()>> + Send>> {
+        Box::pin(async move {
+            let r = tagkeeper::ops::expire_tags::expire_tags(&t, &clock(), None, false).await?;
+            // Deletions that failed (the crash) make the run fail, as the CLI's exit code does.
+            match r.failed.first() {
+                None => Ok(()),
+                Some(f) => Err(tagkeeper::Error::InvalidArgument(f.clone())),
+            }
+        })
+    }
+    let n = sweep("expire-tags", run, run).await;
+    assert!(n > 10, "{n}");
+}

@@ -14,6 +14,8 @@ mod bad_input;
 mod check;
 mod cli;
 mod common;
+mod concurrency;
+mod corruption;
 mod crash;
 mod delete_tag;
 mod expire;

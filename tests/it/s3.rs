@@ -468,3 +468,146 @@ async fn s3_read_returns_each_versions_rows() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out), "id,name,dt\n1,a,2024-01-01\n");
 }
+
+/// A table on S3 with 8 commits (every third an overwrite) and a tag on snapshot 3.
+async fn s3_history(loc: &str, options: &[(&str, &str)]) -> Table {
+    let t = write::create_table(store(loc), &spec(true, options), 1)
+        .await
+        .unwrap();
+    let c = clock();
+    for i in 0..8i64 {
+        append(
+            &t,
+            vec![batch(&[(
+                i,
+                Some("r"),
+                ["2024-01-01", "2024-01-02"][(i % 2) as usize],
+            )])],
+            (i % 3 == 2).then_some(write::OverwriteScope::Dynamic),
+            c.clone(),
+            &CommitOptions::default(),
+        )
+        .await
+        .unwrap();
+        c.advance_millis(90 * 60_000);
+    }
+    let req = CreateTag {
+        name: TagName::new("keep").unwrap(),
+        source: TagSource::Snapshot(SnapshotId(3)),
+        time_retained: None,
+        if_not_exists: false,
+    };
+    create_tag(&t, &req, c.as_ref()).await.unwrap();
+    t
+}
+
+async fn s3_whole(t: &Table, context: &str) {
+    let r = tagkeeper::ops::check::check(t, &tagkeeper::ops::check::CheckOptions { deep: true })
+        .await
+        .unwrap();
+    assert!(r.whole, "{context}: {:?}", r.problems);
+}
+
+#[tokio::test]
+async fn s3_expire_and_rollback_keep_every_version_whole() {
+    let Some(loc) = location() else { return };
+    let t = s3_history(&loc, &[]).await;
+    let tag_files_before = t
+        .data_files(
+            &t.load_tag(&TagName::new("keep").unwrap())
+                .await
+                .unwrap()
+                .snapshot,
+            "tag",
+        )
+        .await
+        .unwrap()
+        .len();
+    let opts = tagkeeper::ops::expire::ExpireOptions {
+        retain_min: 3,
+        retain_max: 3,
+        time_retained_millis: 0,
+        expire_limit: 100,
+        ignore_commit_snapshot: false,
+    };
+    let r = tagkeeper::ops::expire::expire(&t, &opts, 4_000_000_000_000)
+        .await
+        .unwrap();
+    assert_eq!(r.expired_snapshots, [1, 2, 3, 4, 5]);
+    assert!(
+        !r.files.is_empty(),
+        "overwritten files only expired snapshots kept are deleted"
+    );
+    s3_whole(&t, "after expire on S3").await;
+    // The tag still reads all of its files.
+    let tag = t.load_tag(&TagName::new("keep").unwrap()).await.unwrap();
+    assert_eq!(
+        t.data_files(&tag.snapshot, "tag").await.unwrap().len(),
+        tag_files_before
+    );
+    // Destructive rollback to snapshot 7, with purge.
+    let done = tagkeeper::ops::rollback::execute(
+        &t,
+        &tagkeeper::ops::rollback::RollbackTarget::Snapshot(SnapshotId(7)),
+        tagkeeper::ops::rollback::RollbackMode::Destructive { purge: true },
+        clock().as_ref(),
+    )
+    .await
+    .unwrap();
+    assert!(!done.dry_run);
+    assert_eq!(t.latest_snapshot_id().await.unwrap(), Some(SnapshotId(7)));
+    s3_whole(&t, "after rollback on S3").await;
+}
+
+#[tokio::test]
+async fn s3_two_auto_tag_processes_create_each_tag_once() {
+    let Some(loc) = location() else { return };
+    s3_history(
+        &loc,
+        &[
+            ("tag.automatic-creation", "process-time"),
+            ("sink.process-time-zone", "UTC"),
+            ("tag.creation-period", "hourly"),
+        ],
+    )
+    .await;
+    let spawn = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_tagkeeper"))
+            .args(["auto-tag", &loc, "--json"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (p1, p2) = (spawn(), spawn());
+    let mut created = Vec::new();
+    for o in [
+        p1.wait_with_output().unwrap(),
+        p2.wait_with_output().unwrap(),
+    ] {
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let doc: Value = serde_json::from_slice(&o.stdout).unwrap();
+        for a in doc["tables"][0]["tags"].as_array().unwrap() {
+            assert!(a["outcome"] == "created" || a["outcome"] == "exists", "{a}");
+            if a["outcome"] == "created" {
+                created.push(a["tag"].as_str().unwrap().to_string());
+            }
+        }
+    }
+    created.sort();
+    // Commits every 90 minutes from 2024-01-01 00:00 UTC: 8 hourly tags, each created once.
+    assert_eq!(created.len(), 8, "{created:?}");
+    created.dedup();
+    assert_eq!(created.len(), 8, "a tag was created twice");
+    let t = Table::new(store(&loc));
+    assert_eq!(
+        t.tag_names().await.unwrap().len(),
+        9,
+        "8 automatic tags and 'keep'"
+    );
+}
