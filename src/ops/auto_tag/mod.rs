@@ -101,9 +101,9 @@ pub struct AutoTagReport {
 }
 
 impl AutoTagReport {
-    fn new(table: &Table, dry_run: bool) -> Self {
+    fn new(table: &str, dry_run: bool) -> Self {
         AutoTagReport {
-            table: table.location().to_string(),
+            table: table.to_string(),
             status: "done",
             dry_run,
             message: None,
@@ -120,17 +120,9 @@ impl AutoTagReport {
     /// The report of a table whose run failed.
     pub fn failed(table: &str, dry_run: bool, error: &Error) -> Self {
         AutoTagReport {
-            table: table.to_string(),
             status: "failed",
-            dry_run,
             message: Some(error.to_string()),
-            resumed_after: None,
-            snapshots_examined: 0,
-            tags: Vec::new(),
-            missed: Vec::new(),
-            retention: None,
-            expired: None,
-            notes: Vec::new(),
+            ..AutoTagReport::new(table, dry_run)
         }
     }
 }
@@ -152,7 +144,7 @@ pub async fn settings(table: &Table, overrides: &[(String, String)]) -> Result<S
 
 /// Run auto-tag on one table.
 pub async fn auto_tag(table: &Table, run: &AutoTagRun, clock: &dyn Clock) -> Result<AutoTagReport> {
-    let mut report = AutoTagReport::new(table, run.dry_run);
+    let mut report = AutoTagReport::new(table.location(), run.dry_run);
     let config = match settings(table, &run.overrides).await? {
         Setting::Disabled(why) => {
             report.status = "disabled";
