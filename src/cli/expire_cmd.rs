@@ -68,7 +68,8 @@ pub(crate) async fn run(a: ExpireArgs, global: &GlobalArgs, printer: &Printer) -
     printer.warnings(&report.skipped);
     printer.report(&report, text)?;
     if !report.failed.is_empty() {
-        return Err(Error::InvalidArgument(format!(
+        // The report (already printed) lists them; no second JSON document.
+        return Err(Error::Incomplete(format!(
             "{} file(s) could not be deleted; run again",
             report.failed.len()
         )));
