@@ -187,14 +187,10 @@ impl TableStore {
 
     /// Read a byte range of an object; `None` when it does not exist.
     pub async fn get_range(&self, key: &str, range: Range<u64>) -> Result<Option<Bytes>> {
-        let path = self.path(key)?;
-        let _permit = self.limit.acquire().await;
-        tracing::debug!(op = "get_range", key, start = range.start, end = range.end);
-        match self.inner.get_range(&path, range).await {
-            Ok(bytes) => Ok(Some(bytes)),
-            Err(object_store::Error::NotFound { .. }) => Ok(None),
-            Err(e) => Err(self.storage("get", key, e)),
-        }
+        Ok(self
+            .get_ranges_opt(key, &[range])
+            .await?
+            .and_then(|mut parts| parts.pop()))
     }
 
     /// Byte ranges of an object (adjacent ranges are fetched together); `None` when the object
@@ -207,7 +203,11 @@ impl TableStore {
         let path = self.path(key)?;
         let _permit = self.limit.acquire().await;
         tracing::debug!(op = "get_ranges", key, ranges = ranges.len());
-        match self.inner.get_ranges(&path, ranges).await {
+        match self
+            .retry
+            .run(true, || self.inner.get_ranges(&path, ranges))
+            .await
+        {
             Ok(parts) => Ok(Some(parts)),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(self.storage("get", key, e)),

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use tagkeeper::clock::{Clock, ManualClock};
+use tagkeeper::clock::ManualClock;
 use tagkeeper::io::TableStore;
 use tagkeeper::ops::auto_tag::{auto_tag, AutoTagReport, AutoTagRun};
 use tagkeeper::ops::expire::{self, ExpireOptions};
@@ -565,7 +565,6 @@ async fn maintain_runs_auto_tag_first() {
         ])
     );
     oracle::observe(Path::new(t.location())).assert_whole("after maintain");
-    let _ = c.now_millis();
 }
 
 #[tokio::test]

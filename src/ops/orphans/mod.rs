@@ -331,7 +331,9 @@ pub async fn execute(
 ) -> Result<OrphanReport> {
     let started = clock.now_millis() - report.duration_millis;
     report.dry_run = false;
-    let keys: Vec<String> = report.files.iter().map(|f| f.path.clone()).collect();
+    let mut ordered: Vec<&OrphanFile> = report.files.iter().collect();
+    ordered.sort_by_key(|f| f.category);
+    let keys: Vec<String> = ordered.iter().map(|f| f.path.clone()).collect();
     let mut failed: HashSet<String> = HashSet::new();
     for (key, r) in table.store().delete_many(&keys).await {
         if let Err(e) = r {
