@@ -76,6 +76,24 @@ pub fn serialized_arity(bytes: &[u8]) -> Result<usize, RowError> {
     Ok(arity as usize)
 }
 
+/// Check a serialized row's frame without knowing its types: a non-negative arity and room for
+/// the null bits and the fixed-width slots. Run when a manifest is decoded, so that a damaged
+/// row is reported with the manifest's name rather than later, far from the file it came from.
+pub fn check_frame(bytes: &[u8]) -> Result<(), RowError> {
+    let arity = serialized_arity(bytes)?;
+    if arity == 0 {
+        return Ok(());
+    }
+    let fixed = null_bits_width(arity).saturating_add(arity.saturating_mul(8));
+    let have = bytes.len() - 4;
+    if have < fixed {
+        return err(format!(
+            "row of arity {arity} needs at least {fixed} bytes, found {have}"
+        ));
+    }
+    Ok(())
+}
+
 /// Decode a serialized row (`[arity BE] ++ row`) with the given field types.
 ///
 /// An arity-0 row (Paimon's `EMPTY_ROW`, used for unpartitioned tables) decodes to no values
@@ -364,6 +382,22 @@ fn put_bytes(row: &mut Vec<u8>, at: usize, data: &[u8]) {
 mod tests {
     use super::*;
     use crate::format::types::MAX_LENGTH;
+
+    #[test]
+    fn frames() {
+        assert!(check_frame(&[0, 0, 0, 0]).is_ok());
+        // arity 1: 8 bytes of null bits and one 8-byte slot.
+        let mut one = vec![0, 0, 0, 1];
+        one.extend([0u8; 16]);
+        assert!(check_frame(&one).is_ok());
+        assert!(check_frame(&one[..19]).is_err());
+        assert!(check_frame(&[0x80, 0, 0, 1]).is_err());
+        assert!(check_frame(&[0, 0, 0]).is_err());
+        // A flipped high bit turns arity 1 into a huge one: caught, not allocated.
+        let mut huge = one.clone();
+        huge[0] = 0x41;
+        assert!(check_frame(&huge).is_err());
+    }
 
     fn t(root: TypeRoot) -> DataType {
         DataType::nullable(root)

@@ -9,6 +9,24 @@
 
 use crate::format::ids::{SchemaId, SnapshotId, TagName};
 
+/// Why `name` cannot be the plain file name a manifest, manifest list or snapshot refers to,
+/// or `None` when it can. Paimon writes bare names (the directory comes from the layout), so a
+/// name with a separator, a `.`/`..`, a backslash or a control character is damage or an
+/// attack; checked at decode time so the error names the file that holds the bad reference.
+pub fn plain_name_problem(name: &str) -> Option<&'static str> {
+    if name.is_empty() {
+        Some("is empty")
+    } else if name == "." || name == ".." {
+        Some("is '.' or '..'")
+    } else if name.contains('/') || name.contains('\\') {
+        Some("contains a path separator")
+    } else if name.chars().any(char::is_control) {
+        Some("contains a control character")
+    } else {
+        None
+    }
+}
+
 /// What a file name says about the file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PaimonFile {
@@ -224,6 +242,27 @@ mod tests {
     use super::*;
 
     const U: &str = "4ccc4a25-2b29-4d42-b9a8-8a2fba47ae7a";
+
+    #[test]
+    fn plain_names() {
+        for ok in [
+            "manifest-list-a-0",
+            "data-a-0.parquet",
+            "data-a-0.parquet.index",
+            "x y",
+        ] {
+            assert_eq!(plain_name_problem(ok), None, "{ok}");
+        }
+        for (bad, why) in [
+            ("", "is empty"),
+            ("..", "is '.' or '..'"),
+            ("../snapshot-1", "contains a path separator"),
+            ("a\\b", "contains a path separator"),
+            ("manifest-\u{7}a-0", "contains a control character"),
+        ] {
+            assert_eq!(plain_name_problem(bad), Some(why), "{bad:?}");
+        }
+    }
 
     #[test]
     fn classifies_every_kind() {

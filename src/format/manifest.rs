@@ -110,7 +110,7 @@ pub fn decode_manifest_list(bytes: &[u8], path: &str) -> Result<Vec<ManifestFile
             let r = Rec::new(v, path)?;
             check_version(&r, MANIFEST_VERSION)?;
             Ok(ManifestFileMeta {
-                file_name: r.str("_FILE_NAME")?,
+                file_name: r.file_name("_FILE_NAME")?,
                 file_size: r.long("_FILE_SIZE")?,
                 num_added_files: r.long("_NUM_ADDED_FILES")?,
                 num_deleted_files: r.long("_NUM_DELETED_FILES")?,
@@ -125,7 +125,7 @@ pub fn decode_manifest_list(bytes: &[u8], path: &str) -> Result<Vec<ManifestFile
                 max_level: r.opt_int("_MAX_LEVEL")?,
                 min_row_id: r.opt_long("_MIN_ROW_ID")?,
                 max_row_id: r.opt_long("_MAX_ROW_ID")?,
-                extra_files: r.opt_str_array("_EXTRA_FILES")?.unwrap_or_default(),
+                extra_files: r.opt_file_names("_EXTRA_FILES")?.unwrap_or_default(),
             })
         })
         .collect()
@@ -184,7 +184,7 @@ pub struct DataFileMeta {
 impl DataFileMeta {
     fn decode(r: Rec<'_>) -> Result<Self> {
         Ok(DataFileMeta {
-            file_name: r.str("_FILE_NAME")?,
+            file_name: r.file_name("_FILE_NAME")?,
             file_size: r.long("_FILE_SIZE")?,
             row_count: r.long("_ROW_COUNT")?,
             min_key: r.bytes("_MIN_KEY")?,
@@ -195,7 +195,7 @@ impl DataFileMeta {
             max_sequence_number: r.long("_MAX_SEQUENCE_NUMBER")?,
             schema_id: r.long("_SCHEMA_ID")?,
             level: r.int("_LEVEL")?,
-            extra_files: r.opt_str_array("_EXTRA_FILES")?.unwrap_or_default(),
+            extra_files: r.opt_file_names("_EXTRA_FILES")?.unwrap_or_default(),
             creation_time: r.opt_long("_CREATION_TIME")?,
             delete_row_count: r.opt_long("_DELETE_ROW_COUNT")?,
             embedded_index: r.opt_bytes("_EMBEDDED_FILE_INDEX")?,
@@ -238,7 +238,12 @@ fn decode_entry(v: &Value, path: &str) -> Result<ManifestEntry> {
     check_version(&r, MANIFEST_VERSION)?;
     Ok(ManifestEntry {
         kind: FileKind::from_code(r.int("_KIND")?, path)?,
-        partition: r.bytes("_PARTITION")?,
+        partition: {
+            let row = r.bytes("_PARTITION")?;
+            crate::format::binary_row::check_frame(&row)
+                .map_err(|e| Error::corrupt(path, format!("_PARTITION: {e}")))?;
+            row
+        },
         bucket: r.int("_BUCKET")?,
         total_buckets: r.opt_int("_TOTAL_BUCKETS")?.unwrap_or(-1),
         file: DataFileMeta::decode(r.rec("_FILE")?)?,
@@ -316,7 +321,7 @@ pub fn decode_index_manifest(bytes: &[u8], path: &str) -> Result<Vec<IndexManife
                 partition: r.bytes("_PARTITION")?,
                 bucket: r.int("_BUCKET")?,
                 index_type: r.str("_INDEX_TYPE")?,
-                file_name: r.str("_FILE_NAME")?,
+                file_name: r.file_name("_FILE_NAME")?,
                 file_size: r.long("_FILE_SIZE")?,
                 row_count: r.long("_ROW_COUNT")?,
                 deletion_vectors,

@@ -116,11 +116,11 @@ impl Snapshot {
             version: f.opt_i64("version")?.unwrap_or(1),
             id: SnapshotId(f.req_i64("id")?),
             schema_id: SchemaId(f.req_i64("schemaId")?),
-            base_manifest_list: f.req_str("baseManifestList")?,
-            delta_manifest_list: f.req_str("deltaManifestList")?,
-            changelog_manifest_list: f.opt_str("changelogManifestList")?,
-            index_manifest: f.opt_str("indexManifest")?,
-            statistics: f.opt_str("statistics")?,
+            base_manifest_list: f.req_file_name("baseManifestList")?,
+            delta_manifest_list: f.req_file_name("deltaManifestList")?,
+            changelog_manifest_list: f.opt_file_name("changelogManifestList")?,
+            index_manifest: f.opt_file_name("indexManifest")?,
+            statistics: f.opt_file_name("statistics")?,
             commit_user: f.req_str("commitUser")?,
             commit_identifier: f.req_i64("commitIdentifier")?,
             commit_kind: CommitKind::parse(&f.req_str("commitKind")?),
@@ -190,6 +190,26 @@ impl Fields<'_> {
             .ok_or_else(|| Error::corrupt(self.path, format!("missing required field '{key}'")))
     }
 
+    /// A required plain file name (a manifest list, manifest or statistics file).
+    pub(crate) fn req_file_name(&self, key: &str) -> Result<String> {
+        self.opt_file_name(key)?
+            .ok_or_else(|| Error::corrupt(self.path, format!("missing required field '{key}'")))
+    }
+
+    /// An optional plain file name.
+    pub(crate) fn opt_file_name(&self, key: &str) -> Result<Option<String>> {
+        let v = self.opt_str(key)?;
+        if let Some(name) = &v {
+            if let Some(why) = crate::format::file_name::plain_name_problem(name) {
+                return Err(Error::corrupt(
+                    self.path,
+                    format!("'{key}' {name:?} is not a plain file name: it {why}"),
+                ));
+            }
+        }
+        Ok(v)
+    }
+
     pub(crate) fn opt_str(&self, key: &str) -> Result<Option<String>> {
         match self.map.get(key) {
             None | Some(Value::Null) => Ok(None),
@@ -231,6 +251,21 @@ mod tests {
   "changelogRecordCount" : 0,
   "watermark" : -9223372036854775808
 }"#;
+
+    #[test]
+    fn a_damaged_manifest_list_name_is_reported_with_the_snapshot() {
+        let bad = OLD.replace("manifest-list-4ccc-1", "manifest-list-4\\u0001cc-1");
+        let e = Snapshot::decode(bad.as_bytes(), "snapshot/snapshot-1").unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            msg.starts_with("corrupt metadata file snapshot/snapshot-1:"),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("'deltaManifestList'") && msg.contains("control character"),
+            "{msg}"
+        );
+    }
 
     #[test]
     fn decodes_an_old_snapshot() {

@@ -402,8 +402,16 @@ async fn plan_deleted_data(
         if e.file.external_path.is_some() {
             continue;
         }
-        let values = crate::format::binary_row::decode(&e.partition, &spec.types)
-            .map_err(|err| Error::corrupt(&owner, err))?;
+        let values =
+            crate::format::binary_row::decode(&e.partition, &spec.types).map_err(|err| {
+                Error::corrupt(
+                    format!("manifest/{}", s.delta_manifest_list),
+                    format!(
+                        "partition of {} (delta of {owner}): {err}",
+                        e.file.file_name
+                    ),
+                )
+            })?;
         let dir =
             crate::table::layout::bucket_dir(data_dir.as_deref(), &spec.path(&values), e.bucket);
         let path = format!("{dir}/{}", e.file.file_name);

@@ -301,8 +301,16 @@ async fn check_overwrite_conflict(
             .entries_of_list(&s.delta_manifest_list, &format!("snapshot {id}"))
             .await?;
         for e in entries {
-            let values = crate::format::binary_row::decode(&e.partition, &spec.types)
-                .map_err(|err| Error::corrupt(format!("snapshot {id} delta"), err))?;
+            let values =
+                crate::format::binary_row::decode(&e.partition, &spec.types).map_err(|err| {
+                    Error::corrupt(
+                        format!("manifest/{}", s.delta_manifest_list),
+                        format!(
+                            "partition of {} (delta of snapshot {id}): {err}",
+                            e.file.file_name
+                        ),
+                    )
+                })?;
             if in_scope(scope, new_partitions, &e.partition, &values) {
                 return Err(Error::Conflict(format!(
                     "snapshot {id} ({}) changed partition {} while this overwrite was committing; \
