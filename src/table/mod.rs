@@ -430,12 +430,32 @@ impl Table {
     ) -> Result<Vec<ManifestEntry>> {
         let metas = self.manifest_list(list_name, owner).await?;
         let by = format!("manifest list manifest/{list_name} of {owner}");
+        self.entries_of(&metas, &by).await
+    }
+
+    /// All entries of the given manifests, in order, read concurrently.
+    pub async fn entries_of(
+        &self,
+        metas: &[ManifestFileMeta],
+        by: &str,
+    ) -> Result<Vec<ManifestEntry>> {
         let futures: Vec<_> = metas
             .iter()
-            .map(|m| self.manifest(&m.file_name, &by))
+            .map(|m| self.manifest(&m.file_name, by))
             .collect();
         let chunks: Vec<Vec<ManifestEntry>> = ordered(futures).await?;
         Ok(chunks.into_iter().flatten().collect())
+    }
+
+    /// The live data files among the given manifests (which must hold every entry of the
+    /// partitions asked about, as a partition-pruned subset of a snapshot's lists does).
+    pub async fn live_files_of(
+        &self,
+        metas: &[ManifestFileMeta],
+        by: &str,
+    ) -> Result<Vec<LiveFile>> {
+        let entries = self.entries_of(metas, by).await?;
+        self.locate(live_entries(entries)).await
     }
 
     /// The live data files of a snapshot: base then delta entries merged in order (§7.1).

@@ -31,6 +31,11 @@ pub struct ManifestWriter {
 }
 
 impl ManifestWriter {
+    /// The table's partition types.
+    pub fn partition_types(&self) -> &[DataType] {
+        &self.partition_types
+    }
+
     /// A writer; names use one random UUID plus per-kind counters, like Java's path factory.
     pub fn new(table: Table, partition_types: Vec<DataType>, target_size: u64) -> Self {
         ManifestWriter {
