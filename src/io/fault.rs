@@ -88,6 +88,8 @@ struct State {
     crashed: bool,
     hooks: BTreeMap<u64, Hook>,
     log: Vec<(u64, &'static str, String)>,
+    /// Keep only counts (benchmarks with millions of requests).
+    no_log: bool,
 }
 
 impl fmt::Debug for State {
@@ -191,6 +193,15 @@ impl FaultHandle {
         self.lock().log.clone()
     }
 
+    /// Record each request in [`FaultHandle::log`] (the default) or only count it.
+    pub fn set_logging(&self, on: bool) {
+        let mut s = self.lock();
+        s.no_log = !on;
+        if !on {
+            s.log = Vec::new();
+        }
+    }
+
     /// Clear all faults and counts (the store's contents are untouched).
     pub fn reset(&self) {
         *self.lock() = State::default();
@@ -238,7 +249,9 @@ impl FaultHandle {
                     "copy"
                 }
             };
-            s.log.push((n, name, path.to_string()));
+            if !s.no_log {
+                s.log.push((n, name, path.to_string()));
+            }
             let hook = s.hooks.remove(&n);
             let outcome = if let Some(inj) = s.fail_at.get(&n).copied() {
                 Some(inj)

@@ -33,6 +33,10 @@ pub struct SyntheticSpec {
     pub partitions: usize,
     /// Every n-th commit overwrites its partition (0: never).
     pub overwrite_every: usize,
+    /// Overwrites happen only up to this snapshot (0: throughout). An overwrite reads the live
+    /// entries of its partition, so benchmarks that need deletions only in an early range
+    /// (the snapshots they expire) build much faster with this set.
+    pub overwrite_until: usize,
     /// Record `_COMMIT_SNAPSHOT` (false simulates files written by other engines).
     pub record_commit_snapshot: bool,
     /// Write an empty object per data file (so deletions and existence checks see them).
@@ -49,6 +53,7 @@ impl Default for SyntheticSpec {
             tags: 5,
             partitions: 10,
             overwrite_every: 0,
+            overwrite_until: 0,
             record_commit_snapshot: true,
             write_placeholders: false,
             merge: MergeOptions::default(),
@@ -114,7 +119,9 @@ pub async fn build(store: TableStore, spec: &SyntheticSpec) -> Result<SyntheticT
                 meta: meta(name, s as i64),
             });
         }
-        let overwrite = (spec.overwrite_every > 0 && s % spec.overwrite_every == 0)
+        let overwrite = (spec.overwrite_every > 0
+            && s % spec.overwrite_every == 0
+            && (spec.overwrite_until == 0 || s <= spec.overwrite_until))
             .then_some(OverwriteScope::Dynamic);
         let request = CommitRequest {
             files,
