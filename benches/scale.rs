@@ -193,7 +193,8 @@ fn one_shape(
     (s, f, t): (usize, usize, usize),
     runs: usize,
 ) {
-    let e = (s / 10).clamp(1, 1000);
+    // The "expire 1,000 snapshots"; half the table when it is smaller than 2,000.
+    let e = (s / 2).clamp(1, 1000);
     let (store, h) = counting_store(0, 32);
     let t0 = Instant::now();
     let built = rt.block_on(build(store, &spec(s, f, t, e))).unwrap();

@@ -7,8 +7,14 @@ use apache_avro::types::Value;
 
 use crate::error::{Error, Result};
 
-/// Decode every record of an Avro object container file.
-pub(crate) fn read_records(bytes: &[u8], path: &str) -> Result<Vec<Value>> {
+/// Decode every record of an Avro object container file with `convert`, one record at a time:
+/// each generic Avro value is dropped as soon as it is converted, so memory holds the
+/// converted records, not the (much larger) generic trees of a whole manifest.
+pub(crate) fn read_records<T>(
+    bytes: &[u8],
+    path: &str,
+    convert: impl FnMut(&Value) -> Result<T>,
+) -> Result<Vec<T>> {
     if bytes.len() < 4 || &bytes[..4] != b"Obj\x01" {
         return Err(Error::corrupt(
             path,
@@ -21,7 +27,13 @@ pub(crate) fn read_records(bytes: &[u8], path: &str) -> Result<Vec<Value>> {
     // maintenance job must never die half-way: the names are checked first, with a clear
     // message, and any other panic inside the decoder is caught as the last line of defence.
     check_schema_names(bytes, path)?;
-    std::panic::catch_unwind(|| decode_all(bytes, path)).unwrap_or_else(|_| {
+    let mut convert = convert;
+    // The closure only converts values: a panic in the decoder leaves nothing half-updated
+    // that the caller could observe (the partial output is dropped with the error).
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        decode_all(bytes, path, &mut convert)
+    }))
+    .unwrap_or_else(|_| {
         Err(Error::corrupt(
             path,
             "unreadable Avro file (the Avro decoder panicked on it)",
@@ -29,11 +41,19 @@ pub(crate) fn read_records(bytes: &[u8], path: &str) -> Result<Vec<Value>> {
     })
 }
 
-fn decode_all(bytes: &[u8], path: &str) -> Result<Vec<Value>> {
+fn decode_all<T>(
+    bytes: &[u8],
+    path: &str,
+    convert: &mut impl FnMut(&Value) -> Result<T>,
+) -> Result<Vec<T>> {
     let reader = apache_avro::Reader::new(bytes)
         .map_err(|e| Error::corrupt(path, format!("unreadable Avro header: {e}")))?;
     reader
-        .map(|r| r.map_err(|e| Error::corrupt(path, format!("unreadable Avro data: {e}"))))
+        .map(|r| {
+            let value =
+                r.map_err(|e| Error::corrupt(path, format!("unreadable Avro data: {e}")))?;
+            convert(&value)
+        })
         .collect()
 }
 
@@ -320,14 +340,14 @@ mod tests {
                             invalid_names += 1;
                         }
                         Ok(()) => {
-                            let _ = decode_all(&b, name);
+                            let _ = decode_all(&b, name, &mut |_| Ok(()));
                         }
                     }
                 }
             }
             for t in 4..header {
                 if check_schema_names(&bytes[..t], name).is_ok() {
-                    let _ = decode_all(&bytes[..t], name);
+                    let _ = decode_all(&bytes[..t], name, &mut |_| Ok(()));
                 }
             }
         }

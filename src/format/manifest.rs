@@ -104,31 +104,28 @@ pub struct ManifestFileMeta {
 
 /// Decode a manifest list.
 pub fn decode_manifest_list(bytes: &[u8], path: &str) -> Result<Vec<ManifestFileMeta>> {
-    read_records(bytes, path)?
-        .iter()
-        .map(|v| {
-            let r = Rec::new(v, path)?;
-            check_version(&r, MANIFEST_VERSION)?;
-            Ok(ManifestFileMeta {
-                file_name: r.file_name("_FILE_NAME")?,
-                file_size: r.long("_FILE_SIZE")?,
-                num_added_files: r.long("_NUM_ADDED_FILES")?,
-                num_deleted_files: r.long("_NUM_DELETED_FILES")?,
-                partition_stats: match r.opt_rec("_PARTITION_STATS")? {
-                    Some(s) => SimpleStats::decode(s)?,
-                    None => SimpleStats::default(),
-                },
-                schema_id: r.long("_SCHEMA_ID")?,
-                min_bucket: r.opt_int("_MIN_BUCKET")?,
-                max_bucket: r.opt_int("_MAX_BUCKET")?,
-                min_level: r.opt_int("_MIN_LEVEL")?,
-                max_level: r.opt_int("_MAX_LEVEL")?,
-                min_row_id: r.opt_long("_MIN_ROW_ID")?,
-                max_row_id: r.opt_long("_MAX_ROW_ID")?,
-                extra_files: r.opt_file_names("_EXTRA_FILES")?.unwrap_or_default(),
-            })
+    read_records(bytes, path, |v| {
+        let r = Rec::new(v, path)?;
+        check_version(&r, MANIFEST_VERSION)?;
+        Ok(ManifestFileMeta {
+            file_name: r.file_name("_FILE_NAME")?,
+            file_size: r.long("_FILE_SIZE")?,
+            num_added_files: r.long("_NUM_ADDED_FILES")?,
+            num_deleted_files: r.long("_NUM_DELETED_FILES")?,
+            partition_stats: match r.opt_rec("_PARTITION_STATS")? {
+                Some(s) => SimpleStats::decode(s)?,
+                None => SimpleStats::default(),
+            },
+            schema_id: r.long("_SCHEMA_ID")?,
+            min_bucket: r.opt_int("_MIN_BUCKET")?,
+            max_bucket: r.opt_int("_MAX_BUCKET")?,
+            min_level: r.opt_int("_MIN_LEVEL")?,
+            max_level: r.opt_int("_MAX_LEVEL")?,
+            min_row_id: r.opt_long("_MIN_ROW_ID")?,
+            max_row_id: r.opt_long("_MAX_ROW_ID")?,
+            extra_files: r.opt_file_names("_EXTRA_FILES")?.unwrap_or_default(),
         })
-        .collect()
+    })
 }
 
 /// A data file's metadata (`DataFileMeta`, the `_FILE` record of a manifest entry).
@@ -227,10 +224,7 @@ pub struct ManifestEntry {
 
 /// Decode a manifest.
 pub fn decode_manifest(bytes: &[u8], path: &str) -> Result<Vec<ManifestEntry>> {
-    read_records(bytes, path)?
-        .iter()
-        .map(|v| decode_entry(v, path))
-        .collect()
+    read_records(bytes, path, |v| decode_entry(v, path))
 }
 
 fn decode_entry(v: &Value, path: &str) -> Result<ManifestEntry> {
@@ -288,47 +282,44 @@ pub struct IndexManifestEntry {
 
 /// Decode an index manifest.
 pub fn decode_index_manifest(bytes: &[u8], path: &str) -> Result<Vec<IndexManifestEntry>> {
-    read_records(bytes, path)?
-        .iter()
-        .map(|v| {
-            let r = Rec::new(v, path)?;
-            check_version(&r, INDEX_MANIFEST_VERSION)?;
-            let deletion_vectors = match r.get("_DELETIONS_VECTORS_RANGES") {
-                None => None,
-                Some(Value::Array(items)) => Some(
-                    items
-                        .iter()
-                        .map(|item| {
-                            let d = Rec::new(item, path)?;
-                            Ok(DeletionVectorMeta {
-                                data_file_name: d.str("f0")?,
-                                offset: d.int("f1")?,
-                                length: d.int("f2")?,
-                                cardinality: d.opt_long("_CARDINALITY")?,
-                            })
+    read_records(bytes, path, |v| {
+        let r = Rec::new(v, path)?;
+        check_version(&r, INDEX_MANIFEST_VERSION)?;
+        let deletion_vectors = match r.get("_DELETIONS_VECTORS_RANGES") {
+            None => None,
+            Some(Value::Array(items)) => Some(
+                items
+                    .iter()
+                    .map(|item| {
+                        let d = Rec::new(item, path)?;
+                        Ok(DeletionVectorMeta {
+                            data_file_name: d.str("f0")?,
+                            offset: d.int("f1")?,
+                            length: d.int("f2")?,
+                            cardinality: d.opt_long("_CARDINALITY")?,
                         })
-                        .collect::<Result<Vec<_>>>()?,
-                ),
-                Some(_) => {
-                    return Err(Error::corrupt(
-                        path,
-                        "'_DELETIONS_VECTORS_RANGES' must be an array",
-                    ))
-                }
-            };
-            Ok(IndexManifestEntry {
-                kind: FileKind::from_code(r.int("_KIND")?, path)?,
-                partition: r.bytes("_PARTITION")?,
-                bucket: r.int("_BUCKET")?,
-                index_type: r.str("_INDEX_TYPE")?,
-                file_name: r.file_name("_FILE_NAME")?,
-                file_size: r.long("_FILE_SIZE")?,
-                row_count: r.long("_ROW_COUNT")?,
-                deletion_vectors,
-                external_path: r.opt_str("_EXTERNAL_PATH")?,
-            })
+                    })
+                    .collect::<Result<Vec<_>>>()?,
+            ),
+            Some(_) => {
+                return Err(Error::corrupt(
+                    path,
+                    "'_DELETIONS_VECTORS_RANGES' must be an array",
+                ))
+            }
+        };
+        Ok(IndexManifestEntry {
+            kind: FileKind::from_code(r.int("_KIND")?, path)?,
+            partition: r.bytes("_PARTITION")?,
+            bucket: r.int("_BUCKET")?,
+            index_type: r.str("_INDEX_TYPE")?,
+            file_name: r.file_name("_FILE_NAME")?,
+            file_size: r.long("_FILE_SIZE")?,
+            row_count: r.long("_ROW_COUNT")?,
+            deletion_vectors,
+            external_path: r.opt_str("_EXTERNAL_PATH")?,
         })
-        .collect()
+    })
 }
 
 /// `_VERSION` is a permanent format identifier: a different value means a format this tool
