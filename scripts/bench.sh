@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Reproduce every number in docs/PERFORMANCE.md on this machine, in one command:
+#   bash scripts/bench.sh            # the default grid (about 30 min on 2 cores)
+#   FULL=1 bash scripts/bench.sh     # also the 1,000,000-file tables (much longer, ~8 GiB RAM)
+# Results: target/bench/*.txt and *.md, and target/bench-peers/results.md.
+set -euo pipefail
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$REPO"
+mkdir -p target/bench
+
+step() { printf '\n== %s\n' "$*" >&2; }
+
+{
+  echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(free -g | awk '/Mem:/ {print $2}') GiB RAM"
+  echo "rustc: $(rustc --version)"
+  echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+} | tee target/bench/machine.txt
+
+step "Building a 10,000-snapshot, 100,000-file table through the commit path"
+cargo bench --bench build_synthetic | tee target/bench/build_synthetic.txt
+
+step "Expiring 1,000 of 10,000 snapshots: fast path, nearest-tag rule, brute force"
+cargo bench --bench expire | tee target/bench/expire.txt
+
+step "Every operation over the grid of table sizes (and 20 ms latency)"
+if [ "${FULL:-0}" = 1 ]; then
+  SCALE_F="${SCALE_F:-10000,100000,1000000}" cargo bench --bench scale | tee target/bench/scale.txt
+else
+  cargo bench --bench scale | tee target/bench/scale.txt
+fi
+
+step "Peers side by side: tagkeeper files vs pypaimon vs paimon-rust"
+bash scripts/bench-peers.sh | tee target/bench/peers.txt
+
+echo "results in target/bench/ and target/bench-peers/results.md" >&2
