@@ -356,6 +356,28 @@ async fn changelog_ids(table: &Table) -> Result<Vec<i64>> {
     Ok(ids)
 }
 
+/// The union of the remaining versions' footprints.
+#[derive(Default)]
+struct Kept {
+    data: std::collections::HashSet<String>,
+    extra: std::collections::HashSet<String>,
+    manifests: std::collections::HashSet<String>,
+    lists: std::collections::HashSet<String>,
+    index: std::collections::HashSet<String>,
+    statistics: std::collections::HashSet<String>,
+}
+
+impl Kept {
+    fn add(&mut self, f: Footprint) {
+        self.data.extend(f.data.into_keys());
+        self.extra.extend(f.extra);
+        self.manifests.extend(f.manifests.into_keys());
+        self.lists.extend(f.lists);
+        self.index.extend(f.index.into_keys());
+        self.statistics.extend(f.statistics);
+    }
+}
+
 /// Files referenced by the removed snapshots and tags and by no remaining version (brute force
 /// over every remaining snapshot and tag: any read error aborts, so a purge fails closed).
 async fn unreferenced(
@@ -365,8 +387,11 @@ async fn unreferenced(
     target: SnapshotId,
     target_snapshot: &Snapshot,
 ) -> Result<Vec<PlannedFile>> {
+    // What the remaining versions reference is folded into one union as each is read (one
+    // footprint in memory at a time, one lookup per removed file), not kept per version.
     let mut removed: Vec<Footprint> = Vec::new();
-    let mut kept: Vec<Footprint> = vec![footprint(table, target_snapshot, "the target").await?];
+    let mut kept = Kept::default();
+    kept.add(footprint(table, target_snapshot, "the target").await?);
     for id in ids {
         let s = table
             .try_load_snapshot(*id)
@@ -379,7 +404,7 @@ async fn unreferenced(
         if *id > target {
             removed.push(f)
         } else {
-            kept.push(f)
+            kept.add(f)
         }
     }
     for t in tags {
@@ -387,42 +412,42 @@ async fn unreferenced(
         if t.tag.snapshot.id > target {
             removed.push(f)
         } else {
-            kept.push(f)
+            kept.add(f)
         }
     }
     let mut out: BTreeSet<(Category, String)> = BTreeSet::new();
     let mut sizes = std::collections::BTreeMap::new();
     for f in &removed {
         for (path, (bytes, _)) in &f.data {
-            if !kept.iter().any(|k| k.data.contains_key(path)) {
+            if !kept.data.contains(path) {
                 out.insert((Category::Data, path.clone()));
                 sizes.insert(path.clone(), *bytes);
             }
         }
         for path in &f.extra {
-            if !kept.iter().any(|k| k.extra.contains(path)) {
+            if !kept.extra.contains(path) {
                 out.insert((Category::Data, path.clone()));
             }
         }
         for (name, bytes) in &f.manifests {
-            if !kept.iter().any(|k| k.manifests.contains_key(name)) {
+            if !kept.manifests.contains(name) {
                 out.insert((Category::Manifest, manifest_key(name)));
                 sizes.insert(manifest_key(name), *bytes);
             }
         }
         for name in &f.lists {
-            if !kept.iter().any(|k| k.lists.contains(name)) {
+            if !kept.lists.contains(name) {
                 out.insert((Category::ManifestList, manifest_key(name)));
             }
         }
         for (path, bytes) in &f.index {
-            if !kept.iter().any(|k| k.index.contains_key(path)) {
+            if !kept.index.contains(path) {
                 out.insert((Category::Index, path.clone()));
                 sizes.insert(path.clone(), *bytes);
             }
         }
         if let Some(st) = &f.statistics {
-            if !kept.iter().any(|k| k.statistics.as_ref() == Some(st)) {
+            if !kept.statistics.contains(st) {
                 out.insert((Category::Statistics, statistics_key(st)));
             }
         }

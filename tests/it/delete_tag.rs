@@ -86,6 +86,7 @@ pub async fn history_table(
         tags: 0,
         partitions,
         overwrite_every,
+        overwrite_until: 0,
         record_commit_snapshot: record,
         write_placeholders: true,
         merge: MergeOptions {
