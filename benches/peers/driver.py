@@ -186,7 +186,7 @@ def main():
     lines.append("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in rows:
         m = r["median_process_s"]
-        lines.append("| %s | %s | %d | %d (%.1f) | %s | %s | %s | %s | %s | %s | %s |" % (
+        lines.append("| %s | %s | %d | %d (%.2f) | %s | %s | %s | %s | %s | %s | %s |" % (
             r["table"], r["version"], r["files"], r["manifests"],
             r["metadata_bytes"] / 1048576.0,
             fmt(m["tagkeeper"]), fmt(m["pypaimon"]), fmt(m["paimon-rust"]), fmt(m["raw"]),
