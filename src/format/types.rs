@@ -70,6 +70,17 @@ impl DataType {
         }
     }
 
+    /// The same types, all nullable: statistics rows (min, max) are written that way.
+    pub fn all_nullable(types: &[DataType]) -> Vec<DataType> {
+        types
+            .iter()
+            .map(|t| DataType {
+                nullable: true,
+                ..t.clone()
+            })
+            .collect()
+    }
+
     /// Parse the `type` member of a schema field (a string or an object).
     pub fn from_json(value: &Value) -> Result<Self, String> {
         match value {

@@ -301,13 +301,7 @@ fn manifest_in_scope(
         return true;
     }
     // Stats rows are written with every field nullable.
-    let nullable: Vec<DataType> = types
-        .iter()
-        .map(|t| DataType {
-            nullable: true,
-            ..t.clone()
-        })
-        .collect();
+    let nullable = DataType::all_nullable(types);
     let (Ok(lo), Ok(hi)) = (
         binary_row::decode(&stats.min_values, &nullable),
         binary_row::decode(&stats.max_values, &nullable),

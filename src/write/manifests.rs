@@ -220,13 +220,7 @@ fn combine_partition_stats(metas: &[&ManifestFileMeta], types: &[DataType]) -> S
     if types.is_empty() {
         return partition_stats(&[], types);
     }
-    let nullable: Vec<DataType> = types
-        .iter()
-        .map(|t| DataType {
-            nullable: true,
-            ..t.clone()
-        })
-        .collect();
+    let nullable = DataType::all_nullable(types);
     let n = types.len();
     let mut mins: Vec<Datum> = vec![Datum::Null; n];
     let mut maxs: Vec<Datum> = vec![Datum::Null; n];
@@ -297,13 +291,7 @@ pub fn partition_stats(entries: &[ManifestEntry], types: &[DataType]) -> SimpleS
             }
         }
     }
-    let nullable: Vec<DataType> = types
-        .iter()
-        .map(|t| DataType {
-            nullable: true,
-            ..t.clone()
-        })
-        .collect();
+    let nullable = DataType::all_nullable(types);
     let enc = |v: &[Datum]| binary_row::encode(v, &nullable).unwrap_or_else(|_| EMPTY_ROW.to_vec());
     SimpleStats {
         min_values: enc(&mins),
