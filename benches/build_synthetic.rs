@@ -7,20 +7,16 @@
 
 #![allow(clippy::panic, clippy::unwrap_used, clippy::print_stdout)]
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Instant;
 
+use common::env;
 use tagkeeper::io::fault::FaultStore;
 use tagkeeper::io::TableStore;
 use tagkeeper::table::VersionSpec;
 use tagkeeper::write::synthetic::{build, SyntheticSpec};
-
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn main() {
     // `cargo test --all-targets` runs bench binaries once with `--bench` absent: do a tiny build.

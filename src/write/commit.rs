@@ -401,6 +401,17 @@ async fn build(
     merge_opts: &MergeOptions,
     clock: &dyn Clock,
 ) -> Result<Built> {
+    // The latest snapshot's manifests, read once: the overwrite prunes them and the merge
+    // builds the new base from them.
+    let previous = match latest {
+        None => Vec::new(),
+        Some(l) => {
+            let owner = format!("snapshot {}", l.id);
+            let mut v = table.manifest_list(&l.base_manifest_list, &owner).await?;
+            v.extend(table.manifest_list(&l.delta_manifest_list, &owner).await?);
+            v
+        }
+    };
     let mut delta: Vec<ManifestEntry> = Vec::new();
     let mut re_added = 0;
     if let Some(OverwriteScope::ReplaceWith(target)) = &request.overwrite {
@@ -445,8 +456,7 @@ async fn build(
         // reads that day's manifests, not every live entry. Stats cover ADD and DELETE entries
         // alike, so the pruned set still nets out correctly for the partitions kept.
         let owner = format!("snapshot {}", l.id);
-        let mut metas = table.manifest_list(&l.base_manifest_list, &owner).await?;
-        metas.extend(table.manifest_list(&l.delta_manifest_list, &owner).await?);
+        let mut metas = previous.clone();
         let types = writer.partition_types();
         let targets: Vec<&[Datum]> = request
             .files
@@ -487,15 +497,6 @@ async fn build(
         })
         .sum();
 
-    let previous = match latest {
-        None => Vec::new(),
-        Some(l) => {
-            let owner = format!("snapshot {}", l.id);
-            let mut v = table.manifest_list(&l.base_manifest_list, &owner).await?;
-            v.extend(table.manifest_list(&l.delta_manifest_list, &owner).await?);
-            v
-        }
-    };
     let base = merge(table, writer, previous, merge_opts).await?;
     let (base_name, base_size) = writer.write_list(&base).await?;
     let delta_metas = writer.write_manifests(&delta).await?;
