@@ -1,8 +1,6 @@
 //! Manifest lists (`ManifestFileMeta`), manifests (`ManifestEntry` / `DataFileMeta`) and index
 //! manifests (`IndexManifestEntry`), decoded from Avro bytes. paimon-format.md §4 and §5.
 
-use apache_avro::types::Value;
-
 use crate::error::{Error, Result};
 use crate::format::avro::{read_records, Rec};
 
@@ -104,8 +102,7 @@ pub struct ManifestFileMeta {
 
 /// Decode a manifest list.
 pub fn decode_manifest_list(bytes: &[u8], path: &str) -> Result<Vec<ManifestFileMeta>> {
-    read_records(bytes, path, |v| {
-        let r = Rec::new(v, path)?;
+    read_records(bytes, path, |r| {
         check_version(&r, MANIFEST_VERSION)?;
         Ok(ManifestFileMeta {
             file_name: r.file_name("_FILE_NAME")?,
@@ -224,11 +221,10 @@ pub struct ManifestEntry {
 
 /// Decode a manifest.
 pub fn decode_manifest(bytes: &[u8], path: &str) -> Result<Vec<ManifestEntry>> {
-    read_records(bytes, path, |v| decode_entry(v, path))
+    read_records(bytes, path, |r| decode_entry(r, path))
 }
 
-fn decode_entry(v: &Value, path: &str) -> Result<ManifestEntry> {
-    let r = Rec::new(v, path)?;
+fn decode_entry(r: Rec<'_>, path: &str) -> Result<ManifestEntry> {
     check_version(&r, MANIFEST_VERSION)?;
     Ok(ManifestEntry {
         kind: FileKind::from_code(r.int("_KIND")?, path)?,
@@ -282,16 +278,14 @@ pub struct IndexManifestEntry {
 
 /// Decode an index manifest.
 pub fn decode_index_manifest(bytes: &[u8], path: &str) -> Result<Vec<IndexManifestEntry>> {
-    read_records(bytes, path, |v| {
-        let r = Rec::new(v, path)?;
+    read_records(bytes, path, |r| {
         check_version(&r, INDEX_MANIFEST_VERSION)?;
-        let deletion_vectors = match r.get("_DELETIONS_VECTORS_RANGES") {
+        let deletion_vectors = match r.opt_rec_array("_DELETIONS_VECTORS_RANGES")? {
             None => None,
-            Some(Value::Array(items)) => Some(
+            Some(items) => Some(
                 items
-                    .iter()
-                    .map(|item| {
-                        let d = Rec::new(item, path)?;
+                    .into_iter()
+                    .map(|d| {
                         Ok(DeletionVectorMeta {
                             data_file_name: d.str("f0")?,
                             offset: d.int("f1")?,
@@ -301,12 +295,6 @@ pub fn decode_index_manifest(bytes: &[u8], path: &str) -> Result<Vec<IndexManife
                     })
                     .collect::<Result<Vec<_>>>()?,
             ),
-            Some(_) => {
-                return Err(Error::corrupt(
-                    path,
-                    "'_DELETIONS_VECTORS_RANGES' must be an array",
-                ))
-            }
         };
         Ok(IndexManifestEntry {
             kind: FileKind::from_code(r.int("_KIND")?, path)?,

@@ -12,6 +12,7 @@
 //! | any file name | [`file_name`] |
 
 pub(crate) mod avro;
+pub(crate) mod avro_datum;
 pub mod binary_row;
 pub mod duration;
 pub mod file_name;
