@@ -54,8 +54,8 @@ fn decode_all<T>(
     convert: &mut impl FnMut(Rec<'_>) -> Result<T>,
 ) -> Result<Vec<T>> {
     let mut out = Vec::new();
-    let run = for_each_record(bytes, |d| {
-        let rec = Rec::new(d, path).map_err(Stop::Convert)?;
+    let run = for_each_record(bytes, |d, arena| {
+        let rec = Rec::new(d, arena, path).map_err(Stop::Convert)?;
         out.push(convert(rec).map_err(Stop::Convert)?);
         Ok(())
     });
@@ -71,21 +71,26 @@ fn decode_all<T>(
 pub(crate) struct Rec<'a> {
     names: &'a [String],
     fields: &'a [Datum<'a>],
+    /// The record's arena, where nested records and arrays keep their children.
+    arena: &'a [Datum<'a>],
     path: &'a str,
 }
 
 impl<'a> Rec<'a> {
-    /// View a record value.
-    pub(crate) fn new(value: &'a Datum<'a>, path: &'a str) -> Result<Self> {
-        match value {
-            Datum::Record(names, fields) => Ok(Rec {
+    /// View a record value whose children are in `arena`.
+    pub(crate) fn new(value: &Datum<'a>, arena: &'a [Datum<'a>], path: &'a str) -> Result<Self> {
+        match *value {
+            Datum::Record { names, start } => Ok(Rec {
                 names,
-                fields,
+                fields: arena
+                    .get(start..start + names.len())
+                    .ok_or_else(|| Error::corrupt(path, "damaged Avro record"))?,
+                arena,
                 path,
             }),
             other => Err(Error::corrupt(
                 path,
-                format!("expected an Avro record, found {}", kind(other)),
+                format!("expected an Avro record, found {}", kind(&other)),
             )),
         }
     }
@@ -195,7 +200,11 @@ impl<'a> Rec<'a> {
     fn opt_array(&self, name: &str) -> Result<Option<&'a [Datum<'a>]>> {
         match self.get(name) {
             None => Ok(None),
-            Some(Datum::Array(items)) => Ok(Some(items)),
+            Some(Datum::Array { start, len }) => self
+                .arena
+                .get(*start..start + len)
+                .map(Some)
+                .ok_or_else(|| Error::corrupt(self.path, "damaged Avro array")),
             Some(other) => Err(self.wrong(name, "an array", other)),
         }
     }
@@ -239,7 +248,7 @@ impl<'a> Rec<'a> {
         };
         items
             .iter()
-            .map(|v| Rec::new(v, self.path))
+            .map(|v| Rec::new(v, self.arena, self.path))
             .collect::<Result<Vec<_>>>()
             .map(Some)
     }
@@ -248,7 +257,7 @@ impl<'a> Rec<'a> {
     pub(crate) fn opt_rec(&self, name: &str) -> Result<Option<Rec<'a>>> {
         match self.get(name) {
             None => Ok(None),
-            Some(v) => Rec::new(v, self.path).map(Some),
+            Some(v) => Rec::new(v, self.arena, self.path).map(Some),
         }
     }
 
@@ -271,9 +280,9 @@ fn kind(v: &Datum<'_>) -> &'static str {
         Datum::Bytes(_) | Datum::Fixed(_) => "bytes",
         Datum::Str(_) => "a string",
         Datum::Enum(_) => "an enum",
-        Datum::Array(_) => "an array",
-        Datum::Map(_) => "a map",
-        Datum::Record(..) => "a record",
+        Datum::Array { .. } => "an array",
+        Datum::Map { .. } => "a map",
+        Datum::Record { .. } => "a record",
     }
 }
 

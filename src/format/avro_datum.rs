@@ -17,8 +17,10 @@ use std::str::FromStr;
 use serde_json::Value as Json;
 
 /// A decoded Avro value. Unions decode to the chosen branch (so `["null", T]` is either
-/// `Null` or a `T`); logical types decode to their underlying type.
-#[derive(Debug, Clone, PartialEq)]
+/// `Null` or a `T`); logical types decode to their underlying type. Records, arrays and maps
+/// keep their children in the record's [`Arena`], so a `Datum` is a plain copyable value and
+/// decoding a record allocates nothing once the arena has grown to the record's size.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum Datum<'a> {
     Null,
     Bool(bool),
@@ -30,11 +32,25 @@ pub(crate) enum Datum<'a> {
     Str(&'a str),
     Fixed(&'a [u8]),
     Enum(i32),
-    Array(Vec<Datum<'a>>),
-    Map(Vec<(&'a str, Datum<'a>)>),
-    /// Field names (from the schema) and values, in the writer's order.
-    Record(&'a [String], Vec<Datum<'a>>),
+    /// Items at `arena[start..start + len]`.
+    Array {
+        start: usize,
+        len: usize,
+    },
+    /// Keys (as `Str`) and values alternating at `arena[start..start + 2 * len]`.
+    Map {
+        start: usize,
+        len: usize,
+    },
+    /// Field names (from the schema); values in the writer's order at `arena[start..]`.
+    Record {
+        names: &'a [String],
+        start: usize,
+    },
 }
+
+/// The children of the record being decoded; reused (cleared) for every record.
+pub(crate) type Arena<'a> = Vec<Datum<'a>>;
 
 /// One node of a parsed schema; children are indexes into [`Schema::nodes`].
 #[derive(Debug)]
@@ -303,17 +319,21 @@ impl<'a> Input<'a> {
 }
 
 impl Schema {
+    /// Decode one value of type `node` into `arena[slot]`; its children are appended to the
+    /// arena.
     fn decode<'a>(
         &'a self,
         node: usize,
         input: &mut Input<'a>,
         depth: usize,
-    ) -> Result<Datum<'a>, String> {
+        arena: &mut Arena<'a>,
+        slot: usize,
+    ) -> Result<(), String> {
         if depth > MAX_DEPTH {
             return Err("Avro data nests too deeply".into());
         }
         let node = self.nodes.get(node).ok_or("invalid schema reference")?;
-        Ok(match node {
+        let value = match node {
             Node::Null => Datum::Null,
             Node::Boolean => match input.take(1)?[0] {
                 0 => Datum::Bool(false),
@@ -350,45 +370,81 @@ impl Schema {
                     .ok()
                     .and_then(|i| branches.get(i))
                     .ok_or_else(|| format!("Avro union index {i} out of range"))?;
-                self.decode(*branch, input, depth + 1)?
+                return self.decode(*branch, input, depth + 1, arena, slot);
             }
             Node::Record { names, types } => {
-                let mut fields = Vec::with_capacity(types.len());
-                for t in types {
-                    fields.push(self.decode(*t, input, depth + 1)?);
+                let start = arena.len();
+                arena.resize(start + types.len(), Datum::Null);
+                for (i, t) in types.iter().enumerate() {
+                    self.decode(*t, input, depth + 1, arena, start + i)?;
                 }
-                Datum::Record(names, fields)
+                Datum::Record { names, start }
             }
             Node::Array(items) => {
-                let mut out = Vec::new();
-                loop {
-                    let count = input.block_count()?;
-                    if count == 0 {
-                        break;
-                    }
-                    out.reserve(count.min(input.bytes.len()));
-                    for _ in 0..count {
-                        out.push(self.decode(*items, input, depth + 1)?);
-                    }
-                }
-                Datum::Array(out)
+                let (start, len) = self.sequence(
+                    input,
+                    arena,
+                    |s, input, arena, at| s.decode(*items, input, depth + 1, arena, at),
+                    1,
+                )?;
+                Datum::Array { start, len }
             }
             Node::Map(values) => {
-                let mut out = Vec::new();
-                loop {
-                    let count = input.block_count()?;
-                    if count == 0 {
-                        break;
-                    }
-                    for _ in 0..count {
-                        let key = input.str()?;
-                        out.push((key, self.decode(*values, input, depth + 1)?));
-                    }
-                }
-                Datum::Map(out)
+                let (start, len) = self.sequence(
+                    input,
+                    arena,
+                    |s, input, arena, at| {
+                        arena[at] = Datum::Str(input.str()?);
+                        s.decode(*values, input, depth + 1, arena, at + 1)
+                    },
+                    2,
+                )?;
+                Datum::Map { start, len }
             }
             Node::Pending => return Err("invalid schema reference".into()),
-        })
+        };
+        let target = arena.get_mut(slot).ok_or("invalid arena slot")?;
+        *target = value;
+        Ok(())
+    }
+
+    /// The blocks of an array or map: `width` slots per item, decoded by `item` into
+    /// contiguous slots. Returns the first slot and the item count.
+    fn sequence<'a>(
+        &'a self,
+        input: &mut Input<'a>,
+        arena: &mut Arena<'a>,
+        mut item: impl FnMut(&'a Self, &mut Input<'a>, &mut Arena<'a>, usize) -> Result<(), String>,
+        width: usize,
+    ) -> Result<(usize, usize), String> {
+        let mut blocks: Vec<(usize, usize)> = Vec::new();
+        loop {
+            let count = input.block_count()?;
+            if count == 0 {
+                break;
+            }
+            let start = arena.len();
+            arena.resize(start + count * width, Datum::Null);
+            for i in 0..count {
+                item(self, input, arena, start + i * width)?;
+            }
+            blocks.push((start, count));
+        }
+        match blocks.as_slice() {
+            [] => Ok((arena.len(), 0)),
+            [one] => Ok(*one),
+            // Items of later blocks follow the children of earlier ones: copy them all to
+            // one contiguous run (they are plain values; their own children stay put).
+            _ => {
+                let start = arena.len();
+                let mut len = 0;
+                for &(from, count) in &blocks {
+                    arena.extend_from_within(from..from + count * width);
+                    len += count;
+                }
+                Ok((start, len))
+            }
+        }
     }
 }
 
@@ -396,28 +452,25 @@ impl Schema {
 /// text; the caller adds the file's path.
 pub(crate) fn for_each_record<E: From<String>>(
     bytes: &[u8],
-    mut each: impl FnMut(&Datum<'_>) -> Result<(), E>,
+    mut each: impl FnMut(&Datum<'_>, &[Datum<'_>]) -> Result<(), E>,
 ) -> Result<(), E> {
     let file = super::ocf::parse(bytes).map_err(|e| format!("unreadable Avro file: {e}"))?;
     let schema = Schema::parse(&file.schema)?;
     let codec_name = String::from_utf8_lossy(&file.codec);
     let codec = apache_avro::Codec::from_str(&codec_name)
         .map_err(|_| format!("unsupported Avro codec '{codec_name}'"))?;
+    let mut blocks = Decompressor::new(codec)?;
     for (count, data) in file.blocks {
         let count =
             usize::try_from(count).map_err(|_| format!("invalid Avro block count {count}"))?;
-        let owned;
-        let block: &[u8] = match codec {
-            apache_avro::Codec::Null => data,
-            _ => {
-                owned = decompress(codec, data)?;
-                &owned
-            }
-        };
+        let block = blocks.block(data)?;
         let mut input = Input { bytes: block };
+        let mut arena: Arena<'_> = Vec::new();
         for _ in 0..count {
-            let record = schema.decode(schema.root, &mut input, 0)?;
-            each(&record)?;
+            arena.clear();
+            arena.push(Datum::Null);
+            schema.decode(schema.root, &mut input, 0, &mut arena, 0)?;
+            each(&arena[0], &arena)?;
         }
         if !input.bytes.is_empty() {
             return Err(format!(
@@ -430,16 +483,62 @@ pub(crate) fn for_each_record<E: From<String>>(
     Ok(())
 }
 
-fn decompress(codec: apache_avro::Codec, data: &[u8]) -> Result<Vec<u8>, String> {
-    // apache-avro slices off a 4-byte checksum without checking the length first.
-    if matches!(codec, apache_avro::Codec::Snappy) && data.len() < 4 {
-        return Err("truncated snappy block".into());
+/// Decompresses the blocks of one file, reusing its buffer and (for zstd, the codec Java
+/// Paimon writes manifests with) one decoding context: creating a zstd context per block
+/// cost more than decoding a block's records.
+enum Decompressor {
+    Null,
+    Zstd {
+        context: zstd::zstd_safe::DCtx<'static>,
+        out: Vec<u8>,
+    },
+    Other {
+        codec: apache_avro::Codec,
+        out: Vec<u8>,
+    },
+}
+
+impl Decompressor {
+    fn new(codec: apache_avro::Codec) -> Result<Self, String> {
+        Ok(match codec {
+            apache_avro::Codec::Null => Decompressor::Null,
+            apache_avro::Codec::Zstandard(_) => Decompressor::Zstd {
+                context: zstd::zstd_safe::DCtx::try_create()
+                    .ok_or("cannot create a zstd decoding context")?,
+                out: Vec::new(),
+            },
+            codec => Decompressor::Other {
+                codec,
+                out: Vec::new(),
+            },
+        })
     }
-    let mut buf = data.to_vec();
-    codec
-        .decompress(&mut buf)
-        .map_err(|e| format!("cannot decompress an Avro block: {e}"))?;
-    Ok(buf)
+
+    fn block<'s>(&'s mut self, data: &'s [u8]) -> Result<&'s [u8], String> {
+        match self {
+            Decompressor::Null => Ok(data),
+            Decompressor::Zstd { context, out } => {
+                use std::io::Read;
+                out.clear();
+                zstd::stream::read::Decoder::with_context(data, context)
+                    .read_to_end(out)
+                    .map_err(|e| format!("cannot decompress an Avro block (zstd): {e}"))?;
+                Ok(out)
+            }
+            Decompressor::Other { codec, out } => {
+                // apache-avro slices off a 4-byte checksum without checking the length first.
+                if matches!(codec, apache_avro::Codec::Snappy) && data.len() < 4 {
+                    return Err("truncated snappy block".into());
+                }
+                out.clear();
+                out.extend_from_slice(data);
+                codec
+                    .decompress(out)
+                    .map_err(|e| format!("cannot decompress an Avro block: {e}"))?;
+                Ok(out)
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -455,12 +554,41 @@ mod tests {
         }
         let bytes = w.into_inner().unwrap_or_else(|e| panic!("{e}"));
         let mut out = Vec::new();
-        for_each_record::<String>(&bytes, |d| {
-            out.push(format!("{d:?}"));
+        for_each_record::<String>(&bytes, |d, arena| {
+            out.push(show(d, arena));
             Ok(())
         })
         .unwrap_or_else(|e| panic!("{e}"));
         out
+    }
+
+    /// A value with its children, in the shape of `Debug` of a tree.
+    fn show(d: &Datum<'_>, arena: &[Datum<'_>]) -> String {
+        let list = |items: &[Datum<'_>]| {
+            items
+                .iter()
+                .map(|d| show(d, arena))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        match *d {
+            Datum::Record { names, start } => {
+                format!(
+                    "Record({names:?}, [{}])",
+                    list(&arena[start..start + names.len()])
+                )
+            }
+            Datum::Array { start, len } => format!("Array([{}])", list(&arena[start..start + len])),
+            Datum::Map { start, len } => format!(
+                "Map([{}])",
+                arena[start..start + 2 * len]
+                    .chunks(2)
+                    .map(|kv| format!("({}, {})", show(&kv[0], arena), show(&kv[1], arena)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            other => format!("{other:?}"),
+        }
     }
 
     #[test]
@@ -519,7 +647,7 @@ mod tests {
             r#"Record(["n", "b", "i", "l", "f", "d", "by", "s", "e", "fx", "a", "m", "u", "again", "short"], "#,
             r#"[Null, Bool(true), Int(-7), Long(1700000000000), Float(1.5), Double(-2.25), "#,
             r#"Bytes([1, 2, 3]), Str("héllo"), Enum(1), Fixed([9, 8]), "#,
-            r#"Array([Long(-9223372036854775808), Null]), Map([("k", Int(3))]), "#,
+            r#"Array([Long(-9223372036854775808), Null]), Map([(Str("k"), Int(3))]), "#,
             r#"Record(["x"], [Int(42)]), Null, Record(["x"], [Int(1)])])"#
         );
         for codec in [
@@ -565,14 +693,12 @@ mod tests {
             br#"{"type":"record","name":"L","fields":[{"name":"next","type":["null","L"]}]}"#,
         )
         .unwrap_or_else(|e| panic!("{e}"));
-        let deep = vec![2u8; 200];
-        assert!(schema
-            .decode(schema.root, &mut Input { bytes: &deep }, 0)
-            .is_err());
-        let ok = [2u8, 2, 0];
-        assert!(schema
-            .decode(schema.root, &mut Input { bytes: &ok }, 0)
-            .is_ok());
+        let decode = |bytes: &[u8]| {
+            let mut arena = vec![Datum::Null];
+            schema.decode(schema.root, &mut Input { bytes }, 0, &mut arena, 0)
+        };
+        assert!(decode(&[2u8; 200]).is_err());
+        assert!(decode(&[2u8, 2, 0]).is_ok());
         assert!(Schema::parse(
             br#"{"type":"record","name":"R","fields":[{"name":"x","type":"Nope"}]}"#
         )

@@ -62,7 +62,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Ocf<'_>, String> {
             break;
         }
         if count < 0 {
-            count = -count;
+            count = count.checked_neg().ok_or("invalid header map count")?;
             c.long()?;
         }
         for _ in 0..count {
@@ -81,6 +81,9 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Ocf<'_>, String> {
     let mut blocks = Vec::new();
     while c.pos < bytes.len() {
         let count = c.long()?;
+        if count < 0 {
+            return Err(format!("negative block record count {count}"));
+        }
         let size = usize::try_from(c.long()?).map_err(|_| "negative block size")?;
         let data = c.take(size)?;
         if c.take(16)? != sync {
@@ -151,6 +154,10 @@ mod tests {
             .collect();
         assert_eq!(names, ["a", "b", "c"]);
         assert!(parse(&a[..a.len() - 3]).is_err());
+        // A header map count of i64::MIN (zigzag: all ones) must not overflow on negation.
+        let mut bad = b"Obj\x01".to_vec();
+        bad.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]);
+        assert!(parse(&bad).is_err());
     }
 
     #[test]

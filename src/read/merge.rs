@@ -67,24 +67,22 @@ pub(crate) fn sections(ranges: &[Option<(Vec<Datum>, Vec<Datum>)>]) -> Vec<Vec<u
     let Some(known) = ranges.iter().cloned().collect::<Option<Vec<_>>>() else {
         return all();
     };
-    let mut order: Vec<usize> = (0..known.len()).collect();
-    let mut comparable = true;
-    order.sort_by(|&a, &b| {
-        let by_min = cmp_keys(&known[a].0, &known[b].0);
-        let by_max = cmp_keys(&known[a].1, &known[b].1);
-        let ord = match (by_min, by_max) {
-            (Some(Ordering::Equal), Some(o)) => o,
-            (Some(o), _) if o != Ordering::Equal => o,
-            _ => {
-                comparable = false;
-                Ordering::Equal
-            }
-        };
-        ord.then(a.cmp(&b))
-    });
+    // Keys that all compare with the first file's min key have the same types (and decimal
+    // scales) position by position, so every pair compares and the sort below sees a total
+    // order (a comparator that is not total may make the standard sort panic).
+    let reference = &known[0].0;
+    let comparable = known
+        .iter()
+        .all(|(min, max)| cmp_keys(reference, min).is_some() && cmp_keys(reference, max).is_some());
     if !comparable {
         return all();
     }
+    let mut order: Vec<usize> = (0..known.len()).collect();
+    order.sort_by(|&a, &b| {
+        let by_min = cmp_keys(&known[a].0, &known[b].0).unwrap_or(Ordering::Equal);
+        let by_max = cmp_keys(&known[a].1, &known[b].1).unwrap_or(Ordering::Equal);
+        by_min.then(by_max).then(a.cmp(&b))
+    });
     let mut out: Vec<Vec<usize>> = Vec::new();
     let mut bound: Option<&Vec<Datum>> = None;
     for i in order {

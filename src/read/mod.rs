@@ -762,7 +762,9 @@ fn assemble(
     .map_err(|e| Error::data_file(label, format!("rows do not fit the table's schema: {e}")))
 }
 
-/// Stop after `limit` rows (the last batch is cut); files past the limit are never opened.
+/// Stop after `limit` rows (the last batch is cut). Files past the limit are not read, except
+/// that up to [`OPEN_AHEAD`] footers may already have been fetched (their errors are dropped
+/// with the stream).
 fn limit_rows(
     batches: BoxStream<'static, Result<RecordBatch>>,
     limit: u64,
