@@ -74,7 +74,7 @@ pub(crate) async fn run_orphans(
         Ok(0)
     } else {
         printer.error_message(&format!(
-            "{} file(s) could not be deleted; run again",
+            "{} deletion(s) failed; run again",
             report.failed.len()
         ));
         Ok(2)

@@ -390,8 +390,9 @@ impl TableStore {
     /// before that time, epoch ms). Only on a local filesystem; elsewhere there are no
     /// directories and this returns `false`. A directory that is not empty, or gone, is left
     /// alone and gives `false`: the removal is `rmdir`, which the filesystem refuses atomically
-    /// for a directory a concurrent writer has just put a file into.
-    pub fn remove_empty_dir(&self, key: &str, modified_before: Option<i64>) -> Result<bool> {
+    /// for a directory a concurrent writer has just put a file into. Any other failure is an
+    /// error. The filesystem calls block, so they run on tokio's blocking pool.
+    pub async fn remove_empty_dir(&self, key: &str, modified_before: Option<i64>) -> Result<bool> {
         let Some(base) = &self.local_dir else {
             return Ok(false);
         };
@@ -402,18 +403,55 @@ impl TableStore {
             return Ok(false);
         }
         let dir = key.split('/').fold(base.clone(), |d, s| d.join(s));
-        if let Some(limit) = modified_before {
-            let modified = std::fs::metadata(&dir)
-                .and_then(|m| m.modified())
-                .ok()
-                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                .map(|d| d.as_millis() as i64);
-            if modified.is_none_or(|m| m >= limit) {
-                return Ok(false);
+        let outcome = tokio::task::spawn_blocking(move || rmdir_if_empty(&dir, modified_before))
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+        match outcome {
+            Ok(removed) => {
+                if removed {
+                    tracing::debug!(op = "rmdir", key);
+                }
+                Ok(removed)
             }
+            Err(e) => Err(self.storage(
+                "rmdir",
+                key,
+                object_store::Error::Generic {
+                    store: "LocalFileSystem",
+                    source: Box::new(e),
+                },
+            )),
         }
-        tracing::debug!(op = "rmdir", key);
-        Ok(std::fs::remove_dir(&dir).is_ok())
+    }
+}
+
+/// The blocking part of [`TableStore::remove_empty_dir`]: `Ok(false)` when the directory is
+/// gone, not empty, or (with `modified_before`) too young.
+fn rmdir_if_empty(dir: &std::path::Path, modified_before: Option<i64>) -> std::io::Result<bool> {
+    use std::io::ErrorKind;
+    if let Some(limit) = modified_before {
+        let meta = match std::fs::metadata(dir) {
+            Ok(m) => m,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        let modified = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_millis() as i64);
+        if modified.is_none_or(|m| m >= limit) {
+            return Ok(false);
+        }
+    }
+    match std::fs::remove_dir(dir) {
+        Ok(()) => Ok(true),
+        Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::DirectoryNotEmpty) => {
+            Ok(false)
+        }
+        // Some systems say "exists" (EEXIST) for a directory that is not empty.
+        Err(_) if std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_some()) => Ok(false),
+        Err(e) => Err(e),
     }
 }
 

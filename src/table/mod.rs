@@ -271,12 +271,13 @@ impl Table {
         check_hint(&mut range, "LATEST", latest_bytes.as_deref(), latest)?;
         check_hint(&mut range, "EARLIEST", earliest_bytes.as_deref(), earliest)?;
         if let (Some(e), Some(l)) = (range.earliest(), range.latest()) {
-            let expected = (l.0 - e.0 + 1) as usize;
-            if expected != range.ids.len() {
-                range.warnings.push(format!(
-                    "snapshot ids {e}..={l} have {} gap(s)",
-                    expected - range.ids.len()
-                ));
+            // Ids come from file names: 0..=i64::MAX is possible, so count in i128.
+            let expected = i128::from(l.0) - i128::from(e.0) + 1;
+            let missing = expected - range.ids.len() as i128;
+            if missing > 0 {
+                range
+                    .warnings
+                    .push(format!("snapshot ids {e}..={l} have {missing} gap(s)"));
             }
         }
         Ok(range)
@@ -294,14 +295,14 @@ impl Table {
             .and_then(parse_hint);
         if let Some(h) = hint {
             if self.store.head_opt(&snapshot_key(h)).await?.is_some() {
+                // Forward while the next snapshot exists: bounded by the files that exist, and
+                // nothing can follow `i64::MAX` (a stray name may hold it).
                 let mut id = h;
-                while self
-                    .store
-                    .head_opt(&snapshot_key(SnapshotId(id.0 + 1)))
-                    .await?
-                    .is_some()
-                {
-                    id = SnapshotId(id.0 + 1);
+                while let Some(next) = id.0.checked_add(1).map(SnapshotId) {
+                    if self.store.head_opt(&snapshot_key(next)).await?.is_none() {
+                        break;
+                    }
+                    id = next;
                 }
                 return Ok(Some(id));
             }

@@ -281,3 +281,276 @@ fn cli_check_exit_codes_and_json() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stdout(&out).contains("PROBLEMS FOUND"), "{}", stdout(&out));
 }
+
+/// Run `f` on its own thread and runtime, and fail if it does not finish within `secs`: a
+/// hang (or a runaway allocation) must fail the test, not stall the suite.
+pub fn within<T, F, Fut>(secs: u64, f: F) -> T
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = T>,
+    T: Send + 'static,
+{
+    use std::sync::mpsc::RecvTimeoutError;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let _ = tx.send(rt.block_on(f()));
+    });
+    match rx.recv_timeout(std::time::Duration::from_secs(secs)) {
+        Ok(v) => v,
+        Err(RecvTimeoutError::Timeout) => panic!("did not finish within {secs} s"),
+        Err(RecvTimeoutError::Disconnected) => panic!("panicked (see above)"),
+    }
+}
+
+fn check_within(dir: &Path) -> CheckReport {
+    let dir = dir.to_path_buf();
+    within(30, move || async move {
+        check(&open(&dir).await, &CheckOptions::default())
+            .await
+            .unwrap()
+    })
+}
+
+const MAX: &str = "9223372036854775807";
+
+/// snapshot-4 of `rolled_back` as snapshot `id`.
+fn snapshot_4_as(dir: &Path, id: &str) -> Vec<u8> {
+    let mut v = snapshot_json(dir, 4);
+    v["id"] = serde_json::from_str(id).unwrap();
+    serde_json::to_vec(&v).unwrap()
+}
+
+#[test]
+fn huge_and_far_snapshot_ids_are_reported_as_ranges_in_bounded_time() {
+    let max_key = format!("snapshot/snapshot-{MAX}");
+    // Garbage at the largest id, no LATEST: the listing makes it the latest. One gap range
+    // (not 2^63 ids) and the unreadable file.
+    let (_d, dir) = copy_table("rolled_back");
+    std::fs::write(dir.join(&max_key), b"garbage").unwrap();
+    std::fs::remove_file(dir.join("snapshot/LATEST")).unwrap();
+    let r = check_within(&dir);
+    assert_eq!(
+        problems(&r),
+        vec![
+            (ProblemKind::Unreadable, max_key.clone()),
+            (ProblemKind::SnapshotIds, "snapshot/snapshot-5".into())
+        ],
+        "{:#?}",
+        r.problems
+    );
+    assert_eq!(
+        r.problems[1].detail,
+        format!(
+            "snapshots 1..={MAX} have 9223372036854775802 missing id(s) in 1 gap(s): \
+             5..=9223372036854775806"
+        )
+    );
+    // LATEST names it: there is no successor to probe.
+    std::fs::write(dir.join("snapshot/LATEST"), MAX).unwrap();
+    let r = check_within(&dir);
+    assert_eq!(
+        problems(&r),
+        vec![
+            (ProblemKind::Unreadable, max_key.clone()),
+            (ProblemKind::SnapshotIds, "snapshot/snapshot-5".into())
+        ]
+    );
+    // LATEST=4: it is stranded beyond LATEST and not read.
+    std::fs::write(dir.join("snapshot/LATEST"), "4").unwrap();
+    let r = check_within(&dir);
+    assert_eq!(problems(&r), vec![(ProblemKind::SnapshotIds, max_key)]);
+    assert!(
+        r.problems[0].detail.contains("snapshot 5 is missing"),
+        "{:?}",
+        r.problems
+    );
+
+    // A far id holding a real snapshot: only the gap.
+    let (_d, dir) = copy_table("rolled_back");
+    std::fs::write(
+        dir.join("snapshot/snapshot-99999999999"),
+        snapshot_4_as(&dir, "99999999999"),
+    )
+    .unwrap();
+    std::fs::remove_file(dir.join("snapshot/LATEST")).unwrap();
+    let r = check_within(&dir);
+    assert_eq!(
+        problems(&r),
+        vec![(ProblemKind::SnapshotIds, "snapshot/snapshot-5".into())]
+    );
+    assert_eq!(
+        r.problems[0].detail,
+        "snapshots 1..=99999999999 have 99999999994 missing id(s) in 1 gap(s): 5..=99999999998"
+    );
+    assert_eq!(r.snapshots, 5);
+}
+
+/// A copy of `tagged` with long-lived changelogs `ids` (copies of those snapshots) and hints.
+fn with_changelogs(
+    ids: &[i64],
+    latest: Option<&str>,
+    earliest: Option<&str>,
+) -> (tempfile::TempDir, std::path::PathBuf) {
+    let (d, dir) = copy_table("tagged");
+    std::fs::create_dir_all(dir.join("changelog")).unwrap();
+    for id in ids {
+        std::fs::copy(
+            dir.join(format!("snapshot/snapshot-{id}")),
+            dir.join(format!("changelog/changelog-{id}")),
+        )
+        .unwrap();
+    }
+    for (name, hint) in [("LATEST", latest), ("EARLIEST", earliest)] {
+        if let Some(h) = hint {
+            std::fs::write(dir.join("changelog").join(name), h).unwrap();
+        }
+    }
+    (d, dir)
+}
+
+#[tokio::test]
+async fn changelog_hints_and_ids_are_checked_like_snapshots() {
+    let (_d, dir) = with_changelogs(&[1, 2, 3], Some("3"), Some("1"));
+    let r = assert_whole(&dir, false, "three changelogs").await;
+    assert_eq!((r.changelogs, r.warnings.len()), (3, 0));
+
+    type Case = (
+        &'static str,
+        &'static [i64],
+        Option<&'static str>,
+        Option<&'static str>,
+        Vec<(ProblemKind, String)>,
+    );
+    let cases: Vec<Case> = vec![
+        (
+            "a gap",
+            &[1, 2, 4],
+            Some("4"),
+            Some("1"),
+            vec![(ProblemKind::SnapshotIds, "changelog/changelog-3".into())],
+        ),
+        (
+            "LATEST past the end",
+            &[1, 2, 3],
+            Some("9"),
+            None,
+            vec![(ProblemKind::Hint, "changelog/LATEST".into())],
+        ),
+        (
+            "garbage in EARLIEST",
+            &[1, 2, 3],
+            Some("3"),
+            Some("one"),
+            vec![(ProblemKind::Hint, "changelog/EARLIEST".into())],
+        ),
+        (
+            "a changelog stranded beyond LATEST",
+            &[1, 2, 3, 5],
+            Some("3"),
+            None,
+            vec![(ProblemKind::SnapshotIds, "changelog/changelog-5".into())],
+        ),
+        (
+            "a hint but no changelog",
+            &[],
+            Some("3"),
+            None,
+            vec![(ProblemKind::Hint, "changelog/LATEST".into())],
+        ),
+    ];
+    for (what, ids, latest, earliest, want) in cases {
+        let (_d, dir) = with_changelogs(ids, latest, earliest);
+        let r = check(&open(&dir).await, &CheckOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(problems(&r), want, "{what}: {:#?}", r.problems);
+    }
+
+    // EARLIEST moved on by an interrupted changelog expiration: changelog 1 is invisible,
+    // a warning, and not read.
+    let (_d, dir) = with_changelogs(&[1, 2, 3], Some("3"), Some("2"));
+    std::fs::write(dir.join("changelog/changelog-1"), b"garbage").unwrap();
+    let r = assert_whole(&dir, false, "EARLIEST=2").await;
+    assert_eq!(r.changelogs, 2);
+    assert_eq!(
+        r.warnings,
+        vec![
+            "1 changelog(s) in 1..=1 lie below EARLIEST (2): readers do not see them (left by an \
+             interrupted expiration); they are not checked"
+        ]
+    );
+}
+
+/// The index files of every snapshot of a table: (partition, bucket, name).
+fn index_entries(dir: &Path) -> BTreeSet<(Vec<u8>, i32, String)> {
+    let mut out = BTreeSet::new();
+    for e in std::fs::read_dir(dir.join("snapshot")).unwrap() {
+        let name = e.unwrap().file_name().to_string_lossy().into_owned();
+        let Some(id) = name.strip_prefix("snapshot-") else {
+            continue;
+        };
+        let s = snapshot_json(dir, id.parse().unwrap());
+        let Some(im) = s["indexManifest"].as_str() else {
+            continue;
+        };
+        let key = format!("manifest/{im}");
+        let bytes = std::fs::read(dir.join(&key)).unwrap();
+        for e in tagkeeper::format::manifest::decode_index_manifest(&bytes, &key).unwrap() {
+            out.insert((e.partition, e.bucket, e.file_name));
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn index_files_count_only_where_java_looks_for_them() {
+    // A same-named copy elsewhere does not hide a missing index/ file.
+    for elsewhere in ["dt=2024-01-01/bucket-0", "manifest"] {
+        let (_d, dir) = copy_table("dynamic_bucket");
+        let (_, _, f) = index_entries(&dir).into_iter().next().unwrap();
+        std::fs::rename(dir.join("index").join(&f), dir.join(elsewhere).join(&f)).unwrap();
+        let r = check(&open(&dir).await, &CheckOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(
+            problems(&r),
+            vec![(ProblemKind::MissingFile, format!("index/{f}"))],
+            "copy in {elsewhere}/"
+        );
+    }
+
+    // With index-file-in-data-file-dir, Java looks in the bucket directory of the entry.
+    let (_d, dir) = copy_table("dynamic_bucket");
+    let mut schema: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("schema/schema-0")).unwrap()).unwrap();
+    schema["options"]["index-file-in-data-file-dir"] = Value::String("true".into());
+    std::fs::write(
+        dir.join("schema/schema-0"),
+        serde_json::to_vec_pretty(&schema).unwrap(),
+    )
+    .unwrap();
+    let t = open(&dir).await;
+    let spec = t.partition_spec().await.unwrap();
+    let mut moved = Vec::new();
+    for (partition, bucket, name) in index_entries(&dir) {
+        let values = tagkeeper::format::binary_row::decode(&partition, &spec.types).unwrap();
+        let key = format!(
+            "{}/{name}",
+            tagkeeper::table::layout::bucket_dir(None, &spec.path(&values), bucket)
+        );
+        std::fs::rename(dir.join("index").join(&name), dir.join(&key)).unwrap();
+        moved.push((name, key));
+    }
+    assert!(moved.len() >= 2, "{moved:?}");
+    let r = assert_whole(&dir, false, "index files in bucket directories").await;
+    assert!(r.data_files > moved.len() as u64);
+    let (name, key) = &moved[0];
+    std::fs::rename(dir.join(key), dir.join("index").join(name)).unwrap();
+    let r = check(&t, &CheckOptions::default()).await.unwrap();
+    assert_eq!(problems(&r), vec![(ProblemKind::MissingFile, key.clone())]);
+}

@@ -21,6 +21,9 @@ use crate::crash::faulty;
 use crate::oracle;
 use crate::write::{batch, clock, commit_rows, local_table, spec};
 
+mod reference_kinds;
+mod robustness;
+
 const DAY: Duration = Duration::from_secs(86_400);
 const OLD: Duration = Duration::from_secs(3 * 86_400);
 

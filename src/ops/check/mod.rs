@@ -4,41 +4,44 @@
 //!   lists, manifests, index manifests and index files, statistics, schemas, live data files
 //!   and their extra files, changelog files — and with `deep`, has the recorded size, and each
 //!   Parquet data file has a readable footer with the recorded row count;
-//! * the `LATEST` and `EARLIEST` hints do not mislead a reader, and the snapshot ids a reader
-//!   can see have no gap and nothing stranded beyond `LATEST`;
+//! * the `LATEST` and `EARLIEST` hints of `snapshot/` and of `changelog/` do not mislead a
+//!   reader, and the snapshot and changelog ids a reader can see have no gap and nothing
+//!   stranded beyond `LATEST` (gaps are reported as ranges between adjacent listed ids, so a
+//!   stray `snapshot-9223372036854775807` costs nothing);
+//! * index files are where Java looks for them (`index/`, or the bucket directory with
+//!   `index-file-in-data-file-dir`), and the extra files manifest lists name exist in
+//!   `manifest/`;
 //! * every tag, changelog and consumer decodes and its schema loads;
 //! * files in metadata directories whose names Paimon does not write there are listed (names
 //!   such as `snapshot-5.tmp` break Java ≤ 2.0's directory listing and are problems).
 //!
 //! Existence is checked against one listing of the table, so the cost is one LIST plus one GET
 //! per distinct metadata file (and, deep, two ranged GETs per Parquet file). Files stored
-//! outside the table (`_EXTERNAL_PATH`) are counted, not checked. Snapshots a reader cannot
-//! see (below a valid `EARLIEST`) are reported as warnings and not checked.
+//! outside the table (`_EXTERNAL_PATH`) are counted, not checked. Snapshots and changelogs a
+//! reader cannot see (below a valid `EARLIEST`) are reported as warnings and not checked.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::format::file_name::PaimonFile;
 use crate::format::ids::{SchemaId, SnapshotId, TagName};
-use crate::format::manifest::{
-    decode_index_manifest, decode_manifest, decode_manifest_list, FileKind, IndexManifestEntry,
-    ManifestEntry, ManifestFileMeta,
-};
+use crate::format::manifest::{decode_index_manifest, decode_manifest, decode_manifest_list};
 use crate::format::partition::PartitionSpec;
 use crate::format::snapshot::Snapshot;
-use crate::reach::live_entries;
 use crate::table::layout::{
-    earliest_hint_key, index_key, latest_hint_key, manifest_key, schema_key, snapshot_key,
-    statistics_key, tag_key, CHANGELOG_DIR, CONSUMER_DIR, INDEX_DIR, MANIFEST_DIR, SCHEMA_DIR,
-    SNAPSHOT_DIR, STATISTICS_DIR, TAG_DIR,
+    earliest_hint_key, latest_hint_key, manifest_key, schema_key, snapshot_key, statistics_key,
+    tag_key, CHANGELOG_DIR, CONSUMER_DIR, INDEX_DIR, MANIFEST_DIR, SCHEMA_DIR, SNAPSHOT_DIR,
+    STATISTICS_DIR, TAG_DIR,
 };
-use crate::table::{locate_entries, ordered, Branch, Table};
+use crate::table::{ordered, Branch, Table};
 
+mod files;
 mod hints;
 
-pub use hints::{analyze_snapshot_dir, SnapshotDir};
+use files::{check_footers, Files, Layout};
+pub use hints::{analyze_snapshot_dir, analyze_versioned_dir, SnapshotDir};
 
 /// What to check.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -95,8 +98,8 @@ pub struct CheckReport {
     pub changelogs: u64,
     /// Consumers checked.
     pub consumers: u64,
-    /// Distinct metadata files checked: schemas, manifest lists, manifests, index manifests,
-    /// statistics.
+    /// Distinct metadata files checked: schemas, manifest lists and their extra files,
+    /// manifests, index manifests, statistics.
     pub metadata_files: u64,
     /// Distinct data, changelog, extra and index files checked.
     pub data_files: u64,
@@ -170,16 +173,18 @@ pub async fn check(table: &Table, opts: &CheckOptions) -> Result<CheckReport> {
         schema.partition_types(),
         &schema.options,
     );
-    let data_dir = schema.option("data-file.path-directory");
-    check_metadata(table, &versions, &listed, &spec, data_dir, &mut r).await?;
+    let layout = Layout {
+        spec: &spec,
+        data_dir: schema.option("data-file.path-directory"),
+        index_in_bucket: schema
+            .option("index-file-in-data-file-dir")
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("true")),
+    };
+    check_metadata(table, &versions, &listed, &layout, &mut r).await?;
     r.problems.sort();
     r.problems.dedup();
     r.whole = r.problems.is_empty();
     Ok(r)
-}
-
-fn name_of(key: &str) -> &str {
-    key.rsplit('/').next().unwrap_or(key)
 }
 
 /// The files directly in `dir` (a table-relative directory key), as (key, name).
@@ -324,31 +329,55 @@ async fn check_tags(
     Ok(())
 }
 
-/// Every long-lived changelog decodes.
+/// The hints and ids of `changelog/` (Java reads them with the same rules as `snapshot/`), and
+/// every long-lived changelog a reader can reach.
 async fn check_changelogs(
     b: &Branch,
     listed: &Listed,
     r: &mut CheckReport,
     versions: &mut Vec<Version>,
 ) -> Result<()> {
-    let found: Vec<(SnapshotId, String)> = files_in(listed, &b.key(CHANGELOG_DIR))
+    let dir = b.key(CHANGELOG_DIR);
+    let ids: Vec<SnapshotId> = files_in(listed, &dir)
         .into_iter()
         .filter_map(|(_, n)| match PaimonFile::parse(n) {
-            PaimonFile::ChangelogMeta(id) => Some((id, format!("{CHANGELOG_DIR}/{n}"))),
+            PaimonFile::ChangelogMeta(id) => Some(id),
             _ => None,
         })
         .collect();
+    let (latest_key, earliest_key) = (
+        format!("{CHANGELOG_DIR}/LATEST"),
+        format!("{CHANGELOG_DIR}/EARLIEST"),
+    );
+    let (latest, earliest) = futures::try_join!(
+        b.table.store().get_opt(&latest_key),
+        b.table.store().get_opt(&earliest_key),
+    )?;
+    let found = analyze_versioned_dir(
+        &dir,
+        "changelog",
+        &ids,
+        latest.as_deref(),
+        earliest.as_deref(),
+    );
+    r.problems.extend(found.problems);
+    r.warnings.extend(found.warnings);
     let futures: Vec<_> = found
+        .visible
         .iter()
-        .map(|(_, rel)| async move {
-            match b.table.store().get_opt(rel).await? {
+        .map(|id| async move {
+            let rel = format!("{CHANGELOG_DIR}/changelog-{id}");
+            match b.table.store().get_opt(&rel).await? {
                 None => Ok(None),
-                Some(bytes) => Snapshot::decode(&bytes, &b.key(rel)).map(Some),
+                Some(bytes) => Snapshot::decode(&bytes, &b.key(&rel)).map(Some),
             }
         })
         .collect();
-    for ((id, rel), loaded) in found.iter().zip(load_each(futures).await?) {
-        let who = (b.label(&format!("changelog {id}")), b.key(rel));
+    for (id, loaded) in found.visible.iter().zip(load_each(futures).await?) {
+        let who = (
+            b.label(&format!("changelog {id}")),
+            b.key(&format!("{CHANGELOG_DIR}/changelog-{id}")),
+        );
         if accept(b, who, loaded, true, r, versions)? {
             r.changelogs += 1;
         }
@@ -504,15 +533,17 @@ async fn check_metadata(
     table: &Table,
     versions: &[Version],
     listed: &Listed,
-    spec: &PartitionSpec,
-    data_dir: Option<&str>,
+    layout: &Layout<'_>,
     r: &mut CheckReport,
 ) -> Result<()> {
     let (lists, indexes) = wanted_metadata(versions, listed, r);
     let read_lists = read_all(table, r, listed, &lists, decode_manifest_list).await?;
     let mut manifests: BTreeMap<String, Wanted> = BTreeMap::new();
+    // Files a manifest list names as sharing a manifest's lifecycle (`_EXTRA_FILES`), in
+    // `manifest/`.
+    let mut extras: BTreeMap<String, Wanted> = BTreeMap::new();
     for (list, metas) in &read_lists {
-        let w = &lists[list];
+        let Some(w) = lists.get(list) else { continue };
         for m in metas {
             let owner = format!("manifest list manifest/{list} of {}", w.owner);
             want(
@@ -522,15 +553,30 @@ async fn check_metadata(
                 w.required,
                 Some(m.file_size),
             );
+            for x in &m.extra_files {
+                let owner = format!("manifest {} in {owner}", m.file_name);
+                want(&mut extras, x, &owner, w.required, None);
+            }
+        }
+    }
+    for (name, w) in &extras {
+        r.metadata_files += 1;
+        let key = manifest_key(name);
+        if w.required && !listed.contains_key(&key) {
+            r.problem(
+                ProblemKind::MissingFile,
+                key,
+                format!("extra file of {}", w.owner),
+            );
         }
     }
     let read_manifests = read_all(table, r, listed, &manifests, decode_manifest).await?;
     let read_indexes = read_all(table, r, listed, &indexes, decode_index_manifest).await?;
 
     let mut files = Files::default();
-    files.index_files(&read_indexes, &indexes, listed);
+    files.index_files(&read_indexes, &indexes, layout, r);
     for v in versions {
-        files.data_files(v, &read_lists, &read_manifests, spec, data_dir, r);
+        files.data_files(v, &read_lists, &read_manifests, layout, r);
     }
     r.data_files += files.expected.len() as u64;
     r.external_files += files.external.len() as u64;
@@ -607,132 +653,6 @@ fn wanted_metadata(
     (lists, indexes)
 }
 
-/// The data, changelog, extra and index files versions reference, by key, each once.
-#[derive(Debug, Default)]
-struct Files {
-    expected: BTreeMap<String, Expected>,
-    /// Files stored outside the table (`_EXTERNAL_PATH`).
-    external: std::collections::BTreeSet<String>,
-}
-
-impl Files {
-    fn add(&mut self, key: String, owner: &str, size: Option<i64>, rows: Option<i64>) {
-        self.expected.entry(key).or_insert_with(|| Expected {
-            owner: owner.to_string(),
-            size,
-            rows,
-        });
-    }
-
-    /// Index files live in `index/`, or in a bucket directory with
-    /// `index-file-in-data-file-dir`: found by name in the listing.
-    fn index_files(
-        &mut self,
-        read: &BTreeMap<String, Vec<IndexManifestEntry>>,
-        wanted: &BTreeMap<String, Wanted>,
-        listed: &Listed,
-    ) {
-        let mut by_name: HashMap<&str, &str> = HashMap::new();
-        for k in listed.keys() {
-            by_name.entry(name_of(k)).or_insert(k);
-        }
-        for (im, entries) in read {
-            let owner = format!("index manifest manifest/{im} of {}", wanted[im].owner);
-            for e in entries {
-                if let Some(uri) = &e.external_path {
-                    self.external.insert(uri.clone());
-                    continue;
-                }
-                let key = by_name
-                    .get(e.file_name.as_str())
-                    .map_or_else(|| index_key(&e.file_name), |k| k.to_string());
-                self.add(key, &owner, Some(e.file_size), None);
-            }
-        }
-    }
-
-    /// The live data files of a snapshot or tag, and the changelog files of its changelog
-    /// list. Versions with an unreadable list or manifest are skipped: reported already.
-    fn data_files(
-        &mut self,
-        v: &Version,
-        lists: &BTreeMap<String, Vec<ManifestFileMeta>>,
-        manifests: &BTreeMap<String, Vec<ManifestEntry>>,
-        spec: &PartitionSpec,
-        data_dir: Option<&str>,
-        r: &mut CheckReport,
-    ) {
-        let s = &v.snapshot;
-        let mut groups: Vec<(bool, Vec<&str>)> = Vec::new();
-        if !v.changelog {
-            groups.push((true, vec![&s.base_manifest_list, &s.delta_manifest_list]));
-        }
-        if let Some(c) = &s.changelog_manifest_list {
-            groups.push((false, vec![c]));
-        }
-        for (data, group) in groups {
-            let Some(entries) = entries_of(&group, lists, manifests) else {
-                continue;
-            };
-            let live = if data {
-                live_entries(entries)
-            } else {
-                entries
-                    .into_iter()
-                    .filter(|e| e.kind == FileKind::Add)
-                    .collect()
-            };
-            let located = match locate_entries(spec, data_dir, live) {
-                Ok(l) => l,
-                Err(e) => {
-                    let list = group.first().copied().unwrap_or_default();
-                    r.problem(
-                        ProblemKind::Unreadable,
-                        manifest_key(list),
-                        format!("{e} ({})", v.owner),
-                    );
-                    continue;
-                }
-            };
-            for f in located {
-                if f.external {
-                    self.external.insert(f.path);
-                    continue;
-                }
-                let dir = f.path.rsplit_once('/').map_or("", |(d, _)| d).to_string();
-                for x in &f.entry.file.extra_files {
-                    self.add(format!("{dir}/{x}"), &v.owner, None, None);
-                }
-                let (size, rows) = (f.entry.file.file_size, f.entry.file.row_count);
-                self.add(f.path, &v.owner, Some(size), Some(rows));
-            }
-        }
-    }
-}
-
-/// What a data file should be.
-#[derive(Debug, Clone)]
-struct Expected {
-    owner: String,
-    size: Option<i64>,
-    rows: Option<i64>,
-}
-
-/// The entries of the manifests of these lists, in order; `None` if any could not be read.
-fn entries_of(
-    lists: &[&str],
-    read_lists: &BTreeMap<String, Vec<ManifestFileMeta>>,
-    read_manifests: &BTreeMap<String, Vec<ManifestEntry>>,
-) -> Option<Vec<ManifestEntry>> {
-    let mut out = Vec::new();
-    for list in lists {
-        for m in read_lists.get(*list)? {
-            out.extend(read_manifests.get(&m.file_name)?.iter().cloned());
-        }
-    }
-    Some(out)
-}
-
 /// Read and decode each wanted metadata file in `manifest/` once; report the missing, the
 /// unreadable and (deep) the wrong-sized ones.
 async fn read_all<T>(
@@ -798,77 +718,4 @@ async fn read_all<T>(
         }
     }
     Ok(out)
-}
-
-/// Read the footer of every Parquet data file: it must decode and hold the recorded row count.
-async fn check_footers(
-    table: &Table,
-    files: &BTreeMap<String, Expected>,
-    listed: &Listed,
-    r: &mut CheckReport,
-) -> Result<()> {
-    let parquet: Vec<(&String, &Expected, u64)> = files
-        .iter()
-        .filter(|(k, _)| k.ends_with(".parquet"))
-        .filter_map(|(k, e)| listed.get(k).map(|s| (k, e, *s)))
-        .collect();
-    let futures: Vec<_> = parquet
-        .iter()
-        .map(|(key, _, size)| footer_rows(table, key, *size))
-        .collect();
-    for ((key, exp, _), rows) in parquet.iter().zip(ordered(futures).await?) {
-        r.footers_read += 1;
-        match (rows, exp.rows) {
-            (Err(why), _) => r.problem(
-                ProblemKind::BadParquet,
-                *key,
-                format!("{why} (referenced by {})", exp.owner),
-            ),
-            (Ok(got), Some(want)) if got != want => r.problem(
-                ProblemKind::BadParquet,
-                *key,
-                format!(
-                    "the footer holds {got} rows, but {} records {want}",
-                    exp.owner
-                ),
-            ),
-            _ => {}
-        }
-    }
-    Ok(())
-}
-
-/// The row count in a Parquet footer, or why it cannot be read. Store failures are errors.
-async fn footer_rows(
-    table: &Table,
-    key: &str,
-    size: u64,
-) -> Result<std::result::Result<i64, String>> {
-    use parquet::file::metadata::{FooterTail, ParquetMetaDataReader};
-    if size < 12 {
-        return Ok(Err(format!("{size} bytes is too short for a Parquet file")));
-    }
-    let Some(tail) = table.store().get_range(key, size - 8..size).await? else {
-        return Ok(Err("vanished while being checked".into()));
-    };
-    let tail = match FooterTail::try_from(tail.as_ref()) {
-        Ok(t) => t,
-        Err(e) => return Ok(Err(format!("no Parquet footer: {e}"))),
-    };
-    let len = tail.metadata_length() as u64;
-    if len + 8 > size {
-        return Ok(Err(format!(
-            "the footer claims {len} bytes in a {size}-byte file"
-        )));
-    }
-    let Some(meta) = table
-        .store()
-        .get_range(key, size - 8 - len..size - 8)
-        .await?
-    else {
-        return Ok(Err("vanished while being checked".into()));
-    };
-    Ok(ParquetMetaDataReader::decode_metadata(&meta)
-        .map(|m| m.file_metadata().num_rows())
-        .map_err(|e| format!("unreadable Parquet footer: {e}")))
 }

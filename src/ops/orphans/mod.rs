@@ -25,10 +25,12 @@
 //!    A table with snapshot files but no readable reference aborts too.
 //! 4. **Then the latest snapshot again**: each branch's latest snapshot is re-read after the
 //!    references, and anything newer is added (a commit that landed meanwhile may reference old
-//!    files listed in step 2).
+//!    files listed in step 2). Only snapshots that exist are read: ids come from file names and
+//!    may be anything up to `i64::MAX`, so beyond a few probes a new listing decides.
 //! 5. Candidates whose name is not referenced are deleted in bulk (bounded concurrency), data
 //!    first. On a local filesystem the bucket and partition directories left empty are removed
-//!    (never the table root or the data directory).
+//!    (never the table root or the data directory); a directory that cannot be removed is
+//!    reported with the deletions, never an error that would lose the report.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
@@ -199,7 +201,8 @@ pub struct OrphanReport {
     pub unknown_files: Vec<UnknownFile>,
     /// Empty bucket and partition directories removed (local filesystems only).
     pub removed_dirs: Vec<String>,
-    /// Deletions that failed, with the error (a missing file counts as deleted).
+    /// Deletions that failed, with the error (a missing file counts as deleted), and empty
+    /// directories that could not be removed (`<dir>/: …`).
     pub failed: Vec<String>,
     /// Things worth knowing (e.g. external data paths, which are not scanned).
     pub notes: Vec<String>,
@@ -347,9 +350,13 @@ pub async fn execute(
             t.bytes -= f.bytes as i64;
         }
     }
-    // A run that failed to delete stops here: the next run tidies directories.
+    // A run that failed to delete stops here: the next run tidies directories. Files are
+    // gone by now, so a directory that cannot be removed is reported, never an error that
+    // would lose the report of what was deleted.
     if failed.is_empty() && table.store().is_local() {
-        report.removed_dirs = remove_empty_dirs(table, &report)?;
+        let (removed, errors) = remove_empty_dirs(table, &report).await;
+        report.removed_dirs = removed;
+        report.failed.extend(errors);
     }
     report.duration_millis = clock.now_millis() - started;
     Ok(report)
@@ -465,9 +472,11 @@ fn abort_on_read(e: Error) -> Error {
 
 // ----- empty directories -----
 
-fn remove_empty_dirs(table: &Table, report: &OrphanReport) -> Result<Vec<String>> {
+/// The directories removed, and each removal that failed (`<dir>/: <error>`).
+async fn remove_empty_dirs(table: &Table, report: &OrphanReport) -> (Vec<String>, Vec<String>) {
     let store = table.store();
     let mut removed = BTreeSet::new();
+    let mut errors = Vec::new();
     // The bucket directories this run emptied (their modification time is now: no age check).
     let mut level: BTreeSet<String> = report
         .files
@@ -479,11 +488,15 @@ fn remove_empty_dirs(table: &Table, report: &OrphanReport) -> Result<Vec<String>
     // Directories found empty while listing, only if older than the cutoff: a writer may
     // have just made one.
     for d in &report.empty_dirs {
-        if store.remove_empty_dir(d, Some(report.cutoff_millis))? {
-            removed.insert(d.clone());
-            if name_of(parent_of(d)).contains('=') {
-                level.insert(parent_of(d).to_string());
+        match store.remove_empty_dir(d, Some(report.cutoff_millis)).await {
+            Ok(true) => {
+                removed.insert(d.clone());
+                if name_of(parent_of(d)).contains('=') {
+                    level.insert(parent_of(d).to_string());
+                }
             }
+            Ok(false) => {}
+            Err(e) => errors.push(dir_failure(d, &e)),
         }
     }
     // Bottom up, while directories empty: buckets, then partitions. A parent without `=` in its
@@ -491,17 +504,25 @@ fn remove_empty_dirs(table: &Table, report: &OrphanReport) -> Result<Vec<String>
     while !level.is_empty() {
         let mut next = BTreeSet::new();
         for d in level.iter().filter(|d| !d.is_empty()) {
-            if store.remove_empty_dir(d, None)? {
-                removed.insert(d.clone());
-                let p = parent_of(d);
-                if name_of(p).contains('=') {
-                    next.insert(p.to_string());
+            match store.remove_empty_dir(d, None).await {
+                Ok(true) => {
+                    removed.insert(d.clone());
+                    let p = parent_of(d);
+                    if name_of(p).contains('=') {
+                        next.insert(p.to_string());
+                    }
                 }
+                Ok(false) => {}
+                Err(e) => errors.push(dir_failure(d, &e)),
             }
         }
         level = next;
     }
-    Ok(removed.into_iter().collect())
+    (removed.into_iter().collect(), errors)
+}
+
+fn dir_failure(dir: &str, e: &Error) -> String {
+    format!("{dir}/: the empty directory could not be removed: {e}")
 }
 
 fn render_millis(millis: i64) -> String {

@@ -116,17 +116,8 @@ pub(super) async fn read_references(table: &Table, branches: &[Branch]) -> Resul
 /// Every snapshot, tag, changelog and consumer of one branch. A file that vanished between
 /// listing and reading is skipped and recorded; any other failure is an error.
 async fn load_versions(b: &Branch) -> Result<Found> {
-    let t = &b.table;
     let mut found = Found::default();
-    let (files, _) = t.store().list_dir(SNAPSHOT_DIR).await?;
-    let mut ids: Vec<SnapshotId> = files
-        .iter()
-        .filter_map(|f| match PaimonFile::parse(name_of(&f.key)) {
-            PaimonFile::Snapshot(id) => Some(id),
-            _ => None,
-        })
-        .collect();
-    ids.sort();
+    let ids = listed_snapshot_ids(b).await?;
     found.listed += ids.len() as u64;
     found.max_listed = ids.last().map(|i| i.0);
     load_snapshots(b, &ids, &mut found).await?;
@@ -236,20 +227,53 @@ async fn load_snapshots(b: &Branch, ids: &[SnapshotId], found: &mut Found) -> Re
     Ok(())
 }
 
-/// Snapshots of a branch newer than the largest id listed before.
+/// Ids after the largest one listed that are read one by one (each a GET) when the latest
+/// snapshot is close; beyond that, one listing says which exist.
+const MAX_PROBES: i64 = 64;
+
+/// Snapshots of a branch newer than the largest id listed before. Ids come from file names and
+/// may be anything up to `i64::MAX`, so the ids read are bounded by the files that exist:
+/// a few probes right after the listed maximum, otherwise a fresh listing — in particular when
+/// the branch had no snapshot at all at listing time (the first one may be any id).
 async fn newer_versions(b: &Branch, max_listed: Option<i64>) -> Result<Found> {
     let mut found = Found::default();
     let Some(latest) = b.table.latest_snapshot_id().await? else {
         return Ok(found);
     };
-    let from = max_listed.map_or(1, |m| m + 1);
-    if latest.0 < from {
-        return Ok(found);
-    }
-    let ids: Vec<SnapshotId> = (from..=latest.0).map(SnapshotId).collect();
+    let from = match max_listed {
+        // Nothing can follow the largest possible id.
+        Some(m) => match m.checked_add(1) {
+            Some(from) => Some(from),
+            None => return Ok(found),
+        },
+        None => None,
+    };
+    let ids: Vec<SnapshotId> = match from {
+        Some(from) if latest.0 < from => return Ok(found),
+        Some(from) if latest.0 - from < MAX_PROBES => (from..=latest.0).map(SnapshotId).collect(),
+        _ => listed_snapshot_ids(b)
+            .await?
+            .into_iter()
+            .filter(|id| from.is_none_or(|f| id.0 >= f))
+            .collect(),
+    };
     load_snapshots(b, &ids, &mut found).await?;
     found.newer = found.versions.iter().map(|v| v.owner.clone()).collect();
     Ok(found)
+}
+
+/// The snapshot ids in a branch's `snapshot/`, ascending.
+async fn listed_snapshot_ids(b: &Branch) -> Result<Vec<SnapshotId>> {
+    let (files, _) = b.table.store().list_dir(SNAPSHOT_DIR).await?;
+    let mut ids: Vec<SnapshotId> = files
+        .iter()
+        .filter_map(|f| match PaimonFile::parse(name_of(&f.key)) {
+            PaimonFile::Snapshot(id) => Some(id),
+            _ => None,
+        })
+        .collect();
+    ids.sort();
+    Ok(ids)
 }
 
 /// A file versions need, and who needs it.
