@@ -13,7 +13,7 @@ use tagkeeper::clock::{Clock, SystemClock};
 use tagkeeper::format::duration::parse_duration;
 use tagkeeper::io::open_location;
 use tagkeeper::ops::auto_tag::{
-    auto_tag_many, discover, settings, AutoTagReport, AutoTagRun, Setting,
+    auto_tag_targets, discover, settings, AutoTagReport, AutoTagRun, Setting, Target,
 };
 use tagkeeper::table::Table;
 use tagkeeper::{Error, Result};
@@ -100,26 +100,44 @@ impl AutoTagArgs {
     }
 }
 
-/// The tables of one round, and the reports of those that could not even be opened.
+/// The tables of one round with their settings (read once: the round and the daemon's
+/// wake-up time both use them), and the reports of those that could not be opened or read.
+/// `stop` is checked between tables, so a shutdown does not wait for a whole warehouse.
 async fn targets(
     a: &AutoTagArgs,
     global: &GlobalArgs,
     overrides: &[(String, String)],
-) -> Result<(Vec<Table>, Vec<AutoTagReport>)> {
+    stop: &(dyn Fn() -> bool + Sync),
+) -> Result<(Vec<Target>, Vec<AutoTagReport>)> {
     let opts = global.store_options();
-    let mut tables = Vec::new();
+    let mut found = Vec::new();
     let mut failed = Vec::new();
     for t in &a.tables {
-        match Table::open(t, &opts).await {
-            Ok(table) => tables.push(table),
+        if stop() {
+            return Ok((found, failed));
+        }
+        let opened = match Table::open(t, &opts).await {
+            Ok(table) => settings(&table, overrides)
+                .await
+                .map(|setting| Target { table, setting }),
+            Err(e) => Err(e),
+        };
+        match opened {
+            Ok(target) => found.push(target),
             Err(e) => failed.push(AutoTagReport::failed(t, a.dry_run, &e)),
         }
     }
     if let Some(w) = &a.warehouse {
         let store = open_location(w, &opts)?;
-        tables.extend(discover(&store, &a.databases, overrides).await?);
+        let d = discover(&store, &a.databases, overrides, stop).await?;
+        found.extend(d.targets);
+        failed.extend(
+            d.failed
+                .iter()
+                .map(|(location, e)| AutoTagReport::failed(location, a.dry_run, e)),
+        );
     }
-    Ok((tables, failed))
+    Ok((found, failed))
 }
 
 pub(crate) async fn run(a: AutoTagArgs, global: &GlobalArgs, printer: &Printer) -> Result<()> {
@@ -154,8 +172,9 @@ async fn once(
     printer: &Printer,
     run: &AutoTagRun,
 ) -> Result<()> {
-    let (tables, mut reports) = targets(a, global, &run.overrides).await?;
-    reports.extend(auto_tag_many(tables, run, &SystemClock, a.table_concurrency, &|| false).await);
+    let never = || false;
+    let (tables, mut reports) = targets(a, global, &run.overrides, &never).await?;
+    reports.extend(auto_tag_targets(tables, run, &SystemClock, a.table_concurrency, &never).await);
     let failed = reports.iter().filter(|r| r.status == "failed").count();
     let doc = json!({"dry_run": run.dry_run, "tables": reports, "failed": failed});
     printer.report(&doc, |d| {
@@ -196,14 +215,6 @@ fn table_text(r: &Value) -> String {
     for line in action_lines(r) {
         out.push_str(&format!("  {}\n", line_text(&line)));
     }
-    for n in r
-        .get("notes")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        out.push_str(&format!("  note: {}\n", n.as_str().unwrap_or("")));
-    }
     out
 }
 
@@ -211,9 +222,16 @@ fn table_text(r: &Value) -> String {
 fn action_lines(r: &Value) -> Vec<Value> {
     let table = r.get("table").cloned().unwrap_or(Value::Null);
     let mut out = Vec::new();
-    if r.get("status").and_then(Value::as_str) == Some("failed") {
-        out.push(json!({"table": table, "outcome": "failed", "error": r.get("message")}));
-        return out;
+    match r.get("status").and_then(Value::as_str) {
+        Some("failed") => {
+            out.push(json!({"table": table, "outcome": "failed", "error": r.get("message")}));
+            return out;
+        }
+        Some("disabled") => {
+            out.push(json!({"table": table, "outcome": "disabled", "reason": r.get("message")}));
+            return out;
+        }
+        _ => {}
     }
     for t in r
         .get("tags")
@@ -223,8 +241,10 @@ fn action_lines(r: &Value) -> Vec<Value> {
     {
         let mut line = json!({"table": table, "tag": t["tag"], "snapshot_id": t["snapshot_id"],
                               "outcome": t["outcome"]});
-        if let Some(e) = t.get("existing_snapshot_id") {
-            line["existing_snapshot_id"] = e.clone();
+        for key in ["existing_snapshot_id", "reason"] {
+            if let Some(v) = t.get(key) {
+                line[key] = v.clone();
+            }
         }
         out.push(line);
     }
@@ -255,6 +275,14 @@ fn action_lines(r: &Value) -> Vec<Value> {
             out.push(json!({"table": table, "tag": tag, "outcome": outcome}));
         }
     }
+    for n in r
+        .get("notes")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        out.push(json!({"table": table, "outcome": "note", "note": n}));
+    }
     out
 }
 
@@ -264,14 +292,19 @@ fn line_text(l: &Value) -> String {
         Some(Value::Null) | None => String::new(),
         Some(v) => v.to_string(),
     };
-    let mut text = format!("{} {}", field("outcome"), field("tag"));
+    let mut text = field("outcome");
+    if l.get("tag").is_some() {
+        text.push_str(&format!(" {}", field("tag")));
+    }
     if l.get("snapshot_id").is_some() {
         text.push_str(&format!(" (snapshot {})", field("snapshot_id")));
     }
-    if l.get("error").is_some() {
-        text.push_str(&format!(": {}", field("error")));
+    for key in ["error", "reason", "note"] {
+        if l.get(key).is_some() {
+            text.push_str(&format!(": {}", field(key)));
+        }
     }
-    text.trim().to_string()
+    text
 }
 
 async fn daemon(
@@ -289,8 +322,9 @@ async fn daemon(
         printer,
         json!({"event": "started", "every_secs": every.as_secs_f64()}),
     );
-    while !stop.load(Ordering::SeqCst) {
-        let (tables, failed_open) = match targets(a, global, &run.overrides).await {
+    let is_stopping = || stop.load(Ordering::SeqCst);
+    while !is_stopping() {
+        let (tables, failed_open) = match targets(a, global, &run.overrides, &is_stopping).await {
             Ok(t) => t,
             Err(e) => {
                 // The warehouse itself could not be listed: report and try again next round.
@@ -301,17 +335,18 @@ async fn daemon(
                 (Vec::new(), Vec::new())
             }
         };
-        let mut next = clock.now_millis() + every.as_millis() as i64;
+        let now = clock.now_millis();
+        let mut next = now.saturating_add(i64::try_from(every.as_millis()).unwrap_or(i64::MAX));
         for t in &tables {
-            if let Ok(Setting::Enabled(c)) = settings(t, &run.overrides).await {
-                if let Some(due) = c.next_period_end_millis(clock.now_millis()) {
+            if let Setting::Enabled(c) = &t.setting {
+                if let Some(due) = c.next_period_end_millis(now) {
                     next = next.min(due);
                 }
             }
         }
-        let is_stopping = || stop.load(Ordering::SeqCst);
         let mut reports = failed_open;
-        reports.extend(auto_tag_many(tables, run, &clock, a.table_concurrency, &is_stopping).await);
+        reports
+            .extend(auto_tag_targets(tables, run, &clock, a.table_concurrency, &is_stopping).await);
         for r in &reports {
             match serde_json::to_value(r) {
                 Ok(v) => {
@@ -322,7 +357,7 @@ async fn daemon(
                 Err(e) => printer.error_message(&format!("cannot render a report: {e}")),
             }
         }
-        let wait = Duration::from_millis((next - clock.now_millis()).max(0) as u64);
+        let wait = Duration::from_millis(u64::try_from(next - clock.now_millis()).unwrap_or(0));
         tokio::select! {
             () = tokio::time::sleep(wait) => {}
             () = wake.notified() => {}
@@ -345,20 +380,42 @@ fn log(printer: &Printer, mut line: Value) {
     });
 }
 
+/// Exit code when a second signal ends the daemon at once: 128 + the signal number, as a
+/// shell reports a process killed by it (130 for SIGINT, 143 for SIGTERM).
+const EXIT_SIGINT: i32 = 130;
+#[cfg(unix)]
+const EXIT_SIGTERM: i32 = 143;
+
+/// The first SIGTERM or SIGINT sets `stop` (the daemon finishes the tables in progress and
+/// exits 0); a second one exits at once. Tags are conditional creates and delete-tag can be
+/// re-run, so an interrupted table is finished by the next run.
 fn spawn_signal_listener(stop: Arc<AtomicBool>, wake: Arc<tokio::sync::Notify>) -> Result<()> {
     #[cfg(unix)]
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| Error::InvalidArgument(format!("cannot listen for SIGTERM: {e}")))?;
     tokio::spawn(async move {
-        #[cfg(unix)]
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
+        loop {
+            #[cfg(unix)]
+            let code = tokio::select! {
+                _ = tokio::signal::ctrl_c() => EXIT_SIGINT,
+                _ = term.recv() => EXIT_SIGTERM,
+            };
+            #[cfg(not(unix))]
+            let code = {
+                let _ = tokio::signal::ctrl_c().await;
+                EXIT_SIGINT
+            };
+            if stop.swap(true, Ordering::SeqCst) {
+                use std::io::Write;
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "auto-tag: second signal: exiting now, without finishing the tables in \
+                     progress (a later run finishes them)"
+                );
+                std::process::exit(code);
+            }
+            wake.notify_one();
         }
-        #[cfg(not(unix))]
-        let _ = tokio::signal::ctrl_c().await;
-        stop.store(true, Ordering::SeqCst);
-        wake.notify_one();
     });
     Ok(())
 }

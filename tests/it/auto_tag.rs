@@ -22,6 +22,8 @@ use crate::common::*;
 use crate::oracle;
 use crate::write::{batch, spec};
 
+mod robustness;
+
 const DAILY_UTC: [(&str, &str); 2] = [
     ("tag.automatic-creation", "process-time"),
     ("sink.process-time-zone", "UTC"),
@@ -234,24 +236,70 @@ async fn num_retained_max_deletes_the_oldest_automatic_tags_only() {
 }
 
 #[tokio::test]
-async fn time_retention_is_applied_by_the_same_run() {
+async fn time_retention_is_applied_by_the_same_run_and_expired_tags_do_not_come_back() {
     let mut opts = DAILY_UTC.to_vec();
-    opts.push(("tag.default-time-retained", "1 d"));
+    opts.push(("tag.default-time-retained", "2 d"));
     let (_d, t) = local_history(&opts).await;
-    let c = clock();
+    let c = clock(); // 2024-01-05 12:00
     let first = auto_tag(&t, &run(), &c).await.unwrap();
-    assert_eq!(first.tags.len(), 4);
+    // Java's writer would have made each tag when its snapshot was committed; the first two
+    // would be past their 2 days by now, and retention would delete them at once: not made.
+    assert_eq!(
+        outcomes(&first),
+        [
+            ("2023-12-31".to_string(), 1, "skipped_expired"),
+            ("2024-01-01".to_string(), 3, "skipped_expired"),
+            ("2024-01-03".to_string(), 5, "created"),
+            ("2024-01-04".to_string(), 6, "created"),
+        ]
+    );
+    let why = first.tags[0].reason.as_deref().unwrap();
+    assert!(
+        why.contains("2024-01-01T10:00:00+00:00") && why.contains("(2 d)"),
+        "{why}"
+    );
+    assert!(first
+        .notes
+        .iter()
+        .any(|n| n.starts_with("2 tag(s) not created")));
     assert!(first.expired.as_ref().unwrap().deleted_tags.is_empty());
-    // Two days later every one of them is past its retention.
-    c.advance_millis(2 * 86_400_000);
-    commit_at(&t, 7, "2024-01-06 02:00").await;
+    assert_eq!(
+        tags(&t).await,
+        expect(&[("2024-01-03", 5), ("2024-01-04", 6)])
+    );
+
+    // Three days later both are past their retention (made at 01-05 12:00) and expire in the
+    // run that tags the new commit.
+    c.advance_millis(3 * 86_400_000);
+    commit_at(&t, 7, "2024-01-07 02:00").await;
     let later = auto_tag(&t, &run(), &c).await.unwrap();
-    assert_eq!(outcomes(&later), [("2024-01-05".to_string(), 7, "created")]);
+    assert_eq!(outcomes(&later), [("2024-01-06".to_string(), 7, "created")]);
     assert_eq!(
         later.expired.as_ref().unwrap().deleted_tags,
-        ["2023-12-31", "2024-01-01", "2024-01-03", "2024-01-04"]
+        ["2024-01-03", "2024-01-04"]
     );
-    assert_eq!(tags(&t).await, expect(&[("2024-01-05", 7)]));
+    assert_eq!(tags(&t).await, expect(&[("2024-01-06", 7)]));
+
+    // Three days more: the last automatic tag expires too.
+    c.advance_millis(3 * 86_400_000);
+    let r = auto_tag(&t, &run(), &c).await.unwrap();
+    assert_eq!(r.expired.as_ref().unwrap().deleted_tags, ["2024-01-06"]);
+    assert!(tags(&t).await.is_empty());
+    // With no automatic tag left the next run starts again from the earliest snapshot, and
+    // would re-create every old period's tag for another 2 days; none is made.
+    let again = auto_tag(&t, &run(), &c).await.unwrap();
+    assert_eq!(again.snapshots_examined, 7);
+    assert_eq!(
+        outcomes(&again),
+        [
+            ("2023-12-31".to_string(), 1, "skipped_expired"),
+            ("2024-01-01".to_string(), 3, "skipped_expired"),
+            ("2024-01-03".to_string(), 5, "skipped_expired"),
+            ("2024-01-04".to_string(), 6, "skipped_expired"),
+            ("2024-01-06".to_string(), 7, "skipped_expired"),
+        ]
+    );
+    assert!(tags(&t).await.is_empty());
 }
 
 #[tokio::test]
@@ -477,8 +525,9 @@ async fn two_scheduler_processes_on_one_warehouse() {
 }
 
 #[tokio::test]
-async fn daemon_tags_new_commits_and_stops_on_sigterm() {
+async fn daemon_tags_new_commits_survives_a_failing_table_and_stops_on_sigterm() {
     let (_d, wh) = warehouse().await;
+    break_table(&wh);
     let mut child = Command::new(env!("CARGO_BIN_EXE_tagkeeper"))
         .args([
             "auto-tag",
@@ -519,6 +568,11 @@ async fn daemon_tags_new_commits_and_stops_on_sigterm() {
         panic!("daemon did not log the expected line; saw {seen:?}");
     };
     let first = wait_for(&|v| v["tag"] == "2024-01-04");
+    // The broken table is reported each round; the good one is tagged anyway.
+    let failed: Vec<&Value> = first.iter().filter(|v| v["outcome"] == "failed").collect();
+    assert_eq!(failed.len(), 1, "{first:?}");
+    assert!(failed[0]["table"].as_str().unwrap().ends_with("other.db/c"));
+    assert!(failed[0]["error"].as_str().unwrap().contains("schema-0"));
     let created: Vec<&Value> = first.iter().filter(|v| v["outcome"] == "created").collect();
     assert_eq!(created.len(), 4, "{first:?}");
     assert!(created
@@ -530,6 +584,13 @@ async fn daemon_tags_new_commits_and_stops_on_sigterm() {
     let later = wait_for(&|v| v["tag"] == "2024-01-05");
     assert_eq!(later.last().unwrap()["outcome"], "created");
     assert_eq!(later.last().unwrap()["snapshot_id"], 7);
+    assert!(
+        later
+            .iter()
+            .any(|v| v["outcome"] == "failed"
+                && v["table"].as_str().unwrap().ends_with("other.db/c")),
+        "the failing table is retried in later rounds: {later:?}"
+    );
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()

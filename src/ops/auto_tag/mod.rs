@@ -1,18 +1,18 @@
 //! auto-tag: Java's periodic tag creation (`TagAutoCreation`, paimon-format.md §7.6) run from
 //! outside the writer, for one table or every enabled table of a warehouse.
 //!
-//! A run reads the table's options, resumes after the newest automatic tag (as Java does),
-//! walks the retained snapshots after it and creates the tags Java's rules give, each with a
+//! A run reads the table's options, resumes after the newest automatic tag, walks the
+//! retained snapshots after it and creates the tags Java's rules give, each with a
 //! conditional create (so two schedulers, or tagkeeper and a Java writer, never produce
 //! duplicates: names are deterministic and the second creator finds the tag there). Then it
 //! applies `tag.num-retained-max` and, unless told not to, time retention (`expire-tags`), both
-//! through delete-tag with its data cleanup. See [`planner`] for the one deliberate difference
-//! from Java: periods whose deciding snapshot may have expired are reported, never guessed.
+//! through delete-tag with its data cleanup. Deliberate differences from Java: periods whose
+//! deciding snapshot may have expired are reported, never guessed (see [`planner`]); a tag
+//! that time retention would delete at once is not created (see `Expiry`); a run resumes
+//! after the automatic tag with the latest period, Java after the one on the highest snapshot.
 
 pub mod period;
 pub mod planner;
-
-use std::collections::BTreeSet;
 
 use futures::StreamExt;
 use serde::Serialize;
@@ -50,11 +50,15 @@ pub struct TagAction {
     /// The snapshot it was meant for.
     pub snapshot_id: i64,
     /// `created`, `exists` (same snapshot: another scheduler was first), `exists_elsewhere`
-    /// (a tag of that name points at another snapshot; left alone), or `would_create`.
+    /// (a tag of that name points at another snapshot; left alone), `would_create` (dry run),
+    /// or `skipped_expired` (not created: time retention would delete it at once).
     pub outcome: &'static str,
     /// For `exists_elsewhere`: the snapshot the existing tag points at.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub existing_snapshot_id: Option<i64>,
+    /// For `skipped_expired`: why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// Periods that get no tag.
@@ -62,7 +66,8 @@ pub struct TagAction {
 pub struct MissedPeriods {
     /// Their tag names.
     pub tags: Vec<String>,
-    /// The first retained snapshot after them.
+    /// The snapshot the decision was made at: the first retained snapshot after them, or the
+    /// snapshot that was to get the tag but expired before it could.
     pub before_snapshot_id: i64,
     /// Why.
     pub reason: String,
@@ -144,8 +149,20 @@ pub async fn settings(table: &Table, overrides: &[(String, String)]) -> Result<S
 
 /// Run auto-tag on one table.
 pub async fn auto_tag(table: &Table, run: &AutoTagRun, clock: &dyn Clock) -> Result<AutoTagReport> {
+    let setting = settings(table, &run.overrides).await?;
+    auto_tag_with(table, setting, run, clock).await
+}
+
+/// Run auto-tag on one table whose settings were read already (by [`settings`], with
+/// `run.overrides`), e.g. by [`discover`].
+pub async fn auto_tag_with(
+    table: &Table,
+    setting: Setting,
+    run: &AutoTagRun,
+    clock: &dyn Clock,
+) -> Result<AutoTagReport> {
     let mut report = AutoTagReport::new(table.location(), run.dry_run);
-    let config = match settings(table, &run.overrides).await? {
+    let config = match setting {
         Setting::Disabled(why) => {
             report.status = "disabled";
             report.message = Some(why);
@@ -154,15 +171,12 @@ pub async fn auto_tag(table: &Table, run: &AutoTagRun, clock: &dyn Clock) -> Res
         Setting::Enabled(c) => c,
     };
 
-    // Resume after the newest automatic tag, as Java does.
+    // Resume after the automatic tag with the latest period (Java resumes after the one on
+    // the highest snapshot; the two agree unless such tags were made out of order).
     let names = table.tag_names().await?;
-    let auto: Vec<&TagName> = names
+    let newest = names
         .iter()
-        .filter(|n| config.period.is_auto_tag(n.as_str()))
-        .collect();
-    let newest = auto
-        .iter()
-        .filter_map(|n| config.period.tag_time(n.as_str()).map(|t| (t, *n)))
+        .filter_map(|n| config.period.tag_time(n.as_str()).map(|t| (t, n)))
         .max();
     let last = match newest {
         None => None,
@@ -177,35 +191,67 @@ pub async fn auto_tag(table: &Table, run: &AutoTagRun, clock: &dyn Clock) -> Res
     };
 
     let range = table.snapshot_range().await?;
-    let mut planner = Planner::resume(config.clone(), last, range.earliest().map(|e| e.0));
+    let mut planner = Planner::resume(config.clone(), last, range.earliest().map(|e| e.0))?;
     let decisions = walk(table, &range.ids, &mut planner, &mut report).await?;
 
     // Create (or plan) the tags.
-    let existing: BTreeSet<&str> = names.iter().map(TagName::as_str).collect();
+    let expiry = Expiry::new(&config, clock);
     let mut planned_auto: Vec<(String, i64)> = Vec::new();
-    for d in decisions {
+    let mut skipped = 0usize;
+    for (d, time_millis) in decisions {
         match d {
-            Decision::Missed { names, snapshot_id } => report.missed.push(MissedPeriods {
-                tags: names,
-                before_snapshot_id: snapshot_id,
-                reason: "the snapshots before this one expired before they were examined, so \
-                         the snapshot that ended these periods is unknown"
-                    .into(),
-            }),
+            Decision::Missed { names, snapshot_id } => {
+                let mut reason = "the snapshots before this one expired before they were \
+                                  examined, so the snapshot that ended these periods is unknown"
+                    .to_string();
+                if expiry.expired(time_millis) {
+                    // Their tags would have been made at or before this snapshot's commit.
+                    reason.push_str(
+                        "; their tags would be past tag.default-time-retained by now anyway",
+                    );
+                }
+                report.missed.push(MissedPeriods {
+                    tags: names,
+                    before_snapshot_id: snapshot_id,
+                    reason,
+                })
+            }
             Decision::Tag { name, snapshot_id } => {
-                let action = if run.dry_run {
-                    TagAction {
-                        outcome: if existing.contains(name.as_str()) {
-                            "exists"
-                        } else {
-                            "would_create"
-                        },
-                        tag: name.clone(),
+                if expiry.expired(time_millis) {
+                    skipped += 1;
+                    report.tags.push(TagAction {
+                        tag: name,
                         snapshot_id,
+                        outcome: "skipped_expired",
                         existing_snapshot_id: None,
-                    }
+                        reason: expiry.reason(time_millis),
+                    });
+                    continue;
+                }
+                let action = if run.dry_run {
+                    planned(table, &name, snapshot_id).await?
                 } else {
-                    create(table, &config, &name, snapshot_id, clock).await?
+                    match create(table, &config, &name, snapshot_id, clock).await {
+                        Ok(a) => a,
+                        Err(e) => {
+                            // Expired between the walk and the create: the period is missed,
+                            // the later ones and retention still run. Any other failure
+                            // fails the table.
+                            let gone = table.try_load_snapshot(SnapshotId(snapshot_id)).await;
+                            if !matches!(gone, Ok(None)) {
+                                return Err(e);
+                            }
+                            report.missed.push(MissedPeriods {
+                                tags: vec![name],
+                                before_snapshot_id: snapshot_id,
+                                reason: format!(
+                                    "snapshot {snapshot_id} expired before its tag could be \
+                                     created ({e})"
+                                ),
+                            });
+                            continue;
+                        }
+                    }
                 };
                 if action.outcome == "would_create" {
                     planned_auto.push((name, snapshot_id));
@@ -213,6 +259,13 @@ pub async fn auto_tag(table: &Table, run: &AutoTagRun, clock: &dyn Clock) -> Res
                 report.tags.push(action);
             }
         }
+    }
+    if skipped > 0 {
+        report.notes.push(format!(
+            "{skipped} tag(s) not created because time retention would delete them at once: \
+             made when their snapshot was committed, as Java's writer makes them, they would \
+             be past tag.default-time-retained by now"
+        ));
     }
 
     if let Some(max) = config.num_retained_max {
@@ -224,14 +277,78 @@ pub async fn auto_tag(table: &Table, run: &AutoTagRun, clock: &dyn Clock) -> Res
     Ok(report)
 }
 
+/// Whether a tag would be deleted by time retention in the run that creates it. Java's writer
+/// creates a period's tag right after committing the snapshot that ends the period, so its
+/// `tagCreateTime` is that commit time; time retention deletes a tag once `now >
+/// tagCreateTime + tagTimeRetained` (both local wall-clock times, so the zone offset cancels
+/// out and epoch millis compare the same). A tag for a period long past would be created
+/// now only because its predecessors expired; it would have expired too (and a run that
+/// re-creates them would do so again after each expiry).
+struct Expiry {
+    now_millis: i64,
+    retained_millis: Option<i64>,
+    retained: Option<std::time::Duration>,
+}
+
+impl Expiry {
+    fn new(config: &AutoTagConfig, clock: &dyn Clock) -> Self {
+        let retained = config.time_retained.filter(|_| config.time_expire);
+        Expiry {
+            now_millis: clock.now_millis(),
+            retained_millis: retained.map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+            retained,
+        }
+    }
+
+    fn expired(&self, commit_millis: i64) -> bool {
+        self.retained_millis
+            .is_some_and(|r| self.now_millis > commit_millis.saturating_add(r))
+    }
+
+    fn reason(&self, commit_millis: i64) -> Option<String> {
+        let retained = self.retained?;
+        let commit = chrono::DateTime::from_timestamp_millis(commit_millis)
+            .map_or_else(|| commit_millis.to_string(), |t| t.to_rfc3339());
+        Some(format!(
+            "its snapshot was committed at {commit}, and tag.default-time-retained ({}) has \
+             passed since, so time retention would delete the tag at once",
+            period::describe_duration(retained)
+        ))
+    }
+}
+
+/// A dry run's outcome for one tag: what a real run's conditional create would report now.
+/// The tag is looked up at this point, not in the listing the run resumed from: names come
+/// after the newest automatic tag listed, so only a tag created since (by another scheduler
+/// or a Java writer) can be there.
+async fn planned(table: &Table, name: &str, snapshot_id: i64) -> Result<TagAction> {
+    let mut action = TagAction {
+        tag: name.to_string(),
+        snapshot_id,
+        outcome: "would_create",
+        existing_snapshot_id: None,
+        reason: None,
+    };
+    if let Some(tag) = table.try_load_tag(&TagName::new(name)?).await? {
+        if tag.snapshot.id.0 == snapshot_id {
+            action.outcome = "exists";
+        } else {
+            action.outcome = "exists_elsewhere";
+            action.existing_snapshot_id = Some(tag.snapshot.id.0);
+        }
+    }
+    Ok(action)
+}
+
 /// Feed the planner the retained snapshots from where it resumes, in id order, as Java's
-/// `run()` loop does: jump to the earliest when the next id expired, stop at a gap.
+/// `run()` loop does: jump to the earliest when the next id expired, stop at a gap. Each
+/// decision comes with the commit time of its snapshot.
 async fn walk(
     table: &Table,
     ids: &[SnapshotId],
     planner: &mut Planner,
     report: &mut AutoTagReport,
-) -> Result<Vec<Decision>> {
+) -> Result<Vec<(Decision, i64)>> {
     let Some(earliest) = ids.first() else {
         return Ok(Vec::new());
     };
@@ -261,8 +378,8 @@ async fn walk(
             break;
         };
         report.snapshots_examined += 1;
-        if let Some(d) = planner.process(id.0, snapshot.time_millis, snapshot.watermark) {
-            decisions.push(d);
+        if let Some(d) = planner.process(id.0, snapshot.time_millis, snapshot.watermark)? {
+            decisions.push((d, snapshot.time_millis));
         }
     }
     Ok(decisions)
@@ -297,6 +414,7 @@ async fn create(
         snapshot_id,
         outcome,
         existing_snapshot_id: existing,
+        reason: None,
     })
 }
 
@@ -351,14 +469,38 @@ async fn over_max_of(
         .collect()
 }
 
+/// A table to run auto-tag on, with its settings (read once per round).
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The table.
+    pub table: Table,
+    /// Its settings, with the overrides applied.
+    pub setting: Setting,
+}
+
+/// What [`discover`] found.
+#[derive(Debug, Default)]
+pub struct Discovery {
+    /// Tables whose options enable automatic tags.
+    pub targets: Vec<Target>,
+    /// Tables (or whole databases) that could not be examined: location and error. They are
+    /// failures of the run, not reasons to stop it.
+    pub failed: Vec<(String, Error)>,
+}
+
 /// Every table of a warehouse (`<db>.db/<table>/` with a schema) whose options, with the
 /// overrides, enable automatic tags. `databases` limits the search (names without `.db`).
-/// Tables whose options cannot be read are returned too, so that their failure is reported.
+/// A table whose schemas or options cannot be read, and a database that cannot be listed,
+/// are returned as failures; the rest of the warehouse is still examined. Only a warehouse
+/// root that cannot be listed, or a requested database that does not exist, is an error.
+/// `stop` is checked between databases and before each table is examined (a daemon's
+/// shutdown signal): once it is set, the tables found so far are returned.
 pub async fn discover(
     warehouse: &TableStore,
     databases: &[String],
     overrides: &[(String, String)],
-) -> Result<Vec<Table>> {
+    stop: &(dyn Fn() -> bool + Sync),
+) -> Result<Discovery> {
     let (_, dirs) = warehouse.list_dir("").await?;
     let mut dbs: Vec<String> = dirs
         .into_iter()
@@ -382,27 +524,54 @@ pub async fn discover(
             )));
         }
     }
+    let mut found = Discovery::default();
     let mut candidates = Vec::new();
     for db in dbs {
-        let (_, tables) = warehouse.list_dir(&db).await?;
-        for t in tables {
-            candidates.push(Table::new(warehouse.child(&t)?));
+        if stop() {
+            return Ok(found);
+        }
+        let listed = match warehouse.list_dir(&db).await {
+            Ok((_, tables)) => tables.iter().map(|t| warehouse.child(t)).collect(),
+            Err(e) => Err(e),
+        };
+        let listed: Result<Vec<TableStore>> = listed;
+        let listed = listed.map_err(|e| {
+            let location = format!("{}/{db}", warehouse.location().trim_end_matches('/'));
+            (location, e)
+        });
+        match listed {
+            Ok(stores) => candidates.extend(stores.into_iter().map(Table::new)),
+            Err(failure) => found.failed.push(failure),
         }
     }
     let checks = candidates.into_iter().map(|table| async move {
-        if table.schema_ids().await.map_or(true, |ids| ids.is_empty()) {
+        if stop() {
             return None;
+        }
+        let failed = |e| Some(Err((table.location().to_string(), e)));
+        match table.schema_ids().await {
+            Ok(ids) if ids.is_empty() => return None,
+            Ok(_) => {}
+            Err(e) => return failed(e),
         }
         match settings(&table, overrides).await {
             Ok(Setting::Disabled(_)) => None,
-            _ => Some(table),
+            Ok(setting) => Some(Ok(Target { table, setting })),
+            Err(e) => failed(e),
         }
     });
-    let found: Vec<Option<Table>> = futures::stream::iter(checks)
-        .buffered(SNAPSHOT_READ_AHEAD)
-        .collect()
-        .await;
-    Ok(found.into_iter().flatten().collect())
+    let checked: Vec<Option<std::result::Result<Target, (String, Error)>>> =
+        futures::stream::iter(checks)
+            .buffered(SNAPSHOT_READ_AHEAD)
+            .collect()
+            .await;
+    for c in checked.into_iter().flatten() {
+        match c {
+            Ok(t) => found.targets.push(t),
+            Err(f) => found.failed.push(f),
+        }
+    }
+    Ok(found)
 }
 
 /// Run auto-tag over many tables with bounded concurrency. A failing table is reported and the
@@ -422,6 +591,30 @@ pub async fn auto_tag_many(
             Some(match auto_tag(&table, run, clock).await {
                 Ok(r) => r,
                 Err(e) => AutoTagReport::failed(table.location(), run.dry_run, &e),
+            })
+        })
+        .buffered(concurrency.max(1))
+        .filter_map(|r| async move { r })
+        .collect()
+        .await
+}
+
+/// [`auto_tag_many`] for tables whose settings were read already (e.g. by [`discover`]).
+pub async fn auto_tag_targets(
+    targets: Vec<Target>,
+    run: &AutoTagRun,
+    clock: &dyn Clock,
+    concurrency: usize,
+    stop: &(dyn Fn() -> bool + Sync),
+) -> Vec<AutoTagReport> {
+    futures::stream::iter(targets)
+        .map(|t| async move {
+            if stop() {
+                return None;
+            }
+            Some(match auto_tag_with(&t.table, t.setting, run, clock).await {
+                Ok(r) => r,
+                Err(e) => AutoTagReport::failed(t.table.location(), run.dry_run, &e),
             })
         })
         .buffered(concurrency.max(1))

@@ -8,7 +8,7 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, TimeDelta};
+use chrono::{DateTime, FixedOffset, LocalResult, NaiveDate, NaiveDateTime, TimeDelta, TimeZone};
 
 /// `tag.period-formatter`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,8 +129,41 @@ impl Period {
         }
     }
 
-    fn delta(&self) -> TimeDelta {
-        TimeDelta::milliseconds(self.length().as_millis().min(i64::MAX as u128) as i64)
+    /// One period as a calendar delta; `None` when it is too long to represent.
+    fn delta(&self) -> Option<TimeDelta> {
+        TimeDelta::try_milliseconds(i64::try_from(self.length().as_millis()).ok()?)
+    }
+
+    /// The option that sets the period, for messages.
+    pub fn option_name(&self) -> &'static str {
+        match self {
+            Period::Every(_) => "tag.creation-period-duration",
+            _ => "tag.creation-period",
+        }
+    }
+
+    /// Refuse a period too long for tag-time arithmetic: one period back and two forward from
+    /// the Unix epoch (the origin Java floors to) must stay within chrono's calendar (years
+    /// -262143 to 262143). Java's `LocalDateTime` reaches further, but its names would then
+    /// be meaningless anyway.
+    pub fn validate_length(&self) -> Result<(), String> {
+        let epoch = NaiveDateTime::default();
+        let ok = self
+            .previous_tag_time(epoch)
+            .and_then(|t| self.next_tag_time(t))
+            .and_then(|t| self.next_tag_time(t))
+            .and_then(|t| self.next_tag_time(t))
+            .is_some();
+        if ok {
+            Ok(())
+        } else {
+            Err(format!(
+                "{} ({}) is too long: tag times one period away leave the calendar range \
+                 tagkeeper supports (years -262143 to 262143)",
+                self.option_name(),
+                describe_duration(self.length())
+            ))
+        }
     }
 
     fn pattern(&self) -> Pattern {
@@ -182,19 +215,19 @@ impl Period {
 
     /// Java `normalizeToPreviousTag`: the wall-clock time read as UTC epoch millis, truncated
     /// (Java's long division, toward zero) to a multiple of the period, minus one period.
-    pub fn previous_tag_time(&self, t: NaiveDateTime) -> NaiveDateTime {
+    /// `None` when the result leaves the calendar range (a huge period, or an absurd time).
+    pub fn previous_tag_time(&self, t: NaiveDateTime) -> Option<NaiveDateTime> {
+        let delta = self.delta()?;
         let millis = t.and_utc().timestamp_millis();
-        let period = self.delta().num_milliseconds().max(1);
+        let period = delta.num_milliseconds().max(1);
         let floored = (millis / period) * period;
-        let normalized = DateTime::from_timestamp_millis(floored)
-            .map(|d| d.naive_utc())
-            .unwrap_or(t);
-        normalized - self.delta()
+        let normalized = DateTime::from_timestamp_millis(floored)?.naive_utc();
+        normalized.checked_sub_signed(delta)
     }
 
-    /// Java `nextTagTime`.
-    pub fn next_tag_time(&self, t: NaiveDateTime) -> NaiveDateTime {
-        t + self.delta()
+    /// Java `nextTagTime`; `None` past the end of the calendar.
+    pub fn next_tag_time(&self, t: NaiveDateTime) -> Option<NaiveDateTime> {
+        t.checked_add_signed(self.delta()?)
     }
 }
 
@@ -252,6 +285,64 @@ impl Zone {
             Zone::Region(tz) => utc.with_timezone(tz).naive_local(),
         })
     }
+
+    /// The first instant, not before `not_before` (epoch ms) where possible, at which this
+    /// zone's wall clock shows `local` or later: the instant itself when `local` occurs once;
+    /// of the two in a repeated hour (clocks set back), the first one not before
+    /// `not_before` (the wall clock passes `local` again there); inside a skipped hour
+    /// (clocks set forward), the moment the clock jumps past it. `None` outside the calendar.
+    pub fn first_instant_at_or_after(&self, local: NaiveDateTime, not_before: i64) -> Option<i64> {
+        // DST gaps start and end on whole minutes and last at most a few hours; stepping over
+        // a day of minutes finds the end of any gap.
+        let mut t = local;
+        for _ in 0..=24 * 60 {
+            let at = self.instants(t);
+            if let Some(last) = at.last() {
+                return Some(
+                    at.iter()
+                        .copied()
+                        .find(|i| *i >= not_before)
+                        .unwrap_or(*last),
+                );
+            }
+            t = t.checked_add_signed(TimeDelta::minutes(1))?;
+        }
+        None
+    }
+
+    /// The instants whose wall-clock time here is `local`, earliest first: none in a skipped
+    /// hour, two in a repeated one.
+    fn instants(&self, local: NaiveDateTime) -> Vec<i64> {
+        fn all<Tz: TimeZone>(r: LocalResult<DateTime<Tz>>) -> Vec<i64> {
+            match r {
+                LocalResult::Single(a) => vec![a.timestamp_millis()],
+                LocalResult::Ambiguous(a, b) => {
+                    let (a, b) = (a.timestamp_millis(), b.timestamp_millis());
+                    vec![a.min(b), a.max(b)]
+                }
+                LocalResult::None => Vec::new(),
+            }
+        }
+        match self {
+            Zone::Local => all(chrono::Local.from_local_datetime(&local)),
+            Zone::Fixed(o) => all(o.from_local_datetime(&local)),
+            Zone::Region(tz) => all(tz.from_local_datetime(&local)),
+        }
+    }
+}
+
+/// A duration for messages: whole days, hours, minutes or seconds when it is one.
+pub(crate) fn describe_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    if d.subsec_nanos() != 0 || s == 0 {
+        return format!("{} ms", d.as_millis());
+    }
+    for (unit, len) in [("d", 86_400), ("h", 3_600), ("min", 60)] {
+        if s % len == 0 {
+            return format!("{} {unit}", s / len);
+        }
+    }
+    format!("{s} s")
 }
 
 fn bad_zone(id: &str) -> String {
@@ -346,26 +437,82 @@ mod tests {
         let daily = Period::Daily(Formatter::WithDashes);
         assert_eq!(
             daily.previous_tag_time(t("2024-01-02 00:30")),
-            t("2024-01-01 00:00")
+            Some(t("2024-01-01 00:00"))
         );
         assert_eq!(
             daily.previous_tag_time(t("2024-01-02 00:00")),
-            t("2024-01-01 00:00")
+            Some(t("2024-01-01 00:00"))
         );
         let two = Period::TwoHours;
         assert_eq!(
             two.previous_tag_time(t("2024-01-02 03:59")),
-            t("2024-01-02 00:00")
+            Some(t("2024-01-02 00:00"))
         );
         let every = Period::Every(Duration::from_secs(45 * 60));
         // Multiples of 45 min since the epoch: 2024-01-02 10:30 is one (1704191400 s / 2700).
         assert_eq!(
             every.previous_tag_time(t("2024-01-02 10:31")),
-            t("2024-01-02 09:45")
+            Some(t("2024-01-02 09:45"))
         );
         assert_eq!(
             daily.next_tag_time(t("2024-01-01 00:00")),
-            t("2024-01-02 00:00")
+            Some(t("2024-01-02 00:00"))
+        );
+    }
+
+    #[test]
+    fn huge_periods_are_refused_and_arithmetic_never_panics() {
+        let huge = Period::Every(Duration::from_secs(100_000_000 * 86_400));
+        let e = huge.validate_length().unwrap_err();
+        assert!(
+            e.contains("tag.creation-period-duration (100000000 d) is too long"),
+            "{e}"
+        );
+        let millennium = Period::Every(Duration::from_secs(1000 * 365 * 86_400));
+        assert_eq!(millennium.validate_length(), Ok(()));
+        assert_eq!(
+            Period::Daily(Formatter::WithDashes).validate_length(),
+            Ok(())
+        );
+        // At the ends of the calendar a step is None, not a panic.
+        let daily = Period::Daily(Formatter::WithDashes);
+        assert_eq!(daily.next_tag_time(NaiveDateTime::MAX), None);
+        assert_eq!(daily.previous_tag_time(NaiveDateTime::MIN), None);
+        assert_eq!(huge.previous_tag_time(t("2024-01-01 00:00")), None);
+        let beyond = Period::Every(Duration::MAX);
+        assert_eq!(beyond.next_tag_time(t("2024-01-01 00:00")), None);
+        assert!(beyond.validate_length().is_err());
+    }
+
+    #[test]
+    fn first_instant_of_a_wall_clock_time_across_dst() {
+        let ms = |s: &str| t(s).and_utc().timestamp_millis();
+        let berlin = Zone::parse("Europe/Berlin").unwrap();
+        // An ordinary time: CET is UTC+1.
+        assert_eq!(
+            berlin.first_instant_at_or_after(t("2024-03-30 02:30"), 0),
+            Some(ms("2024-03-30 01:30"))
+        );
+        // 2024-03-31 02:00 CET jumps to 03:00 CEST (01:00Z): 02:30 never shows; the clock
+        // passes it at the jump.
+        assert_eq!(
+            berlin.first_instant_at_or_after(t("2024-03-31 02:30"), 0),
+            Some(ms("2024-03-31 01:00"))
+        );
+        // 2024-10-27 03:00 CEST goes back to 02:00 CET (01:00Z): 02:30 shows at 00:30Z and
+        // again at 01:30Z.
+        assert_eq!(
+            berlin.first_instant_at_or_after(t("2024-10-27 02:30"), 0),
+            Some(ms("2024-10-27 00:30"))
+        );
+        assert_eq!(
+            berlin.first_instant_at_or_after(t("2024-10-27 02:30"), ms("2024-10-27 01:00")),
+            Some(ms("2024-10-27 01:30"))
+        );
+        let plus8 = Zone::parse("+08:00").unwrap();
+        assert_eq!(
+            plus8.first_instant_at_or_after(t("2024-01-02 08:00"), 0),
+            Some(ms("2024-01-02 00:00"))
         );
     }
 

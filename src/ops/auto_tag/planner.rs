@@ -15,7 +15,8 @@ use std::time::Duration;
 use chrono::NaiveDateTime;
 use serde::Serialize;
 
-use super::period::{Formatter, Period, Zone};
+use super::period::{describe_duration, Formatter, Period, Zone};
+use crate::error::{Error, Result};
 use crate::format::duration::parse_duration;
 use crate::format::ids::SnapshotId;
 
@@ -50,6 +51,10 @@ pub struct AutoTagConfig {
     /// `tag.time-expire-enabled`: expire tags past their retention in the same run.
     pub time_expire: bool,
 }
+
+const NUM_RETAINED_MAX_ZERO: &str = "tag.num-retained-max = 0 would delete every automatic tag \
+     as soon as it is created; set it to 1 or more, or set tag.automatic-creation = none to \
+     create no tags";
 
 /// Whether a table's options enable automatic tags.
 #[derive(Debug, Clone, PartialEq)]
@@ -116,12 +121,17 @@ impl AutoTagConfig {
                 }
             },
         };
+        period.validate_length()?;
         let delay = duration("tag.creation-delay")?.unwrap_or_default();
         period.validate_delay(delay)?;
         let num_retained_max = opt("tag.num-retained-max")
-            .map(|v| {
-                v.parse::<u64>()
-                    .map_err(|_| format!("tag.num-retained-max = {v:?} is not a count"))
+            .map(|v| match v.parse::<u64>() {
+                // Java's writer accepts 0 and then deletes every automatic tag right after
+                // creating it (with data cleanup), and a restarted writer (or every run of a
+                // scheduler that resumes from tags) creates them all again: refuse it.
+                Ok(0) => Err(NUM_RETAINED_MAX_ZERO.to_string()),
+                Ok(n) => Ok(n),
+                Err(_) => Err(format!("tag.num-retained-max = {v:?} is not a count")),
             })
             .transpose()?;
         let flag = |k: &str, default: bool| -> Result<bool, String> {
@@ -164,24 +174,41 @@ impl AutoTagConfig {
         }
     }
 
-    /// When, by the machine's clock, the current period ends plus the delay: the moment a
-    /// process-time table may next need a tag (a second later, so the end has passed). `None`
-    /// in watermark mode, where tags follow the data's time, not the clock.
+    /// When, by the machine's clock, the next period's tag falls due: the moment a
+    /// process-time table may next need a tag (a second later, so the moment has passed).
+    /// Java's trigger is `time - delay >= period end`, so the tag of the period ending at `E`
+    /// is due at `E + delay`: the next one not yet due is `floor(local - delay) + period +
+    /// delay` (inside the delay window after a boundary, that is the period that just
+    /// ended). `None` in watermark mode, where tags follow the data's time, not the clock,
+    /// and when the time cannot be computed (beyond the calendar).
     pub fn next_period_end_millis(&self, now_millis: i64) -> Option<i64> {
         if self.mode != Mode::ProcessTime {
             return None;
         }
         let local = self.zone.local_time(now_millis)?;
-        let end = self.period.next_tag_time(
-            self.period
-                .next_tag_time(self.period.previous_tag_time(local)),
-        );
-        let due = end + self.delay();
-        Some(now_millis + (due - local).num_milliseconds() + 1_000)
+        let delay = self.delay()?;
+        let p = self.period;
+        let pending = p.previous_tag_time(local.checked_sub_signed(delay)?)?;
+        let end = p.next_tag_time(p.next_tag_time(pending)?)?;
+        let due = self
+            .zone
+            .first_instant_at_or_after(end.checked_add_signed(delay)?, now_millis)?;
+        due.max(now_millis).checked_add(1_000)
     }
 
-    fn delay(&self) -> chrono::TimeDelta {
-        chrono::TimeDelta::milliseconds(self.delay.as_millis().min(i64::MAX as u128) as i64)
+    fn delay(&self) -> Option<chrono::TimeDelta> {
+        chrono::TimeDelta::try_milliseconds(i64::try_from(self.delay.as_millis()).ok()?)
+    }
+
+    /// The error for tag-time arithmetic that leaves the calendar, naming the options.
+    fn out_of_range(&self, what: &str) -> Error {
+        Error::InvalidArgument(format!(
+            "{what} leaves the calendar range tagkeeper supports (years -262143 to 262143) \
+             with {} = {} and tag.creation-delay = {}",
+            self.period.option_name(),
+            describe_duration(self.period.length()),
+            describe_duration(self.delay)
+        ))
     }
 }
 
@@ -227,11 +254,18 @@ pub struct LastAutoTag {
 }
 
 impl Planner {
-    /// Resume as Java does: after the newest automatic tag, or from the earliest snapshot.
-    pub fn resume(config: AutoTagConfig, last: Option<LastAutoTag>, earliest: Option<i64>) -> Self {
-        match last {
+    /// Resume after the newest automatic tag, or from the earliest snapshot. Fails only when
+    /// the period after that tag is beyond the calendar.
+    pub fn resume(
+        config: AutoTagConfig,
+        last: Option<LastAutoTag>,
+        earliest: Option<i64>,
+    ) -> Result<Self> {
+        Ok(match last {
             Some(l) => Planner {
-                next_tag: Some(config.period.next_tag_time(l.time)),
+                next_tag: Some(config.period.next_tag_time(l.time).ok_or_else(|| {
+                    config.out_of_range(&format!("the period after tag time {}", l.time))
+                })?),
                 next_snapshot: l.snapshot_id.0 + 1,
                 blind: false,
                 config,
@@ -246,7 +280,7 @@ impl Planner {
                     blind: first > 1,
                 }
             }
-        }
+        })
     }
 
     /// The id the planner wants next.
@@ -263,28 +297,42 @@ impl Planner {
         }
     }
 
-    /// Process the snapshot `next_snapshot` (Java `tryToCreateTags`).
+    /// Process the snapshot `next_snapshot` (Java `tryToCreateTags`). Fails only when the
+    /// snapshot's time is so far from the present that its period is beyond the calendar.
     pub fn process(
         &mut self,
         id: i64,
         time_millis: i64,
         watermark: Option<i64>,
-    ) -> Option<Decision> {
+    ) -> Result<Option<Decision>> {
         debug_assert_eq!(id, self.next_snapshot);
         self.next_snapshot = id + 1;
-        let time = self.config.snapshot_time(time_millis, watermark)?;
+        let Some(time) = self.config.snapshot_time(time_millis, watermark) else {
+            return Ok(None);
+        };
         let period = self.config.period;
+        let range = |c: &AutoTagConfig| c.out_of_range(&format!("snapshot {id} at {time}"));
+        let next = |t: NaiveDateTime| period.next_tag_time(t).ok_or_else(|| range(&self.config));
         let due = match self.next_tag {
             None => true,
-            Some(next) => time - self.config.delay() >= period.next_tag_time(next),
+            Some(pending) => {
+                let shifted = self
+                    .config
+                    .delay()
+                    .and_then(|d| time.checked_sub_signed(d))
+                    .ok_or_else(|| range(&self.config))?;
+                shifted >= next(pending)?
+            }
         };
         if !due {
             // A snapshot that does not end the pending period: nor did any expired one before
             // it (snapshot times only grow), so the next trigger is certain.
             self.blind = false;
-            return None;
+            return Ok(None);
         }
-        let previous = period.previous_tag_time(time);
+        let previous = period
+            .previous_tag_time(time)
+            .ok_or_else(|| range(&self.config))?;
         if self.blind {
             self.blind = false;
             // Every period from the pending one up to `previous` ended at or before this
@@ -293,23 +341,23 @@ impl Planner {
             let mut p = self.next_tag.unwrap_or(previous);
             while p <= previous && names.len() < 10_000 {
                 names.push(period.tag_name(p));
-                p = period.next_tag_time(p);
+                p = next(p)?;
             }
-            self.next_tag = Some(period.next_tag_time(previous));
-            return Some(Decision::Missed {
+            self.next_tag = Some(next(previous)?);
+            return Ok(Some(Decision::Missed {
                 names,
                 snapshot_id: id,
-            });
+            }));
         }
         let this = match self.next_tag {
-            Some(next) if self.config.completion => next,
+            Some(pending) if self.config.completion => pending,
             _ => previous,
         };
-        self.next_tag = Some(period.next_tag_time(this));
-        Some(Decision::Tag {
+        self.next_tag = Some(next(this)?);
+        Ok(Some(Decision::Tag {
             name: period.tag_name(this),
             snapshot_id: id,
-        })
+        }))
     }
 }
 
@@ -338,401 +386,4 @@ pub fn over_retention(tags: &[(String, i64)], max: u64) -> Result<Vec<String>, S
 }
 
 #[cfg(test)]
-mod tests {
-    //! Scenarios from Java's `TagAutoManagerTest` (the names it asserts), plus completion,
-    //! zones, and the expired-history rule.
-    use super::*;
-    use proptest::prelude::*;
-
-    fn utc(s: &str) -> i64 {
-        NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S")
-            .unwrap()
-            .and_utc()
-            .timestamp_millis()
-    }
-
-    fn config(opts: &[(&str, &str)]) -> AutoTagConfig {
-        let get = |k: &str| {
-            opts.iter()
-                .find(|(key, _)| *key == k)
-                .map(|(_, v)| v.to_string())
-        };
-        match AutoTagConfig::from_options(&get).unwrap() {
-            Setting::Enabled(c) => c,
-            Setting::Disabled(why) => panic!("{why}"),
-        }
-    }
-
-    /// Watermark-mode snapshots 1.. with these watermarks: the tag names created, in order.
-    fn names(opts: &[(&str, &str)], watermarks: &[Option<i64>]) -> Vec<String> {
-        decide(opts, watermarks)
-            .into_iter()
-            .filter_map(|d| match d {
-                Decision::Tag { name, .. } => Some(name),
-                Decision::Missed { .. } => None,
-            })
-            .collect()
-    }
-
-    fn decide(opts: &[(&str, &str)], watermarks: &[Option<i64>]) -> Vec<Decision> {
-        let mut p = Planner::resume(config(opts), None, Some(1));
-        let mut out = Vec::new();
-        for (i, w) in watermarks.iter().enumerate() {
-            out.extend(p.process(i as i64 + 1, 0, *w));
-        }
-        out
-    }
-
-    const HOURLY_WM: [(&str, &str); 2] = [
-        ("tag.automatic-creation", "watermark"),
-        ("tag.creation-period", "hourly"),
-    ];
-
-    #[test]
-    fn java_test_tag() {
-        let w = [
-            "2023-07-18T12:12:00",
-            "2023-07-18T12:59:00",
-            "2023-07-18T13:00:00",
-            "2023-07-18T14:00:00",
-            "2023-07-18T15:00:00",
-        ]
-        .map(|s| Some(utc(s)));
-        assert_eq!(
-            names(&HOURLY_WM, &w),
-            [
-                "2023-07-18 11",
-                "2023-07-18 12",
-                "2023-07-18 13",
-                "2023-07-18 14"
-            ]
-        );
-    }
-
-    #[test]
-    fn java_test_tag_delay() {
-        let mut opts = HOURLY_WM.to_vec();
-        opts.push(("tag.creation-delay", "10 s"));
-        let w = [
-            "2023-07-18T12:00:09",
-            "2023-07-18T13:00:09",
-            "2023-07-18T13:00:10",
-        ]
-        .map(|s| Some(utc(s)));
-        let d = decide(&opts, &w);
-        assert_eq!(
-            d,
-            [
-                Decision::Tag {
-                    name: "2023-07-18 11".into(),
-                    snapshot_id: 1
-                },
-                Decision::Tag {
-                    name: "2023-07-18 12".into(),
-                    snapshot_id: 3
-                }
-            ]
-        );
-    }
-
-    #[test]
-    fn java_test_null_and_min_watermarks_are_skipped() {
-        let w = [
-            None,
-            Some(i64::MIN),
-            Some(utc("2023-07-18T12:00:09")),
-            None,
-            Some(utc("2023-07-18T13:00:10")),
-        ];
-        assert_eq!(
-            decide(&HOURLY_WM, &w),
-            [
-                Decision::Tag {
-                    name: "2023-07-18 11".into(),
-                    snapshot_id: 3
-                },
-                Decision::Tag {
-                    name: "2023-07-18 12".into(),
-                    snapshot_id: 5
-                }
-            ]
-        );
-    }
-
-    #[test]
-    fn java_test_two_hours_and_daily_and_formatters() {
-        let two = [
-            ("tag.automatic-creation", "watermark"),
-            ("tag.creation-period", "two-hours"),
-        ];
-        let w = [
-            "2023-07-18T12:00:01",
-            "2023-07-18T13:00:01",
-            "2023-07-18T14:00:09",
-        ]
-        .map(|s| Some(utc(s)));
-        assert_eq!(names(&two, &w), ["2023-07-18 10", "2023-07-18 12"]);
-
-        let daily = [("tag.automatic-creation", "watermark")];
-        let w = [
-            "2023-07-18T12:00:01",
-            "2023-07-19T12:00:01",
-            "2023-07-20T12:00:01",
-        ]
-        .map(|s| Some(utc(s)));
-        assert_eq!(
-            names(&daily, &w),
-            ["2023-07-17", "2023-07-18", "2023-07-19"]
-        );
-
-        let mut compact = daily.to_vec();
-        compact.push(("tag.period-formatter", "without_dashes"));
-        let w = ["2023-07-18T12:12:00", "2023-07-19T12:12:00"].map(|s| Some(utc(s)));
-        assert_eq!(names(&compact, &w), ["20230717", "20230718"]);
-
-        let w = ["2023-07-18T12:12:00", "2023-07-18T13:13:00"].map(|s| Some(utc(s)));
-        let mut hourly = HOURLY_WM.to_vec();
-        hourly.push(("tag.period-formatter", "without_dashes"));
-        assert_eq!(names(&hourly, &w), ["20230718 11", "20230718 12"]);
-        hourly.pop();
-        hourly.push(("tag.period-formatter", "without_dashes_and_spaces"));
-        assert_eq!(names(&hourly, &w), ["2023071811", "2023071812"]);
-
-        let every = [
-            ("tag.automatic-creation", "watermark"),
-            ("tag.creation-period-duration", "30 min"),
-        ];
-        let w = ["2023-07-18T12:12:00", "2023-07-18T13:13:00"].map(|s| Some(utc(s)));
-        assert_eq!(names(&every, &w), ["202307181130", "202307181230"]);
-    }
-
-    #[test]
-    fn gaps_are_skipped_without_completion_and_filled_one_per_snapshot_with_it() {
-        let w = [
-            "2023-07-18T12:10:00",
-            "2023-07-18T16:10:00",
-            "2023-07-18T16:20:00",
-            "2023-07-18T16:30:00",
-            "2023-07-18T16:40:00",
-        ]
-        .map(|s| Some(utc(s)));
-        assert_eq!(names(&HOURLY_WM, &w), ["2023-07-18 11", "2023-07-18 15"]);
-        let mut on = HOURLY_WM.to_vec();
-        on.push(("tag.automatic-completion", "true"));
-        assert_eq!(
-            decide(&on, &w),
-            ["11", "12", "13", "14", "15"]
-                .iter()
-                .enumerate()
-                .map(|(i, h)| Decision::Tag {
-                    name: format!("2023-07-18 {h}"),
-                    snapshot_id: i as i64 + 1
-                })
-                .collect::<Vec<_>>()
-        );
-    }
-
-    #[test]
-    fn process_time_uses_the_commit_time_in_the_zone() {
-        let opts = [
-            ("tag.automatic-creation", "process-time"),
-            ("sink.process-time-zone", "Asia/Shanghai"),
-        ];
-        let mut p = Planner::resume(config(&opts), None, Some(1));
-        // 2023-07-18T17:00Z is 2023-07-19 01:00 in Shanghai: the previous day is the 18th.
-        let d = p.process(1, utc("2023-07-18T17:00:00"), Some(0));
-        assert_eq!(
-            d,
-            Some(Decision::Tag {
-                name: "2023-07-18".into(),
-                snapshot_id: 1
-            })
-        );
-        // 2023-07-19T15:59Z is 23:59 local: not yet the end of the 19th.
-        assert_eq!(p.process(2, utc("2023-07-19T15:59:00"), None), None);
-        assert_eq!(
-            p.process(3, utc("2023-07-19T16:00:00"), None),
-            Some(Decision::Tag {
-                name: "2023-07-19".into(),
-                snapshot_id: 3
-            })
-        );
-        // The same watermarks in watermark mode with the default zone (UTC).
-        let wm = config(&[("tag.automatic-creation", "watermark")]);
-        assert_eq!(
-            wm.snapshot_time(0, Some(utc("2023-07-18T17:00:00"))),
-            NaiveDateTime::parse_from_str("2023-07-18 17:00", "%Y-%m-%d %H:%M").ok()
-        );
-    }
-
-    #[test]
-    fn periods_whose_snapshots_expired_unseen_are_missed_not_guessed() {
-        let cfg = config(&HOURLY_WM);
-        let tag_time = |s: &str| NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M").unwrap();
-        // Last auto tag '2023-07-18 11' on snapshot 1; snapshots 2..=9 expired.
-        let last = LastAutoTag {
-            time: tag_time("2023-07-18 11:00"),
-            snapshot_id: SnapshotId(1),
-        };
-        let mut p = Planner::resume(cfg.clone(), Some(last.clone()), Some(10));
-        p.jump_to(10);
-        assert_eq!(p.next_snapshot(), 10);
-        // Snapshot 10 at 15:20 ends periods 12, 13 and 14, but an expired snapshot may have
-        // ended 14 first.
-        assert_eq!(
-            p.process(10, 0, Some(utc("2023-07-18T15:20:00"))),
-            Some(Decision::Missed {
-                names: vec![
-                    "2023-07-18 12".into(),
-                    "2023-07-18 13".into(),
-                    "2023-07-18 14".into()
-                ],
-                snapshot_id: 10
-            })
-        );
-        // From here on history is seen: 16:05 ends period 15.
-        assert_eq!(p.process(11, 0, Some(utc("2023-07-18T15:50:00"))), None);
-        assert_eq!(
-            p.process(12, 0, Some(utc("2023-07-18T16:05:00"))),
-            Some(Decision::Tag {
-                name: "2023-07-18 15".into(),
-                snapshot_id: 12
-            })
-        );
-        // A first retained snapshot that ends no period proves the expired ones did not
-        // either: Java's restore scenario (testTag) then tags exactly as Java.
-        let mut p = Planner::resume(cfg.clone(), Some(last), Some(10));
-        p.jump_to(10);
-        assert_eq!(p.process(10, 0, Some(utc("2023-07-18T12:50:00"))), None);
-        assert_eq!(
-            p.process(11, 0, Some(utc("2023-07-18T13:05:00"))),
-            Some(Decision::Tag {
-                name: "2023-07-18 12".into(),
-                snapshot_id: 11
-            })
-        );
-        // No automatic tag yet and snapshot 1 expired: the first period is missed too.
-        let mut p = Planner::resume(cfg, None, Some(5));
-        assert_eq!(
-            p.process(5, 0, Some(utc("2023-07-18T12:30:00"))),
-            Some(Decision::Missed {
-                names: vec!["2023-07-18 11".into()],
-                snapshot_id: 5
-            })
-        );
-    }
-
-    #[test]
-    fn retention_counts_snapshots_and_refuses_shared_ones() {
-        let tags = [
-            ("a".to_string(), 3),
-            ("b".to_string(), 1),
-            ("c".to_string(), 2),
-            ("d".to_string(), 4),
-        ];
-        assert_eq!(over_retention(&tags, 2).unwrap(), ["b", "c"]);
-        assert_eq!(over_retention(&tags, 4).unwrap(), Vec::<String>::new());
-        let shared = [("a".to_string(), 1), ("b".to_string(), 1), ("c".into(), 2)];
-        assert!(over_retention(&shared, 1).unwrap_err().contains("a, b"));
-        assert_eq!(over_retention(&shared, 2).unwrap(), Vec::<String>::new());
-    }
-
-    #[test]
-    fn options_are_validated() {
-        let get = |opts: &'static [(&'static str, &'static str)]| {
-            move |k: &str| {
-                opts.iter()
-                    .find(|(key, _)| *key == k)
-                    .map(|(_, v)| v.to_string())
-            }
-        };
-        assert!(matches!(
-            AutoTagConfig::from_options(&get(&[])),
-            Ok(Setting::Disabled(_))
-        ));
-        assert!(matches!(
-            AutoTagConfig::from_options(&get(&[("tag.automatic-creation", "batch")])),
-            Ok(Setting::Disabled(_))
-        ));
-        for bad in [
-            &[("tag.automatic-creation", "sometimes")][..],
-            &[
-                ("tag.automatic-creation", "watermark"),
-                ("tag.creation-delay", "1 d"),
-            ],
-            &[
-                ("tag.automatic-creation", "watermark"),
-                ("tag.creation-period", "weekly"),
-            ],
-            &[
-                ("tag.automatic-creation", "process-time"),
-                ("sink.process-time-zone", "Nowhere/Land"),
-            ],
-            &[
-                ("tag.automatic-creation", "watermark"),
-                ("tag.num-retained-max", "-1"),
-            ],
-        ] {
-            let leaked: &'static [(&'static str, &'static str)] = Box::leak(bad.to_vec().into());
-            assert!(
-                AutoTagConfig::from_options(&get(leaked)).is_err(),
-                "{bad:?}"
-            );
-        }
-        // Enum values are case-insensitive, as Java reads them.
-        let c = config(&[
-            ("tag.automatic-creation", "Process-Time"),
-            ("tag.creation-period", "HOURLY"),
-        ]);
-        assert_eq!(c.mode, Mode::ProcessTime);
-    }
-
-    proptest! {
-        /// Without expirations, resuming from the tags created so far (what every one-shot run
-        /// does) gives exactly the tags of one uninterrupted pass (what Java's writer does).
-        #[test]
-        fn resuming_from_tags_equals_one_pass(
-            steps in proptest::collection::vec(0i64..5_400_000, 1..60),
-            cuts in proptest::collection::vec(any::<bool>(), 60),
-            completion in any::<bool>(),
-        ) {
-            let mut opts = HOURLY_WM.to_vec();
-            if completion {
-                opts.push(("tag.automatic-completion", "true"));
-            }
-            let cfg = config(&opts);
-            let mut t = utc("2023-07-18T10:00:00");
-            let times: Vec<i64> = steps.iter().map(|s| { t += s; t }).collect();
-            let mut one = Planner::resume(cfg.clone(), None, Some(1));
-            let expected: Vec<Decision> = times
-                .iter()
-                .enumerate()
-                .filter_map(|(i, w)| one.process(i as i64 + 1, 0, Some(*w)))
-                .collect();
-            let mut got: Vec<Decision> = Vec::new();
-            let mut i = 0usize;
-            while i < times.len() {
-                let last = got.iter().rev().find_map(|d| match d {
-                    Decision::Tag { name, snapshot_id } => Some(LastAutoTag {
-                        time: cfg.period.tag_time(name).unwrap(),
-                        snapshot_id: SnapshotId(*snapshot_id),
-                    }),
-                    Decision::Missed { .. } => None,
-                });
-                let mut p = Planner::resume(cfg.clone(), last, Some(1));
-                // Re-walk from where the tags say, up to the next cut.
-                let end = (i + 1..times.len()).find(|j| cuts[*j]).unwrap_or(times.len());
-                while (p.next_snapshot() as usize) <= end {
-                    let id = p.next_snapshot();
-                    if let Some(d) = p.process(id, 0, Some(times[id as usize - 1])) {
-                        if !got.contains(&d) {
-                            got.push(d);
-                        }
-                    }
-                }
-                i = end;
-            }
-            prop_assert_eq!(got, expected);
-        }
-    }
-}
+mod tests;
