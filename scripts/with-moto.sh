@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Run a command with a local S3 server (moto, single-threaded) on a free loopback port, and
+# Run a command with a local S3 server (moto, one request at a time) on a free loopback port, and
 # the environment the S3 tests read:
 #   TAGKEEPER_S3_URL=s3://<bucket>   AWS_ENDPOINT, AWS_ALLOW_HTTP, dummy credentials.
 # moto lives in its own venv (.venv-moto) so the pypaimon venv keeps its exact pins.
@@ -28,5 +28,5 @@ curl -fsS -X PUT "http://127.0.0.1:${PORT}/${BUCKET}" >/dev/null
 export AWS_ENDPOINT="http://127.0.0.1:${PORT}" AWS_ALLOW_HTTP=true \
        AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1 \
        AWS_CONDITIONAL_PUT=etag TAGKEEPER_S3_URL="s3://${BUCKET}"
-echo "with-moto.sh: moto (single-threaded) on 127.0.0.1:${PORT}, bucket ${BUCKET}" >&2
+echo "with-moto.sh: moto (one request at a time) on 127.0.0.1:${PORT}, bucket ${BUCKET}" >&2
 "$@"

@@ -1,4 +1,4 @@
-//! The core suite against a real S3 protocol server (moto, single-threaded, started by
+//! The core suite against a real S3 protocol server (moto, one request at a time, started by
 //! scripts/with-moto.sh, which sets TAGKEEPER_S3_URL and the AWS_* variables). Through s3://
 //! URLs: the conditional-create self-test, commit races, tag-create races, delete-tag, and the
 //! CLI. Without the server these tests are skipped with a message.
