@@ -48,7 +48,7 @@ async fn read_version(table: &Table, version: VersionSpec) -> (u64, String) {
 }
 
 /// Every version of a fixture with what pypaimon read for it.
-fn versions(expected: &Value) -> Vec<(VersionSpec, u64, String)> {
+pub(crate) fn versions(expected: &Value) -> Vec<(VersionSpec, u64, String)> {
     let mut out = Vec::new();
     for s in expected["snapshots"].as_array().unwrap() {
         out.push((
