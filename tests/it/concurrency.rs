@@ -204,6 +204,10 @@ async fn interleave(
         };
         verify(k, raced).await;
     }
+    eprintln!(
+        "concurrency {name}: {} interleavings (the other actor before request k of {n})",
+        ks.len()
+    );
     ks.len()
 }
 async fn writer_and_expirer(t: &Table) {
