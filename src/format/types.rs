@@ -11,6 +11,11 @@ use serde_json::Value;
 /// Length Paimon uses for `STRING` (`VARCHAR(2147483647)`) and `BYTES`.
 pub const MAX_LENGTH: u32 = i32::MAX as u32;
 
+/// Smallest and largest DECIMAL precision Paimon accepts (`DecimalType`).
+pub const MIN_DECIMAL_PRECISION: u32 = 1;
+/// See [`MIN_DECIMAL_PRECISION`].
+pub const MAX_DECIMAL_PRECISION: u32 = 38;
+
 /// A Paimon data type with its nullability.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DataType {
@@ -148,10 +153,21 @@ impl DataType {
             ("BIGINT", "") => TypeRoot::BigInt,
             ("FLOAT", "") => TypeRoot::Float,
             ("DOUBLE", "") => TypeRoot::Double,
-            ("DECIMAL" | "NUMERIC" | "DEC", "") => TypeRoot::Decimal {
-                precision: arg(0, 10)?,
-                scale: arg(1, 0)?,
-            },
+            ("DECIMAL" | "NUMERIC" | "DEC", "") => {
+                let (precision, scale) = (arg(0, 10)?, arg(1, 0)?);
+                // Paimon's DecimalType limits. Unbounded, a scale from a damaged schema would
+                // size buffers (a partition value renders `scale` digits) to gigabytes.
+                if !(MIN_DECIMAL_PRECISION..=MAX_DECIMAL_PRECISION).contains(&precision)
+                    || scale > precision
+                {
+                    return Err(format!(
+                        "type {text}: DECIMAL precision must be between {MIN_DECIMAL_PRECISION} \
+                         and {MAX_DECIMAL_PRECISION} and scale between 0 and the precision \
+                         (found precision {precision}, scale {scale})"
+                    ));
+                }
+                TypeRoot::Decimal { precision, scale }
+            }
             ("CHAR", "") => TypeRoot::Char(arg(0, 1)?),
             ("VARCHAR", "") => TypeRoot::VarChar(arg(0, 1)?),
             ("STRING", "") => TypeRoot::VarChar(MAX_LENGTH),
@@ -315,6 +331,34 @@ mod tests {
         .unwrap_or_default();
         let t = DataType::from_json(&v).unwrap_or_else(|e| unreachable!("{e}"));
         assert_eq!(t.sql(), "ROW<a INT, b ARRAY<STRING NOT NULL>> NOT NULL");
+    }
+
+    #[test]
+    fn decimal_bounds_are_paimon_s() {
+        for ok in [
+            "DECIMAL(1, 0)",
+            "DECIMAL(38, 38)",
+            "DECIMAL(38, 0)",
+            "DECIMAL",
+            "DEC(5)",
+        ] {
+            assert!(DataType::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "DECIMAL(0, 0)",
+            "DECIMAL(39, 2)",
+            "DECIMAL(10, 11)",
+            "DECIMAL(38, 4000000000)",
+            "NUMERIC(4294967295, 0)",
+            "DECIMAL(10, -1)",
+        ] {
+            let e = DataType::parse(bad).err().unwrap_or_default();
+            assert!(
+                e.contains("DECIMAL precision must be between 1 and 38")
+                    || e.contains("bad type argument"),
+                "{bad}: {e}"
+            );
+        }
     }
 
     #[test]

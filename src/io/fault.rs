@@ -65,6 +65,8 @@ pub enum InjectedError {
     NotFound,
     /// Access denied.
     PermissionDenied,
+    /// An HTTP timeout: the request may or may not have taken effect.
+    Timeout,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -216,7 +218,7 @@ impl FaultHandle {
                 // Not a transient error: nothing is left to retry it.
                 return Err(object_store::Error::Generic {
                     store: "FaultStore",
-                    source: Box::new(FaultError(format!(
+                    source: Box::new(FaultError::new(format!(
                         "{path}: simulated crash: the process is gone"
                     ))),
                 });
@@ -288,37 +290,63 @@ impl FaultHandle {
     }
 }
 
+/// An injected failure. Shaped like object_store's own HTTP errors: the text names the request
+/// and its path (as a real error names the URL), the cause is its source. The path is there on
+/// purpose: error classification must not be fooled by what a path contains.
 #[derive(Debug)]
-struct FaultError(String);
+struct FaultError {
+    text: String,
+    source: Option<object_store::client::HttpError>,
+}
 
-impl fmt::Display for FaultError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+impl FaultError {
+    fn new(text: String) -> Self {
+        FaultError { text, source: None }
     }
 }
 
-impl std::error::Error for FaultError {}
+impl fmt::Display for FaultError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
 
-fn injected(error: InjectedError, path: &str, why: &str) -> object_store::Error {
-    let source = |m: String| Box::new(FaultError(m)) as Box<dyn std::error::Error + Send + Sync>;
+impl std::error::Error for FaultError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_ref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+pub(crate) fn injected(error: InjectedError, path: &str, why: &str) -> object_store::Error {
+    let generic = |e: FaultError| object_store::Error::Generic {
+        store: "FaultStore",
+        source: Box::new(e),
+    };
     match error {
-        InjectedError::Generic => object_store::Error::Generic {
-            store: "FaultStore",
-            source: source(format!("{why}: connection reset")),
-        },
-        InjectedError::SlowDown => object_store::Error::Generic {
-            store: "FaultStore",
-            source: source(format!(
-                "{why}: HTTP 503 SlowDown: Please reduce your request rate"
+        InjectedError::Generic => generic(FaultError::new(format!(
+            "{why} on {path}: connection reset"
+        ))),
+        // As object_store renders an S3 throttling answer.
+        InjectedError::SlowDown => generic(FaultError::new(format!(
+            "{why} on {path}: Server returned non-2xx status code: 503 Service Unavailable: \
+             <Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>"
+        ))),
+        InjectedError::Timeout => generic(FaultError {
+            text: format!("{why} on {path}: HTTP error: operation timed out"),
+            source: Some(object_store::client::HttpError::new(
+                object_store::client::HttpErrorKind::Timeout,
+                FaultError::new("operation timed out".into()),
             )),
-        },
+        }),
         InjectedError::NotFound => object_store::Error::NotFound {
             path: path.to_string(),
-            source: source(why.to_string()),
+            source: Box::new(FaultError::new(why.to_string())),
         },
         InjectedError::PermissionDenied => object_store::Error::PermissionDenied {
             path: path.to_string(),
-            source: source(format!("{why}: access denied")),
+            source: Box::new(FaultError::new(format!("{why}: access denied"))),
         },
     }
 }

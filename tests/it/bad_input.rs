@@ -9,6 +9,7 @@ use tagkeeper::table::VersionSpec;
 use tagkeeper::Error;
 
 use crate::common::*;
+use crate::fixtures::walk;
 
 fn bad(name: &str) -> Vec<u8> {
     std::fs::read(repo().join("testdata/bad").join(name)).unwrap()
@@ -230,8 +231,7 @@ async fn latest_hint_pointing_nowhere_in_a_table_without_snapshots() {
 }
 
 #[tokio::test]
-async fn hostile_file_names_in_a_manifest_cannot_escape_the_table() {
-    // A snapshot whose id field disagrees with its file name is corrupt, too.
+async fn a_snapshot_whose_id_disagrees_with_its_name_is_corrupt() {
     let (_dir, t) = copy_table("append_many");
     let s4 = std::fs::read(t.join("snapshot/snapshot-4")).unwrap();
     put(&t, "snapshot/snapshot-3", &s4);
@@ -241,6 +241,127 @@ async fn hostile_file_names_in_a_manifest_cannot_escape_the_table() {
         .get_opt("../etc/passwd")
         .await
         .is_err());
+}
+
+/// A manifest entry naming `../../../sentinel.parquet` (from a bucket directory, that is the
+/// directory holding the table root), or an absolute path, or an extra file with `../`, planted
+/// as a DELETE entry in every manifest (raw Avro, not tagkeeper's encoder): every command
+/// reading them reports the manifest as corrupt, and nothing is deleted outside the table root
+/// (sentinels sit exactly where the entries point) nor inside it beyond the metadata a command
+/// was asked to remove.
+#[tokio::test]
+async fn hostile_file_names_in_a_manifest_cannot_escape_the_table() {
+    use apache_avro::types::Value as Avro;
+    let (_t, tpl) = crate::crash::template().await;
+    let variants = ["relative", "absolute", "extra file"];
+    for (variant, (name, cmd)) in variants
+        .iter()
+        .flat_map(|v| destructive::COMMANDS.map(|c| (*v, c)))
+    {
+        let name = &format!("{name} ({variant})");
+        let (outer, dir) = crate::crash::copy(&tpl);
+        let sentinels = [
+            outer.path().join("sentinel.parquet"),
+            outer.path().join("sentinel-extra.index"),
+            outer.path().join("sentinel-abs.parquet"),
+        ];
+        for s in &sentinels {
+            std::fs::write(s, b"must survive").unwrap();
+        }
+        let absolute = sentinels[2].to_str().unwrap().to_string();
+        let mut planted = 0;
+        for m in std::fs::read_dir(dir.join("manifest")).unwrap() {
+            let path = m.unwrap().path();
+            let file = path.file_name().unwrap().to_string_lossy().into_owned();
+            if !file.starts_with("manifest-") || file.starts_with("manifest-list-") {
+                continue;
+            }
+            let mut first = None;
+            rewrite_avro(&path, |r| {
+                first.get_or_insert_with(|| r.clone());
+            });
+            let Some(template) = first else { continue };
+            let hostile = |file_name: &str, extra: Vec<Avro>| {
+                let mut r = template.clone();
+                *avro_field(&mut r, "_KIND") = Avro::Int(1);
+                let f = avro_field(&mut r, "_FILE");
+                *avro_field(f, "_FILE_NAME") = Avro::String(file_name.to_string());
+                *avro_field(f, "_EXTRA_FILES") = Avro::Array(extra);
+                r
+            };
+            let planted_record = match variant {
+                "relative" => hostile("../../../sentinel.parquet", Vec::new()),
+                "absolute" => hostile(&absolute, Vec::new()),
+                _ => hostile(
+                    "data-plain-name-0.parquet",
+                    vec![Avro::String("../../../sentinel-extra.index".into())],
+                ),
+            };
+            append_avro(&path, &[planted_record]);
+            planted += 1;
+        }
+        assert!(planted > 3, "{planted} manifests");
+        // The entries really point at the sentinels.
+        let bucket = dir.join("dt=2024-01-01/bucket-0");
+        assert!(bucket.join("../../../sentinel.parquet").exists());
+
+        let planted_state = crate::oracle::observe(&dir);
+        let before = walk(&dir)
+            .into_iter()
+            .collect::<std::collections::BTreeSet<_>>();
+        let result = cmd(open(&dir).await).await;
+        let after = walk(&dir)
+            .into_iter()
+            .collect::<std::collections::BTreeSet<_>>();
+        for s in &sentinels {
+            assert!(
+                s.exists(),
+                "{name} deleted {} outside the table",
+                s.display()
+            );
+        }
+        let gone: Vec<&String> = before.difference(&after).collect();
+        let text = match &result {
+            Ok(notes) => notes.clone(),
+            Err(e) => e.to_string(),
+        };
+        assert!(
+            text.contains("manifest/manifest-") && text.contains("is not a plain file name"),
+            "{name}: the message names a manifest and what is wrong: {text}"
+        );
+        match name.split(" (").next().unwrap_or_default() {
+            // Refuses outright.
+            "remove-orphan-files" => {
+                assert!(result.is_err(), "{name}: {text}");
+                assert!(gone.is_empty(), "{name} deleted {gone:?}");
+            }
+            // Expires the snapshots' metadata; every data cleanup that needed a hostile delta
+            // is skipped and reported.
+            "expire-snapshots" => {
+                assert!(result.is_ok(), "{name}: {text}");
+                assert!(
+                    gone.iter()
+                        .all(|f| f.starts_with("snapshot/") || f.starts_with("manifest/")),
+                    "{name} deleted data: {gone:?}"
+                );
+            }
+            // Asked to remove metadata, they do, and skip the data cleanup.
+            "delete-tag" => assert_eq!(gone, ["tag/tag-t5"], "{name}"),
+            "rollback-to" => assert_eq!(
+                gone,
+                [
+                    "snapshot/snapshot-10",
+                    "snapshot/snapshot-7",
+                    "snapshot/snapshot-8",
+                    "snapshot/snapshot-9",
+                    "tag/tag-t8"
+                ],
+                "{name}"
+            ),
+            other => panic!("{other}"),
+        }
+        destructive::needs_kept(&planted_state, &dir, "", name);
+    }
 }
 
 #[test]
@@ -255,4 +376,400 @@ fn corrupt_metadata_exits_2_from_the_cli() {
         .as_str()
         .unwrap()
         .contains("snapshot/snapshot-12"));
+}
+
+#[tokio::test]
+async fn decimal_bounds_are_checked_naming_the_schema() {
+    // A partition column declared DECIMAL with a scale of four billion: rendering a partition
+    // value would allocate that many zeros. Paimon's limits are precision 1–38, scale 0–precision.
+    // (The huge scale last: without the bound it would allocate gigabytes.)
+    for ty in [
+        "DECIMAL(39, 2)",
+        "DECIMAL(0, 0)",
+        "DECIMAL(5, 6)",
+        "DECIMAL(10, 4000000000)",
+    ] {
+        let (_dir, t) = copy_table("partitioned_overwrite");
+        let path = t.join("schema/schema-0");
+        let mut schema: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        for f in schema["fields"].as_array_mut().unwrap() {
+            if f["name"] == "hr" {
+                f["type"] = ty.into();
+            }
+        }
+        std::fs::write(&path, serde_json::to_vec(&schema).unwrap()).unwrap();
+        let err =
+            match tagkeeper::table::Table::open(t.to_str().unwrap(), &Default::default()).await {
+                Err(e) => e,
+                Ok(table) => inspect::files(&table, &VersionSpec::Latest)
+                    .await
+                    .unwrap_err(),
+            };
+        assert_corrupt(
+            &err,
+            "schema/schema-0",
+            "DECIMAL precision must be between 1 and 38",
+        );
+        assert!(err.to_string().contains(ty), "{ty}: {err}");
+    }
+}
+
+mod destructive {
+    //! Destructive commands on damaged metadata (the corpus in testdata/bad/, placed in the
+    //! crash template: tags t3, t5, t8, snapshots 7–10, history before 7 expired so t5's files
+    //! and the template's orphans are reclaimable). Where the damaged file is one the command
+    //! must read before deciding anything, it stops with an error naming the file and deletes
+    //! nothing. Where only the data cleanup depends on it, the command does the metadata part
+    //! it was asked for (delete the tag file, remove the rolled-back snapshots) and skips the
+    //! data cleanup with a note naming the file. Where the command does not need the file, it
+    //! does at most what a healthy run does. In every case, nothing a remaining version needs
+    //! is deleted (checked against the oracle's reading of an undamaged copy).
+
+    use std::collections::BTreeSet;
+    use std::future::Future;
+    use std::path::Path;
+    use std::pin::Pin;
+
+    use tagkeeper::clock::ManualClock;
+    use tagkeeper::format::ids::TagName;
+    use tagkeeper::ops::expire::{expire, ExpireOptions};
+    use tagkeeper::ops::orphans::{remove_orphan_files, OrphanOptions};
+    use tagkeeper::ops::rollback::{RollbackMode, RollbackTarget};
+    use tagkeeper::table::Table;
+
+    use super::bad;
+    use crate::crash::{copy, template};
+    use crate::fixtures::walk;
+    use crate::oracle;
+
+    /// A command; its `Ok` is every note, reason and skip it reported (to find a file's name).
+    pub(super) type Command =
+        fn(Table) -> Pin<Box<dyn Future<Output = tagkeeper::Result<String>> + Send>>;
+
+    const NOW: i64 = 4_000_000_000_000;
+
+    fn expire_snapshots(
+        t: Table,
+    ) -> Pin<Box<dyn Future<Output = tagkeeper::Result<String>> + Send>> {
+        Box::pin(async move {
+            let o = ExpireOptions {
+                retain_min: 1,
+                retain_max: u64::MAX / 4,
+                time_retained_millis: 0,
+                expire_limit: 1000,
+                ignore_commit_snapshot: false,
+            };
+            let r = expire(&t, &o, NOW).await?;
+            assert!(r.failed.is_empty(), "{:?}", r.failed);
+            Ok(r.skipped.join("\n"))
+        })
+    }
+
+    fn delete_tag(t: Table) -> Pin<Box<dyn Future<Output = tagkeeper::Result<String>> + Send>> {
+        Box::pin(async move {
+            let plan = tagkeeper::ops::delete_tag::plan(&t, &[TagName::new("t5").unwrap()]).await?;
+            let r = tagkeeper::ops::delete_tag::execute(&t, plan).await?;
+            assert!(r.failed.is_empty(), "{:?}", r.failed);
+            Ok(r.tags
+                .iter()
+                .filter_map(|p| p.reason.clone())
+                .collect::<Vec<_>>()
+                .join("\n"))
+        })
+    }
+
+    fn remove_orphans(t: Table) -> Pin<Box<dyn Future<Output = tagkeeper::Result<String>> + Send>> {
+        Box::pin(async move {
+            let opts = OrphanOptions {
+                older_than_millis: Some(NOW),
+                force: true,
+            };
+            let r = remove_orphan_files(&t, &opts, false, &ManualClock::new(NOW)).await?;
+            assert!(r.failed.is_empty(), "{:?}", r.failed);
+            Ok(r.notes.join("\n"))
+        })
+    }
+
+    fn rollback(t: Table) -> Pin<Box<dyn Future<Output = tagkeeper::Result<String>> + Send>> {
+        Box::pin(async move {
+            let r = tagkeeper::ops::rollback::execute(
+                &t,
+                &RollbackTarget::Tag(TagName::new("t5").unwrap()),
+                RollbackMode::Destructive { purge: true },
+                &ManualClock::new(NOW),
+            )
+            .await?;
+            Ok(r.notes.join("\n"))
+        })
+    }
+
+    pub(super) const COMMANDS: [(&str, Command); 4] = [
+        ("expire-snapshots", expire_snapshots),
+        ("delete-tag", delete_tag),
+        ("remove-orphan-files", remove_orphans),
+        ("rollback-to", rollback),
+    ];
+
+    /// What the damage hits.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum Target {
+        /// A snapshot every command but delete-tag reads (expired or rolled back).
+        Snapshot8,
+        Schema,
+        /// A tag every command must read to protect its files.
+        TagT8,
+        /// The delta manifest list of the earliest snapshot: t5's right protector, expired by
+        /// expire-snapshots, removed by the rollback.
+        List7,
+        /// A manifest of that list.
+        Manifest7,
+    }
+
+    fn snapshot7_list(dir: &Path) -> String {
+        let s: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join("snapshot/snapshot-7")).unwrap())
+                .unwrap();
+        s["deltaManifestList"].as_str().unwrap().to_string()
+    }
+
+    fn target_path(dir: &Path, t: Target) -> String {
+        match t {
+            Target::Snapshot8 => "snapshot/snapshot-8".into(),
+            Target::Schema => "schema/schema-0".into(),
+            Target::TagT8 => "tag/tag-t8".into(),
+            Target::List7 => format!("manifest/{}", snapshot7_list(dir)),
+            Target::Manifest7 => {
+                let bytes = std::fs::read(dir.join("manifest").join(snapshot7_list(dir))).unwrap();
+                let mut first = apache_avro::Reader::new(&bytes[..])
+                    .unwrap()
+                    .next()
+                    .unwrap()
+                    .unwrap();
+                match crate::common::avro_field(&mut first, "_FILE_NAME") {
+                    apache_avro::types::Value::String(m) => format!("manifest/{m}"),
+                    other => panic!("{other:?}"),
+                }
+            }
+        }
+    }
+
+    fn files(dir: &Path) -> BTreeSet<String> {
+        walk(dir).into_iter().collect()
+    }
+
+    /// What a command must do with a damage.
+    #[derive(Debug)]
+    enum Expect {
+        /// An error naming the file; not one file deleted.
+        Refused,
+        /// Exactly these files deleted (the metadata asked for), a note naming the file.
+        MetadataOnly(&'static [&'static str]),
+        /// At most what a healthy run deletes; `named`: a note names the file.
+        AtMostHealthy { named: bool },
+    }
+
+    fn expect(command: &str, target: Target) -> Expect {
+        use Expect::*;
+        use Target::*;
+        const TAG_T5: &[&str] = &["tag/tag-t5"];
+        const ROLLED_BACK: &[&str] = &[
+            "snapshot/snapshot-7",
+            "snapshot/snapshot-8",
+            "snapshot/snapshot-9",
+            "snapshot/snapshot-10",
+            "tag/tag-t8",
+        ];
+        match (command, target) {
+            ("remove-orphan-files", _) | (_, TagT8) => Refused,
+            ("expire-snapshots", Snapshot8 | Schema) => Refused,
+            // Snapshot 7 is expired: its unreadable list goes, its manifests stay for
+            // remove-orphan-files; a manifest of it is not needed at all.
+            ("expire-snapshots", List7) => AtMostHealthy { named: true },
+            ("expire-snapshots", Manifest7) => AtMostHealthy { named: false },
+            // t5's protectors are t3 and snapshot 7: snapshot 8 plays no part.
+            ("delete-tag", Snapshot8) => AtMostHealthy { named: false },
+            ("delete-tag", _) => MetadataOnly(TAG_T5),
+            ("rollback-to", _) => MetadataOnly(ROLLED_BACK),
+            other => panic!("no expectation for {other:?}"),
+        }
+    }
+
+    /// Every file a version still present after the run needs (as the oracle read the
+    /// undamaged table) must still exist, bar the damaged file itself.
+    pub(super) fn needs_kept(undamaged: &oracle::State, dir: &Path, damaged: &str, context: &str) {
+        let names: BTreeSet<String> = walk(dir)
+            .iter()
+            .map(|p| p.rsplit('/').next().unwrap().to_string())
+            .collect();
+        let damaged = damaged.rsplit('/').next().unwrap_or_default();
+        for (version, v) in &undamaged.versions {
+            let dir_of = if version.starts_with("tag-") {
+                "tag"
+            } else {
+                "snapshot"
+            };
+            if !dir.join(dir_of).join(version).exists() {
+                continue;
+            }
+            let lost: Vec<&String> = v
+                .needs
+                .iter()
+                .filter(|n| n.as_str() != damaged && !names.contains(*n))
+                .collect();
+            assert!(lost.is_empty(), "{context}: {version} lost {lost:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn destructive_commands_on_damaged_metadata_delete_nothing_needed() {
+        let (_t, tpl) = template().await;
+        let undamaged = oracle::observe(&tpl);
+        undamaged.assert_whole("template");
+        // What each command deletes on a healthy table.
+        let mut healthy = std::collections::BTreeMap::new();
+        for (name, cmd) in COMMANDS {
+            let (_d, dir) = copy(&tpl);
+            cmd(crate::common::open(&dir).await).await.unwrap();
+            let gone: BTreeSet<String> = files(&tpl).difference(&files(&dir)).cloned().collect();
+            assert!(
+                !gone.is_empty(),
+                "{name} deletes nothing on a healthy table"
+            );
+            healthy.insert(name, gone);
+        }
+        let cases: [(&str, Option<&str>, Target); 13] = [
+            (
+                "truncated snapshot",
+                Some("snapshot-truncated.json"),
+                Target::Snapshot8,
+            ),
+            (
+                "snapshot not an object",
+                Some("snapshot-not-object.json"),
+                Target::Snapshot8,
+            ),
+            (
+                "snapshot wrong type",
+                Some("snapshot-wrong-type.json"),
+                Target::Snapshot8,
+            ),
+            (
+                "empty snapshot",
+                Some("snapshot-empty.json"),
+                Target::Snapshot8,
+            ),
+            (
+                "truncated schema",
+                Some("schema-truncated.json"),
+                Target::Schema,
+            ),
+            (
+                "tag bad create time",
+                Some("tag-bad-create-time.json"),
+                Target::TagT8,
+            ),
+            ("truncated tag", Some("tag-truncated.json"), Target::TagT8),
+            (
+                "truncated list",
+                Some("manifest-list-truncated.avro"),
+                Target::List7,
+            ),
+            (
+                "corrupt list block",
+                Some("manifest-list-corrupt-block.avro"),
+                Target::List7,
+            ),
+            ("list not Avro", Some("not-avro.avro"), Target::List7),
+            (
+                "truncated manifest",
+                Some("manifest-truncated.avro"),
+                Target::Manifest7,
+            ),
+            ("missing list", None, Target::List7),
+            ("missing manifest", None, Target::Manifest7),
+        ];
+        let mut refused = 0;
+        for (label, corpus, target) in cases {
+            for (name, cmd) in COMMANDS {
+                let context = format!("{name} with a {label}");
+                let (_d, dir) = copy(&tpl);
+                let rel = target_path(&dir, target);
+                match corpus {
+                    Some(c) => std::fs::write(dir.join(&rel), bad(c)).unwrap(),
+                    None => std::fs::remove_file(dir.join(&rel)).unwrap(),
+                }
+                let before = files(&dir);
+                let result = cmd(crate::common::open(&dir).await).await;
+                let gone: BTreeSet<String> = before.difference(&files(&dir)).cloned().collect();
+                match (expect(name, target), result) {
+                    (Expect::Refused, Err(e)) => {
+                        assert!(e.to_string().contains(&rel), "{context}: {e}");
+                        assert!(gone.is_empty(), "{context}: deleted {gone:?}");
+                        refused += 1;
+                    }
+                    (Expect::MetadataOnly(want), Ok(notes)) => {
+                        assert!(notes.contains(&rel), "{context}: notes {notes:?}");
+                        let want: BTreeSet<String> = want.iter().map(|s| s.to_string()).collect();
+                        assert_eq!(gone, want, "{context}");
+                    }
+                    (Expect::AtMostHealthy { named }, Ok(notes)) => {
+                        assert!(!named || notes.contains(&rel), "{context}: notes {notes:?}");
+                        let extra: Vec<_> = gone.difference(&healthy[name]).collect();
+                        assert!(
+                            extra.is_empty(),
+                            "{context}: beyond a healthy run: {extra:?}"
+                        );
+                    }
+                    (want, got) => panic!("{context}: expected {want:?}, got {got:?}"),
+                }
+                needs_kept(&undamaged, &dir, &rel, &context);
+            }
+        }
+        // Every kind of damage stops some command, and remove-orphan-files all of them.
+        assert_eq!(refused, 13 + 3 * 2 + 5);
+    }
+}
+
+/// KNOWN BUG, reported to the lead (the fix belongs in src/ops/orphans, not here): the local
+/// filesystem store lists through symbolic links (object_store's `LocalFileSystem` walks with
+/// `follow_links(true)`), so a symlinked partition or bucket directory inside the table root
+/// makes remove-orphan-files delete files outside the root: both files below are listed as
+/// `dt=…/bucket-N/data-….parquet` orphans and deleted through the links. Run with `--ignored`.
+#[tokio::test]
+#[ignore = "known bug: remove-orphan-files follows symlinked directories out of the table root"]
+async fn remove_orphan_files_does_not_follow_symlinks_out_of_the_table() {
+    use tagkeeper::clock::ManualClock;
+    use tagkeeper::ops::orphans::{remove_orphan_files, OrphanOptions};
+    let (_t, tpl) = crate::crash::template().await;
+    let (outer, dir) = crate::crash::copy(&tpl);
+    // Outside the root: a directory that looks like a partition, and one like a bucket.
+    let partition = outer.path().join("elsewhere-partition");
+    std::fs::create_dir_all(partition.join("bucket-0")).unwrap();
+    let bucket = outer.path().join("elsewhere-bucket");
+    std::fs::create_dir_all(&bucket).unwrap();
+    let outside = [
+        // Named as Paimon names data files, so they look like orphans.
+        partition.join("bucket-0/data-0c0ffee0-0000-4000-8000-000000000001-0.parquet"),
+        bucket.join("data-0c0ffee0-0000-4000-8000-000000000002-0.parquet"),
+    ];
+    for f in &outside {
+        std::fs::write(f, b"not the table's").unwrap();
+    }
+    std::os::unix::fs::symlink(&partition, dir.join("dt=2024-01-09")).unwrap();
+    std::os::unix::fs::symlink(&bucket, dir.join("dt=2024-01-01/bucket-7")).unwrap();
+    let now = 4_000_000_000_000;
+    let opts = OrphanOptions {
+        older_than_millis: Some(now),
+        force: true,
+    };
+    let r = remove_orphan_files(&open(&dir).await, &opts, false, &ManualClock::new(now))
+        .await
+        .unwrap();
+    let gone: Vec<_> = outside.iter().filter(|f| !f.exists()).collect();
+    assert!(
+        gone.is_empty(),
+        "deleted outside the table root: {gone:?}; report: {:?}",
+        r.files.iter().map(|f| &f.path).collect::<Vec<_>>()
+    );
 }

@@ -235,24 +235,33 @@ fn help_documents_exit_codes() {
 #[test]
 fn credentials_never_appear_in_output() {
     let secret = "sUpErSeCrEt-Value-123";
-    let out = tagkeeper(&[
-        "-v",
-        "--json",
-        "snapshots",
-        "s3://AKIAEXAMPLE:sUpErSeCrEt-Value-123@bucket/t",
-        "--store-option",
-        &format!("aws_secret_access_key={secret}"),
-        "--store-option",
-        "aws_access_key_id=AKIAEXAMPLE",
-        "--store-option",
-        "aws_endpoint=http://127.0.0.1:9",
-        "--store-option",
-        "aws_allow_http=true",
-    ]);
-    assert!(!out.status.success());
-    let all = format!("{}{}", stdout(&out), stderr(&out));
-    assert!(!all.contains(secret), "secret leaked:\n{all}");
-    assert!(!all.contains("AKIAEXAMPLE:"), "user info leaked:\n{all}");
+    // Failures at every verbosity (-vv logs every request the store makes).
+    for verbosity in ["-v", "-vv"] {
+        let out = tagkeeper(&[
+            verbosity,
+            "--json",
+            "snapshots",
+            "s3://AKIAEXAMPLE:sUpErSeCrEt-Value-123@bucket/t",
+            "--store-option",
+            &format!("aws_secret_access_key={secret}"),
+            "--store-option",
+            "aws_access_key_id=AKIAEXAMPLE",
+            "--store-option",
+            "aws_endpoint=http://127.0.0.1:9",
+            "--store-option",
+            "aws_allow_http=true",
+        ]);
+        assert!(!out.status.success());
+        let all = format!("{}{}", stdout(&out), stderr(&out));
+        assert!(!all.contains(secret), "{verbosity}: secret leaked:\n{all}");
+        assert!(
+            !all.contains("AKIAEXAMPLE:"),
+            "{verbosity}: user info leaked:\n{all}"
+        );
+        // The failure really was reported (not a silent exit).
+        let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
+        assert!(v["error"]["message"].is_string(), "{verbosity}: {v}");
+    }
     let unknown = tagkeeper(&[
         "snapshots",
         "s3://b/t",
@@ -262,4 +271,61 @@ fn credentials_never_appear_in_output() {
     assert_eq!(unknown.status.code(), Some(1));
     let all = format!("{}{}", stdout(&unknown), stderr(&unknown));
     assert!(all.contains("bogus_key") && !all.contains(secret), "{all}");
+}
+
+/// A successful run with credentials given, at -vv with --json: the JSON report and the logs
+/// hold no secret. Through a file:// URL (store options accepted, always runs) and, with the
+/// S3 server of scripts/with-moto.sh, through s3:// with the secret in a store option.
+#[tokio::test]
+async fn credentials_never_appear_in_successful_json_output() {
+    let secret = "sUpErSeCrEt-Value-456";
+    let check = |args: &[&str], context: &str| {
+        let out = tagkeeper(args);
+        assert!(out.status.success(), "{context}: {}", stderr(&out));
+        let v: Value = serde_json::from_str(&stdout(&out))
+            .unwrap_or_else(|e| panic!("{context}: not JSON ({e}): {}", stdout(&out)));
+        assert!(
+            v["snapshots"].as_array().is_some_and(|s| !s.is_empty()),
+            "{context}: {v}"
+        );
+        assert!(!stderr(&out).is_empty(), "{context}: -vv logged nothing");
+        let all = format!("{}{}", stdout(&out), stderr(&out));
+        assert!(!all.contains(secret), "{context}: secret leaked:\n{all}");
+    };
+    let (_d, t) = copy_table("append_many");
+    let url = format!("file://{}", t.display());
+    check(
+        &[
+            "-vv",
+            "--json",
+            "snapshots",
+            &url,
+            "--store-option",
+            &format!("aws_secret_access_key={secret}"),
+        ],
+        "file://",
+    );
+    let Ok(base) = std::env::var("TAGKEEPER_S3_URL") else {
+        skipped("successful S3 output without credentials: run through scripts/with-moto.sh");
+        return;
+    };
+    let loc = format!("{}/{}/t", base.trim_end_matches('/'), uuid::Uuid::new_v4());
+    let store = tagkeeper::io::open_location(&loc, &Default::default()).unwrap();
+    let table = tagkeeper::write::create_table(store, &crate::write::spec(true, &[]), 1)
+        .await
+        .unwrap();
+    crate::write::commit_rows(&table, &[(1, Some("a"), "2024-01-01")], None).await;
+    check(
+        &[
+            "-vv",
+            "--json",
+            "snapshots",
+            &loc,
+            "--store-option",
+            &format!("aws_secret_access_key={secret}"),
+            "--store-option",
+            "aws_access_key_id=AKIAEXAMPLE",
+        ],
+        "s3://",
+    );
 }

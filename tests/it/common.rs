@@ -86,3 +86,56 @@ pub fn skipped(what: &str) {
     use std::io::Write;
     let _ = writeln!(std::io::stderr(), "SKIPPED {what}");
 }
+
+/// Rewrite an Avro container file record by record with apache-avro (none of tagkeeper's
+/// encoders, so a test can plant what tagkeeper itself would never write). The schema is kept;
+/// the codec becomes null.
+pub(crate) fn rewrite_avro(path: &Path, mut edit: impl FnMut(&mut apache_avro::types::Value)) {
+    let bytes = std::fs::read(path).unwrap();
+    let reader = apache_avro::Reader::new(&bytes[..]).unwrap();
+    let schema = reader.writer_schema().clone();
+    let records: Vec<apache_avro::types::Value> = reader.map(|r| r.unwrap()).collect();
+    let mut writer = apache_avro::Writer::new(&schema, Vec::new());
+    for mut r in records {
+        edit(&mut r);
+        writer.append(r).unwrap();
+    }
+    std::fs::write(path, writer.into_inner().unwrap()).unwrap();
+}
+
+/// The field `name` of an Avro record (looking through a union).
+pub(crate) fn avro_field<'a>(
+    record: &'a mut apache_avro::types::Value,
+    name: &str,
+) -> &'a mut apache_avro::types::Value {
+    use apache_avro::types::Value;
+    let record = match record {
+        Value::Union(_, inner) => inner.as_mut(),
+        other => other,
+    };
+    let Value::Record(fields) = record else {
+        panic!("not a record: {record:?}");
+    };
+    let value = fields
+        .iter_mut()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v)
+        .unwrap_or_else(|| panic!("no field {name}"));
+    match value {
+        Value::Union(_, inner) => inner.as_mut(),
+        other => other,
+    }
+}
+
+/// Append records to an Avro container file (rewritten with apache-avro, codec null).
+pub(crate) fn append_avro(path: &Path, records: &[apache_avro::types::Value]) {
+    let bytes = std::fs::read(path).unwrap();
+    let reader = apache_avro::Reader::new(&bytes[..]).unwrap();
+    let schema = reader.writer_schema().clone();
+    let existing: Vec<apache_avro::types::Value> = reader.map(|r| r.unwrap()).collect();
+    let mut writer = apache_avro::Writer::new(&schema, Vec::new());
+    for r in existing.into_iter().chain(records.iter().cloned()) {
+        writer.append(r).unwrap();
+    }
+    std::fs::write(path, writer.into_inner().unwrap()).unwrap();
+}

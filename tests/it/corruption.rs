@@ -1,8 +1,10 @@
 //! Random corruption of a fixture's metadata (a bounded, fuzz-style search): one snapshot, tag,
 //! schema, hint, manifest list or manifest is truncated, bit-flipped, overwritten with garbage
 //! or emptied. Every reader and every destructive command must then either succeed or fail
-//! with an error naming a file — never panic — and a destructive command that fails must have
-//! deleted nothing.
+//! with an error naming the damaged file (or a file it now names that does not exist) — never
+//! panic. A destructive command that fails must have deleted nothing; one that succeeds must
+//! have kept every file that the versions it left in place need, as the independent oracle
+//! reads them on the undamaged table.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -17,6 +19,7 @@ use tagkeeper::table::{Table, VersionSpec};
 
 use crate::common::*;
 use crate::fixtures::walk;
+use crate::oracle;
 
 const TABLES: [&str; 4] = [
     "tagged",
@@ -84,32 +87,57 @@ fn files(dir: &Path) -> BTreeSet<String> {
     walk(dir).into_iter().collect()
 }
 
-/// A failure must name a file of the table.
-fn names_a_file(e: &tagkeeper::Error, dir: &Path) -> bool {
+/// A failure must name the damaged file, or a file that the damage made it name and that does
+/// not exist (a flipped byte in a file name inside a snapshot or a manifest list is reported as
+/// that file missing). Naming some other file of the table is not enough.
+fn names_the_damage(e: &tagkeeper::Error, damaged: &str, undamaged: &BTreeSet<String>) -> bool {
     let msg = e.to_string();
-    let existing = walk(dir).iter().any(|f| {
-        let name = f.rsplit('/').next().unwrap_or(f);
-        msg.contains(name)
-    });
-    // A damaged reference (a flipped byte in a file name inside a snapshot or a manifest list)
-    // is reported as the file it names being missing: that file must then really be absent.
-    let missing = msg.contains("missing metadata file")
-        && msg
-            .split_whitespace()
-            .filter(|w| {
-                ["snapshot/", "tag/", "manifest/", "schema/"]
-                    .iter()
-                    .any(|d| w.starts_with(d))
-            })
-            .any(|w| !dir.join(w).exists());
-    existing || missing
+    if msg.contains(damaged) {
+        return true;
+    }
+    msg.split(|c: char| c.is_whitespace() || "()'\",;:".contains(c))
+        .filter(|w| {
+            ["snapshot/", "tag/", "manifest/", "schema/"]
+                .iter()
+                .any(|d| w.starts_with(d))
+        })
+        .any(|w| !undamaged.contains(w))
 }
 
-async fn exercise(dir: &Path) {
+/// After a successful destructive run: every version still there keeps every file it needs.
+fn needs_kept(undamaged: &oracle::State, dir: &Path, context: &str) {
+    let names: BTreeSet<String> = walk(dir)
+        .iter()
+        .map(|p| p.rsplit('/').next().unwrap_or(p).to_string())
+        .collect();
+    for (version, v) in &undamaged.versions {
+        let kind = if version.starts_with("tag-") {
+            "tag"
+        } else {
+            "snapshot"
+        };
+        if !dir.join(kind).join(version).exists() {
+            continue;
+        }
+        let lost: Vec<&String> = v.needs.iter().filter(|n| !names.contains(*n)).collect();
+        assert!(
+            lost.is_empty(),
+            "{context} succeeded but {version} lost {lost:?}"
+        );
+    }
+}
+
+async fn exercise(
+    dir: &Path,
+    damaged: &str,
+    undamaged: &oracle::State,
+    files_before: &BTreeSet<String>,
+) {
+    let named = |e: &tagkeeper::Error| names_the_damage(e, damaged, files_before);
     let t: Table = match Table::open(dir.to_str().unwrap(), &Default::default()).await {
         Ok(t) => t,
         Err(e) => {
-            assert!(names_a_file(&e, dir), "open: {e}");
+            assert!(named(&e), "open: {e}");
             return;
         }
     };
@@ -119,12 +147,12 @@ async fn exercise(dir: &Path) {
     if let Ok(range) = t.snapshot_range().await {
         for id in range.ids {
             if let Err(e) = inspect::files(&t, &VersionSpec::Snapshot(id)).await {
-                assert!(names_a_file(&e, dir), "files of {id}: {e}");
+                assert!(named(&e), "files of {id}: {e}");
             }
         }
     }
     let _ = check(&t, &CheckOptions { deep: true }).await;
-    // Destructive commands: a failure deletes nothing.
+    // Destructive commands: a failure deletes nothing; a success keeps what remains whole.
     let before = files(dir);
     let opts = ExpireOptions {
         retain_min: 1,
@@ -133,15 +161,21 @@ async fn exercise(dir: &Path) {
         expire_limit: 1000,
         ignore_commit_snapshot: false,
     };
-    if let Err(e) = expire(&t, &opts, 4_000_000_000_000).await {
-        assert!(names_a_file(&e, dir), "expire: {e}");
-        assert_eq!(files(dir), before, "a failed expiration deleted files: {e}");
+    match expire(&t, &opts, 4_000_000_000_000).await {
+        Err(e) => {
+            assert!(named(&e), "expire: {e}");
+            assert_eq!(files(dir), before, "a failed expiration deleted files: {e}");
+        }
+        Ok(_) => needs_kept(undamaged, dir, "expire"),
     }
     let before = files(dir);
     let far = ManualClock::new(4_000_000_000_000);
-    if let Err(e) = remove_orphan_files(&t, &OrphanOptions::default(), false, &far).await {
-        assert!(names_a_file(&e, dir), "remove-orphan-files: {e}");
-        assert_eq!(files(dir), before, "a failed orphan run deleted files: {e}");
+    match remove_orphan_files(&t, &OrphanOptions::default(), false, &far).await {
+        Err(e) => {
+            assert!(named(&e), "remove-orphan-files: {e}");
+            assert_eq!(files(dir), before, "a failed orphan run deleted files: {e}");
+        }
+        Ok(_) => needs_kept(undamaged, dir, "remove-orphan-files"),
     }
 }
 
@@ -154,6 +188,9 @@ proptest! {
         d in damage(),
     ) {
         let (_keep, dir) = copy_table(TABLES[table]);
+        let undamaged = oracle::observe(&dir);
+        undamaged.assert_whole_parquet(TABLES[table]);
+        let files_before = files(&dir);
         let candidates = metadata(&dir);
         let victim = &candidates[((candidates.len() as f64) * pick) as usize % candidates.len()];
         let path = dir.join(victim);
@@ -163,6 +200,6 @@ proptest! {
             .enable_all()
             .build()
             .unwrap()
-            .block_on(exercise(&dir));
+            .block_on(exercise(&dir, victim, &undamaged, &files_before));
     }
 }

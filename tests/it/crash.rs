@@ -5,7 +5,7 @@
 //! nothing referenced is missing — and re-running the command must converge to the state of an
 //! uncrashed run (apart from orphans).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
@@ -102,6 +102,40 @@ pub fn snapshot_deletions(h: &FaultHandle) -> Vec<u64> {
 
 pub type Command = fn(Table) -> Pin<Box<dyn Future<Output = tagkeeper::Result<()>> + Send>>;
 
+/// What the sweep demands of each command, by name. Every command in the sweep must be listed:
+/// a lower bound on its crash points (so that a command silently dropping to few or no crash
+/// points fails), and whether its outcome names every file it writes (tags, hints; no new
+/// random-named data or manifest files), so that after the re-run and an orphan clean-up the
+/// files must be exactly those of the uncrashed run (cleaned the same way).
+struct Policy {
+    min_points: u64,
+    same_files_after_cleaning: bool,
+}
+
+fn policy(name: &str) -> Policy {
+    let (min_points, same_files_after_cleaning) = match name {
+        "write" => (15, false),
+        "create-tag" => (3, true),
+        "delete-tag" => (35, true),
+        "rename-tag" => (3, true),
+        "replace-tag" => (6, true),
+        "rollback-to (destructive, purge)" => (90, true),
+        // Writes a new snapshot with new manifest lists.
+        "rollback-to --as-latest" => (35, false),
+        "expire-snapshots" => (50, true),
+        "expire-tags" => (40, true),
+        "auto-tag" => (75, true),
+        "remove-orphan-files" => (45, true),
+        // Deliberately broken commands, to show the sweep catches what it claims to.
+        "broken: swallows errors" | "broken: a tag vanishes mid-run" => (3, false),
+        other => panic!("{other}: not in the crash sweep's policy table"),
+    };
+    Policy {
+        min_points,
+        same_files_after_cleaning,
+    }
+}
+
 /// Run the sweep for one command. `rerun` is the command a user runs after a crash.
 pub async fn sweep(name: &str, run: Command, rerun: Command) -> usize {
     sweep_with(name, run, rerun, false).await
@@ -113,14 +147,35 @@ pub async fn sweep_exact(name: &str, run: Command, rerun: Command) -> usize {
     sweep_with(name, run, rerun, true).await
 }
 
-fn file_set(dir: &Path) -> std::collections::BTreeSet<String> {
+fn file_set(dir: &Path) -> BTreeSet<String> {
     crate::fixtures::walk(dir).into_iter().collect()
 }
 
+/// remove-orphan-files with a cutoff after every file (forced): what a user runs to reclaim
+/// what a crashed command left behind.
+async fn clean_everything(dir: &Path, context: &str) {
+    use tagkeeper::clock::Clock;
+    let t = crate::common::open(dir).await;
+    let now = tagkeeper::clock::SystemClock.now_millis() + 2 * 86_400_000;
+    let r = tagkeeper::ops::orphans::remove_orphan_files(
+        &t,
+        &tagkeeper::ops::orphans::OrphanOptions {
+            older_than_millis: Some(now),
+            force: true,
+        },
+        false,
+        &ManualClock::new(now),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{context}: remove-orphan-files: {e}"));
+    assert!(r.failed.is_empty(), "{context}: {:?}", r.failed);
+}
+
 async fn sweep_with(name: &str, run: Command, rerun: Command, exact_files: bool) -> usize {
+    let policy = policy(name);
     let (_t, template) = template().await;
     let before = oracle::observe(&template);
-    before.assert_whole("template");
+    before.assert_whole_parquet("template");
 
     // The uncrashed run: its request count and its outcome.
     let (_d, clean) = copy(&template);
@@ -128,7 +183,7 @@ async fn sweep_with(name: &str, run: Command, rerun: Command, exact_files: bool)
     run(table).await.unwrap_or_else(|e| panic!("{name}: {e}"));
     let requests = h.requests();
     let after = oracle::observe(&clean);
-    after.assert_whole(name);
+    after.assert_whole_parquet(name);
     crate::check::assert_whole(&clean, true, name).await;
     let clean_files = file_set(&clean);
     if exact_files {
@@ -137,38 +192,72 @@ async fn sweep_with(name: &str, run: Command, rerun: Command, exact_files: bool)
             "{name}: the uncrashed run deleted nothing; the sweep would prove nothing"
         );
     }
+    // The uncrashed outcome with its orphans (the template's expired history) cleaned.
+    let cleaned_files = if policy.same_files_after_cleaning {
+        let (_c, cleaned) = copy(&clean);
+        clean_everything(&cleaned, name).await;
+        oracle::observe(&cleaned).assert_whole_parquet(&format!("{name}, cleaned"));
+        Some(file_set(&cleaned))
+    } else {
+        None
+    };
     let (before_c, after_c) = (contents(&before), contents(&after));
-    let allowed = |s: &State| -> bool {
+    // Versions the command does not touch: present before and after it, reading the same.
+    let untouched: Contents = before_c
+        .iter()
+        .filter(|(k, v)| after_c.get(*k) == Some(*v))
+        .map(|(k, v)| (k.clone(), *v))
+        .collect();
+    assert!(!untouched.is_empty(), "{name}: every version changed");
+    let allowed = |s: &State| -> Result<(), String> {
+        let now = contents(s);
         // Every version reads as before or as after the command (rows and checksum; new file
         // names are random, so a version written by a crashed run is compared by content).
-        contents(s)
-            .iter()
-            .all(|(k, v)| before_c.get(k) == Some(v) || after_c.get(k) == Some(v))
+        for (k, v) in &now {
+            if before_c.get(k) != Some(v) && after_c.get(k) != Some(v) {
+                return Err(format!("{k} reads {v:?}, neither as before nor as after"));
+            }
+        }
+        // And no version the command leaves alone may vanish.
+        for (k, v) in &untouched {
+            if now.get(k) != Some(v) {
+                return Err(format!(
+                    "{k} (untouched by the command) vanished or changed"
+                ));
+            }
+        }
+        Ok(())
     };
 
     for k in 0..requests {
+        let context = format!("{name} crashed after {k} requests");
         let (_d, dir) = copy(&template);
         let (table, h) = faulty(&dir);
         h.crash_after(k);
         let result = run(table.clone()).await;
-        assert!(
-            result.is_err() || h.requests() <= k,
-            "{name}: crash at {k} went unnoticed"
-        );
+        // The uncrashed run made more than k requests, so this one reached the crash point.
+        assert!(h.crashed(), "{context}: the crash point was never reached");
         let crashed = oracle::observe(&dir);
-        crashed.assert_whole(&format!("{name} crashed after {k} requests"));
-        crate::check::assert_files_whole(&dir, &format!("{name} crashed after {k} requests")).await;
-        assert!(
-            allowed(&crashed),
-            "{name} crashed after {k}: a version changed contents\n{crashed:?}"
-        );
+        crashed.assert_whole_parquet(&context);
+        crate::check::assert_files_whole(&dir, &context).await;
+        if let Err(why) = allowed(&crashed) {
+            panic!("{context}: {why}\n{crashed:?}");
+        }
+        if result.is_ok() {
+            // Success reported despite the crash: only if the work was really done.
+            assert_eq!(
+                contents(&crashed),
+                after_c,
+                "{context}: reported success, but the outcome is not the uncrashed one"
+            );
+        }
         // Re-run with a healthy store, then compare with the uncrashed outcome.
         h.reset();
         rerun(table)
             .await
             .unwrap_or_else(|e| panic!("{name}: re-run after crash at {k}: {e}"));
         let converged = oracle::observe(&dir);
-        converged.assert_whole(&format!("{name} re-run after crash at {k}"));
+        converged.assert_whole_parquet(&format!("{name} re-run after crash at {k}"));
         crate::check::assert_whole(&dir, true, &format!("{name} re-run after crash at {k}")).await;
         if exact_files {
             assert_eq!(
@@ -182,9 +271,34 @@ async fn sweep_with(name: &str, run: Command, rerun: Command, exact_files: bool)
             contents(&after),
             "{name}: re-run after crash at {k} did not converge"
         );
+        // What the crash left behind is reclaimed by remove-orphan-files. Hints are left out:
+        // they are optional (readers fall back to listing), and a re-run after some crash
+        // points leaves snapshot/EARLIEST unwritten where the uncrashed run writes it.
+        if let Some(want) = &cleaned_files {
+            clean_everything(&dir, &context).await;
+            oracle::observe(&dir).assert_whole_parquet(&format!("{context}, re-run and cleaned"));
+            assert_eq!(
+                without_hints(file_set(&dir)),
+                without_hints(want.clone()),
+                "{context}: after the re-run and remove-orphan-files, the files differ from \
+                 the uncrashed run's"
+            );
+        }
     }
     eprintln!("crash sweep {name}: {requests} crash points, each re-run to convergence");
+    assert!(
+        requests >= policy.min_points,
+        "{name}: {requests} crash points, fewer than the {} pinned",
+        policy.min_points
+    );
     requests as usize
+}
+
+fn without_hints(files: BTreeSet<String>) -> BTreeSet<String> {
+    files
+        .into_iter()
+        .filter(|f| !matches!(f.as_str(), "snapshot/EARLIEST" | "snapshot/LATEST"))
+        .collect()
 }
 
 fn contents(s: &State) -> Contents {
@@ -380,4 +494,41 @@ async fn crash_sweep_expire_tags() {
     }
     let n = sweep("expire-tags", run, run).await;
     assert!(n > 10, "{n}");
+}
+
+/// The sweep itself: a command that reports success without doing its work is caught.
+#[tokio::test]
+#[should_panic(expected = "reported success, but the outcome is not the uncrashed one")]
+async fn the_sweep_catches_a_command_that_swallows_a_crash() {
+    fn run(t: Table) -> Pin<Box<dyn Future<Output = tagkeeper::Result<()>> + Send>> {
+        Box::pin(async move {
+            let deleted = async {
+                let plan = tagkeeper::ops::delete_tag::plan(&t, &[tag("t5")]).await?;
+                tagkeeper::ops::delete_tag::execute(&t, plan).await
+            };
+            let _ = deleted.await;
+            Ok(())
+        })
+    }
+    sweep("broken: swallows errors", run, run).await;
+}
+
+/// The sweep itself: a version the command leaves as it was must not be missing at any crash
+/// point, even though every version that is there reads correctly.
+#[tokio::test]
+#[should_panic(expected = "tag-t3 (untouched by the command) vanished or changed")]
+async fn the_sweep_catches_a_version_that_vanishes_mid_run() {
+    fn run(t: Table) -> Pin<Box<dyn Future<Output = tagkeeper::Result<()>> + Send>> {
+        Box::pin(async move {
+            // Rewrites tag t3 by deleting and re-creating it: whole before and after, but not
+            // in between.
+            let store = t.store();
+            let bytes = store.get_opt("tag/tag-t3").await?.unwrap();
+            for (_, r) in store.delete_many(&["tag/tag-t3".to_string()]).await {
+                r?;
+            }
+            store.put_create("tag/tag-t3", bytes).await.map(|_| ())
+        })
+    }
+    sweep("broken: a tag vanishes mid-run", run, run).await;
 }
