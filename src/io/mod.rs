@@ -386,6 +386,49 @@ impl TableStore {
         self.local_dir.is_some()
     }
 
+    /// For each key, whether reaching it on a local filesystem goes through a symbolic link
+    /// (any directory below the store's root, or the file itself). object_store's local
+    /// listing follows links, so a linked directory shows files that live elsewhere — outside
+    /// the table, or a second name for a file the table references under its real path.
+    /// Deleting through such a name would delete the real file, so callers that delete leave
+    /// these alone. Always `false` on object stores, which have no links. A key whose
+    /// components cannot be inspected (other than vanished) is reported as linked: unsure
+    /// means keep.
+    pub async fn through_symlink(&self, keys: Vec<String>) -> Result<Vec<bool>> {
+        let Some(base) = self.local_dir.clone() else {
+            return Ok(vec![false; keys.len()]);
+        };
+        let outcome = tokio::task::spawn_blocking(move || {
+            let mut seen: std::collections::HashMap<std::path::PathBuf, bool> =
+                std::collections::HashMap::new();
+            keys.iter()
+                .map(|key| {
+                    let mut path = base.clone();
+                    key.trim_matches('/').split('/').any(|part| {
+                        path.push(part);
+                        *seen.entry(path.clone()).or_insert_with(
+                            || match std::fs::symlink_metadata(&path) {
+                                Ok(m) => m.file_type().is_symlink(),
+                                Err(e) => e.kind() != std::io::ErrorKind::NotFound,
+                            },
+                        )
+                    })
+                })
+                .collect::<Vec<bool>>()
+        })
+        .await;
+        outcome.map_err(|e| {
+            self.storage(
+                "lstat",
+                "",
+                object_store::Error::Generic {
+                    store: "LocalFileSystem",
+                    source: Box::new(e),
+                },
+            )
+        })
+    }
+
     /// Remove the directory `key` if it is empty (and, with `modified_before`, last modified
     /// before that time, epoch ms). Only on a local filesystem; elsewhere there are no
     /// directories and this returns `false`. A directory that is not empty, or gone, is left

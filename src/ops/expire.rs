@@ -44,7 +44,7 @@ use crate::ops::delete_tag::{metadata_footprint, Category, Footprint, PlannedFil
 use crate::table::layout::{
     earliest_hint_key, manifest_key, snapshot_key, statistics_key, BRANCH_DIR, CONSUMER_DIR,
 };
-use crate::table::{NamedTag, Table};
+use crate::table::{NamedTag, SnapshotRange, Table};
 
 /// Where plans are kept, relative to the table root.
 pub const PLAN_DIR: &str = "_tagkeeper/plans";
@@ -182,6 +182,30 @@ pub async fn plan(table: &Table, opts: &ExpireOptions, now_millis: i64) -> Resul
     opts.validate()?;
     opts.check_changelog_not_decoupled(&table.latest_schema().await?.options)?;
     let range = table.snapshot_range().await?;
+    match plan_range(table, opts, now_millis, &range).await {
+        // A listed snapshot (or what it names) that is gone by the time it is read: if the
+        // earliest snapshot moved meanwhile, another expiration ran concurrently. That is a
+        // conflict to retry, not damage; otherwise the error stands as it is.
+        Err(e @ (Error::SnapshotNotFound { .. } | Error::MissingFile { .. })) => {
+            let again = table.snapshot_range().await?;
+            if again.earliest() != range.earliest() {
+                Err(Error::Conflict(format!(
+                    "another expiration ran while this one was planning ({e}); run again"
+                )))
+            } else {
+                Err(e)
+            }
+        }
+        other => other,
+    }
+}
+
+async fn plan_range(
+    table: &Table,
+    opts: &ExpireOptions,
+    now_millis: i64,
+    range: &SnapshotRange,
+) -> Result<ExpirePlan> {
     let tags = table.tags().await?;
     let mut p = ExpirePlan {
         dry_run: true,

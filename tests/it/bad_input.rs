@@ -731,13 +731,11 @@ mod destructive {
     }
 }
 
-/// KNOWN BUG, reported to the lead (the fix belongs in src/ops/orphans, not here): the local
-/// filesystem store lists through symbolic links (object_store's `LocalFileSystem` walks with
-/// `follow_links(true)`), so a symlinked partition or bucket directory inside the table root
-/// makes remove-orphan-files delete files outside the root: both files below are listed as
-/// `dt=…/bucket-N/data-….parquet` orphans and deleted through the links. Run with `--ignored`.
+/// The local filesystem store lists through symbolic links (object_store's `LocalFileSystem`
+/// walks with `follow_links(true)`), so a symlinked partition or bucket directory inside the
+/// table root shows files that live outside it, named like orphans. remove-orphan-files must
+/// leave them alone (and say so), and delete nothing through the links.
 #[tokio::test]
-#[ignore = "known bug: remove-orphan-files follows symlinked directories out of the table root"]
 async fn remove_orphan_files_does_not_follow_symlinks_out_of_the_table() {
     use tagkeeper::clock::ManualClock;
     use tagkeeper::ops::orphans::{remove_orphan_files, OrphanOptions};
@@ -772,4 +770,27 @@ async fn remove_orphan_files_does_not_follow_symlinks_out_of_the_table() {
         "deleted outside the table root: {gone:?}; report: {:?}",
         r.files.iter().map(|f| &f.path).collect::<Vec<_>>()
     );
+    // Both are reported as left alone, and the note says why.
+    let unknown: Vec<&str> = r.unknown_files.iter().map(|f| f.path.as_str()).collect();
+    assert!(
+        unknown.contains(
+            &"dt=2024-01-09/bucket-0/data-0c0ffee0-0000-4000-8000-000000000001-0.parquet"
+        ) && unknown.contains(
+            &"dt=2024-01-01/bucket-7/data-0c0ffee0-0000-4000-8000-000000000002-0.parquet"
+        ),
+        "{unknown:?}"
+    );
+    assert!(
+        r.notes
+            .iter()
+            .any(|n| n
+                .starts_with("2 file(s) with Paimon names are reached through a symbolic link")),
+        "{:?}",
+        r.notes
+    );
+    assert!(r
+        .files
+        .iter()
+        .all(|f| !f.path.starts_with("dt=2024-01-09/")
+            && !f.path.starts_with("dt=2024-01-01/bucket-7/")));
 }

@@ -386,14 +386,11 @@ async fn two_expirers_in_memory() {
     assert!(n >= 4, "{n} interleavings");
 }
 
-/// KNOWN BUG (reported to the lead, not fixed here: src/ops/expire.rs): an expirer that loses
-/// to another must stop with a `conflict` (as on the local filesystem), but when the other
-/// expirer lands just before request 26 of the first, the first stops with
-/// `snapshot_not_found` ("snapshot 5 does not exist (it vanished while being read (expired
-/// concurrently?))"). The table stays whole (`two_expirers_in_memory` checks that at every
-/// interleaving); only the error kind and exit code are wrong. Run with `--ignored`.
+/// An expirer that loses to another stops with a `conflict` at every interleaving (as on the
+/// local filesystem), never with a "not found" that looks like damage: when the other expirer
+/// lands between its listing and its reads (e.g. just before request 26 of the first), the
+/// history moved under it.
 #[tokio::test]
-#[ignore = "known bug: a losing concurrent expirer reports snapshot_not_found, not conflict"]
 async fn two_expirers_in_memory_lose_with_a_conflict() {
     let history = in_memory().await;
     interleave(

@@ -40,7 +40,7 @@ use serde::Serialize;
 use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::format::file_name::{FileDir, OrphanRole, PaimonFile};
-use crate::io::ObjectInfo;
+use crate::io::{ObjectInfo, TableStore};
 use crate::ops::delete_tag::Tally;
 use crate::table::layout::{CHANGELOG_DIR, INDEX_DIR, MANIFEST_DIR, SNAPSHOT_DIR, STATISTICS_DIR};
 use crate::table::{ordered, Branch, Table};
@@ -134,6 +134,8 @@ pub struct Listing {
     pub unknown: Vec<UnknownFile>,
     /// Bucket and partition directories found empty.
     pub empty_dirs: Vec<String>,
+    /// Files with Paimon names reached through a symbolic link (moved to `unknown`).
+    pub symlinked: u64,
 }
 
 impl Listing {
@@ -293,6 +295,13 @@ pub async fn plan(table: &Table, opts: &OrphanOptions, clock: &dyn Clock) -> Res
         .await
         .map_err(abort_on_read)?;
 
+    if listing.symlinked > 0 {
+        notes.push(format!(
+            "{} file(s) with Paimon names are reached through a symbolic link: never deleted, \
+             listed with the unknown files",
+            listing.symlinked
+        ));
+    }
     let files = unreferenced(&listing.candidates, &refs.names);
     let mut deleted: BTreeMap<OrphanCategory, Tally> = BTreeMap::new();
     for f in &files {
@@ -437,7 +446,40 @@ async fn list_candidates(
         }
         listing.add(FileDir::Bucket, &files, cutoff);
     }
+    set_aside_symlinked(store, &mut listing).await?;
     Ok(listing)
+}
+
+/// On a local filesystem, files and directories reached through a symbolic link are never
+/// deleted: the listing follows links, so such a name may belong to a file outside the table,
+/// or be a second name of a file the table references under its real path. They are reported
+/// with the unknown files instead.
+async fn set_aside_symlinked(store: &TableStore, listing: &mut Listing) -> Result<()> {
+    if !store.is_local() {
+        return Ok(());
+    }
+    let keys: Vec<String> = listing.candidates.iter().map(|f| f.path.clone()).collect();
+    let linked = store.through_symlink(keys).await?;
+    let candidates = std::mem::take(&mut listing.candidates);
+    for (f, linked) in candidates.into_iter().zip(linked) {
+        if linked {
+            listing.symlinked += 1;
+            listing.unknown.push(UnknownFile {
+                path: f.path,
+                bytes: f.bytes,
+            });
+        } else {
+            listing.candidates.push(f);
+        }
+    }
+    let linked = store.through_symlink(listing.empty_dirs.clone()).await?;
+    let dirs = std::mem::take(&mut listing.empty_dirs);
+    listing.empty_dirs = dirs
+        .into_iter()
+        .zip(linked)
+        .filter_map(|(d, linked)| (!linked).then_some(d))
+        .collect();
+    Ok(())
 }
 
 type DirListing = (Vec<ObjectInfo>, Vec<String>);
