@@ -93,6 +93,9 @@ pub struct RollbackPlan {
     pub changelogs_removed: Vec<i64>,
     /// Destructive: the target's snapshot file is restored from its tag.
     pub restores_snapshot: bool,
+    /// Destructive: `snapshot/EARLIEST` is set to the target, because the target is restored
+    /// or because an interrupted run restored it but did not get to the hint.
+    pub sets_earliest: bool,
     /// Destructive: files only the removed snapshots and tags referenced (deleted with
     /// `--purge`, otherwise left for orphan cleaning).
     pub unreferenced: Vec<PlannedFile>,
@@ -243,6 +246,7 @@ async fn plan_resolved(
         tags_removed: Vec::new(),
         changelogs_removed: Vec::new(),
         restores_snapshot: false,
+        sets_earliest: false,
         unreferenced: Vec::new(),
         unreferenced_bytes: 0,
         purge: matches!(mode, RollbackMode::Destructive { purge: true }),
@@ -307,6 +311,12 @@ async fn plan_resolved(
                 .filter(|i| *i > target_id.0)
                 .collect();
             p.restores_snapshot = !range.ids.contains(&target_id);
+            // Nothing older than the target is left, yet the hint is missing or names another
+            // snapshot: a run that restored the target was interrupted before step 5 below
+            // (the hint may be missing when expiration never wrote one).
+            let target_is_earliest = range.earliest().is_none_or(|e| e >= target_id);
+            p.sets_earliest = p.restores_snapshot
+                || (target_is_earliest && range.earliest_hint != Some(target_id));
             let (_, branches) = table
                 .store()
                 .list_dir(crate::table::layout::BRANCH_DIR)
@@ -502,6 +512,7 @@ pub async fn execute(
         RollbackMode::Destructive { .. } => {
             if p.current.snapshot_id == target_id.0
                 && !p.restores_snapshot
+                && !p.sets_earliest
                 && p.tags_removed.is_empty()
             {
                 p.notes
@@ -550,7 +561,7 @@ pub async fn execute(
                 }
             }
             // 5. EARLIEST, when the target was restored (everything older had expired).
-            if p.restores_snapshot {
+            if p.sets_earliest {
                 table
                     .store()
                     .put_overwrite(&earliest_hint_key(), Bytes::from(encode_hint(target_id)))

@@ -313,6 +313,51 @@ async fn crash_sweep_rollback_destructive() {
     sweep("rollback-to (destructive, purge)", run, run).await;
 }
 
+/// Rolling back to a tag whose snapshot expired restores the snapshot and moves `EARLIEST` to
+/// it. A run interrupted anywhere between the two must have its re-run set the hint, even
+/// though the target's snapshot already exists by then: `EARLIEST` must never be left naming a
+/// snapshot older than any that exists.
+#[tokio::test]
+async fn a_rerun_after_any_crash_sets_earliest_to_the_restored_target() {
+    let (_t, tpl) = template().await;
+    let (_d, clean) = copy(&tpl);
+    let (t, h) = faulty(&clean);
+    execute(&t, &RollbackTarget::Tag(tag("t5")), DESTRUCTIVE, &clock())
+        .await
+        .unwrap();
+    let requests = h.requests();
+    assert_eq!(
+        std::fs::read_to_string(clean.join("snapshot/EARLIEST")).unwrap(),
+        "5"
+    );
+    let mut stale = 0;
+    for k in 1..requests {
+        let (_d, dir) = copy(&tpl);
+        let (t, h) = faulty(&dir);
+        h.crash_after(k);
+        let _ = execute(&t, &RollbackTarget::Tag(tag("t5")), DESTRUCTIVE, &clock()).await;
+        if dir.join("snapshot/snapshot-5").exists()
+            && std::fs::read_to_string(dir.join("snapshot/EARLIEST"))
+                .ok()
+                .as_deref()
+                != Some("5")
+        {
+            stale += 1;
+        }
+        let t = crate::common::open(&dir).await;
+        execute(&t, &RollbackTarget::Tag(tag("t5")), DESTRUCTIVE, &clock())
+            .await
+            .unwrap_or_else(|e| panic!("re-run after a crash at {k}: {e}"));
+        assert_eq!(
+            std::fs::read_to_string(dir.join("snapshot/EARLIEST")).unwrap(),
+            "5",
+            "crash at {k} of {requests}"
+        );
+    }
+    // The crash points between restoring the snapshot and writing the hint were tried.
+    assert!(stale > 0, "no crash left a stale hint; {requests} requests");
+}
+
 #[tokio::test]
 async fn crash_sweep_rollback_as_latest() {
     fn run(t: Table) -> Pin<Box<dyn Future<Output = tagkeeper::Result<()>> + Send>> {
