@@ -323,6 +323,10 @@ async fn daemon(
         json!({"event": "started", "every_secs": every.as_secs_f64()}),
     );
     let is_stopping = || stop.load(Ordering::SeqCst);
+    // Steady-state lines (a period missed or past its retention, a note, a disabled table)
+    // would come back every round unchanged: each is logged once. Actions and failures are
+    // logged every time they happen.
+    let mut logged_once: std::collections::HashSet<String> = std::collections::HashSet::new();
     while !is_stopping() {
         let (tables, failed_open) = match targets(a, global, &run.overrides, &is_stopping).await {
             Ok(t) => t,
@@ -351,6 +355,13 @@ async fn daemon(
             match serde_json::to_value(r) {
                 Ok(v) => {
                     for line in action_lines(&v) {
+                        let steady = matches!(
+                            line.get("outcome").and_then(Value::as_str),
+                            Some("missed" | "skipped_expired" | "note" | "disabled")
+                        );
+                        if steady && !logged_once.insert(line.to_string()) {
+                            continue;
+                        }
                         log(printer, line);
                     }
                 }

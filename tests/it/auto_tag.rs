@@ -603,6 +603,41 @@ async fn daemon_tags_new_commits_survives_a_failing_table_and_stops_on_sigterm()
     assert_eq!(tags(&t).await.len(), 5);
 }
 
+/// A table named on the command line without auto-tag is reported `disabled` once, not in
+/// every round: steady-state lines are logged once by the daemon.
+#[tokio::test]
+async fn daemon_logs_steady_state_lines_once() {
+    let (_d, wh) = warehouse().await;
+    let (a, b) = (wh.join("default.db/a"), wh.join("default.db/b"));
+    let child = Command::new(env!("CARGO_BIN_EXE_tagkeeper"))
+        .args(["auto-tag", a.to_str().unwrap(), b.to_str().unwrap()])
+        .args(["--every", "1s", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Four rounds or more.
+    std::thread::sleep(Duration::from_millis(4500));
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let lines: Vec<Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let count = |outcome: &str| lines.iter().filter(|v| v["outcome"] == outcome).count();
+    assert_eq!(count("created"), 4, "{lines:?}");
+    assert_eq!(count("disabled"), 1, "{lines:?}");
+    assert_eq!(
+        lines.last().map(|v| v["event"].clone()),
+        Some(Value::from("stopped"))
+    );
+}
+
 #[tokio::test]
 async fn maintain_runs_auto_tag_first() {
     let mut opts = DAILY_UTC.to_vec();
