@@ -243,7 +243,7 @@ async fn time_retention_is_applied_by_the_same_run_and_expired_tags_do_not_come_
     let c = clock(); // 2024-01-05 12:00
     let first = auto_tag(&t, &run(), &c).await.unwrap();
     // Java's writer would have made each tag when its snapshot was committed; the first two
-    // would be past their 2 days by now, and retention would delete them at once: not made.
+    // would be past their 2 days by now: not made.
     assert_eq!(
         outcomes(&first),
         [

@@ -8,7 +8,7 @@
 //! applies `tag.num-retained-max` and, unless told not to, time retention (`expire-tags`), both
 //! through delete-tag with its data cleanup. Deliberate differences from Java: periods whose
 //! deciding snapshot may have expired are reported, never guessed (see [`planner`]); a tag
-//! that time retention would delete at once is not created (see `Expiry`); a run resumes
+//! that would already have expired, had it been made on time, is not created (see `Expiry`); a run resumes
 //! after the automatic tag with the latest period, Java after the one on the highest snapshot.
 
 pub mod period;
@@ -51,7 +51,7 @@ pub struct TagAction {
     pub snapshot_id: i64,
     /// `created`, `exists` (same snapshot: another scheduler was first), `exists_elsewhere`
     /// (a tag of that name points at another snapshot; left alone), `would_create` (dry run),
-    /// or `skipped_expired` (not created: time retention would delete it at once).
+    /// or `skipped_expired` (not created: made on time, it would have expired already).
     pub outcome: &'static str,
     /// For `exists_elsewhere`: the snapshot the existing tag points at.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -262,9 +262,9 @@ pub async fn auto_tag_with(
     }
     if skipped > 0 {
         report.notes.push(format!(
-            "{skipped} tag(s) not created because time retention would delete them at once: \
-             made when their snapshot was committed, as Java's writer makes them, they would \
-             be past tag.default-time-retained by now"
+            "{skipped} tag(s) not created because they would have expired already: made when \
+             their snapshot was committed, as Java's writer makes them, they would be past \
+             tag.default-time-retained by now"
         ));
     }
 
@@ -311,7 +311,8 @@ impl Expiry {
             .map_or_else(|| commit_millis.to_string(), |t| t.to_rfc3339());
         Some(format!(
             "its snapshot was committed at {commit}, and tag.default-time-retained ({}) has \
-             passed since, so time retention would delete the tag at once",
+             passed since: made on time (as Java's writer makes it), the tag would have \
+             expired already",
             period::describe_duration(retained)
         ))
     }
