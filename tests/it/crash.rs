@@ -406,6 +406,23 @@ async fn crash_sweep_replace_tag() {
     sweep("replace-tag", run, run).await;
 }
 
+/// The auto-tag settings the crash sweep and the fault tests use on the template: minute
+/// periods over its minute-apart commits, at most three automatic tags.
+pub fn minute_auto_tag_run() -> tagkeeper::ops::auto_tag::AutoTagRun {
+    tagkeeper::ops::auto_tag::AutoTagRun {
+        overrides: [
+            ("tag.automatic-creation", "process-time"),
+            ("tag.creation-period-duration", "1 min"),
+            ("sink.process-time-zone", "UTC"),
+            ("tag.num-retained-max", "3"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect(),
+        ..Default::default()
+    }
+}
+
 #[tokio::test]
 async fn crash_sweep_auto_tag() {
     // Minute periods over the template's minute-apart commits: the first retained snapshot's
@@ -413,18 +430,7 @@ async fn crash_sweep_auto_tag() {
     // deleted (with its data) by the same run.
     fn run(t: Table) -> Pin<Box<dyn Future<Output = tagkeeper::Result<()>> + Send>> {
         Box::pin(async move {
-            let run = tagkeeper::ops::auto_tag::AutoTagRun {
-                overrides: [
-                    ("tag.automatic-creation", "process-time"),
-                    ("tag.creation-period-duration", "1 min"),
-                    ("sink.process-time-zone", "UTC"),
-                    ("tag.num-retained-max", "3"),
-                ]
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-                ..Default::default()
-            };
+            let run = minute_auto_tag_run();
             let r = tagkeeper::ops::auto_tag::auto_tag(&t, &run, &clock()).await?;
             assert_eq!(r.status, "done");
             Ok(())

@@ -342,18 +342,7 @@ async fn a_persistent_failure_makes_auto_tag_keep_all_data_naming_the_file() {
         t: Table,
     ) -> Pin<Box<dyn Future<Output = tagkeeper::Result<Vec<DeleteTagReport>>> + Send>> {
         Box::pin(async move {
-            let run = tagkeeper::ops::auto_tag::AutoTagRun {
-                overrides: [
-                    ("tag.automatic-creation", "process-time"),
-                    ("tag.creation-period-duration", "1 min"),
-                    ("sink.process-time-zone", "UTC"),
-                    ("tag.num-retained-max", "3"),
-                ]
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-                ..Default::default()
-            };
+            let run = crate::crash::minute_auto_tag_run();
             let r = tagkeeper::ops::auto_tag::auto_tag(&t, &run, &later()).await?;
             assert_eq!(r.status, "done", "{:?}", r.message);
             assert_eq!(r.tags.len(), 3, "{:?}", r.tags);
@@ -379,18 +368,7 @@ async fn a_persistent_failure_on_a_tag_stops_expire_tags_and_auto_tag_naming_it(
         t: Table,
     ) -> Pin<Box<dyn Future<Output = tagkeeper::Result<Vec<DeleteTagReport>>> + Send>> {
         Box::pin(async move {
-            let run = tagkeeper::ops::auto_tag::AutoTagRun {
-                overrides: [
-                    ("tag.automatic-creation", "process-time"),
-                    ("tag.creation-period-duration", "1 min"),
-                    ("sink.process-time-zone", "UTC"),
-                    ("tag.num-retained-max", "3"),
-                ]
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-                ..Default::default()
-            };
+            let run = crate::crash::minute_auto_tag_run();
             let r = tagkeeper::ops::auto_tag::auto_tag(&t, &run, &later()).await?;
             Ok([r.retention, r.expired].into_iter().flatten().collect())
         })
