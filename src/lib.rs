@@ -12,6 +12,7 @@
 //! * [`table`] — the read side of a table: snapshot ranges, tags, schemas, time-travel targets
 //!   and the live files of a version.
 //! * [`reach`] — pure set logic over manifests (which files are live).
+//! * [`liveness`] — the one liveness model every deleting command decides through.
 //! * [`inspect`] — the reports behind `tagkeeper snapshots|tags|files|schema|diff`.
 //! * [`read`] — time-travel read: a version's rows as Arrow record batches, streamed.
 //!
@@ -35,6 +36,7 @@ pub mod error;
 pub mod format;
 pub mod inspect;
 pub mod io;
+pub mod liveness;
 pub mod ops;
 pub mod reach;
 pub mod read;

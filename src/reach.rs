@@ -32,6 +32,16 @@ impl EntryIdentity {
             external_path: e.file.external_path.clone(),
         }
     }
+
+    /// The data file's name.
+    pub fn file_name(&self) -> &str {
+        &self.file_name
+    }
+
+    /// The names of its extra files (in the data file's directory).
+    pub fn extra_files(&self) -> &[String] {
+        &self.extra_files
+    }
 }
 
 /// [`EntryIdentity`] borrowed from an entry, for merging without copying every entry's

@@ -1,32 +1,32 @@
 //! delete-tag (paimon-format.md §7.4, Java `TagManager.deleteTag` + `TagDeletion`).
 //!
-//! If the tag's snapshot still exists, only the tag file goes: the snapshot chain protects its
-//! files. Otherwise the files only this tag kept are reclaimed, decided against two protectors:
-//! the nearest earlier tag (left) and the earlier of the earliest snapshot and the next tag
-//! (right). By the contiguity of a file's life (added once, deleted once), anything a later
-//! snapshot or tag needs is in the right protector, anything an earlier tag needs is in the
-//! left one. A file whose recorded `_COMMIT_SNAPSHOT` is after the left protector cannot be in
-//! it, so when that holds for every candidate the left protector is not read at all.
+//! If the tag's snapshot still exists, only the tag file goes: the snapshot keeps its files.
+//! Otherwise the files only this tag kept are reclaimed: its data files, manifests, lists, index
+//! and statistics files that no other version — snapshot, tag or long-lived changelog, of main
+//! or of any branch — needs, decided by the liveness model (`crate::liveness`). Java decides
+//! with the neighbouring tags only, which assumes every file is added once and deleted once;
+//! the model does not, so a tag with a wrong id, a file added back by a rollback, or a branch
+//! cannot make it delete what another version reads.
 //!
-//! **Fail closed.** If a protector, or the tag's own manifests, cannot be read completely, the
-//! tag file is deleted and the data cleanup is skipped, with the reason in the report (Paimon
-//! issue #6479 deleted live data by treating an unreadable neighbour as empty). Tables with
-//! branches or long-lived changelogs also reference data outside this picture; for them the
-//! cleanup is skipped too.
+//! **Fail closed.** A tag that is not a consistent copy of a snapshot (id out of range, or
+//! manifest lists differing from the retained snapshot of its id) is refused as corrupt, with
+//! nothing deleted. If any other version cannot be read completely, the tag file is deleted
+//! and the data cleanup is skipped, with the reason in the report (Paimon issue #6479 deleted
+//! live data by treating an unreadable neighbour as empty).
 //!
 //! Order: the tag file first, then data files, then manifests and lists. A crash leaves only
 //! unreferenced files behind (orphan cleaning reclaims them), never a tag with missing files.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::format::ids::{SnapshotId, TagName};
+use crate::format::ids::TagName;
 use crate::format::snapshot::Snapshot;
-use crate::table::layout::{
-    index_key, manifest_key, snapshot_key, statistics_key, tag_key, BRANCH_DIR, CHANGELOG_DIR,
-};
+use crate::liveness::check_tag;
+use crate::liveness::gather::{read_references, Version};
+use crate::table::layout::{index_key, manifest_key, statistics_key, tag_key};
 use crate::table::{NamedTag, Table};
 
 /// What kind of file a planned deletion is.
@@ -107,13 +107,18 @@ pub struct DeleteTagReport {
 }
 
 /// Build the plan: no changes.
+///
+/// A tag whose snapshot is retained only loses its file (the snapshot keeps everything). For
+/// the others, the files only they keep are reclaimed: their files minus everything any other
+/// version of any branch needs, by the liveness model (`crate::liveness`). A tag that is not a
+/// consistent copy of a snapshot is refused as corrupt before anything is decided.
 pub async fn plan(table: &Table, names: &[TagName]) -> Result<DeleteTagPlan> {
-    let mut all: Vec<NamedTag> = table.tags().await?;
+    let all: Vec<NamedTag> = table.tags().await?;
     let range = table.snapshot_range().await?;
-    let hazards = structural_hazards(table).await?;
+    let mut victims: Vec<&NamedTag> = Vec::new();
     let mut plans = Vec::new();
     for name in names {
-        let Some(pos) = all.iter().position(|t| &t.name == name) else {
+        let Some(victim) = all.iter().find(|t| &t.name == name) else {
             plans.push(TagDeletionPlan {
                 name: name.to_string(),
                 snapshot_id: None,
@@ -124,71 +129,106 @@ pub async fn plan(table: &Table, names: &[TagName]) -> Result<DeleteTagPlan> {
             });
             continue;
         };
-        let victim = all.remove(pos);
         let id = victim.tag.snapshot.id;
-        let only_tag_file = |reason: String, safety: bool| TagDeletionPlan {
+        // Deciding what the tag alone keeps depends on its id naming its snapshot.
+        let retained = if range.ids.binary_search(&id).is_ok() {
+            table.try_load_snapshot(id).await?
+        } else {
+            None
+        };
+        check_tag(
+            &tag_key(&victim.name),
+            &victim.tag.snapshot,
+            range.latest(),
+            retained.as_ref(),
+        )?;
+        let only_tag_file = |reason: String| TagDeletionPlan {
             name: name.to_string(),
             snapshot_id: Some(id.0),
             action: "tag_file_only",
             reason: Some(reason),
-            skipped_for_safety: safety,
+            skipped_for_safety: false,
             files: Vec::new(),
         };
-        if table.store().head_opt(&snapshot_key(id)).await?.is_some() {
-            plans.push(only_tag_file(
-                format!("snapshot {id} still exists and keeps its files"),
-                false,
-            ));
+        if retained.is_some() {
+            plans.push(only_tag_file(format!(
+                "snapshot {id} still exists and keeps its files"
+            )));
             continue;
         }
-        if let Some(other) = all.iter().find(|t| t.tag.snapshot.id == id) {
-            plans.push(only_tag_file(
-                format!("tag '{}' points at the same snapshot {id}", other.name),
-                false,
-            ));
+        let deleted_here = |t: &NamedTag| names.contains(&t.name);
+        if let Some(other) = all
+            .iter()
+            .find(|t| t.tag.snapshot.id == id && !deleted_here(t))
+        {
+            plans.push(only_tag_file(format!(
+                "tag '{}' points at the same snapshot {id}",
+                other.name
+            )));
             continue;
         }
-        if let Some(h) = &hazards {
-            plans.push(only_tag_file(h.clone(), true));
+        victims.push(victim);
+        plans.push(TagDeletionPlan {
+            name: name.to_string(),
+            snapshot_id: Some(id.0),
+            action: "reclaim",
+            reason: None,
+            skipped_for_safety: false,
+            files: Vec::new(),
+        });
+    }
+    if victims.is_empty() {
+        return Ok(DeleteTagPlan { tags: plans });
+    }
+    // What every other version of every branch needs (the tags deleted here are not roots).
+    let victim_keys: Vec<String> = victims.iter().map(|t| tag_key(&t.name)).collect();
+    let needed = needed_without(table, "delete-tag", &victim_keys).await;
+    let mut planned: BTreeSet<String> = BTreeSet::new();
+    for victim in victims {
+        let Some(p) = plans
+            .iter_mut()
+            .find(|p| p.name == victim.name.as_str() && p.action == "reclaim")
+        else {
             continue;
-        }
-        match reclaimable(table, &victim, &all, range.earliest()).await {
-            Ok(files) => plans.push(TagDeletionPlan {
-                name: name.to_string(),
-                snapshot_id: Some(id.0),
-                action: "reclaim",
-                reason: None,
-                skipped_for_safety: false,
-                files,
-            }),
-            Err(e) => plans.push(only_tag_file(
-                format!("data cleanup skipped, metadata unreadable: {e}"),
-                true,
-            )),
+        };
+        let files = match &needed {
+            Ok(needed) => {
+                let owner = format!("tag '{}'", victim.name);
+                reclaimable(table, &victim.tag.snapshot, &owner, needed).await
+            }
+            Err(e) => Err(Error::InvalidArgument(e.to_string())),
+        };
+        match files {
+            Ok(files) => {
+                p.files = files
+                    .into_iter()
+                    .filter(|f| planned.insert(f.path.clone()))
+                    .collect()
+            }
+            Err(e) => {
+                p.action = "tag_file_only";
+                p.skipped_for_safety = true;
+                p.reason = Some(format!("data cleanup skipped, metadata unreadable: {e}"));
+            }
         }
     }
     Ok(DeleteTagPlan { tags: plans })
 }
 
-/// Branches and long-lived changelogs reference files this algorithm does not look at.
-async fn structural_hazards(table: &Table) -> Result<Option<String>> {
-    let (_, branches) = table.store().list_dir(BRANCH_DIR).await?;
-    if !branches.is_empty() {
-        return Ok(Some(format!(
-            "the table has {} branch(es), whose files are not checked here: data cleanup skipped",
-            branches.len()
-        )));
-    }
-    let (changelogs, _) = table.store().list_dir(CHANGELOG_DIR).await?;
-    if changelogs.iter().any(|f| {
-        f.key
-            .rsplit('/')
-            .next()
-            .is_some_and(|n| n.starts_with("changelog-"))
-    }) {
-        return Ok(Some("the table has long-lived changelogs, which may reference data files: data cleanup skipped".into()));
-    }
-    Ok(None)
+/// The names of every file the versions of every branch need, except the versions whose files
+/// (keys relative to the table root) are in `removed`: the liveness model's answer for a
+/// command that removes those versions.
+pub(crate) async fn needed_without(
+    table: &Table,
+    operation: &'static str,
+    removed: &[String],
+) -> Result<HashSet<String>> {
+    let branches = table.branches().await?;
+    let refs = read_references(table, &branches, operation, &|v: &Version| {
+        removed.contains(&v.key)
+    })
+    .await?;
+    Ok(refs.names)
 }
 
 /// Files and metadata of one version: data paths (with sizes) and metadata names.
@@ -199,6 +239,21 @@ pub(crate) struct Footprint {
     pub(crate) lists: BTreeSet<String>,
     pub(crate) index: BTreeMap<String, i64>,
     pub(crate) statistics: Option<String>,
+}
+
+impl Footprint {
+    /// Every file name of the footprint, as the liveness model names files.
+    pub(crate) fn names(&self) -> impl Iterator<Item = String> + '_ {
+        let name = |p: &String| p.rsplit('/').next().unwrap_or(p).to_string();
+        self.data
+            .keys()
+            .map(name)
+            .chain(self.extra.iter().map(name))
+            .chain(self.manifests.keys().cloned())
+            .chain(self.lists.iter().cloned())
+            .chain(self.index.keys().map(name))
+            .chain(self.statistics.iter().cloned())
+    }
 }
 
 pub(crate) async fn footprint(table: &Table, s: &Snapshot, owner: &str) -> Result<Footprint> {
@@ -259,90 +314,19 @@ pub(crate) async fn metadata_footprint(
     })
 }
 
+/// The files of a removed version (`owner`, for messages) that no retained version needs
+/// (`needed`: names, as the liveness model reports them), with sizes.
 pub(crate) async fn reclaimable(
     table: &Table,
-    victim: &NamedTag,
-    others: &[NamedTag],
-    earliest: Option<SnapshotId>,
+    removed: &Snapshot,
+    owner: &str,
+    needed: &HashSet<String>,
 ) -> Result<Vec<PlannedFile>> {
-    let id = victim.tag.snapshot.id;
-    let mine = footprint(
-        table,
-        &victim.tag.snapshot,
-        &format!("tag '{}'", victim.name),
-    )
-    .await?;
-    let left = others
-        .iter()
-        .filter(|t| t.tag.snapshot.id < id)
-        .max_by_key(|t| t.tag.snapshot.id);
-    let next_tag = others
-        .iter()
-        .filter(|t| t.tag.snapshot.id > id)
-        .min_by_key(|t| t.tag.snapshot.id);
-    // The right protector: the earlier of the earliest snapshot and the next tag.
-    let right: Option<(Snapshot, String)> = match (earliest, next_tag) {
-        (Some(e), Some(t)) if t.tag.snapshot.id < e => {
-            Some((t.tag.snapshot.clone(), format!("tag '{}'", t.name)))
-        }
-        (Some(e), _) => {
-            let s = table
-                .try_load_snapshot(e)
-                .await?
-                .ok_or_else(|| Error::MissingFile {
-                    path: snapshot_key(e),
-                    referenced_by: "the earliest snapshot (the right protector)".into(),
-                })?;
-            Some((s, format!("snapshot {e}")))
-        }
-        (None, Some(t)) => Some((t.tag.snapshot.clone(), format!("tag '{}'", t.name))),
-        (None, None) => None,
-    };
-    let mut protectors = Vec::new();
-    if let Some((s, owner)) = &right {
-        protectors.push(footprint(table, s, owner).await?);
-    }
-    if let Some(l) = left {
-        // A file committed after the left protector's snapshot cannot be in it.
-        let needs_left = mine
-            .data
-            .values()
-            .any(|(_, c)| c.is_none_or(|c| c <= l.tag.snapshot.id.0));
-        if needs_left {
-            protectors.push(footprint(table, &l.tag.snapshot, &format!("tag '{}'", l.name)).await?);
-        } else {
-            // Its manifests may still be shared with ours: their names are in its lists.
-            let mut lite = Footprint {
-                data: BTreeMap::new(),
-                extra: Vec::new(),
-                manifests: BTreeMap::new(),
-                lists: BTreeSet::new(),
-                index: BTreeMap::new(),
-                statistics: l.tag.snapshot.statistics.clone(),
-            };
-            let owner = format!("tag '{}'", l.name);
-            for list in [
-                &l.tag.snapshot.base_manifest_list,
-                &l.tag.snapshot.delta_manifest_list,
-            ] {
-                lite.lists.insert(list.clone());
-                for m in table.manifest_list(list, &owner).await? {
-                    lite.manifests.insert(m.file_name, m.file_size);
-                }
-            }
-            if let Some(im) = &l.tag.snapshot.index_manifest {
-                lite.index.insert(manifest_key(im), 0);
-                for e in table.index_files(&l.tag.snapshot, &owner).await? {
-                    lite.index.insert(index_key(&e.file_name), e.file_size);
-                }
-            }
-            protectors.push(lite);
-        }
-    }
-    let kept = |f: &dyn Fn(&Footprint) -> bool| protectors.iter().any(f);
+    let mine = footprint(table, removed, owner).await?;
+    let free = |path: &str| !needed.contains(path.rsplit('/').next().unwrap_or(path));
     let mut out = Vec::new();
     for (path, (bytes, _)) in &mine.data {
-        if !kept(&|p: &Footprint| p.data.contains_key(path)) {
+        if free(path) {
             out.push(PlannedFile {
                 path: path.clone(),
                 category: Category::Data,
@@ -351,7 +335,7 @@ pub(crate) async fn reclaimable(
         }
     }
     for path in &mine.extra {
-        if !kept(&|p: &Footprint| p.extra.contains(path)) {
+        if free(path) {
             out.push(PlannedFile {
                 path: path.clone(),
                 category: Category::Data,
@@ -360,7 +344,7 @@ pub(crate) async fn reclaimable(
         }
     }
     for (name, bytes) in &mine.manifests {
-        if !kept(&|p: &Footprint| p.manifests.contains_key(name)) {
+        if free(name) {
             out.push(PlannedFile {
                 path: manifest_key(name),
                 category: Category::Manifest,
@@ -369,7 +353,7 @@ pub(crate) async fn reclaimable(
         }
     }
     for name in &mine.lists {
-        if !kept(&|p: &Footprint| p.lists.contains(name)) {
+        if free(name) {
             let size = table
                 .store()
                 .head_opt(&manifest_key(name))
@@ -383,7 +367,7 @@ pub(crate) async fn reclaimable(
         }
     }
     for (path, bytes) in &mine.index {
-        if !kept(&|p: &Footprint| p.index.contains_key(path)) {
+        if free(path) {
             out.push(PlannedFile {
                 path: path.clone(),
                 category: Category::Index,
@@ -392,7 +376,7 @@ pub(crate) async fn reclaimable(
         }
     }
     if let Some(st) = &mine.statistics {
-        if !kept(&|p: &Footprint| p.statistics.as_ref() == Some(st)) {
+        if free(st) {
             out.push(PlannedFile {
                 path: statistics_key(st),
                 category: Category::Statistics,

@@ -12,13 +12,15 @@
 //! Fallback for files without the field: Java's rule, the nearest tag before `s` (its live
 //! files, read once per tag and cached). Then changelog files of expired snapshots, and their
 //! manifests, manifest lists, index and statistics files that neither a tag nor snapshot `end`
-//! uses.
+//! uses. Branches share main's data files and manifests: everything a branch version (snapshot,
+//! tag or changelog of any branch) needs is protected, decided by the liveness model
+//! (`crate::liveness`), which the property tests prove the fast paths equal to.
 //!
-//! **Fail closed.** An unreadable delta cancels the data deletions of that snapshot; an
-//! unreadable tag cancels the deletions it might protect; an unreadable tag or `end` snapshot
-//! cancels every manifest deletion. Each skip is reported with the file and reason. Tables with
-//! branches keep their data files and manifests (branches share both with main, and
-//! branch-aware protection is not implemented: reported); only snapshot files expire.
+//! **Fail closed.** A tag that is not a consistent copy of a snapshot (its id decides what it
+//! protects) stops the run as corrupt, nothing deleted. An unreadable delta cancels the data
+//! deletions of that snapshot; an unreadable tag cancels the deletions it might protect; an
+//! unreadable tag or `end` snapshot cancels every manifest deletion; an unreadable branch stops
+//! the run. Each skip is reported with the file and reason.
 //!
 //! **Order and crash safety.** The plan is written first, with a conditional create, to
 //! `_tagkeeper/plans/expire-<end>.json` (Paimon's orphan cleaners only look into Paimon's own
@@ -28,7 +30,7 @@
 //! finishes a plan it finds; if tags changed since the plan was made, its file deletions are
 //! dropped (left for orphan cleaning) rather than trusted.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -40,11 +42,13 @@ use crate::format::ids::SnapshotId;
 use crate::format::manifest::FileKind;
 use crate::format::snapshot::Snapshot;
 use crate::io::{CreateOutcome, Deleted};
+use crate::liveness::check_tag;
+use crate::liveness::gather::read_references;
 use crate::ops::delete_tag::{metadata_footprint, Category, Footprint, PlannedFile};
 use crate::table::layout::{
-    earliest_hint_key, manifest_key, snapshot_key, statistics_key, BRANCH_DIR, CONSUMER_DIR,
+    earliest_hint_key, manifest_key, snapshot_key, statistics_key, tag_key, CONSUMER_DIR,
 };
-use crate::table::{NamedTag, SnapshotRange, Table};
+use crate::table::{Branch, NamedTag, SnapshotRange, Table};
 
 /// Where plans are kept, relative to the table root.
 pub const PLAN_DIR: &str = "_tagkeeper/plans";
@@ -243,7 +247,6 @@ async fn plan_range(
         })?;
     let mut tag_ids: Vec<i64> = tags.iter().map(|t| t.tag.snapshot.id.0).collect();
     tag_ids.sort();
-    let (_, branches) = table.store().list_dir(BRANCH_DIR).await?;
     let mut files: BTreeMap<String, (Category, i64)> = BTreeMap::new();
 
     // Every expired snapshot, read once (in parallel).
@@ -254,6 +257,36 @@ async fn plan_range(
         .map(|s| (s.id.0, s))
         .chain(std::iter::once((end, &end_snapshot)))
         .collect();
+    // The fast paths decide by tag ids: every tag must be a consistent copy of its snapshot.
+    for t in &tags {
+        let id = t.tag.snapshot.id;
+        let retained = match by_id.get(&id.0) {
+            Some(s) => Some((*s).clone()),
+            None if range.ids.binary_search(&id).is_ok() => table.try_load_snapshot(id).await?,
+            None => None,
+        };
+        check_tag(
+            &tag_key(&t.name),
+            &t.tag.snapshot,
+            range.latest(),
+            retained.as_ref(),
+        )?;
+    }
+    // Branch versions share main's data files and manifests: what they need is protected,
+    // decided by the liveness model (every branch version read completely).
+    let branches: Vec<Branch> = table
+        .branches()
+        .await?
+        .into_iter()
+        .filter(|b| !b.prefix.is_empty())
+        .collect();
+    let branch_needs: HashSet<String> = if branches.is_empty() {
+        HashSet::new()
+    } else {
+        read_references(table, &branches, "expire-snapshots", &|_| false)
+            .await?
+            .names
+    };
     let layout = DataLayout {
         spec: table.partition_spec().await?,
         data_dir: table
@@ -265,39 +298,34 @@ async fn plan_range(
 
     // Data files deleted by the deltas of (earliest, end].
     let mut skippers: HashMap<i64, Option<BTreeSet<String>>> = HashMap::new();
-    if branches.is_empty() {
-        for id in expired.iter().skip(1).copied().chain(std::iter::once(end)) {
-            let Some(s) = by_id.get(&id) else { continue };
-            plan_deleted_data(
-                table,
-                s,
-                &layout,
-                &tags,
-                &tag_ids,
-                opts.ignore_commit_snapshot,
-                &mut skippers,
-                &mut files,
-                &mut p,
-            )
-            .await?;
+    let mut chain = Chain::default();
+    for id in expired.iter().skip(1).copied().chain(std::iter::once(end)) {
+        let Some(s) = by_id.get(&id) else { continue };
+        plan_deleted_data(
+            table,
+            s,
+            &layout,
+            &tags,
+            &tag_ids,
+            opts.ignore_commit_snapshot,
+            &mut skippers,
+            &mut chain,
+            &mut p,
+        )
+        .await?;
+    }
+    let later: Vec<SnapshotId> = range.ids.iter().copied().filter(|i| i.0 > end).collect();
+    keep_files_added_back(table, &later, &layout, &mut chain, &mut p).await?;
+    for (path, (bytes, extra)) in chain.candidates {
+        files.insert(path, (Category::Data, bytes));
+        for x in extra {
+            files.insert(x, (Category::Data, 0));
         }
-    } else {
-        p.skipped.push(format!(
-            "data files: the table has {} branch(es), whose files are not checked here",
-            branches.len()
-        ));
     }
 
     // Changelog files, manifests, lists, index and statistics of expired snapshots.
     let mut keep: Vec<Footprint> = Vec::new();
-    // Branch snapshots and tags live in branch/branch-*/ but use main's manifest/ directory.
-    let mut manifests_ok = branches.is_empty();
-    if !manifests_ok {
-        p.skipped.push(format!(
-            "manifests: the table has {} branch(es), which share manifest/; no manifest is deleted",
-            branches.len()
-        ));
-    }
+    let mut manifests_ok = true;
     for t in &tags {
         match metadata_footprint(table, &t.tag.snapshot, &format!("tag '{}'", t.name)).await {
             Ok(f) => keep.push(f),
@@ -323,6 +351,9 @@ async fn plan_range(
         for s in &loaded {
             plan_metadata(table, s, &keep, &mut files, &mut p).await;
         }
+    }
+    if !branch_needs.is_empty() {
+        files.retain(|path, _| !branch_needs.contains(path.rsplit('/').next().unwrap_or(path)));
     }
     p.files = files
         .into_iter()
@@ -396,33 +427,42 @@ struct DataLayout {
     data_dir: Option<String>,
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn plan_deleted_data(
-    table: &Table,
+/// What the expired deltas do to data files, in commit order: the files they delete that no tag
+/// keeps (the candidates), and the last event of every file they touch.
+#[derive(Default)]
+struct Chain {
+    /// Path → (bytes, extra files): deleted by an expired delta and kept by no tag.
+    candidates: BTreeMap<String, (i64, Vec<String>)>,
+    /// Path → (snapshot of its last net ADD, snapshot of its last net DELETE) in the deltas read.
+    last: HashMap<String, (i64, i64)>,
+}
+
+/// The net events of one delta: deletions (path → bytes, `_COMMIT_SNAPSHOT`, extra files) and
+/// additions (paths). An ADD and a DELETE of the same path cancel (a level change).
+struct DeltaEvents {
+    deleted: BTreeMap<String, (i64, Option<i64>, Vec<String>)>,
+    added: BTreeSet<String>,
+}
+
+async fn delta_events(table: &Table, s: &Snapshot, layout: &DataLayout) -> Result<DeltaEvents> {
+    let owner = format!("snapshot {}", s.id);
+    let entries = table
+        .entries_of_list(&s.delta_manifest_list, &owner)
+        .await?;
+    events_of(&entries, s, layout)
+}
+
+/// [`delta_events`] of entries already read (pure).
+fn events_of(
+    entries: &[crate::format::manifest::ManifestEntry],
     s: &Snapshot,
     layout: &DataLayout,
-    tags: &[NamedTag],
-    tag_ids: &[i64],
-    ignore_commit_snapshot: bool,
-    skippers: &mut HashMap<i64, Option<BTreeSet<String>>>,
-    files: &mut BTreeMap<String, (Category, i64)>,
-    p: &mut ExpirePlan,
-) -> Result<()> {
+) -> Result<DeltaEvents> {
     let owner = format!("snapshot {}", s.id);
-    let entries = match table.entries_of_list(&s.delta_manifest_list, &owner).await {
-        Ok(e) => e,
-        Err(e) => {
-            p.skipped.push(format!(
-                "data files deleted by snapshot {}: its delta is unreadable ({e})",
-                s.id
-            ));
-            return Ok(());
-        }
-    };
-    // Net deletions, keyed by path: an ADD of the same path cancels (a level upgrade).
     let (spec, data_dir) = (&layout.spec, &layout.data_dir);
-    let mut net: BTreeMap<String, (i64, Option<i64>, Vec<String>)> = BTreeMap::new();
-    for e in &entries {
+    let mut deleted: BTreeMap<String, (i64, Option<i64>, Vec<String>)> = BTreeMap::new();
+    let mut added: BTreeSet<String> = BTreeSet::new();
+    for e in entries {
         if e.file.external_path.is_some() {
             continue;
         }
@@ -447,15 +487,109 @@ async fn plan_deleted_data(
                     .iter()
                     .map(|x| format!("{dir}/{x}"))
                     .collect();
-                net.insert(path, (e.file.file_size, e.file.commit_snapshot, extra));
+                deleted.insert(path, (e.file.file_size, e.file.commit_snapshot, extra));
             }
             FileKind::Add => {
-                net.remove(&path);
+                added.insert(path);
             }
         }
     }
+    // A path both added and deleted by one commit changed level: no event.
+    let both: Vec<String> = added
+        .iter()
+        .filter(|p| deleted.contains_key(*p))
+        .cloned()
+        .collect();
+    for p in both {
+        added.remove(&p);
+        deleted.remove(&p);
+    }
+    Ok(DeltaEvents { deleted, added })
+}
+
+/// The liveness model's guard over the fast paths: a candidate that a later delta adds back
+/// (`rollback-to --as-latest` does) is live in a retained snapshot, whatever the tags say.
+/// Paimon's writers add a file once and delete it once, and then this removes nothing; the
+/// fast paths alone would delete such a file once the tag protecting the rollback target is
+/// gone. A file whose last event in the expired deltas is an ADD is live in the new earliest
+/// snapshot; one that a retained delta adds is live in that snapshot. Unreadable retained
+/// deltas cancel every data deletion (fail closed).
+async fn keep_files_added_back(
+    table: &Table,
+    later: &[SnapshotId],
+    layout: &DataLayout,
+    chain: &mut Chain,
+    p: &mut ExpirePlan,
+) -> Result<()> {
+    let last = std::mem::take(&mut chain.last);
+    chain
+        .candidates
+        .retain(|path, _| last.get(path).is_none_or(|(add, del)| add < del));
+    if chain.candidates.is_empty() {
+        return Ok(());
+    }
+    let snapshots = table.load_snapshots(later).await?;
+    let futures: Vec<_> = snapshots
+        .iter()
+        .map(|s| delta_events(table, s, layout))
+        .collect();
+    match crate::table::ordered(futures).await {
+        Ok(events) => {
+            for e in events {
+                for path in e.added {
+                    chain.candidates.remove(&path);
+                }
+            }
+        }
+        Err(e) => {
+            p.skipped.push(format!(
+                "data files: a retained snapshot's delta is unreadable ({e}); files it may add back are not checked, so no data file is deleted"
+            ));
+            chain.candidates.clear();
+        }
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn plan_deleted_data(
+    table: &Table,
+    s: &Snapshot,
+    layout: &DataLayout,
+    tags: &[NamedTag],
+    tag_ids: &[i64],
+    ignore_commit_snapshot: bool,
+    skippers: &mut HashMap<i64, Option<BTreeSet<String>>>,
+    chain: &mut Chain,
+    p: &mut ExpirePlan,
+) -> Result<()> {
+    let owner = format!("snapshot {}", s.id);
+    let events = match table.entries_of_list(&s.delta_manifest_list, &owner).await {
+        Ok(entries) => events_of(&entries, s, layout)?,
+        Err(e) => {
+            p.skipped.push(format!(
+                "data files deleted by snapshot {}: its delta is unreadable ({e})",
+                s.id
+            ));
+            // What it adds back is unknown: nothing deleted so far may go.
+            chain.candidates.clear();
+            return Ok(());
+        }
+    };
     let d = s.id.0;
-    for (path, (bytes, commit, extra)) in net {
+    for path in &events.added {
+        chain
+            .last
+            .entry(path.clone())
+            .or_insert((i64::MIN, i64::MIN))
+            .0 = d;
+    }
+    for (path, (bytes, commit, extra)) in events.deleted {
+        chain
+            .last
+            .entry(path.clone())
+            .or_insert((i64::MIN, i64::MIN))
+            .1 = d;
         let protected = match commit.filter(|_| !ignore_commit_snapshot) {
             Some(c) => {
                 p.decided_by_commit_snapshot += 1;
@@ -499,10 +633,7 @@ async fn plan_deleted_data(
             }
         };
         if !protected {
-            files.insert(path, (Category::Data, bytes));
-            for x in extra {
-                files.insert(x, (Category::Data, 0));
-            }
+            chain.candidates.insert(path, (bytes, extra));
         }
     }
     Ok(())

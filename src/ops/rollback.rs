@@ -17,7 +17,7 @@
 //! (Java appends a random UUID; a fixed name makes a re-run after a crash reuse the tag instead
 //! of adding a second one).
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use serde::Serialize;
@@ -28,12 +28,11 @@ use crate::format::hint::encode_hint;
 use crate::format::ids::{SnapshotId, TagName};
 use crate::format::snapshot::Snapshot;
 use crate::io::CreateOutcome;
-use crate::ops::delete_tag::{footprint, Category, Footprint, PlannedFile};
+use crate::ops::delete_tag::{needed_without, reclaimable, PlannedFile};
 use crate::ops::tag::{create_tag, CreateTag, TagSource};
 use crate::reach::EntryIdentity;
 use crate::table::layout::{
-    earliest_hint_key, latest_hint_key, manifest_key, snapshot_key, statistics_key, tag_key,
-    CHANGELOG_DIR,
+    earliest_hint_key, latest_hint_key, snapshot_key, tag_key, CHANGELOG_DIR,
 };
 use crate::table::{Table, VersionSpec};
 use crate::write::commit::{commit, CommitOptions, CommitRequest, OverwriteScope};
@@ -317,18 +316,21 @@ async fn plan_resolved(
             let target_is_earliest = range.earliest().is_none_or(|e| e >= target_id);
             p.sets_earliest = p.restores_snapshot
                 || (target_is_earliest && range.earliest_hint != Some(target_id));
-            let (_, branches) = table
-                .store()
-                .list_dir(crate::table::layout::BRANCH_DIR)
-                .await?;
-            if p.purge && !branches.is_empty() {
-                p.purge = false;
-                p.notes.push(format!(
-                    "--purge skipped for safety: the table has {} branch(es), which share data files and manifests",
-                    branches.len()
-                ));
+            // Which tags go is decided by their ids: each must be a consistent copy.
+            for t in &tags {
+                let retained = if range.ids.binary_search(&t.tag.snapshot.id).is_ok() {
+                    table.try_load_snapshot(t.tag.snapshot.id).await?
+                } else {
+                    None
+                };
+                crate::liveness::check_tag(
+                    &tag_key(&t.name),
+                    &t.tag.snapshot,
+                    range.latest(),
+                    retained.as_ref(),
+                )?;
             }
-            match unreferenced(table, &range.ids, &tags, target_id, &resolved.snapshot).await {
+            match unreferenced(table, &range.ids, &tags, &p.changelogs_removed, target_id).await {
                 Ok(files) => {
                     p.unreferenced_bytes = files.iter().map(|f| f.bytes).sum();
                     p.unreferenced = files;
@@ -366,43 +368,28 @@ async fn changelog_ids(table: &Table) -> Result<Vec<i64>> {
     Ok(ids)
 }
 
-/// The union of the remaining versions' footprints.
-#[derive(Default)]
-struct Kept {
-    data: std::collections::HashSet<String>,
-    extra: std::collections::HashSet<String>,
-    manifests: std::collections::HashSet<String>,
-    lists: std::collections::HashSet<String>,
-    index: std::collections::HashSet<String>,
-    statistics: std::collections::HashSet<String>,
-}
-
-impl Kept {
-    fn add(&mut self, f: Footprint) {
-        self.data.extend(f.data.into_keys());
-        self.extra.extend(f.extra);
-        self.manifests.extend(f.manifests.into_keys());
-        self.lists.extend(f.lists);
-        self.index.extend(f.index.into_keys());
-        self.statistics.extend(f.statistics);
-    }
-}
-
-/// Files referenced by the removed snapshots and tags and by no remaining version (brute force
-/// over every remaining snapshot and tag: any read error aborts, so a purge fails closed).
+/// Files referenced by the removed snapshots, tags and changelogs and needed by no remaining
+/// version of any branch, by the liveness model (any read error aborts: a purge fails closed).
 async fn unreferenced(
     table: &Table,
     ids: &[SnapshotId],
     tags: &[crate::table::NamedTag],
+    changelogs: &[i64],
     target: SnapshotId,
-    target_snapshot: &Snapshot,
 ) -> Result<Vec<PlannedFile>> {
-    // What the remaining versions reference is folded into one union as each is read (one
-    // footprint in memory at a time, one lookup per removed file), not kept per version.
-    let mut removed: Vec<Footprint> = Vec::new();
-    let mut kept = Kept::default();
-    kept.add(footprint(table, target_snapshot, "the target").await?);
-    for id in ids {
+    let removed_ids: Vec<SnapshotId> = ids.iter().copied().filter(|id| *id > target).collect();
+    let removed_tags: Vec<&crate::table::NamedTag> =
+        tags.iter().filter(|t| t.tag.snapshot.id > target).collect();
+    let mut removed_keys: Vec<String> = removed_ids.iter().map(|id| snapshot_key(*id)).collect();
+    removed_keys.extend(removed_tags.iter().map(|t| tag_key(&t.name)));
+    removed_keys.extend(
+        changelogs
+            .iter()
+            .map(|id| format!("{CHANGELOG_DIR}/changelog-{id}")),
+    );
+    let needed = needed_without(table, "rollback-to", &removed_keys).await?;
+    let mut out: BTreeMap<String, PlannedFile> = BTreeMap::new();
+    for id in &removed_ids {
         let s = table
             .try_load_snapshot(*id)
             .await?
@@ -410,66 +397,19 @@ async fn unreferenced(
                 path: snapshot_key(*id),
                 referenced_by: "the snapshot listing".into(),
             })?;
-        let f = footprint(table, &s, &format!("snapshot {id}")).await?;
-        if *id > target {
-            removed.push(f)
-        } else {
-            kept.add(f)
+        for f in reclaimable(table, &s, &format!("snapshot {id}"), &needed).await? {
+            out.entry(f.path.clone()).or_insert(f);
         }
     }
-    for t in tags {
-        let f = footprint(table, &t.tag.snapshot, &format!("tag '{}'", t.name)).await?;
-        if t.tag.snapshot.id > target {
-            removed.push(f)
-        } else {
-            kept.add(f)
+    for t in removed_tags {
+        let owner = format!("tag '{}'", t.name);
+        for f in reclaimable(table, &t.tag.snapshot, &owner, &needed).await? {
+            out.entry(f.path.clone()).or_insert(f);
         }
     }
-    let mut out: BTreeSet<(Category, String)> = BTreeSet::new();
-    let mut sizes = std::collections::BTreeMap::new();
-    for f in &removed {
-        for (path, (bytes, _)) in &f.data {
-            if !kept.data.contains(path) {
-                out.insert((Category::Data, path.clone()));
-                sizes.insert(path.clone(), *bytes);
-            }
-        }
-        for path in &f.extra {
-            if !kept.extra.contains(path) {
-                out.insert((Category::Data, path.clone()));
-            }
-        }
-        for (name, bytes) in &f.manifests {
-            if !kept.manifests.contains(name) {
-                out.insert((Category::Manifest, manifest_key(name)));
-                sizes.insert(manifest_key(name), *bytes);
-            }
-        }
-        for name in &f.lists {
-            if !kept.lists.contains(name) {
-                out.insert((Category::ManifestList, manifest_key(name)));
-            }
-        }
-        for (path, bytes) in &f.index {
-            if !kept.index.contains(path) {
-                out.insert((Category::Index, path.clone()));
-                sizes.insert(path.clone(), *bytes);
-            }
-        }
-        if let Some(st) = &f.statistics {
-            if !kept.statistics.contains(st) {
-                out.insert((Category::Statistics, statistics_key(st)));
-            }
-        }
-    }
-    Ok(out
-        .into_iter()
-        .map(|(category, path)| PlannedFile {
-            bytes: sizes.get(&path).copied().unwrap_or(0),
-            path,
-            category,
-        })
-        .collect())
+    let mut files: Vec<PlannedFile> = out.into_values().collect();
+    files.sort_by(|a, b| a.category.cmp(&b.category).then(a.path.cmp(&b.path)));
+    Ok(files)
 }
 
 /// Carry out a rollback; returns the plan, marked as executed.

@@ -338,17 +338,22 @@ pub async fn replace_tag(
             .await?
             .is_none()
     {
-        let mut others: Vec<NamedTag> = tags.into_iter().filter(|t| &t.name != name).collect();
-        others.push(NamedTag {
-            name: name.clone(),
-            tag: new.clone(),
-        });
         let victim = NamedTag {
             name: name.clone(),
             tag: old.clone(),
         };
-        let range = table.snapshot_range().await?;
-        match crate::ops::delete_tag::reclaimable(table, &victim, &others, range.earliest()).await {
+        // Needed after the change: every other version, and the tag's new snapshot.
+        let needed = async {
+            let mut needed =
+                crate::ops::delete_tag::needed_without(table, "replace-tag", &[tag_key(name)])
+                    .await?;
+            let after =
+                crate::ops::delete_tag::footprint(table, &new.snapshot, "the new tag").await?;
+            needed.extend(after.names());
+            let owner = format!("tag '{}'", victim.name);
+            crate::ops::delete_tag::reclaimable(table, &victim.tag.snapshot, &owner, &needed).await
+        };
+        match needed.await {
             Ok(files) => unprotected = files,
             Err(e) => {
                 note = Some(format!(

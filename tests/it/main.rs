@@ -22,6 +22,8 @@ mod expire;
 mod faults;
 mod fixtures;
 mod interop;
+mod liveness;
+mod liveness_props;
 mod oracle;
 mod orphans;
 mod read;

@@ -35,7 +35,8 @@ pub struct Version {
 /// The state of a table as the oracle sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct State {
-    /// `snapshot-N` and `tag-NAME` → version.
+    /// `snapshot-N` and `tag-NAME` (`branch-B/snapshot-N`, `branch-B/tag-NAME` for branches)
+    /// → version.
     pub versions: BTreeMap<String, Version>,
     /// Referenced files that do not exist (schema files, manifest lists, manifests, index
     /// files, statistics files, data files and their extra files).
@@ -269,25 +270,40 @@ pub fn observe(table: &Path) -> State {
         placeholders: BTreeSet::new(),
         referenced: BTreeSet::new(),
     };
-    let mut metas: Vec<(String, PathBuf)> = Vec::new();
-    for dir in ["snapshot", "tag"] {
-        let Ok(entries) = std::fs::read_dir(table.join(dir)) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let ok = (dir == "snapshot"
-                && name
-                    .strip_prefix("snapshot-")
-                    .is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit())))
-                || (dir == "tag" && name.starts_with("tag-") && e.path().is_file());
-            if ok {
-                metas.push((name, e.path()));
+    // Versions of main, then of every branch (`branch/branch-B/`, named `branch-B/snapshot-N`):
+    // a branch has its own snapshots, tags and schemas, and main's manifests and data files.
+    let mut roots: Vec<(String, PathBuf)> = vec![(String::new(), table.to_path_buf())];
+    if let Ok(entries) = std::fs::read_dir(table.join("branch")) {
+        let mut branches: Vec<(String, PathBuf)> = entries
+            .flatten()
+            .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
+            .filter(|(n, p)| n.starts_with("branch-") && p.is_dir())
+            .map(|(n, p)| (format!("{n}/"), p))
+            .collect();
+        branches.sort();
+        roots.extend(branches);
+    }
+    let mut metas: Vec<(String, PathBuf, PathBuf)> = Vec::new();
+    for (label, root) in &roots {
+        for dir in ["snapshot", "tag"] {
+            let Ok(entries) = std::fs::read_dir(root.join(dir)) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let ok = (dir == "snapshot"
+                    && name
+                        .strip_prefix("snapshot-")
+                        .is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit())))
+                    || (dir == "tag" && name.starts_with("tag-") && e.path().is_file());
+                if ok {
+                    metas.push((format!("{label}{name}"), e.path(), root.clone()));
+                }
             }
         }
     }
     let mut checksum_cache: HashMap<PathBuf, Option<(u64, u64)>> = HashMap::new();
-    for (name, path) in metas {
+    for (name, path, schema_root) in metas {
         let Some(json) = std::fs::read(&path)
             .ok()
             .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
@@ -302,7 +318,7 @@ pub fn observe(table: &Path) -> State {
         match json["schemaId"].as_i64() {
             Some(schema) => {
                 let file = format!("schema-{schema}");
-                if !table.join("schema").join(&file).is_file() {
+                if !schema_root.join("schema").join(&file).is_file() {
                     state.missing.insert(format!("schema/{file}"));
                     ok = false;
                 }

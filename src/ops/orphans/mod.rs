@@ -16,8 +16,10 @@
 //!    (persisted plans) and every other directory are never looked into.
 //! 3. **References, read completely**: the union over main and every `branch/branch-*` of all
 //!    snapshots, tags, long-lived changelogs (and consumers, which are read and validated) —
-//!    manifest lists, manifests, index manifests and files, statistics, and every file name in
-//!    every manifest (ADD and DELETE entries, and their extra files). Any failure to read aborts
+//!    manifest lists, manifests, index manifests and files, statistics, and the data files
+//!    (with their extra files) live in some version by the liveness model (`crate::liveness`):
+//!    a file that only DELETE entries mention is needed by no version and is an orphan like any
+//!    other (Java keeps it forever; tagkeeper's expiration would have deleted it). Any failure to read aborts
 //!    the run with nothing deleted. The one exception: a version whose file vanished between
 //!    listing and reading (a concurrent expiration, rollback or tag deletion) is skipped — and
 //!    a missing manifest is only blamed on that when every version naming it is gone too. A
@@ -45,9 +47,7 @@ use crate::ops::delete_tag::Tally;
 use crate::table::layout::{CHANGELOG_DIR, INDEX_DIR, MANIFEST_DIR, SNAPSHOT_DIR, STATISTICS_DIR};
 use crate::table::{ordered, Branch, Table};
 
-mod references;
-
-use references::read_references;
+use crate::liveness::gather::read_references;
 
 const OPERATION: &str = "remove-orphan-files";
 
@@ -291,7 +291,7 @@ pub async fn plan(table: &Table, opts: &OrphanOptions, clock: &dyn Clock) -> Res
     .await?;
 
     // Steps 3 and 4: every reference, completely, then the latest snapshot again.
-    let refs = read_references(table, &branches)
+    let refs = read_references(table, &branches, OPERATION, &|_| false)
         .await
         .map_err(abort_on_read)?;
 

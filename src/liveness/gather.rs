@@ -1,5 +1,6 @@
-//! The reference set of remove-orphan-files: every version of every branch, read completely,
-//! then each branch's latest snapshot again (steps 3 and 4 of the parent module).
+//! Gathering the roots and what they need: every version of every branch, read completely,
+//! then each branch's latest snapshot again (a commit that landed meanwhile may use old files).
+//! Every deletion decision of tagkeeper reads its references here (see the parent module).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
@@ -13,19 +14,23 @@ use crate::table::layout::{
 };
 use crate::table::{ordered, Branch, Table};
 
-use super::{aborted, name_of};
+use super::{live_union, ManifestFacts};
 
-/// One snapshot, tag or long-lived changelog.
+fn name_of(key: &str) -> &str {
+    key.rsplit('/').next().unwrap_or(key)
+}
+
+/// One snapshot, tag or long-lived changelog: a root of the liveness model.
 #[derive(Debug, Clone)]
-struct Version {
+pub(crate) struct Version {
     /// For messages: "snapshot 3", "branch 'b' tag 'x'".
-    owner: String,
+    pub(crate) owner: String,
     /// Its file, relative to the table root (to tell a vanished version from a live one).
-    key: String,
-    snapshot: Snapshot,
+    pub(crate) key: String,
+    pub(crate) snapshot: Snapshot,
     /// A long-lived changelog: Java deletes its base and delta lists with the snapshot, so
     /// only its changelog list must exist.
-    changelog: bool,
+    pub(crate) changelog: bool,
 }
 
 #[derive(Debug, Default)]
@@ -43,19 +48,29 @@ struct Found {
     max_listed: Option<i64>,
 }
 
+/// What the retained versions need, by file name (Paimon names every file uniquely: data files
+/// and manifests carry a UUID): live data files and their extra files, and every manifest
+/// list, manifest, index manifest, index file and statistics file a version names.
 #[derive(Debug, Default)]
-pub(super) struct References {
-    pub(super) names: HashSet<String>,
+pub(crate) struct References {
+    pub(crate) names: HashSet<String>,
     /// Metadata files read (lists, index manifests, manifests): each is read once.
     read: HashSet<String>,
-    pub(super) manifests: u64,
+    pub(crate) manifests: u64,
     pending: Vec<Version>,
-    pub(super) vanished: BTreeSet<String>,
-    pub(super) newer: Vec<String>,
-    pub(super) snapshots: u64,
-    pub(super) tags: u64,
-    pub(super) changelogs: u64,
-    pub(super) consumers: u64,
+    pub(crate) vanished: BTreeSet<String>,
+    pub(crate) newer: Vec<String>,
+    pub(crate) snapshots: u64,
+    pub(crate) tags: u64,
+    pub(crate) changelogs: u64,
+    pub(crate) consumers: u64,
+    /// The data manifests each manifest list names, in order (lists that vanished are absent).
+    lists: HashMap<String, Vec<String>>,
+    /// Every data manifest read, reduced to kinds and identities.
+    facts: HashMap<String, ManifestFacts>,
+    /// Each version as manifest lists read in order: base and delta (a version whose data
+    /// lists are all present), or a long-lived changelog's changelog list.
+    versions: Vec<Vec<String>>,
 }
 
 impl References {
@@ -79,10 +94,17 @@ impl References {
     }
 }
 
-/// Steps 3 and 4: every version of every branch and what it references; then each branch's
-/// latest snapshot again, adding anything committed meanwhile (Paimon #3074). Refuses an empty
-/// result when version files exist.
-pub(super) async fn read_references(table: &Table, branches: &[Branch]) -> Result<References> {
+/// Every version of every branch and what it needs; then each branch's latest snapshot again,
+/// adding anything committed meanwhile (Paimon #3074). Versions for which `removed` is true
+/// are the ones the calling command deletes: they are not roots (a version committed meanwhile
+/// always is). Refuses an empty result when version files exist. `operation` names the
+/// command in that refusal.
+pub(crate) async fn read_references(
+    table: &Table,
+    branches: &[Branch],
+    operation: &'static str,
+    removed: &(dyn Fn(&Version) -> bool + Sync),
+) -> Result<References> {
     let mut refs = References::default();
     let mut listed = 0u64;
     let mut max_listed: HashMap<&str, Option<i64>> = HashMap::new();
@@ -92,7 +114,8 @@ pub(super) async fn read_references(table: &Table, branches: &[Branch]) -> Resul
         max_listed.insert(&b.name, found.max_listed);
         refs.absorb(found);
     }
-    let versions = std::mem::take(&mut refs.pending);
+    let mut versions = std::mem::take(&mut refs.pending);
+    versions.retain(|v| !removed(v));
     collect(table, versions, &mut refs).await?;
 
     // A commit that landed meanwhile may use files listed as candidates.
@@ -102,15 +125,45 @@ pub(super) async fn read_references(table: &Table, branches: &[Branch]) -> Resul
     }
     let versions = std::mem::take(&mut refs.pending);
     collect(table, versions, &mut refs).await?;
+    refs.add_live_data()?;
 
     // An empty reference set is a failure to read, never a licence to delete everything.
     let read = refs.snapshots + refs.tags + refs.changelogs;
     if listed > 0 && (read == 0 || refs.names.is_empty()) {
-        return Err(aborted(format!(
-            "{listed} snapshot, tag or changelog file(s) exist but no reference could be read"
-        )));
+        return Err(Error::Aborted {
+            operation,
+            reason: format!(
+                "{listed} snapshot, tag or changelog file(s) exist but no reference could be read"
+            ),
+        });
     }
     Ok(refs)
+}
+
+impl References {
+    /// The names of the data files live in some version (and their extra files), by the model's
+    /// merge ([`live_union`]) over the manifests read.
+    fn add_live_data(&mut self) -> Result<()> {
+        let versions: Vec<Vec<String>> = self
+            .versions
+            .iter()
+            .filter_map(|lists| {
+                let mut manifests = Vec::new();
+                for l in lists {
+                    // A list that vanished belongs to a version that vanished (collect decided).
+                    manifests.extend(self.lists.get(l)?.iter().cloned());
+                }
+                Some(manifests)
+            })
+            // A manifest that vanished likewise.
+            .filter(|ms: &Vec<String>| ms.iter().all(|m| self.facts.contains_key(m)))
+            .collect();
+        for id in live_union(&versions, &self.facts)? {
+            self.names.insert(id.file_name().to_string());
+            self.names.extend(id.extra_files().iter().cloned());
+        }
+        Ok(())
+    }
 }
 
 /// Every snapshot, tag, changelog and consumer of one branch. A file that vanished between
@@ -314,8 +367,13 @@ async fn collect(table: &Table, versions: Vec<Version>, refs: &mut References) -
         for list in [&s.base_manifest_list, &s.delta_manifest_list] {
             lists.entry(list.clone()).or_default().add(v, !v.changelog);
         }
+        refs.versions.push(vec![
+            s.base_manifest_list.clone(),
+            s.delta_manifest_list.clone(),
+        ]);
         if let Some(list) = &s.changelog_manifest_list {
             lists.entry(list.clone()).or_default().add(v, true);
+            refs.versions.push(vec![list.clone()]);
         }
         if let Some(im) = &s.index_manifest {
             indexes.entry(im.clone()).or_default().add(v, !v.changelog);
@@ -336,11 +394,15 @@ async fn collect(table: &Table, versions: Vec<Version>, refs: &mut References) -
         })
         .collect();
     let mut manifests: BTreeMap<String, Need> = BTreeMap::new();
-    for ((_, need), metas) in lists.iter().zip(ordered(futures).await?) {
+    for ((list, need), metas) in lists.iter().zip(ordered(futures).await?) {
         let Some(metas) = metas else {
             refs.mark_vanished(need);
             continue;
         };
+        refs.lists.insert(
+            list.clone(),
+            metas.iter().map(|m| m.file_name.clone()).collect(),
+        );
         for m in metas {
             refs.names.extend(m.extra_files.iter().cloned());
             refs.names.insert(m.file_name.clone());
@@ -358,8 +420,8 @@ async fn collect(table: &Table, versions: Vec<Version>, refs: &mut References) -
         }
     }
 
-    // Every file name every manifest mentions: ADD and DELETE entries and their extra files
-    // (a superset of the live files is safe; a subset is not).
+    // Every manifest's entries, for the model's merge once all versions are read: a file only
+    // DELETE entries mention is needed by no version (issue: such files were kept forever).
     manifests.retain(|name, _| refs.read.insert(name.clone()));
     let futures: Vec<_> = manifests
         .iter()
@@ -368,16 +430,13 @@ async fn collect(table: &Table, versions: Vec<Version>, refs: &mut References) -
             read_needed(table, need, table.manifest(name, &by)).await
         })
         .collect();
-    for ((_, need), entries) in manifests.iter().zip(ordered(futures).await?) {
+    for ((name, need), entries) in manifests.iter().zip(ordered(futures).await?) {
         let Some(entries) = entries else {
             refs.mark_vanished(need);
             continue;
         };
         refs.manifests += 1;
-        for e in entries {
-            refs.names.insert(e.file.file_name);
-            refs.names.extend(e.file.extra_files);
-        }
+        refs.facts.insert(name.clone(), ManifestFacts::of(&entries));
     }
     Ok(())
 }

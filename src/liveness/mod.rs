@@ -1,0 +1,372 @@
+//! The one liveness model: which files the retained versions of a table need.
+//!
+//! **Roots.** Every version a reader can still open: the snapshots, tags and long-lived
+//! changelogs of main and of every `branch/branch-*` (consumers pin snapshots that are in the
+//! snapshot listing anyway; they are read so that a corrupt one stops a deletion).
+//!
+//! **Live.** A data file is live in a version when it survives merging the version's base and
+//! delta manifests in order (Paimon's `FileEntry.mergeEntries`, [`crate::reach::live_entries`]):
+//! an ADD inserts it, a DELETE removes it. A long-lived changelog's changelog files are live in
+//! it. Manifest lists, manifests, index manifests and files and statistics are live when a
+//! retained version names them. A file is **needed** when it is live in at least one retained
+//! version, and a command may delete a file only when it is not needed after the command.
+//! A DELETE entry in a retained manifest needs nothing: a file that only DELETE entries mention
+//! is not live anywhere, whatever history left that entry behind.
+//!
+//! **Who decides through it.** `delete-tag`, `rollback-to --purge` and `remove-orphan-files`
+//! compute the needed set with [`gather::read_references`] (every root, every manifest read once)
+//! and delete only candidates outside it. `expire-snapshots` keeps its fast paths
+//! (`_COMMIT_SNAPSHOT`, the nearest tag), which the property tests in
+//! `tests/it/liveness_props.rs` prove equal to this model on random histories; branch versions
+//! protect through this model there too.
+//!
+//! **Consistency.** A tag is a copy of one snapshot. One whose id is not a positive id at or below
+//! the latest snapshot, or whose manifest lists differ from the retained snapshot of that id, is
+//! corrupt for every deletion that depends on its id ([`check_tag`]).
+//!
+//! [`live_union`] is the pure heart: decoded manifests in, the set of live identities out.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::error::{Error, Result};
+use crate::format::ids::SnapshotId;
+use crate::format::manifest::{FileKind, ManifestEntry};
+use crate::format::snapshot::Snapshot;
+use crate::reach::EntryIdentity;
+
+pub(crate) mod gather;
+
+/// The entries of one data manifest, reduced to what liveness needs: kind and identity.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ManifestFacts {
+    /// In manifest order.
+    pub entries: Vec<(FileKind, EntryIdentity)>,
+}
+
+impl ManifestFacts {
+    /// The facts of a decoded manifest.
+    pub fn of(entries: &[ManifestEntry]) -> Self {
+        ManifestFacts {
+            entries: entries
+                .iter()
+                .map(|e| (e.kind, EntryIdentity::of(e)))
+                .collect(),
+        }
+    }
+}
+
+/// The union over `versions` of each version's live entries. A version is the names of its
+/// data manifests in read order (base list, then delta list); every name must be in
+/// `manifests`, or the version is unreadable and an error names the manifest.
+///
+/// Pure and exact: it equals merging each version separately ([`live_union_per_version`]) and
+/// taking the union, but most identities are decided once for all versions: one that some
+/// manifest adds and no manifest deletes is live in every version holding that ADD; one that
+/// is only deleted is live nowhere. Only identities both added and deleted somewhere (level
+/// changes, compactions, rollbacks that add a file back) are merged version by version.
+pub fn live_union(
+    versions: &[Vec<String>],
+    manifests: &HashMap<String, ManifestFacts>,
+) -> Result<HashSet<EntryIdentity>> {
+    let facts = |name: &str| {
+        manifests.get(name).ok_or_else(|| Error::MissingFile {
+            path: crate::table::layout::manifest_key(name),
+            referenced_by: "a retained version (the liveness model)".into(),
+        })
+    };
+    let mut used: HashSet<&str> = HashSet::new();
+    for v in versions {
+        for m in v {
+            facts(m)?;
+            used.insert(m);
+        }
+    }
+    // Which kinds each identity has across every manifest a version uses.
+    let mut kinds: HashMap<&EntryIdentity, (bool, bool)> = HashMap::new();
+    for m in &used {
+        for (kind, id) in &facts(m)?.entries {
+            let k = kinds.entry(id).or_default();
+            match kind {
+                FileKind::Add => k.0 = true,
+                FileKind::Delete => k.1 = true,
+            }
+        }
+    }
+    let mut live: HashSet<EntryIdentity> = kinds
+        .iter()
+        .filter(|(_, (add, del))| *add && !*del)
+        .map(|(id, _)| (*id).clone())
+        .collect();
+    let doubtful: HashSet<&EntryIdentity> = kinds
+        .iter()
+        .filter(|(_, (add, del))| *add && *del)
+        .map(|(id, _)| *id)
+        .collect();
+    if doubtful.is_empty() {
+        return Ok(live);
+    }
+    // Per manifest, only its entries of doubtful identities.
+    let mut doubtful_in: HashMap<&str, Vec<(FileKind, &EntryIdentity)>> = HashMap::new();
+    for m in &used {
+        let picked: Vec<(FileKind, &EntryIdentity)> = facts(m)?
+            .entries
+            .iter()
+            .filter(|(_, id)| doubtful.contains(id))
+            .map(|(k, id)| (*k, id))
+            .collect();
+        if !picked.is_empty() {
+            doubtful_in.insert(m, picked);
+        }
+    }
+    for v in versions {
+        let mut state: HashSet<&EntryIdentity> = HashSet::new();
+        for m in v {
+            for (kind, id) in doubtful_in.get(m.as_str()).into_iter().flatten() {
+                match kind {
+                    FileKind::Add => {
+                        state.insert(id);
+                    }
+                    FileKind::Delete => {
+                        state.remove(id);
+                    }
+                }
+            }
+        }
+        live.extend(state.into_iter().cloned());
+    }
+    Ok(live)
+}
+
+/// The model by definition: merge every version on its own, then take the union. Slow
+/// (every entry of every version), used to prove [`live_union`] and the fast paths equal to it.
+pub fn live_union_per_version(
+    versions: &[Vec<String>],
+    manifests: &HashMap<String, ManifestFacts>,
+) -> Result<HashSet<EntryIdentity>> {
+    let mut out = HashSet::new();
+    for v in versions {
+        let mut order: Vec<&EntryIdentity> = Vec::new();
+        let mut state: HashSet<&EntryIdentity> = HashSet::new();
+        for m in v {
+            let facts = manifests.get(m).ok_or_else(|| Error::MissingFile {
+                path: crate::table::layout::manifest_key(m),
+                referenced_by: "a retained version (the liveness model)".into(),
+            })?;
+            for (kind, id) in &facts.entries {
+                match kind {
+                    FileKind::Add => {
+                        if state.insert(id) {
+                            order.push(id);
+                        }
+                    }
+                    FileKind::Delete => {
+                        state.remove(id);
+                    }
+                }
+            }
+        }
+        out.extend(order.into_iter().filter(|id| state.contains(id)).cloned());
+    }
+    Ok(out)
+}
+
+/// What is wrong with a tag, if anything, against the snapshots of its branch: its id must be
+/// positive and at most `latest` (a tag of a branch without snapshots has no bound), and when
+/// the snapshot of that id is retained the tag must name the same manifest lists — a tag is a
+/// copy of one snapshot. `retained` is that snapshot when it exists.
+///
+/// Deletions that depend on the tag's id (which neighbours protect what, which tags a rollback
+/// removes, which snapshots the tag pins) must not trust a tag that fails this.
+pub fn check_tag(
+    tag_key: &str,
+    tag: &Snapshot,
+    latest: Option<SnapshotId>,
+    retained: Option<&Snapshot>,
+) -> Result<()> {
+    let id = tag.id;
+    let corrupt = |reason: String| {
+        Err(Error::corrupt(
+            tag_key,
+            format!("{reason}; a tag is a copy of one snapshot, so deletions that depend on it are refused (fix or delete the tag file by hand)"),
+        ))
+    };
+    if id.0 <= 0 {
+        return corrupt(format!("the tag's snapshot id {id} is not a valid id"));
+    }
+    if let Some(latest) = latest {
+        if id > latest {
+            return corrupt(format!(
+                "the tag's snapshot id {id} is beyond the latest snapshot {latest}"
+            ));
+        }
+    }
+    if let Some(s) = retained {
+        if s.base_manifest_list != tag.base_manifest_list
+            || s.delta_manifest_list != tag.delta_manifest_list
+        {
+            return corrupt(format!(
+                "the tag claims snapshot {id}, but its manifest lists ({}, {}) differ from that retained snapshot's ({}, {})",
+                tag.base_manifest_list,
+                tag.delta_manifest_list,
+                s.base_manifest_list,
+                s.delta_manifest_list
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::manifest::{DataFileMeta, SimpleStats};
+    use proptest::prelude::*;
+
+    fn entry(kind: FileKind, name: &str, level: i32) -> ManifestEntry {
+        ManifestEntry {
+            kind,
+            partition: vec![0; 8],
+            bucket: 0,
+            total_buckets: 1,
+            file: DataFileMeta {
+                file_name: name.into(),
+                file_size: 1,
+                row_count: 1,
+                min_key: vec![],
+                max_key: vec![],
+                key_stats: SimpleStats::default(),
+                value_stats: SimpleStats::default(),
+                min_sequence_number: 0,
+                max_sequence_number: 0,
+                schema_id: 0,
+                level,
+                extra_files: vec![],
+                creation_time: None,
+                delete_row_count: None,
+                embedded_index: None,
+                file_source: None,
+                value_stats_cols: None,
+                external_path: None,
+                first_row_id: None,
+                write_cols: None,
+                write_cols_sequences: None,
+                commit_snapshot: None,
+            },
+        }
+    }
+
+    fn names(set: &HashSet<EntryIdentity>) -> Vec<String> {
+        let mut v: Vec<String> = set.iter().map(|id| format!("{id:?}")).collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn a_file_only_deleted_is_live_nowhere_and_a_readded_file_is_live() {
+        use FileKind::*;
+        let mut m = HashMap::new();
+        m.insert(
+            "base".to_string(),
+            ManifestFacts::of(&[entry(Add, "a", 0), entry(Delete, "gone", 0)]),
+        );
+        m.insert(
+            "d1".to_string(),
+            ManifestFacts::of(&[entry(Delete, "a", 0)]),
+        );
+        m.insert("d2".to_string(), ManifestFacts::of(&[entry(Add, "a", 0)]));
+        // Version 1 deletes a; version 2 adds it back.
+        let v1 = vec![vec!["base".to_string(), "d1".to_string()]];
+        let live = live_union(&v1, &m).expect("readable");
+        assert!(live.is_empty(), "{:?}", names(&live));
+        let v2 = vec![
+            vec!["base".to_string(), "d1".to_string()],
+            vec!["base".to_string(), "d1".to_string(), "d2".to_string()],
+        ];
+        let live = live_union(&v2, &m).expect("readable");
+        assert_eq!(
+            names(&live),
+            names(&live_union_per_version(&v2, &m).expect("ok"))
+        );
+        assert_eq!(live.len(), 1);
+    }
+
+    #[test]
+    fn a_missing_manifest_is_an_error_naming_it() {
+        let m = HashMap::new();
+        let err = live_union(&[vec!["m-1".to_string()]], &m).expect_err("missing");
+        assert!(err.to_string().contains("manifest/m-1"), "{err}");
+    }
+
+    #[test]
+    fn tag_consistency() {
+        let s = |id: i64, base: &str| {
+            let json = format!(
+                r#"{{"version":3,"id":{id},"schemaId":0,"baseManifestList":"{base}","deltaManifestList":"d","commitUser":"u","commitIdentifier":1,"commitKind":"APPEND","timeMillis":1}}"#
+            );
+            Snapshot::decode(json.as_bytes(), "x").expect("valid")
+        };
+        let latest = Some(SnapshotId(9));
+        assert!(check_tag("tag/tag-a", &s(5, "b5"), latest, None).is_ok());
+        assert!(check_tag("tag/tag-a", &s(5, "b5"), latest, Some(&s(5, "b5"))).is_ok());
+        for bad in [0, -1, 10, i64::MAX] {
+            let e = check_tag("tag/tag-a", &s(bad, "b5"), latest, None).expect_err("bad id");
+            assert_eq!(e.kind(), "corrupt", "{e}");
+            assert!(e.to_string().contains("tag/tag-a"), "{e}");
+        }
+        let e = check_tag("tag/tag-a", &s(5, "b9"), latest, Some(&s(5, "b5")))
+            .expect_err("lists differ");
+        assert!(e.to_string().contains("differ"), "{e}");
+    }
+
+    fn arb_versions() -> impl Strategy<Value = (Vec<Vec<(bool, u8, u8)>>, Vec<Vec<usize>>)> {
+        // Up to 6 manifests of up to 8 entries (add?, file 0..6, level 0..2); up to 5 versions
+        // each naming up to 5 manifests (with repeats, as shared bases do).
+        let manifests = prop::collection::vec(
+            prop::collection::vec((any::<bool>(), 0u8..6, 0u8..2), 0..8),
+            1..6,
+        );
+        manifests.prop_flat_map(|ms| {
+            let n = ms.len();
+            let versions = prop::collection::vec(prop::collection::vec(0..n, 0..5), 0..5);
+            (Just(ms), versions)
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn live_union_equals_the_model((ms, vs) in arb_versions()) {
+            let mut m = HashMap::new();
+            for (i, entries) in ms.iter().enumerate() {
+                let decoded: Vec<ManifestEntry> = entries
+                    .iter()
+                    .map(|(add, f, l)| {
+                        entry(if *add { FileKind::Add } else { FileKind::Delete }, &format!("f{f}"), i32::from(*l))
+                    })
+                    .collect();
+                m.insert(format!("m{i}"), ManifestFacts::of(&decoded));
+            }
+            let versions: Vec<Vec<String>> = vs
+                .iter()
+                .map(|v| v.iter().map(|i| format!("m{i}")).collect())
+                .collect();
+            let fast = live_union(&versions, &m).expect("readable");
+            let model = live_union_per_version(&versions, &m).expect("readable");
+            // And the model agrees with the reader's merge, version by version.
+            let mut by_reader = HashSet::new();
+            for v in &versions {
+                let entries: Vec<ManifestEntry> = v
+                    .iter()
+                    .flat_map(|name| {
+                        let i: usize = name[1..].parse().expect("index");
+                        ms[i].iter().map(|(add, f, l)| {
+                            entry(if *add { FileKind::Add } else { FileKind::Delete }, &format!("f{f}"), i32::from(*l))
+                        }).collect::<Vec<_>>()
+                    })
+                    .collect();
+                by_reader.extend(crate::reach::live_entries(entries).iter().map(EntryIdentity::of));
+            }
+            prop_assert_eq!(names(&fast), names(&model));
+            prop_assert_eq!(names(&model), names(&by_reader));
+        }
+    }
+}
