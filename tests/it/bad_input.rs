@@ -587,8 +587,8 @@ mod destructive {
             // remove-orphan-files; a manifest of it is not needed at all.
             ("expire-snapshots", List7) => AtMostHealthy { named: true },
             ("expire-snapshots", Manifest7) => AtMostHealthy { named: false },
-            // t5's protectors are t3 and snapshot 7: snapshot 8 plays no part.
-            ("delete-tag", Snapshot8) => AtMostHealthy { named: false },
+            // Every other version is a root of the liveness model: any damaged one stops the
+            // data cleanup (the tag file goes, as asked).
             ("delete-tag", _) => MetadataOnly(TAG_T5),
             ("rollback-to", _) => MetadataOnly(ROLLED_BACK),
             other => panic!("no expectation for {other:?}"),

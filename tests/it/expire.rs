@@ -484,10 +484,19 @@ async fn maintain_expires_tags_then_snapshots_from_table_options() {
 }
 
 #[tokio::test]
-async fn branches_keep_every_data_file_and_manifest() {
+async fn branches_keep_exactly_what_their_versions_need() {
     let (_t, tpl) = template().await;
+    // The same expiration without a branch, for what it deletes.
+    let (_p, plain) = copy(&tpl);
+    let before_plain = on_disk(&plain);
+    let t = crate::common::open(&plain).await;
+    let r = expire(&t, &opts(1), NOW).await.unwrap();
+    assert_eq!(r.expired_snapshots, vec![7, 8, 9]);
+    let deleted_plain: BTreeSet<String> = before_plain.difference(&on_disk(&plain)).cloned().collect();
+    assert!(!deleted_plain.is_empty());
+
     let (_d, dir) = copy(&tpl);
-    // A branch created from snapshot 8: its snapshot and tag copy main's metadata.
+    // A branch created from snapshot 8: its snapshot copies main's metadata.
     let b = dir.join("branch/branch-b1");
     std::fs::create_dir_all(b.join("snapshot")).unwrap();
     std::fs::create_dir_all(b.join("schema")).unwrap();
@@ -497,17 +506,27 @@ async fn branches_keep_every_data_file_and_manifest() {
     )
     .unwrap();
     std::fs::copy(dir.join("schema/schema-0"), b.join("schema/schema-0")).unwrap();
+    let branch_needs = crate::oracle::observe(&dir).versions["branch-b1/snapshot-8"]
+        .needs
+        .clone();
     let before: BTreeSet<String> = on_disk(&dir);
     let t = crate::common::open(&dir).await;
     let r = expire(&t, &opts(1), NOW).await.unwrap();
     assert_eq!(r.expired_snapshots, vec![7, 8, 9]);
-    assert!(r.files.is_empty(), "{:?}", r.files);
+    assert!(r.skipped.is_empty(), "{:?}", r.skipped);
+    let deleted: BTreeSet<String> = before.difference(&on_disk(&dir)).cloned().collect();
+    // Exactly what the unbranched run deletes, but for what the branch's snapshot needs.
+    let expected: BTreeSet<String> = deleted_plain
+        .iter()
+        .filter(|p| !branch_needs.contains(p.rsplit('/').next().unwrap()))
+        .cloned()
+        .collect();
+    assert_eq!(deleted, expected);
     assert!(
-        r.skipped.iter().any(|s| s.contains("branch")),
-        "{:?}",
-        r.skipped
+        expected.len() < deleted_plain.len(),
+        "the branch must keep something the plain run deletes"
     );
-    assert_eq!(on_disk(&dir), before, "no data file or manifest deleted");
+    crate::oracle::observe(&dir).assert_whole("after expiring a branched table");
 }
 
 #[tokio::test]
