@@ -94,12 +94,7 @@ pub(crate) async fn delete(a: DeleteTagArgs, global: &GlobalArgs, printer: &Prin
         })
         .collect::<Result<Vec<_>>>()?;
     let table = Table::open(&a.table, &global.store_options()).await?;
-    let plan = delete_tag::plan(&table, &names).await?;
-    let report = if a.dry_run {
-        delete_tag::summarize(&plan, true)
-    } else {
-        delete_tag::execute(&table, plan).await?
-    };
+    let report = delete_tag::delete_tags(&table, &names, a.dry_run).await?;
     let skipped: Vec<String> = report
         .tags
         .iter()
@@ -117,7 +112,7 @@ pub(crate) async fn delete(a: DeleteTagArgs, global: &GlobalArgs, printer: &Prin
         let mut out = String::new();
         let verb = if r.dry_run { "Would delete" } else { "Deleted" };
         for t in &r.tags {
-            if t.action == "not_found" {
+            if t.action == tagkeeper::ops::delete_tag::TagAction::NotFound {
                 continue;
             }
             out.push_str(&format!(

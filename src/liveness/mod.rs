@@ -196,7 +196,7 @@ pub fn check_tag(
     if let Some(latest) = latest {
         if id > latest {
             return corrupt(format!(
-                "the tag's snapshot id {id} is beyond the latest snapshot {latest}"
+                "the tag's snapshot id {id} is beyond the latest snapshot {latest} (a rollback-to interrupted after deleting newer snapshots leaves such tags: run it again to finish)"
             ));
         }
     }

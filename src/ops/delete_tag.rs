@@ -26,6 +26,7 @@ use crate::format::ids::TagName;
 use crate::format::snapshot::Snapshot;
 use crate::liveness::check_tag;
 use crate::liveness::gather::{read_references, Version};
+use crate::ops::journal;
 use crate::table::layout::{index_key, manifest_key, statistics_key, tag_key};
 use crate::table::{NamedTag, Table};
 
@@ -56,15 +57,28 @@ pub struct PlannedFile {
     pub bytes: i64,
 }
 
+/// What happens to one named tag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TagAction {
+    /// There is no such tag: nothing happens.
+    NotFound,
+    /// Only the tag file goes (its snapshot or another tag keeps its files, or the cleanup
+    /// was skipped for safety).
+    TagFileOnly,
+    /// The tag file goes, and the files only it kept.
+    Reclaim,
+}
+
 /// The plan for one tag.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct TagDeletionPlan {
     /// The tag.
     pub name: String,
     /// Its snapshot, if the tag exists.
     pub snapshot_id: Option<i64>,
-    /// `not_found`, `tag_file_only` or `reclaim`.
-    pub action: &'static str,
+    /// What happens to it.
+    pub action: TagAction,
     /// Why no data is reclaimed (snapshot still live, shared snapshot, or a safety skip).
     pub reason: Option<String>,
     /// True when the cleanup was skipped for safety (unreadable metadata, branches…).
@@ -74,7 +88,7 @@ pub struct TagDeletionPlan {
 }
 
 /// The plan for a delete-tag command.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct DeleteTagPlan {
     /// One entry per requested name, in order.
     pub tags: Vec<TagDeletionPlan>,
@@ -104,7 +118,14 @@ pub struct DeleteTagReport {
     pub failed: Vec<String>,
     /// The plan, per tag (with every file on a dry run).
     pub tags: Vec<TagDeletionPlan>,
+    /// Tags whose interrupted deletion (a journal left by a killed run) this run finished.
+    pub resumed: Vec<String>,
+    /// Anything worth knowing that is not a failure.
+    pub notes: Vec<String>,
 }
+
+/// The journal name of delete-tag runs.
+const JOURNAL: &str = "delete-tag";
 
 /// Build the plan: no changes.
 ///
@@ -122,7 +143,7 @@ pub async fn plan(table: &Table, names: &[TagName]) -> Result<DeleteTagPlan> {
             plans.push(TagDeletionPlan {
                 name: name.to_string(),
                 snapshot_id: None,
-                action: "not_found",
+                action: TagAction::NotFound,
                 reason: Some("no such tag".into()),
                 skipped_for_safety: false,
                 files: Vec::new(),
@@ -145,7 +166,7 @@ pub async fn plan(table: &Table, names: &[TagName]) -> Result<DeleteTagPlan> {
         let only_tag_file = |reason: String| TagDeletionPlan {
             name: name.to_string(),
             snapshot_id: Some(id.0),
-            action: "tag_file_only",
+            action: TagAction::TagFileOnly,
             reason: Some(reason),
             skipped_for_safety: false,
             files: Vec::new(),
@@ -171,7 +192,7 @@ pub async fn plan(table: &Table, names: &[TagName]) -> Result<DeleteTagPlan> {
         plans.push(TagDeletionPlan {
             name: name.to_string(),
             snapshot_id: Some(id.0),
-            action: "reclaim",
+            action: TagAction::Reclaim,
             reason: None,
             skipped_for_safety: false,
             files: Vec::new(),
@@ -187,7 +208,7 @@ pub async fn plan(table: &Table, names: &[TagName]) -> Result<DeleteTagPlan> {
     for victim in victims {
         let Some(p) = plans
             .iter_mut()
-            .find(|p| p.name == victim.name.as_str() && p.action == "reclaim")
+            .find(|p| p.name == victim.name.as_str() && p.action == TagAction::Reclaim)
         else {
             continue;
         };
@@ -206,7 +227,7 @@ pub async fn plan(table: &Table, names: &[TagName]) -> Result<DeleteTagPlan> {
                     .collect()
             }
             Err(e) => {
-                p.action = "tag_file_only";
+                p.action = TagAction::TagFileOnly;
                 p.skipped_for_safety = true;
                 p.reason = Some(format!("data cleanup skipped, metadata unreadable: {e}"));
             }
@@ -387,17 +408,110 @@ pub(crate) async fn reclaimable(
     Ok(out)
 }
 
-/// Carry out a plan: each tag file first, then its files (data before metadata).
+/// Carry out a plan: journal it, then each tag file first, then its files (data before
+/// metadata), then remove the journal. A run killed half-way is finished by [`resume`].
 pub async fn execute(table: &Table, plan: DeleteTagPlan) -> Result<DeleteTagReport> {
-    let mut report = summarize(&plan, false);
+    if plan.tags.iter().all(|t| t.action == TagAction::NotFound) {
+        return Ok(summarize(&plan, false));
+    }
+    let key = journal::record(table, JOURNAL, &plan).await?;
+    let mut report = run_plan(table, &plan).await?;
+    if report.failed.is_empty() {
+        report.notes.extend(journal::finish(table, &key).await);
+    }
+    Ok(report)
+}
+
+/// Finish the delete-tag runs that were interrupted (their journals): their tag files, if
+/// still the same tags, and their planned files that no version needs now. `None` when there
+/// was nothing to finish.
+pub async fn resume(table: &Table) -> Result<Option<DeleteTagReport>> {
+    let pending: Vec<(String, DeleteTagPlan)> = journal::pending(table, JOURNAL).await?;
+    let mut merged: Option<DeleteTagReport> = None;
+    for (key, mut plan) in pending {
+        // The planned tags that are still there unchanged go now; the rest of the table is
+        // asked again what it needs (something may have come to need a planned file).
+        let mut going = Vec::new();
+        for t in plan.tags.iter().filter(|t| t.action != TagAction::NotFound) {
+            if let Some(name) = TagName::from_listing(&t.name) {
+                if let Some(tag) = table.try_load_tag(&name).await? {
+                    if Some(tag.snapshot.id.0) == t.snapshot_id {
+                        going.push(tag_key(&name));
+                    }
+                }
+            }
+        }
+        let needed = needed_without(table, "delete-tag", &going).await?;
+        for t in &mut plan.tags {
+            t.files
+                .retain(|f| !needed.contains(f.path.rsplit('/').next().unwrap_or(&f.path)));
+        }
+        let mut report = run_plan(table, &plan).await?;
+        if report.failed.is_empty() {
+            report.notes.extend(journal::finish(table, &key).await);
+        }
+        report.resumed = report.deleted_tags.clone();
+        merged = Some(match merged {
+            None => report,
+            Some(mut m) => {
+                m.absorb(report);
+                m
+            }
+        });
+    }
+    Ok(merged)
+}
+
+/// delete-tag as the CLI runs it: finish interrupted runs first (unless `dry_run`), then
+/// plan the named tags and (unless `dry_run`) execute the plan. A tag whose deletion an
+/// interrupted run had started counts as deleted by this run.
+pub async fn delete_tags(
+    table: &Table,
+    names: &[TagName],
+    dry_run: bool,
+) -> Result<DeleteTagReport> {
+    let resumed = if dry_run { None } else { resume(table).await? };
+    let plan = plan(table, names).await?;
+    if dry_run {
+        return Ok(summarize(&plan, true));
+    }
+    let report = execute(table, plan).await?;
+    Ok(match resumed {
+        None => report,
+        Some(mut r) => {
+            // Only the tags asked about and found by neither run are "not found".
+            r.not_found.clear();
+            let asked_done = r.resumed.clone();
+            let mut report = report;
+            report.not_found.retain(|n| !asked_done.contains(n));
+            r.absorb(report);
+            r
+        }
+    })
+}
+
+/// The deletions of a plan, without the journal.
+async fn run_plan(table: &Table, plan: &DeleteTagPlan) -> Result<DeleteTagReport> {
+    let mut report = summarize(plan, false);
     for t in &plan.tags {
-        if t.action == "not_found" {
+        if t.action == TagAction::NotFound {
             continue;
         }
         let name = TagName::from_listing(&t.name).ok_or_else(|| Error::InvalidTagName {
             name: t.name.clone(),
             reason: "not a tag name".into(),
         })?;
+        // A tag of that name pointing elsewhere now was replaced after the plan: it stays.
+        if let Some(now) = table.try_load_tag(&name).await? {
+            if Some(now.snapshot.id.0) != t.snapshot_id {
+                report.notes.push(format!(
+                    "tag '{name}' points at snapshot {} now, not {}: it was replaced after the plan and is kept",
+                    now.snapshot.id,
+                    t.snapshot_id.unwrap_or_default()
+                ));
+                continue;
+            }
+        }
         for (key, r) in table.store().delete_many(&[tag_key(&name)]).await {
             r.map_err(|e| {
                 Error::InvalidArgument(format!(
@@ -420,6 +534,27 @@ pub async fn execute(table: &Table, plan: DeleteTagPlan) -> Result<DeleteTagRepo
     Ok(report)
 }
 
+impl DeleteTagReport {
+    /// Add another run's report to this one (a resumed journal and the run after it).
+    pub fn absorb(&mut self, other: DeleteTagReport) {
+        for name in other.deleted_tags {
+            if !self.deleted_tags.contains(&name) {
+                self.deleted_tags.push(name);
+            }
+        }
+        self.not_found.retain(|n| !other.resumed.contains(n));
+        for (c, t) in other.deleted {
+            let e = self.deleted.entry(c).or_default();
+            e.files += t.files;
+            e.bytes += t.bytes;
+        }
+        self.failed.extend(other.failed);
+        self.tags.extend(other.tags);
+        self.resumed.extend(other.resumed);
+        self.notes.extend(other.notes);
+    }
+}
+
 /// The report of a plan (a dry run keeps the file lists).
 pub fn summarize(plan: &DeleteTagPlan, dry_run: bool) -> DeleteTagReport {
     let mut deleted: BTreeMap<Category, Tally> = BTreeMap::new();
@@ -433,17 +568,19 @@ pub fn summarize(plan: &DeleteTagPlan, dry_run: bool) -> DeleteTagReport {
         deleted_tags: plan
             .tags
             .iter()
-            .filter(|t| t.action != "not_found")
+            .filter(|t| t.action != TagAction::NotFound)
             .map(|t| t.name.clone())
             .collect(),
         not_found: plan
             .tags
             .iter()
-            .filter(|t| t.action == "not_found")
+            .filter(|t| t.action == TagAction::NotFound)
             .map(|t| t.name.clone())
             .collect(),
         deleted,
         failed: Vec::new(),
         tags: plan.tags.clone(),
+        resumed: Vec::new(),
+        notes: Vec::new(),
     }
 }

@@ -757,16 +757,12 @@ pub async fn expire_with_progress(
     now_millis: i64,
     progress: Progress<'_>,
 ) -> Result<ExpirePlan> {
-    let (pending, _) = table.store().list_dir(PLAN_DIR).await?;
+    // Only expiration journals: other commands journal into the same directory.
+    let pending: Vec<(String, ExpirePlan)> = crate::ops::journal::pending(table, "expire").await?;
     let mut resumed = None;
-    for f in pending.iter().filter(|f| f.key.ends_with(".json")) {
-        let Some(bytes) = table.store().get_opt(&f.key).await? else {
-            continue;
-        };
-        let mut old: ExpirePlan =
-            serde_json::from_slice(&bytes).map_err(|e| Error::corrupt(&f.key, e))?;
+    for (key, mut old) in pending {
         old.resumed = true;
-        resumed = Some(run_plan(table, old, &f.key, progress).await?);
+        resumed = Some(run_plan(table, old, &key, progress).await?);
     }
     let p = plan(table, opts, now_millis).await?;
     if p.expired_snapshots.is_empty() {

@@ -80,12 +80,7 @@ pub async fn expire_tags_by_time(
 }
 
 async fn delete(table: &Table, names: &[TagName], dry_run: bool) -> Result<DeleteTagReport> {
-    let plan = delete_tag::plan(table, names).await?;
-    if dry_run {
-        Ok(delete_tag::summarize(&plan, true))
-    } else {
-        delete_tag::execute(table, plan).await
-    }
+    delete_tag::delete_tags(table, names, dry_run).await
 }
 
 /// What `maintain` did.

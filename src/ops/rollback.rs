@@ -316,10 +316,18 @@ async fn plan_resolved(
             let target_is_earliest = range.earliest().is_none_or(|e| e >= target_id);
             p.sets_earliest = p.restores_snapshot
                 || (target_is_earliest && range.earliest_hint != Some(target_id));
-            // Which tags go is decided by their ids: each must be a consistent copy.
+            // Which tags stay is decided by their ids: each kept one must be a consistent
+            // copy of its snapshot. Tags newer than the target go whatever they hold (the
+            // purge keeps all the rest needs); one beyond the latest snapshot is what an
+            // interrupted rollback leaves (newer snapshots go before newer tags).
             for t in &tags {
-                let retained = if range.ids.binary_search(&t.tag.snapshot.id).is_ok() {
-                    table.try_load_snapshot(t.tag.snapshot.id).await?
+                let id = t.tag.snapshot.id;
+                if id > target_id {
+                    crate::liveness::check_tag(&tag_key(&t.name), &t.tag.snapshot, None, None)?;
+                    continue;
+                }
+                let retained = if range.ids.binary_search(&id).is_ok() {
+                    table.try_load_snapshot(id).await?
                 } else {
                     None
                 };

@@ -246,7 +246,10 @@ async fn an_unreadable_protector_deletes_the_tag_file_only() {
     let plan = delete_tag::plan(&t, &[TagName::new("t3").unwrap()])
         .await
         .unwrap();
-    assert_eq!(plan.tags[0].action, "tag_file_only");
+    assert_eq!(
+        plan.tags[0].action,
+        tagkeeper::ops::delete_tag::TagAction::TagFileOnly
+    );
     assert!(plan.tags[0].skipped_for_safety);
     assert!(
         plan.tags[0]
@@ -298,7 +301,7 @@ async fn live_snapshots_and_shared_snapshots_keep_their_files() {
         .unwrap();
     assert_eq!(
         (plan.tags[0].action, plan.tags[0].files.len()),
-        ("tag_file_only", 0)
+        (tagkeeper::ops::delete_tag::TagAction::TagFileOnly, 0)
     );
     delete_tag::execute(&t, plan).await.unwrap();
     // Expired, but tag 'c' shares the snapshot: again only the tag file.
@@ -317,16 +320,25 @@ async fn live_snapshots_and_shared_snapshots_keep_their_files() {
     )
     .await
     .unwrap();
-    assert_eq!(plan.tags[0].action, "tag_file_only");
+    assert_eq!(
+        plan.tags[0].action,
+        tagkeeper::ops::delete_tag::TagAction::TagFileOnly
+    );
     assert!(plan.tags[0].reason.as_deref().unwrap().contains("tag 'c'"));
-    assert_eq!(plan.tags[1].action, "not_found");
+    assert_eq!(
+        plan.tags[1].action,
+        tagkeeper::ops::delete_tag::TagAction::NotFound
+    );
     delete_tag::execute(&t, plan).await.unwrap();
     assert_eq!(on_disk(dir.path()), disk);
     // Now 'c' is the last tag on the expired snapshot: its exclusive files go.
     let plan = delete_tag::plan(&t, &[TagName::new("c").unwrap()])
         .await
         .unwrap();
-    assert_eq!(plan.tags[0].action, "reclaim");
+    assert_eq!(
+        plan.tags[0].action,
+        tagkeeper::ops::delete_tag::TagAction::Reclaim
+    );
     assert!(!plan.tags[0].files.is_empty());
     let _ = (
         commit,

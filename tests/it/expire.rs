@@ -492,21 +492,22 @@ async fn branches_keep_exactly_what_their_versions_need() {
     let t = crate::common::open(&plain).await;
     let r = expire(&t, &opts(1), NOW).await.unwrap();
     assert_eq!(r.expired_snapshots, vec![7, 8, 9]);
-    let deleted_plain: BTreeSet<String> = before_plain.difference(&on_disk(&plain)).cloned().collect();
+    let deleted_plain: BTreeSet<String> =
+        before_plain.difference(&on_disk(&plain)).cloned().collect();
     assert!(!deleted_plain.is_empty());
 
     let (_d, dir) = copy(&tpl);
-    // A branch created from snapshot 8: its snapshot copies main's metadata.
+    // A branch whose snapshot is main's snapshot 9 (untagged, expired on main).
     let b = dir.join("branch/branch-b1");
     std::fs::create_dir_all(b.join("snapshot")).unwrap();
     std::fs::create_dir_all(b.join("schema")).unwrap();
     std::fs::copy(
-        dir.join("snapshot/snapshot-8"),
-        b.join("snapshot/snapshot-8"),
+        dir.join("snapshot/snapshot-9"),
+        b.join("snapshot/snapshot-9"),
     )
     .unwrap();
     std::fs::copy(dir.join("schema/schema-0"), b.join("schema/schema-0")).unwrap();
-    let branch_needs = crate::oracle::observe(&dir).versions["branch-b1/snapshot-8"]
+    let branch_needs = crate::oracle::observe(&dir).versions["branch-b1/snapshot-9"]
         .needs
         .clone();
     let before: BTreeSet<String> = on_disk(&dir);

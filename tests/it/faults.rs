@@ -297,7 +297,11 @@ async fn persistent_failure_deletes_no_data(name: &str, run: TagCommand) {
         .iter()
         .find(|p| p.name == "t5")
         .unwrap_or_else(|| panic!("{name}: t5 not planned: {plans:?}"));
-    assert_eq!(t5.action, "tag_file_only", "{name}: {t5:?}");
+    assert_eq!(
+        t5.action,
+        tagkeeper::ops::delete_tag::TagAction::TagFileOnly,
+        "{name}: {t5:?}"
+    );
     assert!(t5.skipped_for_safety, "{name}: {t5:?}");
     let reason = t5.reason.clone().unwrap_or_default();
     assert!(

@@ -218,7 +218,10 @@ async fn pypaimon_reads_everything_that_remains_after_delete_tag() {
     let plan = tagkeeper::ops::delete_tag::plan(&t, &[TagName::new("t4").unwrap()])
         .await
         .unwrap();
-    assert_eq!(plan.tags[0].action, "reclaim");
+    assert_eq!(
+        plan.tags[0].action,
+        tagkeeper::ops::delete_tag::TagAction::Reclaim
+    );
     tagkeeper::ops::delete_tag::execute(&t, plan).await.unwrap();
     let after = oracle::observe(&path);
     for (k, v) in &after.versions {

@@ -505,35 +505,60 @@ async fn rollback_a_pypaimon_written_table() {
 }
 
 #[tokio::test]
-async fn purge_is_skipped_when_branches_exist() {
+async fn purge_keeps_exactly_what_a_branch_needs() {
     let (_t, tpl) = template().await;
+    let purge = |dir: std::path::PathBuf| async move {
+        let t = crate::common::open(&dir).await;
+        let before = walk(&dir)
+            .into_iter()
+            .collect::<std::collections::BTreeSet<_>>();
+        let p = execute(
+            &t,
+            &RollbackTarget::Snapshot(SnapshotId(7)),
+            RollbackMode::Destructive { purge: true },
+            &clock(),
+        )
+        .await
+        .unwrap();
+        assert!(p.purge, "{:?}", p.notes);
+        let after = walk(&dir)
+            .into_iter()
+            .collect::<std::collections::BTreeSet<_>>();
+        before
+            .difference(&after)
+            .filter(|p| p.ends_with(".parquet") || p.starts_with("manifest/"))
+            .cloned()
+            .collect::<std::collections::BTreeSet<String>>()
+    };
+    let (_p, plain) = copy(&tpl);
+    let purged_plain = purge(plain).await;
     let (_d, dir) = copy(&tpl);
+    // A branch whose snapshot is main's snapshot 9, which the rollback removes from main.
     std::fs::create_dir_all(dir.join("branch/branch-b1/snapshot")).unwrap();
+    std::fs::create_dir_all(dir.join("branch/branch-b1/schema")).unwrap();
     std::fs::copy(
         dir.join("snapshot/snapshot-9"),
         dir.join("branch/branch-b1/snapshot/snapshot-9"),
     )
     .unwrap();
-    let t = crate::common::open(&dir).await;
-    let data = |d: &std::path::Path| {
-        walk(d)
-            .into_iter()
-            .filter(|p| p.ends_with(".parquet") || p.starts_with("manifest/"))
-            .count()
-    };
-    let before = data(&dir);
-    let p = execute(
-        &t,
-        &RollbackTarget::Snapshot(SnapshotId(7)),
-        RollbackMode::Destructive { purge: true },
-        &clock(),
+    std::fs::copy(
+        dir.join("schema/schema-0"),
+        dir.join("branch/branch-b1/schema/schema-0"),
     )
-    .await
     .unwrap();
+    let branch_needs = crate::oracle::observe(&dir).versions["branch-b1/snapshot-9"]
+        .needs
+        .clone();
+    let purged = purge(dir.clone()).await;
+    let expected: std::collections::BTreeSet<String> = purged_plain
+        .iter()
+        .filter(|p| !branch_needs.contains(p.rsplit('/').next().unwrap()))
+        .cloned()
+        .collect();
+    assert_eq!(purged, expected);
     assert!(
-        !p.purge && p.notes.iter().any(|n| n.contains("branch")),
-        "{:?}",
-        p.notes
+        expected.len() < purged_plain.len(),
+        "the branch must keep something"
     );
-    assert_eq!(data(&dir), before);
+    crate::oracle::observe(&dir).assert_whole("after purging a branched table");
 }

@@ -188,7 +188,10 @@ async fn s3_delete_tag_reclaims_exactly_the_tags_files() {
     let plan = tagkeeper::ops::delete_tag::plan(&t, std::slice::from_ref(&victim))
         .await
         .unwrap();
-    assert_eq!(plan.tags[0].action, "reclaim");
+    assert_eq!(
+        plan.tags[0].action,
+        tagkeeper::ops::delete_tag::TagAction::Reclaim
+    );
     tagkeeper::ops::delete_tag::execute(&t, plan).await.unwrap();
     let after: BTreeSet<String> = t
         .store()

@@ -1,0 +1,70 @@
+//! The journal of destructive commands: a plan is written before it is executed and removed
+//! once it is done, so a command killed half-way is finished by the next run.
+//!
+//! Journals live in `_tagkeeper/plans/<command>-<id>.json` (Paimon's readers and orphan
+//! cleaners never look into `_tagkeeper/`). Each is created with a conditional create. A
+//! journal is only ever *finished*, never trusted blindly: the command that resumes it checks its
+//! deletions against the liveness model again, so a file that became needed since (a tag created
+//! on a version that reads it) is kept.
+
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::io::CreateOutcome;
+use crate::table::Table;
+
+/// Where journals are kept, relative to the table root.
+pub const JOURNAL_DIR: &str = "_tagkeeper/plans";
+
+/// Record `plan` as an unfinished `command` before executing it. Returns the journal's key.
+pub async fn record<T: Serialize>(table: &Table, command: &str, plan: &T) -> Result<String> {
+    let key = format!("{JOURNAL_DIR}/{command}-{}.json", uuid::Uuid::new_v4());
+    let body = serde_json::to_vec_pretty(plan)
+        .map_err(|e| Error::InvalidArgument(format!("cannot encode the {command} plan: {e}")))?;
+    match table.store().put_create(&key, Bytes::from(body)).await? {
+        CreateOutcome::Created => Ok(key),
+        // A fresh UUID never exists: someone else wrote this very key.
+        CreateOutcome::AlreadyExists => Err(Error::Conflict(format!(
+            "the journal {key} exists already; run again"
+        ))),
+    }
+}
+
+/// The journal is done: remove it. A journal that cannot be removed is finished again by the
+/// next run (every journaled step may run twice), so this is reported, not an error.
+pub async fn finish(table: &Table, key: &str) -> Option<String> {
+    for (k, r) in table.store().delete_many(&[key.to_string()]).await {
+        if let Err(e) = r {
+            return Some(format!(
+                "could not remove the finished journal {k} ({e}); the next run finds it done"
+            ));
+        }
+    }
+    None
+}
+
+/// The unfinished journals of `command`, oldest name first, decoded.
+pub async fn pending<T: DeserializeOwned>(
+    table: &Table,
+    command: &str,
+) -> Result<Vec<(String, T)>> {
+    let (files, _) = table.store().list_dir(JOURNAL_DIR).await?;
+    let prefix = format!("{JOURNAL_DIR}/{command}-");
+    let mut keys: Vec<String> = files
+        .into_iter()
+        .map(|f| f.key)
+        .filter(|k| k.starts_with(&prefix) && k.ends_with(".json"))
+        .collect();
+    keys.sort();
+    let mut out = Vec::new();
+    for key in keys {
+        let Some(bytes) = table.store().get_opt(&key).await? else {
+            continue; // finished by a concurrent run meanwhile
+        };
+        let plan: T = serde_json::from_slice(&bytes).map_err(|e| Error::corrupt(&key, e))?;
+        out.push((key, plan));
+    }
+    Ok(out)
+}
