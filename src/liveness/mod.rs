@@ -318,7 +318,10 @@ mod tests {
         assert!(e.to_string().contains("differ"), "{e}");
     }
 
-    fn arb_versions() -> impl Strategy<Value = (Vec<Vec<(bool, u8, u8)>>, Vec<Vec<usize>>)> {
+    /// Manifests as (add?, file, level) entries, and versions as manifest indexes.
+    type History = (Vec<Vec<(bool, u8, u8)>>, Vec<Vec<usize>>);
+
+    fn arb_versions() -> impl Strategy<Value = History> {
         // Up to 6 manifests of up to 8 entries (add?, file 0..6, level 0..2); up to 5 versions
         // each naming up to 5 manifests (with repeats, as shared bases do).
         let manifests = prop::collection::vec(
