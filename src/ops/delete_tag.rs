@@ -95,7 +95,7 @@ pub struct DeleteTagPlan {
 }
 
 /// Count and bytes of one category.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Tally {
     /// Files.
     pub files: u64,

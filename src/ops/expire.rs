@@ -768,8 +768,17 @@ pub async fn expire_with_progress(
     if p.expired_snapshots.is_empty() {
         return Ok(resumed.unwrap_or(p));
     }
-    let Some(end) = p.new_earliest else {
-        return Ok(p);
+    execute(table, p, progress).await
+}
+
+/// Carry out a plan made by [`plan`] (now or earlier, as `apply-plan` does): journal it, then
+/// delete, then remove the journal.
+pub async fn execute(table: &Table, p: ExpirePlan, progress: Progress<'_>) -> Result<ExpirePlan> {
+    let Some(end) = p.new_earliest.filter(|_| !p.expired_snapshots.is_empty()) else {
+        return Ok(ExpirePlan {
+            dry_run: false,
+            ..p
+        });
     };
     let key = plan_key(end);
     let body = Bytes::from(

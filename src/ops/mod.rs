@@ -9,4 +9,5 @@ pub mod expire_tags;
 pub mod journal;
 pub mod orphans;
 pub mod rollback;
+pub mod saved_plan;
 pub mod tag;

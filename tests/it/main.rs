@@ -31,5 +31,6 @@ mod read_built;
 mod read_cli;
 mod rollback;
 mod s3;
+mod saved_plan;
 mod tags;
 mod write;

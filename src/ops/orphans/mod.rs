@@ -71,7 +71,9 @@ pub struct OrphanOptions {
 }
 
 /// The kind of an orphan, for the report.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum OrphanCategory {
     /// Data and changelog files and their extra files (bucket directories).
@@ -102,7 +104,7 @@ impl OrphanCategory {
 }
 
 /// A file to delete (or deleted).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct OrphanFile {
     /// Key relative to the table root.
     pub path: String,
@@ -115,7 +117,7 @@ pub struct OrphanFile {
 }
 
 /// A file whose name Paimon does not write where it was found: reported, never deleted.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct UnknownFile {
     /// Key relative to the table root.
     pub path: String,
@@ -167,7 +169,7 @@ impl Listing {
 }
 
 /// The plan, and after execution the report.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct OrphanReport {
     /// Nothing was deleted.
     pub dry_run: bool,
