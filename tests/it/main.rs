@@ -24,6 +24,7 @@ mod fixtures;
 mod interop;
 mod oracle;
 mod orphans;
+mod process_crash;
 mod read;
 mod read_built;
 mod read_cli;
