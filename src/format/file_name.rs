@@ -184,6 +184,21 @@ impl PaimonFile {
         }
     }
 
+    /// [`PaimonFile::orphan_role`] of the file named `name` in `dir`, where a temporary file is
+    /// a candidate only if what it was to become is a name Paimon writes there (a
+    /// `.manifest-….tmp` in `manifest/`, not a `.snapshot-3.….tmp`): a stray name stays
+    /// unknown, never deleted.
+    pub fn orphan_role_of(name: &str, dir: FileDir) -> OrphanRole {
+        let file = PaimonFile::parse(name);
+        if let (PaimonFile::Temporary, Some(target)) = (&file, temporary_target(name)) {
+            let target_role = PaimonFile::parse(target).orphan_role(dir);
+            if dir != FileDir::Table && target_role == OrphanRole::Unknown {
+                return OrphanRole::Unknown;
+            }
+        }
+        file.orphan_role(dir)
+    }
+
     /// True for files that live in bucket directories (data, changelog and their index files).
     pub fn is_bucket_file(&self) -> bool {
         matches!(
@@ -384,10 +399,11 @@ mod tests {
             ("tag-t1".into(), Table, Kept),
             ("schema-0".into(), Table, Kept),
             (".tag-t1.not-a-uuid.tmp".into(), Table, Kept),
+            (format!(".notes.txt.{U}.tmp"), Bucket, Unknown),
         ];
         for (name, dir, want) in cases {
             assert_eq!(
-                PaimonFile::parse(&name).orphan_role(dir),
+                PaimonFile::orphan_role_of(&name, dir),
                 want,
                 "{name} in {dir:?}"
             );

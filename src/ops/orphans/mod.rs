@@ -155,7 +155,7 @@ impl Listing {
             if f.key.starts_with(TAGKEEPER_DIR) && kind != PaimonFile::Temporary {
                 continue;
             }
-            match kind.orphan_role(dir) {
+            match PaimonFile::orphan_role_of(name_of(&f.key), dir) {
                 OrphanRole::Kept => {}
                 OrphanRole::Unknown => self.unknown.push(UnknownFile {
                     path: f.key.clone(),
