@@ -52,8 +52,7 @@ pub fn temporary_target(name: &str) -> Option<&str> {
 /// the table's tags unreadable.
 pub fn store_staging_target(name: &str) -> Option<&str> {
     let (target, n) = name.rsplit_once('#')?;
-    (!target.is_empty() && !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-        .then_some(target)
+    (!target.is_empty() && !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())).then_some(target)
 }
 
 /// What a file name says about the file.
@@ -412,10 +411,16 @@ mod tests {
 
     #[test]
     fn leftovers_of_crashed_writes_name_their_target() {
-        assert_eq!(temporary_target(&format!(".tag-a.b.{U}.tmp")), Some("tag-a.b"));
+        assert_eq!(
+            temporary_target(&format!(".tag-a.b.{U}.tmp")),
+            Some("tag-a.b")
+        );
         assert_eq!(temporary_target(&format!("..{U}.tmp")), None);
         assert_eq!(store_staging_target("tag-t1#1"), Some("tag-t1"));
-        assert_eq!(store_staging_target("expire-3.json#12"), Some("expire-3.json"));
+        assert_eq!(
+            store_staging_target("expire-3.json#12"),
+            Some("expire-3.json")
+        );
         for not in ["tag-a#", "#1", "tag-a#1x", "tag-a"] {
             assert_eq!(store_staging_target(not), None, "{not}");
         }

@@ -194,11 +194,10 @@ impl ObjectStore for StagedLocalStore {
         let dest = self.inner.path_to_filesystem(location)?;
         let fsync = self.fsync;
         let shown = location.to_string();
-        let done = tokio::task::spawn_blocking(move || {
-            stage_and_publish(&dest, &payload, create, fsync)
-        })
-        .await
-        .map_err(generic)?;
+        let done =
+            tokio::task::spawn_blocking(move || stage_and_publish(&dest, &payload, create, fsync))
+                .await
+                .map_err(generic)?;
         match done {
             Ok(()) => Ok(PutResult {
                 e_tag: None,
@@ -324,8 +323,8 @@ mod tests {
     async fn writes_publish_whole_files_and_leave_nothing_else() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| unreachable!("{e}"));
         let loc = dir.path().to_string_lossy().into_owned();
-        let store = open_location(&loc, &StoreOptions::default())
-            .unwrap_or_else(|e| unreachable!("{e}"));
+        let store =
+            open_location(&loc, &StoreOptions::default()).unwrap_or_else(|e| unreachable!("{e}"));
         let first = store
             .put_create("tag/tag-a", Bytes::from_static(b"one"))
             .await
@@ -377,8 +376,8 @@ mod tests {
             std::fs::write(tag_dir.join(n), b"{}").unwrap_or_else(|e| unreachable!("{e}"));
         }
         let loc = dir.path().to_string_lossy().into_owned();
-        let store = open_location(&loc, &StoreOptions::default())
-            .unwrap_or_else(|e| unreachable!("{e}"));
+        let store =
+            open_location(&loc, &StoreOptions::default()).unwrap_or_else(|e| unreachable!("{e}"));
         // object_store's own listing hides `tag-a#1`.
         let listed: Vec<String> = store
             .list("tag")

@@ -442,7 +442,10 @@ impl TableStore {
         let prefix = prefix.trim_matches('/').to_string();
         check_key(&prefix)?;
         let walked = tokio::task::spawn_blocking(move || {
-            let start = prefix.split('/').filter(|s| !s.is_empty()).fold(base, |d, s| d.join(s));
+            let start = prefix
+                .split('/')
+                .filter(|s| !s.is_empty())
+                .fold(base, |d, s| d.join(s));
             walk_leftovers(&start, &prefix)
         })
         .await

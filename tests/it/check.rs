@@ -251,7 +251,10 @@ fn cli_check_names_a_staging_file_that_breaks_readers() {
     assert_eq!(v["problems"].as_array().unwrap().len(), 1, "{v}");
     assert_eq!(v["problems"][0]["kind"], "breaks_readers");
     assert_eq!(v["problems"][0]["path"], "tag/tag-nightly#1");
-    assert_eq!(v["crash_leftovers"], serde_json::json!(["tag/tag-nightly#1"]));
+    assert_eq!(
+        v["crash_leftovers"],
+        serde_json::json!(["tag/tag-nightly#1"])
+    );
 }
 
 #[test]

@@ -24,6 +24,7 @@ mod fixtures;
 mod interop;
 mod oracle;
 mod orphans;
+#[cfg(target_os = "linux")]
 mod process_crash;
 mod read;
 mod read_built;

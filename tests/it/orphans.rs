@@ -912,7 +912,12 @@ async fn crash_leftovers_are_reported_and_reclaimed() {
         plant(&dir, "snapshot/LATEST#1", b"6", OLD),
         plant(&dir, "_tagkeeper/plans/expire-4.json#1", b"{", OLD),
         plant(&dir, &format!("manifest/manifest-{u}-0#1"), b"m", OLD),
-        plant(&dir, &format!("dt=19723/bucket-0/data-{u}-0.parquet#1"), b"", OLD),
+        plant(
+            &dir,
+            &format!("dt=19723/bucket-0/data-{u}-0.parquet#1"),
+            b"",
+            OLD,
+        ),
         plant(&dir, &format!("tag/.tag-weekly.{u}.tmp"), &tag, OLD),
         plant(&dir, &format!("schema/.schema-1.{u}.tmp"), b"{", OLD),
         plant(
@@ -959,6 +964,18 @@ async fn crash_leftovers_are_reported_and_reclaimed() {
             && tag_problem.detail.contains("remove-orphan-files"),
         "{}",
         tag_problem.detail
+    );
+    let snapshot_problem = c
+        .problems
+        .iter()
+        .find(|p| p.path == "snapshot/snapshot-7#1")
+        .unwrap();
+    assert!(
+        snapshot_problem
+            .detail
+            .contains("Java ≤ 2.0 fails to list snapshot/"),
+        "{}",
+        snapshot_problem.detail
     );
     // Hidden temporaries only where check looks (metadata directories); staging files anywhere.
     let mut want_listed: BTreeSet<String> = breaking.union(&harmless).cloned().collect();

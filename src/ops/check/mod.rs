@@ -515,16 +515,18 @@ fn unknown_files(branches: &[Branch], listed: &Listed, leftovers: &[String], r: 
         }
     }
     // Directories Paimon readers list by prefix, with the prefix and what they take it for.
-    let mut listed_by_readers: Vec<(String, &str, &str)> = Vec::new();
+    // Directories Paimon readers list by prefix: (directory, prefix, what a reader takes a
+    // listed name for; `None` for versioned names, whose id Java ≤ 2.0 fails to parse).
+    let mut listed_by_readers: Vec<(String, &str, Option<&str>)> = Vec::new();
     for b in branches {
-        for (dir, prefix, what) in [
-            (TAG_DIR, "tag-", "a tag"),
-            (SNAPSHOT_DIR, "snapshot-", "a snapshot"),
-            (CHANGELOG_DIR, "changelog-", "a changelog"),
-            (SCHEMA_DIR, "schema-", "a schema"),
-            (CONSUMER_DIR, "consumer-", "a consumer"),
+        for (dir, prefix, named) in [
+            (TAG_DIR, "tag-", Some("tag")),
+            (CONSUMER_DIR, "consumer-", Some("consumer")),
+            (SNAPSHOT_DIR, "snapshot-", None),
+            (CHANGELOG_DIR, "changelog-", None),
+            (SCHEMA_DIR, "schema-", None),
         ] {
-            listed_by_readers.push((b.key(dir), prefix, what));
+            listed_by_readers.push((b.key(dir), prefix, named));
         }
     }
     for key in leftovers {
@@ -533,19 +535,28 @@ fn unknown_files(branches: &[Branch], listed: &Listed, leftovers: &[String], r: 
         let hazard = listed_by_readers
             .iter()
             .find(|(d, prefix, _)| d == dir && name.starts_with(prefix));
-        if let Some((_, prefix, what)) = hazard {
-            r.problem(
-                ProblemKind::BreaksReaders,
-                key,
-                format!(
-                    "a crashed write's staging file under a name Paimon readers list: Java and \
-                     pypaimon take it for {what} named '{}' (an incomplete one makes listing \
-                     fail); remove-orphan-files reclaims it once it is older than the cutoff \
-                     (--older-than, --force if no writer is running)",
-                    &name[prefix.len()..]
-                ),
-            );
-        }
+        let Some((_, prefix, named)) = hazard else {
+            continue;
+        };
+        let harm = match named {
+            Some(what) => format!(
+                "Java and pypaimon list it as a {what} named '{}' (pypaimon cannot list the \
+                 {what}s at all while it is incomplete)",
+                &name[prefix.len()..]
+            ),
+            None => format!(
+                "Java ≤ 2.0 fails to list {dir}/ while it exists (a '{prefix}' name with no id)"
+            ),
+        };
+        r.problem(
+            ProblemKind::BreaksReaders,
+            key,
+            format!(
+                "a crashed write's staging file under a name Paimon readers list: {harm}; \
+                 remove-orphan-files reclaims it once it is older than the cutoff \
+                 (--older-than, and --force if no writer is running)"
+            ),
+        );
     }
     r.crash_leftovers.sort();
     let others = r.crash_leftovers.len()

@@ -47,8 +47,8 @@ use crate::io::{ObjectInfo, TableStore};
 use crate::ops::delete_tag::Tally;
 use crate::ops::expire::PLAN_DIR;
 use crate::table::layout::{
-    CHANGELOG_DIR, CONSUMER_DIR, INDEX_DIR, MANIFEST_DIR, SCHEMA_DIR, SNAPSHOT_DIR,
-    STATISTICS_DIR, TAG_DIR,
+    CHANGELOG_DIR, CONSUMER_DIR, INDEX_DIR, MANIFEST_DIR, SCHEMA_DIR, SNAPSHOT_DIR, STATISTICS_DIR,
+    TAG_DIR,
 };
 use crate::table::{ordered, Branch, Table};
 
@@ -272,9 +272,7 @@ pub fn resolve_cutoff(opts: &OrphanOptions, now_millis: i64) -> Result<i64> {
 pub fn unreferenced(candidates: &[OrphanFile], referenced: &HashSet<String>) -> Vec<OrphanFile> {
     let mut out: Vec<OrphanFile> = candidates
         .iter()
-        .filter(|c| {
-            !c.path.starts_with(TAGKEEPER_DIR) || c.category == OrphanCategory::Temporary
-        })
+        .filter(|c| !c.path.starts_with(TAGKEEPER_DIR) || c.category == OrphanCategory::Temporary)
         .filter(|c| !referenced.contains(name_of(&c.path)))
         .cloned()
         .collect();
