@@ -114,20 +114,12 @@ fn stage_and_publish(
     temp_name.push(name);
     temp_name.push(format!(".{}.tmp", uuid::Uuid::new_v4()));
     let temp = dir.join(temp_name);
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&temp)?;
-    let published = (|| {
-        for chunk in payload.iter() {
-            file.write_all(chunk)?;
-        }
-        if fsync {
-            file.sync_all()?;
-        }
+    let published = write_temp(&temp, payload, fsync).and_then(|()| {
         if create {
             std::fs::hard_link(&temp, dest)?;
-            std::fs::remove_file(&temp)?;
+            // Published: a temporary that cannot be removed now is only a leftover, which
+            // orphan cleaning reclaims; the write itself succeeded.
+            let _ = std::fs::remove_file(&temp);
         } else {
             std::fs::rename(&temp, dest)?;
         }
@@ -135,13 +127,29 @@ fn stage_and_publish(
             sync_dir(dir)?;
         }
         Ok(())
-    })();
-    drop(file);
+    });
     if published.is_err() {
         // Best effort: what remains is a hidden temporary, which orphan cleaning reclaims.
         let _ = std::fs::remove_file(&temp);
     }
     published
+}
+
+/// Write the temporary file whole (and, with `fsync`, durably), and close it before it is
+/// published: some filesystems (NFS, FUSE) report write errors or commit data only on close.
+fn write_temp(temp: &FsPath, payload: &PutPayload, fsync: bool) -> std::io::Result<()> {
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(temp)?;
+    for chunk in payload.iter() {
+        file.write_all(chunk)?;
+    }
+    if fsync {
+        file.sync_all()?;
+    }
+    drop(file);
+    Ok(())
 }
 
 /// Create `dir` and its missing ancestors; with `fsync`, sync each new directory's parent so

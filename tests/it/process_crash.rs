@@ -98,6 +98,8 @@ struct Case {
     name: &'static str,
     /// Table options of the template (maintain reads its settings from them).
     options: &'static [(&'static str, &'static str)],
+    /// A pypaimon-written fixture to run on instead of the template built by tagkeeper.
+    fixture: Option<&'static str>,
     /// The command line, for the table at the path.
     args: fn(&Path) -> Vec<String>,
     /// True when the command's work is visibly done, so that a user would not run it again
@@ -256,7 +258,10 @@ async fn sweep(case: &Case, converge: bool) -> u64 {
         skipped(&format!("out-of-process crash sweep of {name}: needs cc"));
         return 0;
     };
-    let (_t, template) = template_with(case.options).await;
+    let (_t, template) = match case.fixture {
+        Some(table) => crate::common::copy_table(table),
+        None => template_with(case.options).await,
+    };
     let before = oracle::observe(&template);
     before.assert_whole_parquet("template");
 
@@ -433,6 +438,7 @@ fn case(name: &str) -> Case {
     let c = |name, args, exact_files, min_points| Case {
         name,
         options: &[],
+        fixture: None,
         args,
         done: never,
         exact_files,
@@ -567,6 +573,38 @@ fn case(name: &str) -> Case {
             true,
             8,
         ),
+        // pypaimon's own table (testdata/warehouse): tags over six snapshots.
+        "create-tag (pypaimon table)" => Case {
+            fixture: Some("tagged"),
+            ..c(
+                "create-tag (pypaimon table)",
+                |t| {
+                    vec![
+                        "create-tag".into(),
+                        p(t),
+                        "new".into(),
+                        "--snapshot".into(),
+                        "5".into(),
+                        "--if-not-exists".into(),
+                    ]
+                },
+                true,
+                4,
+            )
+        },
+        "expire-snapshots (pypaimon table)" => Case {
+            fixture: Some("tagged"),
+            ..c(
+                "expire-snapshots (pypaimon table)",
+                |t| {
+                    let mut v = vec!["expire-snapshots".into(), p(t)];
+                    v.extend(strings(&["--retain-min", "1", "--retain-max", "2"]));
+                    v
+                },
+                true,
+                20,
+            )
+        },
         other => panic!("{other}: not in the out-of-process crash sweep"),
     }
 }
@@ -638,6 +676,16 @@ async fn killed_rollback_to_purge() {
 #[tokio::test]
 async fn killed_rollback_to_as_latest() {
     sweep(&case("rollback-to --as-latest"), true).await;
+}
+
+#[tokio::test]
+async fn killed_create_tag_on_a_pypaimon_table() {
+    sweep(&case("create-tag (pypaimon table)"), true).await;
+}
+
+#[tokio::test]
+async fn killed_expire_snapshots_on_a_pypaimon_table() {
+    sweep(&case("expire-snapshots (pypaimon table)"), true).await;
 }
 
 #[tokio::test]
