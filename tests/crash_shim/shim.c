@@ -8,9 +8,11 @@
  * `kill -9` or the OOM killer would. With CRASH_COUNT_FILE set, a process that exits normally
  * writes its count there (how the sweep learns the crash points of an uncrashed run).
  *
- * The symbols are the ones Rust's std and object_store reach on glibc (verified with
- * `nm -D` on the binary); the rest of the family is covered so that a change of std does not
- * silently stop the counting.
+ * The binary imports open, open64, write, writev, rename, linkat, unlink, mkdir and rmdir
+ * from glibc (`nm -D target/debug/tagkeeper`, December 2026); the rest of the family is
+ * covered too, so that a change of std does not silently stop the counting (the sweep also
+ * pins a lower bound on each command's crash points). fsync is not counted: a kill before it
+ * leaves the same files as a kill after it.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
