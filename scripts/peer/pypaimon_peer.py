@@ -21,6 +21,14 @@ trailing whitespace; exit code != 0 on any error, message on stderr):
       snapshot N or tag NAME. With --all, one process reads every version:
       {"latest": {...}, "snapshot-N": {...}, "tag-NAME": {...}}.
 
+  versions TABLE_PATH...
+      For each table, what pypaimon itself lists and reads: its SnapshotManager's
+      snapshots, its TagManager's tags (tag names whose file it cannot find are
+      skipped, as its tags system table does) and the latest snapshot, each as
+      {"rows": N, "checksum": "<16 hex>"}; or {"error": "..."} for a table
+      pypaimon cannot list or read. One process for many tables (the crash sweep
+      checks every crash point's table with it).
+
 Row checksum: see testdata/README.md ("Row checksum").
 """
 
@@ -276,6 +284,34 @@ def read_all(table_path):
     return out
 
 
+def versions_of(table_path):
+    """Versions as pypaimon lists them (not the peer's own listing)."""
+    table_path = os.path.abspath(table_path)
+    table = load_table(table_path)
+    out = {}
+    latest = table.snapshot_manager().get_latest_snapshot()
+    if latest is not None:
+        out["latest"] = read(table_path)
+    for snap in table.snapshot_manager().list_snapshots():
+        out["snapshot-%d" % snap.id] = read(table_path, snapshot_id=snap.id)
+    tags = table.tag_manager()
+    for name in tags.list_tags():
+        if tags.get(name) is None:
+            continue
+        out["tag-" + name] = read(table_path, tag=name)
+    return out
+
+
+def versions(table_paths):
+    out = {}
+    for p in table_paths:
+        try:
+            out[p] = versions_of(p)
+        except Exception as e:  # noqa: BLE001 - reported per table
+            out[p] = {"error": "%s: %s" % (type(e).__name__, e)}
+    return out
+
+
 def append(table_path, rows_json):
     """One pypaimon batch commit of JSON rows (a list of objects): pypaimon as the next writer.
     Returns the snapshot it committed."""
@@ -317,12 +353,16 @@ def main(argv=None):
     a = sub.add_parser("append", help="commit JSON rows with pypaimon (a list of objects)")
     a.add_argument("table_path")
     a.add_argument("rows_json")
+    v = sub.add_parser("versions", help="what pypaimon lists and reads, for many tables")
+    v.add_argument("table_paths", nargs="+")
     args = ap.parse_args(argv)
     try:
         if args.cmd == "describe":
             doc = describe(args.table_path)
         elif args.cmd == "append":
             doc = append(args.table_path, args.rows_json)
+        elif args.cmd == "versions":
+            doc = versions(args.table_paths)
         elif args.all:
             doc = read_all(args.table_path)
         else:

@@ -27,6 +27,34 @@ pub fn plain_name_problem(name: &str) -> Option<&'static str> {
     }
 }
 
+/// The name a hidden temporary file of an atomic write was to be published as:
+/// `.<name>.<uuid>.tmp` → `<name>`. Java (`Path.createTempPath`), pypaimon (`create_temp_path`)
+/// and tagkeeper's local store all stage writes under this name, in the target's directory.
+/// The shape is Java's `FileType.unwrapTempFileName`: a leading dot, a non-empty name, a dot, a
+/// 36-character UUID, `.tmp`. Paimon's listings match by prefix (`snapshot-`, `tag-`, …), so a
+/// dot-prefixed name is never mistaken for a table file.
+pub fn temporary_target(name: &str) -> Option<&str> {
+    let inner = name.strip_prefix('.')?.strip_suffix(".tmp")?;
+    let (target, uuid) = inner.rsplit_once('.')?;
+    let is_uuid = uuid.len() == 36
+        && uuid.bytes().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => b == b'-',
+            _ => b.is_ascii_hexdigit(),
+        });
+    (is_uuid && !target.is_empty()).then_some(target)
+}
+
+/// The name object_store's local store was writing when it stopped: it stages a write as
+/// `<name>#<n>` and renames or links it into place, so a crash in between leaves that name. It
+/// never lists such names (nor can it address them), so tagkeeper finds them with a plain
+/// directory listing of a local table; on object stores they cannot arise (a PUT is atomic).
+/// Paimon readers do list them: `tag-x#1` is a tag named `x#1` to them, and an empty one makes
+/// the table's tags unreadable.
+pub fn store_staging_target(name: &str) -> Option<&str> {
+    let (target, n) = name.rsplit_once('#')?;
+    (!target.is_empty() && !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())).then_some(target)
+}
+
 /// What a file name says about the file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PaimonFile {
@@ -60,7 +88,8 @@ pub enum PaimonFile {
     ChangelogFile,
     /// `data-<uuid>-<n>.<ext>.index`: a data file's index, listed in `_EXTRA_FILES`.
     DataFileIndex,
-    /// `.<name>.<uuid>.tmp`: Java's and pypaimon's temporary file of an atomic write.
+    /// `.<name>.<uuid>.tmp`: the temporary file of an atomic write (Java, pypaimon, and
+    /// tagkeeper on a local filesystem); see [`temporary_target`].
     Temporary,
     /// Anything else. Never deleted by tagkeeper.
     Unknown,
@@ -94,7 +123,7 @@ impl PaimonFile {
                 return PaimonFile::Consumer(rest.to_string());
             }
         }
-        if name.starts_with('.') && name.ends_with(".tmp") && name.len() > 5 {
+        if temporary_target(name).is_some() {
             return PaimonFile::Temporary;
         }
         if is_uuid_counter(name, "manifest-list-") {
@@ -122,25 +151,51 @@ impl PaimonFile {
     /// What remove-orphan-files may do with a file of this name found in `dir`.
     pub fn orphan_role(&self, dir: FileDir) -> OrphanRole {
         use PaimonFile as F;
-        let candidate = match dir {
-            FileDir::Manifest => matches!(self, F::ManifestList | F::Manifest | F::IndexManifest),
-            FileDir::Index => matches!(self, F::IndexFile),
-            FileDir::Statistics => matches!(self, F::Statistics),
-            // Index files sit in bucket directories with `index-file-in-data-file-dir`.
-            FileDir::Bucket => self.is_bucket_file() || matches!(self, F::IndexFile),
-            // Only the leftovers of crashed atomic writes; versions and hints are the table.
-            FileDir::Versioned => matches!(self, F::Temporary),
-        };
-        let kept = dir == FileDir::Versioned
-            && matches!(
+        // A crashed atomic write's temporary file is a candidate wherever it is found: no
+        // version references it, and the cutoff protects one still being written.
+        let candidate = matches!(self, F::Temporary)
+            || match dir {
+                FileDir::Manifest => {
+                    matches!(self, F::ManifestList | F::Manifest | F::IndexManifest)
+                }
+                FileDir::Index => matches!(self, F::IndexFile),
+                FileDir::Statistics => matches!(self, F::Statistics),
+                // Index files sit in bucket directories with `index-file-in-data-file-dir`.
+                FileDir::Bucket => self.is_bucket_file() || matches!(self, F::IndexFile),
+                // Only the leftovers of crashed atomic writes; versions, hints, tags, schemas,
+                // consumers and plans are the table.
+                FileDir::Versioned | FileDir::Table => false,
+            };
+        let kept = match dir {
+            FileDir::Versioned => matches!(
                 self,
                 F::Snapshot(_) | F::ChangelogMeta(_) | F::LatestHint | F::EarliestHint
-            );
+            ),
+            // check reports names Paimon does not write in these directories; orphan
+            // cleaning only takes temporaries out of them.
+            FileDir::Table => true,
+            _ => false,
+        };
         match (candidate, kept) {
             (true, _) => OrphanRole::Candidate,
             (false, true) => OrphanRole::Kept,
             (false, false) => OrphanRole::Unknown,
         }
+    }
+
+    /// [`PaimonFile::orphan_role`] of the file named `name` in `dir`, where a temporary file is
+    /// a candidate only if what it was to become is a name Paimon writes there (a
+    /// `.manifest-….tmp` in `manifest/`, not a `.snapshot-3.….tmp`): a stray name stays
+    /// unknown, never deleted.
+    pub fn orphan_role_of(name: &str, dir: FileDir) -> OrphanRole {
+        let file = PaimonFile::parse(name);
+        if let (PaimonFile::Temporary, Some(target)) = (&file, temporary_target(name)) {
+            let target_role = PaimonFile::parse(target).orphan_role(dir);
+            if dir != FileDir::Table && target_role == OrphanRole::Unknown {
+                return OrphanRole::Unknown;
+            }
+        }
+        file.orphan_role(dir)
     }
 
     /// True for files that live in bucket directories (data, changelog and their index files).
@@ -165,6 +220,9 @@ pub enum FileDir {
     Bucket,
     /// `snapshot/` or `changelog/` of any branch.
     Versioned,
+    /// `tag/`, `schema/` and `consumer/` of any branch, and tagkeeper's `_tagkeeper/plans/`:
+    /// only temporaries of crashed writes are candidates there.
+    Table,
 }
 
 /// What a file found in one of those directories is to remove-orphan-files.
@@ -291,6 +349,10 @@ mod tests {
             (format!("changelog-{U}-0.orc"), PaimonFile::ChangelogFile),
             (format!(".snapshot-3.{U}.tmp"), PaimonFile::Temporary),
             ("snapshot-5.tmp".into(), PaimonFile::Unknown),
+            // Java's shape only: a dot, a name, a dot, a UUID, `.tmp`.
+            (format!(".{U}.tmp"), PaimonFile::Unknown),
+            (".snapshot-3.1234.tmp".into(), PaimonFile::Unknown),
+            (format!("snapshot-3.{U}.tmp"), PaimonFile::Unknown),
             ("snapshot-".into(), PaimonFile::Unknown),
             ("README".into(), PaimonFile::Unknown),
             (format!("data-{U}.parquet"), PaimonFile::Unknown),
@@ -329,13 +391,38 @@ mod tests {
             ("changelog-3".into(), Versioned, Kept),
             ("LATEST".into(), Versioned, Kept),
             ("snapshot-3.tmp".into(), Versioned, Unknown),
+            (format!(".data-{U}-0.parquet.{U}.tmp"), Bucket, Candidate),
+            (format!(".manifest-{U}-0.{U}.tmp"), Manifest, Candidate),
+            (format!(".tag-t1.{U}.tmp"), Table, Candidate),
+            (format!(".expire-3.json.{U}.tmp"), Table, Candidate),
+            ("tag-t1".into(), Table, Kept),
+            ("schema-0".into(), Table, Kept),
+            (".tag-t1.not-a-uuid.tmp".into(), Table, Kept),
+            (format!(".notes.txt.{U}.tmp"), Bucket, Unknown),
         ];
         for (name, dir, want) in cases {
             assert_eq!(
-                PaimonFile::parse(&name).orphan_role(dir),
+                PaimonFile::orphan_role_of(&name, dir),
                 want,
                 "{name} in {dir:?}"
             );
+        }
+    }
+
+    #[test]
+    fn leftovers_of_crashed_writes_name_their_target() {
+        assert_eq!(
+            temporary_target(&format!(".tag-a.b.{U}.tmp")),
+            Some("tag-a.b")
+        );
+        assert_eq!(temporary_target(&format!("..{U}.tmp")), None);
+        assert_eq!(store_staging_target("tag-t1#1"), Some("tag-t1"));
+        assert_eq!(
+            store_staging_target("expire-3.json#12"),
+            Some("expire-3.json")
+        );
+        for not in ["tag-a#", "#1", "tag-a#1x", "tag-a"] {
+            assert_eq!(store_staging_target(not), None, "{not}");
         }
     }
 

@@ -8,6 +8,7 @@
 //! so keys must never be percent-encoded again (`Path::from` would turn `%` into `%25`).
 
 pub mod fault;
+mod local;
 mod open;
 pub mod retry;
 
@@ -429,6 +430,38 @@ impl TableStore {
         })
     }
 
+    /// The leftovers of object_store's staged writes (`NAME#N`, see
+    /// [`crate::format::file_name::store_staging_target`]) under the directory `prefix`,
+    /// recursively, on a local filesystem; always empty on object stores, where they cannot
+    /// arise. object_store's listings skip these names, so this is a plain directory walk.
+    /// Symbolic links are not followed. Keys are table-relative, as listings give them.
+    pub async fn list_store_leftovers(&self, prefix: &str) -> Result<Vec<ObjectInfo>> {
+        let Some(base) = self.local_dir.clone() else {
+            return Ok(Vec::new());
+        };
+        let prefix = prefix.trim_matches('/').to_string();
+        check_key(&prefix)?;
+        let walked = tokio::task::spawn_blocking(move || {
+            let start = prefix
+                .split('/')
+                .filter(|s| !s.is_empty())
+                .fold(base, |d, s| d.join(s));
+            walk_leftovers(&start, &prefix)
+        })
+        .await
+        .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+        walked.map_err(|e| {
+            self.storage(
+                "list",
+                "",
+                object_store::Error::Generic {
+                    store: "LocalFileSystem",
+                    source: Box::new(e),
+                },
+            )
+        })
+    }
+
     /// Remove the directory `key` if it is empty (and, with `modified_before`, last modified
     /// before that time, epoch ms). Only on a local filesystem; elsewhere there are no
     /// directories and this returns `false`. A directory that is not empty, or gone, is left
@@ -496,6 +529,49 @@ fn rmdir_if_empty(dir: &std::path::Path, modified_before: Option<i64>) -> std::i
         Err(_) if std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_some()) => Ok(false),
         Err(e) => Err(e),
     }
+}
+
+/// The blocking part of [`TableStore::list_store_leftovers`]: `dir` is the directory of the
+/// table-relative key `key`. A directory that vanishes meanwhile lists as empty.
+fn walk_leftovers(dir: &std::path::Path, key: &str) -> std::io::Result<Vec<ObjectInfo>> {
+    use std::io::ErrorKind;
+    let mut out = Vec::new();
+    let mut stack = vec![(dir.to_path_buf(), key.to_string())];
+    while let Some((dir, key)) = stack.pop() {
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) => {
+                continue
+            }
+            Err(e) => return Err(e),
+        };
+        for entry in entries {
+            let entry = entry?;
+            let Ok(name) = entry.file_name().into_string() else {
+                continue;
+            };
+            let child = join(&key, &name);
+            let meta = match entry.metadata() {
+                Ok(m) => m,
+                Err(e) if e.kind() == ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+            if meta.is_dir() {
+                stack.push((entry.path(), child));
+            } else if meta.is_file()
+                && crate::format::file_name::store_staging_target(&name).is_some()
+            {
+                let modified: DateTime<Utc> = meta.modified().map(DateTime::from)?;
+                out.push(ObjectInfo {
+                    key: child,
+                    size: meta.len(),
+                    last_modified: modified,
+                });
+            }
+        }
+    }
+    out.sort_by(|a, b| a.key.cmp(&b.key));
+    Ok(out)
 }
 
 /// What a delete found.

@@ -15,6 +15,7 @@ use object_store::path::Path;
 use object_store::{ObjectStore, RetryConfig};
 use url::Url;
 
+use super::local::StagedLocalStore;
 use super::{TableStore, DEFAULT_CONCURRENCY};
 use crate::error::{Error, Result};
 
@@ -134,7 +135,8 @@ pub fn ensure_local_dir(location: &str) -> Result<()> {
 }
 
 /// A `LocalFileSystem` rooted at `dir`, which must exist, with its canonical path. Writes are
-/// fsynced so that a snapshot whose put returned is durable.
+/// staged under hidden names and published whole ([`StagedLocalStore`]), and fsynced so that a
+/// snapshot whose put returned is durable.
 pub(crate) fn local_store(
     dir: &FsPath,
 ) -> std::result::Result<(Arc<dyn ObjectStore>, String, std::path::PathBuf), String> {
@@ -142,10 +144,12 @@ pub(crate) fn local_store(
     if !canonical.is_dir() {
         return Err(format!("{} is not a directory", dir.display()));
     }
-    let store = LocalFileSystem::new_with_prefix(&canonical)
-        .map_err(|e| e.to_string())?
-        .with_fsync(true);
-    Ok((Arc::new(store), String::new(), canonical))
+    let store = LocalFileSystem::new_with_prefix(&canonical).map_err(|e| e.to_string())?;
+    Ok((
+        Arc::new(StagedLocalStore::new(store, true)),
+        String::new(),
+        canonical,
+    ))
 }
 
 /// The location without user info, query or fragment (where credentials hide in URLs).

@@ -238,6 +238,25 @@ async fn unknown_files_are_listed_not_problems() {
     assert_eq!(r.unknown_files, vec!["tag/notes.txt", "manifest/README"]);
 }
 
+/// Issue 23: object_store's staging file under a name readers list breaks them (pypaimon fails
+/// to list the tags of a table with an empty `tag-x#1`): check says so and exits 1.
+#[test]
+fn cli_check_names_a_staging_file_that_breaks_readers() {
+    let (_d, dir) = copy_table("tagged");
+    std::fs::write(dir.join("tag/tag-nightly#1"), b"").unwrap();
+    let out = tagkeeper(&["check", "--json", dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v["whole"], Value::Bool(false));
+    assert_eq!(v["problems"].as_array().unwrap().len(), 1, "{v}");
+    assert_eq!(v["problems"][0]["kind"], "breaks_readers");
+    assert_eq!(v["problems"][0]["path"], "tag/tag-nightly#1");
+    assert_eq!(
+        v["crash_leftovers"],
+        serde_json::json!(["tag/tag-nightly#1"])
+    );
+}
+
 #[test]
 fn cli_check_exit_codes_and_json() {
     let (_d, dir) = copy_table("tagged");
@@ -263,7 +282,8 @@ fn cli_check_exit_codes_and_json() {
             "external_files",
             "problems",
             "warnings",
-            "unknown_files"
+            "unknown_files",
+            "crash_leftovers"
         ]
     );
     let f = newest_file(&dir);

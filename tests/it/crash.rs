@@ -27,9 +27,16 @@ type Contents = BTreeMap<String, (i64, u64, u64)>;
 /// A table with 10 commits (two overwrites), tags t3, t5 (with retention), t8, and snapshots
 /// 1–6 expired. Built once; each run works on a copy.
 pub async fn template() -> (tempfile::TempDir, PathBuf) {
+    template_with(&[]).await
+}
+
+/// [`template`], created with these table options too.
+pub async fn template_with(options: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t");
-    let t = local_table(&path, &spec(true, &[("manifest.merge-min-count", "3")])).await;
+    let mut all = vec![("manifest.merge-min-count", "3")];
+    all.extend_from_slice(options);
+    let t = local_table(&path, &spec(true, &all)).await;
     let clock = Arc::new(ManualClock::new(1_704_067_200_000));
     for i in 0..10i64 {
         let dt = ["2024-01-01", "2024-01-02"][(i % 2) as usize];
@@ -153,7 +160,7 @@ fn file_set(dir: &Path) -> BTreeSet<String> {
 
 /// remove-orphan-files with a cutoff after every file (forced): what a user runs to reclaim
 /// what a crashed command left behind.
-async fn clean_everything(dir: &Path, context: &str) {
+pub async fn clean_everything(dir: &Path, context: &str) {
     use tagkeeper::clock::Clock;
     let t = crate::common::open(dir).await;
     let now = tagkeeper::clock::SystemClock.now_millis() + 2 * 86_400_000;

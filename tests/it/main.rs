@@ -26,6 +26,8 @@ mod liveness;
 mod liveness_props;
 mod oracle;
 mod orphans;
+#[cfg(target_os = "linux")]
+mod process_crash;
 mod read;
 mod read_built;
 mod read_cli;

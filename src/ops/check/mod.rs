@@ -13,7 +13,10 @@
 //!   `manifest/`;
 //! * every tag, changelog and consumer decodes and its schema loads;
 //! * files in metadata directories whose names Paimon does not write there are listed (names
-//!   such as `snapshot-5.tmp` break Java ≤ 2.0's directory listing and are problems).
+//!   such as `snapshot-5.tmp` break Java ≤ 2.0's directory listing and are problems);
+//! * leftovers of crashed writes are listed: hidden temporaries (`.NAME.<uuid>.tmp`) are
+//!   harmless, object_store's staging files on a local filesystem (`tag/tag-x#1`) are problems
+//!   when readers list them as tags or versions.
 //!
 //! Existence is checked against one listing of the table, so the cost is one LIST plus one GET
 //! per distinct metadata file (and, deep, two ranged GETs per Parquet file). Files stored
@@ -68,6 +71,11 @@ pub enum ProblemKind {
     SnapshotIds,
     /// A name in a metadata directory that breaks Java ≤ 2.0's listing (`snapshot-5.tmp`).
     JavaListingHazard,
+    /// A leftover of a crashed write under a name Paimon readers list: object_store's staging
+    /// file `tag/tag-x#1` is a tag `x#1` to Java and pypaimon (and an empty one makes
+    /// pypaimon fail to list the tags); `snapshot-7#1` breaks Java's snapshot listing.
+    /// remove-orphan-files reclaims it.
+    BreaksReaders,
 }
 
 /// One problem.
@@ -113,6 +121,10 @@ pub struct CheckReport {
     pub warnings: Vec<String>,
     /// Files in metadata directories with names Paimon does not write there.
     pub unknown_files: Vec<String>,
+    /// Temporary and staging files of crashed writes (`.NAME.<uuid>.tmp` in metadata
+    /// directories, object_store's `NAME#N` anywhere on a local filesystem): reclaimed by
+    /// remove-orphan-files once older than its cutoff.
+    pub crash_leftovers: Vec<String>,
 }
 
 impl CheckReport {
@@ -166,7 +178,15 @@ pub async fn check(table: &Table, opts: &CheckOptions) -> Result<CheckReport> {
     for b in &branches {
         check_branch(b, &listed, &mut r, &mut versions).await?;
     }
-    unknown_files(&branches, &listed, &mut r);
+    // object_store's staging names are invisible to its listings (local tables only).
+    let leftovers: Vec<String> = table
+        .store()
+        .list_store_leftovers("")
+        .await?
+        .into_iter()
+        .map(|o| o.key)
+        .collect();
+    unknown_files(&branches, &listed, &leftovers, &mut r);
     let schema = table.latest_schema().await?;
     let spec = PartitionSpec::new(
         schema.partition_keys.clone(),
@@ -440,7 +460,7 @@ async fn check_schemas(b: &Branch, versions: &[Version], r: &mut CheckReport) ->
 }
 
 /// Names in metadata directories that Paimon does not write there.
-fn unknown_files(branches: &[Branch], listed: &Listed, r: &mut CheckReport) {
+fn unknown_files(branches: &[Branch], listed: &Listed, leftovers: &[String], r: &mut CheckReport) {
     use PaimonFile as F;
     type Expect = fn(&PaimonFile) -> bool;
     let mut dirs: Vec<(String, Expect, Option<&str>)> = Vec::new();
@@ -474,7 +494,6 @@ fn unknown_files(branches: &[Branch], listed: &Listed, r: &mut CheckReport) {
         |f| matches!(f, F::Statistics),
         None,
     ));
-    let mut temporary = 0;
     for (dir, expect, hazard) in dirs {
         for (key, name) in files_in(listed, &dir) {
             let kind = PaimonFile::parse(name);
@@ -482,7 +501,7 @@ fn unknown_files(branches: &[Branch], listed: &Listed, r: &mut CheckReport) {
                 continue;
             }
             if kind == F::Temporary {
-                temporary += 1;
+                r.crash_leftovers.push(key.to_string());
                 continue;
             }
             r.unknown_files.push(key.to_string());
@@ -495,9 +514,60 @@ fn unknown_files(branches: &[Branch], listed: &Listed, r: &mut CheckReport) {
             }
         }
     }
-    if temporary > 0 {
+    // Directories Paimon readers list by prefix, with the prefix and what they take it for.
+    // Directories Paimon readers list by prefix: (directory, prefix, what a reader takes a
+    // listed name for; `None` for versioned names, whose id Java ≤ 2.0 fails to parse).
+    let mut listed_by_readers: Vec<(String, &str, Option<&str>)> = Vec::new();
+    for b in branches {
+        for (dir, prefix, named) in [
+            (TAG_DIR, "tag-", Some("tag")),
+            (CONSUMER_DIR, "consumer-", Some("consumer")),
+            (SNAPSHOT_DIR, "snapshot-", None),
+            (CHANGELOG_DIR, "changelog-", None),
+            (SCHEMA_DIR, "schema-", None),
+        ] {
+            listed_by_readers.push((b.key(dir), prefix, named));
+        }
+    }
+    for key in leftovers {
+        r.crash_leftovers.push(key.clone());
+        let (dir, name) = key.rsplit_once('/').unwrap_or(("", key));
+        let hazard = listed_by_readers
+            .iter()
+            .find(|(d, prefix, _)| d == dir && name.starts_with(prefix));
+        let Some((_, prefix, named)) = hazard else {
+            continue;
+        };
+        let harm = match named {
+            Some(what) => format!(
+                "Java and pypaimon list it as a {what} named '{}' (pypaimon cannot list the \
+                 {what}s at all while it is incomplete)",
+                &name[prefix.len()..]
+            ),
+            None => format!(
+                "Java ≤ 2.0 fails to list {dir}/ while it exists (a '{prefix}' name with no id)"
+            ),
+        };
+        r.problem(
+            ProblemKind::BreaksReaders,
+            key,
+            format!(
+                "a crashed write's staging file under a name Paimon readers list: {harm}; \
+                 remove-orphan-files reclaims it once it is older than the cutoff \
+                 (--older-than, and --force if no writer is running)"
+            ),
+        );
+    }
+    r.crash_leftovers.sort();
+    let others = r.crash_leftovers.len()
+        - r.problems
+            .iter()
+            .filter(|p| p.kind == ProblemKind::BreaksReaders)
+            .count();
+    if others > 0 {
         r.warnings.push(format!(
-            "{temporary} temporary file(s) of crashed writes in metadata directories (remove-orphan-files reclaims them)"
+            "{others} temporary file(s) of crashed writes, harmless to readers \
+             (remove-orphan-files reclaims them)"
         ));
     }
 }

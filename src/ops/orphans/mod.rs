@@ -10,10 +10,13 @@
 //!    but not yet committed, so a cutoff in the future or less than an hour old is refused
 //!    unless forced (Paimon PR #4779).
 //! 2. **Candidates first** (Paimon #3074): `manifest/`, `index/`, `statistics/`, the bucket
-//!    directories under the partition directories, and temporary files of crashed atomic writes
-//!    in every branch's `snapshot/` and `changelog/`. Only names Paimon writes in that directory
-//!    are candidates; anything else is reported as unknown and never deleted. `_tagkeeper/`
-//!    (persisted plans) and every other directory are never looked into.
+//!    directories under the partition directories, and the temporary files of crashed writes
+//!    there and in every branch's `snapshot/`, `changelog/`, `tag/`, `schema/` and `consumer/`
+//!    and in `_tagkeeper/plans/`: `.NAME.<uuid>.tmp` (Java, pypaimon, tagkeeper) and, on a
+//!    local filesystem, object_store's `NAME#N` (which Paimon readers list as tags and
+//!    snapshots). Only names Paimon writes in that directory are candidates; anything else is
+//!    reported as unknown and never deleted. Plans themselves and every other directory are
+//!    never looked into.
 //! 3. **References, read completely**: the union over main and every `branch/branch-*` of all
 //!    snapshots, tags, long-lived changelogs (and consumers, which are read and validated) —
 //!    manifest lists, manifests, index manifests and files, statistics, and the data files
@@ -44,7 +47,11 @@ use crate::error::{Error, Result};
 use crate::format::file_name::{FileDir, OrphanRole, PaimonFile};
 use crate::io::{ObjectInfo, TableStore};
 use crate::ops::delete_tag::Tally;
-use crate::table::layout::{CHANGELOG_DIR, INDEX_DIR, MANIFEST_DIR, SNAPSHOT_DIR, STATISTICS_DIR};
+use crate::ops::expire::PLAN_DIR;
+use crate::table::layout::{
+    CHANGELOG_DIR, CONSUMER_DIR, INDEX_DIR, MANIFEST_DIR, SCHEMA_DIR, SNAPSHOT_DIR, STATISTICS_DIR,
+    TAG_DIR,
+};
 use crate::table::{ordered, Branch, Table};
 
 use crate::liveness::gather::read_references;
@@ -86,7 +93,8 @@ pub enum OrphanCategory {
     Index,
     /// Statistics files.
     Statistics,
-    /// Temporary files of crashed atomic writes in `snapshot/` and `changelog/`.
+    /// Temporary and staging files of crashed writes: `.NAME.<uuid>.tmp` (Java, pypaimon,
+    /// tagkeeper) anywhere it looks, and object_store's `NAME#N` on a local filesystem.
     Temporary,
 }
 
@@ -144,11 +152,12 @@ impl Listing {
     /// Sort the files found in one directory (pure).
     pub fn add(&mut self, dir: FileDir, found: &[ObjectInfo], cutoff_millis: i64) {
         for f in found {
-            if f.key.starts_with(TAGKEEPER_DIR) {
+            let kind = PaimonFile::parse(name_of(&f.key));
+            // tagkeeper's own directory: only the temporaries of its crashed writes.
+            if f.key.starts_with(TAGKEEPER_DIR) && kind != PaimonFile::Temporary {
                 continue;
             }
-            let kind = PaimonFile::parse(name_of(&f.key));
-            match kind.orphan_role(dir) {
+            match PaimonFile::orphan_role_of(name_of(&f.key), dir) {
                 OrphanRole::Kept => {}
                 OrphanRole::Unknown => self.unknown.push(UnknownFile {
                     path: f.key.clone(),
@@ -163,6 +172,23 @@ impl Listing {
                     })
                 }
                 OrphanRole::Candidate => self.too_young += 1,
+            }
+        }
+    }
+
+    /// Add object_store's staging leftovers (`NAME#N`, found by a local directory walk): each
+    /// is a temporary of a crashed write, a candidate when older than the cutoff (pure).
+    pub fn add_store_leftovers(&mut self, found: &[ObjectInfo], cutoff_millis: i64) {
+        for f in found {
+            if f.last_modified.timestamp_millis() < cutoff_millis {
+                self.candidates.push(OrphanFile {
+                    path: f.key.clone(),
+                    category: OrphanCategory::Temporary,
+                    bytes: f.size,
+                    last_modified: f.last_modified,
+                });
+            } else {
+                self.too_young += 1;
             }
         }
     }
@@ -248,7 +274,7 @@ pub fn resolve_cutoff(opts: &OrphanOptions, now_millis: i64) -> Result<i64> {
 pub fn unreferenced(candidates: &[OrphanFile], referenced: &HashSet<String>) -> Vec<OrphanFile> {
     let mut out: Vec<OrphanFile> = candidates
         .iter()
-        .filter(|c| !c.path.starts_with(TAGKEEPER_DIR))
+        .filter(|c| !c.path.starts_with(TAGKEEPER_DIR) || c.category == OrphanCategory::Temporary)
         .filter(|c| !referenced.contains(name_of(&c.path)))
         .cloned()
         .collect();
@@ -398,19 +424,27 @@ async fn list_candidates(
 ) -> Result<Listing> {
     let store = table.store();
     let mut listing = Listing::default();
-    for (dir, kind) in [
-        (MANIFEST_DIR, FileDir::Manifest),
-        (INDEX_DIR, FileDir::Index),
-        (STATISTICS_DIR, FileDir::Statistics),
-    ] {
-        let (files, _) = store.list_dir(dir).await?;
-        listing.add(kind, &files, cutoff);
-    }
+    // Every directory whose files were sorted: object_store's staging leftovers are taken
+    // from these only.
+    let mut scanned: HashSet<String> = HashSet::new();
+    let mut fixed: Vec<(String, FileDir)> = vec![
+        (MANIFEST_DIR.to_string(), FileDir::Manifest),
+        (INDEX_DIR.to_string(), FileDir::Index),
+        (STATISTICS_DIR.to_string(), FileDir::Statistics),
+        (PLAN_DIR.to_string(), FileDir::Table),
+    ];
     for b in branches {
         for dir in [SNAPSHOT_DIR, CHANGELOG_DIR] {
-            let (files, _) = store.list_dir(&b.key(dir)).await?;
-            listing.add(FileDir::Versioned, &files, cutoff);
+            fixed.push((b.key(dir), FileDir::Versioned));
         }
+        for dir in [TAG_DIR, SCHEMA_DIR, CONSUMER_DIR] {
+            fixed.push((b.key(dir), FileDir::Table));
+        }
+    }
+    for (dir, kind) in fixed {
+        let (files, _) = store.list_dir(&dir).await?;
+        listing.add(kind, &files, cutoff);
+        scanned.insert(dir);
     }
     // Partition directories, level by level (`k=v`), then `bucket-*` below the last level.
     let mut level: Vec<String> = vec![data_dir.to_string()];
@@ -447,7 +481,16 @@ async fn list_candidates(
             listing.empty_dirs.push(dir.clone());
         }
         listing.add(FileDir::Bucket, &files, cutoff);
+        scanned.insert(dir.clone());
     }
+    // Local tables only (elsewhere a put is atomic and this is empty).
+    let leftovers: Vec<ObjectInfo> = store
+        .list_store_leftovers("")
+        .await?
+        .into_iter()
+        .filter(|f| scanned.contains(parent_of(&f.key)))
+        .collect();
+    listing.add_store_leftovers(&leftovers, cutoff);
     set_aside_symlinked(store, &mut listing).await?;
     Ok(listing)
 }
