@@ -37,8 +37,8 @@ import java.util.TreeSet;
  *   describe-all WAREHOUSE OUTDIR   describe every table of WAREHOUSE/default.db
  *   describe TABLE                  every snapshot, tag and branch version: files, plan, rows
  *   read-all TABLE                  rows + checksum of every version (no file lists)
- *   follow TABLE ROWS               read-all, commit ROWS, read-all, expire to 1 snapshot,
- *                                   remove orphans, read-all (one JVM)
+ *   follow (TABLE ROWS)...          per table: read-all, commit ROWS, read-all, expire to
+ *                                   1 snapshot, remove orphans, read-all (one JVM for all)
  *   maintain TABLE OP ARGS...       one of Java's own operations (see {@link #maintain})
  * </pre>
  */
@@ -97,17 +97,22 @@ public final class Harness {
             case "read-all":
                 return Describe.readAll(args[1]);
             case "follow": {
-                // One JVM for what a test asks after tagkeeper changed a table: Java's reads,
-                // a Java commit of ROWS on top and the reads after it, then Java's expiration
-                // to one snapshot and its orphan cleaning and the reads after those.
-                ObjectNode o = JsonNodeFactory.instance.objectNode();
-                o.set("before", Describe.readAll(args[1]));
-                o.set("commit", maintain(args[1], new String[] {"append", args[2]}));
-                o.set("after_commit", Describe.readAll(args[1]));
-                o.set("expire", maintain(args[1], new String[] {"expire-snapshots", "1", "1"}));
-                o.set("orphans", maintain(args[1], new String[] {"remove-orphans"}));
-                o.set("after_maintenance", Describe.readAll(args[1]));
-                return o;
+                // One JVM for what a test asks after tagkeeper changed tables: for each
+                // (TABLE, ROWS) pair, Java's reads, a Java commit of ROWS on top and the reads
+                // after it, then Java's expiration to one snapshot, its orphan cleaning, and the
+                // reads after those. Keyed by TABLE as given.
+                ObjectNode all = JsonNodeFactory.instance.objectNode();
+                for (int i = 1; i + 1 < args.length; i += 2) {
+                    String t = args[i];
+                    ObjectNode o = all.putObject(t);
+                    o.set("before", Describe.readAll(t));
+                    o.set("commit", maintain(t, new String[] {"append", args[i + 1]}));
+                    o.set("after_commit", Describe.readAll(t));
+                    o.set("expire", maintain(t, new String[] {"expire-snapshots", "1", "1"}));
+                    o.set("orphans", maintain(t, new String[] {"remove-orphans"}));
+                    o.set("after_maintenance", Describe.readAll(t));
+                }
+                return all;
             }
             case "maintain":
                 return maintain(args[1], Arrays.copyOfRange(args, 2, args.length));
