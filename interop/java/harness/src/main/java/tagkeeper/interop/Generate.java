@@ -177,9 +177,25 @@ final class Generate {
         }
     }
 
-    /** Spill space for lookup compaction (deletion vectors, lookup changelog). */
-    static IOManager ioManager() {
-        return IOManager.create(System.getProperty("java.io.tmpdir"));
+    private static IOManager io;
+
+    /**
+     * Spill space for lookup compaction (deletion vectors, lookup changelog): one per JVM,
+     * closed (its temp directory deleted) when the JVM exits.
+     */
+    static synchronized IOManager ioManager() {
+        if (io == null) {
+            io = IOManager.create(System.getProperty("java.io.tmpdir"));
+            IOManager m = io;
+            Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+                try {
+                    m.close();
+                } catch (Exception e) {
+                    // Best effort: only a temp directory is left behind.
+                }
+            }));
+        }
+        return io;
     }
 
     /** A batch overwrite of the given partition (empty map: the whole table). */
