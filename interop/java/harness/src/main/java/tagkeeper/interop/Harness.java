@@ -164,10 +164,12 @@ public final class Harness {
                 Long watermark = a.length > 2 && a[2].startsWith("watermark=")
                         ? Long.parseLong(a[2].substring("watermark=".length())) : null;
                 List<GenericRow> rows = rowsFromJson(t, JSON.readTree(a[1]));
-                // Java expires snapshots after each commit by count and by age (default 1 h):
-                // disable the age part so what a commit expires does not depend on when the
-                // table was generated (snapshot.num-retained.max still applies).
-                t = t.copy(Map.of("snapshot.time-retained", "36500 d"));
+                // Java expires snapshots after each commit by count and by age (default 1 h),
+                // and tags past their timeRetained: disable both age rules so what a commit
+                // expires does not depend on when the table was generated
+                // (snapshot.num-retained.max still applies).
+                t = t.copy(Map.of("snapshot.time-retained", "36500 d",
+                        "tag.time-expire-enabled", "false"));
                 if (watermark == null) {
                     Generate.commit(t, rows);
                 } else {
