@@ -28,7 +28,7 @@ build() {
   local stamp="$J/harness/target/.built"
   local newest
   newest="$(find "$J" -path '*/target' -prune -o -type f \( -name '*.java' -o -name pom.xml \) -newer "$stamp" -print 2>/dev/null | head -1 || true)"
-  if [ -f "$stamp" ] && [ -f "$J/legacy09/target/classpath.txt" ] && [ -z "$newest" ]; then
+  if [ -f "$stamp" ] && [ -f "$J/harness/target/classpath.txt" ] && [ -f "$J/legacy09/target/classpath.txt" ] && [ -z "$newest" ]; then
     return 0
   fi
   ensure_tools
