@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Run every test of tagkeeper: the Rust suites, then the checks against the real peer
-# (pinned pypaimon in a local venv). Installs what it needs; needs only cargo, python3 and
-# access to crates.io and PyPI. Usage: bash scripts/test.sh
+# (pinned pypaimon in a local venv) and Java Paimon (interop/java). Installs what it needs;
+# needs only cargo, python3, apt (for a JDK and Maven when missing) and access to crates.io,
+# PyPI and Maven Central. Usage: bash scripts/test.sh
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"
@@ -12,7 +13,12 @@ step "Python venv with pinned pypaimon (the real peer)"
 PY="$(bash scripts/venv.sh | tail -n 1)"
 export TAGKEEPER_PYTHON="$PY"
 
-step "Rust tests (unit, integration, CLI, bad input, crash sweep, pypaimon interop, S3 protocol on moto)"
+step "Java Paimon peer: build interop/java, and check a fresh run of the Java generator reads like testdata/java"
+# Installs the JDK and Maven from Debian when missing; Maven dependencies go to ~/.m2.
+bash scripts/java-peer.sh build >/dev/null
+bash scripts/java-peer.sh verify-generate
+
+step "Rust tests (unit, integration, CLI, bad input, crash sweep, pypaimon and Java interop, S3 protocol on moto)"
 bash scripts/with-moto.sh cargo test --locked --all-targets
 
 step "Doc tests"

@@ -22,6 +22,7 @@ mod expire;
 mod faults;
 mod fixtures;
 mod interop;
+mod java_interop;
 mod liveness;
 mod liveness_props;
 mod oracle;

@@ -1,0 +1,451 @@
+package tagkeeper.interop;
+
+import org.apache.paimon.catalog.Catalog;
+import org.apache.paimon.catalog.CatalogContext;
+import org.apache.paimon.catalog.CatalogFactory;
+import org.apache.paimon.catalog.Identifier;
+import org.apache.paimon.consumer.Consumer;
+import org.apache.paimon.consumer.ConsumerManager;
+import org.apache.paimon.data.BinaryRow;
+import org.apache.paimon.data.BinaryString;
+import org.apache.paimon.data.GenericRow;
+import org.apache.paimon.disk.IOManager;
+import org.apache.paimon.fs.Path;
+import org.apache.paimon.index.HashBucketAssigner;
+import org.apache.paimon.manifest.ManifestCommittable;
+import org.apache.paimon.operation.LocalOrphanFilesClean;
+import org.apache.paimon.options.ExpireConfig;
+import org.apache.paimon.schema.Schema;
+import org.apache.paimon.schema.SchemaChange;
+import org.apache.paimon.shade.jackson2.com.fasterxml.jackson.databind.node.ArrayNode;
+import org.apache.paimon.shade.jackson2.com.fasterxml.jackson.databind.node.JsonNodeFactory;
+import org.apache.paimon.shade.jackson2.com.fasterxml.jackson.databind.node.ObjectNode;
+import org.apache.paimon.table.FileStoreTable;
+import org.apache.paimon.table.sink.BatchTableCommit;
+import org.apache.paimon.table.sink.BatchTableWrite;
+import org.apache.paimon.table.sink.BatchWriteBuilder;
+import org.apache.paimon.table.sink.CommitMessage;
+import org.apache.paimon.table.sink.RowPartitionKeyExtractor;
+import org.apache.paimon.table.sink.StreamTableWrite;
+import org.apache.paimon.table.sink.StreamWriteBuilder;
+import org.apache.paimon.table.sink.TableCommitImpl;
+import org.apache.paimon.types.DataTypes;
+import org.apache.paimon.types.RowKind;
+
+import java.io.File;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * Writes the Java tables (testdata/java/README.md lists them). Values are fixed, so rows and
+ * checksums are the same on every run; file names (UUIDs) and times are not.
+ */
+final class Generate {
+    private Generate() {}
+
+    interface TableWriter {
+        void write(Catalog catalog, Identifier id) throws Exception;
+    }
+
+    static ObjectNode generate(String warehouse, Set<String> only) throws Exception {
+        Map<String, TableWriter> tables = new java.util.LinkedHashMap<>();
+        tables.put("append_unaware", Generate::appendUnaware);
+        tables.put("append_fixed", Generate::appendFixed);
+        tables.put("append_orc", (c, i) -> appendFormat(c, i, "orc"));
+        tables.put("append_avro", (c, i) -> appendFormat(c, i, "avro"));
+        tables.put("pk_compacted", Generate::pkCompacted);
+        tables.put("pk_dynamic", Generate::pkDynamic);
+        tables.put("pk_dv", Generate::pkDeletionVectors);
+        tables.put("changelog_input", (c, i) -> pkChangelog(c, i, "input"));
+        tables.put("changelog_lookup", (c, i) -> pkChangelog(c, i, "lookup"));
+        tables.put("changelog_full", (c, i) -> pkChangelog(c, i, "full-compaction"));
+        tables.put("changelog_decoupled", Generate::changelogDecoupled);
+        tables.put("schema_evolved", Generate::schemaEvolved);
+        tables.put("tags_expired", Generate::tagsExpired);
+        tables.put("branched", Generate::branched);
+        tables.put("consumers", Generate::consumers);
+        tables.put("java_rolled_back", Generate::rolledBack);
+        tables.put("orphans_cleaned", Generate::orphansCleaned);
+        tables.put("auto_tag", Generate::autoTag);
+        tables.put("iceberg_compat", Generate::icebergCompat);
+
+        ObjectNode out = JsonNodeFactory.instance.objectNode();
+        ArrayNode written = out.putArray("written");
+        Catalog catalog = CatalogFactory.createCatalog(
+                CatalogContext.create(new Path(new File(warehouse).getAbsolutePath())));
+        catalog.createDatabase("default", true);
+        for (var e : tables.entrySet()) {
+            if (!only.isEmpty() && !only.contains(e.getKey())) {
+                continue;
+            }
+            Identifier id = Identifier.create("default", e.getKey());
+            catalog.dropTable(id, true);
+            e.getValue().write(catalog, id);
+            written.add(e.getKey());
+        }
+        for (String name : only) {
+            if (!tables.containsKey(name)) {
+                throw new IllegalArgumentException("no such table: " + name);
+            }
+        }
+        return out;
+    }
+
+    // ---------------------------------------------------------------- helpers
+
+    static BinaryString s(String v) {
+        return v == null ? null : BinaryString.fromString(v);
+    }
+
+    /** (id BIGINT, name STRING, dt STRING): n rows from id start, some names NULL. */
+    static List<GenericRow> appendRows(long start, int n, String... dts) {
+        List<GenericRow> rows = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            long id = start + i;
+            String name = id % 4 == 3 ? null : "name-" + id;
+            rows.add(GenericRow.of(id, s(name), s(dts[i % dts.length])));
+        }
+        return rows;
+    }
+
+    static Schema appendSchema(Map<String, String> options, boolean partitioned) {
+        Schema.Builder b = Schema.newBuilder()
+                .column("id", DataTypes.BIGINT())
+                .column("name", DataTypes.STRING())
+                .column("dt", DataTypes.STRING());
+        if (partitioned) {
+            b.partitionKeys("dt");
+        }
+        options.forEach(b::option);
+        return b.build();
+    }
+
+    /** (dt STRING, k BIGINT, v STRING), primary key (dt, k), partition dt. */
+    static Schema pkSchema(Map<String, String> options) {
+        Schema.Builder b = Schema.newBuilder()
+                .column("dt", DataTypes.STRING())
+                .column("k", DataTypes.BIGINT())
+                .column("v", DataTypes.STRING())
+                .primaryKey("dt", "k")
+                .partitionKeys("dt");
+        options.forEach(b::option);
+        return b.build();
+    }
+
+    static GenericRow pk(RowKind kind, String dt, long k, String v) {
+        GenericRow r = GenericRow.of(s(dt), k, s(v));
+        r.setRowKind(kind);
+        return r;
+    }
+
+    static FileStoreTable create(Catalog c, Identifier id, Schema schema) throws Exception {
+        c.createTable(id, schema, false);
+        return (FileStoreTable) c.getTable(id);
+    }
+
+    static FileStoreTable reload(Catalog c, Identifier id) throws Exception {
+        return (FileStoreTable) c.getTable(id);
+    }
+
+    /** One batch commit. */
+    static void commit(FileStoreTable t, List<GenericRow> rows) throws Exception {
+        BatchWriteBuilder wb = t.newBatchWriteBuilder();
+        try (BatchTableWrite w = wb.newWrite(); BatchTableCommit c = wb.newCommit()) {
+            w.withIOManager(ioManager());
+            if (t.coreOptions().bucket() == -1 && !t.primaryKeys().isEmpty()) {
+                // Dynamic bucket: TableWrite cannot pick the bucket itself; assign it the way
+                // Flink's HashBucketAssignerOperator does (one assigner, index loaded from the
+                // latest snapshot so a key keeps its bucket across commits).
+                HashBucketAssigner assigner = new HashBucketAssigner(t.snapshotManager(),
+                        wb.toString(), t.store().newIndexFileHandler(), 1, 1, 0,
+                        t.coreOptions().dynamicBucketTargetRowNum(),
+                        t.coreOptions().dynamicBucketMaxBuckets());
+                RowPartitionKeyExtractor ex = new RowPartitionKeyExtractor(t.schema());
+                for (GenericRow r : rows) {
+                    w.write(r, assigner.assign(ex.partition(r),
+                            ex.trimmedPrimaryKey(r).hashCode()));
+                }
+            } else {
+                for (GenericRow r : rows) {
+                    w.write(r);
+                }
+            }
+            c.commit(w.prepareCommit());
+        }
+    }
+
+    private static IOManager io;
+
+    /**
+     * Spill space for lookup compaction (deletion vectors, lookup changelog): one per JVM,
+     * closed (its temp directory deleted) when the JVM exits.
+     */
+    static synchronized IOManager ioManager() {
+        if (io == null) {
+            io = IOManager.create(System.getProperty("java.io.tmpdir"));
+            IOManager m = io;
+            Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+                try {
+                    m.close();
+                } catch (Exception e) {
+                    // Best effort: only a temp directory is left behind.
+                }
+            }));
+        }
+        return io;
+    }
+
+    /** A batch overwrite of the given partition (empty map: the whole table). */
+    static void overwrite(FileStoreTable t, Map<String, String> partition, List<GenericRow> rows)
+            throws Exception {
+        BatchWriteBuilder wb = t.newBatchWriteBuilder().withOverwrite(partition);
+        try (BatchTableWrite w = wb.newWrite(); BatchTableCommit c = wb.newCommit()) {
+            w.withIOManager(ioManager());
+            for (GenericRow r : rows) {
+                w.write(r);
+            }
+            c.commit(w.prepareCommit());
+        }
+    }
+
+    /** Full compaction of the given buckets of one partition, as its own commit. */
+    static void fullCompact(FileStoreTable t, GenericRow partitionOf, int... buckets)
+            throws Exception {
+        BatchWriteBuilder wb = t.newBatchWriteBuilder();
+        try (BatchTableWrite w = wb.newWrite(); BatchTableCommit c = wb.newCommit()) {
+            w.withIOManager(ioManager());
+            BinaryRow part = w.getPartition(partitionOf);
+            for (int b : buckets) {
+                w.compact(part, b, true);
+            }
+            c.commit(w.prepareCommit());
+        }
+    }
+
+    /** A streaming commit carrying a watermark: what drives TagAutoCreation in watermark mode. */
+    static void commitWithWatermark(FileStoreTable t, List<GenericRow> rows, long watermark,
+            long identifier) throws Exception {
+        StreamWriteBuilder wb = t.newStreamWriteBuilder();
+        try (StreamTableWrite w = wb.newWrite();
+                TableCommitImpl c = (TableCommitImpl) wb.newCommit()) {
+            w.withIOManager(ioManager());
+            for (GenericRow r : rows) {
+                w.write(r);
+            }
+            ManifestCommittable mc = new ManifestCommittable(identifier, watermark);
+            for (CommitMessage m : w.prepareCommit(true, identifier)) {
+                mc.addFileCommittable(m);
+            }
+            c.commit(mc);
+        }
+    }
+
+    static void expire(FileStoreTable t, int retainMin, int retainMax) {
+        t.newExpireSnapshots()
+                .config(ExpireConfig.builder()
+                        .snapshotRetainMin(retainMin)
+                        .snapshotRetainMax(retainMax)
+                        .snapshotTimeRetain(Duration.ZERO)
+                        .build())
+                .expire();
+    }
+
+    // ---------------------------------------------------------------- tables
+
+    static void appendUnaware(Catalog c, Identifier id) throws Exception {
+        FileStoreTable t = create(c, id, appendSchema(Harness.opts("bucket", "-1"), true));
+        commit(t, appendRows(0, 10, "2024-01-01", "2024-01-02"));
+        commit(t, appendRows(10, 6, "2024-01-02"));
+        t.createTag("t2", 2);
+        overwrite(t, Harness.opts("dt", "2024-01-01"), appendRows(100, 3, "2024-01-01"));
+        commit(t, appendRows(20, 5, "2024-01-03"));
+    }
+
+    static void appendFixed(Catalog c, Identifier id) throws Exception {
+        FileStoreTable t = create(c, id,
+                appendSchema(Harness.opts("bucket", "2", "bucket-key", "id"), true));
+        commit(t, appendRows(0, 12, "2024-01-01", "2024-01-02"));
+        commit(t, appendRows(12, 8, "2024-01-01"));
+        commit(t, appendRows(20, 4, "2024-01-03"));
+    }
+
+    static void appendFormat(Catalog c, Identifier id, String format) throws Exception {
+        FileStoreTable t = create(c, id,
+                appendSchema(Harness.opts("bucket", "-1", "file.format", format), true));
+        commit(t, appendRows(0, 8, "2024-01-01", "2024-01-02"));
+        commit(t, appendRows(8, 4, "2024-01-02"));
+        t.createTag("first", 1);
+    }
+
+    /** Inserts, updates and deletes over two partitions and 2 buckets, then full compaction. */
+    static void pkCompacted(Catalog c, Identifier id) throws Exception {
+        FileStoreTable t = create(c, id, pkSchema(Harness.opts("bucket", "2")));
+        pkHistory(t);
+        fullCompact(t, pk(RowKind.INSERT, "2024-01-01", 0, null), 0, 1);
+        commit(t, List.of(pk(RowKind.INSERT, "2024-01-01", 1, "after-compaction"),
+                pk(RowKind.DELETE, "2024-01-02", 2, null)));
+        t.createTag("compacted", 4);
+    }
+
+    /** Three commits: 12 inserts, 4 updates, 2 deletes (+1 insert), over 2 partitions. */
+    static void pkHistory(FileStoreTable t) throws Exception {
+        List<GenericRow> rows = new ArrayList<>();
+        for (int k = 0; k < 12; k++) {
+            rows.add(pk(RowKind.INSERT, k % 2 == 0 ? "2024-01-01" : "2024-01-02", k, "v" + k));
+        }
+        commit(t, rows);
+        commit(t, List.of(pk(RowKind.UPDATE_AFTER, "2024-01-01", 0, "u0"),
+                pk(RowKind.UPDATE_AFTER, "2024-01-01", 2, "u2"),
+                pk(RowKind.UPDATE_AFTER, "2024-01-02", 3, "u3"),
+                pk(RowKind.INSERT, "2024-01-02", 5, "u5")));
+        commit(t, List.of(pk(RowKind.DELETE, "2024-01-01", 4, null),
+                pk(RowKind.DELETE, "2024-01-02", 7, null),
+                pk(RowKind.INSERT, "2024-01-02", 99, "new")));
+    }
+
+    static void pkDynamic(Catalog c, Identifier id) throws Exception {
+        FileStoreTable t = create(c, id,
+                pkSchema(Harness.opts("bucket", "-1", "dynamic-bucket.target-row-num", "4")));
+        pkHistory(t);
+    }
+
+    static void pkDeletionVectors(Catalog c, Identifier id) throws Exception {
+        FileStoreTable t = create(c, id,
+                pkSchema(Harness.opts("bucket", "1", "deletion-vectors.enabled", "true")));
+        pkHistory(t);
+        fullCompact(t, pk(RowKind.INSERT, "2024-01-01", 0, null), 0);
+        commit(t, List.of(pk(RowKind.UPDATE_AFTER, "2024-01-01", 6, "after-dv")));
+    }
+
+    static void pkChangelog(Catalog c, Identifier id, String producer) throws Exception {
+        FileStoreTable t = create(c, id, pkSchema(Harness.opts("bucket", "1",
+                "changelog-producer", producer, "full-compaction.delta-commits", "2")));
+        pkHistory(t);
+    }
+
+    /** Changelog kept longer than snapshots: expiring snapshots writes changelog/changelog-N. */
+    static void changelogDecoupled(Catalog c, Identifier id) throws Exception {
+        FileStoreTable t = create(c, id, pkSchema(Harness.opts("bucket", "1",
+                "changelog-producer", "input",
+                "snapshot.num-retained.min", "1", "snapshot.num-retained.max", "2",
+                "changelog.num-retained.max", "10")));
+        pkHistory(t);
+        commit(t, List.of(pk(RowKind.INSERT, "2024-01-03", 50, "late")));
+    }
+
+    /** Add, rename, widen and drop a column, with a commit after each schema. */
+    static void schemaEvolved(Catalog c, Identifier id) throws Exception {
+        FileStoreTable t = create(c, id, Schema.newBuilder()
+                .column("id", DataTypes.BIGINT())
+                .column("name", DataTypes.STRING())
+                .column("n", DataTypes.INT())
+                .build());
+        commit(t, List.of(GenericRow.of(1L, s("a"), 10), GenericRow.of(2L, s(null), 20)));
+        c.alterTable(id, SchemaChange.addColumn("score", DataTypes.INT()), false);
+        t = reload(c, id);
+        commit(t, List.of(GenericRow.of(3L, s("c"), 30, 300)));
+        c.alterTable(id, SchemaChange.renameColumn("name", "label"), false);
+        t = reload(c, id);
+        commit(t, List.of(GenericRow.of(4L, s("d"), 40, null)));
+        c.alterTable(id, SchemaChange.updateColumnType("n", DataTypes.BIGINT()), false);
+        t = reload(c, id);
+        commit(t, List.of(GenericRow.of(5L, s("e"), 5_000_000_000L, 500)));
+        c.alterTable(id, SchemaChange.dropColumn("score"), false);
+        t = reload(c, id);
+        commit(t, List.of(GenericRow.of(6L, s("f"), 60L)));
+        t.createTag("before-drop", 4);
+    }
+
+    /** Manual tags with and without retention; Java expires the tagged snapshots. */
+    static void tagsExpired(Catalog c, Identifier id) throws Exception {
+        FileStoreTable t = create(c, id, appendSchema(Harness.opts(), true));
+        for (int i = 0; i < 6; i++) {
+            commit(t, appendRows(i * 10L, 5, i % 2 == 0 ? "2024-01-01" : "2024-01-02"));
+        }
+        overwrite(t, Harness.opts("dt", "2024-01-01"), appendRows(500, 2, "2024-01-01"));
+        t.createTag("first", 1);
+        t.createTag("kept-a-day", 3, Duration.ofDays(1));
+        t.createTag("mid", 4);
+        expire(t, 1, 2);
+    }
+
+    /** A branch made from a tag, written on both sides, with its own tag. */
+    static void branched(Catalog c, Identifier id) throws Exception {
+        FileStoreTable t = create(c, id, appendSchema(Harness.opts(), true));
+        commit(t, appendRows(0, 5, "2024-01-01"));
+        commit(t, appendRows(5, 5, "2024-01-02"));
+        t.createTag("base", 2);
+        t.createBranch("dev", "base");
+        commit(t, appendRows(10, 3, "2024-01-03"));
+        FileStoreTable dev = t.switchToBranch("dev");
+        commit(dev, appendRows(1000, 4, "2024-02-01"));
+        commit(dev, appendRows(1004, 2, "2024-01-01"));
+        dev.createTag("dev-tag", 4);
+    }
+
+    /** A consumer holds snapshot 3 while Java expires the rest. */
+    static void consumers(Catalog c, Identifier id) throws Exception {
+        FileStoreTable t = create(c, id, appendSchema(Harness.opts(), false));
+        for (int i = 0; i < 6; i++) {
+            commit(t, appendRows(i * 10L, 3, "2024-01-01"));
+        }
+        new ConsumerManager(t.fileIO(), t.location()).resetConsumer("reader-a", new Consumer(3));
+        new ConsumerManager(t.fileIO(), t.location()).resetConsumer("reader-b", new Consumer(5));
+        expire(t, 1, 1);
+    }
+
+    /** Java's rollback (which deletes the newer snapshots' files), then a new snapshot 4. */
+    static void rolledBack(Catalog c, Identifier id) throws Exception {
+        FileStoreTable t = create(c, id, appendSchema(Harness.opts(), false));
+        for (int i = 0; i < 6; i++) {
+            commit(t, appendRows(i * 10L, 4, "2024-01-01"));
+        }
+        t.createTag("keep", 2);
+        t.createTag("gone", 5);
+        t.rollbackTo(3);
+        commit(t, appendRows(900, 2, "2024-01-09"));
+    }
+
+    /** An uncommitted write leaves data files; Java's LocalOrphanFilesClean removes them. */
+    static void orphansCleaned(Catalog c, Identifier id) throws Exception {
+        FileStoreTable t = create(c, id, appendSchema(Harness.opts(), true));
+        commit(t, appendRows(0, 6, "2024-01-01", "2024-01-02"));
+        BatchWriteBuilder wb = t.newBatchWriteBuilder();
+        try (BatchTableWrite w = wb.newWrite()) {
+            for (GenericRow r : appendRows(100, 4, "2024-01-01", "2024-01-05")) {
+                w.write(r);
+            }
+            w.prepareCommit(); // files written, never committed: orphans
+        }
+        commit(t, appendRows(6, 3, "2024-01-02"));
+        t.createTag("t1", 1);
+        new LocalOrphanFilesClean(t, System.currentTimeMillis() + Duration.ofDays(1).toMillis())
+                .clean();
+    }
+
+    /** Watermark-driven daily tags, at most 3 kept (tag.num-retained-max). */
+    static void autoTag(Catalog c, Identifier id) throws Exception {
+        FileStoreTable t = create(c, id, appendSchema(Harness.opts(
+                "tag.automatic-creation", "watermark",
+                "tag.creation-period", "daily",
+                "tag.num-retained-max", "3"), false));
+        String[] days = {"2024-01-01", "2024-01-02", "2024-01-03", "2024-01-04", "2024-01-05",
+                "2024-01-06"};
+        long ident = 1;
+        for (String day : days) {
+            commitWithWatermark(t, appendRows(ident * 10, 2, day),
+                    Harness.epochMillis(day, 12), ident++);
+        }
+    }
+
+    /** Iceberg-compatible metadata written next to the table. */
+    static void icebergCompat(Catalog c, Identifier id) throws Exception {
+        FileStoreTable t = create(c, id, appendSchema(Harness.opts(
+                "bucket", "-1", "metadata.iceberg.storage", "table-location"), true));
+        commit(t, appendRows(0, 6, "2024-01-01", "2024-01-02"));
+        commit(t, appendRows(6, 3, "2024-01-03"));
+    }
+}

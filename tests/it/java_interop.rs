@@ -1,0 +1,1048 @@
+//! Java Paimon as the reference peer (interop/java: paimon-bundle 1.4.2, and 0.9.0 for
+//! `legacy_09`).
+//!
+//! Always run: for every snapshot and tag of every table in testdata/java (written by Java,
+//! with what Java's own scan and read saw recorded in testdata/java/expected), tagkeeper lists
+//! exactly Java's live files, reads Java's rows (or fails with the exact `unsupported` error
+//! named in [`UNSUPPORTED_READS`]), and `check` is clean.
+//!
+//! Live Java (needs the harness built: `bash scripts/java-peer.sh build`; scripts/test.sh does
+//! it): after tagkeeper's commands on copies of those tables, Java reads every remaining
+//! version with the expected rows, a Java commit on top succeeds and reads right, and Java's
+//! own expire and orphan cleaning afterwards delete nothing a remaining version needs. Without
+//! the harness these tests skip with a message, except under CI=true, where they fail.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::{json, Value};
+use tagkeeper::format::ids::{SnapshotId, TagName};
+use tagkeeper::inspect;
+use tagkeeper::ops::check::{check, CheckOptions};
+use tagkeeper::read::ReadOptions;
+use tagkeeper::table::VersionSpec;
+
+use crate::common::*;
+
+/// Reads tagkeeper cannot do yet, by table: every version of that table must fail with exactly
+/// this `unsupported` error. When support lands, delete the line: the test then demands Java's
+/// rows.
+const UNSUPPORTED_READS: &[(&str, Refusal)] = &[
+    ("append_avro", Refusal::NotParquet),
+    ("append_orc", Refusal::NotParquet),
+    ("pk_dv", Refusal::DeletionVectors),
+];
+
+#[derive(Clone, Copy)]
+enum Refusal {
+    /// ORC and Avro data files: the message names the first data file (by path) of the version.
+    NotParquet,
+    /// `deletion-vectors.enabled = true`.
+    DeletionVectors,
+}
+
+impl Refusal {
+    fn message(self, version: &Value) -> String {
+        match self {
+            Refusal::NotParquet => format!(
+                "data file {} is not Parquet; tagkeeper reads Parquet data files only",
+                version["files"][0]["path"].as_str().unwrap()
+            ),
+            Refusal::DeletionVectors => "the table has deletion vectors enabled \
+                 (deletion-vectors.enabled = true); reading tables with deletion vectors is not \
+                 supported yet"
+                .to_string(),
+        }
+    }
+}
+
+pub(crate) fn java_root() -> PathBuf {
+    repo().join("testdata/java")
+}
+
+pub(crate) fn java_fixture(table: &str) -> PathBuf {
+    java_root().join("warehouse/default.db").join(table)
+}
+
+pub(crate) fn java_tables() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(java_root().join("expected"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter_map(|n| n.strip_suffix(".json").map(str::to_string))
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 20, "Java tables missing: {names:?}");
+    names
+}
+
+pub(crate) fn java_expected(table: &str) -> Value {
+    let text = std::fs::read_to_string(java_root().join("expected").join(format!("{table}.json")))
+        .unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+/// A private copy of a Java table, at `<tmp>/default.db/<table>`: Java refuses to commit to a
+/// table with Iceberg metadata (`metadata.iceberg.storage=table-location`) outside a
+/// warehouse layout.
+pub(crate) fn copy_java(table: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("default.db").join(table);
+    copy_dir(&java_fixture(table), &dest);
+    (dir, dest)
+}
+
+/// The comparable fields of a file, from either side.
+fn file_key(f: &Value) -> String {
+    json!({
+        "path": f["path"], "partition": f["partition"], "bucket": f["bucket"],
+        "level": f["level"], "file_size": f["file_size"], "row_count": f["row_count"],
+    })
+    .to_string()
+}
+
+/// Every version of the main branch in the expected JSON: (spec, the JSON of that version).
+fn versions(expected: &Value) -> Vec<(VersionSpec, &Value)> {
+    let mut out = Vec::new();
+    for s in expected["snapshots"].as_array().unwrap() {
+        out.push((
+            VersionSpec::Snapshot(SnapshotId(s["id"].as_i64().unwrap())),
+            s,
+        ));
+    }
+    for t in expected["tags"].as_array().unwrap() {
+        out.push((
+            VersionSpec::Tag(TagName::new(t["name"].as_str().unwrap()).unwrap()),
+            t,
+        ));
+    }
+    out
+}
+
+#[tokio::test]
+async fn every_java_version_lists_the_live_files_java_lists() {
+    let mut checked = 0;
+    for name in java_tables() {
+        let expected = java_expected(&name);
+        let table = open(&java_fixture(&name)).await;
+        let snapshots = inspect::snapshots(&table).await.unwrap();
+        let got_ids: Vec<i64> = snapshots.snapshots.iter().map(|s| s.id).collect();
+        let want_ids: Vec<i64> = expected["snapshots"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["id"].as_i64().unwrap())
+            .collect();
+        assert_eq!(got_ids, want_ids, "{name}: snapshot ids");
+        let tags = inspect::tags(&table).await.unwrap();
+        let got_tags: Vec<(String, i64)> = tags
+            .tags
+            .iter()
+            .map(|t| (t.name.clone(), t.snapshot_id))
+            .collect();
+        let want_tags: Vec<(String, i64)> = expected["tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| {
+                (
+                    t["name"].as_str().unwrap().to_string(),
+                    t["snapshot_id"].as_i64().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(got_tags, want_tags, "{name}: tags");
+
+        for (spec, v) in versions(&expected) {
+            let report = inspect::files(&table, &spec)
+                .await
+                .unwrap_or_else(|e| panic!("{name} {spec:?}: {e}"));
+            let r = serde_json::to_value(&report).unwrap();
+            let mut got: Vec<String> = r["files"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(file_key)
+                .collect();
+            got.sort();
+            let mut want: Vec<String> = v["files"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(file_key)
+                .collect();
+            want.sort();
+            assert_eq!(got, want, "{name} {spec:?}: files");
+            assert_eq!(report.total_rows, v["file_row_count"].as_i64().unwrap());
+            let bytes: i64 = v["files"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| f["file_size"].as_i64().unwrap())
+                .sum();
+            assert_eq!(report.total_bytes, bytes, "{name} {spec:?}: bytes");
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, EXPECTED_MAIN_VERSIONS, "versions compared");
+}
+
+/// Snapshots and tags of the main branches of all Java tables (branch versions are not
+/// addressable through tagkeeper's VersionSpec yet).
+const EXPECTED_MAIN_VERSIONS: usize = 87;
+
+#[tokio::test]
+async fn every_java_version_reads_the_rows_java_reads() {
+    let mut compared = 0;
+    let mut unsupported = 0;
+    for name in java_tables() {
+        let expected = java_expected(&name);
+        let table = open(&java_fixture(&name)).await;
+        let refusal = UNSUPPORTED_READS
+            .iter()
+            .find(|(t, _)| *t == name)
+            .map(|(_, r)| *r);
+        for (spec, v) in versions(&expected) {
+            let options = ReadOptions {
+                version: spec.clone(),
+                ..ReadOptions::default()
+            };
+            let got = crate::read::read_all(&table, &options).await;
+            match (refusal, got) {
+                (None, Ok(batches)) => {
+                    let want = (
+                        v["rows"].as_u64().unwrap(),
+                        v["checksum"].as_str().unwrap().to_string(),
+                    );
+                    assert_eq!(crate::read::checksum(&batches), want, "{name} {spec:?}");
+                    compared += 1;
+                }
+                (None, Err(e)) => panic!("{name} {spec:?}: {e}"),
+                (Some(r), Err(e)) => {
+                    let tagkeeper::Error::Unsupported(msg) = &e else {
+                        panic!("{name} {spec:?}: {e:?}");
+                    };
+                    assert_eq!(*msg, r.message(v), "{name} {spec:?}");
+                    unsupported += 1;
+                }
+                (Some(_), Ok(_)) => panic!(
+                    "{name} {spec:?} now reads: delete its line from UNSUPPORTED_READS so the \
+                     rows are compared with Java's"
+                ),
+            }
+        }
+    }
+    // 87 versions: 15 refused (3 ORC, 3 Avro, 9 deletion-vector), 72 read like Java.
+    assert_eq!((compared, unsupported), (72, 15));
+}
+
+#[tokio::test]
+async fn check_is_clean_on_every_java_table() {
+    for name in java_tables() {
+        let table = open(&java_fixture(&name)).await;
+        let r = check(&table, &CheckOptions { deep: true }).await.unwrap();
+        assert!(
+            r.whole && r.problems.is_empty(),
+            "{name}: {:#?}",
+            r.problems
+        );
+        let expected = java_expected(&name);
+        let branches: Vec<String> = std::iter::once("main".to_string())
+            .chain(
+                expected["branches"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|b| b["name"].as_str().unwrap().to_string()),
+            )
+            .collect();
+        assert_eq!(r.branches, branches, "{name}: branches checked");
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// Live Java
+
+/// The harness's classpath, or None (with a message) when it is not built. Under CI=true a
+/// missing harness is a failure: CI must exercise Java.
+pub(crate) fn java_classpath() -> Option<String> {
+    let j = repo().join("interop/java/harness/target");
+    match std::fs::read_to_string(j.join("classpath.txt")) {
+        Ok(cp) => Some(format!("{}:{}", j.join("classes").display(), cp.trim())),
+        Err(_) if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("Java harness not built under CI: run bash scripts/java-peer.sh build")
+        }
+        Err(_) => {
+            skipped("Java interop: harness not built (bash scripts/java-peer.sh build)");
+            None
+        }
+    }
+}
+
+/// Run one harness command; its JSON output.
+pub(crate) fn java(cp: &str, args: &[&str]) -> Value {
+    let out = Command::new("java")
+        .args([
+            "-Duser.timezone=UTC",
+            "-cp",
+            cp,
+            "tagkeeper.interop.Harness",
+        ])
+        .args(args)
+        .output()
+        .expect("run java");
+    let err: Vec<String> = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .filter(|l| !l.starts_with("SLF4J:"))
+        .map(str::to_string)
+        .collect();
+    assert!(out.status.success(), "java {args:?}: {}", err.join("\n"));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// (rows, checksum) of every version, keyed like the harness's read-all ("snapshot-N",
+/// "tag-T", "branch-B/snapshot-N").
+pub(crate) type Reads = BTreeMap<String, (u64, String)>;
+
+fn reads_of(v: &Value) -> Reads {
+    v.as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, r)| {
+            (
+                k.clone(),
+                (
+                    r["rows"].as_u64().unwrap(),
+                    r["checksum"].as_str().unwrap().to_string(),
+                ),
+            )
+        })
+        .collect()
+}
+
+/// What Java read for every version when the table was generated.
+pub(crate) fn recorded_reads(table: &str) -> Reads {
+    let e = java_expected(table);
+    let mut out = Reads::new();
+    let mut add = |prefix: &str, d: &Value| {
+        for s in d["snapshots"].as_array().unwrap() {
+            out.insert(
+                format!("{prefix}snapshot-{}", s["id"]),
+                (
+                    s["rows"].as_u64().unwrap(),
+                    s["checksum"].as_str().unwrap().to_string(),
+                ),
+            );
+        }
+        for t in d["tags"].as_array().unwrap() {
+            out.insert(
+                format!("{prefix}tag-{}", t["name"].as_str().unwrap()),
+                (
+                    t["rows"].as_u64().unwrap(),
+                    t["checksum"].as_str().unwrap().to_string(),
+                ),
+            );
+        }
+    };
+    add("", &e);
+    for b in e["branches"].as_array().unwrap() {
+        add(&format!("branch-{}/", b["name"].as_str().unwrap()), b);
+    }
+    out
+}
+
+pub(crate) fn java_reads(cp: &str, dir: &Path) -> Reads {
+    reads_of(&java(cp, &["read-all", dir.to_str().unwrap()]))
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// pypaimon 2.1.0 cannot read the 0.9 layout: its manifest reader wants `_VALUE_STATS_COLS`.
+const PYPAIMON_CANNOT_READ: &[(&str, &str)] = &[(
+    "legacy_09",
+    "pypaimon_peer: error: KeyError: '_VALUE_STATS_COLS'",
+)];
+
+/// pypaimon (when TAGKEEPER_PYTHON is set) reads every main-branch version as `want` says.
+fn pypaimon_agrees(table: &str, dir: &Path, want: &Reads) {
+    let Ok(py) = std::env::var("TAGKEEPER_PYTHON") else {
+        return;
+    };
+    let out = Command::new(&py)
+        .arg(repo().join("scripts/peer/pypaimon_peer.py"))
+        .args(["read", dir.to_str().unwrap(), "--all"])
+        .output()
+        .unwrap();
+    if let Some((_, msg)) = PYPAIMON_CANNOT_READ.iter().find(|(t, _)| *t == table) {
+        assert!(!out.status.success(), "{table}: pypaimon reads it now");
+        assert_eq!(String::from_utf8_lossy(&out.stderr).trim(), *msg, "{table}");
+        return;
+    }
+    assert!(
+        out.status.success(),
+        "{table}: pypaimon: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut got = reads_of(&serde_json::from_slice(&out.stdout).unwrap());
+    got.remove("latest");
+    let main: Reads = want
+        .iter()
+        .filter(|(k, _)| !k.starts_with("branch-"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    assert_eq!(got, main, "{table}: pypaimon reads");
+}
+
+#[test]
+fn pypaimon_reads_every_java_table_as_java_does() {
+    if std::env::var("TAGKEEPER_PYTHON").is_err() {
+        skipped("pypaimon on Java tables: set TAGKEEPER_PYTHON (bash scripts/test.sh does)");
+        return;
+    }
+    for name in java_tables() {
+        pypaimon_agrees(&name, &java_fixture(&name), &recorded_reads(&name));
+    }
+}
+
+#[test]
+fn java_harness_reads_the_committed_tables_as_recorded() {
+    let Some(cp) = java_classpath() else { return };
+    // One table per shape family keeps this to a few JVM starts.
+    for name in ["pk_compacted", "branched", "schema_evolved", "legacy_09"] {
+        assert_eq!(
+            java_reads(&cp, &java_fixture(name)),
+            recorded_reads(name),
+            "{name}"
+        );
+    }
+}
+
+/// Run the tagkeeper CLI with --json; its report. Panics with stderr on failure.
+fn tk(args: &[&str]) -> Value {
+    let mut full = vec!["--json"];
+    full.extend_from_slice(args);
+    let out = tagkeeper(&full);
+    assert!(
+        out.status.success(),
+        "tagkeeper {args:?}: {}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
+}
+
+/// Every data file any version of a Java table (all branches) lists, by path.
+fn live_data_files(table: &str) -> std::collections::BTreeSet<String> {
+    let e = java_expected(table);
+    let mut out = std::collections::BTreeSet::new();
+    let mut add = |d: &Value| {
+        for v in d["snapshots"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .chain(d["tags"].as_array().unwrap())
+        {
+            for f in v["files"].as_array().unwrap() {
+                out.insert(f["path"].as_str().unwrap().to_string());
+            }
+        }
+    };
+    add(&e);
+    for b in e["branches"].as_array().unwrap() {
+        add(b);
+    }
+    out
+}
+
+/// An option of the table's newest schema.
+fn table_option(dir: &Path, key: &str) -> Option<String> {
+    let newest = std::fs::read_dir(dir.join("schema"))
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.unwrap().file_name().to_string_lossy().into_owned();
+            name.strip_prefix("schema-")?.parse::<i64>().ok()
+        })
+        .max()
+        .unwrap();
+    let v: Value = serde_json::from_slice(
+        &std::fs::read(dir.join(format!("schema/schema-{newest}"))).unwrap(),
+    )
+    .unwrap();
+    v["options"][key].as_str().map(str::to_string)
+}
+
+/// The smallest `nextSnapshot` of the table's consumers (i64::MAX without consumers).
+fn consumer_floor(dir: &Path) -> i64 {
+    let Ok(entries) = std::fs::read_dir(dir.join("consumer")) else {
+        return i64::MAX;
+    };
+    entries
+        .map(|e| {
+            let v: Value =
+                serde_json::from_slice(&std::fs::read(e.unwrap().path()).unwrap()).unwrap();
+            v["nextSnapshot"].as_i64().unwrap()
+        })
+        .min()
+        .unwrap_or(i64::MAX)
+}
+
+fn latest_id(reads: &Reads) -> i64 {
+    reads
+        .keys()
+        .filter_map(|k| k.strip_prefix("snapshot-"))
+        .map(|n| n.parse::<i64>().unwrap())
+        .max()
+        .unwrap()
+}
+
+/// A row for the next Java commit, in the table's own columns.
+fn java_row(table: &str) -> &'static str {
+    match table {
+        "pk_compacted" | "pk_dynamic" | "pk_dv" | "legacy_09" | "changelog_decoupled" => {
+            r#"[{"dt": "2024-03-01", "k": 7000, "v": "java"}]"#
+        }
+        "schema_evolved" => r#"[{"id": 7000, "label": "java", "n": 7}]"#,
+        _ => r#"[{"id": 7000, "name": "java", "dt": "2024-03-01"}]"#,
+    }
+}
+
+/// After tagkeeper's commands on each case's copy: pypaimon and Java read exactly `want`; a
+/// Java commit on top adds one row; Java's own expiration (to one snapshot) and orphan cleaning
+/// then leave every tag and the latest snapshot reading as before; tagkeeper's check stays
+/// clean. One JVM for all cases (a JVM start costs seconds).
+async fn java_follows(cp: &str, cases: &[Case]) {
+    let mut args = vec!["follow".to_string()];
+    for c in cases {
+        pypaimon_agrees(&c.table, &c.dir, &c.want);
+        args.push(c.dir.to_str().unwrap().to_string());
+        args.push(java_row(&c.table).to_string());
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let all = java(cp, &args);
+    for c in cases {
+        follow_one(&all[c.dir.to_str().unwrap()], c).await;
+    }
+}
+
+/// A copy of a Java table changed by tagkeeper, and what every version must read now.
+struct Case {
+    table: String,
+    dir: PathBuf,
+    want: Reads,
+    _tmp: tempfile::TempDir,
+}
+
+impl Case {
+    fn new(table: &str) -> Case {
+        let (tmp, dir) = copy_java(table);
+        Case {
+            table: table.to_string(),
+            dir,
+            want: recorded_reads(table),
+            _tmp: tmp,
+        }
+    }
+
+    fn path(&self) -> &str {
+        self.dir.to_str().unwrap()
+    }
+}
+
+async fn follow_one(f: &Value, c: &Case) {
+    let (table, dir, want) = (c.table.as_str(), c.dir.as_path(), &c.want);
+    assert_eq!(
+        &reads_of(&f["before"]),
+        want,
+        "{table}: Java reads after tagkeeper"
+    );
+    let latest = latest_id(want);
+    // Java's commit may add a COMPACT snapshot after the APPEND one (deletion vectors compact
+    // at commit): the newest snapshot is the one with the new row.
+    let newest = f["commit"]["latest_snapshot"].as_i64().unwrap();
+    assert!(newest > latest, "{table}: Java committed");
+    let after_commit = reads_of(&f["after_commit"]);
+    let mut expect = want.clone();
+    for id in latest + 1..=newest {
+        let k = format!("snapshot-{id}");
+        expect.insert(k.clone(), after_commit[&k].clone());
+    }
+    // A table with snapshot.num-retained.max expires its oldest snapshots at Java's commit.
+    if let Some(max) = table_option(dir, "snapshot.num-retained.max") {
+        let max: i64 = max.parse().unwrap();
+        expect.retain(|k, _| {
+            k.strip_prefix("snapshot-")
+                .is_none_or(|n| n.parse::<i64>().unwrap() > newest - max)
+        });
+    }
+    let new = &after_commit[&format!("snapshot-{newest}")];
+    assert_eq!(
+        new.0,
+        want[&format!("snapshot-{latest}")].0 + 1,
+        "{table}: one more row"
+    );
+    assert_eq!(after_commit, expect, "{table}: after a Java commit");
+
+    let after = reads_of(&f["after_maintenance"]);
+    let mut kept: Reads = expect
+        .iter()
+        .filter(|(k, _)| !k.starts_with("snapshot-"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    kept.insert(format!("snapshot-{newest}"), new.clone());
+    // Java's expiration keeps what a consumer will read next.
+    let floor = consumer_floor(dir);
+    for (k, v) in &expect {
+        if let Some(n) = k.strip_prefix("snapshot-") {
+            if n.parse::<i64>().unwrap() >= floor {
+                kept.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    // Branch snapshots are not expired by the main branch's expiration.
+    assert_eq!(
+        after, kept,
+        "{table}: after Java's expire and orphan cleaning ({})",
+        f["orphans"]
+    );
+    crate::check::assert_whole(dir, false, &format!("{table} after Java maintenance")).await;
+}
+
+#[tokio::test]
+async fn java_reads_every_version_after_tagkeeper_tag_commands() {
+    let Some(cp) = java_classpath() else { return };
+    // tags_expired: tags on snapshots Java expired (1, 3 with a retention, 4); snapshot 7 live.
+    let mut a = Case::new("tags_expired");
+    tk(&[
+        "create-tag",
+        a.path(),
+        "new",
+        "--snapshot",
+        "7",
+        "--time-retained",
+        "2 d",
+    ]);
+    a.want
+        .insert("tag-new".into(), a.want["snapshot-7"].clone());
+    tk(&["rename-tag", a.path(), "mid", "middle"]);
+    let mid = a.want.remove("tag-mid").unwrap();
+    a.want.insert("tag-middle".into(), mid);
+    tk(&["replace-tag", a.path(), "first", "--snapshot", "7"]);
+    a.want
+        .insert("tag-first".into(), a.want["snapshot-7"].clone());
+    tk(&["delete-tag", a.path(), "kept-a-day"]);
+    a.want.remove("tag-kept-a-day");
+
+    // branched: tags made and deleted on main next to a branch with its own tags. Not `base`:
+    // the branch was created from it, and Java's own main-branch expiration (run by
+    // java_follows) does not look at branches, so without that tag it deletes the branch's
+    // base manifests (Java issue #6272; see java_expiration_breaks_a_branch_whose_base_tag_is_gone).
+    let mut b = Case::new("branched");
+    tk(&["create-tag", b.path(), "tk", "--snapshot", "3"]);
+    b.want.insert("tag-tk".into(), b.want["snapshot-3"].clone());
+    tk(&["create-tag", b.path(), "tk1", "--snapshot", "1"]);
+    tk(&["delete-tag", b.path(), "tk1"]);
+    // expire-tags with a cutoff after every tag's creation: all three tags of snapshots Java
+    // expired go, with the files only they kept.
+    let mut e = Case::new("tags_expired");
+    let r = tk(&[
+        "expire-tags",
+        e.path(),
+        "--older-than",
+        "2999-01-01T00:00:00Z",
+    ]);
+    assert_eq!(
+        r["deleted_tags"],
+        json!(["first", "kept-a-day", "mid"]),
+        "{r}"
+    );
+    e.want.retain(|k, _| !k.starts_with("tag-"));
+    java_follows(&cp, &[a, b, e]).await;
+}
+
+/// Java issue #6272, seen through tagkeeper: delete-tag accepts the tag a branch was created
+/// from (as Java's deleteTag does), and Java's own expiration of main afterwards deletes the
+/// manifest lists of the branch's base snapshot. tagkeeper's expiration protects every
+/// branch, so the same expiration by tagkeeper leaves the branch whole.
+#[tokio::test]
+async fn java_expiration_breaks_a_branch_whose_base_tag_is_gone() {
+    let Some(cp) = java_classpath() else { return };
+    let c = Case::new("branched");
+    tk(&["delete-tag", c.path(), "base"]);
+    // tagkeeper's expiration: the branch keeps reading.
+    let t = Case::new("branched");
+    tk(&["delete-tag", t.path(), "base"]);
+    tk(&[
+        "expire-snapshots",
+        t.path(),
+        "--retain-min",
+        "1",
+        "--retain-max",
+        "1",
+        "--older-than",
+        "2999-01-01T00:00:00Z",
+    ]);
+    let mut want = t.want.clone();
+    want.retain(|k, _| k == "snapshot-3" || k.starts_with("branch-"));
+    assert_eq!(java_reads(&cp, &t.dir), want);
+    // Java's expiration: the branch's tag and base snapshot lose their manifest lists.
+    java(&cp, &["maintain", c.path(), "expire-snapshots", "1", "1"]);
+    let out = Command::new("java")
+        .args([
+            "-Duser.timezone=UTC",
+            "-cp",
+            &cp,
+            "tagkeeper.interop.Harness",
+        ])
+        .args(["read-all", c.path()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("Failed to read manifest-list-"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = tk_status(&["check", c.path()]);
+    assert_eq!(r, 1, "check names the branch's missing files");
+}
+
+/// The CLI's exit code (any output ignored).
+fn tk_status(args: &[&str]) -> i32 {
+    tagkeeper(args).status.code().unwrap()
+}
+
+/// Tables whose history exercises expiration: compaction, overwrite, dynamic-bucket index,
+/// deletion vectors, schema changes, Java's rollback, branches, consumers, decoupled
+/// changelog, the 0.9 layout.
+const EXPIRE_TABLES: &[&str] = &[
+    "append_unaware",
+    "pk_compacted",
+    "pk_dynamic",
+    "pk_dv",
+    "schema_evolved",
+    "java_rolled_back",
+    "branched",
+    "consumers",
+    "legacy_09",
+];
+
+/// Expiration tagkeeper refuses on Java tables, with its exact message (nothing is deleted).
+/// When support lands, move the table to EXPIRE_TABLES.
+const EXPIRE_REFUSED: &[(&str, &str)] = &[(
+    "changelog_decoupled",
+    "unsupported: the table keeps changelogs longer than snapshots (changelog.num-retained.* / \
+     changelog.time-retained); expiring it needs the decoupled changelog lifecycle, which \
+     tagkeeper does not implement yet: nothing was deleted",
+)];
+
+#[test]
+fn expire_snapshots_refuses_what_it_cannot_do_on_java_tables() {
+    for (table, msg) in EXPIRE_REFUSED {
+        let (_d, dir) = copy_java(table);
+        let before = crate::oracle::observe(&dir);
+        let out = tagkeeper(&[
+            "expire-snapshots",
+            dir.to_str().unwrap(),
+            "--retain-min",
+            "1",
+            "--older-than",
+            "2999-01-01T00:00:00Z",
+        ]);
+        assert!(!out.status.success(), "{table}");
+        assert!(stderr(&out).contains(msg), "{table}: {}", stderr(&out));
+        assert_eq!(
+            crate::oracle::observe(&dir).versions,
+            before.versions,
+            "{table}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn java_reads_every_version_after_tagkeeper_expire_snapshots() {
+    let Some(cp) = java_classpath() else { return };
+    let mut cases = Vec::new();
+    for &table in EXPIRE_TABLES {
+        let mut c = Case::new(table);
+        let latest = latest_id(&c.want);
+        tk(&[
+            "expire-snapshots",
+            c.path(),
+            "--retain-min",
+            "1",
+            "--retain-max",
+            "1",
+            "--older-than",
+            "2999-01-01T00:00:00Z",
+        ]);
+        // Every snapshot but the latest goes, except those a consumer still needs (Java keeps
+        // snapshots from the smallest consumer's next snapshot on).
+        let floor = consumer_floor(&c.dir);
+        assert_eq!(floor < i64::MAX, table == "consumers");
+        c.want.retain(|k, _| match k.strip_prefix("snapshot-") {
+            Some(n) => {
+                let n: i64 = n.parse().unwrap();
+                n == latest || n >= floor
+            }
+            None => true,
+        });
+        cases.push(c);
+    }
+    java_follows(&cp, &cases).await;
+}
+
+/// (table, --tag or --snapshot, target, the target's snapshot id)
+type Target = (&'static str, &'static str, &'static str, i64);
+
+const ROLLBACK_TARGETS: &[Target] = &[
+    ("pk_compacted", "--snapshot", "2", 2),
+    ("pk_compacted", "--tag", "compacted", 4),
+    ("append_unaware", "--tag", "t2", 2),
+    ("schema_evolved", "--tag", "before-drop", 4),
+    ("tags_expired", "--tag", "mid", 4),
+    ("java_rolled_back", "--snapshot", "2", 2),
+];
+
+/// `--as-latest` targets older than a compaction or an overwrite: Java and pypaimon read the
+/// new snapshot with fewer rows than the target (pk_compacted to 2: 6 of 12; append_unaware
+/// to t2: 11 of 16; tags_expired to mid: 10 of 20) while tagkeeper reads it right. Known bug
+/// in the manifests `--as-latest` writes, being fixed; see the ignored test below.
+const AS_LATEST_MISREAD: &[(&str, &str)] = &[
+    ("pk_compacted", "2"),
+    ("append_unaware", "t2"),
+    ("tags_expired", "mid"),
+];
+
+/// The expected state after `rollback-to` on a copy: the reads of every version.
+fn rollback_case(&(table, how, target, target_id): &Target, as_latest: bool) -> Case {
+    let mut c = Case::new(table);
+    let recorded = c.want.clone();
+    let key = if how == "--tag" {
+        format!("tag-{target}")
+    } else {
+        format!("snapshot-{target}")
+    };
+    let mut target_reads = recorded[&key].clone();
+    if table == "schema_evolved" && as_latest {
+        // The new snapshot has the latest schema, which dropped `score`: the target's rows
+        // (id, label, n) without it.
+        let rows = [
+            "1\u{1f}a\u{1f}10",
+            "2\u{1f}\\N\u{1f}20",
+            "3\u{1f}c\u{1f}30",
+            "4\u{1f}d\u{1f}40",
+            "5\u{1f}e\u{1f}5000000000",
+        ];
+        let sum = rows
+            .iter()
+            .fold(0u64, |s, r| s.wrapping_add(crate::oracle::row_hash(r)));
+        target_reads = (5, format!("{sum:016x}"));
+    }
+    let tag_ids: BTreeMap<String, i64> = java_expected(table)["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                format!("tag-{}", t["name"].as_str().unwrap()),
+                t["snapshot_id"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    if as_latest {
+        // History kept, one new snapshot with the target's rows; a bare snapshot id is first
+        // protected by a tag `rollback-to-as-latest-<id>`.
+        tk(&["rollback-to", c.path(), how, target, "--as-latest"]);
+        c.want.insert(
+            format!("snapshot-{}", latest_id(&recorded) + 1),
+            target_reads.clone(),
+        );
+        if how == "--snapshot" {
+            c.want.insert(
+                format!("tag-rollback-to-as-latest-{target_id}"),
+                recorded[&key].clone(),
+            );
+        }
+    } else {
+        // Destructive (with purge): newer snapshots and tags go; the target is the latest
+        // (restored from the tag when its snapshot had expired).
+        tk(&["rollback-to", c.path(), how, target, "--purge"]);
+        c.want.retain(|k, _| {
+            if let Some(n) = k.strip_prefix("snapshot-") {
+                n.parse::<i64>().unwrap() <= target_id
+            } else {
+                tag_ids.get(k).is_none_or(|id| *id <= target_id)
+            }
+        });
+        c.want
+            .insert(format!("snapshot-{target_id}"), target_reads.clone());
+    }
+    c
+}
+
+#[tokio::test]
+async fn java_reads_every_version_after_tagkeeper_rollback() {
+    let Some(cp) = java_classpath() else { return };
+    let mut cases = Vec::new();
+    for t in ROLLBACK_TARGETS {
+        cases.push(rollback_case(t, false));
+        if !AS_LATEST_MISREAD.contains(&(t.0, t.2)) {
+            cases.push(rollback_case(t, true));
+        }
+    }
+    assert_eq!(cases.len(), 9);
+    java_follows(&cp, &cases).await;
+}
+
+#[tokio::test]
+#[ignore = "known bug: --as-latest over compaction/overwrite history writes manifests Java and \
+            pypaimon read with too few rows"]
+async fn java_reads_as_latest_rollbacks_over_compaction_and_overwrite_history() {
+    let Some(cp) = java_classpath() else { return };
+    let cases: Vec<Case> = ROLLBACK_TARGETS
+        .iter()
+        .filter(|t| AS_LATEST_MISREAD.contains(&(t.0, t.2)))
+        .map(|t| rollback_case(t, true))
+        .collect();
+    assert_eq!(cases.len(), 3);
+    java_follows(&cp, &cases).await;
+}
+
+#[tokio::test]
+async fn tagkeeper_finds_no_orphans_in_java_tables_and_java_reads_all_after() {
+    let Some(cp) = java_classpath() else { return };
+    let mut cases = Vec::new();
+    for name in java_tables() {
+        let c = Case::new(&name);
+        let r = tk(&[
+            "remove-orphan-files",
+            c.path(),
+            "--older-than",
+            "2999-01-01T00:00:00Z",
+            "--force",
+        ]);
+        if name == "java_rolled_back" {
+            // Java 1.4.2's rollbackTo deletes only the newer snapshot files
+            // (RollbackHelper.cleanSnapshots): the data file, manifest and both manifest lists
+            // of each of the old snapshots 4-6 are orphans.
+            let counts: Vec<(String, u64)> = r["deleted"]
+                .as_object()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| (k.clone(), v["files"].as_u64().unwrap()))
+                .collect();
+            assert_eq!(
+                counts,
+                [
+                    ("data".into(), 3),
+                    ("manifest".into(), 3),
+                    ("manifest_list".into(), 6)
+                ],
+                "{r}"
+            );
+            let live = live_data_files(&name);
+            for f in r["files"].as_array().unwrap() {
+                let path = f["path"].as_str().unwrap();
+                assert!(!live.contains(path), "{name}: deleted live file {path}");
+            }
+            cases.push(c);
+            continue;
+        }
+        assert_eq!(
+            (&r["files"], &r["deleted"], &r["failed"]),
+            (&json!([]), &json!({}), &json!([])),
+            "{name}: Java's tables have no orphans: {r}"
+        );
+        if [
+            "pk_dv",
+            "orphans_cleaned",
+            "iceberg_compat",
+            "changelog_decoupled",
+        ]
+        .contains(&name.as_str())
+        {
+            cases.push(c);
+        }
+    }
+    java_follows(&cp, &cases).await;
+}
+
+#[tokio::test]
+async fn java_reads_what_tagkeeper_writes_into_java_tables() {
+    let Some(cp) = java_classpath() else { return };
+    let mut cases = Vec::new();
+    for (table, csv, rendered) in [
+        (
+            "append_unaware",
+            "id,name,dt\n9000,tk,2024-01-01\n9001,,2024-04-01\n",
+            [
+                "9000\u{1f}tk\u{1f}2024-01-01",
+                "9001\u{1f}\\N\u{1f}2024-04-01",
+            ],
+        ),
+        (
+            "schema_evolved",
+            "id,label,n\n9000,tk,1\n9001,,5000000000\n",
+            ["9000\u{1f}tk\u{1f}1", "9001\u{1f}\\N\u{1f}5000000000"],
+        ),
+    ] {
+        let mut c = Case::new(table);
+        let input = c.dir.with_extension("csv");
+        std::fs::write(&input, csv).unwrap();
+        tk(&["write", c.path(), "--input", input.to_str().unwrap()]);
+        let latest = latest_id(&c.want);
+        let (rows, sum) = c.want[&format!("snapshot-{latest}")].clone();
+        let sum = rendered
+            .iter()
+            .fold(u64::from_str_radix(&sum, 16).unwrap(), |s, r| {
+                s.wrapping_add(crate::oracle::row_hash(r))
+            });
+        c.want.insert(
+            format!("snapshot-{}", latest + 1),
+            (rows + 2, format!("{sum:016x}")),
+        );
+        cases.push(c);
+    }
+    java_follows(&cp, &cases).await;
+}
+
+#[tokio::test]
+async fn auto_tag_creates_the_tags_java_created() {
+    // Java's TagAutoCreation (watermark mode, daily, tag.num-retained-max 3) tagged the table
+    // during its 6 commits; tagkeeper, run once afterwards on a copy without those tags, must
+    // end with the same tags on the same snapshots.
+    let (_d, dir) = copy_java("auto_tag");
+    let java_tags: Vec<(String, i64)> = java_expected("auto_tag")["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["name"].as_str().unwrap().to_string(),
+                t["snapshot_id"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    std::fs::remove_dir_all(dir.join("tag")).unwrap();
+    tk(&["auto-tag", dir.to_str().unwrap()]);
+    let table = open(&dir).await;
+    let got: Vec<(String, i64)> = inspect::tags(&table)
+        .await
+        .unwrap()
+        .tags
+        .iter()
+        .map(|t| (t.name.clone(), t.snapshot_id))
+        .collect();
+    assert_eq!(got, java_tags);
+}
