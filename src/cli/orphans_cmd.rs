@@ -3,9 +3,10 @@
 use clap::Args;
 
 use super::commands::parse_timestamp;
-use super::output::{bytes, Printer};
+use super::output::{bytes, failed_text, Printer};
 use super::GlobalArgs;
 use tagkeeper::clock::{Clock, SystemClock};
+use tagkeeper::error::incomplete;
 use tagkeeper::format::duration::parse_duration;
 use tagkeeper::ops::check::{check, CheckOptions, CheckReport};
 use tagkeeper::ops::orphans::{remove_orphan_files, OrphanOptions, OrphanReport};
@@ -41,8 +42,8 @@ pub(crate) struct CheckArgs {
     deep: bool,
 }
 
-/// Exit code 1 (problems found / a run that could not delete everything) without an error
-/// document: the report is the one JSON document on stdout.
+/// A run that could not delete everything ends `incomplete` (exit 2); its report, the one
+/// JSON document, carries the failures and the `error` member.
 pub(crate) async fn run_orphans(
     a: OrphansArgs,
     global: &GlobalArgs,
@@ -68,17 +69,8 @@ pub(crate) async fn run_orphans(
     };
     let report = remove_orphan_files(&table, &opts, a.dry_run, &clock).await?;
     printer.warnings(&report.notes);
-    printer.warnings(&report.failed);
-    printer.report(&report, orphans_text)?;
-    if report.failed.is_empty() {
-        Ok(0)
-    } else {
-        printer.error_message(&format!(
-            "{} deletion(s) failed; run again",
-            report.failed.len()
-        ));
-        Ok(2)
-    }
+    let failure = incomplete("remove-orphan-files", &report.failed);
+    printer.finish(&report, orphans_text, failure).map(|()| 0)
 }
 
 fn orphans_text(r: &OrphanReport) -> String {
@@ -148,6 +140,7 @@ fn orphans_text(r: &OrphanReport) -> String {
             r.removed_dirs.len()
         ));
     }
+    out.push_str(&failed_text(&r.failed));
     out
 }
 
@@ -155,8 +148,15 @@ pub(crate) async fn run_check(a: CheckArgs, global: &GlobalArgs, printer: &Print
     let table = Table::open(&a.table, &global.store_options()).await?;
     let report = check(&table, &CheckOptions { deep: a.deep }).await?;
     printer.warnings(&report.warnings);
-    printer.report(&report, check_text)?;
-    Ok(if report.whole { 0 } else { 1 })
+    // Problems found end the command with exit 1 and kind `problems_found`, carried by the
+    // report (the one document) like every failure after a report.
+    let failure = (!report.whole).then(|| {
+        Error::ProblemsFound(format!(
+            "the table is not whole: {} problem(s) found (listed in the report)",
+            report.problems.len()
+        ))
+    });
+    printer.finish(&report, check_text, failure).map(|()| 0)
 }
 
 fn check_text(r: &CheckReport) -> String {

@@ -3,9 +3,10 @@
 use clap::Args;
 
 use super::commands::parse_timestamp;
-use super::output::Printer;
+use super::output::{failed_text, Printer};
 use super::GlobalArgs;
 use tagkeeper::clock::SystemClock;
+use tagkeeper::error::incomplete;
 use tagkeeper::format::duration::parse_duration;
 use tagkeeper::format::ids::{SnapshotId, TagName};
 use tagkeeper::ops::tag::{create_tag, CreateTag, TagSource};
@@ -107,60 +108,61 @@ pub(crate) async fn delete(a: DeleteTagArgs, global: &GlobalArgs, printer: &Prin
         .map(|t| format!("tag '{}': {}", t.name, t.reason.clone().unwrap_or_default()))
         .collect();
     printer.warnings(&skipped);
-    let missing: Vec<String> = report
-        .not_found
-        .iter()
-        .map(|n| format!("tag '{n}' does not exist"))
-        .collect();
-    printer.warnings(&missing);
-    printer.report(&report, |r| {
-        let mut out = String::new();
-        let verb = if r.dry_run { "Would delete" } else { "Deleted" };
-        for t in &r.tags {
-            if t.action == "not_found" {
-                continue;
+    // One report, which carries the failure that ends the command: deletions that failed,
+    // else every named tag missing (the error then names them, so no warning repeats it).
+    let failure = incomplete("delete-tag", &report.failed).or_else(|| {
+        (!report.not_found.is_empty() && report.deleted_tags.is_empty()).then(|| {
+            Error::TagNotFound {
+                name: report.not_found.join(","),
             }
-            out.push_str(&format!(
-                "{verb} tag '{}' (snapshot {}){}\n",
-                t.name,
-                t.snapshot_id.unwrap_or_default(),
-                t.reason
-                    .as_ref()
-                    .map(|why| format!(": tag file only, {why}"))
-                    .unwrap_or_default()
-            ));
-            if r.dry_run {
-                for f in &t.files {
-                    out.push_str(&format!(
-                        "  {:?} {} ({} bytes)\n",
-                        f.category, f.path, f.bytes
-                    ));
+        })
+    });
+    if failure.is_none() {
+        let missing: Vec<String> = report
+            .not_found
+            .iter()
+            .map(|n| format!("tag '{n}' does not exist"))
+            .collect();
+        printer.warnings(&missing);
+    }
+    printer.finish(
+        &report,
+        |r| {
+            let mut out = String::new();
+            let verb = if r.dry_run { "Would delete" } else { "Deleted" };
+            for t in &r.tags {
+                if t.action == "not_found" {
+                    continue;
+                }
+                out.push_str(&format!(
+                    "{verb} tag '{}' (snapshot {}){}\n",
+                    t.name,
+                    t.snapshot_id.unwrap_or_default(),
+                    t.reason
+                        .as_ref()
+                        .map(|why| format!(": tag file only, {why}"))
+                        .unwrap_or_default()
+                ));
+                if r.dry_run {
+                    for f in &t.files {
+                        out.push_str(&format!(
+                            "  {:?} {} ({} bytes)\n",
+                            f.category, f.path, f.bytes
+                        ));
+                    }
                 }
             }
-        }
-        for (category, tally) in &r.deleted {
-            out.push_str(&format!(
-                "{verb} {} {category:?} file(s), {} bytes\n",
-                tally.files, tally.bytes
-            ));
-        }
-        for f in &r.failed {
-            out.push_str(&format!("FAILED: {f}\n"));
-        }
-        out
-    })?;
-    if !report.failed.is_empty() {
-        return Err(Error::InvalidArgument(format!(
-            "{} file(s) could not be deleted (see the report); run the command again",
-            report.failed.len()
-        )));
-    }
-    if !report.not_found.is_empty() && report.deleted_tags.is_empty() {
-        return Err(Error::TagNotFound {
-            name: report.not_found.join(","),
-        });
-    }
-    Ok(())
+            for (category, tally) in &r.deleted {
+                out.push_str(&format!(
+                    "{verb} {} {category:?} file(s), {} bytes\n",
+                    tally.files, tally.bytes
+                ));
+            }
+            out.push_str(&failed_text(&r.failed));
+            out
+        },
+        failure,
+    )
 }
 
 /// `rename-tag` arguments.
@@ -182,19 +184,25 @@ pub(crate) async fn rename(a: RenameTagArgs, global: &GlobalArgs, printer: &Prin
     let to = TagName::new(&a.to)?;
     let table = Table::open(&a.table, &global.store_options()).await?;
     let r = tagkeeper::ops::tag::rename_tag(&table, &from, &to).await?;
-    printer.report(&r, |r| {
-        format!(
-            "Renamed tag '{}' to '{}' (snapshot {}){}.\n",
-            r.from,
-            r.to,
-            r.snapshot_id,
-            if r.resumed {
-                ", finishing an earlier rename"
-            } else {
-                ""
-            }
-        )
-    })
+    let failure = incomplete("rename-tag", &r.failed);
+    printer.finish(
+        &r,
+        |r| {
+            format!(
+                "Renamed tag '{}' to '{}' (snapshot {}){}.\n{}",
+                r.from,
+                r.to,
+                r.snapshot_id,
+                if r.resumed {
+                    ", finishing an earlier rename"
+                } else {
+                    ""
+                },
+                failed_text(&r.failed)
+            )
+        },
+        failure,
+    )
 }
 
 /// `replace-tag` arguments.

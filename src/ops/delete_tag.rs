@@ -21,7 +21,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, FailedDeletion, Result};
 use crate::format::ids::{SnapshotId, TagName};
 use crate::format::snapshot::Snapshot;
 use crate::table::layout::{
@@ -100,8 +100,10 @@ pub struct DeleteTagReport {
     pub not_found: Vec<String>,
     /// Per category, files deleted (or that would be).
     pub deleted: BTreeMap<Category, Tally>,
-    /// Files whose deletion failed, with the error (a missing file counts as deleted).
-    pub failed: Vec<String>,
+    /// Planned deletions that failed, each with its error (a missing file counts as deleted);
+    /// the command is incomplete. A tag whose own file failed is not in `deleted_tags`, and
+    /// none of its files were touched.
+    pub failed: Vec<FailedDeletion>,
     /// The plan, per tag (with every file on a dry run).
     pub tags: Vec<TagDeletionPlan>,
 }
@@ -403,7 +405,9 @@ pub(crate) async fn reclaimable(
     Ok(out)
 }
 
-/// Carry out a plan: each tag file first, then its files (data before metadata).
+/// Carry out a plan: each tag file first, then its files (data before metadata). A deletion
+/// that fails is recorded in the report with its error and the run goes on with the next tag
+/// (a tag whose own file could not be deleted still protects its files, so those are left).
 pub async fn execute(table: &Table, plan: DeleteTagPlan) -> Result<DeleteTagReport> {
     let mut report = summarize(&plan, false);
     for t in &plan.tags {
@@ -414,19 +418,28 @@ pub async fn execute(table: &Table, plan: DeleteTagPlan) -> Result<DeleteTagRepo
             name: t.name.clone(),
             reason: "not a tag name".into(),
         })?;
-        for (key, r) in table.store().delete_many(&[tag_key(&name)]).await {
-            r.map_err(|e| {
-                Error::InvalidArgument(format!(
-                    "could not delete {key}: {e}; nothing else was deleted for this tag"
-                ))
-            })?;
+        let tag_file = tag_key(&name);
+        let removed = table
+            .store()
+            .delete_many(std::slice::from_ref(&tag_file))
+            .await;
+        if let Some(e) = removed.into_iter().find_map(|(_, r)| r.err()) {
+            report.failed.push(FailedDeletion::new(tag_file, &e));
+            report.deleted_tags.retain(|n| n != &t.name);
+            for f in &t.files {
+                untally(&mut report.deleted, f);
+            }
+            continue;
         }
         let mut ordered: Vec<&PlannedFile> = t.files.iter().collect();
         ordered.sort_by_key(|f| f.category);
         let keys: Vec<String> = ordered.iter().map(|f| f.path.clone()).collect();
         for (key, r) in table.store().delete_many(&keys).await {
             if let Err(e) = r {
-                report.failed.push(format!("{key}: {e}"));
+                if let Some(f) = t.files.iter().find(|f| f.path == key) {
+                    untally(&mut report.deleted, f);
+                }
+                report.failed.push(FailedDeletion::new(key, &e));
             }
         }
     }
@@ -434,6 +447,14 @@ pub async fn execute(table: &Table, plan: DeleteTagPlan) -> Result<DeleteTagRepo
         t.files.clear();
     }
     Ok(report)
+}
+
+/// Take a file that was not deleted out of the per-category totals.
+fn untally(deleted: &mut BTreeMap<Category, Tally>, f: &PlannedFile) {
+    if let Some(t) = deleted.get_mut(&f.category) {
+        t.files = t.files.saturating_sub(1);
+        t.bytes -= f.bytes;
+    }
 }
 
 /// The report of a plan (a dry run keeps the file lists).

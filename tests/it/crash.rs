@@ -367,9 +367,12 @@ async fn crash_sweep_delete_tag() {
     fn run(t: Table) -> Pin<Box<dyn Future<Output = tagkeeper::Result<()>> + Send>> {
         Box::pin(async move {
             let plan = tagkeeper::ops::delete_tag::plan(&t, &[tag("t5")]).await?;
-            tagkeeper::ops::delete_tag::execute(&t, plan)
-                .await
-                .map(|_| ())
+            let r = tagkeeper::ops::delete_tag::execute(&t, plan).await?;
+            // Deletions that failed (the crash) make the run fail, as the CLI's exit code does.
+            match r.failed.first() {
+                None => Ok(()),
+                Some(f) => Err(tagkeeper::Error::InvalidArgument(f.to_string())),
+            }
         })
     }
     let n = sweep("delete-tag", run, run).await;
@@ -380,9 +383,12 @@ async fn crash_sweep_delete_tag() {
 async fn crash_sweep_rename_tag() {
     fn run(t: Table) -> Pin<Box<dyn Future<Output = tagkeeper::Result<()>> + Send>> {
         Box::pin(async move {
-            rename_tag(&t, &tag("t3"), &tag("renamed"))
-                .await
-                .map(|_| ())
+            let r = rename_tag(&t, &tag("t3"), &tag("renamed")).await?;
+            // The old name left behind (the crash) makes the run fail, as the CLI's exit code does.
+            match r.failed.first() {
+                None => Ok(()),
+                Some(f) => Err(tagkeeper::Error::InvalidArgument(f.to_string())),
+            }
         })
     }
     sweep("rename-tag", run, run).await;
@@ -476,7 +482,7 @@ async fn crash_sweep_remove_orphan_files() {
             .await?;
             match r.failed.first() {
                 None => Ok(()),
-                Some(f) => Err(tagkeeper::Error::InvalidArgument(f.clone())),
+                Some(f) => Err(tagkeeper::Error::InvalidArgument(f.to_string())),
             }
         })
     }
@@ -494,7 +500,7 @@ async fn crash_sweep_expire_tags() {
             // Deletions that failed (the crash) make the run fail, as the CLI's exit code does.
             match r.failed.first() {
                 None => Ok(()),
-                Some(f) => Err(tagkeeper::Error::InvalidArgument(f.clone())),
+                Some(f) => Err(tagkeeper::Error::InvalidArgument(f.to_string())),
             }
         })
     }
