@@ -69,13 +69,10 @@ impl Printer {
             let mut doc = serde_json::to_value(report)
                 .map_err(|e| Error::InvalidArgument(format!("cannot render JSON: {e}")))?;
             if let Some(f) = &failure {
-                match &mut doc {
-                    Value::Object(map) => {
-                        map.insert("error".into(), error_of(f));
-                    }
-                    other => {
-                        doc = serde_json::json!({"report": other.take(), "error": error_of(f)});
-                    }
+                if let Value::Object(map) = &mut doc {
+                    map.insert("error".into(), error_of(f));
+                } else {
+                    doc = serde_json::json!({"report": doc, "error": error_of(f)});
                 }
             }
             format!("{doc:#}\n")

@@ -162,7 +162,7 @@ fn every_subcommand_prints_one_json_document_for_a_usage_error() {
         );
     }
     // After `--`, "--json" is a value, not the flag: no JSON for this usage error.
-    let out = tagkeeper(&["tags", "--", "--json"]);
+    let out = tagkeeper(&["tags", "--", "--json", "extra"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stdout(&out).is_empty(), "{}", stdout(&out));
 }
@@ -322,6 +322,7 @@ fn every_subcommand_prints_one_json_document_for_corrupt_metadata() {
             "corrupt",
         ),
         (&["rollback-to", "--json", s, "--tag", "first"], "corrupt"),
+        (&["replace-tag", "--json", s, "first"], "corrupt"),
         (&["remove-orphan-files", "--json", s], "aborted"),
         (&["check", "--json", s], "problems_found"),
     ];
@@ -350,11 +351,7 @@ fn every_subcommand_prints_one_json_document_for_corrupt_metadata() {
     // A truncated schema.
     let (_d3, c) = broken("schema/schema-0", "schema-truncated.json");
     let c = c.to_str().unwrap();
-    for args in [
-        &["schema", "--json", c][..],
-        &["maintain", "--json", c],
-        &["replace-tag", "--json", c, "first"],
-    ] {
+    for args in [&["schema", "--json", c][..], &["maintain", "--json", c]] {
         assert_kind(args, "corrupt");
     }
     let doc = assert_kind(&["auto-tag", "--json", c], "incomplete");
@@ -378,6 +375,20 @@ fn files_of(doc: &Value, field: &str) -> Vec<String> {
         .iter()
         .map(|f| f["path"].as_str().unwrap().to_string())
         .collect()
+}
+
+/// A planned data file: the planning reads manifests, never data files, so only the deletion
+/// meets the blocker.
+fn data_file_of(doc: &Value, field: &str) -> String {
+    doc[field]
+        .as_array()
+        .unwrap_or_else(|| panic!("no {field}: {doc:#}"))
+        .iter()
+        .find(|f| f["category"] == "data")
+        .unwrap_or_else(|| panic!("no data file planned: {doc:#}"))["path"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
 
 /// The one document of an incomplete run: exit 2, kind `incomplete`, and exactly `path`
@@ -424,7 +435,7 @@ async fn expire_snapshots_with_a_failed_deletion_is_incomplete_and_a_rerun_finis
     let plan: Value = serde_json::from_str(&stdout(&tagkeeper(&dry))).unwrap();
     let planned = files_of(&plan, "files");
     assert!(planned.len() > 2, "{plan:#}");
-    let victim = planned[0].clone();
+    let victim = data_file_of(&plan, "files");
     undeletable(&dir, &victim);
     let doc = assert_incomplete(&args, &victim);
     assert_eq!(doc["expired_snapshots"], plan["expired_snapshots"]);
@@ -463,39 +474,44 @@ async fn expire_snapshots_with_a_failed_deletion_is_incomplete_and_a_rerun_finis
 }
 
 #[tokio::test]
-async fn delete_tag_with_a_failed_deletion_is_incomplete_with_one_document() {
+async fn delete_tag_with_a_failed_deletion_reports_it_and_goes_on() {
+    // t5 keeps only metadata of its own, which the planning reads: the deletion is failed at
+    // the store (the request that deletes the first planned file of a healthy run).
     let (_t, tpl) = template().await;
-    let (_d, dir) = copy(&tpl);
-    let p = dir.to_str().unwrap();
-    let plan: Value = serde_json::from_str(&stdout(&tagkeeper(&[
-        "delete-tag",
-        "--json",
-        "--dry-run",
-        p,
-        "t5",
-    ])))
-    .unwrap();
-    let planned = files_of(&plan["tags"][0], "files");
-    assert!(planned.len() > 1, "{plan:#}");
+    let t5 = [TagName::new("t5").unwrap()];
+    let (_a, healthy) = copy(&tpl);
+    let (t, h) = faulty(&healthy);
+    let plan = tagkeeper::ops::delete_tag::plan(&t, &t5).await.unwrap();
+    let planned: Vec<String> = plan.tags[0].files.iter().map(|f| f.path.clone()).collect();
+    assert!(planned.len() > 1, "{plan:?}");
+    tagkeeper::ops::delete_tag::execute(&t, plan).await.unwrap();
     let victim = planned[0].clone();
-    undeletable(&dir, &victim);
-    let doc = assert_incomplete(&["delete-tag", "--json", p, "t5"], &victim);
-    assert_eq!(doc["deleted_tags"], serde_json::json!(["t5"]));
-    assert!(!dir.join("tag/tag-t5").exists());
-    // The tallies count what was deleted, not what was planned.
-    let planned_total: u64 = plan["deleted"]
-        .as_object()
-        .unwrap()
-        .values()
-        .map(|t| t["files"].as_u64().unwrap())
-        .sum();
-    let deleted_total: u64 = doc["deleted"]
-        .as_object()
-        .unwrap()
-        .values()
-        .map(|t| t["files"].as_u64().unwrap())
-        .sum();
-    assert_eq!(deleted_total + 1, planned_total, "{doc:#}");
+    let k = delete_request(&h, &victim);
+
+    let (_d, dir) = copy(&tpl);
+    let (t, h) = faulty(&dir);
+    h.fail_request(k, InjectedError::PermissionDenied);
+    let plan = tagkeeper::ops::delete_tag::plan(&t, &t5).await.unwrap();
+    let want = tagkeeper::ops::delete_tag::summarize(&plan, false);
+    // Before: a list of strings, and the CLI said `invalid_argument` (exit 1).
+    let r = tagkeeper::ops::delete_tag::execute(&t, plan).await.unwrap();
+    assert_eq!(r.failed.len(), 1, "{:?}", r.failed);
+    assert_eq!(
+        (r.failed[0].path.as_str(), r.failed[0].kind.as_str()),
+        (victim.as_str(), "storage")
+    );
+    assert_eq!(r.deleted_tags, ["t5"]);
+    // The other planned files are gone; the tallies count what was deleted.
+    let left = set(&walk(&dir));
+    for f in &planned {
+        assert_eq!(left.contains(f), f == &victim, "{f}");
+    }
+    let files = |r: &tagkeeper::ops::delete_tag::DeleteTagReport| -> u64 {
+        r.deleted.values().map(|t| t.files).sum()
+    };
+    assert_eq!(files(&r) + 1, files(&want));
+    let e = tagkeeper::error::incomplete("delete-tag", &r.failed).unwrap();
+    assert_eq!((e.kind(), e.exit_code()), ("incomplete", 2));
 }
 
 #[tokio::test]
@@ -507,9 +523,7 @@ async fn rollback_purge_with_a_failed_deletion_is_incomplete() {
     let mut dry = args.to_vec();
     dry.push("--dry-run");
     let plan: Value = serde_json::from_str(&stdout(&tagkeeper(&dry))).unwrap();
-    let planned = files_of(&plan, "unreferenced");
-    assert!(!planned.is_empty(), "{plan:#}");
-    let victim = planned[0].clone();
+    let victim = data_file_of(&plan, "unreferenced");
     undeletable(&dir, &victim);
     // Exit 0 before: the failure was only a note.
     let doc = assert_incomplete(&args, &victim);
