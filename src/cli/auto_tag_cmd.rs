@@ -227,13 +227,6 @@ fn table_text(r: &Value) -> String {
     for line in action_lines(r) {
         out.push_str(&format!("  {}\n", line_text(&line)));
     }
-    for step in ["retention", "expired"] {
-        let failed = r.get(step).and_then(|d| d.get("failed")).cloned();
-        let failed: Vec<FailedDeletion> = failed
-            .and_then(|f| serde_json::from_value(f).ok())
-            .unwrap_or_default();
-        out.push_str(&super::output::failed_text(&failed));
-    }
     out
 }
 
@@ -292,6 +285,17 @@ fn action_lines(r: &Value) -> Vec<Value> {
                 outcome.to_string()
             };
             out.push(json!({"table": table, "tag": tag, "outcome": outcome}));
+        }
+        // Deletions that failed: the run is incomplete (the daemon logs them each round).
+        let failed = r
+            .get(key)
+            .and_then(|d| d.get("failed"))
+            .and_then(Value::as_array);
+        for f in failed.into_iter().flatten() {
+            out.push(
+                json!({"table": table, "outcome": "failed_deletion", "path": f["path"],
+                            "kind": f["kind"], "error": f["message"]}),
+            );
         }
     }
     for n in r

@@ -117,7 +117,7 @@ pub(crate) async fn delete(a: DeleteTagArgs, global: &GlobalArgs, printer: &Prin
             }
         })
     });
-    if failure.is_none() {
+    if !matches!(failure, Some(Error::TagNotFound { .. })) {
         let missing: Vec<String> = report
             .not_found
             .iter()

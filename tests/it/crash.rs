@@ -439,7 +439,17 @@ async fn crash_sweep_auto_tag() {
             let run = minute_auto_tag_run();
             let r = tagkeeper::ops::auto_tag::auto_tag(&t, &run, &clock()).await?;
             assert_eq!(r.status, "done");
-            Ok(())
+            // Retention deletions that failed (the crash) make the run fail, as the CLI's exit
+            // code does.
+            match r
+                .retention
+                .iter()
+                .chain(&r.expired)
+                .find_map(|d| d.failed.first())
+            {
+                None => Ok(()),
+                Some(f) => Err(tagkeeper::Error::InvalidArgument(f.to_string())),
+            }
         })
     }
     let n = sweep("auto-tag", run, run).await;
