@@ -161,7 +161,7 @@ fn usage_error(e: &clap::Error) -> ExitCode {
     }
     let message = redacted_usage_message(e);
     match &message {
-        Some(m) => eprintln!("error: {m}"),
+        Some(m) => output::eprintln_safe(&format!("error: {m}")),
         None => {
             let _ = e.print();
         }

@@ -156,7 +156,7 @@ fn write_stdout(s: &str) {
     let _ = out.write_all(s.as_bytes()).and_then(|()| out.flush());
 }
 
-fn eprintln_safe(s: &str) {
+pub(crate) fn eprintln_safe(s: &str) {
     let _ = writeln!(io::stderr().lock(), "{s}");
 }
 
