@@ -133,10 +133,15 @@ pub enum Error {
         reason: String,
     },
 
-    /// The command ran to the end, but some of its parts failed (e.g. some tables of a
-    /// warehouse); its report, already printed, says which and why.
+    /// The command ran to the end, but some of what it planned failed: deletions (each with
+    /// its storage error in the report's `failed`) or, for `auto-tag`, some tables. Its report,
+    /// printed once, says which and why; running the command again finishes the work.
     #[error("{0}")]
     Incomplete(String),
+
+    /// `check` found missing or damaged files; its report lists them.
+    #[error("{0}")]
+    ProblemsFound(String),
 
     /// A cleaning run stopped before deleting anything, because it could not prove deletion
     /// safe (unreadable metadata, an empty reference set, a branch without a schema).
@@ -170,7 +175,8 @@ pub enum Error {
 pub enum ExitClass {
     /// 1: the user asked for something that does not exist or is not allowed.
     User,
-    /// 2: metadata is corrupt or unreadable, or the store failed.
+    /// 2: metadata is corrupt or unreadable, the store failed, or a command could not carry
+    /// out all it planned (`incomplete`).
     Data,
 }
 
@@ -208,18 +214,20 @@ impl Error {
             | Error::InvalidArgument(_)
             | Error::AlreadyExists { .. }
             | Error::Conflict(_)
-            | Error::Incomplete(_)
+            | Error::ProblemsFound(_)
             | Error::Unsupported(_) => ExitClass::User,
             Error::Corrupt { .. }
             | Error::MissingFile { .. }
             | Error::DataFile { .. }
             | Error::Storage { .. }
             | Error::CommitUnknown { .. }
+            | Error::Incomplete(_)
             | Error::Aborted { .. } => ExitClass::Data,
         }
     }
 
-    /// Process exit code for this error (1 user error, 2 corrupt/unreadable metadata).
+    /// Process exit code for this error (1 user error, 2 corrupt/unreadable metadata, a store
+    /// failure, or an incomplete run).
     pub fn exit_code(&self) -> u8 {
         self.class().code()
     }
@@ -243,6 +251,7 @@ impl Error {
             Error::Unsupported(_) => "unsupported",
             Error::Conflict(_) => "conflict",
             Error::Incomplete(_) => "incomplete",
+            Error::ProblemsFound(_) => "problems_found",
             Error::CommitUnknown { .. } => "commit_unknown",
             Error::Storage { .. } => "storage",
             Error::Aborted { .. } => "aborted",
@@ -264,4 +273,45 @@ impl Error {
             reason: reason.to_string(),
         }
     }
+}
+
+/// One planned deletion that failed, with the error that stopped it: the kind is the
+/// [`Error::kind`] of that error (`storage` for a store failure), so a script can tell a
+/// permission problem from a missing file without parsing the message.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FailedDeletion {
+    /// The key that could not be deleted, relative to the table root (a directory ends in `/`).
+    pub path: String,
+    /// [`Error::kind`] of the failure.
+    pub kind: String,
+    /// The failure as the store reported it.
+    pub message: String,
+}
+
+impl FailedDeletion {
+    /// The failure to delete `path`.
+    pub fn new(path: impl Into<String>, error: &Error) -> Self {
+        FailedDeletion {
+            path: path.into(),
+            kind: error.kind().to_string(),
+            message: error.to_string(),
+        }
+    }
+}
+
+impl fmt::Display for FailedDeletion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({}): {}", self.path, self.kind, self.message)
+    }
+}
+
+/// [`Error::Incomplete`] for a command whose planned deletions did not all succeed, or `None`
+/// when they did.
+pub fn incomplete(command: &str, failed: &[FailedDeletion]) -> Option<Error> {
+    let first = failed.first()?;
+    Some(Error::Incomplete(format!(
+        "{command}: {} planned deletion(s) failed (the report lists them; first {first}); \
+         run the command again to finish",
+        failed.len()
+    )))
 }

@@ -43,4 +43,4 @@ pub mod read;
 pub mod table;
 pub mod write;
 
-pub use error::{Error, ExitClass, Result};
+pub use error::{Error, ExitClass, FailedDeletion, Result};

@@ -10,13 +10,14 @@ use serde_json::{json, Value};
 use super::output::Printer;
 use super::{parse_key_value, GlobalArgs};
 use tagkeeper::clock::{Clock, SystemClock};
+use tagkeeper::error::incomplete;
 use tagkeeper::format::duration::parse_duration;
 use tagkeeper::io::open_location;
 use tagkeeper::ops::auto_tag::{
     auto_tag_targets, discover, settings, AutoTagReport, AutoTagRun, Setting, Target,
 };
 use tagkeeper::table::Table;
-use tagkeeper::{Error, Result};
+use tagkeeper::{Error, FailedDeletion, Result};
 
 /// `auto-tag` arguments. Settings come from each table's options; flags override them.
 #[derive(Debug, Args)]
@@ -176,25 +177,36 @@ async fn once(
     let (tables, mut reports) = targets(a, global, &run.overrides, &never).await?;
     reports.extend(auto_tag_targets(tables, run, &SystemClock, a.table_concurrency, &never).await);
     let failed = reports.iter().filter(|r| r.status == "failed").count();
+    // Deletions by tag retention that failed on tables that otherwise finished.
+    let failed_deletions: Vec<FailedDeletion> = reports
+        .iter()
+        .flat_map(|r| r.retention.iter().chain(r.expired.iter()))
+        .flat_map(|d| d.failed.iter().cloned())
+        .collect();
     let doc = json!({"dry_run": run.dry_run, "tables": reports, "failed": failed});
-    printer.report(&doc, |d| {
-        let mut out = String::new();
-        if let Some(rs) = d.get("tables").and_then(Value::as_array) {
-            if rs.is_empty() {
-                out.push_str("No table has tag.automatic-creation enabled.\n");
-            }
-            for r in rs {
-                out.push_str(&table_text(r));
-            }
-        }
-        out
-    })?;
-    if failed > 0 {
-        return Err(Error::Incomplete(format!(
+    let failure = if failed > 0 {
+        Some(Error::Incomplete(format!(
             "auto-tag failed on {failed} table(s); the others were processed"
-        )));
-    }
-    Ok(())
+        )))
+    } else {
+        incomplete("auto-tag", &failed_deletions)
+    };
+    printer.finish(
+        &doc,
+        |d| {
+            let mut out = String::new();
+            if let Some(rs) = d.get("tables").and_then(Value::as_array) {
+                if rs.is_empty() {
+                    out.push_str("No table has tag.automatic-creation enabled.\n");
+                }
+                for r in rs {
+                    out.push_str(&table_text(r));
+                }
+            }
+            out
+        },
+        failure,
+    )
 }
 
 /// Human text for one table's report (rendered from its JSON form).
@@ -273,6 +285,17 @@ fn action_lines(r: &Value) -> Vec<Value> {
                 outcome.to_string()
             };
             out.push(json!({"table": table, "tag": tag, "outcome": outcome}));
+        }
+        // Deletions that failed: the run is incomplete (the daemon logs them each round).
+        let failed = r
+            .get(key)
+            .and_then(|d| d.get("failed"))
+            .and_then(Value::as_array);
+        for f in failed.into_iter().flatten() {
+            out.push(
+                json!({"table": table, "outcome": "failed_deletion", "path": f["path"],
+                            "kind": f["kind"], "error": f["message"]}),
+            );
         }
     }
     for n in r

@@ -133,6 +133,7 @@ async fn run_plain(command: Command, global: &GlobalArgs, printer: &Printer) -> 
         Command::Write(a) => super::write_cmds::write_data(a, global, printer).await,
         Command::CreateTag(a) => super::tag_cmds::create(a, global, printer).await,
         Command::DeleteTag(a) => super::tag_cmds::delete(a, global, printer).await,
+        Command::ApplyPlan(a) => super::plan_cmd::apply(a, global, printer).await,
         Command::RenameTag(a) => super::tag_cmds::rename(a, global, printer).await,
         Command::ReplaceTag(a) => super::tag_cmds::replace(a, global, printer).await,
         Command::ExpireSnapshots(a) => super::expire_cmd::run(a, global, printer).await,

@@ -3,13 +3,14 @@
 use clap::Args;
 
 use super::commands::parse_timestamp;
-use super::output::Printer;
+use super::output::{failed_text, Printer};
 use super::GlobalArgs;
 use tagkeeper::clock::{Clock, SystemClock};
+use tagkeeper::error::incomplete;
 use tagkeeper::format::duration::parse_duration;
 use tagkeeper::ops::expire::{expire_with_progress, plan, ExpireOptions, ExpirePlan};
 use tagkeeper::table::Table;
-use tagkeeper::{Error, Result};
+use tagkeeper::{Error, FailedDeletion, Result};
 
 /// `expire-snapshots` arguments. Defaults come from the table's options.
 #[derive(Debug, Args)]
@@ -32,6 +33,10 @@ pub(crate) struct ExpireArgs {
     /// Print the plan (snapshots and files with sizes) and change nothing.
     #[arg(long)]
     dry_run: bool,
+    /// Save the plan (with the table's state) to FILE and change nothing; `apply-plan FILE`
+    /// executes it later, unless the table changed meanwhile.
+    #[arg(long, value_name = "FILE")]
+    plan_out: Option<std::path::PathBuf>,
 }
 
 pub(crate) async fn run(a: ExpireArgs, global: &GlobalArgs, printer: &Printer) -> Result<()> {
@@ -59,25 +64,37 @@ pub(crate) async fn run(a: ExpireArgs, global: &GlobalArgs, printer: &Printer) -
         };
         opts.time_retained_millis = now - cutoff;
     }
-    let report = if a.dry_run {
+    let report = if let Some(out) = &a.plan_out {
+        let p = plan(&table, &opts, now).await?;
+        super::plan_cmd::save(
+            &table,
+            tagkeeper::ops::saved_plan::PlannedCommand::ExpireSnapshots(p.clone()),
+            out,
+        )
+        .await?;
+        p
+    } else if a.dry_run {
         plan(&table, &opts, now).await?
     } else {
         let progress = printer.progress("expire-snapshots: deleting");
         expire_with_progress(&table, &opts, now, &progress).await?
     };
     printer.warnings(&report.skipped);
-    printer.report(&report, text)?;
-    if !report.failed.is_empty() {
-        // The report (already printed) lists them; no second JSON document.
-        return Err(Error::Incomplete(format!(
-            "{} file(s) could not be deleted; run again",
-            report.failed.len()
-        )));
-    }
-    Ok(())
+    let failure = incomplete("expire-snapshots", &report.failed);
+    printer.finish(&report, text, failure)
 }
 
-fn text(p: &ExpirePlan) -> String {
+/// The plan's text, then the hints rewritten and the deletions that failed.
+pub(crate) fn text(p: &ExpirePlan) -> String {
+    let mut out = plan_text(p);
+    for h in &p.hints_rewritten {
+        out.push_str(&format!("  hint: {h}\n"));
+    }
+    out.push_str(&failed_text(&p.failed));
+    out
+}
+
+fn plan_text(p: &ExpirePlan) -> String {
     let verb = if p.dry_run { "Would expire" } else { "Expired" };
     if p.expired_snapshots.is_empty() {
         return "Nothing to expire.\n".into();
@@ -151,21 +168,27 @@ pub(crate) async fn run_expire_tags(
     let report =
         tagkeeper::ops::expire_tags::expire_tags(&table, &SystemClock, older_than, a.dry_run)
             .await?;
-    printer.report(&report, |r| {
-        let verb = if r.dry_run { "Would delete" } else { "Deleted" };
-        let mut out = if r.deleted_tags.is_empty() {
-            "No tag has expired.\n".to_string()
-        } else {
-            format!("{verb} expired tag(s): {}\n", r.deleted_tags.join(", "))
-        };
-        for (c, t) in &r.deleted {
-            out.push_str(&format!(
-                "  {c:?}: {} file(s), {} bytes\n",
-                t.files, t.bytes
-            ));
-        }
-        out
-    })
+    let failure = incomplete("expire-tags", &report.failed);
+    printer.finish(
+        &report,
+        |r| {
+            let verb = if r.dry_run { "Would delete" } else { "Deleted" };
+            let mut out = if r.deleted_tags.is_empty() {
+                "No tag has expired.\n".to_string()
+            } else {
+                format!("{verb} expired tag(s): {}\n", r.deleted_tags.join(", "))
+            };
+            for (c, t) in &r.deleted {
+                out.push_str(&format!(
+                    "  {c:?}: {} file(s), {} bytes\n",
+                    t.files, t.bytes
+                ));
+            }
+            out.push_str(&failed_text(&r.failed));
+            out
+        },
+        failure,
+    )
 }
 
 /// `maintain` arguments.
@@ -187,28 +210,54 @@ pub(crate) async fn run_maintain(
     let report = tagkeeper::ops::expire_tags::maintain(&table, &SystemClock, a.dry_run).await?;
     printer.warnings(&report.notes);
     printer.warnings(&report.snapshots.skipped);
-    printer.report(&report, |r| {
-        let auto = r.auto_tag.as_ref().map_or(String::new(), |a| {
-            let names: Vec<String> = a
-                .tags
-                .iter()
-                .map(|t| format!("{} -> {} ({})", t.tag, t.snapshot_id, t.outcome))
-                .collect();
-            let missed: Vec<&String> = a.missed.iter().flat_map(|m| &m.tags).collect();
-            let mut s = format!("auto-tag: {:?}\n", names);
-            if !missed.is_empty() {
-                s.push_str(&format!(
-                    "auto-tag missed (snapshots expired): {missed:?}\n"
-                ));
-            }
-            s
-        });
-        let tags = r
-            .tags
-            .as_ref()
-            .map_or("tags: not expired\n".to_string(), |t| {
-                format!("tags expired: {:?}\n", t.deleted_tags)
+    // Every deletion maintain planned: automatic tags over the maximum, expired tags, then
+    // the snapshots' files.
+    let failed: Vec<FailedDeletion> = report
+        .auto_tag
+        .iter()
+        .flat_map(|a| a.retention.iter().chain(a.expired.iter()))
+        .chain(report.tags.iter())
+        .flat_map(|d| d.failed.iter())
+        .chain(report.snapshots.failed.iter())
+        .cloned()
+        .collect();
+    let failure = incomplete("maintain", &failed);
+    printer.finish(
+        &report,
+        |r| {
+            let auto = r.auto_tag.as_ref().map_or(String::new(), |a| {
+                let names: Vec<String> = a
+                    .tags
+                    .iter()
+                    .map(|t| format!("{} -> {} ({})", t.tag, t.snapshot_id, t.outcome))
+                    .collect();
+                let missed: Vec<&String> = a.missed.iter().flat_map(|m| &m.tags).collect();
+                let mut s = format!("auto-tag: {:?}\n", names);
+                if !missed.is_empty() {
+                    s.push_str(&format!(
+                        "auto-tag missed (snapshots expired): {missed:?}\n"
+                    ));
+                }
+                s
             });
-        format!("{auto}{tags}{}", text(&r.snapshots))
-    })
+            let tags = r
+                .tags
+                .as_ref()
+                .map_or("tags: not expired\n".to_string(), |t| {
+                    format!(
+                        "tags expired: {:?}\n{}",
+                        t.deleted_tags,
+                        failed_text(&t.failed)
+                    )
+                });
+            let retention: String = r
+                .auto_tag
+                .iter()
+                .flat_map(|a| a.retention.iter().chain(a.expired.iter()))
+                .map(|d| failed_text(&d.failed))
+                .collect();
+            format!("{auto}{retention}{tags}{}", text(&r.snapshots))
+        },
+        failure,
+    )
 }

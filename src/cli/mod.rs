@@ -6,6 +6,7 @@ mod demo;
 mod expire_cmd;
 mod orphans_cmd;
 mod output;
+mod plan_cmd;
 mod read_cmd;
 mod rollback_cmd;
 mod tag_cmds;
@@ -21,9 +22,9 @@ use tagkeeper::io::{StoreOptions, DEFAULT_CONCURRENCY};
 const EXIT_CODES: &str = "\
 Exit codes:
   0  success
-  1  user error: no such table, snapshot or tag; invalid argument; `check` found problems;
-     auto-tag: some table failed
-  2  corrupt or unreadable metadata, or the object store failed
+  1  user error: no such table, snapshot or tag; invalid argument; `check` found problems
+  2  corrupt or unreadable metadata, or the object store failed; or incomplete: some planned
+     deletions (or, for auto-tag, some tables) failed; the one report lists them, run again
 
 Locations: a local path, file://, s3://, gs://, az:// or abfss:// URL, or memory://.
 Credentials, region and endpoint come from the backend's usual environment variables
@@ -111,6 +112,9 @@ enum Command {
     RemoveOrphanFiles(orphans_cmd::OrphansArgs),
     /// Check that every file the table references exists (--deep: and is intact); exit 1 if not.
     Check(orphans_cmd::CheckArgs),
+    /// Execute a plan saved with --plan-out (expire-snapshots, delete-tag, remove-orphan-files),
+    /// exactly as saved, unless the table changed since (then: conflict, nothing done).
+    ApplyPlan(plan_cmd::ApplyPlanArgs),
     /// Build a sample warehouse (a month of daily commits and weekly tags) and tour it.
     Demo(demo::DemoArgs),
 }
@@ -126,13 +130,7 @@ pub(crate) fn parse_key_value(s: &str) -> Result<(String, String), String> {
 pub(crate) fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        Err(e) => {
-            // Help and version are successes; usage errors are user errors (exit 1, not
-            // clap's default 2, which we reserve for corrupt metadata).
-            let code = if e.use_stderr() { 1 } else { 0 };
-            let _ = e.print();
-            return ExitCode::from(code);
-        }
+        Err(e) => return usage_error(&e),
     };
     init_logging(&cli.global);
     let printer = Printer::new(cli.global.json, cli.global.quiet);
@@ -142,7 +140,7 @@ pub(crate) fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            printer.error_message(&format!("cannot start the async runtime: {e}"));
+            printer.internal_error(&format!("cannot start the async runtime: {e}"), 2);
             return ExitCode::from(2);
         }
     };
@@ -153,6 +151,55 @@ pub(crate) fn main() -> ExitCode {
             printer.error(&e);
             ExitCode::from(e.exit_code())
         }
+    }
+}
+
+/// Help and version are successes, printed as clap prints them; usage errors are user errors
+/// (exit 1, not clap's default 2, which we reserve for corrupt metadata and incomplete runs).
+/// clap failed, so whether `--json` was given is read from the raw arguments: a script that
+/// asked for JSON gets its one document even when the arguments are wrong.
+fn usage_error(e: &clap::Error) -> ExitCode {
+    if !e.use_stderr() {
+        let _ = e.print();
+        return ExitCode::from(0);
+    }
+    let message = redacted_usage_message(e);
+    match &message {
+        Some(m) => output::eprintln_safe(&format!("error: {m}")),
+        None => {
+            let _ = e.print();
+        }
+    }
+    if json_requested(std::env::args_os().skip(1)) {
+        let rendered = e.render().to_string();
+        let message = message.unwrap_or_else(|| {
+            let first = rendered.lines().next().unwrap_or_default();
+            first.strip_prefix("error: ").unwrap_or(first).to_string()
+        });
+        output::print_error_document(output::error_value("invalid_argument", &message, 1));
+    }
+    ExitCode::from(1)
+}
+
+/// `--json` among the arguments (before a `--`, after which everything is a value).
+fn json_requested(args: impl Iterator<Item = std::ffi::OsString>) -> bool {
+    args.take_while(|a| a != "--").any(|a| a == "--json")
+}
+
+/// clap repeats a rejected value in its message; a `--store-option` value may hold a secret
+/// (`aws_secret_access_key:…` typed with the wrong separator), so that message is rewritten
+/// without it.
+fn redacted_usage_message(e: &clap::Error) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if e.kind() != ErrorKind::ValueValidation {
+        return None;
+    }
+    match e.get(ContextKind::InvalidArg) {
+        Some(ContextValue::String(arg)) if arg.starts_with("--store-option") => Some(format!(
+            "invalid value for '{arg}': expected KEY=VALUE (the value is not repeated: it may \
+             hold a secret)"
+        )),
+        _ => None,
     }
 }
 

@@ -3,9 +3,10 @@
 use clap::Args;
 
 use super::commands::parse_timestamp;
-use super::output::{bytes, Printer};
+use super::output::{bytes, failed_text, Printer};
 use super::GlobalArgs;
 use tagkeeper::clock::{Clock, SystemClock};
+use tagkeeper::error::incomplete;
 use tagkeeper::format::duration::parse_duration;
 use tagkeeper::ops::check::{check, CheckOptions, CheckReport};
 use tagkeeper::ops::orphans::{remove_orphan_files, OrphanOptions, OrphanReport};
@@ -29,6 +30,10 @@ pub(crate) struct OrphansArgs {
     /// Accept a cutoff in the future or less than an hour old (only when no writer is running).
     #[arg(long)]
     force: bool,
+    /// Save the plan (with the table's state) to FILE and delete nothing; `apply-plan FILE`
+    /// deletes exactly those files later, unless the table changed meanwhile.
+    #[arg(long, value_name = "FILE")]
+    plan_out: Option<std::path::PathBuf>,
 }
 
 /// `check` arguments.
@@ -41,8 +46,8 @@ pub(crate) struct CheckArgs {
     deep: bool,
 }
 
-/// Exit code 1 (problems found / a run that could not delete everything) without an error
-/// document: the report is the one JSON document on stdout.
+/// A run that could not delete everything ends `incomplete` (exit 2); its report, the one
+/// JSON document, carries the failures and the `error` member.
 pub(crate) async fn run_orphans(
     a: OrphansArgs,
     global: &GlobalArgs,
@@ -66,22 +71,22 @@ pub(crate) async fn run_orphans(
         older_than_millis,
         force: a.force,
     };
-    let report = remove_orphan_files(&table, &opts, a.dry_run, &clock).await?;
-    printer.warnings(&report.notes);
-    printer.warnings(&report.failed);
-    printer.report(&report, orphans_text)?;
-    if report.failed.is_empty() {
-        Ok(0)
-    } else {
-        printer.error_message(&format!(
-            "{} deletion(s) failed; run again",
-            report.failed.len()
-        ));
-        Ok(2)
+    let dry_run = a.dry_run || a.plan_out.is_some();
+    let report = remove_orphan_files(&table, &opts, dry_run, &clock).await?;
+    if let Some(out) = &a.plan_out {
+        super::plan_cmd::save(
+            &table,
+            tagkeeper::ops::saved_plan::PlannedCommand::RemoveOrphanFiles(report.clone()),
+            out,
+        )
+        .await?;
     }
+    printer.warnings(&report.notes);
+    let failure = incomplete("remove-orphan-files", &report.failed);
+    printer.finish(&report, orphans_text, failure).map(|()| 0)
 }
 
-fn orphans_text(r: &OrphanReport) -> String {
+pub(crate) fn orphans_text(r: &OrphanReport) -> String {
     let total: u64 = r.deleted.values().map(|t| t.files).sum();
     let total_bytes: i64 = r.deleted.values().map(|t| t.bytes).sum();
     let verb = if r.dry_run { "Would delete" } else { "Deleted" };
@@ -148,6 +153,7 @@ fn orphans_text(r: &OrphanReport) -> String {
             r.removed_dirs.len()
         ));
     }
+    out.push_str(&failed_text(&r.failed));
     out
 }
 
@@ -155,8 +161,15 @@ pub(crate) async fn run_check(a: CheckArgs, global: &GlobalArgs, printer: &Print
     let table = Table::open(&a.table, &global.store_options()).await?;
     let report = check(&table, &CheckOptions { deep: a.deep }).await?;
     printer.warnings(&report.warnings);
-    printer.report(&report, check_text)?;
-    Ok(if report.whole { 0 } else { 1 })
+    // Problems found end the command with exit 1 and kind `problems_found`, carried by the
+    // report (the one document) like every failure after a report.
+    let failure = (!report.whole).then(|| {
+        Error::ProblemsFound(format!(
+            "the table is not whole: {} problem(s) found (listed in the report)",
+            report.problems.len()
+        ))
+    });
+    printer.finish(&report, check_text, failure).map(|()| 0)
 }
 
 fn check_text(r: &CheckReport) -> String {

@@ -2,6 +2,7 @@
 //! errors go to stderr. A closed stdout (`tagkeeper … | head`) is not an error.
 
 use std::io::{self, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::DateTime;
 use serde::Serialize;
@@ -10,7 +11,28 @@ use serde_json::Value;
 use tagkeeper::inspect::{
     DiffReport, DiffSide, FilesReport, SchemaReport, SnapshotsReport, TagsReport,
 };
-use tagkeeper::Error;
+use tagkeeper::{Error, FailedDeletion};
+
+/// Set once a document is on stdout. `--json` promises exactly one document per run, so a
+/// failure that ends a command after its report was printed (the report then carries the
+/// failure as its `error` member) prints no second one.
+static DOCUMENT_PRINTED: AtomicBool = AtomicBool::new(false);
+
+/// The `error` member of a failure's JSON document.
+pub(crate) fn error_value(kind: &str, message: &str, exit_code: u8) -> Value {
+    serde_json::json!({"kind": kind, "message": message, "exit_code": exit_code})
+}
+
+fn error_of(e: &Error) -> Value {
+    error_value(e.kind(), &e.to_string(), e.exit_code())
+}
+
+/// Print `{"error": …}` on stdout unless a document was printed already.
+pub(crate) fn print_error_document(error: Value) {
+    if !DOCUMENT_PRINTED.swap(true, Ordering::SeqCst) {
+        write_stdout(&format!("{:#}\n", serde_json::json!({ "error": error })));
+    }
+}
 
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Printer {
@@ -29,16 +51,37 @@ impl Printer {
         report: &T,
         text: fn(&T) -> String,
     ) -> tagkeeper::Result<()> {
+        self.finish(report, text, None)
+    }
+
+    /// Print the one report of a command that ends with `failure` (e.g. [`Error::Incomplete`]
+    /// when planned deletions failed), or successfully when `None`. With `--json` the failure
+    /// is the report's `error` member (`{"kind", "message", "exit_code"}`), the same member an
+    /// error document without a report has; the text form lists the failures itself. The
+    /// failure is returned for the exit code and the `error:` line on stderr.
+    pub(crate) fn finish<T: Serialize>(
+        &self,
+        report: &T,
+        text: fn(&T) -> String,
+        failure: Option<Error>,
+    ) -> tagkeeper::Result<()> {
         let body = if self.json {
-            match serde_json::to_string_pretty(report) {
-                Ok(s) => s + "\n",
-                Err(e) => return Err(Error::InvalidArgument(format!("cannot render JSON: {e}"))),
+            let mut doc = serde_json::to_value(report)
+                .map_err(|e| Error::InvalidArgument(format!("cannot render JSON: {e}")))?;
+            if let Some(f) = &failure {
+                if let Value::Object(map) = &mut doc {
+                    map.insert("error".into(), error_of(f));
+                } else {
+                    doc = serde_json::json!({"report": doc, "error": error_of(f)});
+                }
             }
+            format!("{doc:#}\n")
         } else {
             text(report)
         };
+        DOCUMENT_PRINTED.store(true, Ordering::SeqCst);
         write_stdout(&body);
-        Ok(())
+        failure.map_or(Ok(()), Err)
     }
 
     /// Print one log line (a daemon's): compact JSON with `--json`, else its text form.
@@ -76,20 +119,35 @@ impl Printer {
         }
     }
 
+    /// The error that ended the command: on stderr, and with `--json` as the one document
+    /// on stdout (unless the command's report already carried it).
     pub(crate) fn error(&self, e: &Error) {
         eprintln_safe(&format!("error: {e}"));
-        // An incomplete run already printed its JSON report, which names the failures.
-        if self.json && !matches!(e, Error::Incomplete(_)) {
-            let doc = serde_json::json!({
-                "error": {"kind": e.kind(), "message": e.to_string(), "exit_code": e.exit_code()}
-            });
-            write_stdout(&format!("{doc:#}\n"));
+        if self.json {
+            print_error_document(error_of(e));
         }
     }
 
+    /// An error line on stderr only (a daemon's, between its log lines).
     pub(crate) fn error_message(&self, msg: &str) {
         eprintln_safe(&format!("error: {msg}"));
     }
+
+    /// A failure outside the library's errors (the runtime could not start): kind `internal`.
+    pub(crate) fn internal_error(&self, msg: &str, exit_code: u8) {
+        eprintln_safe(&format!("error: {msg}"));
+        if self.json {
+            print_error_document(error_value("internal", msg, exit_code));
+        }
+    }
+}
+
+/// The text form of failed deletions, one line each.
+pub(crate) fn failed_text(failed: &[FailedDeletion]) -> String {
+    failed
+        .iter()
+        .map(|f| format!("FAILED to delete {} ({}): {}\n", f.path, f.kind, f.message))
+        .collect()
 }
 
 fn write_stdout(s: &str) {
@@ -98,7 +156,7 @@ fn write_stdout(s: &str) {
     let _ = out.write_all(s.as_bytes()).and_then(|()| out.flush());
 }
 
-fn eprintln_safe(s: &str) {
+pub(crate) fn eprintln_safe(s: &str) {
     let _ = writeln!(io::stderr().lock(), "{s}");
 }
 

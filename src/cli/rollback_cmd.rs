@@ -3,9 +3,10 @@
 use clap::Args;
 
 use super::commands::parse_timestamp;
-use super::output::Printer;
+use super::output::{failed_text, Printer};
 use super::GlobalArgs;
 use tagkeeper::clock::SystemClock;
+use tagkeeper::error::incomplete;
 use tagkeeper::format::ids::{SnapshotId, TagName};
 use tagkeeper::ops::rollback::{execute, plan, RollbackMode, RollbackPlan, RollbackTarget};
 use tagkeeper::table::Table;
@@ -81,7 +82,8 @@ pub(crate) async fn run(a: RollbackArgs, global: &GlobalArgs, printer: &Printer)
         execute(&table, &target, mode, &SystemClock).await?
     };
     printer.warnings(&report.notes);
-    printer.report(&report, preview_text)
+    let failure = incomplete("rollback-to", &report.failed);
+    printer.finish(&report, preview_text, failure)
 }
 
 fn preview_text(p: &RollbackPlan) -> String {
@@ -140,5 +142,6 @@ fn preview_text(p: &RollbackPlan) -> String {
             }
         ));
     }
+    out.push_str(&failed_text(&p.failed));
     out
 }

@@ -3,9 +3,10 @@
 use clap::Args;
 
 use super::commands::parse_timestamp;
-use super::output::Printer;
+use super::output::{failed_text, Printer};
 use super::GlobalArgs;
 use tagkeeper::clock::SystemClock;
+use tagkeeper::error::incomplete;
 use tagkeeper::format::duration::parse_duration;
 use tagkeeper::format::ids::{SnapshotId, TagName};
 use tagkeeper::ops::tag::{create_tag, CreateTag, TagSource};
@@ -79,10 +80,15 @@ pub(crate) struct DeleteTagArgs {
     /// Print the plan (tags and files with sizes) and change nothing.
     #[arg(long)]
     dry_run: bool,
+    /// Save the plan (with the table's state) to FILE and change nothing; `apply-plan FILE`
+    /// executes it later, unless the table changed meanwhile.
+    #[arg(long, value_name = "FILE")]
+    plan_out: Option<std::path::PathBuf>,
 }
 
 pub(crate) async fn delete(a: DeleteTagArgs, global: &GlobalArgs, printer: &Printer) -> Result<()> {
     use tagkeeper::ops::delete_tag;
+    use tagkeeper::ops::saved_plan::PlannedCommand;
     let names = a
         .names
         .split(',')
@@ -94,6 +100,11 @@ pub(crate) async fn delete(a: DeleteTagArgs, global: &GlobalArgs, printer: &Prin
         })
         .collect::<Result<Vec<_>>>()?;
     let table = Table::open(&a.table, &global.store_options()).await?;
+    if let Some(out) = &a.plan_out {
+        let plan = delete_tag::plan(&table, &names).await?;
+        super::plan_cmd::save(&table, PlannedCommand::DeleteTag(plan.clone()), out).await?;
+        return printer.report(&delete_tag::summarize(&plan, true), delete_text);
+    }
     let report = delete_tag::delete_tags(&table, &names, a.dry_run).await?;
     let skipped: Vec<String> = report
         .tags
@@ -102,60 +113,61 @@ pub(crate) async fn delete(a: DeleteTagArgs, global: &GlobalArgs, printer: &Prin
         .map(|t| format!("tag '{}': {}", t.name, t.reason.clone().unwrap_or_default()))
         .collect();
     printer.warnings(&skipped);
-    let missing: Vec<String> = report
-        .not_found
-        .iter()
-        .map(|n| format!("tag '{n}' does not exist"))
-        .collect();
-    printer.warnings(&missing);
-    printer.report(&report, |r| {
-        let mut out = String::new();
-        let verb = if r.dry_run { "Would delete" } else { "Deleted" };
-        for t in &r.tags {
-            if t.action == tagkeeper::ops::delete_tag::TagAction::NotFound {
-                continue;
+    printer.warnings(&report.notes);
+    // One report, which carries the failure that ends the command: deletions that failed,
+    // else every named tag missing (the error then names them, so no warning repeats it).
+    let failure = incomplete("delete-tag", &report.failed).or_else(|| {
+        (!report.not_found.is_empty() && report.deleted_tags.is_empty()).then(|| {
+            Error::TagNotFound {
+                name: report.not_found.join(","),
             }
-            out.push_str(&format!(
-                "{verb} tag '{}' (snapshot {}){}\n",
-                t.name,
-                t.snapshot_id.unwrap_or_default(),
-                t.reason
-                    .as_ref()
-                    .map(|why| format!(": tag file only, {why}"))
-                    .unwrap_or_default()
-            ));
-            if r.dry_run {
-                for f in &t.files {
-                    out.push_str(&format!(
-                        "  {:?} {} ({} bytes)\n",
-                        f.category, f.path, f.bytes
-                    ));
-                }
+        })
+    });
+    if !matches!(failure, Some(Error::TagNotFound { .. })) {
+        let missing: Vec<String> = report
+            .not_found
+            .iter()
+            .map(|n| format!("tag '{n}' does not exist"))
+            .collect();
+        printer.warnings(&missing);
+    }
+    printer.finish(&report, delete_text, failure)
+}
+
+/// The human form of a delete-tag report.
+pub(crate) fn delete_text(r: &tagkeeper::ops::delete_tag::DeleteTagReport) -> String {
+    let mut out = String::new();
+    let verb = if r.dry_run { "Would delete" } else { "Deleted" };
+    for t in &r.tags {
+        if t.action == tagkeeper::ops::delete_tag::TagAction::NotFound {
+            continue;
+        }
+        out.push_str(&format!(
+            "{verb} tag '{}' (snapshot {}){}\n",
+            t.name,
+            t.snapshot_id.unwrap_or_default(),
+            t.reason
+                .as_ref()
+                .map(|why| format!(": tag file only, {why}"))
+                .unwrap_or_default()
+        ));
+        if r.dry_run {
+            for f in &t.files {
+                out.push_str(&format!(
+                    "  {:?} {} ({} bytes)\n",
+                    f.category, f.path, f.bytes
+                ));
             }
         }
-        for (category, tally) in &r.deleted {
-            out.push_str(&format!(
-                "{verb} {} {category:?} file(s), {} bytes\n",
-                tally.files, tally.bytes
-            ));
-        }
-        for f in &r.failed {
-            out.push_str(&format!("FAILED: {f}\n"));
-        }
-        out
-    })?;
-    if !report.failed.is_empty() {
-        return Err(Error::InvalidArgument(format!(
-            "{} file(s) could not be deleted (see the report); run the command again",
-            report.failed.len()
-        )));
     }
-    if !report.not_found.is_empty() && report.deleted_tags.is_empty() {
-        return Err(Error::TagNotFound {
-            name: report.not_found.join(","),
-        });
+    for (category, tally) in &r.deleted {
+        out.push_str(&format!(
+            "{verb} {} {category:?} file(s), {} bytes\n",
+            tally.files, tally.bytes
+        ));
     }
-    Ok(())
+    out.push_str(&failed_text(&r.failed));
+    out
 }
 
 /// `rename-tag` arguments.
@@ -177,19 +189,25 @@ pub(crate) async fn rename(a: RenameTagArgs, global: &GlobalArgs, printer: &Prin
     let to = TagName::new(&a.to)?;
     let table = Table::open(&a.table, &global.store_options()).await?;
     let r = tagkeeper::ops::tag::rename_tag(&table, &from, &to).await?;
-    printer.report(&r, |r| {
-        format!(
-            "Renamed tag '{}' to '{}' (snapshot {}){}.\n",
-            r.from,
-            r.to,
-            r.snapshot_id,
-            if r.resumed {
-                ", finishing an earlier rename"
-            } else {
-                ""
-            }
-        )
-    })
+    let failure = incomplete("rename-tag", &r.failed);
+    printer.finish(
+        &r,
+        |r| {
+            format!(
+                "Renamed tag '{}' to '{}' (snapshot {}){}.\n{}",
+                r.from,
+                r.to,
+                r.snapshot_id,
+                if r.resumed {
+                    ", finishing an earlier rename"
+                } else {
+                    ""
+                },
+                failed_text(&r.failed)
+            )
+        },
+        failure,
+    )
 }
 
 /// `replace-tag` arguments.

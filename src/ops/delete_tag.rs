@@ -21,7 +21,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use serde::Serialize;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, FailedDeletion, Result};
 use crate::format::ids::TagName;
 use crate::format::snapshot::Snapshot;
 use crate::liveness::check_tag;
@@ -114,8 +114,10 @@ pub struct DeleteTagReport {
     pub not_found: Vec<String>,
     /// Per category, files deleted (or that would be).
     pub deleted: BTreeMap<Category, Tally>,
-    /// Files whose deletion failed, with the error (a missing file counts as deleted).
-    pub failed: Vec<String>,
+    /// Planned deletions that failed, each with its error (a missing file counts as deleted);
+    /// the command is incomplete. A tag whose own file failed is not in `deleted_tags`, and
+    /// none of its files were touched.
+    pub failed: Vec<FailedDeletion>,
     /// The plan, per tag (with every file on a dry run).
     pub tags: Vec<TagDeletionPlan>,
     /// Tags whose interrupted deletion (a journal left by a killed run) this run finished.
@@ -509,22 +511,35 @@ async fn run_plan(table: &Table, plan: &DeleteTagPlan) -> Result<DeleteTagReport
                     now.snapshot.id,
                     t.snapshot_id.unwrap_or_default()
                 ));
+                report.deleted_tags.retain(|n| n != &t.name);
+                for f in &t.files {
+                    untally(&mut report.deleted, f);
+                }
                 continue;
             }
         }
-        for (key, r) in table.store().delete_many(&[tag_key(&name)]).await {
-            r.map_err(|e| {
-                Error::InvalidArgument(format!(
-                    "could not delete {key}: {e}; nothing else was deleted for this tag"
-                ))
-            })?;
+        let tag_file = tag_key(&name);
+        let removed = table
+            .store()
+            .delete_many(std::slice::from_ref(&tag_file))
+            .await;
+        if let Some(e) = removed.into_iter().find_map(|(_, r)| r.err()) {
+            report.failed.push(FailedDeletion::new(tag_file, &e));
+            report.deleted_tags.retain(|n| n != &t.name);
+            for f in &t.files {
+                untally(&mut report.deleted, f);
+            }
+            continue;
         }
         let mut ordered: Vec<&PlannedFile> = t.files.iter().collect();
         ordered.sort_by_key(|f| f.category);
         let keys: Vec<String> = ordered.iter().map(|f| f.path.clone()).collect();
         for (key, r) in table.store().delete_many(&keys).await {
             if let Err(e) = r {
-                report.failed.push(format!("{key}: {e}"));
+                if let Some(f) = t.files.iter().find(|f| f.path == key) {
+                    untally(&mut report.deleted, f);
+                }
+                report.failed.push(FailedDeletion::new(key, &e));
             }
         }
     }
@@ -552,6 +567,14 @@ impl DeleteTagReport {
         self.tags.extend(other.tags);
         self.resumed.extend(other.resumed);
         self.notes.extend(other.notes);
+    }
+}
+
+/// Take a file that was not deleted out of the per-category totals.
+fn untally(deleted: &mut BTreeMap<Category, Tally>, f: &PlannedFile) {
+    if let Some(t) = deleted.get_mut(&f.category) {
+        t.files = t.files.saturating_sub(1);
+        t.bytes -= f.bytes;
     }
 }
 

@@ -35,7 +35,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, FailedDeletion, Result};
 use crate::format::duration::parse_duration;
 use crate::format::hint::encode_hint;
 use crate::format::ids::SnapshotId;
@@ -169,9 +169,9 @@ pub struct ExpirePlan {
     pub decided_by_nearest_tag: u64,
     /// Tags (name → snapshot id) when the plan was made; a resumed plan checks them.
     pub tags: BTreeMap<String, i64>,
-    /// Files whose deletion failed, with the error.
+    /// Planned files whose deletion failed, each with its error (the command is incomplete).
     #[serde(default)]
-    pub failed: Vec<String>,
+    pub failed: Vec<FailedDeletion>,
     /// Planned files that were already gone (deleted by an earlier, interrupted run, or by
     /// someone else). Only where the store tells: S3 reports such deletes as successful.
     #[serde(default)]
@@ -179,6 +179,10 @@ pub struct ExpirePlan {
     /// True when this run finished a plan an earlier, interrupted run had written.
     #[serde(default)]
     pub resumed: bool,
+    /// `EARLIEST`/`LATEST` hints that were wrong after the run and were rewritten (or could
+    /// not be), as Java's expiration rewrites `EARLIEST`.
+    #[serde(default)]
+    pub hints_rewritten: Vec<String>,
 }
 
 /// Compute the range and the files. Changes nothing.
@@ -227,6 +231,7 @@ async fn plan_range(
         failed: Vec::new(),
         already_gone: Vec::new(),
         resumed: false,
+        hints_rewritten: Vec::new(),
     };
     let (Some(earliest), Some(latest)) = (range.earliest(), range.latest()) else {
         return Ok(p);
@@ -766,7 +771,9 @@ pub async fn expire_with_progress(
     }
     let p = plan(table, opts, now_millis).await?;
     if p.expired_snapshots.is_empty() {
-        return Ok(resumed.unwrap_or(p));
+        let mut done = resumed.unwrap_or(p);
+        done.hints_rewritten = crate::ops::hints::repair(table).await;
+        return Ok(done);
     }
     execute(table, p, progress).await
 }
@@ -789,7 +796,11 @@ pub async fn execute(table: &Table, p: ExpirePlan, progress: Progress<'_>) -> Re
             "another expiration is running ({key} exists); run again when it is done"
         )));
     }
-    run_plan(table, p, &key, progress).await
+    let mut done = run_plan(table, p, &key, progress).await?;
+    // A wrong EARLIEST (e.g. ahead of the real earliest, which made step 1 leave it alone) or
+    // LATEST is rewritten now that the snapshot files are final.
+    done.hints_rewritten = crate::ops::hints::repair(table).await;
+    Ok(done)
 }
 
 async fn run_plan(
@@ -819,14 +830,14 @@ async fn run_plan(
             .await?;
     }
     for id in &p.expired_snapshots {
-        for (k, r) in table
+        for (_, r) in table
             .store()
             .delete_many(&[snapshot_key(SnapshotId(*id))])
             .await
         {
-            r.map_err(|e| {
-                Error::InvalidArgument(format!("could not delete {k} ({e}); run again to finish"))
-            })?;
+            // The store's error as it is (kind `storage`): the run stops here, before any file
+            // is deleted, and a re-run finishes the plan.
+            r?;
         }
     }
     // 2. The handshake with create-tag: a tag created since the plan was made may keep files
@@ -861,7 +872,7 @@ async fn run_plan(
             match r {
                 Ok(Deleted::Now) => {}
                 Ok(Deleted::AlreadyGone) => p.already_gone.push(k),
-                Err(e) => p.failed.push(format!("{k}: {e}")),
+                Err(e) => p.failed.push(FailedDeletion::new(k, &e)),
             }
         }
         done += batch.len() as u64;

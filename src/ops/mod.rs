@@ -6,6 +6,7 @@ pub mod check;
 pub mod delete_tag;
 pub mod expire;
 pub mod expire_tags;
+pub mod hints;
 pub mod journal;
 pub mod orphans;
 pub mod rollback;

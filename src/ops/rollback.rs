@@ -23,7 +23,7 @@ use bytes::Bytes;
 use serde::Serialize;
 
 use crate::clock::Clock;
-use crate::error::{Error, Result};
+use crate::error::{Error, FailedDeletion, Result};
 use crate::format::hint::encode_hint;
 use crate::format::ids::{SnapshotId, TagName};
 use crate::format::snapshot::Snapshot;
@@ -114,8 +114,12 @@ pub struct RollbackPlan {
     pub protection_tag: Option<String>,
     /// As-latest: the new snapshot (after a real run).
     pub new_snapshot_id: Option<i64>,
-    /// Notes (e.g. which of several tags was used, a purge skipped for safety).
+    /// Notes (e.g. which of several tags was used, a purge skipped for safety, a wrong hint
+    /// rewritten).
     pub notes: Vec<String>,
+    /// `--purge`: files whose deletion failed, each with its error (the command is
+    /// incomplete; the files are unreferenced, so orphan cleaning or a re-run reclaims them).
+    pub failed: Vec<FailedDeletion>,
 }
 
 struct Resolved {
@@ -256,6 +260,7 @@ async fn plan_resolved(
         protection_tag: None,
         new_snapshot_id: None,
         notes,
+        failed: Vec::new(),
     };
     match mode {
         RollbackMode::AsLatest => {
@@ -532,10 +537,14 @@ pub async fn execute(
                 };
                 for (key, r) in table.store().delete_many(&keys).await {
                     if let Err(e) = r {
-                        p.notes.push(format!("could not delete {key}: {e}"));
+                        p.failed.push(FailedDeletion::new(key, &e));
                     }
                 }
             }
+            // 8. A hint that was wrong before (e.g. EARLIEST above the real earliest) and that
+            //    the steps above did not set is rewritten from the listing, as Java's rollback
+            //    rewrites LATEST.
+            p.notes.extend(crate::ops::hints::repair(table).await);
         }
     }
     Ok(p)
@@ -545,13 +554,12 @@ fn protection_tag_name(id: SnapshotId) -> String {
     format!("rollback-to-as-latest-{id}")
 }
 
+/// Delete one version file; a failure stops the rollback with the store's error as it is
+/// (kind `storage`): the versions must go newest first, so nothing after it may be deleted.
+/// Running the same rollback again finishes it.
 async fn delete_one(table: &Table, key: &str) -> Result<()> {
-    for (k, r) in table.store().delete_many(&[key.to_string()]).await {
-        r.map_err(|e| {
-            Error::InvalidArgument(format!(
-                "could not delete {k} ({e}); the rollback stopped there: run it again to finish"
-            ))
-        })?;
+    for (_, r) in table.store().delete_many(&[key.to_string()]).await {
+        r?;
     }
     Ok(())
 }

@@ -132,9 +132,11 @@ pub fn decode(bytes: &[u8], path: &str) -> Result<SavedPlan> {
         .map_err(|e| Error::InvalidArgument(format!("{path}: not a saved plan ({e})")))?;
     match v.get("format").and_then(serde_json::Value::as_str) {
         Some(FORMAT) => {}
-        Some(other) => return Err(Error::InvalidArgument(format!(
+        Some(other) => {
+            return Err(Error::InvalidArgument(format!(
             "{path}: plan format {other:?} is not {FORMAT:?} (made by another tagkeeper version?)"
-        ))),
+        )))
+        }
         None => {
             return Err(Error::InvalidArgument(format!(
                 "{path}: not a saved plan (no \"format\"); write one with --plan-out"

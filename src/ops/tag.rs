@@ -6,7 +6,7 @@ use bytes::Bytes;
 use serde::Serialize;
 
 use crate::clock::Clock;
-use crate::error::{Error, Result};
+use crate::error::{Error, FailedDeletion, Result};
 use crate::format::duration::parse_duration;
 use crate::format::ids::{SnapshotId, TagName};
 use crate::format::snapshot::Snapshot;
@@ -230,6 +230,9 @@ pub struct RenameTagReport {
     pub snapshot_id: i64,
     /// True when an earlier, interrupted rename was finished (or had already completed).
     pub resumed: bool,
+    /// The old name's file, when deleting it failed (with the error): the tag now has both
+    /// names and the rename is incomplete; running it again finishes it.
+    pub failed: Vec<FailedDeletion>,
 }
 
 /// Rename a tag: a conditional create of the new name with the old file's bytes verbatim (so
@@ -246,6 +249,7 @@ pub async fn rename_tag(table: &Table, from: &TagName, to: &TagName) -> Result<R
                 to: to.to_string(),
                 snapshot_id: t.snapshot.id.0,
                 resumed: true,
+                failed: Vec::new(),
             }),
             None => Err(Error::TagNotFound {
                 name: from.to_string(),
@@ -267,22 +271,19 @@ pub async fn rename_tag(table: &Table, from: &TagName, to: &TagName) -> Result<R
             true
         }
     };
-    for (key, r) in table
+    let failed = table
         .store()
         .delete_many(std::slice::from_ref(&from_key))
         .await
-    {
-        r.map_err(|e| {
-            Error::InvalidArgument(format!(
-                "tag '{to}' was created but deleting {key} failed ({e}); run the rename again"
-            ))
-        })?;
-    }
+        .into_iter()
+        .filter_map(|(key, r)| r.err().map(|e| FailedDeletion::new(key, &e)))
+        .collect();
     Ok(RenameTagReport {
         from: from.to_string(),
         to: to.to_string(),
         snapshot_id: tag.snapshot.id.0,
         resumed,
+        failed,
     })
 }
 

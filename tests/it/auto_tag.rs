@@ -419,9 +419,11 @@ async fn cli_warehouse_one_shot_reports_a_broken_table_and_does_the_rest() {
     let (_d, wh) = warehouse().await;
     break_table(&wh);
     let out = tagkeeper(&["auto-tag", "--warehouse", wh.to_str().unwrap(), "--json"]);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    // Incomplete (the failure policy): exit 2, the one report carrying the error.
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     let doc: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(doc["failed"], 1);
+    assert_eq!(doc["error"]["kind"], "incomplete", "{doc:#}");
     let tables = doc["tables"].as_array().unwrap();
     assert_eq!(
         tables.len(),

@@ -290,9 +290,11 @@ fn cli_check_exit_codes_and_json() {
     std::fs::remove_file(dir.join(&f)).unwrap();
     let out = tagkeeper(&["check", "--json", path]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    // Exactly one JSON document: the report, not an error.
+    // Exactly one JSON document: the report, carrying the failure as its `error` member.
     let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(v["whole"], Value::Bool(false));
+    assert_eq!(v["error"]["kind"], "problems_found");
+    assert_eq!(v["error"]["exit_code"], 1);
     assert_eq!(
         v["problems"],
         serde_json::json!([{"kind": "missing_file", "path": f, "detail": "referenced by snapshot 6"}])

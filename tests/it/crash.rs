@@ -373,9 +373,12 @@ async fn crash_sweep_create_tag() {
 async fn crash_sweep_delete_tag() {
     fn run(t: Table) -> Pin<Box<dyn Future<Output = tagkeeper::Result<()>> + Send>> {
         Box::pin(async move {
-            tagkeeper::ops::delete_tag::delete_tags(&t, &[tag("t5")], false)
-                .await
-                .map(|_| ())
+            let r = tagkeeper::ops::delete_tag::delete_tags(&t, &[tag("t5")], false).await?;
+            // Deletions that failed (the crash) make the run fail, as the CLI's exit code does.
+            match r.failed.first() {
+                None => Ok(()),
+                Some(f) => Err(tagkeeper::Error::InvalidArgument(f.to_string())),
+            }
         })
     }
     // Journaled: the re-run (the tag is gone by then at most crash points) finishes the
@@ -388,9 +391,12 @@ async fn crash_sweep_delete_tag() {
 async fn crash_sweep_rename_tag() {
     fn run(t: Table) -> Pin<Box<dyn Future<Output = tagkeeper::Result<()>> + Send>> {
         Box::pin(async move {
-            rename_tag(&t, &tag("t3"), &tag("renamed"))
-                .await
-                .map(|_| ())
+            let r = rename_tag(&t, &tag("t3"), &tag("renamed")).await?;
+            // The old name left behind (the crash) makes the run fail, as the CLI's exit code does.
+            match r.failed.first() {
+                None => Ok(()),
+                Some(f) => Err(tagkeeper::Error::InvalidArgument(f.to_string())),
+            }
         })
     }
     sweep("rename-tag", run, run).await;
@@ -441,7 +447,17 @@ async fn crash_sweep_auto_tag() {
             let run = minute_auto_tag_run();
             let r = tagkeeper::ops::auto_tag::auto_tag(&t, &run, &clock()).await?;
             assert_eq!(r.status, "done");
-            Ok(())
+            // Retention deletions that failed (the crash) make the run fail, as the CLI's exit
+            // code does.
+            match r
+                .retention
+                .iter()
+                .chain(&r.expired)
+                .find_map(|d| d.failed.first())
+            {
+                None => Ok(()),
+                Some(f) => Err(tagkeeper::Error::InvalidArgument(f.to_string())),
+            }
         })
     }
     let n = sweep("auto-tag", run, run).await;
@@ -484,7 +500,7 @@ async fn crash_sweep_remove_orphan_files() {
             .await?;
             match r.failed.first() {
                 None => Ok(()),
-                Some(f) => Err(tagkeeper::Error::InvalidArgument(f.clone())),
+                Some(f) => Err(tagkeeper::Error::InvalidArgument(f.to_string())),
             }
         })
     }
@@ -502,7 +518,7 @@ async fn crash_sweep_expire_tags() {
             // Deletions that failed (the crash) make the run fail, as the CLI's exit code does.
             match r.failed.first() {
                 None => Ok(()),
-                Some(f) => Err(tagkeeper::Error::InvalidArgument(f.clone())),
+                Some(f) => Err(tagkeeper::Error::InvalidArgument(f.to_string())),
             }
         })
     }

@@ -19,6 +19,7 @@ mod corruption;
 mod crash;
 mod delete_tag;
 mod expire;
+mod failure_policy;
 mod faults;
 mod fixtures;
 mod interop;

@@ -137,3 +137,51 @@ fn damaged_or_foreign_plan_files_are_refused() {
         );
     }
 }
+
+/// The CLI: `--plan-out` changes nothing and prints the dry run; `apply-plan` executes that
+/// plan; applying it again is refused (the table changed: the tag is gone).
+#[tokio::test]
+async fn plan_out_and_apply_plan_on_the_command_line() {
+    use crate::common::{stderr, stdout, tagkeeper};
+    let (_t, tpl) = template().await;
+    let (_a, direct) = copy(&tpl);
+    let out = tagkeeper(&["--json", "delete-tag", direct.to_str().unwrap(), "t5"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let (_b, dir) = copy(&tpl);
+    let plan_file = dir.parent().unwrap().join("plan.json");
+    let table = dir.to_str().unwrap();
+    let out = tagkeeper(&[
+        "--json",
+        "delete-tag",
+        table,
+        "t5",
+        "--plan-out",
+        plan_file.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let shown: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(shown["dry_run"], true);
+    assert_eq!(files(&dir), files(&tpl), "--plan-out changed the table");
+    let saved: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&plan_file).unwrap()).unwrap();
+    assert_eq!(saved["format"], "tagkeeper-plan/1");
+    assert_eq!(saved["command"], "delete-tag");
+    // The files the dry run showed are exactly the ones the saved plan deletes.
+    assert_eq!(shown["tags"][0]["files"], saved["plan"]["tags"][0]["files"]);
+    let out = tagkeeper(&["--json", "apply-plan", plan_file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(report["deleted_tags"], serde_json::json!(["t5"]));
+    assert_eq!(files(&dir), files(&direct));
+    let again = tagkeeper(&["--json", "apply-plan", plan_file.to_str().unwrap()]);
+    assert_ne!(again.status.code(), Some(0));
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&again)).unwrap();
+    assert_eq!(doc["error"]["kind"], "conflict", "{doc}");
+    assert!(
+        doc["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("tag 't5' was deleted"),
+        "{doc}"
+    );
+}

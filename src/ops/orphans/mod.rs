@@ -43,7 +43,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::clock::Clock;
-use crate::error::{Error, Result};
+use crate::error::{Error, FailedDeletion, Result};
 use crate::format::file_name::{FileDir, OrphanRole, PaimonFile};
 use crate::io::{ObjectInfo, TableStore};
 use crate::ops::delete_tag::Tally;
@@ -231,9 +231,9 @@ pub struct OrphanReport {
     pub unknown_files: Vec<UnknownFile>,
     /// Empty bucket and partition directories removed (local filesystems only).
     pub removed_dirs: Vec<String>,
-    /// Deletions that failed, with the error (a missing file counts as deleted), and empty
-    /// directories that could not be removed (`<dir>/: …`).
-    pub failed: Vec<String>,
+    /// Deletions that failed, each with its error (a missing file counts as deleted), and
+    /// empty directories that could not be removed (path `<dir>/`); the run is incomplete.
+    pub failed: Vec<FailedDeletion>,
     /// Things worth knowing (e.g. external data paths, which are not scanned).
     pub notes: Vec<String>,
     /// Wall-clock duration of the run, ms.
@@ -377,7 +377,7 @@ pub async fn execute(
     let mut failed: HashSet<String> = HashSet::new();
     for (key, r) in table.store().delete_many(&keys).await {
         if let Err(e) = r {
-            report.failed.push(format!("{key}: {e}"));
+            report.failed.push(FailedDeletion::new(&key, &e));
             failed.insert(key);
         }
     }
@@ -559,8 +559,11 @@ fn abort_on_read(e: Error) -> Error {
 
 // ----- empty directories -----
 
-/// The directories removed, and each removal that failed (`<dir>/: <error>`).
-async fn remove_empty_dirs(table: &Table, report: &OrphanReport) -> (Vec<String>, Vec<String>) {
+/// The directories removed, and each removal that failed (path `<dir>/`).
+async fn remove_empty_dirs(
+    table: &Table,
+    report: &OrphanReport,
+) -> (Vec<String>, Vec<FailedDeletion>) {
     let store = table.store();
     let mut removed = BTreeSet::new();
     let mut errors = Vec::new();
@@ -608,8 +611,8 @@ async fn remove_empty_dirs(table: &Table, report: &OrphanReport) -> (Vec<String>
     (removed.into_iter().collect(), errors)
 }
 
-fn dir_failure(dir: &str, e: &Error) -> String {
-    format!("{dir}/: the empty directory could not be removed: {e}")
+fn dir_failure(dir: &str, e: &Error) -> FailedDeletion {
+    FailedDeletion::new(format!("{dir}/"), e)
 }
 
 fn render_millis(millis: i64) -> String {

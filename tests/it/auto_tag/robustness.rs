@@ -366,7 +366,8 @@ async fn cli_flags_override_table_options() {
         "0",
         "--dry-run",
     ]);
-    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    // The table's run failed, so auto-tag is incomplete (the failure policy): exit 2.
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
     assert!(
         stdout(&out).contains("tag.num-retained-max = 0")
             || stderr(&out).contains("tag.num-retained-max = 0"),
