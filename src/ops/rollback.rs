@@ -31,11 +31,11 @@ use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::format::hint::encode_hint;
 use crate::format::ids::{SnapshotId, TagName};
+use crate::format::manifest::ManifestEntry;
 use crate::format::snapshot::Snapshot;
 use crate::io::CreateOutcome;
 use crate::ops::delete_tag::{footprint, Category, Footprint, PlannedFile};
 use crate::ops::tag::{create_tag, CreateTag, TagSource};
-use crate::format::manifest::ManifestEntry;
 use crate::table::layout::{
     earliest_hint_key, latest_hint_key, manifest_key, snapshot_key, statistics_key, tag_key,
     CHANGELOG_DIR,

@@ -157,16 +157,12 @@ pub async fn commit_rollback(
     // Same id, other content: a destructive rollback and a new commit reused the id.
     match table.try_load_snapshot(plan.previous.id).await? {
         Some(s) if s == plan.previous => {}
-        _ => {
-            return Err(moved(format!(
-                "snapshot {} was replaced",
-                plan.previous.id
-            )))
-        }
+        _ => return Err(moved(format!("snapshot {} was replaced", plan.previous.id))),
     }
     let schema = table.latest_schema().await?;
     let merge = MergeOptions::from_options(&schema.options)?;
-    let mut writer = ManifestWriter::new(table.clone(), schema.partition_types(), merge.target_size);
+    let mut writer =
+        ManifestWriter::new(table.clone(), schema.partition_types(), merge.target_size);
     let commit_user = format!("{ROLLBACK_COMMIT_USER_PREFIX}{}", uuid::Uuid::new_v4());
     let json = match write_metadata(&mut writer, plan, &commit_user, clock).await {
         Ok(j) => j,
@@ -192,7 +188,9 @@ pub async fn commit_rollback(
     };
     if !ours {
         remove(table, writer.written()).await;
-        return Err(moved(format!("another writer committed snapshot {new_id} first")));
+        return Err(moved(format!(
+            "another writer committed snapshot {new_id} first"
+        )));
     }
     if let Err(e) = table
         .store()
@@ -264,9 +262,9 @@ async fn write_metadata(
     m.insert("commitIdentifier".into(), json!(BATCH_COMMIT_IDENTIFIER));
     m.insert("commitKind".into(), json!("OVERWRITE"));
     m.insert("timeMillis".into(), json!(clock.now_millis()));
-    let total = target.total_record_count.unwrap_or_else(|| {
-        previous.total_record_count.unwrap_or(0) + delta_records
-    });
+    let total = target
+        .total_record_count
+        .unwrap_or_else(|| previous.total_record_count.unwrap_or(0) + delta_records);
     m.insert("totalRecordCount".into(), json!(total));
     m.insert("deltaRecordCount".into(), json!(delta_records));
     if let Some(w) = target.watermark {
@@ -347,8 +345,8 @@ mod tests {
             entry("foreign", 0, None),
             entry("up", 0, Some(3)),
         ];
-        let p = RollbackCommit::plan(snapshot(9), previous.clone(), snapshot(4), target, 1)
-            .unwrap();
+        let p =
+            RollbackCommit::plan(snapshot(9), previous.clone(), snapshot(4), target, 1).unwrap();
         assert_eq!(p.base, previous);
         let got: Vec<(FileKind, &str, i32, Option<i64>)> = p
             .delta
