@@ -8,7 +8,7 @@ use super::GlobalArgs;
 use tagkeeper::clock::SystemClock;
 use tagkeeper::error::incomplete;
 use tagkeeper::format::ids::{SnapshotId, TagName};
-use tagkeeper::ops::rollback::{execute, plan, RollbackMode, RollbackPlan, RollbackTarget};
+use tagkeeper::ops::rollback::{execute_plan, plan, RollbackMode, RollbackPlan, RollbackTarget};
 use tagkeeper::table::Table;
 use tagkeeper::{Error, Result};
 
@@ -19,9 +19,10 @@ a tag whose snapshot expired has its snapshot restored. Data files are left for 
 unless --purge. STOP ALL WRITERS FIRST: a commit landing during the rollback is reported (exit 1)
 and the rollback must be run again.
 
---as-latest keeps all history: a new OVERWRITE snapshot makes the target's files live again; a
-target given as a snapshot id is protected by a tag so that expiration cannot delete the files
-added back. It commits like any writer and needs no pause.
+--as-latest keeps all history: a new OVERWRITE snapshot makes the target's files live again, with
+fresh manifests that every Paimon reader reads right; a target given as a snapshot id is
+protected by a tag so that expiration cannot delete the files added back. It needs no pause, but
+a commit landing between planning and committing fails it with a conflict (run it again).
 
 --dry-run prints the preview and changes nothing.";
 
@@ -76,10 +77,13 @@ pub(crate) async fn run(a: RollbackArgs, global: &GlobalArgs, printer: &Printer)
         RollbackMode::Destructive { purge: a.purge }
     };
     let table = Table::open(&a.table, &global.store_options()).await?;
+    // Planned once: a real run executes the very plan a dry run prints, and fails with a
+    // conflict if the table changed in between.
+    let planned = plan(&table, &target, mode).await?;
     let report = if a.dry_run {
-        plan(&table, &target, mode).await?
+        planned
     } else {
-        execute(&table, &target, mode, &SystemClock).await?
+        execute_plan(&table, planned, &SystemClock).await?
     };
     printer.warnings(&report.notes);
     let failure = incomplete("rollback-to", &report.failed);

@@ -11,13 +11,18 @@
 //! tags referenced, decided against every remaining snapshot and tag, and skips the purge
 //! entirely if any of them cannot be read (fail closed).
 //!
-//! `--as-latest` keeps all history. Files it adds back were deleted by snapshots after the
-//! target; when those expire, only a tag on the target keeps the files (Paimon PR #8450), so a
-//! target given as a bare snapshot id is first protected by a tag `rollback-to-as-latest-<id>`
-//! (Java appends a random UUID; a fixed name makes a re-run after a crash reuse the tag instead
-//! of adding a second one).
+//! `--as-latest` keeps all history: one OVERWRITE snapshot shaped as Java's
+//! `rollbackToAsLatest` commits it (fresh ADD-only base manifests, a delta of exactly the
+//! difference; see [`crate::write::rollback`]). Files it adds back were deleted by snapshots
+//! after the target; when those expire, only a tag on the target keeps the files (Paimon PR
+//! #8450), so a target given as a bare snapshot id is first protected by a tag
+//! `rollback-to-as-latest-<id>` (Java appends a random UUID; a fixed name makes a re-run after a
+//! crash reuse the tag instead of adding a second one).
+//!
+//! Both modes plan once ([`plan`]: the preview) and [`execute_plan`] runs exactly that plan; if
+//! the table changed in between, the run fails with a conflict instead of re-planning.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::Bytes;
 use serde::Serialize;
@@ -26,16 +31,16 @@ use crate::clock::Clock;
 use crate::error::{Error, FailedDeletion, Result};
 use crate::format::hint::encode_hint;
 use crate::format::ids::{SnapshotId, TagName};
+use crate::format::manifest::ManifestEntry;
 use crate::format::snapshot::Snapshot;
 use crate::io::CreateOutcome;
 use crate::ops::delete_tag::{needed_without, reclaimable, PlannedFile};
 use crate::ops::tag::{create_tag, CreateTag, TagSource};
-use crate::reach::EntryIdentity;
 use crate::table::layout::{
     earliest_hint_key, latest_hint_key, snapshot_key, tag_key, CHANGELOG_DIR,
 };
 use crate::table::{Table, VersionSpec};
-use crate::write::commit::{commit, CommitOptions, CommitRequest, OverwriteScope};
+use crate::write::rollback::{commit_rollback, RollbackCommit};
 
 /// What to roll back to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,8 +125,21 @@ pub struct RollbackPlan {
     /// `--purge`: files whose deletion failed, each with its error (the command is
     /// incomplete; the files are unreferenced, so orphan cleaning or a re-run reclaims them).
     pub failed: Vec<FailedDeletion>,
+    /// What executing this plan does beyond the summary above (not printed).
+    #[serde(skip)]
+    work: Work,
 }
 
+/// The parts of a plan that execution needs and the preview does not print.
+#[derive(Debug, Clone, PartialEq)]
+enum Work {
+    /// The commit, exactly as planned.
+    AsLatest(Box<RollbackCommit>),
+    /// The target snapshot (restored from its tag when expired).
+    Destructive(Box<Snapshot>),
+}
+
+#[derive(Clone)]
 struct Resolved {
     snapshot: Snapshot,
     source: String,
@@ -203,20 +221,13 @@ fn summary(s: &Snapshot, source: &str) -> VersionSummary {
     }
 }
 
-/// Build the preview. Changes nothing.
+/// Plan a rollback. Changes nothing. The plan is the preview (`--dry-run` prints it) and, given
+/// to [`execute_plan`], exactly what runs.
 pub async fn plan(
     table: &Table,
     target: &RollbackTarget,
     mode: RollbackMode,
 ) -> Result<RollbackPlan> {
-    Ok(plan_resolved(table, target, mode).await?.0)
-}
-
-async fn plan_resolved(
-    table: &Table,
-    target: &RollbackTarget,
-    mode: RollbackMode,
-) -> Result<(RollbackPlan, Resolved)> {
     let mut notes = Vec::new();
     let resolved = resolve(table, target, &mut notes).await?;
     let range = table.snapshot_range().await?;
@@ -261,38 +272,47 @@ async fn plan_resolved(
         new_snapshot_id: None,
         notes,
         failed: Vec::new(),
+        work: Work::Destructive(Box::new(resolved.snapshot.clone())),
     };
     match mode {
         RollbackMode::AsLatest => {
-            let target_live = table
-                .data_files(&resolved.snapshot, &resolved.source)
-                .await?;
-            let latest_live = table.data_files(&latest, "the latest snapshot").await?;
-            let t: std::collections::HashSet<EntryIdentity> = target_live
+            let entries = |files: Vec<crate::table::LiveFile>| -> Vec<ManifestEntry> {
+                files.into_iter().map(|f| f.entry).collect()
+            };
+            let target_live = entries(
+                table
+                    .data_files(&resolved.snapshot, &resolved.source)
+                    .await?,
+            );
+            let latest_live = entries(table.data_files(&latest, "the latest snapshot").await?);
+            // No tag can be older than this, nor any snapshot (see RollbackCommit::plan).
+            let tags = table.tags().await?;
+            let floor = tags
                 .iter()
-                .map(|f| EntryIdentity::of(&f.entry))
-                .collect();
-            let l: std::collections::HashSet<EntryIdentity> = latest_live
-                .iter()
-                .map(|f| EntryIdentity::of(&f.entry))
-                .collect();
-            for f in latest_live
-                .iter()
-                .filter(|f| !t.contains(&EntryIdentity::of(&f.entry)))
-            {
+                .map(|t| t.tag.snapshot.id.0)
+                .chain(range.earliest().map(|e| e.0))
+                .chain(std::iter::once(target_id.0))
+                .min()
+                .unwrap_or(target_id.0);
+            let commit = RollbackCommit::plan(
+                latest,
+                latest_live,
+                resolved.snapshot.clone(),
+                target_live,
+                floor,
+            )?;
+            for e in commit.deleted() {
                 p.files_deleted += 1;
-                p.bytes_deleted += f.entry.file.file_size;
+                p.bytes_deleted += e.file.file_size;
             }
-            for f in target_live
-                .iter()
-                .filter(|f| !l.contains(&EntryIdentity::of(&f.entry)))
-            {
+            for e in commit.added_back() {
                 p.files_added_back += 1;
-                p.bytes_added_back += f.entry.file.file_size;
+                p.bytes_added_back += e.file.file_size;
             }
             if resolved.bare {
                 p.protection_tag = Some(protection_tag_name(target_id));
             }
+            p.work = Work::AsLatest(Box::new(commit));
         }
         RollbackMode::Destructive { .. } => {
             p.snapshots_removed = range
@@ -361,7 +381,7 @@ async fn plan_resolved(
             }
         }
     }
-    Ok((p, resolved))
+    Ok(p)
 }
 
 async fn changelog_ids(table: &Table) -> Result<Vec<i64>> {
@@ -425,129 +445,175 @@ async fn unreferenced(
     Ok(files)
 }
 
-/// Carry out a rollback; returns the plan, marked as executed.
+/// Plan a rollback and carry out that plan ([`plan`], then [`execute_plan`]).
 pub async fn execute(
     table: &Table,
     target: &RollbackTarget,
     mode: RollbackMode,
     clock: &dyn Clock,
 ) -> Result<RollbackPlan> {
-    let (mut p, resolved) = plan_resolved(table, target, mode).await?;
+    execute_plan(table, plan(table, target, mode).await?, clock).await
+}
+
+/// Carry out exactly this plan; returns it, marked as executed. If the table changed since it
+/// was planned (a new latest snapshot, or for a destructive rollback other tags to remove), it
+/// fails with [`Error::Conflict`] rather than doing something other than what was previewed.
+pub async fn execute_plan(
+    table: &Table,
+    plan: RollbackPlan,
+    clock: &dyn Clock,
+) -> Result<RollbackPlan> {
+    let mut p = plan;
     p.dry_run = false;
-    let target_id = resolved.snapshot.id;
-    match mode {
-        RollbackMode::AsLatest => {
-            if resolved.bare {
-                let name = TagName::new(&protection_tag_name(target_id))?;
+    let target_id = SnapshotId(p.target.snapshot_id);
+    let work = p.work.clone();
+    match work {
+        Work::AsLatest(commit) => {
+            // Checked before the protection tag is created, and again by the commit itself.
+            let latest = table.latest_snapshot_id().await?;
+            if latest != Some(commit.previous.id) {
+                return Err(changed_since_planned(&p, latest));
+            }
+            if let Some(name) = &p.protection_tag {
+                let name = TagName::new(name)?;
                 let req = CreateTag {
                     name: name.clone(),
                     source: TagSource::Snapshot(target_id),
                     time_retained: None,
                     if_not_exists: true,
                 };
-                create_tag(table, &req, clock).await?;
-                p.protection_tag = Some(name.to_string());
+                let made = create_tag(table, &req, clock).await?;
+                if made.snapshot_id != target_id.0 {
+                    return Err(Error::Conflict(format!(
+                        "tag '{name}' exists but keeps snapshot {}, not the target {target_id}: \
+                         delete or rename it, then run the rollback again",
+                        made.snapshot_id
+                    )));
+                }
             }
-            let entries = table
-                .data_files(&resolved.snapshot, &resolved.source)
-                .await?
-                .into_iter()
-                .map(|f| f.entry)
-                .collect();
-            let request = CommitRequest {
-                files: Vec::new(),
-                overwrite: Some(OverwriteScope::ReplaceWith(entries)),
-                record_commit_snapshot: true,
-            };
-            let outcome = commit(table, request, clock, &CommitOptions::default()).await?;
+            let outcome = commit_rollback(table, &commit, clock).await?;
             p.new_snapshot_id = Some(outcome.snapshot_id);
         }
-        RollbackMode::Destructive { .. } => {
-            if p.current.snapshot_id == target_id.0
-                && !p.restores_snapshot
-                && !p.sets_earliest
-                && p.tags_removed.is_empty()
-            {
-                p.notes
-                    .push("the target is the latest snapshot: nothing to do".into());
-                return Ok(p);
-            }
-            // 0. An expired target is restored from its tag before anything is deleted (Java
-            //    restores it last, which leaves a window with no snapshot file at all).
-            if p.restores_snapshot {
-                let key = snapshot_key(target_id);
-                match table
-                    .store()
-                    .put_create(&key, Bytes::from(resolved.snapshot.encode()))
-                    .await?
-                {
-                    CreateOutcome::Created | CreateOutcome::AlreadyExists => {}
-                }
-            }
-            // 1. LATEST next: readers stop at the target.
-            table
-                .store()
-                .put_overwrite(&latest_hint_key(), Bytes::from(encode_hint(target_id)))
-                .await?;
-            // 2. Newer snapshots, newest first, one at a time (a crash leaves a contiguous history).
-            for id in &p.snapshots_removed {
-                delete_one(table, &snapshot_key(SnapshotId(*id))).await?;
-            }
-            // 3. Newer long-lived changelogs, then the changelog hint.
-            for id in &p.changelogs_removed {
-                delete_one(table, &format!("{CHANGELOG_DIR}/changelog-{id}")).await?;
-            }
-            if !p.changelogs_removed.is_empty() {
-                let remaining = changelog_ids(table).await?;
-                let hint = remaining
-                    .last()
-                    .map_or(b"-1".to_vec(), |l| l.to_string().into_bytes());
-                table
-                    .store()
-                    .put_overwrite(&format!("{CHANGELOG_DIR}/LATEST"), Bytes::from(hint))
-                    .await?;
-            }
-            // 4. Tags newer than the target.
-            for name in &p.tags_removed {
-                if let Some(n) = TagName::from_listing(name) {
-                    delete_one(table, &tag_key(&n)).await?;
-                }
-            }
-            // 5. EARLIEST, when the target was restored (everything older had expired).
-            if p.sets_earliest {
-                table
-                    .store()
-                    .put_overwrite(&earliest_hint_key(), Bytes::from(encode_hint(target_id)))
-                    .await?;
-            }
-            // 6. A commit that landed meanwhile (writers must be stopped) is reported loudly.
-            let now = table.snapshot_range().await?;
-            if let Some(l) = now.latest().filter(|l| *l > target_id) {
-                return Err(Error::Conflict(format!(
-                    "snapshot {l} was committed while rolling back to snapshot {target_id}: stop all \
-                     writers, then run the same rollback again to finish it"
-                )));
-            }
-            // 7. Purge: files only the removed versions referenced.
-            if p.purge {
-                let keys: Vec<String> = {
-                    let mut files = p.unreferenced.clone();
-                    files.sort_by_key(|f| f.category);
-                    files.into_iter().map(|f| f.path).collect()
-                };
-                for (key, r) in table.store().delete_many(&keys).await {
-                    if let Err(e) = r {
-                        p.failed.push(FailedDeletion::new(key, &e));
-                    }
-                }
-            }
-            // 8. A hint that was wrong before (e.g. EARLIEST above the real earliest) and that
-            //    the steps above did not set is rewritten from the listing, as Java's rollback
-            //    rewrites LATEST.
-            p.notes.extend(crate::ops::hints::repair(table).await);
-        }
+        Work::Destructive(target) => destructive(table, &mut p, &target).await?,
     }
     Ok(p)
+}
+
+fn changed_since_planned(p: &RollbackPlan, latest: Option<SnapshotId>) -> Error {
+    Error::Conflict(format!(
+        "the table changed after the rollback was planned (latest snapshot {}, planned on {}): \
+         nothing was changed; plan and run the rollback again",
+        latest.map_or("none".to_string(), |l| l.to_string()),
+        p.current.snapshot_id
+    ))
+}
+
+/// Java's `cleanLargerThan`, in the order the module documentation gives.
+async fn destructive(table: &Table, p: &mut RollbackPlan, target: &Snapshot) -> Result<()> {
+    let target_id = target.id;
+    // The table must still be what was planned: same latest snapshot, same tags to remove.
+    let range = table.snapshot_range().await?;
+    if range.latest().map(|l| l.0) != Some(p.current.snapshot_id) {
+        return Err(changed_since_planned(p, range.latest()));
+    }
+    let newer_tags: BTreeSet<String> = table
+        .tags()
+        .await?
+        .iter()
+        .filter(|t| t.tag.snapshot.id > target_id)
+        .map(|t| t.name.to_string())
+        .collect();
+    if newer_tags != p.tags_removed.iter().cloned().collect() {
+        return Err(Error::Conflict(format!(
+            "tags changed after the rollback was planned (tags newer than the target now: {}; \
+             planned: {}): nothing was changed; plan and run the rollback again",
+            newer_tags.into_iter().collect::<Vec<_>>().join(", "),
+            p.tags_removed.join(", ")
+        )));
+    }
+    if p.current.snapshot_id == target_id.0
+        && !p.restores_snapshot
+        && !p.sets_earliest
+        && p.tags_removed.is_empty()
+    {
+        p.notes
+            .push("the target is the latest snapshot: nothing to do".into());
+        return Ok(());
+    }
+    // 0. An expired target is restored from its tag before anything is deleted (Java restores
+    //    it last, which leaves a window with no snapshot file at all).
+    if p.restores_snapshot {
+        let key = snapshot_key(target_id);
+        match table
+            .store()
+            .put_create(&key, Bytes::from(target.encode()))
+            .await?
+        {
+            CreateOutcome::Created | CreateOutcome::AlreadyExists => {}
+        }
+    }
+    // 1. LATEST next: readers stop at the target.
+    table
+        .store()
+        .put_overwrite(&latest_hint_key(), Bytes::from(encode_hint(target_id)))
+        .await?;
+    // 2. Newer snapshots, newest first, one at a time (a crash leaves a contiguous history).
+    for id in &p.snapshots_removed {
+        delete_one(table, &snapshot_key(SnapshotId(*id))).await?;
+    }
+    // 3. Newer long-lived changelogs, then the changelog hint.
+    for id in &p.changelogs_removed {
+        delete_one(table, &format!("{CHANGELOG_DIR}/changelog-{id}")).await?;
+    }
+    if !p.changelogs_removed.is_empty() {
+        let remaining = changelog_ids(table).await?;
+        let hint = remaining
+            .last()
+            .map_or(b"-1".to_vec(), |l| l.to_string().into_bytes());
+        table
+            .store()
+            .put_overwrite(&format!("{CHANGELOG_DIR}/LATEST"), Bytes::from(hint))
+            .await?;
+    }
+    // 4. Tags newer than the target.
+    for name in &p.tags_removed {
+        if let Some(n) = TagName::from_listing(name) {
+            delete_one(table, &tag_key(&n)).await?;
+        }
+    }
+    // 5. EARLIEST, when the target was restored (everything older had expired).
+    if p.sets_earliest {
+        table
+            .store()
+            .put_overwrite(&earliest_hint_key(), Bytes::from(encode_hint(target_id)))
+            .await?;
+    }
+    // 6. A commit that landed meanwhile (writers must be stopped) is reported loudly.
+    let now = table.snapshot_range().await?;
+    if let Some(l) = now.latest().filter(|l| *l > target_id) {
+        return Err(Error::Conflict(format!(
+            "snapshot {l} was committed while rolling back to snapshot {target_id}: stop all \
+             writers, then run the same rollback again to finish it"
+        )));
+    }
+    // 7. Purge: files only the removed versions referenced.
+    if p.purge {
+        let keys: Vec<String> = {
+            let mut files = p.unreferenced.clone();
+            files.sort_by_key(|f| f.category);
+            files.into_iter().map(|f| f.path).collect()
+        };
+        for (key, r) in table.store().delete_many(&keys).await {
+            if let Err(e) = r {
+                p.failed.push(FailedDeletion::new(key, &e));
+            }
+        }
+    }
+    // 8. A hint that was wrong before (e.g. EARLIEST above the real earliest) and that the
+    //    steps above did not set is rewritten from the listing, as Java's rollback rewrites
+    //    LATEST.
+    p.notes.extend(crate::ops::hints::repair(table).await);
+    Ok(())
 }
 
 fn protection_tag_name(id: SnapshotId) -> String {

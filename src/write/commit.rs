@@ -32,7 +32,6 @@ use crate::format::manifest::{FileKind, ManifestEntry, SimpleStats};
 use crate::format::snapshot::Snapshot;
 use crate::format::types::DataType;
 use crate::io::CreateOutcome;
-use crate::reach::EntryIdentity;
 use crate::table::layout::{latest_hint_key, snapshot_key};
 use crate::table::Table;
 use crate::write::data_file::NewFile;
@@ -53,10 +52,6 @@ pub enum OverwriteScope {
     Partition(Vec<(usize, Datum)>),
     /// The partitions the new files are in (Paimon's default dynamic partition overwrite).
     Dynamic,
-    /// Make the live files equal these entries (a version's live files): DELETE entries for
-    /// live files not among them, ADD entries for those not live. The difference is computed
-    /// against the latest snapshot of each attempt. Used by `rollback-to --as-latest`.
-    ReplaceWith(Vec<ManifestEntry>),
 }
 
 /// What to commit.
@@ -279,7 +274,7 @@ fn in_scope(
     values: &[Datum],
 ) -> bool {
     match scope {
-        OverwriteScope::Table | OverwriteScope::ReplaceWith(_) => true,
+        OverwriteScope::Table => true,
         OverwriteScope::Dynamic => new_partitions.contains(partition_bytes),
         OverwriteScope::Partition(spec) => spec.iter().all(|(i, v)| values.get(*i) == Some(v)),
     }
@@ -294,10 +289,7 @@ fn manifest_in_scope(
     types: &[DataType],
     stats: &SimpleStats,
 ) -> bool {
-    if matches!(
-        scope,
-        OverwriteScope::Table | OverwriteScope::ReplaceWith(_)
-    ) {
+    if matches!(scope, OverwriteScope::Table) {
         return true;
     }
     // Stats rows are written with every field nullable.
@@ -331,7 +323,7 @@ fn manifest_in_scope(
             .iter()
             .any(|values| values.iter().enumerate().all(|(i, v)| may_hold(i, v))),
         OverwriteScope::Partition(spec) => spec.iter().all(|(i, v)| may_hold(*i, v)),
-        OverwriteScope::Table | OverwriteScope::ReplaceWith(_) => true,
+        OverwriteScope::Table => true,
     }
 }
 
@@ -413,44 +405,7 @@ async fn build(
         }
     };
     let mut delta: Vec<ManifestEntry> = Vec::new();
-    let mut re_added = 0;
-    if let Some(OverwriteScope::ReplaceWith(target)) = &request.overwrite {
-        let live = match latest {
-            Some(l) => table
-                .data_files(l, &format!("snapshot {}", l.id))
-                .await?
-                .into_iter()
-                .map(|f| f.entry)
-                .collect(),
-            None => Vec::new(),
-        };
-        let live_ids: std::collections::HashSet<EntryIdentity> =
-            live.iter().map(EntryIdentity::of).collect();
-        let target_ids: std::collections::HashSet<EntryIdentity> =
-            target.iter().map(EntryIdentity::of).collect();
-        for e in live
-            .into_iter()
-            .filter(|e| !target_ids.contains(&EntryIdentity::of(e)))
-        {
-            delta.push(ManifestEntry {
-                kind: FileKind::Delete,
-                ..e
-            });
-        }
-        for e in target
-            .iter()
-            .filter(|e| !live_ids.contains(&EntryIdentity::of(e)))
-        {
-            let mut file = e.file.clone();
-            file.commit_snapshot = request.record_commit_snapshot.then_some(new_id.0);
-            delta.push(ManifestEntry {
-                kind: FileKind::Add,
-                file,
-                ..e.clone()
-            });
-            re_added += 1;
-        }
-    } else if let (Some(scope), Some(l)) = (&request.overwrite, latest) {
+    if let (Some(scope), Some(l)) = (&request.overwrite, latest) {
         // Only manifests whose partition statistics admit a replaced partition are read, as
         // Java's scan with a partition filter does: an overwrite of one day of a long history
         // reads that day's manifests, not every live entry. Stats cover ADD and DELETE entries
@@ -474,7 +429,7 @@ async fn build(
             }
         }
     }
-    let deleted = delta.len() - re_added;
+    let deleted = delta.len();
     for f in &request.files {
         let mut meta = f.meta.clone();
         meta.commit_snapshot = request.record_commit_snapshot.then_some(new_id.0);
@@ -546,7 +501,7 @@ async fn build(
     Ok(Built {
         json: jackson::to_pretty_string(&Value::Object(m)).into_bytes(),
         kind,
-        added: request.files.len() + re_added,
+        added: request.files.len(),
         deleted,
         delta_records,
     })

@@ -20,6 +20,7 @@ pub mod data_file;
 pub mod input;
 pub mod manifests;
 pub mod merge;
+pub mod rollback;
 pub mod schema;
 pub mod stats;
 pub mod synthetic;

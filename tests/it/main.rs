@@ -9,6 +9,7 @@
     unreachable_pub
 )]
 
+mod as_latest;
 mod auto_tag;
 mod bad_input;
 mod check;

@@ -179,7 +179,8 @@ async fn as_latest_keeps_history_and_protects_a_bare_snapshot_target() {
         "the latest is the target again, file for file"
     );
     assert_eq!(c("tag-rollback-to-as-latest-7"), c("snapshot-7"));
-    // Every re-added file records snapshot 11 as its commit.
+    // Every re-added file keeps the commit snapshot of its first life (the target's record),
+    // so that tags of that life keep it when it is deleted again.
     let latest = t.try_load_snapshot(SnapshotId(11)).await.unwrap().unwrap();
     let delta = t
         .entries_of_list(&latest.delta_manifest_list, "t")
@@ -188,9 +189,21 @@ async fn as_latest_keeps_history_and_protects_a_bare_snapshot_target() {
     let adds: Vec<_> = delta
         .iter()
         .filter(|e| e.kind == tagkeeper::format::manifest::FileKind::Add)
+        .map(|e| (e.file.file_name.clone(), e.file.commit_snapshot))
         .collect();
     assert_eq!(adds.len(), preview.files_added_back);
-    assert!(adds.iter().all(|e| e.file.commit_snapshot == Some(11)));
+    let seven = t.try_load_snapshot(SnapshotId(7)).await.unwrap().unwrap();
+    let recorded: std::collections::HashMap<String, Option<i64>> = t
+        .data_files(&seven, "t")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|f| (f.entry.file.file_name, f.entry.file.commit_snapshot))
+        .collect();
+    for (name, c) in &adds {
+        assert_eq!(*c, recorded[name], "{name}");
+        assert!(c.is_some_and(|c| c <= 7), "{name}: {c:?}");
+    }
     // A tag target needs no protection tag.
     let r = execute(
         &t,
