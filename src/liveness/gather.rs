@@ -71,6 +71,9 @@ pub(crate) struct References {
     /// Each version as manifest lists read in order: base and delta (a version whose data
     /// lists are all present), or a long-lived changelog's changelog list.
     versions: Vec<Vec<String>>,
+    /// Data files that a version deletes without adding them first (inconsistent metadata):
+    /// they are in `names` (kept), and reported.
+    pub(crate) unmatched: BTreeSet<String>,
 }
 
 impl References {
@@ -158,10 +161,16 @@ impl References {
             // A manifest that vanished likewise.
             .filter(|ms: &Vec<String>| ms.iter().all(|m| self.facts.contains_key(m)))
             .collect();
-        for id in live_union(&versions, &self.facts)? {
+        let union = live_union(&versions, &self.facts)?;
+        for id in union.live.iter().chain(&union.unmatched) {
             self.names.insert(id.file_name().to_string());
             self.names.extend(id.extra_files().iter().cloned());
         }
+        self.unmatched = union
+            .unmatched
+            .iter()
+            .map(|id| id.file_name().to_string())
+            .collect();
         Ok(())
     }
 }
@@ -394,6 +403,8 @@ async fn collect(table: &Table, versions: Vec<Version>, refs: &mut References) -
         })
         .collect();
     let mut manifests: BTreeMap<String, Need> = BTreeMap::new();
+    // What the lists record of each manifest (size, entry counts), to check it when read.
+    let mut recorded: HashMap<String, crate::format::manifest::ManifestFileMeta> = HashMap::new();
     for ((list, need), metas) in lists.iter().zip(ordered(futures).await?) {
         let Some(metas) = metas else {
             refs.mark_vanished(need);
@@ -406,7 +417,11 @@ async fn collect(table: &Table, versions: Vec<Version>, refs: &mut References) -
         for m in metas {
             refs.names.extend(m.extra_files.iter().cloned());
             refs.names.insert(m.file_name.clone());
-            manifests.entry(m.file_name).or_default().inherit(need);
+            manifests
+                .entry(m.file_name.clone())
+                .or_default()
+                .inherit(need);
+            recorded.entry(m.file_name.clone()).or_insert(m);
         }
     }
     let futures: Vec<_> = indexes
@@ -425,9 +440,15 @@ async fn collect(table: &Table, versions: Vec<Version>, refs: &mut References) -
     manifests.retain(|name, _| refs.read.insert(name.clone()));
     let futures: Vec<_> = manifests
         .iter()
-        .map(|(name, need)| async move {
-            let by = need.by();
-            read_needed(table, need, table.manifest(name, &by)).await
+        .map(|(name, need)| {
+            let recorded = &recorded;
+            async move {
+                let by = need.by();
+                match recorded.get(name) {
+                    Some(meta) => read_needed(table, need, table.manifest_of(meta, &by)).await,
+                    None => read_needed(table, need, table.manifest(name, &by)).await,
+                }
+            }
         })
         .collect();
     for ((name, need), entries) in manifests.iter().zip(ordered(futures).await?) {

@@ -55,19 +55,35 @@ impl ManifestFacts {
     }
 }
 
-/// The union over `versions` of each version's live entries. A version is the names of its
-/// data manifests in read order (base list, then delta list); every name must be in
-/// `manifests`, or the version is unreadable and an error names the manifest.
+/// What the model finds over a set of versions.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LiveUnion {
+    /// Identities live in at least one version.
+    pub live: HashSet<EntryIdentity>,
+    /// Identities a version deletes without having added them before (in its own read order).
+    /// Consistent metadata has none: Paimon's manifests list every file's ADD before its
+    /// DELETE, and merging keeps a DELETE only while its ADD is in an earlier manifest. One is
+    /// damage (a flipped kind, a changed bucket or level) or a history the table does not
+    /// explain, so the files they name are kept: nothing is deleted on the word of
+    /// inconsistent metadata.
+    pub unmatched: HashSet<EntryIdentity>,
+}
+
+/// The union over `versions` of each version's live entries, and the DELETE entries that
+/// match no earlier ADD. A version is the names of its data manifests in read order (base
+/// list, then delta list); every name must be in `manifests`, or the version is unreadable and
+/// an error names the manifest.
 ///
 /// Pure and exact: it equals merging each version separately ([`live_union_per_version`]) and
 /// taking the union, but most identities are decided once for all versions: one that some
 /// manifest adds and no manifest deletes is live in every version holding that ADD; one that
-/// is only deleted is live nowhere. Only identities both added and deleted somewhere (level
-/// changes, compactions, rollbacks that add a file back) are merged version by version.
+/// is only deleted is live nowhere (and unmatched wherever it is deleted). Only identities
+/// both added and deleted somewhere (level changes, compactions, rollbacks that add a file
+/// back) are merged version by version.
 pub fn live_union(
     versions: &[Vec<String>],
     manifests: &HashMap<String, ManifestFacts>,
-) -> Result<HashSet<EntryIdentity>> {
+) -> Result<LiveUnion> {
     let facts = |name: &str| {
         manifests.get(name).ok_or_else(|| Error::MissingFile {
             path: crate::table::layout::manifest_key(name),
@@ -92,18 +108,25 @@ pub fn live_union(
             }
         }
     }
-    let mut live: HashSet<EntryIdentity> = kinds
-        .iter()
-        .filter(|(_, (add, del))| *add && !*del)
-        .map(|(id, _)| (*id).clone())
-        .collect();
+    let mut out = LiveUnion::default();
+    for (id, (add, del)) in &kinds {
+        match (add, del) {
+            (true, false) => {
+                out.live.insert((*id).clone());
+            }
+            (false, true) => {
+                out.unmatched.insert((*id).clone());
+            }
+            _ => {}
+        }
+    }
     let doubtful: HashSet<&EntryIdentity> = kinds
         .iter()
         .filter(|(_, (add, del))| *add && *del)
         .map(|(id, _)| *id)
         .collect();
     if doubtful.is_empty() {
-        return Ok(live);
+        return Ok(out);
     }
     // Per manifest, only its entries of doubtful identities.
     let mut doubtful_in: HashMap<&str, Vec<(FileKind, &EntryIdentity)>> = HashMap::new();
@@ -127,14 +150,16 @@ pub fn live_union(
                         state.insert(id);
                     }
                     FileKind::Delete => {
-                        state.remove(id);
+                        if !state.remove(id) {
+                            out.unmatched.insert((*id).clone());
+                        }
                     }
                 }
             }
         }
-        live.extend(state.into_iter().cloned());
+        out.live.extend(state.into_iter().cloned());
     }
-    Ok(live)
+    Ok(out)
 }
 
 /// The model by definition: merge every version on its own, then take the union. Slow
@@ -142,8 +167,8 @@ pub fn live_union(
 pub fn live_union_per_version(
     versions: &[Vec<String>],
     manifests: &HashMap<String, ManifestFacts>,
-) -> Result<HashSet<EntryIdentity>> {
-    let mut out = HashSet::new();
+) -> Result<LiveUnion> {
+    let mut out = LiveUnion::default();
     for v in versions {
         let mut order: Vec<&EntryIdentity> = Vec::new();
         let mut state: HashSet<&EntryIdentity> = HashSet::new();
@@ -160,12 +185,15 @@ pub fn live_union_per_version(
                         }
                     }
                     FileKind::Delete => {
-                        state.remove(id);
+                        if !state.remove(id) {
+                            out.unmatched.insert(id.clone());
+                        }
                     }
                 }
             }
         }
-        out.extend(order.into_iter().filter(|id| state.contains(id)).cloned());
+        out.live
+            .extend(order.into_iter().filter(|id| state.contains(id)).cloned());
     }
     Ok(out)
 }
@@ -276,18 +304,17 @@ mod tests {
         m.insert("d2".to_string(), ManifestFacts::of(&[entry(Add, "a", 0)]));
         // Version 1 deletes a; version 2 adds it back.
         let v1 = vec![vec!["base".to_string(), "d1".to_string()]];
-        let live = live_union(&v1, &m).expect("readable");
-        assert!(live.is_empty(), "{:?}", names(&live));
+        let u = live_union(&v1, &m).expect("readable");
+        assert!(u.live.is_empty(), "{:?}", names(&u.live));
+        // "gone" is deleted without an ADD before it: inconsistent, so it is kept.
+        assert_eq!(u.unmatched.len(), 1);
         let v2 = vec![
             vec!["base".to_string(), "d1".to_string()],
             vec!["base".to_string(), "d1".to_string(), "d2".to_string()],
         ];
-        let live = live_union(&v2, &m).expect("readable");
-        assert_eq!(
-            names(&live),
-            names(&live_union_per_version(&v2, &m).expect("ok"))
-        );
-        assert_eq!(live.len(), 1);
+        let u = live_union(&v2, &m).expect("readable");
+        assert_eq!(u, live_union_per_version(&v2, &m).expect("ok"));
+        assert_eq!(u.live.len(), 1);
     }
 
     #[test]
@@ -368,8 +395,9 @@ mod tests {
                     .collect();
                 by_reader.extend(crate::reach::live_entries(entries).iter().map(EntryIdentity::of));
             }
-            prop_assert_eq!(names(&fast), names(&model));
-            prop_assert_eq!(names(&model), names(&by_reader));
+            prop_assert_eq!(names(&fast.live), names(&model.live));
+            prop_assert_eq!(names(&fast.unmatched), names(&model.unmatched));
+            prop_assert_eq!(names(&model.live), names(&by_reader));
         }
     }
 }

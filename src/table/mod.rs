@@ -19,7 +19,7 @@ use crate::format::file_name::PaimonFile;
 use crate::format::hint::parse_hint;
 use crate::format::ids::{SchemaId, SnapshotId, TagName};
 use crate::format::manifest::{
-    decode_index_manifest, decode_manifest, decode_manifest_list, IndexManifestEntry,
+    decode_index_manifest, decode_manifest, decode_manifest_list, FileKind, IndexManifestEntry,
     ManifestEntry, ManifestFileMeta,
 };
 use crate::format::partition::PartitionSpec;
@@ -423,6 +423,51 @@ impl Table {
         decode_manifest(&bytes, &key)
     }
 
+    /// Read a manifest a manifest list names, and check it against what the list recorded:
+    /// its size and how many ADD and DELETE entries it holds. A manifest cut at a block
+    /// boundary is still a valid Avro file; only these catch it, and a manifest that lost
+    /// entries must never be read as complete (orphan cleaning would delete the files of the
+    /// missing entries). Lists that record no counts (zero) are checked by size only.
+    pub async fn manifest_of(
+        &self,
+        meta: &ManifestFileMeta,
+        referenced_by: &str,
+    ) -> Result<Vec<ManifestEntry>> {
+        let key = manifest_key(&meta.file_name);
+        let bytes = self.get(&key).await?.ok_or_else(|| Error::MissingFile {
+            path: key.clone(),
+            referenced_by: referenced_by.to_string(),
+        })?;
+        // Decoding first: a file that does not decode says so; one that decodes but is not
+        // what the list recorded is caught after.
+        let entries = decode_manifest(&bytes, &key)?;
+        if meta.file_size > 0 && bytes.len() as i64 != meta.file_size {
+            return Err(Error::corrupt(
+                &key,
+                format!(
+                    "{} bytes, but {referenced_by} records {} (truncated or replaced)",
+                    bytes.len(),
+                    meta.file_size
+                ),
+            ));
+        }
+
+        if meta.num_added_files + meta.num_deleted_files > 0 {
+            let added = entries.iter().filter(|e| e.kind == FileKind::Add).count() as i64;
+            let deleted = entries.len() as i64 - added;
+            if (added, deleted) != (meta.num_added_files, meta.num_deleted_files) {
+                return Err(Error::corrupt(
+                    &key,
+                    format!(
+                        "{added} ADD and {deleted} DELETE entries, but {referenced_by} records {} and {}",
+                        meta.num_added_files, meta.num_deleted_files
+                    ),
+                ));
+            }
+        }
+        Ok(entries)
+    }
+
     /// All entries of the manifests a manifest list names, in list order.
     pub async fn entries_of_list(
         &self,
@@ -440,10 +485,7 @@ impl Table {
         metas: &[ManifestFileMeta],
         by: &str,
     ) -> Result<Vec<ManifestEntry>> {
-        let futures: Vec<_> = metas
-            .iter()
-            .map(|m| self.manifest(&m.file_name, by))
-            .collect();
+        let futures: Vec<_> = metas.iter().map(|m| self.manifest_of(m, by)).collect();
         let chunks: Vec<Vec<ManifestEntry>> = ordered(futures).await?;
         Ok(chunks.into_iter().flatten().collect())
     }

@@ -90,7 +90,7 @@ pub fn parse_memory_size(text: &str) -> std::result::Result<u64, String> {
 async fn read_all(table: &Table, metas: &[ManifestFileMeta]) -> Result<Vec<Vec<ManifestEntry>>> {
     let futures: Vec<_> = metas
         .iter()
-        .map(|m| table.manifest(&m.file_name, "the manifest merge"))
+        .map(|m| table.manifest_of(m, "the manifest merge"))
         .collect();
     crate::table::ordered(futures).await
 }

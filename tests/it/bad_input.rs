@@ -325,8 +325,12 @@ async fn hostile_file_names_in_a_manifest_cannot_escape_the_table() {
             Ok(notes) => notes.clone(),
             Err(e) => e.to_string(),
         };
+        // Planting a record changes the manifest's size: either the hostile name or the
+        // size the manifest list recorded gives it away (whichever is read first).
         assert!(
-            text.contains("manifest/manifest-") && text.contains("is not a plain file name"),
+            text.contains("manifest/manifest-")
+                && (text.contains("is not a plain file name")
+                    || text.contains("(truncated or replaced)")),
             "{name}: the message names a manifest and what is wrong: {text}"
         );
         match name.split(" (").next().unwrap_or_default() {

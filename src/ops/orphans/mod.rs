@@ -330,6 +330,13 @@ pub async fn plan(table: &Table, opts: &OrphanOptions, clock: &dyn Clock) -> Res
             listing.symlinked
         ));
     }
+    if !refs.unmatched.is_empty() {
+        let shown: Vec<&String> = refs.unmatched.iter().take(10).collect();
+        notes.push(format!(
+            "{} data file(s) are deleted by a manifest entry that no earlier entry added              (inconsistent metadata; `check` looks into it): kept, e.g. {shown:?}",
+            refs.unmatched.len()
+        ));
+    }
     let files = unreferenced(&listing.candidates, &refs.names);
     let mut deleted: BTreeMap<OrphanCategory, Tally> = BTreeMap::new();
     for f in &files {
