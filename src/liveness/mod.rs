@@ -233,9 +233,10 @@ pub fn check_tag(
             || s.delta_manifest_list != tag.delta_manifest_list
         {
             return corrupt(format!(
-                "the tag claims snapshot {id}, but its manifest lists ({}, {}) differ from that retained snapshot's ({}, {})",
+                "the tag claims snapshot {id}, but its manifest lists ({}, {}) differ from those of {} ({}, {}): one of the two files is damaged",
                 tag.base_manifest_list,
                 tag.delta_manifest_list,
+                crate::table::layout::snapshot_key(id),
                 s.base_manifest_list,
                 s.delta_manifest_list
             ));
