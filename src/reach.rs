@@ -187,11 +187,12 @@ pub fn merge_entries(entries: impl IntoIterator<Item = ManifestEntry>) -> Vec<Ma
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::format::manifest::{DataFileMeta, SimpleStats};
 
-    fn entry(kind: FileKind, name: &str, level: i32) -> ManifestEntry {
+    /// A manifest entry of one file (shared by the liveness tests).
+    pub(crate) fn entry(kind: FileKind, name: &str, level: i32) -> ManifestEntry {
         ManifestEntry {
             kind,
             partition: vec![0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],

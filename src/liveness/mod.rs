@@ -248,41 +248,8 @@ pub fn check_tag(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::format::manifest::{DataFileMeta, SimpleStats};
+    use crate::reach::tests::entry;
     use proptest::prelude::*;
-
-    fn entry(kind: FileKind, name: &str, level: i32) -> ManifestEntry {
-        ManifestEntry {
-            kind,
-            partition: vec![0; 8],
-            bucket: 0,
-            total_buckets: 1,
-            file: DataFileMeta {
-                file_name: name.into(),
-                file_size: 1,
-                row_count: 1,
-                min_key: vec![],
-                max_key: vec![],
-                key_stats: SimpleStats::default(),
-                value_stats: SimpleStats::default(),
-                min_sequence_number: 0,
-                max_sequence_number: 0,
-                schema_id: 0,
-                level,
-                extra_files: vec![],
-                creation_time: None,
-                delete_row_count: None,
-                embedded_index: None,
-                file_source: None,
-                value_stats_cols: None,
-                external_path: None,
-                first_row_id: None,
-                write_cols: None,
-                write_cols_sequences: None,
-                commit_snapshot: None,
-            },
-        }
-    }
 
     fn names(set: &HashSet<EntryIdentity>) -> Vec<String> {
         let mut v: Vec<String> = set.iter().map(|id| format!("{id:?}")).collect();
