@@ -320,7 +320,7 @@ fn one_shape(
         &format!(
             "{} files listed, {} manifests read, {} orphans",
             r.candidates,
-            r.manifests_read,
+            r.read.manifests,
             r.files.len()
         ),
     );

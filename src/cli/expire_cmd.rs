@@ -147,6 +147,10 @@ pub(crate) struct ExpireTagsArgs {
     /// Print the plan and change nothing.
     #[arg(long)]
     dry_run: bool,
+    /// Save the plan (with the table's state) to FILE and change nothing; `apply-plan FILE`
+    /// executes it later, unless the table changed meanwhile.
+    #[arg(long, value_name = "FILE")]
+    plan_out: Option<std::path::PathBuf>,
 }
 
 pub(crate) async fn run_expire_tags(
@@ -165,30 +169,37 @@ pub(crate) async fn run_expire_tags(
             Some(utc.with_timezone(&chrono::Local).naive_local())
         }
     };
+    if let Some(out) = &a.plan_out {
+        let plan = tagkeeper::ops::expire_tags::plan(&table, &SystemClock, older_than).await?;
+        let saved = tagkeeper::ops::saved_plan::PlannedCommand::ExpireTags(plan.clone());
+        super::plan_cmd::save(&table, saved, out).await?;
+        let report = tagkeeper::ops::delete_tag::summarize(&plan, true);
+        return printer.report(&report, expire_tags_text);
+    }
     let report =
         tagkeeper::ops::expire_tags::expire_tags(&table, &SystemClock, older_than, a.dry_run)
             .await?;
+    printer.warnings(&report.notes);
     let failure = incomplete("expire-tags", &report.failed);
-    printer.finish(
-        &report,
-        |r| {
-            let verb = if r.dry_run { "Would delete" } else { "Deleted" };
-            let mut out = if r.deleted_tags.is_empty() {
-                "No tag has expired.\n".to_string()
-            } else {
-                format!("{verb} expired tag(s): {}\n", r.deleted_tags.join(", "))
-            };
-            for (c, t) in &r.deleted {
-                out.push_str(&format!(
-                    "  {c:?}: {} file(s), {} bytes\n",
-                    t.files, t.bytes
-                ));
-            }
-            out.push_str(&failed_text(&r.failed));
-            out
-        },
-        failure,
-    )
+    printer.finish(&report, expire_tags_text, failure)
+}
+
+/// The human form of an expire-tags report.
+pub(crate) fn expire_tags_text(r: &tagkeeper::ops::delete_tag::DeleteTagReport) -> String {
+    let verb = if r.dry_run { "Would delete" } else { "Deleted" };
+    let mut out = if r.deleted_tags.is_empty() {
+        "No tag has expired.\n".to_string()
+    } else {
+        format!("{verb} expired tag(s): {}\n", r.deleted_tags.join(", "))
+    };
+    for (c, t) in &r.deleted {
+        out.push_str(&format!(
+            "  {c:?}: {} file(s), {} bytes\n",
+            t.files, t.bytes
+        ));
+    }
+    out.push_str(&failed_text(&r.failed));
+    out
 }
 
 /// `maintain` arguments.

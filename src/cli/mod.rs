@@ -112,7 +112,8 @@ enum Command {
     RemoveOrphanFiles(orphans_cmd::OrphansArgs),
     /// Check that every file the table references exists (--deep: and is intact); exit 1 if not.
     Check(orphans_cmd::CheckArgs),
-    /// Execute a plan saved with --plan-out (expire-snapshots, delete-tag, remove-orphan-files),
+    /// Execute a plan saved with --plan-out (expire-snapshots, expire-tags, delete-tag,
+    /// rollback-to, remove-orphan-files),
     /// exactly as saved, unless the table changed since (then: conflict, nothing done).
     ApplyPlan(plan_cmd::ApplyPlanArgs),
     /// Build a sample warehouse (a month of daily commits and weekly tags) and tour it.

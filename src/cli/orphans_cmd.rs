@@ -71,16 +71,15 @@ pub(crate) async fn run_orphans(
         older_than_millis,
         force: a.force,
     };
-    let dry_run = a.dry_run || a.plan_out.is_some();
-    let report = remove_orphan_files(&table, &opts, dry_run, &clock).await?;
-    if let Some(out) = &a.plan_out {
-        super::plan_cmd::save(
-            &table,
-            tagkeeper::ops::saved_plan::PlannedCommand::RemoveOrphanFiles(report.clone()),
-            out,
-        )
-        .await?;
-    }
+    let report = if let Some(out) = &a.plan_out {
+        let plan = tagkeeper::ops::orphans::plan(&table, &opts, &clock).await?;
+        let report = OrphanReport::of(&plan, true);
+        let saved = tagkeeper::ops::saved_plan::PlannedCommand::RemoveOrphanFiles(plan);
+        super::plan_cmd::save(&table, saved, out).await?;
+        report
+    } else {
+        remove_orphan_files(&table, &opts, a.dry_run, &clock).await?
+    };
     printer.warnings(&report.notes);
     let failure = incomplete("remove-orphan-files", &report.failed);
     printer.finish(&report, orphans_text, failure).map(|()| 0)

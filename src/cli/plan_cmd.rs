@@ -41,7 +41,7 @@ pub(crate) async fn apply(a: ApplyPlanArgs, global: &GlobalArgs, printer: &Print
     let saved = saved_plan::decode(&bytes, &path)?;
     let location = a.table.clone().unwrap_or_else(|| saved.table.clone());
     let table = Table::open(&location, &global.store_options()).await?;
-    match saved_plan::apply(&table, saved, &SystemClock).await? {
+    match saved_plan::apply(&table, saved, &path, &SystemClock).await? {
         Applied::ExpireSnapshots(p) => {
             printer.warnings(&p.skipped);
             let failure = incomplete("expire-snapshots", &p.failed);
@@ -51,6 +51,16 @@ pub(crate) async fn apply(a: ApplyPlanArgs, global: &GlobalArgs, printer: &Print
             printer.warnings(&r.notes);
             let failure = incomplete("delete-tag", &r.failed);
             printer.finish(&r, super::tag_cmds::delete_text, failure)
+        }
+        Applied::RollbackTo(r) => {
+            printer.warnings(&r.notes);
+            let failure = incomplete("rollback-to", &r.failed);
+            printer.finish(r.as_ref(), super::rollback_cmd::preview_text, failure)
+        }
+        Applied::ExpireTags(r) => {
+            printer.warnings(&r.notes);
+            let failure = incomplete("expire-tags", &r.failed);
+            printer.finish(&r, super::expire_cmd::expire_tags_text, failure)
         }
         Applied::RemoveOrphanFiles(r) => {
             printer.warnings(&r.notes);

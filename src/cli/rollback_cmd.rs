@@ -8,7 +8,10 @@ use super::GlobalArgs;
 use tagkeeper::clock::SystemClock;
 use tagkeeper::error::incomplete;
 use tagkeeper::format::ids::{SnapshotId, TagName};
-use tagkeeper::ops::rollback::{execute_plan, plan, RollbackMode, RollbackPlan, RollbackTarget};
+use tagkeeper::ops::rollback::{
+    pending_journals, plan, ModeName, RollbackMode, RollbackPlan, RollbackTarget,
+};
+use tagkeeper::ops::saved_plan::PlannedCommand;
 use tagkeeper::table::Table;
 use tagkeeper::{Error, Result};
 
@@ -52,6 +55,10 @@ pub(crate) struct RollbackArgs {
     /// Print the preview and change nothing.
     #[arg(long)]
     dry_run: bool,
+    /// Save the plan (with the table's state) to FILE and change nothing; `apply-plan FILE`
+    /// executes it later, unless the table changed meanwhile.
+    #[arg(long, value_name = "FILE")]
+    plan_out: Option<std::path::PathBuf>,
 }
 
 pub(crate) async fn run(a: RollbackArgs, global: &GlobalArgs, printer: &Printer) -> Result<()> {
@@ -77,24 +84,34 @@ pub(crate) async fn run(a: RollbackArgs, global: &GlobalArgs, printer: &Printer)
         RollbackMode::Destructive { purge: a.purge }
     };
     let table = Table::open(&a.table, &global.store_options()).await?;
-    // Planned once: a real run executes the very plan a dry run prints, and fails with a
-    // conflict if the table changed in between.
-    let planned = plan(&table, &target, mode).await?;
-    let report = if a.dry_run {
+    let dry_run = a.dry_run || a.plan_out.is_some();
+    let report = if dry_run {
+        // The very plan a real run executes (it fails with a conflict if the table changes
+        // in between), saved with --plan-out.
+        let mut planned = plan(&table, &target, mode).await?;
+        if let Some(out) = &a.plan_out {
+            let saved = PlannedCommand::RollbackTo(Box::new(planned.to_saved()?));
+            super::plan_cmd::save(&table, saved, out).await?;
+        }
+        for key in pending_journals(&table).await? {
+            planned.notes.push(format!(
+                "an interrupted rollback ({key}) is unfinished: a real run finishes it first"
+            ));
+        }
         planned
     } else {
-        execute_plan(&table, planned, &SystemClock).await?
+        tagkeeper::ops::rollback::run(&table, &target, mode, &SystemClock).await?
     };
     printer.warnings(&report.notes);
     let failure = incomplete("rollback-to", &report.failed);
     printer.finish(&report, preview_text, failure)
 }
 
-fn preview_text(p: &RollbackPlan) -> String {
+pub(crate) fn preview_text(p: &RollbackPlan) -> String {
     let will = if p.dry_run { "would" } else { "did" };
     let mut out = format!(
         "{} rollback: latest snapshot {} ({} rows) -> target snapshot {} ({} rows, from {})\n",
-        if p.mode == "as_latest" {
+        if p.mode == ModeName::AsLatest {
             "Non-destructive"
         } else {
             "Destructive"
@@ -109,7 +126,7 @@ fn preview_text(p: &RollbackPlan) -> String {
             .map_or("?".into(), |r| r.to_string()),
         p.target.source
     );
-    if p.mode == "as_latest" {
+    if p.mode == ModeName::AsLatest {
         out.push_str(&format!(
             "  {will} commit a new snapshot{}: {} file(s) ({} bytes) deleted, {} file(s) ({} bytes) added back\n",
             p.new_snapshot_id.map_or(String::new(), |id| format!(" {id}")),

@@ -13,7 +13,7 @@ use crate::clock::Clock;
 use crate::error::Result;
 use crate::format::ids::TagName;
 use crate::ops::auto_tag::{auto_tag, AutoTagReport, AutoTagRun};
-use crate::ops::delete_tag::{self, DeleteTagReport};
+use crate::ops::delete_tag::{self, DeleteTagPlan, DeleteTagReport};
 use crate::ops::expire::{self, ExpireOptions, ExpirePlan};
 use crate::table::layout::tag_key;
 use crate::table::Table;
@@ -51,21 +51,42 @@ pub async fn expired_tags(
     Ok(out)
 }
 
-/// Plan (and unless `dry_run`, carry out) the deletion of expired tags: those past their time
-/// retention, and, when the table creates tags automatically, the oldest automatic tags beyond
-/// `tag.num-retained-max` (as auto-tag would delete them).
-pub async fn expire_tags(
+/// The tags that expire at `clock`'s time: those past their time retention, and, when the
+/// table creates tags automatically, the oldest automatic tags beyond `tag.num-retained-max`
+/// (as auto-tag would delete them).
+async fn expiring(
     table: &Table,
     clock: &dyn Clock,
     older_than: Option<NaiveDateTime>,
-    dry_run: bool,
-) -> Result<DeleteTagReport> {
+) -> Result<Vec<TagName>> {
     let mut names = expired_tags(table, clock, older_than).await?;
     for n in crate::ops::auto_tag::over_max(table, &[]).await? {
         if !names.contains(&n) {
             names.push(n);
         }
     }
+    Ok(names)
+}
+
+/// The plan of an expire-tags run (`--plan-out` saves it): the deletion of [`expiring`] tags,
+/// by delete-tag. Changes nothing.
+pub async fn plan(
+    table: &Table,
+    clock: &dyn Clock,
+    older_than: Option<NaiveDateTime>,
+) -> Result<DeleteTagPlan> {
+    let names = expiring(table, clock, older_than).await?;
+    delete_tag::plan(table, &names).await
+}
+
+/// Plan (and unless `dry_run`, carry out) the deletion of expired tags (see [`expiring`]).
+pub async fn expire_tags(
+    table: &Table,
+    clock: &dyn Clock,
+    older_than: Option<NaiveDateTime>,
+    dry_run: bool,
+) -> Result<DeleteTagReport> {
+    let names = expiring(table, clock, older_than).await?;
     delete(table, &names, dry_run).await
 }
 

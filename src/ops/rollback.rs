@@ -21,20 +21,28 @@
 //!
 //! Both modes plan once ([`plan`]: the preview) and [`execute_plan`] runs exactly that plan; if
 //! the table changed in between, the run fails with a conflict instead of re-planning.
+//!
+//! **Journal.** A real run records its plan in `_tagkeeper/plans/rollback-to-<uuid>.json`
+//! before it changes anything and removes it when done. A run killed half-way is finished by
+//! the next `rollback-to` ([`resume`]), whatever that one targets: the newer snapshots and
+//! tags it had started to delete go, and `--purge` reclaims what its plan recorded (checked
+//! against the liveness model again), instead of leaving those files to orphan cleaning.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::Bytes;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::clock::Clock;
 use crate::error::{Error, FailedDeletion, Result};
 use crate::format::hint::encode_hint;
 use crate::format::ids::{SnapshotId, TagName};
+use crate::format::manifest::FileKind;
 use crate::format::manifest::ManifestEntry;
 use crate::format::snapshot::Snapshot;
 use crate::io::CreateOutcome;
 use crate::ops::delete_tag::{needed_without, reclaimable, PlannedFile};
+use crate::ops::journal;
 use crate::ops::tag::{create_tag, CreateTag, TagSource};
 use crate::table::layout::{
     earliest_hint_key, latest_hint_key, snapshot_key, tag_key, CHANGELOG_DIR,
@@ -65,8 +73,18 @@ pub enum RollbackMode {
     AsLatest,
 }
 
+/// Which kind of rollback a plan is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModeName {
+    /// Newer history is deleted.
+    Destructive,
+    /// A new snapshot equal to the target; history is kept.
+    AsLatest,
+}
+
 /// A version in the preview.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VersionSummary {
     /// Snapshot id.
     pub snapshot_id: i64,
@@ -79,10 +97,10 @@ pub struct VersionSummary {
 }
 
 /// The preview (`--dry-run`) and the report of a real run.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RollbackPlan {
     /// `destructive` or `as_latest`.
-    pub mode: &'static str,
+    pub mode: ModeName,
     /// Nothing was changed.
     pub dry_run: bool,
     /// The latest snapshot before the rollback.
@@ -125,9 +143,13 @@ pub struct RollbackPlan {
     /// `--purge`: files whose deletion failed, each with its error (the command is
     /// incomplete; the files are unreferenced, so orphan cleaning or a re-run reclaims them).
     pub failed: Vec<FailedDeletion>,
-    /// What executing this plan does beyond the summary above (not printed).
+    /// An interrupted rollback finished first by this run (its journal), if any.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resumed: Vec<String>,
+    /// What executing this plan does beyond the summary above (not printed; a plan read back
+    /// from a file gets it again from [`from_saved`]).
     #[serde(skip)]
-    work: Work,
+    work: Option<Work>,
 }
 
 /// The parts of a plan that execution needs and the preview does not print.
@@ -250,8 +272,8 @@ pub async fn plan(
     }
     let mut p = RollbackPlan {
         mode: match mode {
-            RollbackMode::AsLatest => "as_latest",
-            RollbackMode::Destructive { .. } => "destructive",
+            RollbackMode::AsLatest => ModeName::AsLatest,
+            RollbackMode::Destructive { .. } => ModeName::Destructive,
         },
         dry_run: true,
         current: summary(&latest, "latest"),
@@ -272,35 +294,13 @@ pub async fn plan(
         new_snapshot_id: None,
         notes,
         failed: Vec::new(),
-        work: Work::Destructive(Box::new(resolved.snapshot.clone())),
+        resumed: Vec::new(),
+        work: Some(Work::Destructive(Box::new(resolved.snapshot.clone()))),
     };
     match mode {
         RollbackMode::AsLatest => {
-            let entries = |files: Vec<crate::table::LiveFile>| -> Vec<ManifestEntry> {
-                files.into_iter().map(|f| f.entry).collect()
-            };
-            let target_live = entries(
-                table
-                    .data_files(&resolved.snapshot, &resolved.source)
-                    .await?,
-            );
-            let latest_live = entries(table.data_files(&latest, "the latest snapshot").await?);
-            // No tag can be older than this, nor any snapshot (see RollbackCommit::plan).
-            let tags = table.tags().await?;
-            let floor = tags
-                .iter()
-                .map(|t| t.tag.snapshot.id.0)
-                .chain(range.earliest().map(|e| e.0))
-                .chain(std::iter::once(target_id.0))
-                .min()
-                .unwrap_or(target_id.0);
-            let commit = RollbackCommit::plan(
-                latest,
-                latest_live,
-                resolved.snapshot.clone(),
-                target_live,
-                floor,
-            )?;
+            let commit =
+                as_latest_commit(table, latest, &resolved.snapshot, &resolved.source).await?;
             for e in commit.deleted() {
                 p.files_deleted += 1;
                 p.bytes_deleted += e.file.file_size;
@@ -312,7 +312,7 @@ pub async fn plan(
             if resolved.bare {
                 p.protection_tag = Some(protection_tag_name(target_id));
             }
-            p.work = Work::AsLatest(Box::new(commit));
+            p.work = Some(Work::AsLatest(Box::new(commit)));
         }
         RollbackMode::Destructive { .. } => {
             p.snapshots_removed = range
@@ -455,9 +455,167 @@ pub async fn execute(
     execute_plan(table, plan(table, target, mode).await?, clock).await
 }
 
+/// rollback-to as the CLI runs it: finish interrupted rollbacks first ([`resume`]), then plan
+/// this one and execute the plan. When an interrupted run was this very rollback (same mode,
+/// target and purge), finishing it is the whole job: it is not done twice (an as-latest
+/// rollback would otherwise commit a second snapshot). The finished runs' notes and failures
+/// are part of the report.
+pub async fn run(
+    table: &Table,
+    target: &RollbackTarget,
+    mode: RollbackMode,
+    clock: &dyn Clock,
+) -> Result<RollbackPlan> {
+    let mut resumed = resume(table, clock).await?;
+    let planned = plan(table, target, mode).await?;
+    let same = resumed.iter().position(|r| {
+        r.mode == planned.mode
+            && r.target.snapshot_id == planned.target.snapshot_id
+            && r.purge == planned.purge
+    });
+    let mut report = match same {
+        Some(i) => resumed.remove(i),
+        None => execute_plan(table, planned, clock).await?,
+    };
+    for r in resumed.into_iter().rev() {
+        for n in r.notes.into_iter().rev() {
+            report.notes.insert(0, n);
+        }
+        report.failed.extend(r.failed);
+        report.resumed.extend(r.resumed);
+    }
+    Ok(report)
+}
+
+/// The journal name of rollback-to runs.
+const JOURNAL: &str = "rollback-to";
+
+/// A rollback plan in a form that is written to a file and read back (the journal, and
+/// `--plan-out`): the printed plan, the target snapshot (a destructive rollback restores it
+/// from this when it expired), and for `--as-latest` the delta of the planned commit, which
+/// the plan read back must reproduce exactly.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SavedRollback {
+    /// The plan as previewed.
+    pub plan: RollbackPlan,
+    /// The target snapshot, as Paimon JSON.
+    pub target_snapshot: serde_json::Value,
+    /// As-latest: the planned commit's delta, one line per entry (`+`/`-`, bucket, level, file).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub delta: Vec<String>,
+}
+
+/// The delta of an as-latest commit, as [`SavedRollback::delta`] records it.
+fn delta_lines(commit: &RollbackCommit) -> Vec<String> {
+    commit
+        .delta
+        .iter()
+        .map(|e| {
+            let sign = if e.kind == FileKind::Add { '+' } else { '-' };
+            format!(
+                "{sign} bucket {} level {} {}",
+                e.bucket, e.file.level, e.file.file_name
+            )
+        })
+        .collect()
+}
+
+impl RollbackPlan {
+    /// This plan in its saved form.
+    pub fn to_saved(&self) -> Result<SavedRollback> {
+        let (target, delta) = match &self.work {
+            Some(Work::Destructive(t)) => (t.as_ref(), Vec::new()),
+            Some(Work::AsLatest(c)) => (&c.target, delta_lines(c)),
+            None => {
+                return Err(Error::InvalidArgument(
+                    "a rollback plan read back from a file must go through from_saved first".into(),
+                ))
+            }
+        };
+        let target_snapshot = serde_json::from_slice(&target.encode()).map_err(|e| {
+            Error::InvalidArgument(format!("cannot encode the target snapshot: {e}"))
+        })?;
+        // The work is what the rest of the saved form records.
+        let mut plan = self.clone();
+        plan.work = None;
+        Ok(SavedRollback {
+            plan,
+            target_snapshot,
+            delta,
+        })
+    }
+}
+
+/// A saved plan, ready to execute: the target snapshot decoded, and for `--as-latest` the
+/// commit derived again from the table (its latest snapshot and the target are unchanged, or
+/// this fails with a conflict), which must have exactly the saved delta.
+pub async fn from_saved(table: &Table, saved: SavedRollback, origin: &str) -> Result<RollbackPlan> {
+    let mut p = saved.plan;
+    let bytes = serde_json::to_vec(&saved.target_snapshot)
+        .map_err(|e| Error::corrupt(origin, format!("the target snapshot: {e}")))?;
+    let target = Snapshot::decode(&bytes, origin)?;
+    if target.id.0 != p.target.snapshot_id {
+        return Err(Error::corrupt(
+            origin,
+            format!(
+                "the plan targets snapshot {} but records snapshot {}",
+                p.target.snapshot_id, target.id
+            ),
+        ));
+    }
+    match p.mode {
+        ModeName::Destructive => p.work = Some(Work::Destructive(Box::new(target))),
+        ModeName::AsLatest => {
+            let latest_id = table.latest_snapshot_id().await?;
+            if latest_id.map(|l| l.0) != Some(p.current.snapshot_id) {
+                return Err(changed_since_planned(&p, latest_id));
+            }
+            let latest = table
+                .try_load_snapshot(SnapshotId(p.current.snapshot_id))
+                .await?
+                .ok_or_else(|| changed_since_planned(&p, None))?;
+            let commit = as_latest_commit(table, latest, &target, &p.target.source).await?;
+            if delta_lines(&commit) != saved.delta {
+                return Err(Error::Conflict(format!(
+                    "{origin}: the files of snapshot {} or {} differ from when the rollback was                      planned: nothing was changed; plan it again",
+                    p.current.snapshot_id, p.target.snapshot_id
+                )));
+            }
+            p.work = Some(Work::AsLatest(Box::new(commit)));
+        }
+    }
+    Ok(p)
+}
+
+/// The as-latest commit from the latest snapshot to `target` (`source` names it in errors).
+async fn as_latest_commit(
+    table: &Table,
+    latest: Snapshot,
+    target: &Snapshot,
+    source: &str,
+) -> Result<RollbackCommit> {
+    let entries = |files: Vec<crate::table::LiveFile>| -> Vec<ManifestEntry> {
+        files.into_iter().map(|f| f.entry).collect()
+    };
+    let target_live = entries(table.data_files(target, source).await?);
+    let latest_live = entries(table.data_files(&latest, "the latest snapshot").await?);
+    // No tag can be older than this, nor any snapshot (see RollbackCommit::plan).
+    let range = table.snapshot_range().await?;
+    let tags = table.tags().await?;
+    let floor = tags
+        .iter()
+        .map(|t| t.tag.snapshot.id.0)
+        .chain(range.earliest().map(|e| e.0))
+        .chain(std::iter::once(target.id.0))
+        .min()
+        .unwrap_or(target.id.0);
+    RollbackCommit::plan(latest, latest_live, target.clone(), target_live, floor)
+}
+
 /// Carry out exactly this plan; returns it, marked as executed. If the table changed since it
 /// was planned (a new latest snapshot, or for a destructive rollback other tags to remove), it
 /// fails with [`Error::Conflict`] rather than doing something other than what was previewed.
+/// The plan is journaled before anything changes (see the module documentation).
 pub async fn execute_plan(
     table: &Table,
     plan: RollbackPlan,
@@ -465,8 +623,11 @@ pub async fn execute_plan(
 ) -> Result<RollbackPlan> {
     let mut p = plan;
     p.dry_run = false;
-    let target_id = SnapshotId(p.target.snapshot_id);
-    let work = p.work.clone();
+    let work = p.work.clone().ok_or_else(|| {
+        Error::InvalidArgument(
+            "a rollback plan read back from a file must go through from_saved first".into(),
+        )
+    })?;
     match work {
         Work::AsLatest(commit) => {
             // Checked before the protection tag is created, and again by the commit itself.
@@ -474,27 +635,206 @@ pub async fn execute_plan(
             if latest != Some(commit.previous.id) {
                 return Err(changed_since_planned(&p, latest));
             }
-            if let Some(name) = &p.protection_tag {
-                let name = TagName::new(name)?;
-                let req = CreateTag {
-                    name: name.clone(),
-                    source: TagSource::Snapshot(target_id),
-                    time_retained: None,
-                    if_not_exists: true,
-                };
-                let made = create_tag(table, &req, clock).await?;
-                if made.snapshot_id != target_id.0 {
-                    return Err(Error::Conflict(format!(
-                        "tag '{name}' exists but keeps snapshot {}, not the target {target_id}: \
-                         delete or rename it, then run the rollback again",
-                        made.snapshot_id
-                    )));
+            let key = journal::record(table, JOURNAL, &p.to_saved()?).await?;
+            match commit_as_latest(table, &mut p, &commit, clock).await {
+                Ok(()) => p.notes.extend(journal::finish(table, &key).await),
+                // Nothing was committed: there is nothing to finish.
+                Err(e @ Error::Conflict(_)) => {
+                    journal::finish(table, &key).await;
+                    return Err(e);
+                }
+                // Unknown whether the commit landed: the next rollback-to finds out.
+                Err(e) => return Err(e),
+            }
+        }
+        Work::Destructive(target) => {
+            if check_unchanged(table, &mut p, &target).await? {
+                let key = journal::record(table, JOURNAL, &p.to_saved()?).await?;
+                destructive(table, &mut p, &target).await?;
+                if p.failed.is_empty() {
+                    p.notes.extend(journal::finish(table, &key).await);
                 }
             }
-            let outcome = commit_rollback(table, &commit, clock).await?;
-            p.new_snapshot_id = Some(outcome.snapshot_id);
         }
-        Work::Destructive(target) => destructive(table, &mut p, &target).await?,
+    }
+    Ok(p)
+}
+
+/// The protection tag (for a bare snapshot target), then the commit.
+async fn commit_as_latest(
+    table: &Table,
+    p: &mut RollbackPlan,
+    commit: &RollbackCommit,
+    clock: &dyn Clock,
+) -> Result<()> {
+    let target_id = SnapshotId(p.target.snapshot_id);
+    if let Some(name) = &p.protection_tag {
+        let name = TagName::new(name)?;
+        let req = CreateTag {
+            name: name.clone(),
+            source: TagSource::Snapshot(target_id),
+            time_retained: None,
+            if_not_exists: true,
+        };
+        let made = create_tag(table, &req, clock).await?;
+        if made.snapshot_id != target_id.0 {
+            return Err(Error::Conflict(format!(
+                "tag '{name}' exists but keeps snapshot {}, not the target {target_id}: \
+                 delete or rename it, then run the rollback again",
+                made.snapshot_id
+            )));
+        }
+    }
+    let outcome = commit_rollback(table, commit, clock).await?;
+    p.new_snapshot_id = Some(outcome.snapshot_id);
+    Ok(())
+}
+
+/// The rollbacks that were interrupted (their journals), finished: a destructive one by rolling
+/// back to its target again (what it had not yet removed, and with `--purge` the files its plan
+/// recorded that no remaining version needs); an as-latest one by committing its plan if the
+/// table has not moved on (otherwise it is dropped, with a note: it committed nothing).
+/// Returns one finished plan per journal.
+pub async fn resume(table: &Table, clock: &dyn Clock) -> Result<Vec<RollbackPlan>> {
+    let pending: Vec<(String, SavedRollback)> = journal::pending(table, JOURNAL).await?;
+    let mut out = Vec::new();
+    for (key, saved) in pending {
+        let done = match saved.plan.mode {
+            ModeName::Destructive => resume_destructive(table, &key, saved, clock).await?,
+            ModeName::AsLatest => resume_as_latest(table, &key, saved, clock).await?,
+        };
+        let mut done = done;
+        if done.failed.is_empty() {
+            done.notes.extend(journal::finish(table, &key).await);
+        }
+        done.resumed.push(key);
+        out.push(done);
+    }
+    Ok(out)
+}
+
+/// The keys of unfinished rollback journals (for a dry run to mention them).
+pub async fn pending_journals(table: &Table) -> Result<Vec<String>> {
+    let pending: Vec<(String, SavedRollback)> = journal::pending(table, JOURNAL).await?;
+    Ok(pending.into_iter().map(|(k, _)| k).collect())
+}
+
+async fn resume_destructive(
+    table: &Table,
+    key: &str,
+    saved: SavedRollback,
+    clock: &dyn Clock,
+) -> Result<RollbackPlan> {
+    let target = SnapshotId(saved.plan.target.snapshot_id);
+    let mode = RollbackMode::Destructive {
+        purge: saved.plan.purge,
+    };
+    let again = plan(table, &RollbackTarget::Snapshot(target), mode)
+        .await
+        .map_err(|e| Error::Aborted {
+            operation: "rollback-to",
+            reason: format!(
+                "cannot finish the interrupted rollback to snapshot {target} ({key}): {e}; \
+                     fix that, or remove {key} to give the rollback up"
+            ),
+        })?;
+    let mut done = execute_plan_unjournaled(table, again, clock).await?;
+    if saved.plan.purge && done.purge {
+        // The files of versions the interrupted run already removed are in its plan only.
+        match needed_without(table, "rollback-to", &[]).await {
+            Ok(needed) => {
+                let left: Vec<&PlannedFile> = saved
+                    .plan
+                    .unreferenced
+                    .iter()
+                    .filter(|f| !needed.contains(f.path.rsplit('/').next().unwrap_or(&f.path)))
+                    .filter(|f| !done.unreferenced.iter().any(|d| d.path == f.path))
+                    .collect();
+                let keys: Vec<String> = left.iter().map(|f| f.path.clone()).collect();
+                for (k, r) in table.store().delete_many(&keys).await {
+                    if let Err(e) = r {
+                        done.failed.push(FailedDeletion::new(k, &e));
+                    }
+                }
+                for f in left {
+                    done.unreferenced_bytes += f.bytes;
+                    done.unreferenced.push(f.clone());
+                }
+            }
+            Err(e) => done.notes.push(format!(
+                "the files the interrupted rollback planned to purge were left for orphan \
+                 cleaning: metadata unreadable ({e})"
+            )),
+        }
+    }
+    done.notes.insert(
+        0,
+        format!("finished an interrupted rollback to snapshot {target} ({key})"),
+    );
+    Ok(done)
+}
+
+async fn resume_as_latest(
+    table: &Table,
+    key: &str,
+    saved: SavedRollback,
+    clock: &dyn Clock,
+) -> Result<RollbackPlan> {
+    let planned_on = saved.plan.current.snapshot_id;
+    let latest = table.latest_snapshot_id().await?.map(|l| l.0);
+    if latest == Some(planned_on) {
+        let p = from_saved(table, saved, key).await?;
+        let mut done = execute_plan_unjournaled(table, p, clock).await?;
+        done.notes.insert(
+            0,
+            format!("committed an interrupted --as-latest rollback ({key})"),
+        );
+        return Ok(done);
+    }
+    let mut done = saved.plan;
+    done.dry_run = false;
+    let new_id = SnapshotId(planned_on + 1);
+    let ours = table.try_load_snapshot(new_id).await?.is_some_and(|s| {
+        s.commit_user
+            .starts_with(crate::write::rollback::ROLLBACK_COMMIT_USER_PREFIX)
+    });
+    if ours {
+        done.new_snapshot_id = Some(new_id.0);
+        done.notes.push(format!(
+            "an interrupted --as-latest rollback ({key}) had committed snapshot {new_id}"
+        ));
+        // Killed between the commit and the hint: LATEST may still name the snapshot before.
+        done.notes.extend(crate::ops::hints::repair(table).await);
+    } else {
+        done.notes.push(format!(
+            "an interrupted --as-latest rollback to snapshot {} ({key}) was never committed and \
+             the table has moved on: it is dropped; run it again if it is still wanted",
+            done.target.snapshot_id
+        ));
+    }
+    Ok(done)
+}
+
+/// [`execute_plan`] without a journal of its own (finishing a journaled run).
+async fn execute_plan_unjournaled(
+    table: &Table,
+    plan: RollbackPlan,
+    clock: &dyn Clock,
+) -> Result<RollbackPlan> {
+    let mut p = plan;
+    p.dry_run = false;
+    match p.work.clone() {
+        Some(Work::AsLatest(commit)) => commit_as_latest(table, &mut p, &commit, clock).await?,
+        Some(Work::Destructive(target)) => {
+            if check_unchanged(table, &mut p, &target).await? {
+                destructive(table, &mut p, &target).await?;
+            }
+        }
+        None => {
+            return Err(Error::InvalidArgument(
+                "a rollback plan read back from a file must go through from_saved first".into(),
+            ))
+        }
     }
     Ok(p)
 }
@@ -508,10 +848,10 @@ fn changed_since_planned(p: &RollbackPlan, latest: Option<SnapshotId>) -> Error 
     ))
 }
 
-/// Java's `cleanLargerThan`, in the order the module documentation gives.
-async fn destructive(table: &Table, p: &mut RollbackPlan, target: &Snapshot) -> Result<()> {
+/// The table must still be what was planned: same latest snapshot, same tags to remove.
+/// Returns false (with a note) when there is nothing to do.
+async fn check_unchanged(table: &Table, p: &mut RollbackPlan, target: &Snapshot) -> Result<bool> {
     let target_id = target.id;
-    // The table must still be what was planned: same latest snapshot, same tags to remove.
     let range = table.snapshot_range().await?;
     if range.latest().map(|l| l.0) != Some(p.current.snapshot_id) {
         return Err(changed_since_planned(p, range.latest()));
@@ -535,11 +875,18 @@ async fn destructive(table: &Table, p: &mut RollbackPlan, target: &Snapshot) -> 
         && !p.restores_snapshot
         && !p.sets_earliest
         && p.tags_removed.is_empty()
+        && p.changelogs_removed.is_empty()
     {
         p.notes
             .push("the target is the latest snapshot: nothing to do".into());
-        return Ok(());
+        return Ok(false);
     }
+    Ok(true)
+}
+
+/// Java's `cleanLargerThan`, in the order the module documentation gives.
+async fn destructive(table: &Table, p: &mut RollbackPlan, target: &Snapshot) -> Result<()> {
+    let target_id = target.id;
     // 0. An expired target is restored from its tag before anything is deleted (Java restores
     //    it last, which leaves a window with no snapshot file at all).
     if p.restores_snapshot {

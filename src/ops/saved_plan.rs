@@ -16,7 +16,8 @@ use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::ops::delete_tag::{DeleteTagPlan, DeleteTagReport};
 use crate::ops::expire::ExpirePlan;
-use crate::ops::orphans::OrphanReport;
+use crate::ops::orphans::{OrphanPlan, OrphanReport};
+use crate::ops::rollback::{RollbackPlan, SavedRollback};
 use crate::table::Table;
 
 /// The `format` of a saved plan file.
@@ -31,7 +32,11 @@ pub enum PlannedCommand {
     /// `delete-tag`.
     DeleteTag(DeleteTagPlan),
     /// `remove-orphan-files`.
-    RemoveOrphanFiles(OrphanReport),
+    RemoveOrphanFiles(OrphanPlan),
+    /// `rollback-to` (every mode).
+    RollbackTo(Box<SavedRollback>),
+    /// `expire-tags`: the deletion of the tags that had expired when it was planned.
+    ExpireTags(DeleteTagPlan),
 }
 
 impl PlannedCommand {
@@ -41,6 +46,8 @@ impl PlannedCommand {
             PlannedCommand::ExpireSnapshots(_) => "expire-snapshots",
             PlannedCommand::DeleteTag(_) => "delete-tag",
             PlannedCommand::RemoveOrphanFiles(_) => "remove-orphan-files",
+            PlannedCommand::RollbackTo(_) => "rollback-to",
+            PlannedCommand::ExpireTags(_) => "expire-tags",
         }
     }
 }
@@ -82,6 +89,10 @@ pub enum Applied {
     DeleteTag(DeleteTagReport),
     /// `remove-orphan-files`.
     RemoveOrphanFiles(OrphanReport),
+    /// `rollback-to`.
+    RollbackTo(Box<RollbackPlan>),
+    /// `expire-tags`.
+    ExpireTags(DeleteTagReport),
 }
 
 /// The table's current fingerprint.
@@ -184,8 +195,15 @@ fn differences(then: &Fingerprint, now: &Fingerprint) -> Vec<String> {
     out
 }
 
-/// Execute a saved plan on `table` after checking its fingerprint. Nothing is re-planned.
-pub async fn apply(table: &Table, saved: SavedPlan, clock: &dyn Clock) -> Result<Applied> {
+/// Execute a saved plan on `table` after checking its fingerprint. Nothing is re-planned (an
+/// as-latest rollback's commit is derived again from the unchanged snapshots and must equal
+/// the saved one; see [`crate::ops::rollback::from_saved`]). `origin` names the file in errors.
+pub async fn apply(
+    table: &Table,
+    saved: SavedPlan,
+    origin: &str,
+    clock: &dyn Clock,
+) -> Result<Applied> {
     let now = fingerprint(table).await?;
     let diff = differences(&saved.fingerprint, &now);
     if !diff.is_empty() {
@@ -204,6 +222,15 @@ pub async fn apply(table: &Table, saved: SavedPlan, clock: &dyn Clock) -> Result
         }
         PlannedCommand::RemoveOrphanFiles(r) => {
             Applied::RemoveOrphanFiles(crate::ops::orphans::execute(table, r, clock).await?)
+        }
+        PlannedCommand::RollbackTo(r) => {
+            let plan = crate::ops::rollback::from_saved(table, *r, origin).await?;
+            Applied::RollbackTo(Box::new(
+                crate::ops::rollback::execute_plan(table, plan, clock).await?,
+            ))
+        }
+        PlannedCommand::ExpireTags(p) => {
+            Applied::ExpireTags(crate::ops::delete_tag::execute(table, p).await?)
         }
     })
 }

@@ -359,6 +359,16 @@ async fn sweep(case: &Case, converge: bool) -> u64 {
                 );
             }
             crate::check::assert_whole(&rerun, false, &format!("{context}, re-run")).await;
+            if case.exact_files {
+                // The re-run alone finishes the job (journals), without orphan cleaning: only
+                // the staging files of the killed write are left for that.
+                assert_eq!(
+                    settled(&rerun),
+                    settled(&clean),
+                    "{context}: the re-run left other files than the uncrashed run \
+                     (before orphan cleaning)"
+                );
+            }
             clean_everything(&rerun, &context).await;
             let files = file_set(&rerun);
             if case.exact_files {
@@ -400,6 +410,19 @@ async fn sweep(case: &Case, converge: bool) -> u64 {
         case.min_points
     );
     points
+}
+
+/// The files of a table but for tagkeeper's journals and the staging files of killed writes
+/// (`.NAME.<uuid>.tmp`), which only orphan cleaning removes.
+fn settled(dir: &Path) -> BTreeSet<String> {
+    file_set(dir)
+        .into_iter()
+        .filter(|f| !f.starts_with("_tagkeeper/"))
+        .filter(|f| {
+            let name = f.rsplit('/').next().unwrap_or(f);
+            !(name.starts_with('.') && name.ends_with(".tmp"))
+        })
+        .collect()
 }
 
 /// Every version reads as before or as after the command, and none it leaves alone is gone.
@@ -549,8 +572,9 @@ fn case(name: &str) -> Case {
             true,
             14,
         ),
+        // Journaled: a re-run after a kill that came after the commit finds the commit done
+        // and does not commit again, so the user may always run it again.
         "rollback-to --as-latest" => Case {
-            done: |t| t.join("snapshot/snapshot-11").exists(),
             ..c(
                 "rollback-to --as-latest",
                 |t| {

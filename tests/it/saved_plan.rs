@@ -6,8 +6,11 @@ use std::collections::BTreeSet;
 use tagkeeper::clock::{Clock, ManualClock};
 use tagkeeper::format::ids::{SnapshotId, TagName};
 use tagkeeper::ops::expire::{plan as expire_plan, ExpireOptions};
+use tagkeeper::ops::orphans::{remove_orphan_files, OrphanOptions};
+use tagkeeper::ops::rollback::{RollbackMode, RollbackTarget};
 use tagkeeper::ops::saved_plan::{apply, decode, save, Applied, PlannedCommand};
 use tagkeeper::ops::tag::{create_tag, CreateTag, TagSource};
+use tagkeeper::table::Table;
 
 use crate::crash::{copy, template};
 use crate::fixtures::walk;
@@ -31,38 +34,139 @@ fn opts() -> ExpireOptions {
 
 const NOW: i64 = 4_000_000_000_000;
 
+/// The commands whose plans can be saved, as this test runs them.
+const COMMANDS: [&str; 7] = [
+    "expire-snapshots",
+    "delete-tag",
+    "expire-tags",
+    "remove-orphan-files",
+    "rollback-to",
+    "rollback-to --purge",
+    "rollback-to --as-latest",
+];
+
+fn orphan_opts() -> OrphanOptions {
+    OrphanOptions {
+        older_than_millis: Some(NOW),
+        force: true,
+    }
+}
+
+fn rollback_mode(command: &str) -> (RollbackTarget, RollbackMode) {
+    match command {
+        "rollback-to" => (
+            RollbackTarget::Snapshot(SnapshotId(8)),
+            RollbackMode::Destructive { purge: false },
+        ),
+        // Through the tag of an expired snapshot: restores it, removes a newer tag.
+        "rollback-to --purge" => (
+            RollbackTarget::Tag(TagName::new("t5").unwrap()),
+            RollbackMode::Destructive { purge: true },
+        ),
+        _ => (
+            RollbackTarget::Tag(TagName::new("t3").unwrap()),
+            RollbackMode::AsLatest,
+        ),
+    }
+}
+
+/// Run `command` directly.
+async fn run_directly(t: &Table, command: &str, clock: &ManualClock) {
+    let t5 = [TagName::new("t5").unwrap()];
+    match command {
+        "expire-snapshots" => {
+            tagkeeper::ops::expire::expire(t, &opts(), NOW)
+                .await
+                .unwrap();
+        }
+        "delete-tag" => {
+            tagkeeper::ops::delete_tag::delete_tags(t, &t5, false)
+                .await
+                .unwrap();
+        }
+        "expire-tags" => {
+            let r = tagkeeper::ops::expire_tags::expire_tags(t, clock, None, false)
+                .await
+                .unwrap();
+            assert_eq!(r.deleted_tags, vec!["t5"], "only t5 has a retention");
+        }
+        "remove-orphan-files" => {
+            remove_orphan_files(t, &orphan_opts(), false, clock)
+                .await
+                .unwrap();
+        }
+        rollback => {
+            let (target, mode) = rollback_mode(rollback);
+            tagkeeper::ops::rollback::execute(t, &target, mode, clock)
+                .await
+                .unwrap();
+        }
+    }
+}
+
+/// Plan `command` as `--plan-out` does.
+async fn plan_of(t: &Table, command: &str, clock: &ManualClock) -> PlannedCommand {
+    let t5 = [TagName::new("t5").unwrap()];
+    match command {
+        "expire-snapshots" => {
+            PlannedCommand::ExpireSnapshots(expire_plan(t, &opts(), NOW).await.unwrap())
+        }
+        "delete-tag" => {
+            PlannedCommand::DeleteTag(tagkeeper::ops::delete_tag::plan(t, &t5).await.unwrap())
+        }
+        "expire-tags" => PlannedCommand::ExpireTags(
+            tagkeeper::ops::expire_tags::plan(t, clock, None)
+                .await
+                .unwrap(),
+        ),
+        "remove-orphan-files" => PlannedCommand::RemoveOrphanFiles(
+            tagkeeper::ops::orphans::plan(t, &orphan_opts(), clock)
+                .await
+                .unwrap(),
+        ),
+        rollback => {
+            let (target, mode) = rollback_mode(rollback);
+            let p = tagkeeper::ops::rollback::plan(t, &target, mode)
+                .await
+                .unwrap();
+            PlannedCommand::RollbackTo(Box::new(p.to_saved().unwrap()))
+        }
+    }
+}
+
+/// New files get fresh UUID names: the set of names with those masked, counted.
+fn shape(dir: &std::path::Path) -> std::collections::BTreeMap<String, usize> {
+    let mut out = std::collections::BTreeMap::new();
+    for f in files(dir) {
+        let masked: String = f
+            .split('/')
+            .map(|part| match part.find('-') {
+                Some(i) if part.len() > 30 && !part.starts_with("snapshot-") => {
+                    format!("{}-*", &part[..i])
+                }
+                _ => part.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join("/");
+        *out.entry(masked).or_default() += 1;
+    }
+    out
+}
+
 /// Each command's saved plan, applied, leaves exactly what running the command leaves.
 #[tokio::test]
 async fn an_applied_plan_does_exactly_what_the_command_does() {
     let (_t, tpl) = template().await;
-    for command in ["expire-snapshots", "delete-tag"] {
+    let clock = ManualClock::new(NOW);
+    for command in COMMANDS {
         let (_a, direct) = copy(&tpl);
         let (_b, saved_dir) = copy(&tpl);
         let t = crate::common::open(&direct).await;
-        match command {
-            "expire-snapshots" => {
-                tagkeeper::ops::expire::expire(&t, &opts(), NOW)
-                    .await
-                    .unwrap();
-            }
-            _ => {
-                tagkeeper::ops::delete_tag::delete_tags(&t, &[TagName::new("t5").unwrap()], false)
-                    .await
-                    .unwrap();
-            }
-        }
+        run_directly(&t, command, &clock).await;
         let t = crate::common::open(&saved_dir).await;
-        let planned = match command {
-            "expire-snapshots" => {
-                PlannedCommand::ExpireSnapshots(expire_plan(&t, &opts(), NOW).await.unwrap())
-            }
-            _ => PlannedCommand::DeleteTag(
-                tagkeeper::ops::delete_tag::plan(&t, &[TagName::new("t5").unwrap()])
-                    .await
-                    .unwrap(),
-            ),
-        };
-        let saved = save(&t, planned, NOW).await.unwrap();
+        let saved = save(&t, plan_of(&t, command, &clock).await, NOW)
+            .await
+            .unwrap();
         // Through the file format, as apply-plan reads it.
         let bytes = serde_json::to_vec_pretty(&saved).unwrap();
         let back = decode(&bytes, "plan.json").unwrap();
@@ -72,18 +176,40 @@ async fn an_applied_plan_does_exactly_what_the_command_does() {
             files(&tpl),
             "{command}: saving changed the table"
         );
-        let applied = apply(&t, back, &ManualClock::new(NOW)).await.unwrap();
+        let applied = apply(&t, back, "plan.json", &clock).await.unwrap();
         match (&applied, command) {
             (Applied::ExpireSnapshots(p), "expire-snapshots") => assert!(!p.files.is_empty()),
             (Applied::DeleteTag(r), "delete-tag") => assert_eq!(r.deleted_tags, vec!["t5"]),
+            (Applied::ExpireTags(r), "expire-tags") => assert_eq!(r.deleted_tags, vec!["t5"]),
+            (Applied::RemoveOrphanFiles(r), "remove-orphan-files") => {
+                assert!(!r.files.is_empty())
+            }
+            (Applied::RollbackTo(p), c) if c.starts_with("rollback-to") => {
+                assert!(!p.dry_run)
+            }
             other => panic!("{other:?}"),
         }
-        assert_eq!(files(&saved_dir), files(&direct), "{command}");
-        assert!(
-            files(&direct).len() < files(&tpl).len(),
-            "{command} deleted nothing"
+        if command == "rollback-to --as-latest" {
+            // The new manifests have fresh names; everything else is the same.
+            assert_eq!(shape(&saved_dir), shape(&direct), "{command}");
+        } else {
+            assert_eq!(files(&saved_dir), files(&direct), "{command}");
+        }
+        assert_eq!(
+            crate::oracle::observe(&saved_dir).contents(),
+            crate::oracle::observe(&direct).contents(),
+            "{command}"
         );
+        assert_ne!(files(&direct), files(&tpl), "{command} changed nothing");
         crate::oracle::observe(&saved_dir).assert_whole_parquet(command);
+        assert!(
+            !saved_dir.join("_tagkeeper/plans").exists()
+                || std::fs::read_dir(saved_dir.join("_tagkeeper/plans"))
+                    .unwrap()
+                    .next()
+                    .is_none(),
+            "{command}: a journal was left behind"
+        );
     }
 }
 
@@ -110,7 +236,7 @@ async fn a_plan_is_refused_when_the_table_changed() {
     .await
     .unwrap();
     let before = files(&dir);
-    let e = apply(&t, saved, &clock).await.unwrap_err();
+    let e = apply(&t, saved, "plan.json", &clock).await.unwrap_err();
     assert_eq!(e.kind(), "conflict", "{e}");
     assert!(e.to_string().contains("tag 'late' was created"), "{e}");
     assert_eq!(files(&dir), before);

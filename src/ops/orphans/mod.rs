@@ -194,7 +194,53 @@ impl Listing {
     }
 }
 
-/// The plan, and after execution the report.
+/// What a run will delete: the plan (`--plan-out` saves it, the journal records it, `execute`
+/// carries it out).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct OrphanPlan {
+    /// Files modified before this time (epoch ms) were considered.
+    pub cutoff_millis: i64,
+    /// The branches whose references were read (`main` first).
+    pub branches: Vec<String>,
+    /// What was read to decide (for the report).
+    pub read: ReadCounts,
+    /// Versions skipped because they vanished while being read (concurrent expiration).
+    pub vanished: Vec<String>,
+    /// Snapshots committed during the planning, found by the final re-read.
+    pub newer_snapshots: Vec<String>,
+    /// Old files with Paimon names considered.
+    pub candidates: u64,
+    /// Files with Paimon names newer than the cutoff, not considered.
+    pub too_young: u64,
+    /// The orphans to delete, data first.
+    pub files: Vec<OrphanFile>,
+    /// Files with names Paimon does not write there: left alone.
+    pub unknown_files: Vec<UnknownFile>,
+    /// Bucket and partition directories found empty (removed on a local filesystem when older
+    /// than the cutoff).
+    pub empty_dirs: Vec<String>,
+    /// Things worth knowing.
+    pub notes: Vec<String>,
+    /// How long planning took, ms.
+    pub planning_millis: i64,
+}
+
+/// How much metadata a plan read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct ReadCounts {
+    /// Snapshots, over all branches (including those found by the final re-read).
+    pub snapshots: u64,
+    /// Tags.
+    pub tags: u64,
+    /// Long-lived changelogs.
+    pub changelogs: u64,
+    /// Consumers.
+    pub consumers: u64,
+    /// Manifests.
+    pub manifests: u64,
+}
+
+/// What a run did (or, on a dry run, would do).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct OrphanReport {
     /// Nothing was deleted.
@@ -238,9 +284,44 @@ pub struct OrphanReport {
     pub notes: Vec<String>,
     /// Wall-clock duration of the run, ms.
     pub duration_millis: i64,
-    /// Directories found empty during listing (removed by `execute` when old enough).
-    #[serde(skip)]
-    pub empty_dirs: Vec<String>,
+    /// Interrupted runs (their journals) this run finished first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resumed: Vec<String>,
+}
+
+impl OrphanReport {
+    /// The report of a plan before anything is deleted (a dry run's, with `dry_run`).
+    pub fn of(plan: &OrphanPlan, dry_run: bool) -> Self {
+        let mut deleted: BTreeMap<OrphanCategory, Tally> = BTreeMap::new();
+        for f in &plan.files {
+            let t = deleted.entry(f.category).or_default();
+            t.files += 1;
+            t.bytes += f.bytes as i64;
+        }
+        OrphanReport {
+            dry_run,
+            cutoff_millis: plan.cutoff_millis,
+            cutoff: render_millis(plan.cutoff_millis),
+            branches: plan.branches.clone(),
+            snapshots_read: plan.read.snapshots,
+            tags_read: plan.read.tags,
+            changelogs_read: plan.read.changelogs,
+            consumers_read: plan.read.consumers,
+            manifests_read: plan.read.manifests,
+            vanished: plan.vanished.clone(),
+            newer_snapshots: plan.newer_snapshots.clone(),
+            candidates: plan.candidates,
+            too_young: plan.too_young,
+            deleted,
+            files: plan.files.clone(),
+            unknown_files: plan.unknown_files.clone(),
+            removed_dirs: Vec::new(),
+            failed: Vec::new(),
+            notes: plan.notes.clone(),
+            duration_millis: plan.planning_millis,
+            resumed: Vec::new(),
+        }
+    }
 }
 
 /// The cutoff for `opts` at `now` (pure): refuses one in the future or less than an hour old
@@ -283,7 +364,7 @@ pub fn unreferenced(candidates: &[OrphanFile], referenced: &HashSet<String>) -> 
 }
 
 /// Plan: list, read references, decide. Deletes nothing.
-pub async fn plan(table: &Table, opts: &OrphanOptions, clock: &dyn Clock) -> Result<OrphanReport> {
+pub async fn plan(table: &Table, opts: &OrphanOptions, clock: &dyn Clock) -> Result<OrphanPlan> {
     let started = clock.now_millis();
     let cutoff = resolve_cutoff(opts, started)?;
     let schema = table.latest_schema().await?;
@@ -338,47 +419,108 @@ pub async fn plan(table: &Table, opts: &OrphanOptions, clock: &dyn Clock) -> Res
         ));
     }
     let files = unreferenced(&listing.candidates, &refs.names);
-    let mut deleted: BTreeMap<OrphanCategory, Tally> = BTreeMap::new();
-    for f in &files {
-        let t = deleted.entry(f.category).or_default();
-        t.files += 1;
-        t.bytes += f.bytes as i64;
-    }
-    Ok(OrphanReport {
-        dry_run: true,
+    Ok(OrphanPlan {
         cutoff_millis: cutoff,
-        cutoff: render_millis(cutoff),
         branches: branches.iter().map(|b| b.name.clone()).collect(),
-        snapshots_read: refs.snapshots,
-        tags_read: refs.tags,
-        changelogs_read: refs.changelogs,
-        consumers_read: refs.consumers,
-        manifests_read: refs.manifests,
+        read: ReadCounts {
+            snapshots: refs.snapshots,
+            tags: refs.tags,
+            changelogs: refs.changelogs,
+            consumers: refs.consumers,
+            manifests: refs.manifests,
+        },
         vanished: refs.vanished.into_iter().collect(),
         newer_snapshots: refs.newer,
         candidates: listing.candidates.len() as u64,
         too_young: listing.too_young,
-        deleted,
         files,
         unknown_files: listing.unknown,
-        removed_dirs: Vec::new(),
-        failed: Vec::new(),
-        notes,
-        duration_millis: clock.now_millis() - started,
         empty_dirs: listing.empty_dirs,
+        notes,
+        planning_millis: clock.now_millis() - started,
     })
 }
 
-/// Delete what a plan found: data first, in bulk; then, on a local filesystem, the bucket and
-/// partition directories left empty.
-pub async fn execute(
-    table: &Table,
-    mut report: OrphanReport,
-    clock: &dyn Clock,
-) -> Result<OrphanReport> {
-    let started = clock.now_millis() - report.duration_millis;
-    report.dry_run = false;
-    let mut ordered: Vec<&OrphanFile> = report.files.iter().collect();
+/// The journal name of orphan cleaning runs.
+const JOURNAL: &str = "remove-orphan-files";
+
+/// Carry out a plan (now or saved earlier): journal it, delete the orphans data first, in
+/// bulk; then, on a local filesystem, the bucket and partition directories left empty; then
+/// remove the journal. A run killed half-way is finished by the next run ([`resume`]).
+pub async fn execute(table: &Table, plan: OrphanPlan, clock: &dyn Clock) -> Result<OrphanReport> {
+    let key = if plan.files.is_empty() {
+        None
+    } else {
+        Some(crate::ops::journal::record(table, JOURNAL, &plan).await?)
+    };
+    let report = delete_planned(table, &plan, clock).await;
+    if let (Some(key), true) = (key, report.failed.is_empty()) {
+        let mut report = report;
+        report
+            .notes
+            .extend(crate::ops::journal::finish(table, &key).await);
+        return Ok(report);
+    }
+    Ok(report)
+}
+
+/// Finish the runs that were interrupted (their journals): their planned orphans that nothing
+/// needs now (the references are read again; any failure to read aborts, as planning does).
+/// `None` when there was nothing to finish.
+pub async fn resume(table: &Table, clock: &dyn Clock) -> Result<Option<OrphanReport>> {
+    let pending: Vec<(String, OrphanPlan)> = crate::ops::journal::pending(table, JOURNAL).await?;
+    if pending.is_empty() {
+        return Ok(None);
+    }
+    let branches = table.branches().await?;
+    let refs = read_references(table, &branches, OPERATION, &|_| false)
+        .await
+        .map_err(abort_on_read)?;
+    let mut merged: Option<OrphanReport> = None;
+    for (key, mut plan) in pending {
+        plan.files
+            .retain(|f| !refs.names.contains(name_of(&f.path)));
+        let mut report = delete_planned(table, &plan, clock).await;
+        if report.failed.is_empty() {
+            report
+                .notes
+                .extend(crate::ops::journal::finish(table, &key).await);
+        }
+        report.resumed.push(key);
+        merged = Some(match merged {
+            None => report,
+            Some(mut m) => {
+                m.absorb(report);
+                m
+            }
+        });
+    }
+    Ok(merged)
+}
+
+impl OrphanReport {
+    /// Add the deletions of another run (a finished journal) to this report.
+    pub fn absorb(&mut self, other: OrphanReport) {
+        for (c, t) in other.deleted {
+            let e = self.deleted.entry(c).or_default();
+            e.files += t.files;
+            e.bytes += t.bytes;
+        }
+        self.files.extend(other.files);
+        self.files
+            .sort_by(|a, b| a.category.cmp(&b.category).then(a.path.cmp(&b.path)));
+        self.removed_dirs.extend(other.removed_dirs);
+        self.failed.extend(other.failed);
+        self.notes.extend(other.notes);
+        self.resumed.extend(other.resumed);
+    }
+}
+
+/// The deletions of a plan, without the journal.
+async fn delete_planned(table: &Table, plan: &OrphanPlan, clock: &dyn Clock) -> OrphanReport {
+    let started = clock.now_millis() - plan.planning_millis;
+    let mut report = OrphanReport::of(plan, false);
+    let mut ordered: Vec<&OrphanFile> = plan.files.iter().collect();
     ordered.sort_by_key(|f| f.category);
     let keys: Vec<String> = ordered.iter().map(|f| f.path.clone()).collect();
     let mut failed: HashSet<String> = HashSet::new();
@@ -398,26 +540,42 @@ pub async fn execute(
     // gone by now, so a directory that cannot be removed is reported, never an error that
     // would lose the report of what was deleted.
     if failed.is_empty() && table.store().is_local() {
-        let (removed, errors) = remove_empty_dirs(table, &report).await;
+        let (removed, errors) = remove_empty_dirs(table, plan).await;
         report.removed_dirs = removed;
         report.failed.extend(errors);
     }
     report.duration_millis = clock.now_millis() - started;
-    Ok(report)
+    report
 }
 
-/// Plan, then (unless `dry_run`) execute.
+/// Finish interrupted runs (unless `dry_run`), plan, then (unless `dry_run`) execute.
 pub async fn remove_orphan_files(
     table: &Table,
     opts: &OrphanOptions,
     dry_run: bool,
     clock: &dyn Clock,
 ) -> Result<OrphanReport> {
-    let report = plan(table, opts, clock).await?;
-    if dry_run {
-        return Ok(report);
-    }
-    execute(table, report, clock).await
+    let resumed = if dry_run {
+        None
+    } else {
+        resume(table, clock).await?
+    };
+    let plan = plan(table, opts, clock).await?;
+    let report = if dry_run {
+        OrphanReport::of(&plan, true)
+    } else {
+        execute(table, plan, clock).await?
+    };
+    Ok(match resumed {
+        None => report,
+        Some(mut r) => {
+            let mut report = report;
+            r.dry_run = false;
+            std::mem::swap(&mut report.resumed, &mut r.resumed);
+            report.absorb(r);
+            report
+        }
+    })
 }
 
 // ----- listing -----
@@ -569,7 +727,7 @@ fn abort_on_read(e: Error) -> Error {
 /// The directories removed, and each removal that failed (path `<dir>/`).
 async fn remove_empty_dirs(
     table: &Table,
-    report: &OrphanReport,
+    report: &OrphanPlan,
 ) -> (Vec<String>, Vec<FailedDeletion>) {
     let store = table.store();
     let mut removed = BTreeSet::new();
