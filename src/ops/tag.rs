@@ -235,10 +235,58 @@ pub struct RenameTagReport {
     pub failed: Vec<FailedDeletion>,
 }
 
+/// The journal of a rename: both names and the tag's snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+struct RenameJournal {
+    from: String,
+    to: String,
+    snapshot_id: i64,
+}
+
+const RENAME_JOURNAL: &str = "rename-tag";
+
 /// Rename a tag: a conditional create of the new name with the old file's bytes verbatim (so
-/// `tagCreateTime` and every field survive), then deletion of the old name. A crash in between
-/// leaves both names; running the same rename again finishes it.
+/// `tagCreateTime` and every field survive), then deletion of the old name. The rename is
+/// journaled first: a crash in between leaves both names, and the next rename-tag (this one or
+/// any other) finishes it.
 pub async fn rename_tag(table: &Table, from: &TagName, to: &TagName) -> Result<RenameTagReport> {
+    let finished = resume_renames(table).await?;
+    let mut report = rename_once(table, from, to, true).await?;
+    report.resumed |= finished.iter().any(|(f, t)| f == from && t == to);
+    Ok(report)
+}
+
+/// Finish the renames that were interrupted (their journals); returns their (from, to) names.
+async fn resume_renames(table: &Table) -> Result<Vec<(TagName, TagName)>> {
+    let pending: Vec<(String, RenameJournal)> =
+        crate::ops::journal::pending(table, RENAME_JOURNAL).await?;
+    let mut out = Vec::new();
+    for (key, j) in pending {
+        let names = (TagName::from_listing(&j.from), TagName::from_listing(&j.to));
+        let (Some(from), Some(to)) = names else {
+            return Err(Error::corrupt(&key, "not a rename of two tag names"));
+        };
+        // The old name still there and still the same tag: finish; otherwise it is done.
+        let old = table.try_load_tag(&from).await?;
+        if old.is_some_and(|t| t.snapshot.id.0 == j.snapshot_id) {
+            let r = rename_once(table, &from, &to, false).await?;
+            if !r.failed.is_empty() {
+                continue; // the journal stays; the next run tries again
+            }
+        }
+        crate::ops::journal::finish(table, &key).await;
+        out.push((from, to));
+    }
+    Ok(out)
+}
+
+/// One rename, journaled when `journal` (a resumed one is journaled already).
+async fn rename_once(
+    table: &Table,
+    from: &TagName,
+    to: &TagName,
+    journal: bool,
+) -> Result<RenameTagReport> {
     let (from_key, to_key) = (tag_key(from), tag_key(to));
     let old = table.store().get_opt(&from_key).await?;
     let Some(old) = old else {
@@ -257,11 +305,34 @@ pub async fn rename_tag(table: &Table, from: &TagName, to: &TagName) -> Result<R
         };
     };
     let tag = Tag::decode(&old, &from_key)?;
+    // A name taken by another tag is refused before anything is written.
+    if let Some(existing) = table.store().get_opt(&to_key).await? {
+        if existing != old {
+            let id = table.load_tag(to).await?.snapshot.id.0;
+            return Err(Error::TagExists {
+                name: to.to_string(),
+                snapshot_id: id,
+            });
+        }
+    }
+    let key = if journal {
+        let j = RenameJournal {
+            from: from.to_string(),
+            to: to.to_string(),
+            snapshot_id: tag.snapshot.id.0,
+        };
+        Some(crate::ops::journal::record(table, RENAME_JOURNAL, &j).await?)
+    } else {
+        None
+    };
     let resumed = match table.store().put_create(&to_key, old.clone()).await? {
         CreateOutcome::Created => false,
         CreateOutcome::AlreadyExists => {
             let existing = table.store().get_opt(&to_key).await?;
             if existing.as_deref() != Some(&old[..]) {
+                if let Some(key) = &key {
+                    crate::ops::journal::finish(table, key).await;
+                }
                 let id = table.load_tag(to).await?.snapshot.id.0;
                 return Err(Error::TagExists {
                     name: to.to_string(),
@@ -271,13 +342,16 @@ pub async fn rename_tag(table: &Table, from: &TagName, to: &TagName) -> Result<R
             true
         }
     };
-    let failed = table
+    let failed: Vec<FailedDeletion> = table
         .store()
         .delete_many(std::slice::from_ref(&from_key))
         .await
         .into_iter()
         .filter_map(|(key, r)| r.err().map(|e| FailedDeletion::new(key, &e)))
         .collect();
+    if let (Some(key), true) = (&key, failed.is_empty()) {
+        crate::ops::journal::finish(table, key).await;
+    }
     Ok(RenameTagReport {
         from: from.to_string(),
         to: to.to_string(),
