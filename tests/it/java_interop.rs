@@ -1236,3 +1236,90 @@ async fn every_version_of_live_java_tables_matches_java() {
     // external_paths: 3 snapshots and tag `first`.
     assert_eq!(compared, 4);
 }
+
+/// A copy of auto_tag_stream carrying one case's snapshot stream, as a follow case, with the
+/// case's options as `--option` flags for tagkeeper's auto-tag.
+fn stream_case(case_name: &str) -> (Case, Vec<String>) {
+    let cases = auto_tag_cases();
+    let case = cases["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == case_name)
+        .unwrap_or_else(|| panic!("no auto-tag case {case_name}"));
+    let (tmp, dir) = stream_copy(case);
+    let mut flags = Vec::new();
+    for (k, v) in case["options"].as_object().unwrap() {
+        flags.push("--option".to_string());
+        flags.push(format!("{k}={}", v.as_str().unwrap()));
+    }
+    let c = Case {
+        table: "auto_tag_stream".into(),
+        dir,
+        want: recorded_reads("auto_tag_stream"),
+        _tmp: tmp,
+    };
+    (c, flags)
+}
+
+#[tokio::test]
+async fn java_reads_every_version_after_tagkeeper_auto_tag_and_maintain() {
+    let Some(cp) = java_classpath() else { return };
+    let mut cases = Vec::new();
+
+    // auto-tag on snapshot streams with the options of two matrix cases (watermark with a
+    // delay and tag.num-retained-max 3, which deletes older tags; process-time hourly): the
+    // tags Java's TagAutoCreation made, each reading as its snapshot.
+    for name in [
+        "watermark/daily-with_dashes/delay-6 h",
+        "process-time/hourly-with_dashes/delay-10 min",
+    ] {
+        let (mut c, flags) = stream_case(name);
+        let mut args = vec!["auto-tag", c.path()];
+        args.extend(flags.iter().map(String::as_str));
+        tk(&args);
+        let java_tags = auto_tag_cases()["cases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["name"] == name)
+            .unwrap()["tags"]
+            .clone();
+        let got = tag_files(&c.dir);
+        assert_eq!(got.len(), java_tags.as_array().unwrap().len(), "{name}");
+        for (tag, id, _) in got {
+            let reads = c.want[&format!("snapshot-{id}")].clone();
+            c.want.insert(format!("tag-{tag}"), reads);
+        }
+        cases.push(c);
+    }
+
+    // maintain on a stream copy without auto-tag options: snapshot expiration by the table's
+    // defaults (snapshot.num-retained.min 10, time-retained 1 h; the stream's commits are from
+    // 2024) leaves snapshots 7-16.
+    let (mut c, _) = stream_case("process-time/daily-with_dashes/delay-6 h");
+    let r = tk(&["maintain", c.path()]);
+    c.want.retain(|k, _| {
+        k.strip_prefix("snapshot-")
+            .is_none_or(|n| n.parse::<i64>().unwrap() >= 7)
+    });
+    assert_eq!(
+        tag_files(&c.dir),
+        Vec::<(String, i64, Option<i64>)>::new(),
+        "{r}"
+    );
+    cases.push(c);
+
+    // maintain on Java's auto-tag tables: auto_tag without its tags gets Java's tags back
+    // (watermark, daily, at most 3); the process-time and batch tables keep theirs.
+    let a = Case::new("auto_tag");
+    std::fs::remove_dir_all(a.dir.join("tag")).unwrap();
+    tk(&["maintain", a.path()]);
+    cases.push(a);
+    for table in ["auto_tag_process", "auto_tag_batch"] {
+        let c = Case::new(table);
+        tk(&["maintain", c.path()]);
+        cases.push(c);
+    }
+    java_follows(&cp, &cases).await;
+}
