@@ -1071,7 +1071,11 @@ fn tag_files(dir: &Path) -> Vec<(String, i64, Option<i64>)> {
     let mut out: Vec<(String, i64, Option<i64>)> = entries
         .filter_map(|e| {
             let e = e.unwrap();
-            let name = e.file_name().to_string_lossy().strip_prefix("tag-")?.to_string();
+            let name = e
+                .file_name()
+                .to_string_lossy()
+                .strip_prefix("tag-")?
+                .to_string();
             let v: Value = serde_json::from_slice(&std::fs::read(e.path()).unwrap()).unwrap();
             let retained = v.get("tagTimeRetained").and_then(Value::as_f64);
             Some((name, v["id"].as_i64().unwrap(), retained.map(|r| r as i64)))
@@ -1141,7 +1145,9 @@ async fn auto_tag_matches_java_for_every_case() {
         want.sort();
         tagged += want.len();
         if got != want {
-            failures.push(format!("{name}:\n  java      {want:?}\n  tagkeeper {got:?}"));
+            failures.push(format!(
+                "{name}:\n  java      {want:?}\n  tagkeeper {got:?}"
+            ));
         }
     }
     assert!(
