@@ -913,7 +913,14 @@ async fn tagkeeper_finds_no_orphans_in_java_tables_and_java_reads_all_after() {
     let Some(cp) = java_classpath() else { return };
     let mut cases = Vec::new();
     for name in java_tables() {
-        let c = Case::new(&name);
+        // Iceberg metadata records absolute paths (of the warehouse it was generated in), and
+        // Java's next commit reads the previous Iceberg metadata through them: Java commits on
+        // a copy written live, not on the committed fixture.
+        let c = if name == "iceberg_compat" {
+            live_case(&cp, &name)
+        } else {
+            Case::new(&name)
+        };
         let r = tk(&[
             "remove-orphan-files",
             c.path(),
@@ -1241,6 +1248,19 @@ async fn every_version_of_live_java_tables_matches_java() {
     }
     // external_paths: 3 snapshots and tag `first`.
     assert_eq!(compared, 4);
+}
+
+/// A table written by Java now, in a temporary warehouse, from the same generator as the
+/// committed fixture (so it reads as recorded).
+fn live_case(cp: &str, table: &str) -> Case {
+    let tmp = tempfile::tempdir().unwrap();
+    java(cp, &["generate", tmp.path().to_str().unwrap(), table]);
+    Case {
+        table: table.to_string(),
+        dir: tmp.path().join("default.db").join(table),
+        want: recorded_reads(table),
+        _tmp: tmp,
+    }
 }
 
 /// A copy of auto_tag_stream carrying one case's snapshot stream, as a follow case, with the
