@@ -46,6 +46,12 @@ import java.util.Set;
 final class Generate {
     private Generate() {}
 
+    /** Tables written only when named: they cannot be committed as fixtures. */
+    static final Set<String> LIVE_ONLY = Set.of("external_paths");
+
+    /** The warehouse being written (absolute). */
+    static String warehouseRoot;
+
     interface TableWriter {
         void write(Catalog catalog, Identifier id) throws Exception;
     }
@@ -71,20 +77,36 @@ final class Generate {
         tables.put("orphans_cleaned", Generate::orphansCleaned);
         tables.put("auto_tag", Generate::autoTag);
         tables.put("iceberg_compat", Generate::icebergCompat);
+        tables.put("auto_tag_stream", Generate::autoTagStream);
+        tables.put("auto_tag_process", Generate::autoTagProcess);
+        tables.put("auto_tag_batch", Generate::autoTagBatch);
+        tables.put("statistics", Generate::statistics);
+        tables.put("pk_postpone", Generate::pkPostpone);
+        // Written only when asked for by name (its data files carry absolute paths, so it
+        // cannot be committed as a fixture): generated live by the tests.
+        tables.put("external_paths", Generate::externalPaths);
 
         ObjectNode out = JsonNodeFactory.instance.objectNode();
         ArrayNode written = out.putArray("written");
         Catalog catalog = CatalogFactory.createCatalog(
                 CatalogContext.create(new Path(new File(warehouse).getAbsolutePath())));
         catalog.createDatabase("default", true);
+        warehouseRoot = new File(warehouse).getAbsolutePath();
         for (var e : tables.entrySet()) {
-            if (!only.isEmpty() && !only.contains(e.getKey())) {
+            if (only.isEmpty() ? LIVE_ONLY.contains(e.getKey()) : !only.contains(e.getKey())) {
                 continue;
             }
             Identifier id = Identifier.create("default", e.getKey());
             catalog.dropTable(id, true);
             e.getValue().write(catalog, id);
             written.add(e.getKey());
+        }
+        if (only.isEmpty() || only.contains("auto_tag_stream")) {
+            // The auto-tag matrix over copies of auto_tag_stream (testdata/java/auto_tag_cases.json).
+            out.set("auto_tag_cases", AutoTagCases.run(
+                    new File(warehouseRoot, "default.db/auto_tag_stream").getPath(),
+                    new File(warehouseRoot, ".auto-tag-scratch").getPath()));
+            AutoTagCases.deleteDir(new File(warehouseRoot, ".auto-tag-scratch"));
         }
         for (String name : only) {
             if (!tables.containsKey(name)) {
@@ -447,5 +469,85 @@ final class Generate {
                 "bucket", "-1", "metadata.iceberg.storage", "table-location"), true));
         commit(t, appendRows(0, 6, "2024-01-01", "2024-01-02"));
         commit(t, appendRows(6, 3, "2024-01-03"));
+    }
+
+    /** 16 appends, no automatic tags: the snapshots the auto-tag matrix rewrites. */
+    static void autoTagStream(Catalog c, Identifier id) throws Exception {
+        FileStoreTable t = create(c, id, appendSchema(Harness.opts(), false));
+        for (int i = 0; i < AutoTagCases.SNAPSHOTS; i++) {
+            commit(t, appendRows(i * 10L, 2, "2024-01-01"));
+        }
+    }
+
+    /**
+     * Process-time daily tags made by Java's writer at each commit, at most 2. Every commit
+     * falls on the day of the run: one tag, named after the day before (Java's first tag is the
+     * period before the first snapshot's time).
+     */
+    static void autoTagProcess(Catalog c, Identifier id) throws Exception {
+        FileStoreTable t = create(c, id, appendSchema(Harness.opts(
+                "tag.automatic-creation", "process-time",
+                "tag.creation-period", "daily",
+                "sink.process-time-zone", "UTC",
+                "tag.num-retained-max", "2"), false));
+        for (int i = 0; i < 4; i++) {
+            commitWithWatermark(t, appendRows(i * 10L, 2, "2024-01-01"), Long.MIN_VALUE, i + 1);
+        }
+    }
+
+    /**
+     * tag.automatic-creation = batch: after each batch write Java (Flink's
+     * BatchWriteGeneratorTagOperator) runs TagBatchCreation, which tags the latest snapshot
+     * batch-write-yyyy-MM-dd (replacing a tag of that name) and then keeps at most
+     * tag.num-retained-max tags of any kind, deleting the oldest (here the manual tag).
+     */
+    static void autoTagBatch(Catalog c, Identifier id) throws Exception {
+        FileStoreTable t = create(c, id, appendSchema(Harness.opts(
+                "tag.automatic-creation", "batch",
+                "sink.process-time-zone", "UTC",
+                "tag.num-retained-max", "2"), false));
+        commit(t, appendRows(0, 3, "2024-01-01"));
+        t.createTag("manual-1", 1);
+        commit(t, appendRows(10, 3, "2024-01-01"));
+        t.createTag("manual-2", 2);
+        commit(t, appendRows(20, 3, "2024-01-01"));
+        new org.apache.paimon.tag.TagBatchCreation(t).createTag();
+        commit(t, appendRows(30, 3, "2024-01-01"));
+        new org.apache.paimon.tag.TagBatchCreation(t).createTag();
+    }
+
+    /** A statistics file committed by Java (an ANALYZE snapshot), carried by later snapshots. */
+    static void statistics(Catalog c, Identifier id) throws Exception {
+        FileStoreTable t = create(c, id, appendSchema(Harness.opts(), true));
+        commit(t, appendRows(0, 6, "2024-01-01", "2024-01-02"));
+        commit(t, appendRows(6, 4, "2024-01-02"));
+        long latest = t.snapshotManager().latestSnapshotId();
+        BatchWriteBuilder wb = t.newBatchWriteBuilder();
+        try (BatchTableCommit bc = wb.newCommit()) {
+            bc.updateStatistics(new org.apache.paimon.stats.Statistics(
+                    latest, t.schema().id(), 10L, 1000L));
+        }
+        t.createTag("analyzed", 3);
+        commit(t, appendRows(10, 3, "2024-01-03"));
+    }
+
+    /** Primary key, bucket = -2 (postpone): writes wait in bucket-postpone for compaction. */
+    static void pkPostpone(Catalog c, Identifier id) throws Exception {
+        FileStoreTable t = create(c, id, pkSchema(Harness.opts("bucket", "-2")));
+        pkHistory(t);
+        t.createTag("postponed", 2);
+    }
+
+    /** Data files under two external roots (round-robin), next to the warehouse. */
+    static void externalPaths(Catalog c, Identifier id) throws Exception {
+        String a = new File(warehouseRoot, "external-a").toURI().toString();
+        String b = new File(warehouseRoot, "external-b").toURI().toString();
+        FileStoreTable t = create(c, id, appendSchema(Harness.opts(
+                "data-file.external-paths", a + "," + b,
+                "data-file.external-paths.strategy", "round-robin"), true));
+        commit(t, appendRows(0, 6, "2024-01-01", "2024-01-02"));
+        commit(t, appendRows(6, 4, "2024-01-03"));
+        t.createTag("first", 1);
+        overwrite(t, Harness.opts("dt", "2024-01-01"), appendRows(100, 2, "2024-01-01"));
     }
 }

@@ -36,6 +36,7 @@ import java.util.TreeSet;
  *   generate WAREHOUSE [TABLE...]   write the Java tables into WAREHOUSE/default.db
  *   describe-all WAREHOUSE OUTDIR   describe every table of WAREHOUSE/default.db
  *   describe TABLE                  every snapshot, tag and branch version: files, plan, rows
+ *   generate-describe WAREHOUSE TABLE...  generate the named tables, then describe them
  *   read-all TABLE                  rows + checksum of every version (no file lists)
  *   follow (TABLE ROWS)...          per table: read-all, commit ROWS, read-all, expire to
  *                                   1 snapshot, remove orphans, read-all (one JVM for all)
@@ -75,6 +76,18 @@ public final class Harness {
                         new TreeSet<>(Arrays.asList(args).subList(2, args.length)));
             case "describe":
                 return Describe.describe(args[1]);
+            case "generate-describe": {
+                // One JVM: write the named tables into WAREHOUSE, then describe each (keyed by
+                // table name). For tables that cannot be committed as fixtures.
+                List<String> names = Arrays.asList(args).subList(2, args.length);
+                Generate.generate(args[1], new TreeSet<>(names));
+                ObjectNode all = JsonNodeFactory.instance.objectNode();
+                for (String n : names) {
+                    all.set(n, Describe.describe(
+                            new File(args[1], "default.db/" + n).getPath()));
+                }
+                return all;
+            }
             case "describe-all": {
                 // One JVM for every table: WAREHOUSE/default.db/* -> OUTDIR/<table>.json
                 File db = new File(args[1], "default.db");
