@@ -8,7 +8,7 @@ use super::GlobalArgs;
 use tagkeeper::clock::{Clock, SystemClock};
 use tagkeeper::error::incomplete;
 use tagkeeper::format::duration::parse_duration;
-use tagkeeper::ops::expire::{expire_with_progress, plan, ExpireOptions, ExpirePlan};
+use tagkeeper::ops::expire::{expire_with_progress, plan, ExpireOptions, ExpireReport};
 use tagkeeper::table::Table;
 use tagkeeper::{Error, FailedDeletion, Result};
 
@@ -72,20 +72,20 @@ pub(crate) async fn run(a: ExpireArgs, global: &GlobalArgs, printer: &Printer) -
             out,
         )
         .await?;
-        p
+        ExpireReport::of(p, true)
     } else if a.dry_run {
-        plan(&table, &opts, now).await?
+        ExpireReport::of(plan(&table, &opts, now).await?, true)
     } else {
         let progress = printer.progress("expire-snapshots: deleting");
         expire_with_progress(&table, &opts, now, &progress).await?
     };
-    printer.warnings(&report.skipped);
+    printer.warnings(&report.plan.skipped);
     let failure = incomplete("expire-snapshots", &report.failed);
     printer.finish(&report, text, failure)
 }
 
 /// The plan's text, then the hints rewritten and the deletions that failed.
-pub(crate) fn text(p: &ExpirePlan) -> String {
+pub(crate) fn text(p: &ExpireReport) -> String {
     let mut out = plan_text(p);
     for h in &p.hints_rewritten {
         out.push_str(&format!("  hint: {h}\n"));
@@ -94,8 +94,9 @@ pub(crate) fn text(p: &ExpirePlan) -> String {
     out
 }
 
-fn plan_text(p: &ExpirePlan) -> String {
-    let verb = if p.dry_run { "Would expire" } else { "Expired" };
+fn plan_text(r: &ExpireReport) -> String {
+    let p = &r.plan;
+    let verb = if r.dry_run { "Would expire" } else { "Expired" };
     if p.expired_snapshots.is_empty() {
         return "Nothing to expire.\n".into();
     }
@@ -105,7 +106,7 @@ fn plan_text(p: &ExpirePlan) -> String {
         p.expired_snapshots.first().copied().unwrap_or_default(),
         p.expired_snapshots.last().copied().unwrap_or_default(),
         p.new_earliest.unwrap_or_default(),
-        if p.resumed {
+        if r.resumed {
             " (finished an interrupted run)"
         } else {
             ""
@@ -118,13 +119,13 @@ fn plan_text(p: &ExpirePlan) -> String {
         "  data files decided by _COMMIT_SNAPSHOT: {}, by the nearest-tag rule: {}\n",
         p.decided_by_commit_snapshot, p.decided_by_nearest_tag
     ));
-    if !p.already_gone.is_empty() {
+    if !r.already_gone.is_empty() {
         out.push_str(&format!(
             "  already gone (deleted earlier): {} file(s)\n",
-            p.already_gone.len()
+            r.already_gone.len()
         ));
     }
-    if p.dry_run {
+    if r.dry_run {
         for f in &p.files {
             out.push_str(&format!(
                 "  {:?} {} ({} bytes)\n",
@@ -220,7 +221,7 @@ pub(crate) async fn run_maintain(
     let table = Table::open(&a.table, &global.store_options()).await?;
     let report = tagkeeper::ops::expire_tags::maintain(&table, &SystemClock, a.dry_run).await?;
     printer.warnings(&report.notes);
-    printer.warnings(&report.snapshots.skipped);
+    printer.warnings(&report.snapshots.plan.skipped);
     // Every deletion maintain planned: automatic tags over the maximum, expired tags, then
     // the snapshots' files.
     let failed: Vec<FailedDeletion> = report

@@ -43,7 +43,7 @@ pub(crate) async fn apply(a: ApplyPlanArgs, global: &GlobalArgs, printer: &Print
     let table = Table::open(&location, &global.store_options()).await?;
     match saved_plan::apply(&table, saved, &path, &SystemClock).await? {
         Applied::ExpireSnapshots(p) => {
-            printer.warnings(&p.skipped);
+            printer.warnings(&p.plan.skipped);
             let failure = incomplete("expire-snapshots", &p.failed);
             printer.finish(&p, super::expire_cmd::text, failure)
         }

@@ -148,11 +148,10 @@ impl ExpireOptions {
     }
 }
 
-/// The plan, persisted before anything is deleted, and the report.
+/// The plan: what an expiration deletes. Persisted (the journal, `--plan-out`) before
+/// anything is deleted; [`execute`] carries out exactly this.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExpirePlan {
-    /// Nothing was changed.
-    pub dry_run: bool,
     /// Snapshot ids expired, ascending.
     pub expired_snapshots: Vec<i64>,
     /// The new earliest snapshot.
@@ -161,7 +160,7 @@ pub struct ExpirePlan {
     pub files: Vec<PlannedFile>,
     /// Per category: count and bytes.
     pub totals: BTreeMap<Category, (u64, i64)>,
-    /// Deletions skipped for safety, with the reason.
+    /// Deletions skipped for safety, with the reason (execution may add one: tags changed).
     pub skipped: Vec<String>,
     /// How many data files the fast path decided without reading a tag.
     pub decided_by_commit_snapshot: u64,
@@ -169,20 +168,41 @@ pub struct ExpirePlan {
     pub decided_by_nearest_tag: u64,
     /// Tags (name → snapshot id) when the plan was made; a resumed plan checks them.
     pub tags: BTreeMap<String, i64>,
+}
+
+/// What an expiration did (or, on a dry run, would do): its plan and the outcome. The JSON
+/// form has the plan's fields at the top level.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ExpireReport {
+    /// Nothing was changed.
+    pub dry_run: bool,
+    /// The plan carried out.
+    #[serde(flatten)]
+    pub plan: ExpirePlan,
     /// Planned files whose deletion failed, each with its error (the command is incomplete).
-    #[serde(default)]
     pub failed: Vec<FailedDeletion>,
     /// Planned files that were already gone (deleted by an earlier, interrupted run, or by
     /// someone else). Only where the store tells: S3 reports such deletes as successful.
-    #[serde(default)]
     pub already_gone: Vec<String>,
     /// True when this run finished a plan an earlier, interrupted run had written.
-    #[serde(default)]
     pub resumed: bool,
     /// `EARLIEST`/`LATEST` hints that were wrong after the run and were rewritten (or could
     /// not be), as Java's expiration rewrites `EARLIEST`.
-    #[serde(default)]
     pub hints_rewritten: Vec<String>,
+}
+
+impl ExpireReport {
+    /// The report of a plan before anything is done (a dry run's, with `dry_run`).
+    pub fn of(plan: ExpirePlan, dry_run: bool) -> Self {
+        ExpireReport {
+            dry_run,
+            plan,
+            failed: Vec::new(),
+            already_gone: Vec::new(),
+            resumed: false,
+            hints_rewritten: Vec::new(),
+        }
+    }
 }
 
 /// Compute the range and the files. Changes nothing.
@@ -216,7 +236,6 @@ async fn plan_range(
 ) -> Result<ExpirePlan> {
     let tags = table.tags().await?;
     let mut p = ExpirePlan {
-        dry_run: true,
         expired_snapshots: Vec::new(),
         new_earliest: range.earliest().map(|e| e.0),
         files: Vec::new(),
@@ -228,10 +247,6 @@ async fn plan_range(
             .iter()
             .map(|t| (t.name.to_string(), t.tag.snapshot.id.0))
             .collect(),
-        failed: Vec::new(),
-        already_gone: Vec::new(),
-        resumed: false,
-        hints_rewritten: Vec::new(),
     };
     let (Some(earliest), Some(latest)) = (range.earliest(), range.latest()) else {
         return Ok(p);
@@ -751,7 +766,7 @@ pub type Progress<'a> = &'a (dyn Fn(u64, u64) + Sync);
 const DELETE_BATCH: usize = 1000;
 
 /// Finish any plan an interrupted run left, then plan and carry out a new expiration.
-pub async fn expire(table: &Table, opts: &ExpireOptions, now_millis: i64) -> Result<ExpirePlan> {
+pub async fn expire(table: &Table, opts: &ExpireOptions, now_millis: i64) -> Result<ExpireReport> {
     expire_with_progress(table, opts, now_millis, &|_, _| {}).await
 }
 
@@ -761,17 +776,18 @@ pub async fn expire_with_progress(
     opts: &ExpireOptions,
     now_millis: i64,
     progress: Progress<'_>,
-) -> Result<ExpirePlan> {
+) -> Result<ExpireReport> {
     // Only expiration journals: other commands journal into the same directory.
     let pending: Vec<(String, ExpirePlan)> = crate::ops::journal::pending(table, "expire").await?;
     let mut resumed = None;
-    for (key, mut old) in pending {
-        old.resumed = true;
-        resumed = Some(run_plan(table, old, &key, progress).await?);
+    for (key, old) in pending {
+        let mut done = run_plan(table, old, &key, progress).await?;
+        done.resumed = true;
+        resumed = Some(done);
     }
     let p = plan(table, opts, now_millis).await?;
     if p.expired_snapshots.is_empty() {
-        let mut done = resumed.unwrap_or(p);
+        let mut done = resumed.unwrap_or_else(|| ExpireReport::of(p, false));
         done.hints_rewritten = crate::ops::hints::repair(table).await;
         return Ok(done);
     }
@@ -780,12 +796,13 @@ pub async fn expire_with_progress(
 
 /// Carry out a plan made by [`plan`] (now or earlier, as `apply-plan` does): journal it, then
 /// delete, then remove the journal.
-pub async fn execute(table: &Table, p: ExpirePlan, progress: Progress<'_>) -> Result<ExpirePlan> {
+pub async fn execute(
+    table: &Table,
+    p: ExpirePlan,
+    progress: Progress<'_>,
+) -> Result<ExpireReport> {
     let Some(end) = p.new_earliest.filter(|_| !p.expired_snapshots.is_empty()) else {
-        return Ok(ExpirePlan {
-            dry_run: false,
-            ..p
-        });
+        return Ok(ExpireReport::of(p, false));
     };
     let key = plan_key(end);
     let body = Bytes::from(
@@ -805,14 +822,15 @@ pub async fn execute(table: &Table, p: ExpirePlan, progress: Progress<'_>) -> Re
 
 async fn run_plan(
     table: &Table,
-    mut p: ExpirePlan,
+    p: ExpirePlan,
     key: &str,
     progress: Progress<'_>,
-) -> Result<ExpirePlan> {
-    p.dry_run = false;
-    let Some(end) = p.new_earliest else {
-        return Ok(p);
+) -> Result<ExpireReport> {
+    let mut r = ExpireReport::of(p, false);
+    let Some(end) = r.plan.new_earliest else {
+        return Ok(r);
     };
+    let p = &mut r.plan;
     // 1. EARLIEST first (never backwards: a resumed old plan may be behind a later run),
     //    then the expired snapshot files in ascending order.
     let current = table.store().get_opt(&earliest_hint_key()).await?;
@@ -868,25 +886,25 @@ async fn run_plan(
     let total = keys.len() as u64;
     let mut done = 0u64;
     for batch in keys.chunks(DELETE_BATCH) {
-        for (k, r) in table.store().delete_many_detailed(batch).await {
-            match r {
+        for (k, res) in table.store().delete_many_detailed(batch).await {
+            match res {
                 Ok(Deleted::Now) => {}
-                Ok(Deleted::AlreadyGone) => p.already_gone.push(k),
-                Err(e) => p.failed.push(FailedDeletion::new(k, &e)),
+                Ok(Deleted::AlreadyGone) => r.already_gone.push(k),
+                Err(e) => r.failed.push(FailedDeletion::new(k, &e)),
             }
         }
         done += batch.len() as u64;
         progress(done, total);
     }
     // 4. The plan is done.
-    if p.failed.is_empty() {
-        for (k, r) in table.store().delete_many(&[key.to_string()]).await {
-            if let Err(e) = r {
-                p.skipped.push(format!(
+    if r.failed.is_empty() {
+        for (k, res) in table.store().delete_many(&[key.to_string()]).await {
+            if let Err(e) = res {
+                r.plan.skipped.push(format!(
                     "could not remove the finished plan {k} ({e}); the next run finds it done"
                 ));
             }
         }
     }
-    Ok(p)
+    Ok(r)
 }

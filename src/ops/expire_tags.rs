@@ -14,7 +14,7 @@ use crate::error::Result;
 use crate::format::ids::TagName;
 use crate::ops::auto_tag::{auto_tag, AutoTagReport, AutoTagRun};
 use crate::ops::delete_tag::{self, DeleteTagPlan, DeleteTagReport};
-use crate::ops::expire::{self, ExpireOptions, ExpirePlan};
+use crate::ops::expire::{self, ExpireOptions, ExpireReport};
 use crate::table::layout::tag_key;
 use crate::table::Table;
 
@@ -114,7 +114,7 @@ pub struct MaintainReport {
     /// Tag expiration (skipped when `tag.time-expire-enabled` is false).
     pub tags: Option<DeleteTagReport>,
     /// Snapshot expiration.
-    pub snapshots: ExpirePlan,
+    pub snapshots: ExpireReport,
     /// Steps not run, and why.
     pub notes: Vec<String>,
 }
@@ -147,7 +147,7 @@ pub async fn maintain(table: &Table, clock: &dyn Clock, dry_run: bool) -> Result
     };
     let opts = ExpireOptions::from_table(&schema.options)?;
     let snapshots = if dry_run {
-        expire::plan(table, &opts, clock.now_millis()).await?
+        ExpireReport::of(expire::plan(table, &opts, clock.now_millis()).await?, true)
     } else {
         expire::expire(table, &opts, clock.now_millis()).await?
     };

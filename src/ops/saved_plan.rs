@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::ops::delete_tag::{DeleteTagPlan, DeleteTagReport};
-use crate::ops::expire::ExpirePlan;
+use crate::ops::expire::{ExpirePlan, ExpireReport};
 use crate::ops::orphans::{OrphanPlan, OrphanReport};
 use crate::ops::rollback::{RollbackPlan, SavedRollback};
 use crate::table::Table;
@@ -84,7 +84,7 @@ pub struct SavedPlan {
 #[serde(tag = "command", content = "report", rename_all = "kebab-case")]
 pub enum Applied {
     /// `expire-snapshots`.
-    ExpireSnapshots(ExpirePlan),
+    ExpireSnapshots(ExpireReport),
     /// `delete-tag`.
     DeleteTag(DeleteTagReport),
     /// `remove-orphan-files`.

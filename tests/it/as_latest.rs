@@ -170,8 +170,8 @@ async fn expire_all_but_latest(t: &Table, dir: &Path, want: &mut Reads) {
         ignore_commit_snapshot: false,
     };
     let r = expire(t, &o, 4_000_000_000_000).await.unwrap();
-    assert!(r.skipped.is_empty(), "{:?}", r.skipped);
-    for id in &r.expired_snapshots {
+    assert!(r.plan.skipped.is_empty(), "{:?}", r.plan.skipped);
+    for id in &r.plan.expired_snapshots {
         want.remove(&format!("snapshot-{id}"));
     }
     crate::check::assert_whole(dir, true, "after expiring past the rollback").await;
@@ -428,10 +428,10 @@ async fn expiring_past_a_rollback_keeps_exactly_what_tags_and_the_latest_need() 
         ignore_commit_snapshot: false,
     };
     let r = expire(&t, &o, 4_000_000_000_000).await.unwrap();
-    assert_eq!(r.expired_snapshots, vec![1, 2, 3, 4]);
+    assert_eq!(r.plan.expired_snapshots, vec![1, 2, 3, 4]);
     // C: committed at 3, deleted by the rollback at 4; no tag in [3, 4) and not live at 5.
     let data: Vec<&str> = r
-        .files
+        .plan.files
         .iter()
         .filter(|f| f.category == tagkeeper::ops::delete_tag::Category::Data)
         .map(|f| f.path.as_str())

@@ -652,7 +652,7 @@ async fn maintain_runs_auto_tag_first() {
         .unwrap();
     // The tags were made before snapshots 1..=4 expired, so every period is tagged.
     assert_eq!(r.auto_tag.as_ref().unwrap().tags.len(), 4);
-    assert_eq!(r.snapshots.expired_snapshots, [1, 2, 3, 4]);
+    assert_eq!(r.snapshots.plan.expired_snapshots, [1, 2, 3, 4]);
     assert_eq!(
         tags(&t).await,
         expect(&[

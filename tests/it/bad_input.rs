@@ -466,7 +466,7 @@ mod destructive {
             };
             let r = expire(&t, &o, NOW).await?;
             assert!(r.failed.is_empty(), "{:?}", r.failed);
-            Ok(r.skipped.join("\n"))
+            Ok(r.plan.skipped.join("\n"))
         })
     }
 

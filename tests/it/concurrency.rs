@@ -241,7 +241,7 @@ async fn two_expirers(t: &Table) {
     assert!(a.is_ok() || b.is_ok(), "{a:?} {b:?}");
     whole(t, "two expirers").await;
     let again = expire(t, &opts(), NOW).await.unwrap();
-    assert!(again.expired_snapshots.is_empty(), "{again:?}");
+    assert!(again.plan.expired_snapshots.is_empty(), "{again:?}");
     whole(t, "after a final expiration").await;
     let range = t.snapshot_range().await.unwrap();
     assert_eq!(range.ids.len(), 2, "retain-min 2 kept exactly two");
@@ -375,7 +375,7 @@ async fn two_expirers_in_memory() {
             Box::pin(async move {
                 assert!(r.first.is_ok() || r.second.is_ok(), "k={k}");
                 let again = expire(&r.table, &opts(), NOW).await.unwrap();
-                assert!(again.expired_snapshots.is_empty(), "k={k}: {again:?}");
+                assert!(again.plan.expired_snapshots.is_empty(), "k={k}: {again:?}");
                 let range = r.table.snapshot_range().await.unwrap();
                 assert_eq!(range.ids.len(), 2, "k={k}: retain-min 2 kept exactly two");
                 oracle_whole(&r.store, "after a final expiration").await;

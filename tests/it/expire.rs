@@ -88,7 +88,7 @@ async fn run(h: History) {
     );
     assert_eq!(on_disk(dir.path()), before_disk, "planning changes nothing");
     let done = expire(&t, &o, NOW).await.unwrap();
-    assert_eq!(done.files, fast.files, "the run does what the plan said");
+    assert_eq!(done.plan.files, fast.files, "the run does what the plan said");
     let after_refs = referenced(&t, dir.path()).await;
     let after_disk = on_disk(dir.path());
     let removed: BTreeSet<String> = before_disk.difference(&after_disk).cloned().collect();
@@ -330,9 +330,9 @@ async fn a_tag_created_during_expiration_keeps_its_files() {
     h.before_request(k, Box::pin(async move { tag_at(&tagger, 9).await }));
     let r = expire(&t, &opts(1), NOW).await.unwrap();
     assert!(
-        r.skipped.iter().any(|s| s.contains("tags changed")),
+        r.plan.skipped.iter().any(|s| s.contains("tags changed")),
         "{:?}",
-        r.skipped
+        r.plan.skipped
     );
     let state = oracle::observe(&dir);
     state.assert_whole("tag created mid-expiration");
@@ -468,11 +468,11 @@ async fn maintain_expires_tags_then_snapshots_from_table_options() {
         .await
         .unwrap();
     assert_eq!(dry.tags.as_ref().unwrap().deleted_tags, vec!["t5"]);
-    assert_eq!(dry.snapshots.expired_snapshots, vec![7, 8]);
+    assert_eq!(dry.snapshots.plan.expired_snapshots, vec![7, 8]);
     let done = tagkeeper::ops::expire_tags::maintain(&t, &clock, false)
         .await
         .unwrap();
-    assert_eq!(done.snapshots.expired_snapshots, vec![7, 8]);
+    assert_eq!(done.snapshots.plan.expired_snapshots, vec![7, 8]);
     let state = oracle::observe(&dir);
     state.assert_whole("after maintain");
     crate::check::assert_whole(&dir, true, "after maintain").await;
@@ -491,7 +491,7 @@ async fn branches_keep_exactly_what_their_versions_need() {
     let before_plain = on_disk(&plain);
     let t = crate::common::open(&plain).await;
     let r = expire(&t, &opts(1), NOW).await.unwrap();
-    assert_eq!(r.expired_snapshots, vec![7, 8, 9]);
+    assert_eq!(r.plan.expired_snapshots, vec![7, 8, 9]);
     let deleted_plain: BTreeSet<String> =
         before_plain.difference(&on_disk(&plain)).cloned().collect();
     assert!(!deleted_plain.is_empty());
@@ -513,8 +513,8 @@ async fn branches_keep_exactly_what_their_versions_need() {
     let before: BTreeSet<String> = on_disk(&dir);
     let t = crate::common::open(&dir).await;
     let r = expire(&t, &opts(1), NOW).await.unwrap();
-    assert_eq!(r.expired_snapshots, vec![7, 8, 9]);
-    assert!(r.skipped.is_empty(), "{:?}", r.skipped);
+    assert_eq!(r.plan.expired_snapshots, vec![7, 8, 9]);
+    assert!(r.plan.skipped.is_empty(), "{:?}", r.plan.skipped);
     let deleted: BTreeSet<String> = before.difference(&on_disk(&dir)).cloned().collect();
     // Exactly what the unbranched run deletes, but for what the branch's snapshot needs.
     let expected: BTreeSet<String> = deleted_plain
@@ -539,7 +539,7 @@ async fn a_resumed_run_reports_the_files_already_gone() {
     let clean = expire(&t2, &opts(1), NOW).await.unwrap();
     assert!(clean.already_gone.is_empty());
     let planned: std::collections::BTreeSet<String> =
-        clean.files.iter().map(|f| f.path.clone()).collect();
+        clean.plan.files.iter().map(|f| f.path.clone()).collect();
     assert!(planned.len() > 2, "{planned:?}");
     // Crash right after the first planned file is deleted.
     let k = h2

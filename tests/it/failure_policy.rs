@@ -668,8 +668,8 @@ async fn expire_snapshots_rewrites_an_earliest_hint_that_is_too_high() {
     let r = expire(&t, &expire_opts(3), 4_000_000_000_000)
         .await
         .unwrap();
-    assert_eq!(r.expired_snapshots, [7]);
-    assert_eq!(r.new_earliest, Some(8));
+    assert_eq!(r.plan.expired_snapshots, [7]);
+    assert_eq!(r.plan.new_earliest, Some(8));
     // It used to stay at 9: "never backwards" took the wrong hint for a later run's.
     assert_eq!(hint(&dir, "EARLIEST"), "8");
     assert_eq!(
@@ -684,7 +684,7 @@ async fn expire_snapshots_rewrites_an_earliest_hint_that_is_too_high() {
     let r = expire(&t2, &expire_opts(10), 4_000_000_000_000)
         .await
         .unwrap();
-    assert!(r.expired_snapshots.is_empty());
+    assert!(r.plan.expired_snapshots.is_empty());
     assert_eq!(hint(&dir2, "EARLIEST"), "7");
 
     // Through the CLI, with a LATEST naming a missing snapshot and an unreadable EARLIEST.

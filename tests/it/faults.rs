@@ -61,7 +61,7 @@ async fn throttled_expiration_completes_exactly_as_a_healthy_one() {
     let (clean, h0) = faulty(&clean_dir);
     let want = expire(&clean, &opts(), NOW).await.unwrap();
     let requests = h0.requests();
-    assert!(requests > 20 && !want.files.is_empty());
+    assert!(requests > 20 && !want.plan.files.is_empty());
     // Throttle a window of 10 requests at the start, the middle and the end of the run.
     for from in [1, requests / 2, requests - 5] {
         let (_b, dir) = copy(&tpl);
@@ -71,7 +71,7 @@ async fn throttled_expiration_completes_exactly_as_a_healthy_one() {
             .await
             .unwrap_or_else(|e| panic!("throttled from {from}: {e}"));
         assert!(got.failed.is_empty(), "{:?}", got.failed);
-        assert_eq!(got.expired_snapshots, want.expired_snapshots);
+        assert_eq!(got.plan.expired_snapshots, want.plan.expired_snapshots);
         assert_eq!(on_disk(&dir), on_disk(&clean_dir), "throttled from {from}");
         assert!(
             h.requests() > requests,
@@ -142,11 +142,11 @@ async fn a_persistent_failure_stops_expiration_naming_the_file_and_deletes_nothi
         Ok(p) => {
             // Or the plan went on without the deletions that read depends on: reported.
             assert!(
-                p.skipped
+                p.plan.skipped
                     .iter()
                     .any(|s| s.contains(&tag8.snapshot.base_manifest_list)),
                 "{:?}",
-                p.skipped
+                p.plan.skipped
             );
         }
     }
@@ -256,7 +256,7 @@ async fn with_latency_a_command_completes_exactly_as_without() {
         "{:?} < {floor:?}",
         started.elapsed()
     );
-    assert_eq!(got.expired_snapshots, want.expired_snapshots);
+    assert_eq!(got.plan.expired_snapshots, want.plan.expired_snapshots);
     assert!(got.failed.is_empty(), "{:?}", got.failed);
     assert_eq!(all_files(&dir), all_files(&clean_dir));
     oracle::observe(&dir).assert_whole_parquet("after an expiration with latency");

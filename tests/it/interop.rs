@@ -372,7 +372,7 @@ async fn pypaimon_reads_every_retained_version_after_expiration() {
         let before = oracle::observe(&dir);
         let t = open(&dir).await;
         let r = expire(&t, &o, 4_000_000_000_000).await.unwrap();
-        assert!(!r.expired_snapshots.is_empty(), "{name}");
+        assert!(!r.plan.expired_snapshots.is_empty(), "{name}");
         let after = oracle::observe(&dir);
         for (k, v) in &after.versions {
             assert_eq!(before.versions[k], *v, "{name} {k}");

@@ -333,7 +333,7 @@ async fn step(w: &mut World, op: &Op) -> &'static str {
             let p = expire(&w.table, &opts, w.clock.now_millis())
                 .await
                 .expect("expire");
-            assert!(p.failed.is_empty() && p.skipped.is_empty(), "{p:?}");
+            assert!(p.failed.is_empty() && p.plan.skipped.is_empty(), "{p:?}");
             "expire-snapshots"
         }
         Op::Purge { pick } | Op::AsLatest { pick } => {

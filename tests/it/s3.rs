@@ -536,9 +536,9 @@ async fn s3_expire_and_rollback_keep_every_version_whole() {
     let r = tagkeeper::ops::expire::expire(&t, &opts, 4_000_000_000_000)
         .await
         .unwrap();
-    assert_eq!(r.expired_snapshots, [1, 2, 3, 4, 5]);
+    assert_eq!(r.plan.expired_snapshots, [1, 2, 3, 4, 5]);
     assert!(
-        !r.files.is_empty(),
+        !r.plan.files.is_empty(),
         "overwritten files only expired snapshots kept are deleted"
     );
     s3_whole(&t, "after expire on S3").await;

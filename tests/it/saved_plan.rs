@@ -178,7 +178,7 @@ async fn an_applied_plan_does_exactly_what_the_command_does() {
         );
         let applied = apply(&t, back, "plan.json", &clock).await.unwrap();
         match (&applied, command) {
-            (Applied::ExpireSnapshots(p), "expire-snapshots") => assert!(!p.files.is_empty()),
+            (Applied::ExpireSnapshots(p), "expire-snapshots") => assert!(!p.plan.files.is_empty()),
             (Applied::DeleteTag(r), "delete-tag") => assert_eq!(r.deleted_tags, vec!["t5"]),
             (Applied::ExpireTags(r), "expire-tags") => assert_eq!(r.deleted_tags, vec!["t5"]),
             (Applied::RemoveOrphanFiles(r), "remove-orphan-files") => {
