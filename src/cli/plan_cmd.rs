@@ -53,7 +53,7 @@ pub(crate) async fn apply(a: ApplyPlanArgs, global: &GlobalArgs, printer: &Print
             printer.finish(&r, super::tag_cmds::delete_text, failure)
         }
         Applied::RollbackTo(r) => {
-            printer.warnings(&r.notes);
+            printer.warnings(&r.plan.notes);
             let failure = incomplete("rollback-to", &r.failed);
             printer.finish(r.as_ref(), super::rollback_cmd::preview_text, failure)
         }

@@ -9,7 +9,7 @@ use tagkeeper::clock::SystemClock;
 use tagkeeper::error::incomplete;
 use tagkeeper::format::ids::{SnapshotId, TagName};
 use tagkeeper::ops::rollback::{
-    pending_journals, plan, ModeName, RollbackMode, RollbackPlan, RollbackTarget,
+    pending_journals, plan, ModeName, RollbackMode, RollbackReport, RollbackTarget,
 };
 use tagkeeper::ops::saved_plan::PlannedCommand;
 use tagkeeper::table::Table;
@@ -98,17 +98,18 @@ pub(crate) async fn run(a: RollbackArgs, global: &GlobalArgs, printer: &Printer)
                 "an interrupted rollback ({key}) is unfinished: a real run finishes it first"
             ));
         }
-        planned
+        RollbackReport::of(planned, true)
     } else {
-        tagkeeper::ops::rollback::run(&table, &target, mode, &SystemClock).await?
+        tagkeeper::ops::rollback::execute(&table, &target, mode, &SystemClock).await?
     };
-    printer.warnings(&report.notes);
+    printer.warnings(&report.plan.notes);
     let failure = incomplete("rollback-to", &report.failed);
     printer.finish(&report, preview_text, failure)
 }
 
-pub(crate) fn preview_text(p: &RollbackPlan) -> String {
-    let will = if p.dry_run { "would" } else { "did" };
+pub(crate) fn preview_text(r: &RollbackReport) -> String {
+    let p = &r.plan;
+    let will = if r.dry_run { "would" } else { "did" };
     let mut out = format!(
         "{} rollback: latest snapshot {} ({} rows) -> target snapshot {} ({} rows, from {})\n",
         if p.mode == ModeName::AsLatest {
@@ -129,7 +130,7 @@ pub(crate) fn preview_text(p: &RollbackPlan) -> String {
     if p.mode == ModeName::AsLatest {
         out.push_str(&format!(
             "  {will} commit a new snapshot{}: {} file(s) ({} bytes) deleted, {} file(s) ({} bytes) added back\n",
-            p.new_snapshot_id.map_or(String::new(), |id| format!(" {id}")),
+            r.new_snapshot_id.map_or(String::new(), |id| format!(" {id}")),
             p.files_deleted, p.bytes_deleted, p.files_added_back, p.bytes_added_back
         ));
         if let Some(t) = &p.protection_tag {
@@ -163,6 +164,6 @@ pub(crate) fn preview_text(p: &RollbackPlan) -> String {
             }
         ));
     }
-    out.push_str(&failed_text(&p.failed));
+    out.push_str(&failed_text(&r.failed));
     out
 }

@@ -796,11 +796,7 @@ pub async fn expire_with_progress(
 
 /// Carry out a plan made by [`plan`] (now or earlier, as `apply-plan` does): journal it, then
 /// delete, then remove the journal.
-pub async fn execute(
-    table: &Table,
-    p: ExpirePlan,
-    progress: Progress<'_>,
-) -> Result<ExpireReport> {
+pub async fn execute(table: &Table, p: ExpirePlan, progress: Progress<'_>) -> Result<ExpireReport> {
     let Some(end) = p.new_earliest.filter(|_| !p.expired_snapshots.is_empty()) else {
         return Ok(ExpireReport::of(p, false));
     };

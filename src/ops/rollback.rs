@@ -101,8 +101,6 @@ pub struct VersionSummary {
 pub struct RollbackPlan {
     /// `destructive` or `as_latest`.
     pub mode: ModeName,
-    /// Nothing was changed.
-    pub dry_run: bool,
     /// The latest snapshot before the rollback.
     pub current: VersionSummary,
     /// The target.
@@ -135,21 +133,45 @@ pub struct RollbackPlan {
     pub bytes_added_back: i64,
     /// As-latest: the protection tag created for a bare snapshot target.
     pub protection_tag: Option<String>,
-    /// As-latest: the new snapshot (after a real run).
-    pub new_snapshot_id: Option<i64>,
     /// Notes (e.g. which of several tags was used, a purge skipped for safety, a wrong hint
     /// rewritten).
     pub notes: Vec<String>,
-    /// `--purge`: files whose deletion failed, each with its error (the command is
-    /// incomplete; the files are unreferenced, so orphan cleaning or a re-run reclaims them).
-    pub failed: Vec<FailedDeletion>,
-    /// An interrupted rollback finished first by this run (its journal), if any.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub resumed: Vec<String>,
     /// What executing this plan does beyond the summary above (not printed; a plan read back
     /// from a file gets it again from [`from_saved`]).
     #[serde(skip)]
     work: Option<Work>,
+}
+
+/// What a rollback did (or, on a dry run, would do): its plan and the outcome. The JSON form
+/// has the plan's fields at the top level.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RollbackReport {
+    /// Nothing was changed.
+    pub dry_run: bool,
+    /// The plan carried out.
+    #[serde(flatten)]
+    pub plan: RollbackPlan,
+    /// As-latest: the new snapshot (after a real run).
+    pub new_snapshot_id: Option<i64>,
+    /// `--purge`: files whose deletion failed, each with its error (the command is
+    /// incomplete; the files are unreferenced, so orphan cleaning or a re-run reclaims them).
+    pub failed: Vec<FailedDeletion>,
+    /// Interrupted rollbacks this run finished first (their journals).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub resumed: Vec<String>,
+}
+
+impl RollbackReport {
+    /// The report of a plan before anything is done (a dry run's, with `dry_run`).
+    pub fn of(plan: RollbackPlan, dry_run: bool) -> Self {
+        RollbackReport {
+            dry_run,
+            plan,
+            new_snapshot_id: None,
+            failed: Vec::new(),
+            resumed: Vec::new(),
+        }
+    }
 }
 
 /// The parts of a plan that execution needs and the preview does not print.
@@ -275,7 +297,6 @@ pub async fn plan(
             RollbackMode::AsLatest => ModeName::AsLatest,
             RollbackMode::Destructive { .. } => ModeName::Destructive,
         },
-        dry_run: true,
         current: summary(&latest, "latest"),
         target: summary(&resolved.snapshot, &resolved.source),
         snapshots_removed: Vec::new(),
@@ -291,10 +312,7 @@ pub async fn plan(
         files_added_back: 0,
         bytes_added_back: 0,
         protection_tag: None,
-        new_snapshot_id: None,
         notes,
-        failed: Vec::new(),
-        resumed: Vec::new(),
         work: Some(Work::Destructive(Box::new(resolved.snapshot.clone()))),
     };
     match mode {
@@ -445,41 +463,31 @@ async fn unreferenced(
     Ok(files)
 }
 
-/// Plan a rollback and carry out that plan ([`plan`], then [`execute_plan`]).
+/// rollback-to as the CLI runs it: finish interrupted rollbacks first ([`resume`]), then plan
+/// this one ([`plan`]) and execute the plan ([`execute_plan`]). When an interrupted run was this very rollback (same mode,
+/// target and purge), finishing it is the whole job: it is not done twice (an as-latest
+/// rollback would otherwise commit a second snapshot). The finished runs' notes and failures
+/// are part of the report.
 pub async fn execute(
     table: &Table,
     target: &RollbackTarget,
     mode: RollbackMode,
     clock: &dyn Clock,
-) -> Result<RollbackPlan> {
-    execute_plan(table, plan(table, target, mode).await?, clock).await
-}
-
-/// rollback-to as the CLI runs it: finish interrupted rollbacks first ([`resume`]), then plan
-/// this one and execute the plan. When an interrupted run was this very rollback (same mode,
-/// target and purge), finishing it is the whole job: it is not done twice (an as-latest
-/// rollback would otherwise commit a second snapshot). The finished runs' notes and failures
-/// are part of the report.
-pub async fn run(
-    table: &Table,
-    target: &RollbackTarget,
-    mode: RollbackMode,
-    clock: &dyn Clock,
-) -> Result<RollbackPlan> {
+) -> Result<RollbackReport> {
     let mut resumed = resume(table, clock).await?;
     let planned = plan(table, target, mode).await?;
     let same = resumed.iter().position(|r| {
-        r.mode == planned.mode
-            && r.target.snapshot_id == planned.target.snapshot_id
-            && r.purge == planned.purge
+        r.plan.mode == planned.mode
+            && r.plan.target.snapshot_id == planned.target.snapshot_id
+            && r.plan.purge == planned.purge
     });
     let mut report = match same {
         Some(i) => resumed.remove(i),
         None => execute_plan(table, planned, clock).await?,
     };
     for r in resumed.into_iter().rev() {
-        for n in r.notes.into_iter().rev() {
-            report.notes.insert(0, n);
+        for n in r.plan.notes.into_iter().rev() {
+            report.plan.notes.insert(0, n);
         }
         report.failed.extend(r.failed);
         report.resumed.extend(r.resumed);
@@ -620,24 +628,23 @@ pub async fn execute_plan(
     table: &Table,
     plan: RollbackPlan,
     clock: &dyn Clock,
-) -> Result<RollbackPlan> {
-    let mut p = plan;
-    p.dry_run = false;
-    let work = p.work.clone().ok_or_else(|| {
+) -> Result<RollbackReport> {
+    let work = plan.work.clone().ok_or_else(|| {
         Error::InvalidArgument(
             "a rollback plan read back from a file must go through from_saved first".into(),
         )
     })?;
+    let mut r = RollbackReport::of(plan, false);
     match work {
         Work::AsLatest(commit) => {
             // Checked before the protection tag is created, and again by the commit itself.
             let latest = table.latest_snapshot_id().await?;
             if latest != Some(commit.previous.id) {
-                return Err(changed_since_planned(&p, latest));
+                return Err(changed_since_planned(&r.plan, latest));
             }
-            let key = journal::record(table, JOURNAL, &p.to_saved()?).await?;
-            match commit_as_latest(table, &mut p, &commit, clock).await {
-                Ok(()) => p.notes.extend(journal::finish(table, &key).await),
+            let key = journal::record(table, JOURNAL, &r.plan.to_saved()?).await?;
+            match commit_as_latest(table, &mut r, &commit, clock).await {
+                Ok(()) => r.plan.notes.extend(journal::finish(table, &key).await),
                 // Nothing was committed: there is nothing to finish.
                 Err(e @ Error::Conflict(_)) => {
                     journal::finish(table, &key).await;
@@ -648,27 +655,27 @@ pub async fn execute_plan(
             }
         }
         Work::Destructive(target) => {
-            if check_unchanged(table, &mut p, &target).await? {
-                let key = journal::record(table, JOURNAL, &p.to_saved()?).await?;
-                destructive(table, &mut p, &target).await?;
-                if p.failed.is_empty() {
-                    p.notes.extend(journal::finish(table, &key).await);
+            if check_unchanged(table, &mut r.plan, &target).await? {
+                let key = journal::record(table, JOURNAL, &r.plan.to_saved()?).await?;
+                destructive(table, &mut r, &target).await?;
+                if r.failed.is_empty() {
+                    r.plan.notes.extend(journal::finish(table, &key).await);
                 }
             }
         }
     }
-    Ok(p)
+    Ok(r)
 }
 
 /// The protection tag (for a bare snapshot target), then the commit.
 async fn commit_as_latest(
     table: &Table,
-    p: &mut RollbackPlan,
+    r: &mut RollbackReport,
     commit: &RollbackCommit,
     clock: &dyn Clock,
 ) -> Result<()> {
-    let target_id = SnapshotId(p.target.snapshot_id);
-    if let Some(name) = &p.protection_tag {
+    let target_id = SnapshotId(r.plan.target.snapshot_id);
+    if let Some(name) = &r.plan.protection_tag {
         let name = TagName::new(name)?;
         let req = CreateTag {
             name: name.clone(),
@@ -686,7 +693,7 @@ async fn commit_as_latest(
         }
     }
     let outcome = commit_rollback(table, commit, clock).await?;
-    p.new_snapshot_id = Some(outcome.snapshot_id);
+    r.new_snapshot_id = Some(outcome.snapshot_id);
     Ok(())
 }
 
@@ -695,7 +702,7 @@ async fn commit_as_latest(
 /// recorded that no remaining version needs); an as-latest one by committing its plan if the
 /// table has not moved on (otherwise it is dropped, with a note: it committed nothing).
 /// Returns one finished plan per journal.
-pub async fn resume(table: &Table, clock: &dyn Clock) -> Result<Vec<RollbackPlan>> {
+pub async fn resume(table: &Table, clock: &dyn Clock) -> Result<Vec<RollbackReport>> {
     let pending: Vec<(String, SavedRollback)> = journal::pending(table, JOURNAL).await?;
     let mut out = Vec::new();
     for (key, saved) in pending {
@@ -705,7 +712,7 @@ pub async fn resume(table: &Table, clock: &dyn Clock) -> Result<Vec<RollbackPlan
         };
         let mut done = done;
         if done.failed.is_empty() {
-            done.notes.extend(journal::finish(table, &key).await);
+            done.plan.notes.extend(journal::finish(table, &key).await);
         }
         done.resumed.push(key);
         out.push(done);
@@ -724,7 +731,7 @@ async fn resume_destructive(
     key: &str,
     saved: SavedRollback,
     clock: &dyn Clock,
-) -> Result<RollbackPlan> {
+) -> Result<RollbackReport> {
     let target = SnapshotId(saved.plan.target.snapshot_id);
     let mode = RollbackMode::Destructive {
         purge: saved.plan.purge,
@@ -739,7 +746,7 @@ async fn resume_destructive(
             ),
         })?;
     let mut done = execute_plan_unjournaled(table, again, clock).await?;
-    if saved.plan.purge && done.purge {
+    if saved.plan.purge && done.plan.purge {
         // The files of versions the interrupted run already removed are in its plan only.
         match needed_without(table, "rollback-to", &[]).await {
             Ok(needed) => {
@@ -748,7 +755,7 @@ async fn resume_destructive(
                     .unreferenced
                     .iter()
                     .filter(|f| !needed.contains(f.path.rsplit('/').next().unwrap_or(&f.path)))
-                    .filter(|f| !done.unreferenced.iter().any(|d| d.path == f.path))
+                    .filter(|f| !done.plan.unreferenced.iter().any(|d| d.path == f.path))
                     .collect();
                 let keys: Vec<String> = left.iter().map(|f| f.path.clone()).collect();
                 for (k, r) in table.store().delete_many(&keys).await {
@@ -757,17 +764,17 @@ async fn resume_destructive(
                     }
                 }
                 for f in left {
-                    done.unreferenced_bytes += f.bytes;
-                    done.unreferenced.push(f.clone());
+                    done.plan.unreferenced_bytes += f.bytes;
+                    done.plan.unreferenced.push(f.clone());
                 }
             }
-            Err(e) => done.notes.push(format!(
+            Err(e) => done.plan.notes.push(format!(
                 "the files the interrupted rollback planned to purge were left for orphan \
                  cleaning: metadata unreadable ({e})"
             )),
         }
     }
-    done.notes.insert(
+    done.plan.notes.insert(
         0,
         format!("finished an interrupted rollback to snapshot {target} ({key})"),
     );
@@ -779,20 +786,19 @@ async fn resume_as_latest(
     key: &str,
     saved: SavedRollback,
     clock: &dyn Clock,
-) -> Result<RollbackPlan> {
+) -> Result<RollbackReport> {
     let planned_on = saved.plan.current.snapshot_id;
     let latest = table.latest_snapshot_id().await?.map(|l| l.0);
     if latest == Some(planned_on) {
         let p = from_saved(table, saved, key).await?;
         let mut done = execute_plan_unjournaled(table, p, clock).await?;
-        done.notes.insert(
+        done.plan.notes.insert(
             0,
             format!("committed an interrupted --as-latest rollback ({key})"),
         );
         return Ok(done);
     }
-    let mut done = saved.plan;
-    done.dry_run = false;
+    let mut done = RollbackReport::of(saved.plan, false);
     let new_id = SnapshotId(planned_on + 1);
     let ours = table.try_load_snapshot(new_id).await?.is_some_and(|s| {
         s.commit_user
@@ -800,16 +806,18 @@ async fn resume_as_latest(
     });
     if ours {
         done.new_snapshot_id = Some(new_id.0);
-        done.notes.push(format!(
+        done.plan.notes.push(format!(
             "an interrupted --as-latest rollback ({key}) had committed snapshot {new_id}"
         ));
         // Killed between the commit and the hint: LATEST may still name the snapshot before.
-        done.notes.extend(crate::ops::hints::repair(table).await);
+        done.plan
+            .notes
+            .extend(crate::ops::hints::repair(table).await);
     } else {
-        done.notes.push(format!(
+        done.plan.notes.push(format!(
             "an interrupted --as-latest rollback to snapshot {} ({key}) was never committed and \
              the table has moved on: it is dropped; run it again if it is still wanted",
-            done.target.snapshot_id
+            done.plan.target.snapshot_id
         ));
     }
     Ok(done)
@@ -820,14 +828,14 @@ async fn execute_plan_unjournaled(
     table: &Table,
     plan: RollbackPlan,
     clock: &dyn Clock,
-) -> Result<RollbackPlan> {
-    let mut p = plan;
-    p.dry_run = false;
-    match p.work.clone() {
-        Some(Work::AsLatest(commit)) => commit_as_latest(table, &mut p, &commit, clock).await?,
+) -> Result<RollbackReport> {
+    let work = plan.work.clone();
+    let mut r = RollbackReport::of(plan, false);
+    match work {
+        Some(Work::AsLatest(commit)) => commit_as_latest(table, &mut r, &commit, clock).await?,
         Some(Work::Destructive(target)) => {
-            if check_unchanged(table, &mut p, &target).await? {
-                destructive(table, &mut p, &target).await?;
+            if check_unchanged(table, &mut r.plan, &target).await? {
+                destructive(table, &mut r, &target).await?;
             }
         }
         None => {
@@ -836,7 +844,7 @@ async fn execute_plan_unjournaled(
             ))
         }
     }
-    Ok(p)
+    Ok(r)
 }
 
 fn changed_since_planned(p: &RollbackPlan, latest: Option<SnapshotId>) -> Error {
@@ -885,7 +893,9 @@ async fn check_unchanged(table: &Table, p: &mut RollbackPlan, target: &Snapshot)
 }
 
 /// Java's `cleanLargerThan`, in the order the module documentation gives.
-async fn destructive(table: &Table, p: &mut RollbackPlan, target: &Snapshot) -> Result<()> {
+async fn destructive(table: &Table, r: &mut RollbackReport, target: &Snapshot) -> Result<()> {
+    let failed = &mut r.failed;
+    let p = &mut r.plan;
     let target_id = target.id;
     // 0. An expired target is restored from its tag before anything is deleted (Java restores
     //    it last, which leaves a window with no snapshot file at all).
@@ -952,7 +962,7 @@ async fn destructive(table: &Table, p: &mut RollbackPlan, target: &Snapshot) -> 
         };
         for (key, r) in table.store().delete_many(&keys).await {
             if let Err(e) = r {
-                p.failed.push(FailedDeletion::new(key, &e));
+                failed.push(FailedDeletion::new(key, &e));
             }
         }
     }

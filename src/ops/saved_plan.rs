@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::ops::delete_tag::{DeleteTagPlan, DeleteTagReport};
 use crate::ops::expire::{ExpirePlan, ExpireReport};
 use crate::ops::orphans::{OrphanPlan, OrphanReport};
-use crate::ops::rollback::{RollbackPlan, SavedRollback};
+use crate::ops::rollback::{RollbackReport, SavedRollback};
 use crate::table::Table;
 
 /// The `format` of a saved plan file.
@@ -90,7 +90,7 @@ pub enum Applied {
     /// `remove-orphan-files`.
     RemoveOrphanFiles(OrphanReport),
     /// `rollback-to`.
-    RollbackTo(Box<RollbackPlan>),
+    RollbackTo(Box<RollbackReport>),
     /// `expire-tags`.
     ExpireTags(DeleteTagReport),
 }

@@ -145,14 +145,14 @@ async fn roll_back_in_turn(t: &Table, before: &Reads, targets: &[RollbackTarget]
             .await
             .unwrap_or_else(|e| panic!("{target:?}: {e}"));
         let new_id = done.new_snapshot_id.unwrap();
-        assert_eq!(new_id, done.current.snapshot_id + 1);
+        assert_eq!(new_id, done.plan.current.snapshot_id + 1);
         let from = match target {
             RollbackTarget::Tag(name) => format!("tag-{name}"),
-            _ => format!("snapshot-{}", done.target.snapshot_id),
+            _ => format!("snapshot-{}", done.plan.target.snapshot_id),
         };
         let expected = want[&from].clone();
         want.insert(format!("snapshot-{new_id}"), expected.clone());
-        if let Some(tag) = &done.protection_tag {
+        if let Some(tag) = &done.plan.protection_tag {
             want.insert(format!("tag-{tag}"), expected);
         }
         assert_single_life(t, new_id, &format!("{target:?}")).await;
@@ -431,7 +431,8 @@ async fn expiring_past_a_rollback_keeps_exactly_what_tags_and_the_latest_need() 
     assert_eq!(r.plan.expired_snapshots, vec![1, 2, 3, 4]);
     // C: committed at 3, deleted by the rollback at 4; no tag in [3, 4) and not live at 5.
     let data: Vec<&str> = r
-        .plan.files
+        .plan
+        .files
         .iter()
         .filter(|f| f.category == tagkeeper::ops::delete_tag::Category::Data)
         .map(|f| f.path.as_str())
@@ -462,12 +463,15 @@ async fn a_stale_plan_fails_with_a_conflict_and_changes_nothing() {
         let t = overwritten_table(&dir, &[], false).await;
         let target = RollbackTarget::Snapshot(SnapshotId(15));
         let preview = plan(&t, &target, mode).await.unwrap();
-        // Executed unchanged, the plan is the report (plus what only a run can know).
+        // Executed unchanged: the report carries exactly the plan previewed.
         let done = execute_plan(&t, preview.clone(), &clock()).await.unwrap();
-        let mut shown = preview.clone();
-        shown.dry_run = false;
-        shown.new_snapshot_id = done.new_snapshot_id;
-        assert_eq!(done, shown, "{mode:?}");
+        assert!(!done.dry_run);
+        assert_eq!(done.plan, preview, "{mode:?}");
+        assert_eq!(
+            done.new_snapshot_id.is_some(),
+            mode == RollbackMode::AsLatest,
+            "{mode:?}"
+        );
 
         let d2 = tempfile::tempdir().unwrap();
         let dir2 = d2.path().join("t");

@@ -504,7 +504,7 @@ mod destructive {
                 &ManualClock::new(NOW),
             )
             .await?;
-            Ok(r.notes.join("\n"))
+            Ok(r.plan.notes.join("\n"))
         })
     }
 

@@ -88,7 +88,10 @@ async fn run(h: History) {
     );
     assert_eq!(on_disk(dir.path()), before_disk, "planning changes nothing");
     let done = expire(&t, &o, NOW).await.unwrap();
-    assert_eq!(done.plan.files, fast.files, "the run does what the plan said");
+    assert_eq!(
+        done.plan.files, fast.files,
+        "the run does what the plan said"
+    );
     let after_refs = referenced(&t, dir.path()).await;
     let after_disk = on_disk(dir.path());
     let removed: BTreeSet<String> = before_disk.difference(&after_disk).cloned().collect();

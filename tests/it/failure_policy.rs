@@ -739,15 +739,16 @@ async fn rollback_rewrites_an_earliest_hint_that_is_too_high() {
     )
     .await
     .unwrap();
-    assert_eq!(p.snapshots_removed, [10, 9]);
+    assert_eq!(p.plan.snapshots_removed, [10, 9]);
     // EARLIEST named snapshot 9, which the rollback deleted; it used to stay.
     assert_eq!(hint(&dir, "EARLIEST"), "7");
     assert_eq!(hint(&dir, "LATEST"), "8");
     assert!(
-        p.notes
+        p.plan
+            .notes
             .contains(&"snapshot/EARLIEST said 9, the listing says 7: rewritten".to_string()),
         "{:?}",
-        p.notes
+        p.plan.notes
     );
 }
 

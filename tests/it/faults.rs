@@ -142,7 +142,8 @@ async fn a_persistent_failure_stops_expiration_naming_the_file_and_deletes_nothi
         Ok(p) => {
             // Or the plan went on without the deletions that read depends on: reported.
             assert!(
-                p.plan.skipped
+                p.plan
+                    .skipped
                     .iter()
                     .any(|s| s.contains(&tag8.snapshot.base_manifest_list)),
                 "{:?}",

@@ -358,7 +358,7 @@ async fn step(w: &mut World, op: &Op) -> &'static str {
             {
                 Ok(p) => {
                     assert!(
-                        p.notes.iter().all(|n| !n.contains("skipped")),
+                        p.plan.notes.iter().all(|n| !n.contains("skipped")),
                         "{what}: {p:?}"
                     );
                 }

@@ -49,7 +49,7 @@ async fn destructive_to_a_tag_whose_snapshot_expired() {
     let done = execute(&t, &RollbackTarget::Tag(tag("t5")), DESTRUCTIVE, &clock())
         .await
         .unwrap();
-    assert_eq!(done.snapshots_removed, preview.snapshots_removed);
+    assert_eq!(done.plan.snapshots_removed, preview.snapshots_removed);
     let after = oracle::observe(&dir);
     after.assert_whole("after rollback");
     crate::check::assert_whole(&dir, true, "after rollback").await;
@@ -111,7 +111,7 @@ async fn purge_deletes_exactly_what_only_removed_versions_referenced() {
     let done = execute(&t, &RollbackTarget::Snapshot(SnapshotId(7)), mode, &clock())
         .await
         .unwrap();
-    assert!(done.purge && !done.unreferenced.is_empty());
+    assert!(done.plan.purge && !done.plan.unreferenced.is_empty());
     let after = oracle::observe(&dir);
     after.assert_whole("after purge");
     crate::check::assert_whole(&dir, true, "after purge").await;
@@ -121,7 +121,12 @@ async fn purge_deletes_exactly_what_only_removed_versions_referenced() {
         .filter(|p| !p.starts_with("snapshot/") && !p.starts_with("tag/"))
         .cloned()
         .collect();
-    let planned: BTreeSet<String> = done.unreferenced.iter().map(|f| f.path.clone()).collect();
+    let planned: BTreeSet<String> = done
+        .plan
+        .unreferenced
+        .iter()
+        .map(|f| f.path.clone())
+        .collect();
     assert_eq!(gone, planned);
     assert_eq!(
         after.versions.keys().cloned().collect::<Vec<_>>(),
@@ -157,7 +162,7 @@ async fn as_latest_keeps_history_and_protects_a_bare_snapshot_target() {
     .unwrap();
     assert_eq!(done.new_snapshot_id, Some(11));
     assert_eq!(
-        done.protection_tag.as_deref(),
+        done.plan.protection_tag.as_deref(),
         Some("rollback-to-as-latest-7")
     );
     let after = oracle::observe(&dir);
@@ -213,7 +218,7 @@ async fn as_latest_keeps_history_and_protects_a_bare_snapshot_target() {
     )
     .await
     .unwrap();
-    assert_eq!((r.new_snapshot_id, r.protection_tag), (Some(12), None));
+    assert_eq!((r.new_snapshot_id, r.plan.protection_tag), (Some(12), None));
 }
 
 #[tokio::test]
@@ -420,7 +425,7 @@ async fn long_lived_changelogs_newer_than_the_target_are_removed() {
     )
     .await
     .unwrap();
-    assert_eq!(p.changelogs_removed, vec![10, 9]);
+    assert_eq!(p.plan.changelogs_removed, vec![10, 9]);
     let left: BTreeSet<String> = walk(&dir.join("changelog")).into_iter().collect();
     assert_eq!(
         left,
@@ -460,13 +465,14 @@ async fn purge_fails_closed_on_unreadable_metadata() {
     )
     .await
     .unwrap();
-    assert!(!p.purge, "the purge was cancelled");
+    assert!(!p.plan.purge, "the purge was cancelled");
     assert!(
-        p.notes
+        p.plan
+            .notes
             .iter()
             .any(|n| n.contains("--purge skipped for safety")),
         "{:?}",
-        p.notes
+        p.plan.notes
     );
     let parquet_after = walk(&dir)
         .into_iter()
@@ -533,7 +539,7 @@ async fn purge_keeps_exactly_what_a_branch_needs() {
         )
         .await
         .unwrap();
-        assert!(p.purge, "{:?}", p.notes);
+        assert!(p.plan.purge, "{:?}", p.plan.notes);
         let after = walk(&dir)
             .into_iter()
             .collect::<std::collections::BTreeSet<_>>();
