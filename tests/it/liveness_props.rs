@@ -812,3 +812,56 @@ fn expiring_past_a_rollback_as_latest_keeps_the_files_it_added_back() {
         ]);
     }
 }
+
+/// Level changes and rewrites, with and without `_COMMIT_SNAPSHOT`: a file upgraded in place
+/// (DELETE at level 0, ADD at level 5 in one commit) stays while any version has it at any
+/// level, and goes once none does.
+#[test]
+fn upgraded_and_rewritten_files_follow_the_model() {
+    for record in [true, false] {
+        run_history(&[
+            Op::Upgrade { pick: 0, record },
+            Op::Expire { retain: 1 },
+            Op::Orphans,
+        ]);
+        run_history(&[
+            Op::Tag { pick: 0 },
+            Op::Upgrade { pick: 0, record },
+            Op::Rewrite { part: 0, record },
+            Op::Expire { retain: 1 },
+            Op::DeleteTag { pick: 0 },
+            Op::Expire { retain: 1 },
+            Op::Orphans,
+        ]);
+    }
+}
+
+/// A consumer pins its next snapshot; long-lived changelogs keep their changelog files
+/// through delete-tag, rollback --purge and orphan cleaning; a decoupled table is refused.
+#[test]
+fn consumers_and_changelogs_follow_the_model() {
+    run_history(&[
+        Op::Consumer { pick: 0, drop: false },
+        Op::Append { part: 0, files: 1, record: true },
+        Op::Expire { retain: 1 },
+        Op::Consumer { pick: 0, drop: true },
+        Op::Expire { retain: 1 },
+    ]);
+    for decoupled in [false, true] {
+        run_history_on(
+            decoupled,
+            &[
+                // Snapshot 3 produces changelog; its tag and then its changelog-3 keep it.
+                Op::Changelog { part: 0 },
+                Op::Tag { pick: 2 },
+                Op::Changelog { part: 1 },
+                Op::Decouple { k: 3 },
+                Op::DeleteTag { pick: 0 },
+                Op::Orphans,
+                Op::Expire { retain: 1 },
+                Op::Purge { pick: 0 },
+                Op::Orphans,
+            ],
+        );
+    }
+}
