@@ -279,7 +279,10 @@ async fn commit_raw(
         .await
         .expect("merge");
     let (base_name, base_size) = writer.write_list(&base).await.expect("base list");
-    let metas = writer.write_manifests(&delta).await.expect("delta manifests");
+    let metas = writer
+        .write_manifests(&delta)
+        .await
+        .expect("delta manifests");
     let (delta_name, delta_size) = writer.write_list(&metas).await.expect("delta list");
     let id = latest.id.0 + 1;
     let mut json = latest.raw().clone();
@@ -305,10 +308,7 @@ async fn commit_raw(
     let bytes = serde_json::to_vec(&serde_json::Value::Object(json)).expect("json");
     w.table
         .store()
-        .put_overwrite(
-            &format!("snapshot/snapshot-{id}"),
-            Bytes::from(bytes),
-        )
+        .put_overwrite(&format!("snapshot/snapshot-{id}"), Bytes::from(bytes))
         .await
         .expect("snapshot");
     w.table
@@ -841,10 +841,20 @@ fn upgraded_and_rewritten_files_follow_the_model() {
 #[test]
 fn consumers_and_changelogs_follow_the_model() {
     run_history(&[
-        Op::Consumer { pick: 0, drop: false },
-        Op::Append { part: 0, files: 1, record: true },
+        Op::Consumer {
+            pick: 0,
+            drop: false,
+        },
+        Op::Append {
+            part: 0,
+            files: 1,
+            record: true,
+        },
         Op::Expire { retain: 1 },
-        Op::Consumer { pick: 0, drop: true },
+        Op::Consumer {
+            pick: 0,
+            drop: true,
+        },
         Op::Expire { retain: 1 },
     ]);
     for decoupled in [false, true] {
