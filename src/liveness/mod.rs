@@ -170,32 +170,58 @@ pub fn live_union_per_version(
 ) -> Result<LiveUnion> {
     let mut out = LiveUnion::default();
     for v in versions {
-        let mut order: Vec<&EntryIdentity> = Vec::new();
-        let mut state: HashSet<&EntryIdentity> = HashSet::new();
-        for m in v {
-            let facts = manifests.get(m).ok_or_else(|| Error::MissingFile {
-                path: crate::table::layout::manifest_key(m),
-                referenced_by: "a retained version (the liveness model)".into(),
-            })?;
-            for (kind, id) in &facts.entries {
-                match kind {
-                    FileKind::Add => {
-                        if state.insert(id) {
-                            order.push(id);
-                        }
+        let one = live_in_version(v, manifests)?;
+        out.live.extend(one.live);
+        out.unmatched.extend(one.unmatched);
+    }
+    Ok(out)
+}
+
+/// What is live in one version (its data manifests in read order), in order of first ADD, and
+/// the DELETE entries that match no earlier ADD. For callers that need to know which version
+/// a file is live in (check names the version that needs a missing file).
+pub fn live_in_version(
+    version: &[String],
+    manifests: &HashMap<String, ManifestFacts>,
+) -> Result<LiveInVersion> {
+    let mut out = LiveInVersion::default();
+    let mut order: Vec<&EntryIdentity> = Vec::new();
+    let mut state: HashSet<&EntryIdentity> = HashSet::new();
+    for m in version {
+        let facts = manifests.get(m).ok_or_else(|| Error::MissingFile {
+            path: crate::table::layout::manifest_key(m),
+            referenced_by: "a retained version (the liveness model)".into(),
+        })?;
+        for (kind, id) in &facts.entries {
+            match kind {
+                FileKind::Add => {
+                    if state.insert(id) {
+                        order.push(id);
                     }
-                    FileKind::Delete => {
-                        if !state.remove(id) {
-                            out.unmatched.insert(id.clone());
-                        }
+                }
+                FileKind::Delete => {
+                    if !state.remove(id) {
+                        out.unmatched.insert(id.clone());
                     }
                 }
             }
         }
-        out.live
-            .extend(order.into_iter().filter(|id| state.contains(id)).cloned());
     }
+    out.live = order
+        .into_iter()
+        .filter(|id| state.contains(id))
+        .cloned()
+        .collect();
     Ok(out)
+}
+
+/// One version's answer of the model ([`live_in_version`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LiveInVersion {
+    /// Live identities, in order of first ADD.
+    pub live: Vec<EntryIdentity>,
+    /// DELETE entries without an earlier ADD in this version.
+    pub unmatched: HashSet<EntryIdentity>,
 }
 
 /// What is wrong with a tag, if anything, against the snapshots of its branch: its id must be

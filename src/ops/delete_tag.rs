@@ -281,7 +281,9 @@ impl Footprint {
 
 pub(crate) async fn footprint(table: &Table, s: &Snapshot, owner: &str) -> Result<Footprint> {
     let mut f = metadata_footprint(table, s, owner).await?;
-    let live = table.data_files(s, owner).await?;
+    // A version needs its changelog files as much as its data files (the liveness model).
+    let mut live = table.data_files(s, owner).await?;
+    live.extend(table.changelog_files(s, owner).await?);
     for file in live {
         if file.external {
             continue;
@@ -311,7 +313,13 @@ pub(crate) async fn metadata_footprint(
     owner: &str,
 ) -> Result<Footprint> {
     let mut manifests = BTreeMap::new();
-    for list in [&s.base_manifest_list, &s.delta_manifest_list] {
+    let mut lists: BTreeSet<String> = [s.base_manifest_list.clone(), s.delta_manifest_list.clone()]
+        .into_iter()
+        .collect();
+    // The changelog list is the version's too: a tag of a snapshot that produced changelog
+    // names it, and the liveness model counts its files live in that tag.
+    lists.extend(s.changelog_manifest_list.iter().cloned());
+    for list in &lists {
         for m in table.manifest_list(list, owner).await? {
             manifests.insert(m.file_name, m.file_size);
         }
@@ -329,9 +337,7 @@ pub(crate) async fn metadata_footprint(
         data: BTreeMap::new(),
         extra: Vec::new(),
         manifests,
-        lists: [s.base_manifest_list.clone(), s.delta_manifest_list.clone()]
-            .into_iter()
-            .collect(),
+        lists,
         index,
         statistics: s.statistics.clone(),
     })

@@ -292,18 +292,20 @@ async fn plan_range(
             retained.as_ref(),
         )?;
     }
-    // Branch versions share main's data files and manifests: what they need is protected,
-    // decided by the liveness model (every branch version read completely).
-    let branches: Vec<Branch> = table
-        .branches()
-        .await?
-        .into_iter()
-        .filter(|b| !b.prefix.is_empty())
-        .collect();
+    // Branch versions and main's long-lived changelogs (left by a decoupled lifecycle that
+    // is no longer configured) share main's data files and manifests: what they need is
+    // protected, decided by the liveness model (each such version read completely). Main's
+    // snapshots and tags are decided by the fast paths below.
+    let mut branches: Vec<Branch> = table.branches().await?;
+    let main_changelogs = has_changelogs(table).await?;
+    branches.retain(|b| !b.prefix.is_empty() || main_changelogs);
     let branch_needs: HashSet<String> = if branches.is_empty() {
         HashSet::new()
     } else {
-        read_references(table, &branches, "expire-snapshots", &|_| false)
+        // Main's version files are the keys outside `branch/`.
+        let main_non_changelog =
+            |v: &crate::liveness::gather::Version| !v.changelog && !v.key.starts_with("branch/");
+        read_references(table, &branches, "expire-snapshots", &main_non_changelog)
             .await?
             .names
     };
@@ -415,6 +417,20 @@ async fn expire_end(
         }
     }
     Ok(max_exclusive)
+}
+
+/// Whether main has long-lived changelogs (`changelog/changelog-N`).
+async fn has_changelogs(table: &Table) -> Result<bool> {
+    let (files, _) = table
+        .store()
+        .list_dir(crate::table::layout::CHANGELOG_DIR)
+        .await?;
+    Ok(files.iter().any(|f| {
+        matches!(
+            crate::format::file_name::PaimonFile::parse(f.key.rsplit('/').next().unwrap_or(&f.key)),
+            crate::format::file_name::PaimonFile::ChangelogMeta(_)
+        )
+    }))
 }
 
 /// The smallest `nextSnapshot` of `consumer/consumer-*`.
@@ -669,15 +685,19 @@ async fn plan_metadata(
     let owner = format!("snapshot {}", s.id);
     let kept = |f: &dyn Fn(&Footprint) -> bool| keep.iter().any(f);
     // Changelog files (the changelog lifecycle is not decoupled: refused before planning).
-    if let Some(list) = &s.changelog_manifest_list {
+    // A tag of this snapshot names the same changelog list: then every file of it is live in
+    // that tag (the liveness model), and the list, its manifests and files all stay.
+    if let Some(list) = s
+        .changelog_manifest_list
+        .as_ref()
+        .filter(|l| !kept(&|k: &Footprint| k.lists.contains(*l)))
+    {
         match table.changelog_files(s, &owner).await {
             Ok(cl) => {
                 for f in cl.into_iter().filter(|f| !f.external) {
                     files.insert(f.path, (Category::Data, f.entry.file.file_size));
                 }
-                if !kept(&|k: &Footprint| k.lists.contains(list)) {
-                    files.insert(manifest_key(list), (Category::ManifestList, 0));
-                }
+                files.insert(manifest_key(list), (Category::ManifestList, 0));
                 if let Ok(metas) = table.manifest_list(list, &owner).await {
                     for m in metas {
                         files.insert(

@@ -458,6 +458,24 @@ async fn unreferenced(
             out.entry(f.path.clone()).or_insert(f);
         }
     }
+    for id in changelogs {
+        let key = format!("{CHANGELOG_DIR}/changelog-{id}");
+        let Some(bytes) = table.store().get_opt(&key).await? else {
+            continue;
+        };
+        let c = crate::format::snapshot::Snapshot::decode(&bytes, &key)?;
+        match reclaimable(table, &c, &format!("changelog {id}"), &needed).await {
+            Ok(files) => {
+                for f in files {
+                    out.entry(f.path.clone()).or_insert(f);
+                }
+            }
+            // Java deletes a changelog's base and delta lists with its snapshot: what such a
+            // changelog used cannot all be named, so its files are left to orphan cleaning.
+            Err(Error::MissingFile { .. }) => {}
+            Err(e) => return Err(e),
+        }
+    }
     let mut files: Vec<PlannedFile> = out.into_values().collect();
     files.sort_by(|a, b| a.category.cmp(&b.category).then(a.path.cmp(&b.path)));
     Ok(files)

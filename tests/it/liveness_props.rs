@@ -21,7 +21,7 @@ use proptest::prelude::*;
 use tagkeeper::clock::{Clock, ManualClock};
 use tagkeeper::format::binary_row::{self, Datum};
 use tagkeeper::format::ids::{SnapshotId, TagName};
-use tagkeeper::format::manifest::{DataFileMeta, SimpleStats};
+use tagkeeper::format::manifest::{DataFileMeta, FileKind, ManifestEntry, SimpleStats};
 use tagkeeper::format::types::DataType;
 use tagkeeper::io::StoreOptions;
 use tagkeeper::ops::expire::{expire, ExpireOptions};
@@ -31,6 +31,8 @@ use tagkeeper::ops::tag::{create_tag, CreateTag, TagSource};
 use tagkeeper::table::Table;
 use tagkeeper::write::commit::{commit, CommitOptions, CommitRequest, OverwriteScope};
 use tagkeeper::write::data_file::{NewFile, EMPTY_ROW};
+use tagkeeper::write::manifests::ManifestWriter;
+use tagkeeper::write::merge::MergeOptions;
 use tagkeeper::write::schema::{create_table, TableSpec};
 
 use crate::oracle;
@@ -57,6 +59,24 @@ enum Op {
     DropByHand { k: u8 },
     /// remove-orphan-files with a cutoff in the future.
     Orphans,
+    /// An append to partition `part` whose commit also produces a changelog file (a changelog
+    /// producer): the snapshot names a changelog manifest list.
+    Changelog { part: u8 },
+    /// Paimon's compaction "upgrade": the `pick`-th live file below level 5 is re-committed
+    /// at level 5 under the same name (a DELETE at its level and an ADD at 5 in one commit).
+    /// `record` keeps `_COMMIT_SNAPSHOT` in both entries (the file's meta copied, as Java's
+    /// `DataFileMeta.upgrade` copies every field); otherwise neither has it (Java's writer).
+    Upgrade { pick: u8, record: bool },
+    /// A rewrite compaction: up to three live files of partition `part` deleted, one new
+    /// merged file added at level 1.
+    Rewrite { part: u8, record: bool },
+    /// Write a consumer pinning the `pick`-th retained snapshot (or the next one), or delete the
+    /// `pick`-th consumer.
+    Consumer { pick: u8, drop: bool },
+    /// Java's decoupled expiration of the oldest `k` snapshots (at least one stays): each
+    /// snapshot file becomes `changelog/changelog-N` (a snapshot JSON outliving its snapshot),
+    /// nothing else is deleted.
+    Decouple { k: u8 },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -71,8 +91,20 @@ fn op() -> impl Strategy<Value = Op> {
         1 => any::<u8>().prop_map(|pick| Op::Branch { pick }),
         1 => (1u8..3).prop_map(|k| Op::DropByHand { k }),
         1 => Just(Op::Orphans),
+        1 => (0u8..3).prop_map(|part| Op::Changelog { part }),
+        2 => (any::<u8>(), any::<bool>()).prop_map(|(pick, record)| Op::Upgrade { pick, record }),
+        1 => (0u8..3, any::<bool>()).prop_map(|(part, record)| Op::Rewrite { part, record }),
+        1 => (any::<u8>(), any::<bool>()).prop_map(|(pick, drop)| Op::Consumer { pick, drop }),
+        1 => (1u8..3).prop_map(|k| Op::Decouple { k }),
     ]
 }
+
+/// Small manifests merge often, so manifests are rewritten and shared as in real tables.
+const MERGE: MergeOptions = MergeOptions {
+    target_size: 2048,
+    min_count: 3,
+    full_compaction_threshold: 4096,
+};
 
 struct World {
     table: Table,
@@ -80,13 +112,17 @@ struct World {
     clock: Arc<ManualClock>,
     counter: u64,
     branches: u32,
+    consumers: u32,
+    /// The table keeps changelogs longer than snapshots (`changelog.num-retained.min`):
+    /// expire-snapshots refuses it.
+    decoupled: bool,
 }
 
 fn string() -> DataType {
     DataType::parse("STRING").expect("type")
 }
 
-async fn new_world(root: &Path) -> World {
+async fn new_world(root: &Path, decoupled: bool) -> World {
     std::fs::create_dir_all(root).expect("table dir");
     let store =
         tagkeeper::io::open_location(root.to_str().expect("utf-8"), &StoreOptions::default())
@@ -97,6 +133,11 @@ async fn new_world(root: &Path) -> World {
             ("dt".into(), string()),
         ],
         partition_keys: vec!["dt".into()],
+        options: if decoupled {
+            vec![("changelog.num-retained.min".into(), "1000".into())]
+        } else {
+            Vec::new()
+        },
         ..TableSpec::default()
     };
     let clock = Arc::new(ManualClock::new(1_704_067_200_000));
@@ -109,6 +150,8 @@ async fn new_world(root: &Path) -> World {
         clock,
         counter: 0,
         branches: 0,
+        consumers: 0,
+        decoupled,
     }
 }
 
@@ -165,18 +208,254 @@ async fn write(w: &mut World, part: u8, files: u8, overwrite: bool, record: bool
         overwrite: overwrite.then(|| OverwriteScope::Partition(vec![(0, values[0].clone())])),
         record_commit_snapshot: record,
     };
-    // Small manifests merge often, so manifests are rewritten and shared as in real tables.
     let opts = CommitOptions {
-        merge: Some(tagkeeper::write::merge::MergeOptions {
-            target_size: 2048,
-            min_count: 3,
-            full_compaction_threshold: 4096,
-        }),
+        merge: Some(MERGE),
         ..CommitOptions::default()
     };
     commit(&w.table, request, w.clock.as_ref(), &opts)
         .await
         .expect("commit");
+}
+
+fn partition_of(part: u8) -> (Vec<u8>, Vec<Datum>) {
+    let values = vec![Datum::String(format!("p{part}"))];
+    let bytes = binary_row::encode(&values, &[string()]).expect("row");
+    (bytes, values)
+}
+
+/// A new placeholder file in partition `part`, bucket 0, with the given name prefix.
+async fn placeholder(w: &mut World, part: u8, prefix: &str) -> String {
+    w.counter += 1;
+    let name = format!("{prefix}-{:08}-0.parquet", w.counter);
+    w.table
+        .store()
+        .put_overwrite(&format!("dt=p{part}/bucket-0/{name}"), Bytes::new())
+        .await
+        .expect("placeholder");
+    name
+}
+
+fn add_entry(part: u8, file: DataFileMeta) -> ManifestEntry {
+    ManifestEntry {
+        kind: FileKind::Add,
+        partition: partition_of(part).0,
+        bucket: 0,
+        total_buckets: -1,
+        file,
+    }
+}
+
+/// The latest snapshot of main, if any.
+async fn latest(w: &World) -> Option<tagkeeper::format::snapshot::Snapshot> {
+    let id = w.table.latest_snapshot_id().await.expect("latest")?;
+    w.table.try_load_snapshot(id).await.expect("load")
+}
+
+/// Commit `delta` (and `changelog`, as a changelog manifest list) as the next snapshot, as
+/// Paimon's commit builds it: the new base is the latest's base and delta merged. For the
+/// commits tagkeeper's writer does not make (compactions, changelog producers).
+async fn commit_raw(
+    w: &World,
+    kind: &str,
+    delta: Vec<ManifestEntry>,
+    changelog: Vec<ManifestEntry>,
+) {
+    let latest = latest(w).await.expect("a snapshot to build on");
+    let owner = format!("snapshot {}", latest.id);
+    let mut previous = w
+        .table
+        .manifest_list(&latest.base_manifest_list, &owner)
+        .await
+        .expect("base");
+    previous.extend(
+        w.table
+            .manifest_list(&latest.delta_manifest_list, &owner)
+            .await
+            .expect("delta"),
+    );
+    let schema = w.table.latest_schema().await.expect("schema");
+    let mut writer = ManifestWriter::new(w.table.clone(), schema.partition_types(), 2048);
+    let base = tagkeeper::write::merge::merge(&w.table, &mut writer, previous, &MERGE)
+        .await
+        .expect("merge");
+    let (base_name, base_size) = writer.write_list(&base).await.expect("base list");
+    let metas = writer
+        .write_manifests(&delta)
+        .await
+        .expect("delta manifests");
+    let (delta_name, delta_size) = writer.write_list(&metas).await.expect("delta list");
+    let id = latest.id.0 + 1;
+    let mut json = latest.raw().clone();
+    json.insert("id".into(), id.into());
+    json.insert("baseManifestList".into(), base_name.into());
+    json.insert("baseManifestListSize".into(), base_size.into());
+    json.insert("deltaManifestList".into(), delta_name.into());
+    json.insert("deltaManifestListSize".into(), delta_size.into());
+    json.insert("commitKind".into(), kind.into());
+    json.insert("commitUser".into(), format!("props-{id}").into());
+    json.insert("timeMillis".into(), w.clock.now_millis().into());
+    json.remove("changelogManifestList");
+    json.remove("changelogManifestListSize");
+    if !changelog.is_empty() {
+        let metas = writer
+            .write_manifests(&changelog)
+            .await
+            .expect("changelog manifests");
+        let (name, size) = writer.write_list(&metas).await.expect("changelog list");
+        json.insert("changelogManifestList".into(), name.into());
+        json.insert("changelogManifestListSize".into(), size.into());
+    }
+    let bytes = serde_json::to_vec(&serde_json::Value::Object(json)).expect("json");
+    w.table
+        .store()
+        .put_overwrite(&format!("snapshot/snapshot-{id}"), Bytes::from(bytes))
+        .await
+        .expect("snapshot");
+    w.table
+        .store()
+        .put_overwrite("snapshot/LATEST", Bytes::from(id.to_string()))
+        .await
+        .expect("hint");
+}
+
+/// The live files of the latest snapshot.
+async fn live_files(w: &World) -> Vec<tagkeeper::table::LiveFile> {
+    match latest(w).await {
+        None => Vec::new(),
+        Some(s) => w.table.data_files(&s, "latest").await.expect("live files"),
+    }
+}
+
+fn with_record(mut e: ManifestEntry, kind: FileKind, record: bool) -> ManifestEntry {
+    e.kind = kind;
+    if !record {
+        e.file.commit_snapshot = None;
+    }
+    e
+}
+
+async fn upgrade(w: &mut World, pick: u8, record: bool) -> &'static str {
+    let below: Vec<_> = live_files(w)
+        .await
+        .into_iter()
+        .filter(|f| f.entry.file.level < 5)
+        .collect();
+    if below.is_empty() {
+        return "none";
+    }
+    let f = &below[usize::from(pick) % below.len()];
+    let delete = with_record(f.entry.clone(), FileKind::Delete, record);
+    let mut add = with_record(f.entry.clone(), FileKind::Add, record);
+    add.file.level = 5;
+    commit_raw(w, "COMPACT", vec![delete, add], Vec::new()).await;
+    "upgrade"
+}
+
+async fn rewrite(w: &mut World, part: u8, record: bool) -> &'static str {
+    let (bytes, _) = partition_of(part);
+    let old: Vec<_> = live_files(w)
+        .await
+        .into_iter()
+        .filter(|f| f.entry.partition == bytes)
+        .take(3)
+        .collect();
+    if old.is_empty() {
+        return "none";
+    }
+    let mut delta: Vec<ManifestEntry> = old
+        .into_iter()
+        .map(|f| with_record(f.entry, FileKind::Delete, record))
+        .collect();
+    let name = placeholder(w, part, "data").await;
+    let mut m = meta(name);
+    m.level = 1;
+    let next = latest(w).await.map_or(1, |s| s.id.0 + 1);
+    m.commit_snapshot = record.then_some(next);
+    delta.push(add_entry(part, m));
+    commit_raw(w, "COMPACT", delta, Vec::new()).await;
+    "rewrite"
+}
+
+async fn append_with_changelog(w: &mut World, part: u8) -> &'static str {
+    if latest(w).await.is_none() {
+        return "none";
+    }
+    let next = latest(w).await.map_or(1, |s| s.id.0 + 1);
+    let mut data = meta(placeholder(w, part, "data").await);
+    data.commit_snapshot = Some(next);
+    let changelog = meta(placeholder(w, part, "changelog").await);
+    commit_raw(
+        w,
+        "APPEND",
+        vec![add_entry(part, data)],
+        vec![add_entry(part, changelog)],
+    )
+    .await;
+    "changelog"
+}
+
+/// `consumer/consumer-*` files: (name, nextSnapshot).
+fn consumers(w: &World) -> Vec<(String, i64)> {
+    let mut out: Vec<(String, i64)> = std::fs::read_dir(w.root.join("consumer"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let v: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(e.path()).ok()?).ok()?;
+            Some((name, v["nextSnapshot"].as_i64()?))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+async fn consumer(w: &mut World, ids: &[i64], pick: u8, drop: bool) -> &'static str {
+    if drop {
+        let cs = consumers(w);
+        if cs.is_empty() {
+            return "none";
+        }
+        let (name, _) = &cs[usize::from(pick) % cs.len()];
+        std::fs::remove_file(w.root.join("consumer").join(name)).expect("rm consumer");
+        return "drop-consumer";
+    }
+    let Some(last) = ids.last() else {
+        return "none";
+    };
+    // A retained snapshot, or the next one (a consumer that read everything).
+    let i = usize::from(pick) % (ids.len() + 1);
+    let next = ids.get(i).copied().unwrap_or(last + 1);
+    w.consumers += 1;
+    std::fs::create_dir_all(w.root.join("consumer")).expect("dir");
+    std::fs::write(
+        w.root.join(format!("consumer/consumer-c{}", w.consumers)),
+        format!("{{\"nextSnapshot\":{next}}}"),
+    )
+    .expect("consumer");
+    "consumer"
+}
+
+/// What Java's expiration does with a decoupled changelog lifecycle, reduced to its roots:
+/// the oldest snapshots move to `changelog/` (their files are left in place).
+fn decouple(w: &World, ids: &[i64], k: u8) -> &'static str {
+    let k = usize::from(k).min(ids.len().saturating_sub(1));
+    if k == 0 {
+        return "none";
+    }
+    std::fs::create_dir_all(w.root.join("changelog")).expect("dir");
+    for id in &ids[..k] {
+        let from = w.root.join(format!("snapshot/snapshot-{id}"));
+        std::fs::copy(&from, w.root.join(format!("changelog/changelog-{id}"))).expect("copy");
+        std::fs::remove_file(from).expect("rm");
+    }
+    std::fs::write(w.root.join("snapshot/EARLIEST"), ids[k].to_string()).expect("hint");
+    std::fs::write(w.root.join("changelog/LATEST"), ids[k - 1].to_string()).expect("hint");
+    if !w.root.join("changelog/EARLIEST").exists() {
+        std::fs::write(w.root.join("changelog/EARLIEST"), ids[0].to_string()).expect("hint");
+    }
+    "decouple"
 }
 
 async fn snapshot_ids(w: &World) -> Vec<i64> {
@@ -263,6 +542,7 @@ fn unneeded(root: &Path) -> BTreeSet<String> {
     let needed: BTreeSet<String> = state
         .versions
         .values()
+        .chain(state.changelogs.values())
         .flat_map(|v| v.needs.iter().cloned())
         .collect();
     payload_files(root)
@@ -330,10 +610,37 @@ async fn step(w: &mut World, op: &Op) -> &'static str {
                 expire_limit: 1000,
                 ignore_commit_snapshot: false,
             };
-            let p = expire(&w.table, &opts, w.clock.now_millis())
-                .await
-                .expect("expire");
+            let files_before = payload_files(&w.root);
+            let result = expire(&w.table, &opts, w.clock.now_millis()).await;
+            if w.decoupled {
+                // Refused as a whole: nothing deleted, not even a snapshot file.
+                match result {
+                    Err(tagkeeper::Error::Unsupported(m)) => {
+                        assert!(m.contains("changelog"), "{m}")
+                    }
+                    other => panic!("a decoupled lifecycle must be refused, got {other:?}"),
+                }
+                assert_eq!(snapshot_ids(w).await, ids);
+                assert_eq!(payload_files(&w.root), files_before);
+                return "expire-refused";
+            }
+            let p = result.expect("expire");
             assert!(p.failed.is_empty() && p.plan.skipped.is_empty(), "{p:?}");
+            // Java's range: the newest `retain` stay, and nothing from the smallest consumer's
+            // next snapshot on expires (`ConsumerManager.minNextSnapshot`).
+            if let Some(last) = ids.last() {
+                let mut end = last - i64::from(*retain) + 1;
+                let cs = consumers(w);
+                if let Some(c) = cs.iter().map(|(_, n)| *n).min() {
+                    end = end.min(c);
+                }
+                let want: Vec<i64> = ids.iter().copied().filter(|i| *i >= end).collect();
+                assert_eq!(
+                    snapshot_ids(w).await,
+                    want,
+                    "expire --retain-min {retain} with consumers {cs:?} from {ids:?}"
+                );
+            }
             "expire-snapshots"
         }
         Op::Purge { pick } | Op::AsLatest { pick } => {
@@ -401,10 +708,20 @@ async fn step(w: &mut World, op: &Op) -> &'static str {
             assert!(r.failed.is_empty(), "{r:?}");
             "remove-orphan-files"
         }
+        Op::Changelog { part } => append_with_changelog(w, *part).await,
+        Op::Upgrade { pick, record } => upgrade(w, *pick, *record).await,
+        Op::Rewrite { part, record } => rewrite(w, *part, *record).await,
+        Op::Consumer { pick, drop } => consumer(w, &ids, *pick, *drop).await,
+        Op::Decouple { k } => decouple(w, &ids, *k),
     }
 }
 
 fn run_history(ops: &[Op]) {
+    run_history_on(false, ops);
+}
+
+/// `decoupled`: the table keeps changelogs longer than snapshots (expire refuses it).
+fn run_history_on(decoupled: bool, ops: &[Op]) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -413,7 +730,7 @@ fn run_history(ops: &[Op]) {
     rt.block_on(async {
         let dir = tempfile::tempdir().expect("tmp");
         let root = dir.path().join("t");
-        let mut w = new_world(&root).await;
+        let mut w = new_world(&root, decoupled).await;
         // Start with some history.
         write(&mut w, 0, 2, false, true).await;
         write(&mut w, 1, 1, false, false).await;
@@ -424,6 +741,7 @@ fn run_history(ops: &[Op]) {
             done.push(format!("{op:?}"));
             let after = unneeded(&root);
             match what {
+                // History removed outside the deleting commands: what it needed is left.
                 "drop-by-hand" => {}
                 "remove-orphan-files" => assert!(
                     after.is_empty(),
@@ -448,8 +766,11 @@ proptest! {
     })]
 
     #[test]
-    fn every_deleting_command_agrees_with_brute_force_reachability(ops in prop::collection::vec(op(), 1..24)) {
-        run_history(&ops);
+    fn every_deleting_command_agrees_with_brute_force_reachability(
+        decoupled in prop::bool::weighted(0.25),
+        ops in prop::collection::vec(op(), 1..24),
+    ) {
+        run_history_on(decoupled, &ops);
     }
 }
 
@@ -489,5 +810,68 @@ fn expiring_past_a_rollback_as_latest_keeps_the_files_it_added_back() {
             Op::Expire { retain: 1 },
             Op::Orphans,
         ]);
+    }
+}
+
+/// Level changes and rewrites, with and without `_COMMIT_SNAPSHOT`: a file upgraded in place
+/// (DELETE at level 0, ADD at level 5 in one commit) stays while any version has it at any
+/// level, and goes once none does.
+#[test]
+fn upgraded_and_rewritten_files_follow_the_model() {
+    for record in [true, false] {
+        run_history(&[
+            Op::Upgrade { pick: 0, record },
+            Op::Expire { retain: 1 },
+            Op::Orphans,
+        ]);
+        run_history(&[
+            Op::Tag { pick: 0 },
+            Op::Upgrade { pick: 0, record },
+            Op::Rewrite { part: 0, record },
+            Op::Expire { retain: 1 },
+            Op::DeleteTag { pick: 0 },
+            Op::Expire { retain: 1 },
+            Op::Orphans,
+        ]);
+    }
+}
+
+/// A consumer pins its next snapshot; long-lived changelogs keep their changelog files
+/// through delete-tag, rollback --purge and orphan cleaning; a decoupled table is refused.
+#[test]
+fn consumers_and_changelogs_follow_the_model() {
+    run_history(&[
+        Op::Consumer {
+            pick: 0,
+            drop: false,
+        },
+        Op::Append {
+            part: 0,
+            files: 1,
+            record: true,
+        },
+        Op::Expire { retain: 1 },
+        Op::Consumer {
+            pick: 0,
+            drop: true,
+        },
+        Op::Expire { retain: 1 },
+    ]);
+    for decoupled in [false, true] {
+        run_history_on(
+            decoupled,
+            &[
+                // Snapshot 3 produces changelog; its tag and then its changelog-3 keep it.
+                Op::Changelog { part: 0 },
+                Op::Tag { pick: 2 },
+                Op::Changelog { part: 1 },
+                Op::Decouple { k: 3 },
+                Op::DeleteTag { pick: 0 },
+                Op::Orphans,
+                Op::Expire { retain: 1 },
+                Op::Purge { pick: 0 },
+                Op::Orphans,
+            ],
+        );
     }
 }

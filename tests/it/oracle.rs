@@ -52,6 +52,13 @@ pub struct State {
     /// index files, statistics, and every file of every manifest entry (ADD or DELETE) with its
     /// extra files. What an orphan cleaner must keep.
     pub referenced: BTreeSet<String>,
+    /// Long-lived changelogs (`changelog/changelog-N`, `branch-B/changelog-N`) → version.
+    /// Java deletes a changelog's base and delta lists, index and statistics with its
+    /// snapshot (`ChangelogDeletion`), so only its schema and changelog list are required:
+    /// when its base and delta lists and all their manifests are still there, the data files
+    /// live in them are needed too (a changelog of a table without a changelog producer is
+    /// read from its delta), otherwise only the names of the lists that remain.
+    pub changelogs: BTreeMap<String, Version>,
 }
 
 impl State {
@@ -269,6 +276,7 @@ pub fn observe(table: &Path) -> State {
         unreadable: BTreeSet::new(),
         placeholders: BTreeSet::new(),
         referenced: BTreeSet::new(),
+        changelogs: BTreeMap::new(),
     };
     // Versions of main, then of every branch (`branch/branch-B/`, named `branch-B/snapshot-N`):
     // a branch has its own snapshots, tags and schemas, and main's manifests and data files.
@@ -285,15 +293,15 @@ pub fn observe(table: &Path) -> State {
     }
     let mut metas: Vec<(String, PathBuf, PathBuf)> = Vec::new();
     for (label, root) in &roots {
-        for dir in ["snapshot", "tag"] {
+        for dir in ["snapshot", "tag", "changelog"] {
             let Ok(entries) = std::fs::read_dir(root.join(dir)) else {
                 continue;
             };
             for e in entries.flatten() {
                 let name = e.file_name().to_string_lossy().into_owned();
-                let ok = (dir == "snapshot"
+                let ok = (dir != "tag"
                     && name
-                        .strip_prefix("snapshot-")
+                        .strip_prefix(&format!("{dir}-"))
                         .is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit())))
                     || (dir == "tag" && name.starts_with("tag-") && e.path().is_file());
                 if ok {
@@ -304,6 +312,10 @@ pub fn observe(table: &Path) -> State {
     }
     let mut checksum_cache: HashMap<PathBuf, Option<(u64, u64)>> = HashMap::new();
     for (name, path, schema_root) in metas {
+        let changelog = name
+            .rsplit('/')
+            .next()
+            .is_some_and(|n| n.starts_with("changelog-"));
         let Some(json) = std::fs::read(&path)
             .ok()
             .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
@@ -329,7 +341,7 @@ pub fn observe(table: &Path) -> State {
         if let Some(st) = json["statistics"].as_str() {
             state.referenced.insert(st.to_string());
             needs.insert(st.to_string());
-            if !table.join("statistics").join(st).is_file() {
+            if !changelog && !table.join("statistics").join(st).is_file() {
                 state.missing.insert(format!("statistics/{st}"));
                 ok = false;
             }
@@ -352,18 +364,45 @@ pub fn observe(table: &Path) -> State {
                 }
             }
         }
-        for list_key in ["baseManifestList", "deltaManifestList"] {
-            let Some(list) = json[list_key].as_str() else {
-                ok = false;
-                continue;
+        if changelog {
+            // Optional: read into scratch, kept only when everything is there.
+            let mut scratch = State {
+                versions: BTreeMap::new(),
+                missing: BTreeSet::new(),
+                unreadable: BTreeSet::new(),
+                placeholders: BTreeSet::new(),
+                referenced: BTreeSet::new(),
+                changelogs: BTreeMap::new(),
             };
-            ok &= read_list(table, list, &mut state, &mut needs, &mut entries);
+            let (mut n, mut es) = (BTreeSet::new(), Vec::new());
+            let mut whole = true;
+            for list_key in ["baseManifestList", "deltaManifestList"] {
+                if let Some(list) = json[list_key].as_str() {
+                    needs.insert(list.to_string());
+                    state.referenced.insert(list.to_string());
+                    whole &= read_list(table, list, &mut scratch, &mut n, &mut es);
+                }
+            }
+            if whole && scratch.missing.is_empty() && scratch.unreadable.is_empty() {
+                state.referenced.extend(scratch.referenced);
+                needs.extend(n);
+                entries = es;
+            }
+        } else {
+            for list_key in ["baseManifestList", "deltaManifestList"] {
+                let Some(list) = json[list_key].as_str() else {
+                    ok = false;
+                    continue;
+                };
+                ok &= read_list(table, list, &mut state, &mut needs, &mut entries);
+            }
         }
         if let Some(index) = json["indexManifest"].as_str() {
             state.referenced.insert(index.to_string());
             needs.insert(index.to_string());
             let p = table.join("manifest").join(index);
             match p.is_file().then(|| avro_records(&p)).flatten() {
+                None if changelog => {}
                 None if !p.is_file() => {
                     state.missing.insert(format!("manifest/{index}"));
                 }
@@ -375,7 +414,9 @@ pub fn observe(table: &Path) -> State {
                         if let Some(Avro::String(f)) = field(r, "_FILE_NAME") {
                             state.referenced.insert(f.clone());
                             needs.insert(f.clone());
-                            if !table.join("index").join(f).is_file() && !data_dirs.contains_key(f)
+                            if !changelog
+                                && !table.join("index").join(f).is_file()
+                                && !data_dirs.contains_key(f)
                             {
                                 state.missing.insert(format!("index/{f}"));
                             }
@@ -420,16 +461,18 @@ pub fn observe(table: &Path) -> State {
             files.insert((bucket, fname));
         }
         if ok {
-            state.versions.insert(
-                name,
-                Version {
-                    snapshot_id: id,
-                    files,
-                    rows,
-                    checksum,
-                    needs,
-                },
-            );
+            let v = Version {
+                snapshot_id: id,
+                files,
+                rows,
+                checksum,
+                needs,
+            };
+            if changelog {
+                state.changelogs.insert(name, v);
+            } else {
+                state.versions.insert(name, v);
+            }
         } else {
             state.unreadable.insert(name);
         }

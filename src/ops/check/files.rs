@@ -1,13 +1,14 @@
 //! The data, changelog, extra and index files of the versions being checked: where each must
 //! be, and (deep) whether each Parquet footer reads.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::error::Result;
 use crate::format::binary_row;
 use crate::format::manifest::{FileKind, IndexManifestEntry, ManifestEntry, ManifestFileMeta};
 use crate::format::partition::PartitionSpec;
-use crate::reach::live_entries;
+use crate::liveness::{live_in_version, ManifestFacts};
+use crate::reach::EntryIdentity;
 use crate::table::layout::{bucket_dir, index_key, manifest_key};
 use crate::table::{locate_entries, ordered, Table};
 
@@ -95,36 +96,51 @@ impl Files {
     }
 
     /// The live data files of a snapshot or tag, and the changelog files of its changelog
-    /// list. Versions with an unreadable list or manifest are skipped: reported already.
+    /// list, as the liveness model decides them ([`live_in_version`]: each version merged on
+    /// its own). Versions with an unreadable list or manifest are skipped: reported already.
     pub(super) fn data_files(
         &mut self,
         v: &Version,
         lists: &BTreeMap<String, Vec<ManifestFileMeta>>,
         manifests: &BTreeMap<String, Vec<ManifestEntry>>,
+        facts: &HashMap<String, ManifestFacts>,
         layout: &Layout<'_>,
         r: &mut CheckReport,
     ) {
         let (spec, data_dir) = (layout.spec, layout.data_dir);
         let s = &v.snapshot;
-        let mut groups: Vec<(bool, Vec<&str>)> = Vec::new();
+        // A long-lived changelog's base and delta lists may be gone (Java deletes them with
+        // its snapshot): only its changelog list is checked.
+        let mut groups: Vec<Vec<&str>> = Vec::new();
         if !v.changelog {
-            groups.push((true, vec![&s.base_manifest_list, &s.delta_manifest_list]));
+            groups.push(vec![&s.base_manifest_list, &s.delta_manifest_list]);
         }
         if let Some(c) = &s.changelog_manifest_list {
-            groups.push((false, vec![c]));
+            groups.push(vec![c]);
         }
-        for (data, group) in groups {
-            let Some(entries) = entries_of(&group, lists, manifests) else {
+        for group in groups {
+            let Some(names) = manifests_of(&group, lists, manifests) else {
                 continue;
             };
-            let live = if data {
-                live_entries(entries)
-            } else {
-                entries
-                    .into_iter()
-                    .filter(|e| e.kind == FileKind::Add)
-                    .collect()
+            let Ok(model) = live_in_version(&names, facts) else {
+                continue;
             };
+            // The entry of each live identity (a duplicate ADD: the later one, as the reader's
+            // merge keeps it).
+            let mut by_id: HashMap<EntryIdentity, &ManifestEntry> = HashMap::new();
+            for e in names
+                .iter()
+                .filter_map(|m| manifests.get(m))
+                .flatten()
+                .filter(|e| e.kind == FileKind::Add)
+            {
+                by_id.insert(EntryIdentity::of(e), e);
+            }
+            let live: Vec<ManifestEntry> = model
+                .live
+                .iter()
+                .filter_map(|id| by_id.get(id).map(|e| (*e).clone()))
+                .collect();
             let located = match locate_entries(spec, data_dir, live) {
                 Ok(l) => l,
                 Err(e) => {
@@ -161,16 +177,17 @@ pub(super) struct Expected {
     pub(super) rows: Option<i64>,
 }
 
-/// The entries of the manifests of these lists, in order; `None` if any could not be read.
-fn entries_of(
+/// The manifests of these lists, in read order; `None` if any could not be read.
+fn manifests_of(
     lists: &[&str],
     read_lists: &BTreeMap<String, Vec<ManifestFileMeta>>,
     read_manifests: &BTreeMap<String, Vec<ManifestEntry>>,
-) -> Option<Vec<ManifestEntry>> {
+) -> Option<Vec<String>> {
     let mut out = Vec::new();
     for list in lists {
         for m in read_lists.get(*list)? {
-            out.extend(read_manifests.get(&m.file_name)?.iter().cloned());
+            read_manifests.get(&m.file_name)?;
+            out.push(m.file_name.clone());
         }
     }
     Some(out)

@@ -645,8 +645,13 @@ async fn check_metadata(
 
     let mut files = Files::default();
     files.index_files(&read_indexes, &indexes, layout, r);
+    // What the liveness model needs of each manifest (kinds and identities).
+    let facts: std::collections::HashMap<String, crate::liveness::ManifestFacts> = read_manifests
+        .iter()
+        .map(|(name, entries)| (name.clone(), crate::liveness::ManifestFacts::of(entries)))
+        .collect();
     for v in versions {
-        files.data_files(v, &read_lists, &read_manifests, layout, r);
+        files.data_files(v, &read_lists, &read_manifests, &facts, layout, r);
     }
     r.data_files += files.expected.len() as u64;
     r.external_files += files.external.len() as u64;
