@@ -140,6 +140,10 @@ async fn run_plain(command: Command, global: &GlobalArgs, printer: &Printer) -> 
         Command::ExpireTags(a) => super::expire_cmd::run_expire_tags(a, global, printer).await,
         Command::AutoTag(a) => super::auto_tag_cmd::run(a, global, printer).await,
         Command::Maintain(a) => super::expire_cmd::run_maintain(a, global, printer).await,
+        Command::Consumers(a) => super::consumers_cmd::list(a, global, printer).await,
+        Command::ResetConsumer(a) => super::consumers_cmd::reset(a, global, printer).await,
+        Command::ClearConsumers(a) => super::consumers_cmd::clear(a, global, printer).await,
+        Command::ExpireConsumers(a) => super::consumers_cmd::expire(a, global, printer).await,
         Command::RollbackTo(a) => super::rollback_cmd::run(a, global, printer).await,
         Command::Demo(a) => super::demo::run(a, global, printer).await,
         // Dispatched by `run`: their reports set the exit code.

@@ -2,6 +2,7 @@
 
 mod auto_tag_cmd;
 mod commands;
+mod consumers_cmd;
 mod demo;
 mod expire_cmd;
 mod orphans_cmd;
@@ -106,6 +107,14 @@ enum Command {
     /// Run Paimon's after-commit maintenance from the table's options: auto-tag, expire tags,
     /// then snapshots.
     Maintain(expire_cmd::MaintainArgs),
+    /// List the streaming consumers: id, next snapshot, file modification time.
+    Consumers(consumers_cmd::ConsumersArgs),
+    /// Set a consumer's next snapshot (it must exist), or delete the consumer without --snapshot.
+    ResetConsumer(consumers_cmd::ResetConsumerArgs),
+    /// Delete consumers by id pattern (Java's clear_consumers).
+    ClearConsumers(consumers_cmd::ClearConsumersArgs),
+    /// Delete consumers not updated within consumer.expiration-time (or --older-than).
+    ExpireConsumers(consumers_cmd::ExpireConsumersArgs),
     /// Roll a table back to a tag, snapshot or time (destructive, or --as-latest).
     RollbackTo(rollback_cmd::RollbackArgs),
     /// Delete files no snapshot, tag, changelog or branch references, older than a cutoff.

@@ -31,6 +31,10 @@ pub(crate) struct Version {
     /// A long-lived changelog: Java deletes its base and delta lists with the snapshot, so
     /// only its changelog list must exist.
     pub(crate) changelog: bool,
+    /// Its base and delta lists, index manifest and statistics count. False only for a
+    /// changelog an expiration is about to write whose snapshot's lists it deletes (Java's
+    /// decoupled lifecycle with a changelog producer): only its changelog list stays.
+    pub(crate) data_lists: bool,
 }
 
 #[derive(Debug, Default)]
@@ -108,6 +112,18 @@ pub(crate) async fn read_references(
     operation: &'static str,
     removed: &(dyn Fn(&Version) -> bool + Sync),
 ) -> Result<References> {
+    read_references_with(table, branches, operation, removed, Vec::new()).await
+}
+
+/// [`read_references`] with `added`: versions that do not exist yet but will once the calling
+/// command is done (the changelogs a decoupled expiration writes), roots like the others.
+pub(crate) async fn read_references_with(
+    table: &Table,
+    branches: &[Branch],
+    operation: &'static str,
+    removed: &(dyn Fn(&Version) -> bool + Sync),
+    added: Vec<Version>,
+) -> Result<References> {
     let mut refs = References::default();
     let mut listed = 0u64;
     let mut max_listed: HashMap<&str, Option<i64>> = HashMap::new();
@@ -119,6 +135,7 @@ pub(crate) async fn read_references(
     }
     let mut versions = std::mem::take(&mut refs.pending);
     versions.retain(|v| !removed(v));
+    versions.extend(added);
     collect(table, versions, &mut refs).await?;
 
     // A commit that landed meanwhile may use files listed as candidates.
@@ -204,6 +221,7 @@ async fn load_tags(b: &Branch, found: &mut Found) -> Result<()> {
                     key: b.key(&tag_key(name)),
                     snapshot: tag.snapshot,
                     changelog: false,
+                    data_lists: true,
                 });
             }
         }
@@ -236,6 +254,7 @@ async fn load_changelogs(b: &Branch, found: &mut Found) -> Result<()> {
                     key: b.key(key),
                     snapshot: Snapshot::decode(&bytes, &b.key(key))?,
                     changelog: true,
+                    data_lists: true,
                 });
             }
         }
@@ -282,6 +301,7 @@ async fn load_snapshots(b: &Branch, ids: &[SnapshotId], found: &mut Found) -> Re
                     key: b.key(&snapshot_key(*id)),
                     snapshot,
                     changelog: false,
+                    data_lists: true,
                 });
             }
         }
@@ -373,21 +393,25 @@ async fn collect(table: &Table, versions: Vec<Version>, refs: &mut References) -
     let mut indexes: BTreeMap<String, Need> = BTreeMap::new();
     for v in &versions {
         let s = &v.snapshot;
-        for list in [&s.base_manifest_list, &s.delta_manifest_list] {
-            lists.entry(list.clone()).or_default().add(v, !v.changelog);
+        if v.data_lists {
+            for list in [&s.base_manifest_list, &s.delta_manifest_list] {
+                lists.entry(list.clone()).or_default().add(v, !v.changelog);
+            }
+            refs.versions.push(vec![
+                s.base_manifest_list.clone(),
+                s.delta_manifest_list.clone(),
+            ]);
         }
-        refs.versions.push(vec![
-            s.base_manifest_list.clone(),
-            s.delta_manifest_list.clone(),
-        ]);
         if let Some(list) = &s.changelog_manifest_list {
             lists.entry(list.clone()).or_default().add(v, true);
             refs.versions.push(vec![list.clone()]);
         }
-        if let Some(im) = &s.index_manifest {
-            indexes.entry(im.clone()).or_default().add(v, !v.changelog);
+        if v.data_lists {
+            if let Some(im) = &s.index_manifest {
+                indexes.entry(im.clone()).or_default().add(v, !v.changelog);
+            }
+            refs.names.extend(s.statistics.iter().cloned());
         }
-        refs.names.extend(s.statistics.iter().cloned());
     }
     refs.names.extend(lists.keys().cloned());
     refs.names.extend(indexes.keys().cloned());

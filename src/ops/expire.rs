@@ -43,7 +43,6 @@ use crate::format::manifest::FileKind;
 use crate::format::snapshot::Snapshot;
 use crate::io::{CreateOutcome, Deleted};
 use crate::liveness::check_tag;
-use crate::liveness::gather::read_references;
 use crate::ops::delete_tag::{metadata_footprint, Category, Footprint, PlannedFile};
 use crate::table::layout::{
     earliest_hint_key, manifest_key, snapshot_key, statistics_key, tag_key, CONSUMER_DIR,
@@ -102,11 +101,10 @@ impl ExpireOptions {
         })
     }
 
-    /// Refuse a decoupled changelog lifecycle (`changelog.num-retained.*` or
-    /// `changelog.time-retained` beyond the snapshot's): its changelog files must outlive the
-    /// snapshots, which this implementation does not handle, and deleting them would lose
-    /// retained changelog (paimon-format.md §7.3).
-    pub fn check_changelog_not_decoupled(&self, options: &[(String, String)]) -> Result<()> {
+    /// Java's `ExpireConfig.isChangelogDecoupled`: `changelog.num-retained.*` or
+    /// `changelog.time-retained` beyond this (effective) snapshot retention. Then expired
+    /// snapshots are kept as long-lived changelogs (`changelog/changelog-N`).
+    pub fn changelog_decoupled(&self, options: &[(String, String)]) -> bool {
         let get = |k: &str| {
             options
                 .iter()
@@ -119,14 +117,7 @@ impl ExpireOptions {
         let longer_time = get("changelog.time-retained")
             .and_then(|v| parse_duration(v).ok())
             .is_some_and(|d| d.as_millis() as i64 > self.time_retained_millis);
-        if longer_count || longer_time {
-            return Err(Error::Unsupported(
-                "the table keeps changelogs longer than snapshots (changelog.num-retained.* / changelog.time-retained); \
-                 expiring it needs the decoupled changelog lifecycle, which tagkeeper does not implement yet: nothing was deleted"
-                    .into(),
-            ));
-        }
-        Ok(())
+        longer_count || longer_time
     }
 
     fn validate(&self) -> Result<()> {
@@ -168,6 +159,11 @@ pub struct ExpirePlan {
     pub decided_by_nearest_tag: u64,
     /// Tags (name → snapshot id) when the plan was made; a resumed plan checks them.
     pub tags: BTreeMap<String, i64>,
+    /// The decoupled changelog lifecycle (Java's `changelogDecoupled`): each expired snapshot
+    /// is written as `changelog/changelog-N` before its snapshot file is deleted, and its
+    /// changelog list, manifests and files stay (for `expire-changelogs`).
+    #[serde(default)]
+    pub changelog_decoupled: bool,
 }
 
 /// What an expiration did (or, on a dry run, would do): its plan and the outcome. The JSON
@@ -208,7 +204,6 @@ impl ExpireReport {
 /// Compute the range and the files. Changes nothing.
 pub async fn plan(table: &Table, opts: &ExpireOptions, now_millis: i64) -> Result<ExpirePlan> {
     opts.validate()?;
-    opts.check_changelog_not_decoupled(&table.latest_schema().await?.options)?;
     let range = table.snapshot_range().await?;
     match plan_range(table, opts, now_millis, &range).await {
         // A listed snapshot (or what it names) that is gone by the time it is read: if the
@@ -235,7 +230,15 @@ async fn plan_range(
     range: &SnapshotRange,
 ) -> Result<ExpirePlan> {
     let tags = table.tags().await?;
+    let schema_options = table.latest_schema().await?.options.clone();
+    let decoupled = opts.changelog_decoupled(&schema_options);
+    // Java's `produceChangelog`: `changelog-producer` other than `none`.
+    let produce_changelog = schema_options
+        .iter()
+        .find(|(k, _)| k == "changelog-producer")
+        .is_some_and(|(_, v)| !v.trim().eq_ignore_ascii_case("none"));
     let mut p = ExpirePlan {
+        changelog_decoupled: decoupled,
         expired_snapshots: Vec::new(),
         new_earliest: range.earliest().map(|e| e.0),
         files: Vec::new(),
@@ -296,19 +299,46 @@ async fn plan_range(
     // is no longer configured) share main's data files and manifests: what they need is
     // protected, decided by the liveness model (each such version read completely). Main's
     // snapshots and tags are decided by the fast paths below.
+    // With the decoupled lifecycle, the expired snapshots become such changelogs: roots too.
+    // Java deletes their base and delta lists (index, statistics) with the snapshot when a
+    // changelog producer writes changelog files, and keeps them without one (the changelog is
+    // then the delta's level-0 files).
     let mut branches: Vec<Branch> = table.branches().await?;
-    let main_changelogs = has_changelogs(table).await?;
+    let main_changelogs = decoupled || has_changelogs(table).await?;
     branches.retain(|b| !b.prefix.is_empty() || main_changelogs);
+    let to_be: Vec<crate::liveness::gather::Version> = if decoupled {
+        loaded
+            .iter()
+            .map(|s| crate::liveness::gather::Version {
+                owner: format!("changelog {} (written by this expiration)", s.id),
+                key: changelog_key(s.id.0),
+                snapshot: s.clone(),
+                changelog: true,
+                data_lists: !produce_changelog,
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     let branch_needs: HashSet<String> = if branches.is_empty() {
         HashSet::new()
     } else {
         // Main's version files are the keys outside `branch/`.
         let main_non_changelog =
             |v: &crate::liveness::gather::Version| !v.changelog && !v.key.starts_with("branch/");
-        read_references(table, &branches, "expire-snapshots", &main_non_changelog)
-            .await?
-            .names
+        crate::liveness::gather::read_references_with(
+            table,
+            &branches,
+            "expire-snapshots",
+            &main_non_changelog,
+            to_be,
+        )
+        .await?
+        .names
     };
+    // Java's `SnapshotDeletion` without a changelog producer: data files written by APPEND
+    // (or of unknown source) are the changelog; `expire-changelogs` deletes them.
+    let keep_appended = decoupled && !produce_changelog;
     let layout = DataLayout {
         spec: table.partition_spec().await?,
         data_dir: table
@@ -330,6 +360,7 @@ async fn plan_range(
             &tags,
             &tag_ids,
             opts.ignore_commit_snapshot,
+            keep_appended,
             &mut skippers,
             &mut chain,
             &mut p,
@@ -370,8 +401,12 @@ async fn plan_range(
         }
     }
     if manifests_ok {
+        let scope = MetadataScope {
+            changelog: !decoupled,
+            data_lists: !decoupled || produce_changelog,
+        };
         for s in &loaded {
-            plan_metadata(table, s, &keep, &mut files, &mut p).await;
+            plan_metadata(table, s, &keep, scope, &mut files, &mut p).await;
         }
     }
     if !branch_needs.is_empty() {
@@ -473,10 +508,13 @@ struct Chain {
     last: HashMap<String, (i64, i64)>,
 }
 
+/// A deleted file: bytes, `_COMMIT_SNAPSHOT`, extra files, `_FILE_SOURCE` (0 APPEND, 1 COMPACT).
+type Deleted3 = (i64, Option<i64>, Vec<String>, Option<i32>);
+
 /// The net events of one delta: deletions (path → bytes, `_COMMIT_SNAPSHOT`, extra files) and
 /// additions (paths). An ADD and a DELETE of the same path cancel (a level change).
 struct DeltaEvents {
-    deleted: BTreeMap<String, (i64, Option<i64>, Vec<String>)>,
+    deleted: BTreeMap<String, Deleted3>,
     added: BTreeSet<String>,
 }
 
@@ -496,7 +534,7 @@ fn events_of(
 ) -> Result<DeltaEvents> {
     let owner = format!("snapshot {}", s.id);
     let (spec, data_dir) = (&layout.spec, &layout.data_dir);
-    let mut deleted: BTreeMap<String, (i64, Option<i64>, Vec<String>)> = BTreeMap::new();
+    let mut deleted: BTreeMap<String, Deleted3> = BTreeMap::new();
     let mut added: BTreeSet<String> = BTreeSet::new();
     for e in entries {
         if e.file.external_path.is_some() {
@@ -523,7 +561,15 @@ fn events_of(
                     .iter()
                     .map(|x| format!("{dir}/{x}"))
                     .collect();
-                deleted.insert(path, (e.file.file_size, e.file.commit_snapshot, extra));
+                deleted.insert(
+                    path,
+                    (
+                        e.file.file_size,
+                        e.file.commit_snapshot,
+                        extra,
+                        e.file.file_source,
+                    ),
+                );
             }
             FileKind::Add => {
                 added.insert(path);
@@ -595,6 +641,7 @@ async fn plan_deleted_data(
     tags: &[NamedTag],
     tag_ids: &[i64],
     ignore_commit_snapshot: bool,
+    keep_appended: bool,
     skippers: &mut HashMap<i64, Option<BTreeSet<String>>>,
     chain: &mut Chain,
     p: &mut ExpirePlan,
@@ -620,12 +667,15 @@ async fn plan_deleted_data(
             .or_insert((i64::MIN, i64::MIN))
             .0 = d;
     }
-    for (path, (bytes, commit, extra)) in events.deleted {
+    for (path, (bytes, commit, extra, source)) in events.deleted {
         chain
             .last
             .entry(path.clone())
             .or_insert((i64::MIN, i64::MIN))
             .1 = d;
+        if keep_appended && source.unwrap_or(0) == 0 {
+            continue;
+        }
         let protected = match commit.filter(|_| !ignore_commit_snapshot) {
             Some(c) => {
                 p.decided_by_commit_snapshot += 1;
@@ -675,21 +725,34 @@ async fn plan_deleted_data(
     Ok(())
 }
 
+/// What of an expired snapshot's metadata an expiration deletes (Java's
+/// `planManifestsCleaner` flags).
+#[derive(Debug, Clone, Copy)]
+struct MetadataScope {
+    /// Its changelog list, manifests and files (not with the decoupled lifecycle).
+    changelog: bool,
+    /// Its base and delta lists and their manifests (not with the decoupled lifecycle
+    /// without a changelog producer).
+    data_lists: bool,
+}
+
 async fn plan_metadata(
     table: &Table,
     s: &Snapshot,
     keep: &[Footprint],
+    scope: MetadataScope,
     files: &mut BTreeMap<String, (Category, i64)>,
     p: &mut ExpirePlan,
 ) {
     let owner = format!("snapshot {}", s.id);
     let kept = |f: &dyn Fn(&Footprint) -> bool| keep.iter().any(f);
-    // Changelog files (the changelog lifecycle is not decoupled: refused before planning).
-    // A tag of this snapshot names the same changelog list: then every file of it is live in
+    // Changelog files (unless the changelog lifecycle is decoupled: then they stay with the
+    // changelog this expiration writes). A tag of this snapshot names the same changelog list: then every file of it is live in
     // that tag (the liveness model), and the list, its manifests and files all stay.
     if let Some(list) = s
         .changelog_manifest_list
         .as_ref()
+        .filter(|_| scope.changelog)
         .filter(|l| !kept(&|k: &Footprint| k.lists.contains(*l)))
     {
         match table.changelog_files(s, &owner).await {
@@ -713,10 +776,11 @@ async fn plan_metadata(
             )),
         }
     }
-    for (list, size_field) in [
+    let data_lists = [
         (&s.base_manifest_list, "baseManifestListSize"),
         (&s.delta_manifest_list, "deltaManifestListSize"),
-    ] {
+    ];
+    for (list, size_field) in data_lists.into_iter().filter(|_| scope.data_lists) {
         match table.manifest_list(list, &owner).await {
             Ok(metas) => {
                 for m in metas {
@@ -773,6 +837,11 @@ async fn plan_metadata(
             files.insert(statistics_key(st), (Category::Statistics, 0));
         }
     }
+}
+
+/// `changelog/changelog-N`.
+pub(crate) fn changelog_key(id: i64) -> String {
+    format!("{}/changelog-{id}", crate::table::layout::CHANGELOG_DIR)
 }
 
 fn plan_key(end: i64) -> String {
@@ -864,6 +933,23 @@ async fn run_plan(
             .await?;
     }
     for id in &p.expired_snapshots {
+        if p.changelog_decoupled {
+            // Java's `commitChangelog(new Changelog(snapshot))`: the changelog is the snapshot
+            // file's content, written before the snapshot file goes (a re-run finds it).
+            if let Some(bytes) = table.store().get_opt(&snapshot_key(SnapshotId(*id))).await? {
+                table
+                    .store()
+                    .put_create(&changelog_key(*id), bytes)
+                    .await?;
+                table
+                    .store()
+                    .put_overwrite(
+                        &format!("{}/LATEST", crate::table::layout::CHANGELOG_DIR),
+                        Bytes::from(encode_hint(SnapshotId(*id))),
+                    )
+                    .await?;
+            }
+        }
         for (_, r) in table
             .store()
             .delete_many(&[snapshot_key(SnapshotId(*id))])

@@ -3,6 +3,7 @@
 
 pub mod auto_tag;
 pub mod check;
+pub mod consumers;
 pub mod delete_tag;
 pub mod expire;
 pub mod expire_tags;
