@@ -137,6 +137,9 @@ async fn run_plain(command: Command, global: &GlobalArgs, printer: &Printer) -> 
         Command::RenameTag(a) => super::tag_cmds::rename(a, global, printer).await,
         Command::ReplaceTag(a) => super::tag_cmds::replace(a, global, printer).await,
         Command::ExpireSnapshots(a) => super::expire_cmd::run(a, global, printer).await,
+        Command::ExpireChangelogs(a) => {
+            super::expire_cmd::run_expire_changelogs(a, global, printer).await
+        }
         Command::ExpireTags(a) => super::expire_cmd::run_expire_tags(a, global, printer).await,
         Command::AutoTag(a) => super::auto_tag_cmd::run(a, global, printer).await,
         Command::Maintain(a) => super::expire_cmd::run_maintain(a, global, printer).await,

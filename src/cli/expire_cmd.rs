@@ -136,6 +136,98 @@ fn plan_text(r: &ExpireReport) -> String {
     out
 }
 
+/// `expire-changelogs` arguments (Java's `expire_changelogs` procedure: without a flag,
+/// nothing expires).
+#[derive(Debug, Args)]
+pub(crate) struct ExpireChangelogsArgs {
+    /// The table.
+    table: String,
+    /// Keep changelogs of at least the newest N snapshot ids (default 1).
+    #[arg(long)]
+    retain_min: Option<u64>,
+    /// Keep changelogs of at most the newest N snapshot ids (default unbounded).
+    #[arg(long)]
+    retain_max: Option<u64>,
+    /// Expire changelogs older than this: a time (epoch ms, RFC 3339, local) or a duration
+    /// before now (default: no time limit).
+    #[arg(long, value_name = "TS|DURATION")]
+    older_than: Option<String>,
+    /// Expire at most this many changelogs in this run (default unbounded).
+    #[arg(long)]
+    max_deletes: Option<u64>,
+    /// Expire every changelog and remove the changelog hints (Java's delete_all; only when the
+    /// latest changelog is older than the earliest snapshot).
+    #[arg(long)]
+    delete_all: bool,
+    /// Print the plan and change nothing.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+pub(crate) async fn run_expire_changelogs(
+    a: ExpireChangelogsArgs,
+    global: &GlobalArgs,
+    printer: &Printer,
+) -> Result<()> {
+    use tagkeeper::ops::expire_changelogs::{self as ec, ChangelogOptions, ExpireChangelogsReport};
+    let table = Table::open(&a.table, &global.store_options()).await?;
+    let now = SystemClock.now_millis();
+    let mut opts = ChangelogOptions::procedure_defaults();
+    if let Some(v) = a.retain_min {
+        opts.retain_min = v;
+    }
+    if let Some(v) = a.retain_max {
+        opts.retain_max = v;
+    }
+    if let Some(v) = a.max_deletes {
+        opts.max_deletes = v;
+    }
+    if let Some(o) = &a.older_than {
+        opts.time_retained_millis = now - super::consumers_cmd::cutoff(o, now)?;
+    }
+    opts.delete_all = a.delete_all;
+    let report = if a.dry_run {
+        ExpireChangelogsReport::of(ec::plan(&table, &opts, now).await?, true)
+    } else {
+        ec::expire(&table, &opts, now).await?
+    };
+    printer.warnings(&report.plan.skipped);
+    let failure = incomplete("expire-changelogs", &report.failed);
+    printer.finish(&report, changelogs_text, failure)
+}
+
+/// The human form of an expire-changelogs report.
+pub(crate) fn changelogs_text(r: &tagkeeper::ops::expire_changelogs::ExpireChangelogsReport) -> String {
+    let p = &r.plan;
+    if p.expired_changelogs.is_empty() {
+        return "No changelog to expire.\n".into();
+    }
+    let verb = if r.dry_run { "Would expire" } else { "Expired" };
+    let mut out = format!(
+        "{verb} {} changelog(s) {}..={}{}{}\n",
+        p.expired_changelogs.len(),
+        p.expired_changelogs.first().copied().unwrap_or_default(),
+        p.expired_changelogs.last().copied().unwrap_or_default(),
+        p.new_earliest
+            .map_or(String::new(), |e| format!("; earliest changelog is now {e}")),
+        if r.resumed { " (finished an interrupted run)" } else { "" }
+    );
+    for (c, (n, b)) in &p.totals {
+        out.push_str(&format!("  {c:?}: {n} file(s), {b} bytes\n"));
+    }
+    out.push_str(&format!(
+        "  kept because a remaining version needs them: {}\n",
+        p.kept_needed
+    ));
+    if r.dry_run {
+        for f in &p.files {
+            out.push_str(&format!("  {:?} {} ({} bytes)\n", f.category, f.path, f.bytes));
+        }
+    }
+    out.push_str(&failed_text(&r.failed));
+    out
+}
+
 /// `expire-tags` arguments.
 #[derive(Debug, Args)]
 pub(crate) struct ExpireTagsArgs {
@@ -222,6 +314,9 @@ pub(crate) async fn run_maintain(
     let report = tagkeeper::ops::expire_tags::maintain(&table, &SystemClock, a.dry_run).await?;
     printer.warnings(&report.notes);
     printer.warnings(&report.snapshots.plan.skipped);
+    if let Some(c) = &report.changelogs {
+        printer.warnings(&c.plan.skipped);
+    }
     // Every deletion maintain planned: automatic tags over the maximum, expired tags, then
     // the snapshots' files.
     let failed: Vec<FailedDeletion> = report
@@ -231,6 +326,7 @@ pub(crate) async fn run_maintain(
         .chain(report.tags.iter())
         .flat_map(|d| d.failed.iter())
         .chain(report.snapshots.failed.iter())
+        .chain(report.changelogs.iter().flat_map(|c| c.failed.iter()))
         .cloned()
         .collect();
     let failure = incomplete("maintain", &failed);
@@ -268,7 +364,16 @@ pub(crate) async fn run_maintain(
                 .flat_map(|a| a.retention.iter().chain(a.expired.iter()))
                 .map(|d| failed_text(&d.failed))
                 .collect();
-            format!("{auto}{retention}{tags}{}", text(&r.snapshots))
+            let consumers = r.consumers.as_ref().map_or(String::new(), |c| {
+                format!("consumers: {}", super::consumers_cmd::deleted_text(c))
+            });
+            let changelogs = r.changelogs.as_ref().map_or(String::new(), |c| {
+                format!("changelogs: {}", changelogs_text(c))
+            });
+            format!(
+                "{auto}{retention}{tags}{consumers}{}{changelogs}",
+                text(&r.snapshots)
+            )
         },
         failure,
     )

@@ -99,13 +99,15 @@ enum Command {
     ReplaceTag(tag_cmds::ReplaceTagArgs),
     /// Expire old snapshots and delete the files only they referenced (tag-aware, plan-first).
     ExpireSnapshots(expire_cmd::ExpireArgs),
+    /// Expire long-lived changelogs (changelog/changelog-N) and the files only they keep.
+    ExpireChangelogs(expire_cmd::ExpireChangelogsArgs),
     /// Delete tags past their retention (or created before --older-than), with delete-tag's cleanup.
     ExpireTags(expire_cmd::ExpireTagsArgs),
     /// Create Paimon's periodic tags (daily, hourly…) from the tables' options, as Java's writer
     /// would; once (for cron) or as a daemon (--every). Also applies tag retention.
     AutoTag(auto_tag_cmd::AutoTagArgs),
     /// Run Paimon's after-commit maintenance from the table's options: auto-tag, expire tags,
-    /// then snapshots.
+    /// consumers, snapshots, then changelogs.
     Maintain(expire_cmd::MaintainArgs),
     /// List the streaming consumers: id, next snapshot, file modification time.
     Consumers(consumers_cmd::ConsumersArgs),

@@ -493,9 +493,23 @@ async fn min_consumer(table: &Table) -> Result<Option<i64>> {
 }
 
 /// How data file paths are built (read once per run).
-struct DataLayout {
+pub(crate) struct DataLayout {
     spec: crate::format::partition::PartitionSpec,
     data_dir: Option<String>,
+}
+
+impl DataLayout {
+    /// The table's.
+    pub(crate) async fn of(table: &Table) -> Result<Self> {
+        Ok(DataLayout {
+            spec: table.partition_spec().await?,
+            data_dir: table
+                .latest_schema()
+                .await?
+                .option("data-file.path-directory")
+                .map(str::to_string),
+        })
+    }
 }
 
 /// What the expired deltas do to data files, in commit order: the files they delete that no tag
@@ -509,16 +523,16 @@ struct Chain {
 }
 
 /// A deleted file: bytes, `_COMMIT_SNAPSHOT`, extra files, `_FILE_SOURCE` (0 APPEND, 1 COMPACT).
-type Deleted3 = (i64, Option<i64>, Vec<String>, Option<i32>);
+pub(crate) type Deleted3 = (i64, Option<i64>, Vec<String>, Option<i32>);
 
 /// The net events of one delta: deletions (path → bytes, `_COMMIT_SNAPSHOT`, extra files) and
 /// additions (paths). An ADD and a DELETE of the same path cancel (a level change).
-struct DeltaEvents {
-    deleted: BTreeMap<String, Deleted3>,
-    added: BTreeSet<String>,
+pub(crate) struct DeltaEvents {
+    pub(crate) deleted: BTreeMap<String, Deleted3>,
+    pub(crate) added: BTreeSet<String>,
 }
 
-async fn delta_events(table: &Table, s: &Snapshot, layout: &DataLayout) -> Result<DeltaEvents> {
+pub(crate) async fn delta_events(table: &Table, s: &Snapshot, layout: &DataLayout) -> Result<DeltaEvents> {
     let owner = format!("snapshot {}", s.id);
     let entries = table
         .entries_of_list(&s.delta_manifest_list, &owner)

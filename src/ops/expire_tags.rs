@@ -113,15 +113,20 @@ pub struct MaintainReport {
     pub auto_tag: Option<AutoTagReport>,
     /// Tag expiration (skipped when `tag.time-expire-enabled` is false).
     pub tags: Option<DeleteTagReport>,
+    /// Consumer expiration (when `consumer.expiration-time` is set), before the snapshots.
+    pub consumers: Option<crate::ops::consumers::ConsumersDeleted>,
     /// Snapshot expiration.
     pub snapshots: ExpireReport,
+    /// Changelog expiration (with the decoupled changelog lifecycle), after the snapshots.
+    pub changelogs: Option<crate::ops::expire_changelogs::ExpireChangelogsReport>,
     /// Steps not run, and why.
     pub notes: Vec<String>,
 }
 
 /// Java's after-commit maintenance, from the table's options and in Java's order: tag
-/// auto-creation (with `tag.num-retained-max`), tag expiration, snapshot expiration.
-/// (Changelog expiration is refused with the decoupled lifecycle it needs.)
+/// auto-creation (with `tag.num-retained-max`), tag expiration, consumer expiration (by
+/// `consumer.expiration-time`, so that a dead consumer does not hold snapshots), snapshot
+/// expiration, then — with the decoupled changelog lifecycle — changelog expiration.
 pub async fn maintain(table: &Table, clock: &dyn Clock, dry_run: bool) -> Result<MaintainReport> {
     let schema = table.latest_schema().await?;
     let opt = |k: &str| schema.option(k).map(str::to_string);
@@ -145,17 +150,35 @@ pub async fn maintain(table: &Table, clock: &dyn Clock, dry_run: bool) -> Result
         notes.push("tag.time-expire-enabled = false: tags not expired".into());
         None
     };
+    let now = clock.now_millis();
+    let consumers = match crate::ops::consumers::expiration_millis(&schema.options)? {
+        Some(ms) => Some(crate::ops::consumers::expire(table, now - ms, dry_run).await?),
+        None => None,
+    };
     let opts = ExpireOptions::from_table(&schema.options)?;
     let snapshots = if dry_run {
-        ExpireReport::of(expire::plan(table, &opts, clock.now_millis()).await?, true)
+        ExpireReport::of(expire::plan(table, &opts, now).await?, true)
     } else {
-        expire::expire(table, &opts, clock.now_millis()).await?
+        expire::expire(table, &opts, now).await?
+    };
+    let changelogs = if opts.changelog_decoupled(&schema.options) {
+        use crate::ops::expire_changelogs as ec;
+        let copts = ec::ChangelogOptions::from_table(&schema.options, &opts)?;
+        Some(if dry_run {
+            ec::ExpireChangelogsReport::of(ec::plan(table, &copts, now).await?, true)
+        } else {
+            ec::expire(table, &copts, now).await?
+        })
+    } else {
+        None
     };
     Ok(MaintainReport {
         dry_run,
         auto_tag,
-        tags,
+        consumers,
         snapshots,
+        changelogs,
+        tags,
         notes,
     })
 }

@@ -18,6 +18,27 @@ use crate::table::Table;
 /// Where journals are kept, relative to the table root.
 pub const JOURNAL_DIR: &str = "_tagkeeper/plans";
 
+/// Every journal prefix and the command that finishes it. A prefix may begin with another
+/// (`expire-changelogs-` with `expire-`): [`pending`] gives each command only its own.
+pub const KINDS: &[(&str, &str)] = &[
+    ("expire", "expire-snapshots or maintain"),
+    ("expire-changelogs", "expire-changelogs or maintain"),
+    ("delete-tag", "delete-tag or expire-tags"),
+    ("rename-tag", "rename-tag"),
+    ("rollback-to", "rollback-to"),
+    ("remove-orphan-files", "remove-orphan-files"),
+];
+
+/// The kind of a journal file name (`expire-changelogs-<uuid>.json` → `expire-changelogs`):
+/// the longest prefix in [`KINDS`] it starts with.
+pub fn kind_of(file_name: &str) -> Option<&'static str> {
+    KINDS
+        .iter()
+        .map(|(k, _)| *k)
+        .filter(|k| file_name.starts_with(&format!("{k}-")))
+        .max_by_key(|k| k.len())
+}
+
 /// Record `plan` as an unfinished `command` before executing it. Returns the journal's key.
 pub async fn record<T: Serialize>(table: &Table, command: &str, plan: &T) -> Result<String> {
     let key = format!("{JOURNAL_DIR}/{command}-{}.json", uuid::Uuid::new_v4());
@@ -56,6 +77,7 @@ pub async fn pending<T: DeserializeOwned>(
         .into_iter()
         .map(|f| f.key)
         .filter(|k| k.starts_with(&prefix) && k.ends_with(".json"))
+        .filter(|k| kind_of(k.rsplit('/').next().unwrap_or(k)).is_none_or(|kind| kind == command))
         .collect();
     keys.sort();
     let mut out = Vec::new();

@@ -6,6 +6,7 @@ pub mod check;
 pub mod consumers;
 pub mod delete_tag;
 pub mod expire;
+pub mod expire_changelogs;
 pub mod expire_tags;
 pub mod hints;
 pub mod journal;
