@@ -308,6 +308,11 @@ pub async fn plan(
             list_candidates(table, &c.delta_manifest_list, &owner, &mut candidates).await;
             list_candidates(table, &c.base_manifest_list, &owner, &mut candidates).await;
         }
+        // Everything else the expired changelog still references (its base and delta lists
+        // and their live files when Java kept them, an index or statistics file left behind):
+        // candidates too, so that nothing only it needed is left for orphan cleaning. The
+        // model below keeps whatever a remaining version needs, as for delete-tag.
+        footprint_candidates(table, &c, &owner, &mut candidates).await;
     }
 
     // The liveness model decides.
@@ -357,6 +362,60 @@ async fn list_candidates(
             );
         }
         out.insert(manifest_key(list), (Category::ManifestList, 0));
+    }
+}
+
+/// What a changelog references beyond Java's candidates, as far as it can be read (a part
+/// already gone names nothing).
+async fn footprint_candidates(
+    table: &Table,
+    c: &Snapshot,
+    owner: &str,
+    out: &mut BTreeMap<String, (Category, i64)>,
+) {
+    let base = table.manifest_list(&c.base_manifest_list, owner).await.is_ok();
+    let delta = table.manifest_list(&c.delta_manifest_list, owner).await.is_ok();
+    if base && delta {
+        list_candidates(table, &c.base_manifest_list, owner, out).await;
+        list_candidates(table, &c.delta_manifest_list, owner, out).await;
+        if let Ok(files) = table.data_files(c, owner).await {
+            for f in files.into_iter().filter(|f| !f.external) {
+                let dir = f
+                    .path
+                    .rsplit_once('/')
+                    .map(|(d, _)| d.to_string())
+                    .unwrap_or_default();
+                for x in &f.entry.file.extra_files {
+                    out.insert(format!("{dir}/{x}"), (Category::Data, 0));
+                }
+                out.insert(f.path, (Category::Data, f.entry.file.file_size));
+            }
+        }
+    }
+    if let Some(list) = &c.changelog_manifest_list {
+        list_candidates(table, list, owner, out).await;
+        if let Ok(files) = table.changelog_files(c, owner).await {
+            for f in files.into_iter().filter(|f| !f.external) {
+                out.insert(f.path, (Category::Data, f.entry.file.file_size));
+            }
+        }
+    }
+    if let Some(im) = &c.index_manifest {
+        if let Ok(entries) = table.index_files(c, owner).await {
+            for e in entries.into_iter().filter(|e| e.external_path.is_none()) {
+                out.insert(
+                    crate::table::layout::index_key(&e.file_name),
+                    (Category::Index, e.file_size),
+                );
+            }
+            out.insert(manifest_key(im), (Category::Index, 0));
+        }
+    }
+    if let Some(st) = &c.statistics {
+        let key = crate::table::layout::statistics_key(st);
+        if table.store().head_opt(&key).await.ok().flatten().is_some() {
+            out.insert(key, (Category::Statistics, 0));
+        }
     }
 }
 

@@ -77,6 +77,10 @@ enum Op {
     /// snapshot file becomes `changelog/changelog-N` (a snapshot JSON outliving its snapshot),
     /// nothing else is deleted.
     Decouple { k: u8 },
+    /// expire-changelogs keeping the changelogs of the newest `retain` snapshot ids
+    /// (`--retain-max`), or `--delete-all` when `all` (refused unless every changelog is older
+    /// than the earliest snapshot, as Java refuses it).
+    ExpireChangelogs { retain: u8, all: bool },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -96,6 +100,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0u8..3, any::<bool>()).prop_map(|(part, record)| Op::Rewrite { part, record }),
         1 => (any::<u8>(), any::<bool>()).prop_map(|(pick, drop)| Op::Consumer { pick, drop }),
         1 => (1u8..3).prop_map(|k| Op::Decouple { k }),
+        1 => (1u8..6, prop::bool::weighted(0.2)).prop_map(|(retain, all)| Op::ExpireChangelogs { retain, all }),
     ]
 }
 
@@ -114,7 +119,8 @@ struct World {
     branches: u32,
     consumers: u32,
     /// The table keeps changelogs longer than snapshots (`changelog.num-retained.min`):
-    /// expire-snapshots refuses it.
+    /// expire-snapshots keeps the expired snapshots as long-lived changelogs (Java's decoupled
+    /// lifecycle).
     decoupled: bool,
 }
 
@@ -610,22 +616,20 @@ async fn step(w: &mut World, op: &Op) -> &'static str {
                 expire_limit: 1000,
                 ignore_commit_snapshot: false,
             };
-            let files_before = payload_files(&w.root);
             let result = expire(&w.table, &opts, w.clock.now_millis()).await;
-            if w.decoupled {
-                // Refused as a whole: nothing deleted, not even a snapshot file.
-                match result {
-                    Err(tagkeeper::Error::Unsupported(m)) => {
-                        assert!(m.contains("changelog"), "{m}")
-                    }
-                    other => panic!("a decoupled lifecycle must be refused, got {other:?}"),
-                }
-                assert_eq!(snapshot_ids(w).await, ids);
-                assert_eq!(payload_files(&w.root), files_before);
-                return "expire-refused";
-            }
             let p = result.expect("expire");
             assert!(p.failed.is_empty() && p.plan.skipped.is_empty(), "{p:?}");
+            // Java's decoupled lifecycle: every expired snapshot is kept as a changelog (the
+            // oracle then checks that nothing it needs was deleted).
+            assert_eq!(p.plan.changelog_decoupled, w.decoupled);
+            for id in &p.plan.expired_snapshots {
+                assert_eq!(
+                    w.root.join(format!("changelog/changelog-{id}")).is_file(),
+                    w.decoupled,
+                    "changelog-{id} after expiring it (decoupled: {})",
+                    w.decoupled
+                );
+            }
             // Java's range: the newest `retain` stay, and nothing from the smallest consumer's
             // next snapshot on expires (`ConsumerManager.minNextSnapshot`).
             if let Some(last) = ids.last() {
@@ -713,6 +717,46 @@ async fn step(w: &mut World, op: &Op) -> &'static str {
         Op::Rewrite { part, record } => rewrite(w, *part, *record).await,
         Op::Consumer { pick, drop } => consumer(w, &ids, *pick, *drop).await,
         Op::Decouple { k } => decouple(w, &ids, *k),
+        Op::ExpireChangelogs { retain, all } => {
+            use tagkeeper::ops::expire_changelogs as ec;
+            let before = ec::changelog_ids(&w.table).await.expect("changelogs");
+            let mut opts = ec::ChangelogOptions::procedure_defaults();
+            opts.retain_max = u64::from(*retain);
+            opts.delete_all = *all;
+            let result = ec::expire(&w.table, &opts, w.clock.now_millis()).await;
+            let after = ec::changelog_ids(&w.table).await.expect("changelogs");
+            if *all {
+                let refused = before
+                    .last()
+                    .zip(ids.first())
+                    .is_some_and(|(cl, s)| cl >= s);
+                if refused {
+                    assert!(
+                        matches!(result, Err(tagkeeper::Error::InvalidArgument(_))),
+                        "{result:?}"
+                    );
+                    assert_eq!(after, before);
+                    return "expire-changelogs-refused";
+                }
+                let r = result.expect("expire-changelogs --delete-all");
+                assert!(r.failed.is_empty(), "{r:?}");
+                assert!(after.is_empty(), "{after:?}");
+                return "expire-changelogs";
+            }
+            let r = result.expect("expire-changelogs");
+            assert!(r.failed.is_empty(), "{r:?}");
+            // Java's range: keep from `latest - retain + 1` on, and always the latest changelog
+            // and what a consumer still needs.
+            if let (Some(latest), Some(&latest_cl)) = (ids.last(), before.last()) {
+                let mut end = (latest - i64::from(*retain) + 1).min(latest_cl);
+                if let Some(c) = consumers(w).iter().map(|(_, n)| *n).min() {
+                    end = end.min(c);
+                }
+                let want: Vec<i64> = before.iter().copied().filter(|i| *i >= end).collect();
+                assert_eq!(after, want, "expire-changelogs --retain-max {retain} from {before:?}");
+            }
+            "expire-changelogs"
+        }
     }
 }
 
@@ -720,7 +764,7 @@ fn run_history(ops: &[Op]) {
     run_history_on(false, ops);
 }
 
-/// `decoupled`: the table keeps changelogs longer than snapshots (expire refuses it).
+/// `decoupled`: the table keeps changelogs longer than snapshots (expire keeps changelogs).
 fn run_history_on(decoupled: bool, ops: &[Op]) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -837,7 +881,9 @@ fn upgraded_and_rewritten_files_follow_the_model() {
 }
 
 /// A consumer pins its next snapshot; long-lived changelogs keep their changelog files
-/// through delete-tag, rollback --purge and orphan cleaning; a decoupled table is refused.
+/// through delete-tag, rollback --purge and orphan cleaning; a decoupled table's expiration
+/// keeps its snapshots as changelogs, and expire-changelogs removes them with what only they
+/// need.
 #[test]
 fn consumers_and_changelogs_follow_the_model() {
     run_history(&[
@@ -870,6 +916,33 @@ fn consumers_and_changelogs_follow_the_model() {
                 Op::Orphans,
                 Op::Expire { retain: 1 },
                 Op::Purge { pick: 0 },
+                Op::Orphans,
+            ],
+        );
+        run_history_on(
+            decoupled,
+            &[
+                Op::Changelog { part: 0 },
+                Op::Append {
+                    part: 1,
+                    files: 2,
+                    record: false,
+                },
+                Op::Overwrite {
+                    part: 0,
+                    record: true,
+                },
+                Op::Changelog { part: 1 },
+                Op::Expire { retain: 1 },
+                Op::ExpireChangelogs {
+                    retain: 2,
+                    all: false,
+                },
+                Op::Orphans,
+                Op::ExpireChangelogs {
+                    retain: 1,
+                    all: true,
+                },
                 Op::Orphans,
             ],
         );
