@@ -16,6 +16,8 @@ mod check;
 mod cli;
 mod common;
 mod concurrency;
+mod consumers;
+mod changelogs;
 mod corruption;
 mod crash;
 mod delete_tag;
