@@ -376,7 +376,7 @@ const PYPAIMON_CANNOT_READ: &[(&str, &str)] = &[(
 )];
 
 /// pypaimon (when TAGKEEPER_PYTHON is set) reads every main-branch version as `want` says.
-fn pypaimon_agrees(table: &str, dir: &Path, want: &Reads) {
+pub(crate) fn pypaimon_agrees(table: &str, dir: &Path, want: &Reads) {
     let Ok(py) = std::env::var("TAGKEEPER_PYTHON") else {
         return;
     };
