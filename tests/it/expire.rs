@@ -389,8 +389,10 @@ fn cli_expire_snapshots() {
     );
 }
 
+/// A decoupled changelog lifecycle is no longer refused: the plan says so, and the expired
+/// snapshots become changelogs (tests/it/changelogs.rs has the file sets).
 #[tokio::test]
-async fn a_decoupled_changelog_lifecycle_is_refused() {
+async fn a_decoupled_changelog_lifecycle_is_planned_as_java_plans_it() {
     let spec = tagkeeper::write::TableSpec {
         columns: vec![(
             "id".into(),
@@ -402,11 +404,10 @@ async fn a_decoupled_changelog_lifecycle_is_refused() {
     let t = tagkeeper::write::create_table(tagkeeper::io::TableStore::in_memory("t"), &spec, 1)
         .await
         .unwrap();
-    let e = plan(&t, &opts(1), NOW).await.unwrap_err();
-    assert!(
-        matches!(e, Error::Unsupported(_)) && e.to_string().contains("changelog"),
-        "{e}"
-    );
+    let p = plan(&t, &opts(1), NOW).await.unwrap();
+    assert!(p.changelog_decoupled, "{p:?}");
+    assert!(p.expired_snapshots.is_empty(), "no snapshots yet: {p:?}");
+    assert!(!opts(100).changelog_decoupled(&spec.options));
 }
 
 #[tokio::test]

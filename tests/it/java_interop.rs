@@ -736,16 +736,12 @@ const EXPIRE_TABLES: &[&str] = &[
     "branched",
     "consumers",
     "legacy_09",
+    "changelog_decoupled",
 ];
 
 /// Expiration tagkeeper refuses on Java tables, with its exact message (nothing is deleted).
 /// When support lands, move the table to EXPIRE_TABLES.
-const EXPIRE_REFUSED: &[(&str, &str)] = &[(
-    "changelog_decoupled",
-    "unsupported: the table keeps changelogs longer than snapshots (changelog.num-retained.* / \
-     changelog.time-retained); expiring it needs the decoupled changelog lifecycle, which \
-     tagkeeper does not implement yet: nothing was deleted",
-)];
+const EXPIRE_REFUSED: &[(&str, &str)] = &[];
 
 #[test]
 fn expire_snapshots_refuses_what_it_cannot_do_on_java_tables() {
