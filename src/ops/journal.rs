@@ -90,3 +90,76 @@ pub async fn pending<T: DeserializeOwned>(
     }
     Ok(out)
 }
+
+/// An unfinished journal, as `check` reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Unfinished {
+    /// The journal's key.
+    pub path: String,
+    /// The command that wrote it.
+    pub command: &'static str,
+    /// The command whose next run finishes it.
+    pub finished_by: &'static str,
+}
+
+/// The journals' name prefixes: (prefix, the command that writes it, the command that finishes
+/// it). `expire-` comes last: `expire-snapshots` journals are `expire-<end>.json`.
+const KINDS: [(&str, &str, &str); 5] = [
+    ("delete-tag-", "delete-tag", "delete-tag or expire-tags"),
+    ("rename-tag-", "rename-tag", "rename-tag"),
+    ("rollback-to-", "rollback-to", "rollback-to"),
+    (
+        "remove-orphan-files-",
+        "remove-orphan-files",
+        "remove-orphan-files",
+    ),
+    (
+        "expire-",
+        "expire-snapshots",
+        "expire-snapshots or maintain",
+    ),
+];
+
+/// What the key of a journal says about it (pure): `None` for anything else (staging files
+/// of a killed write among them).
+pub fn unfinished(key: &str) -> Option<Unfinished> {
+    let name = key.strip_prefix(JOURNAL_DIR)?.strip_prefix('/')?;
+    if name.contains('/') || !name.ends_with(".json") {
+        return None;
+    }
+    let (_, command, finished_by) = KINDS.iter().find(|(p, _, _)| name.starts_with(p))?;
+    Some(Unfinished {
+        path: key.to_string(),
+        command,
+        finished_by,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn journal_names_say_which_command_finishes_them() {
+        let u = |k: &str| unfinished(k).map(|u| (u.command, u.finished_by));
+        assert_eq!(
+            u("_tagkeeper/plans/expire-12.json"),
+            Some(("expire-snapshots", "expire-snapshots or maintain"))
+        );
+        assert_eq!(
+            u("_tagkeeper/plans/rollback-to-0b1c.json"),
+            Some(("rollback-to", "rollback-to"))
+        );
+        assert_eq!(
+            u("_tagkeeper/plans/delete-tag-9.json"),
+            Some(("delete-tag", "delete-tag or expire-tags"))
+        );
+        assert_eq!(
+            u("_tagkeeper/plans/remove-orphan-files-1.json"),
+            Some(("remove-orphan-files", "remove-orphan-files"))
+        );
+        assert_eq!(u("_tagkeeper/plans/.expire-1.json.0a.tmp"), None);
+        assert_eq!(u("_tagkeeper/plans/notes.txt"), None);
+        assert_eq!(u("manifest/expire-1.json"), None);
+    }
+}

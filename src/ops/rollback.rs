@@ -808,7 +808,20 @@ async fn resume_as_latest(
     let planned_on = saved.plan.current.snapshot_id;
     let latest = table.latest_snapshot_id().await?.map(|l| l.0);
     if latest == Some(planned_on) {
-        let p = from_saved(table, saved, key).await?;
+        // Nothing was committed: if the plan cannot be carried out any more (its target's
+        // files are gone, say), it is dropped like a plan the table moved past.
+        let target = saved.plan.target.snapshot_id;
+        let p = match from_saved(table, saved.clone(), key).await {
+            Ok(p) => p,
+            Err(e) => {
+                let mut done = RollbackReport::of(saved.plan, false);
+                done.plan.notes.push(format!(
+                    "an interrupted --as-latest rollback to snapshot {target} ({key}) was never \
+                     committed and cannot be any more ({e}): it is dropped"
+                ));
+                return Ok(done);
+            }
+        };
         let mut done = execute_plan_unjournaled(table, p, clock).await?;
         done.plan.notes.insert(
             0,

@@ -283,7 +283,8 @@ fn cli_check_exit_codes_and_json() {
             "problems",
             "warnings",
             "unknown_files",
-            "crash_leftovers"
+            "crash_leftovers",
+            "unfinished_journals"
         ]
     );
     let f = newest_file(&dir);

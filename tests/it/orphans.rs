@@ -368,12 +368,14 @@ async fn emptied_partition_and_bucket_directories_are_removed() {
     );
     assert!(!dir.join("dt=2024-02-01").exists());
     assert!(dir.join("dt=2024-01-01/hr=0/bucket-0").is_dir());
+    // The table's directories; tagkeeper's own `_tagkeeper/plans/` (emptied when the run's
+    // journal is finished, and reused by the next run) is not one of them.
     fn no_empty_dirs(p: &Path) {
         let entries: Vec<_> = std::fs::read_dir(p).unwrap().collect();
         assert!(!entries.is_empty(), "{} is empty", p.display());
         for e in entries {
             let e = e.unwrap().path();
-            if e.is_dir() {
+            if e.is_dir() && !e.ends_with("_tagkeeper") {
                 no_empty_dirs(&e);
             }
         }
@@ -677,7 +679,8 @@ async fn an_empty_reference_set_aborts() {
 async fn request_after_snapshot_listing(dir: &Path) -> u64 {
     let (_d, copy) = crate::crash::copy(dir);
     let (t, h) = faulty(&copy);
-    run(&t, true).await.unwrap();
+    // A real run: it first looks for unfinished journals, which a dry run does not.
+    run(&t, false).await.unwrap();
     let log = h.log();
     let lists: Vec<u64> = log
         .iter()

@@ -581,3 +581,76 @@ async fn purge_keeps_exactly_what_a_branch_needs() {
     );
     crate::oracle::observe(&dir).assert_whole("after purging a branched table");
 }
+
+/// A destructive `--purge` rollback that stops half-way (a snapshot file cannot be deleted)
+/// leaves its journal; `check` names it; the next rollback-to, to another target, finishes the
+/// interrupted one first — purge included, which a re-plan alone cannot do, since the
+/// snapshots already removed no longer say what they referenced — and then does its own.
+#[tokio::test]
+async fn the_next_rollback_finishes_an_interrupted_one_first() {
+    use tagkeeper::io::fault::InjectedError;
+    let purge = RollbackMode::Destructive { purge: true };
+    let (_t, tpl) = template().await;
+
+    // Never interrupted: to t5 with purge, then to t3.
+    let (_c, clean) = copy(&tpl);
+    let t = crate::common::open(&clean).await;
+    execute(&t, &RollbackTarget::Tag(tag("t5")), purge, &clock())
+        .await
+        .unwrap();
+    execute(&t, &RollbackTarget::Tag(tag("t3")), DESTRUCTIVE, &clock())
+        .await
+        .unwrap();
+
+    // The request that deletes snapshot 9, from a run on another copy (reads of it must work:
+    // a purge whose metadata cannot be read is skipped for safety).
+    let k = {
+        let (_s, scratch) = copy(&tpl);
+        let (t, h) = faulty(&scratch);
+        h.set_logging(true);
+        execute(&t, &RollbackTarget::Tag(tag("t5")), purge, &clock())
+            .await
+            .unwrap();
+        h.log()
+            .into_iter()
+            .find(|(_, kind, p)| *kind == "delete" && p.ends_with("snapshot/snapshot-9"))
+            .map(|(n, _, _)| n)
+            .unwrap()
+    };
+    let (_d, dir) = copy(&tpl);
+    let (t, h) = faulty(&dir);
+    h.fail_request(k, InjectedError::PermissionDenied);
+    let e = execute(&t, &RollbackTarget::Tag(tag("t5")), purge, &clock())
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), "storage", "{e}");
+    assert!(!dir.join("snapshot/snapshot-10").exists(), "newest first");
+    assert!(dir.join("snapshot/snapshot-9").exists());
+    let t = crate::common::open(&dir).await;
+    let report =
+        tagkeeper::ops::check::check(&t, &tagkeeper::ops::check::CheckOptions { deep: false })
+            .await
+            .unwrap();
+    let journals: Vec<(&str, &str)> = report
+        .unfinished_journals
+        .iter()
+        .map(|u| (u.command, u.finished_by))
+        .collect();
+    assert_eq!(journals, vec![("rollback-to", "rollback-to")], "{report:?}");
+
+    let done = execute(&t, &RollbackTarget::Tag(tag("t3")), DESTRUCTIVE, &clock())
+        .await
+        .unwrap();
+    assert_eq!(done.resumed.len(), 1, "{done:?}");
+    assert!(
+        done.plan.notes[0].contains("finished an interrupted rollback to snapshot 5"),
+        "{:?}",
+        done.plan.notes
+    );
+    let files = |d: &std::path::Path| -> BTreeSet<String> { walk(d).into_iter().collect() };
+    assert_eq!(files(&dir), files(&clean));
+    assert_eq!(
+        oracle::observe(&dir).contents(),
+        oracle::observe(&clean).contents()
+    );
+}

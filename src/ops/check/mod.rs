@@ -125,6 +125,9 @@ pub struct CheckReport {
     /// directories, object_store's `NAME#N` anywhere on a local filesystem): reclaimed by
     /// remove-orphan-files once older than its cutoff.
     pub crash_leftovers: Vec<String>,
+    /// Journals of tagkeeper commands that were interrupted (`_tagkeeper/plans/`), with the
+    /// command whose next run finishes each.
+    pub unfinished_journals: Vec<crate::ops::journal::Unfinished>,
 }
 
 impl CheckReport {
@@ -187,6 +190,15 @@ pub async fn check(table: &Table, opts: &CheckOptions) -> Result<CheckReport> {
         .map(|o| o.key)
         .collect();
     unknown_files(&branches, &listed, &leftovers, &mut r);
+    for key in listed.keys() {
+        if let Some(u) = crate::ops::journal::unfinished(key) {
+            r.warnings.push(format!(
+                "{}: an interrupted {} is unfinished; the next {} finishes it",
+                u.path, u.command, u.finished_by
+            ));
+            r.unfinished_journals.push(u);
+        }
+    }
     let schema = table.latest_schema().await?;
     let spec = PartitionSpec::new(
         schema.partition_keys.clone(),
