@@ -18,25 +18,14 @@ use crate::table::Table;
 /// Where journals are kept, relative to the table root.
 pub const JOURNAL_DIR: &str = "_tagkeeper/plans";
 
-/// Every journal prefix and the command that finishes it. A prefix may begin with another
-/// (`expire-changelogs-` with `expire-`): [`pending`] gives each command only its own.
-pub const KINDS: &[(&str, &str)] = &[
-    ("expire", "expire-snapshots or maintain"),
-    ("expire-changelogs", "expire-changelogs or maintain"),
-    ("delete-tag", "delete-tag or expire-tags"),
-    ("rename-tag", "rename-tag"),
-    ("rollback-to", "rollback-to"),
-    ("remove-orphan-files", "remove-orphan-files"),
-];
-
 /// The kind of a journal file name (`expire-changelogs-<uuid>.json` → `expire-changelogs`):
-/// the longest prefix in [`KINDS`] it starts with.
+/// its prefix in [`KINDS`] without the dash. Prefixes overlap (`expire-changelogs-` begins
+/// with `expire-`): [`pending`] gives each command only its own.
 pub fn kind_of(file_name: &str) -> Option<&'static str> {
     KINDS
         .iter()
-        .map(|(k, _)| *k)
-        .filter(|k| file_name.starts_with(&format!("{k}-")))
-        .max_by_key(|k| k.len())
+        .find(|(p, _, _)| file_name.starts_with(p))
+        .map(|(p, _, _)| p.trim_end_matches('-'))
 }
 
 /// Record `plan` as an unfinished `command` before executing it. Returns the journal's key.
@@ -103,8 +92,14 @@ pub struct Unfinished {
 }
 
 /// The journals' name prefixes: (prefix, the command that writes it, the command that finishes
-/// it). `expire-` comes last: `expire-snapshots` journals are `expire-<end>.json`.
-const KINDS: [(&str, &str, &str); 5] = [
+/// it). `expire-` comes last: `expire-snapshots` journals are `expire-<end>.json`, and
+/// `expire-changelogs-` begins with it.
+const KINDS: [(&str, &str, &str); 6] = [
+    (
+        "expire-changelogs-",
+        "expire-changelogs",
+        "expire-changelogs or maintain",
+    ),
     ("delete-tag-", "delete-tag", "delete-tag or expire-tags"),
     ("rename-tag-", "rename-tag", "rename-tag"),
     ("rollback-to-", "rollback-to", "rollback-to"),
@@ -146,6 +141,12 @@ mod tests {
             u("_tagkeeper/plans/expire-12.json"),
             Some(("expire-snapshots", "expire-snapshots or maintain"))
         );
+        assert_eq!(
+            u("_tagkeeper/plans/expire-changelogs-0b1c.json"),
+            Some(("expire-changelogs", "expire-changelogs or maintain"))
+        );
+        assert_eq!(kind_of("expire-changelogs-0b1c.json"), Some("expire-changelogs"));
+        assert_eq!(kind_of("expire-12.json"), Some("expire"));
         assert_eq!(
             u("_tagkeeper/plans/rollback-to-0b1c.json"),
             Some(("rollback-to", "rollback-to"))
