@@ -13,7 +13,8 @@
 //! A DELETE entry in a retained manifest needs nothing: a file that only DELETE entries mention
 //! is not live anywhere, whatever history left that entry behind.
 //!
-//! **Who decides through it.** `delete-tag`, `rollback-to --purge` and `remove-orphan-files`
+//! **Who decides through it.** `delete-tag`, `rollback-to --purge`, `expire-changelogs` and
+//! `remove-orphan-files`
 //! compute the needed set with [`gather::read_references`] (every root, every manifest read once)
 //! and delete only candidates outside it. `expire-snapshots` keeps its fast paths
 //! (`_COMMIT_SNAPSHOT`, the nearest tag), which the property tests in
