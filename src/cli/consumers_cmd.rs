@@ -65,7 +65,9 @@ pub(crate) struct ExpireConsumersArgs {
 /// A time or a duration before `now`, as --older-than takes it.
 pub(crate) fn cutoff(o: &str, now: i64) -> Result<i64> {
     match parse_duration(o) {
-        Ok(d) if o.trim().chars().any(|c| c.is_ascii_alphabetic()) => Ok(now - d.as_millis() as i64),
+        Ok(d) if o.trim().chars().any(|c| c.is_ascii_alphabetic()) => {
+            Ok(now - d.as_millis() as i64)
+        }
         _ => parse_timestamp(o).map_err(|_| {
             Error::InvalidArgument(format!("--older-than {o:?}: not a time or a duration"))
         }),
@@ -80,7 +82,11 @@ pub(crate) async fn list(a: ConsumersArgs, global: &GlobalArgs, printer: &Printe
 
 fn millis_text(m: i64) -> String {
     chrono::DateTime::from_timestamp_millis(m)
-        .map(|t| t.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M:%S").to_string())
+        .map(|t| {
+            t.with_timezone(&chrono::Local)
+                .format("%Y-%m-%d %H:%M:%S")
+                .to_string()
+        })
         .unwrap_or_else(|| m.to_string())
 }
 
@@ -100,7 +106,11 @@ fn list_text(r: &ConsumersReport) -> String {
     out
 }
 
-pub(crate) async fn reset(a: ResetConsumerArgs, global: &GlobalArgs, printer: &Printer) -> Result<()> {
+pub(crate) async fn reset(
+    a: ResetConsumerArgs,
+    global: &GlobalArgs,
+    printer: &Printer,
+) -> Result<()> {
     let table = Table::open(&a.table, &global.store_options()).await?;
     let report = consumers::reset(&table, &a.id, a.snapshot).await?;
     printer.report(&report, reset_text)
@@ -115,15 +125,28 @@ fn reset_text(r: &ResetReport) -> String {
     }
 }
 
-pub(crate) async fn clear(a: ClearConsumersArgs, global: &GlobalArgs, printer: &Printer) -> Result<()> {
+pub(crate) async fn clear(
+    a: ClearConsumersArgs,
+    global: &GlobalArgs,
+    printer: &Printer,
+) -> Result<()> {
     let table = Table::open(&a.table, &global.store_options()).await?;
-    let report =
-        consumers::clear(&table, a.including.as_deref(), a.excluding.as_deref(), a.dry_run).await?;
+    let report = consumers::clear(
+        &table,
+        a.including.as_deref(),
+        a.excluding.as_deref(),
+        a.dry_run,
+    )
+    .await?;
     let failure = incomplete("clear-consumers", &report.failed);
     printer.finish(&report, deleted_text, failure)
 }
 
-pub(crate) async fn expire(a: ExpireConsumersArgs, global: &GlobalArgs, printer: &Printer) -> Result<()> {
+pub(crate) async fn expire(
+    a: ExpireConsumersArgs,
+    global: &GlobalArgs,
+    printer: &Printer,
+) -> Result<()> {
     let table = Table::open(&a.table, &global.store_options()).await?;
     let now = SystemClock.now_millis();
     let cut = match &a.older_than {

@@ -197,7 +197,9 @@ pub(crate) async fn run_expire_changelogs(
 }
 
 /// The human form of an expire-changelogs report.
-pub(crate) fn changelogs_text(r: &tagkeeper::ops::expire_changelogs::ExpireChangelogsReport) -> String {
+pub(crate) fn changelogs_text(
+    r: &tagkeeper::ops::expire_changelogs::ExpireChangelogsReport,
+) -> String {
     let p = &r.plan;
     if p.expired_changelogs.is_empty() {
         return "No changelog to expire.\n".into();
@@ -208,9 +210,14 @@ pub(crate) fn changelogs_text(r: &tagkeeper::ops::expire_changelogs::ExpireChang
         p.expired_changelogs.len(),
         p.expired_changelogs.first().copied().unwrap_or_default(),
         p.expired_changelogs.last().copied().unwrap_or_default(),
-        p.new_earliest
-            .map_or(String::new(), |e| format!("; earliest changelog is now {e}")),
-        if r.resumed { " (finished an interrupted run)" } else { "" }
+        p.new_earliest.map_or(String::new(), |e| format!(
+            "; earliest changelog is now {e}"
+        )),
+        if r.resumed {
+            " (finished an interrupted run)"
+        } else {
+            ""
+        }
     );
     for (c, (n, b)) in &p.totals {
         out.push_str(&format!("  {c:?}: {n} file(s), {b} bytes\n"));
@@ -221,7 +228,10 @@ pub(crate) fn changelogs_text(r: &tagkeeper::ops::expire_changelogs::ExpireChang
     ));
     if r.dry_run {
         for f in &p.files {
-            out.push_str(&format!("  {:?} {} ({} bytes)\n", f.category, f.path, f.bytes));
+            out.push_str(&format!(
+                "  {:?} {} ({} bytes)\n",
+                f.category, f.path, f.bytes
+            ));
         }
     }
     out.push_str(&failed_text(&r.failed));

@@ -147,13 +147,10 @@ pub async fn reset(table: &Table, id: &str, next: Option<i64>) -> Result<ResetRe
             let body = crate::format::jackson::to_pretty_string(&serde_json::json!({
                 "nextSnapshot": n
             }));
-            table
-                .store()
-                .put_overwrite(&key, Bytes::from(body))
-                .await?;
+            table.store().put_overwrite(&key, Bytes::from(body)).await?;
         }
         None => {
-            for (_, r) in table.store().delete_many(&[key.clone()]).await {
+            for (_, r) in table.store().delete_many(std::slice::from_ref(&key)).await {
                 r?;
             }
         }
@@ -213,7 +210,10 @@ pub async fn expire(table: &Table, cutoff_millis: i64, dry_run: bool) -> Result<
 
 /// `consumer.expiration-time` of a table's options, in ms (None: consumers never expire).
 pub fn expiration_millis(options: &[(String, String)]) -> Result<Option<i64>> {
-    match options.iter().find(|(k, _)| k == "consumer.expiration-time") {
+    match options
+        .iter()
+        .find(|(k, _)| k == "consumer.expiration-time")
+    {
         None => Ok(None),
         Some((_, v)) => crate::format::duration::parse_duration(v)
             .map(|d| Some(d.as_millis() as i64))

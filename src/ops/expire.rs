@@ -532,7 +532,11 @@ pub(crate) struct DeltaEvents {
     pub(crate) added: BTreeSet<String>,
 }
 
-pub(crate) async fn delta_events(table: &Table, s: &Snapshot, layout: &DataLayout) -> Result<DeltaEvents> {
+pub(crate) async fn delta_events(
+    table: &Table,
+    s: &Snapshot,
+    layout: &DataLayout,
+) -> Result<DeltaEvents> {
     let owner = format!("snapshot {}", s.id);
     let entries = table
         .entries_of_list(&s.delta_manifest_list, &owner)
@@ -950,11 +954,12 @@ async fn run_plan(
         if p.changelog_decoupled {
             // Java's `commitChangelog(new Changelog(snapshot))`: the changelog is the snapshot
             // file's content, written before the snapshot file goes (a re-run finds it).
-            if let Some(bytes) = table.store().get_opt(&snapshot_key(SnapshotId(*id))).await? {
-                table
-                    .store()
-                    .put_create(&changelog_key(*id), bytes)
-                    .await?;
+            if let Some(bytes) = table
+                .store()
+                .get_opt(&snapshot_key(SnapshotId(*id)))
+                .await?
+            {
+                table.store().put_create(&changelog_key(*id), bytes).await?;
                 table
                     .store()
                     .put_overwrite(

@@ -373,8 +373,14 @@ async fn footprint_candidates(
     owner: &str,
     out: &mut BTreeMap<String, (Category, i64)>,
 ) {
-    let base = table.manifest_list(&c.base_manifest_list, owner).await.is_ok();
-    let delta = table.manifest_list(&c.delta_manifest_list, owner).await.is_ok();
+    let base = table
+        .manifest_list(&c.base_manifest_list, owner)
+        .await
+        .is_ok();
+    let delta = table
+        .manifest_list(&c.delta_manifest_list, owner)
+        .await
+        .is_ok();
     if base && delta {
         list_candidates(table, &c.base_manifest_list, owner, out).await;
         list_candidates(table, &c.delta_manifest_list, owner, out).await;
@@ -486,9 +492,7 @@ async fn run(table: &Table, p: ExpireChangelogsPlan, key: &str) -> Result<Expire
     //    planned file): those files stay.
     let needed = needed_without(table, OPERATION, &[]).await?;
     let before = r.plan.files.len();
-    r.plan
-        .files
-        .retain(|f| !needed.contains(name_of(&f.path)));
+    r.plan.files.retain(|f| !needed.contains(name_of(&f.path)));
     let dropped = before - r.plan.files.len();
     if dropped > 0 {
         r.plan.kept_needed += dropped as u64;

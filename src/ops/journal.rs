@@ -145,7 +145,10 @@ mod tests {
             u("_tagkeeper/plans/expire-changelogs-0b1c.json"),
             Some(("expire-changelogs", "expire-changelogs or maintain"))
         );
-        assert_eq!(kind_of("expire-changelogs-0b1c.json"), Some("expire-changelogs"));
+        assert_eq!(
+            kind_of("expire-changelogs-0b1c.json"),
+            Some("expire-changelogs")
+        );
         assert_eq!(kind_of("expire-12.json"), Some("expire"));
         assert_eq!(
             u("_tagkeeper/plans/rollback-to-0b1c.json"),

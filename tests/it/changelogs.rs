@@ -51,7 +51,10 @@ fn text(dir: &Path, f: &str) -> Option<String> {
 }
 
 /// The state Java would leave, or None when the harness is not built.
-fn java_copy(cp: &Option<String>, steps: &[&[&str]]) -> Option<(tempfile::TempDir, std::path::PathBuf)> {
+fn java_copy(
+    cp: &Option<String>,
+    steps: &[&[&str]],
+) -> Option<(tempfile::TempDir, std::path::PathBuf)> {
     let cp = cp.as_ref()?;
     let (d, dir) = copy_java(TABLE);
     for s in steps {
@@ -62,13 +65,20 @@ fn java_copy(cp: &Option<String>, steps: &[&[&str]]) -> Option<(tempfile::TempDi
 
 fn assert_same_as_java(ours: &Path, java: &Option<(tempfile::TempDir, std::path::PathBuf)>) {
     let Some((_, theirs)) = java else { return };
-    assert_eq!(file_set(ours), file_set(theirs), "the files Java's own expiration leaves");
+    assert_eq!(
+        file_set(ours),
+        file_set(theirs),
+        "the files Java's own expiration leaves"
+    );
     for f in file_set(theirs)
         .iter()
         .filter(|f| f.starts_with("changelog/") || f.starts_with("snapshot/"))
     {
         let (a, b) = (text(ours, f).unwrap(), text(theirs, f).unwrap());
-        match (serde_json::from_str::<Value>(&a), serde_json::from_str::<Value>(&b)) {
+        match (
+            serde_json::from_str::<Value>(&a),
+            serde_json::from_str::<Value>(&b),
+        ) {
             (Ok(x), Ok(y)) => assert_eq!(x, y, "{f}"),
             _ => assert_eq!(a.trim(), b.trim(), "{f}"),
         }
@@ -120,8 +130,10 @@ fn expire_snapshot_3(dir: &Path) -> Value {
     assert_eq!(text(dir, "snapshot/EARLIEST").as_deref(), Some("4"));
     // The changelog is the snapshot's content.
     let snap: Value = serde_json::from_str(
-        &std::fs::read_to_string(crate::java_interop::java_fixture(TABLE).join("snapshot/snapshot-3"))
-            .unwrap(),
+        &std::fs::read_to_string(
+            crate::java_interop::java_fixture(TABLE).join("snapshot/snapshot-3"),
+        )
+        .unwrap(),
     )
     .unwrap();
     let cl: Value = serde_json::from_str(&text(dir, "changelog/changelog-3").unwrap()).unwrap();
@@ -180,7 +192,10 @@ fn expire_changelogs_keeps_the_newest_as_java_does() {
         "{planned:?}"
     );
     assert_eq!(
-        planned.iter().filter(|p| p.starts_with("manifest/manifest-list-")).count(),
+        planned
+            .iter()
+            .filter(|p| p.starts_with("manifest/manifest-list-"))
+            .count(),
         2,
         "{planned:?}"
     );
@@ -232,11 +247,25 @@ fn expire_changelogs_delete_all_as_java_does() {
 #[test]
 fn delete_all_is_refused_when_a_changelog_overlaps_the_snapshots() {
     let (_d, dir) = copy_java(TABLE);
-    std::fs::copy(dir.join("snapshot/snapshot-3"), dir.join("changelog/changelog-3")).unwrap();
+    std::fs::copy(
+        dir.join("snapshot/snapshot-3"),
+        dir.join("changelog/changelog-3"),
+    )
+    .unwrap();
     let before = file_set(&dir);
     let (code, v) = tk_json(&["expire-changelogs", dir.to_str().unwrap(), "--delete-all"]);
-    assert_eq!((code, v["error"]["kind"].as_str()), (1, Some("invalid_argument")), "{v}");
-    assert!(v["error"]["message"].as_str().unwrap().contains("changelog/changelog-3"), "{v}");
+    assert_eq!(
+        (code, v["error"]["kind"].as_str()),
+        (1, Some("invalid_argument")),
+        "{v}"
+    );
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("changelog/changelog-3"),
+        "{v}"
+    );
     assert_eq!(file_set(&dir), before);
 }
 
@@ -253,9 +282,17 @@ fn maintain_expires_changelogs_after_snapshots() {
     std::fs::write(&p, serde_json::to_string_pretty(&s).unwrap()).unwrap();
     let (code, v) = tk_json(&["maintain", dir.to_str().unwrap()]);
     assert_eq!(code, 0, "{v}");
-    assert_eq!(v["snapshots"]["expired_snapshots"], serde_json::json!([3]), "{v}");
+    assert_eq!(
+        v["snapshots"]["expired_snapshots"],
+        serde_json::json!([3]),
+        "{v}"
+    );
     // latest 4, retain-max 2: from 3 on; the latest changelog (3) stays anyway.
-    assert_eq!(v["changelogs"]["expired_changelogs"], serde_json::json!([1, 2]), "{v}");
+    assert_eq!(
+        v["changelogs"]["expired_changelogs"],
+        serde_json::json!([1, 2]),
+        "{v}"
+    );
     let cls: Vec<String> = file_set(&dir)
         .into_iter()
         .filter(|f| f.starts_with("changelog/changelog-"))
@@ -297,6 +334,8 @@ fn journals_of_the_two_expirations_are_kept_apart() {
     assert!(!dir.join("changelog/changelog-1").exists());
     assert!(dir.join("changelog/changelog-2").exists());
     assert!(dir.join("changelog/changelog-3").exists());
-    assert!(!file_set(&dir).iter().any(|f| f.starts_with("_tagkeeper/plans/")));
+    assert!(!file_set(&dir)
+        .iter()
+        .any(|f| f.starts_with("_tagkeeper/plans/")));
     assert_readable(&dir);
 }

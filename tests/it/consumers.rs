@@ -18,7 +18,11 @@ pub(crate) fn file_set(root: &Path) -> BTreeSet<String> {
             if p.is_dir() {
                 walk(root, &p, out);
             } else {
-                let rel = p.strip_prefix(root).unwrap().to_string_lossy().replace('\\', "/");
+                let rel = p
+                    .strip_prefix(root)
+                    .unwrap()
+                    .to_string_lossy()
+                    .replace('\\', "/");
                 out.insert(rel);
             }
         }
@@ -88,7 +92,10 @@ fn reset_consumer_is_javas_reset_consumer_procedure() {
     // An existing consumer moves; the file is Java's JSON.
     let (code, v) = tk_json(&["reset-consumer", t, "reader-a", "--snapshot", "6"]);
     assert_eq!(code, 0, "{v}");
-    assert_eq!((v["previous"].as_i64(), v["next_snapshot"].as_i64()), (Some(3), Some(6)));
+    assert_eq!(
+        (v["previous"].as_i64(), v["next_snapshot"].as_i64()),
+        (Some(3), Some(6))
+    );
     assert_eq!(
         std::fs::read_to_string(dir.join("consumer/consumer-reader-a")).unwrap(),
         "{\n  \"nextSnapshot\" : 6\n}"
@@ -106,7 +113,11 @@ fn reset_consumer_is_javas_reset_consumer_procedure() {
     for n in ["2", "7", "0"] {
         let (code, v) = tk_json(&["reset-consumer", t, "reader-b", "--snapshot", n]);
         assert_eq!(code, 1, "{v}");
-        assert_eq!(v["error"]["kind"].as_str(), Some("snapshot_not_found"), "{v}");
+        assert_eq!(
+            v["error"]["kind"].as_str(),
+            Some("snapshot_not_found"),
+            "{v}"
+        );
         assert!(
             v["error"]["message"].as_str().unwrap().contains("3..=6"),
             "{v}"
@@ -120,14 +131,20 @@ fn reset_consumer_is_javas_reset_consumer_procedure() {
     // Without --snapshot, the consumer is deleted; deleting a missing one succeeds quietly.
     let (code, v) = tk_json(&["reset-consumer", t, "new-job"]);
     assert_eq!(code, 0, "{v}");
-    assert_eq!((v["previous"].as_i64(), &v["next_snapshot"]), (Some(4), &Value::Null));
+    assert_eq!(
+        (v["previous"].as_i64(), &v["next_snapshot"]),
+        (Some(4), &Value::Null)
+    );
     assert_eq!(file_set(&dir), before);
     let (code, _) = tk_json(&["reset-consumer", t, "never-was"]);
     assert_eq!(code, 0);
     assert_eq!(file_set(&dir), before);
     // An id that is not a file name.
     let (code, v) = tk_json(&["reset-consumer", t, "../x", "--snapshot", "4"]);
-    assert_eq!((code, v["error"]["kind"].as_str()), (1, Some("invalid_argument")));
+    assert_eq!(
+        (code, v["error"]["kind"].as_str()),
+        (1, Some("invalid_argument"))
+    );
     assert_eq!(file_set(&dir), before);
 }
 
@@ -145,8 +162,17 @@ fn clear_consumers_is_javas_clear_consumers_procedure() {
     assert!(ids(&v, "deleted").is_empty(), "{v}");
     assert_eq!(consumer_files(&dir).len(), 5);
     // A dry run deletes nothing.
-    let (_, v) = tk_json(&["clear-consumers", t, "--including", "reader-.*", "--dry-run"]);
-    assert_eq!(ids(&v, "deleted"), ["reader-a", "reader-b", "reader-c", "reader-cc"]);
+    let (_, v) = tk_json(&[
+        "clear-consumers",
+        t,
+        "--including",
+        "reader-.*",
+        "--dry-run",
+    ]);
+    assert_eq!(
+        ids(&v, "deleted"),
+        ["reader-a", "reader-b", "reader-c", "reader-cc"]
+    );
     assert_eq!(consumer_files(&dir).len(), 5);
     // Including and excluding.
     let (code, v) = tk_json(&[
@@ -175,8 +201,14 @@ fn clear_consumers_is_javas_clear_consumers_procedure() {
     assert!(consumer_files(&dir).is_empty());
     // A pattern the engine cannot compile names itself.
     let (code, v) = tk_json(&["clear-consumers", t, "--including", "(unclosed"]);
-    assert_eq!((code, v["error"]["kind"].as_str()), (1, Some("invalid_argument")));
-    assert!(v["error"]["message"].as_str().unwrap().contains("--including"));
+    assert_eq!(
+        (code, v["error"]["kind"].as_str()),
+        (1, Some("invalid_argument"))
+    );
+    assert!(v["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("--including"));
 }
 
 fn set_mtime(path: &Path, millis_ago: u64) {
@@ -204,7 +236,11 @@ fn expire_consumers_deletes_those_not_updated_within_the_expiration_time() {
     set_mtime(&dir.join("consumer/consumer-reader-b"), 3_600_000);
     // No option and no flag: nothing to go by.
     let (code, v) = tk_json(&["expire-consumers", t]);
-    assert_eq!((code, v["error"]["kind"].as_str()), (1, Some("invalid_argument")), "{v}");
+    assert_eq!(
+        (code, v["error"]["kind"].as_str()),
+        (1, Some("invalid_argument")),
+        "{v}"
+    );
     let (code, v) = tk_json(&["expire-consumers", t, "--older-than", "1 d", "--dry-run"]);
     assert_eq!(code, 0, "{v}");
     assert_eq!(ids(&v, "deleted"), ["reader-a"]);
@@ -234,13 +270,21 @@ fn maintain_expires_consumers_before_snapshots() {
     assert_eq!(code, 0, "{v}");
     assert_eq!(ids(&v["consumers"], "deleted"), ["reader-a"], "{v}");
     // reader-b still needs 5 on: snapshots 3 and 4 expire, not more.
-    assert_eq!(v["snapshots"]["expired_snapshots"], serde_json::json!([3, 4]), "{v}");
+    assert_eq!(
+        v["snapshots"]["expired_snapshots"],
+        serde_json::json!([3, 4]),
+        "{v}"
+    );
     let snaps: Vec<String> = file_set(&dir)
         .into_iter()
         .filter(|f| f.starts_with("snapshot/snapshot-"))
         .collect();
     assert_eq!(snaps, ["snapshot/snapshot-5", "snapshot/snapshot-6"]);
-    assert_eq!(v["changelogs"], Value::Null, "not decoupled: no changelog expiry");
+    assert_eq!(
+        v["changelogs"],
+        Value::Null,
+        "not decoupled: no changelog expiry"
+    );
     let check = tagkeeper(&["check", t]);
     assert_eq!(check.status.code(), Some(0), "{}", stdout(&check));
     if let Some(py) = crate::interop::python() {

@@ -753,7 +753,10 @@ async fn step(w: &mut World, op: &Op) -> &'static str {
                     end = end.min(c);
                 }
                 let want: Vec<i64> = before.iter().copied().filter(|i| *i >= end).collect();
-                assert_eq!(after, want, "expire-changelogs --retain-max {retain} from {before:?}");
+                assert_eq!(
+                    after, want,
+                    "expire-changelogs --retain-max {retain} from {before:?}"
+                );
             }
             "expire-changelogs"
         }

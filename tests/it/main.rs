@@ -12,12 +12,12 @@
 mod as_latest;
 mod auto_tag;
 mod bad_input;
+mod changelogs;
 mod check;
 mod cli;
 mod common;
 mod concurrency;
 mod consumers;
-mod changelogs;
 mod corruption;
 mod crash;
 mod delete_tag;
