@@ -254,7 +254,22 @@ async fn plan_range(
     let (Some(earliest), Some(latest)) = (range.earliest(), range.latest()) else {
         return Ok(p);
     };
-    let end = expire_end(table, opts, earliest.0, latest.0, now_millis).await?;
+    // Java's `consumerChangelogOnly`: `consumer.changelog-only` with the decoupled lifecycle
+    // makes consumers hold back changelog expiry only, not snapshot expiry.
+    let changelog_only = decoupled
+        && schema_options
+            .iter()
+            .find(|(k, _)| k == "consumer.changelog-only")
+            .is_some_and(|(_, v)| v.trim().eq_ignore_ascii_case("true"));
+    let end = expire_end(
+        table,
+        opts,
+        earliest.0,
+        latest.0,
+        now_millis,
+        changelog_only,
+    )
+    .await?;
     if end <= earliest.0 {
         return Ok(p);
     }
@@ -435,11 +450,14 @@ async fn expire_end(
     earliest: i64,
     latest: i64,
     now: i64,
+    consumer_changelog_only: bool,
 ) -> Result<i64> {
     let min = (latest - o.retain_max as i64 + 1).max(earliest);
     let mut max_exclusive = latest - o.retain_min as i64 + 1;
-    if let Some(c) = min_consumer(table).await? {
-        max_exclusive = max_exclusive.min(c);
+    if !consumer_changelog_only {
+        if let Some(c) = min_consumer(table).await? {
+            max_exclusive = max_exclusive.min(c);
+        }
     }
     max_exclusive = max_exclusive.min(earliest.saturating_add(o.expire_limit as i64));
     let older_than = now - o.time_retained_millis;

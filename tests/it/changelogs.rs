@@ -339,3 +339,48 @@ fn journals_of_the_two_expirations_are_kept_apart() {
         .any(|f| f.starts_with("_tagkeeper/plans/")));
     assert_readable(&dir);
 }
+
+/// A consumer holds back snapshot expiry, and changelog expiry too; with
+/// `consumer.changelog-only = true` (and the decoupled lifecycle) only changelog expiry
+/// (Java's `consumerChangelogOnly`).
+#[test]
+fn consumers_hold_changelogs_and_with_changelog_only_not_snapshots() {
+    for changelog_only in [false, true] {
+        let (_d, dir) = copy_java(TABLE);
+        let t = dir.to_str().unwrap();
+        let (code, _) = tk_json(&["reset-consumer", t, "job", "--snapshot", "3"]);
+        assert_eq!(code, 0);
+        if changelog_only {
+            let p = dir.join("schema/schema-0");
+            let mut s: Value = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+            s["options"]["consumer.changelog-only"] = "true".into();
+            std::fs::write(&p, serde_json::to_string_pretty(&s).unwrap()).unwrap();
+        }
+        let mut args = vec!["expire-snapshots", t];
+        args.extend_from_slice(EXPIRE_TO_ONE);
+        let (code, v) = tk_json(&args);
+        assert_eq!(code, 0, "{v}");
+        let want = if changelog_only {
+            serde_json::json!([3])
+        } else {
+            serde_json::json!([])
+        };
+        assert_eq!(
+            v["expired_snapshots"], want,
+            "changelog-only {changelog_only}: {v}"
+        );
+        // The consumer's next snapshot (3) bounds changelog expiry either way: 1 and 2 go.
+        let (code, v) = tk_json(&["expire-changelogs", t, "--retain-max", "1"]);
+        assert_eq!(code, 0, "{v}");
+        let want = if changelog_only {
+            serde_json::json!([1, 2])
+        } else {
+            serde_json::json!([1])
+        };
+        assert_eq!(
+            v["expired_changelogs"], want,
+            "changelog-only {changelog_only}: {v}"
+        );
+        assert_readable(&dir);
+    }
+}
