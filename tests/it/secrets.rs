@@ -123,6 +123,21 @@ fn no_secret_in_the_output_or_files_of_successful_commands() {
         vec!["expire-tags", &t, "--dry-run"],
         vec!["rollback-to", &t, "--snapshot", "5", "--dry-run"],
         vec!["remove-orphan-files", &t, "--dry-run"],
+        vec!["read", &t, "--tag", "first"],
+        vec!["diff", &t, "--from", "first", "--to", "latest"],
+        vec!["maintain", &t, "--dry-run"],
+        vec![
+            "auto-tag",
+            &t,
+            "--mode",
+            "process-time",
+            "--period-duration",
+            "1 h",
+            "--time-zone",
+            "UTC",
+            "--dry-run",
+        ],
+        vec!["replace-tag", &t, "made", "--snapshot", "4"],
         vec!["delete-tag", &t, "release-a", "--plan-out", plan],
         vec!["rename-tag", &t, "made", "made2"],
     ];
@@ -176,8 +191,11 @@ fn no_secret_in_the_output_of_failures() {
         format!("file:///nonexistent/wh/t?sv=2022-11-02&ss=b&se=2030-01-01&sig={SAS_SIGNATURE}");
     let presigned = format!("s3://bucket/t?X-Amz-Signature={PRESIGNED}");
     let endpoint = format!("aws_endpoint=http://admin:{URL_PASSWORD}@127.0.0.1:9");
+    let gcs_key = format!("google_service_account={}", key.display());
     let failures: Vec<Vec<&str>> = vec![
         vec!["snapshots", &sas],
+        // A broken key file: the credential parser's error must not quote it.
+        vec!["snapshots", "gs://bucket/t", "--store-option", &gcs_key],
         vec!["delete-tag", &sas, "x"],
         vec![
             "snapshots",
