@@ -15,6 +15,7 @@
 //! * [`liveness`] — the one liveness model every deleting command decides through.
 //! * [`inspect`] — the reports behind `tagkeeper snapshots|tags|files|schema|diff`.
 //! * [`read`] — time-travel read: a version's rows as Arrow record batches, streamed.
+//! * [`redact`] — the one redaction layer every printed line and log line passes through.
 //!
 //! ```no_run
 //! # async fn demo() -> tagkeeper::Result<()> {
@@ -40,6 +41,7 @@ pub mod liveness;
 pub mod ops;
 pub mod reach;
 pub mod read;
+pub mod redact;
 pub mod table;
 pub mod write;
 

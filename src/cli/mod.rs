@@ -144,6 +144,11 @@ pub(crate) fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => return usage_error(&e),
     };
+    // Before anything is printed or logged: the secrets of this run, to redact everywhere.
+    tagkeeper::redact::install(tagkeeper::redact::Redactor::from_options_and_env(
+        &cli.global.store_options,
+        |k| std::env::var(k).ok(),
+    ));
     init_logging(&cli.global);
     let printer = Printer::new(cli.global.json, cli.global.quiet);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -178,9 +183,8 @@ fn usage_error(e: &clap::Error) -> ExitCode {
     let message = redacted_usage_message(e);
     match &message {
         Some(m) => output::eprintln_safe(&format!("error: {m}")),
-        None => {
-            let _ = e.print();
-        }
+        // clap quotes the arguments it rejects, which may hold a URL with a password.
+        None => output::eprintln_safe(e.render().to_string().trim_end()),
     }
     if json_requested(std::env::args_os().skip(1)) {
         let rendered = e.render().to_string();
@@ -227,7 +231,9 @@ fn init_logging(global: &GlobalArgs) {
     };
     let _ = tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::new(level))
-        .with_writer(std::io::stderr)
+        .with_writer(output::RedactingStderr::new)
+        // Colour only for a terminal: log files get plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .try_init();
 }

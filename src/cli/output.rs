@@ -150,14 +150,47 @@ pub(crate) fn failed_text(failed: &[FailedDeletion]) -> String {
         .collect()
 }
 
+/// Every line tagkeeper prints goes through here or [`eprintln_safe`], redacted
+/// (`tagkeeper::redact`): no secret reaches stdout or stderr, whatever text quoted it.
 fn write_stdout(s: &str) {
+    let s = tagkeeper::redact::redact(s);
     let mut out = io::stdout().lock();
     // A reader that went away (broken pipe) is fine: there is nobody left to tell.
     let _ = out.write_all(s.as_bytes()).and_then(|()| out.flush());
 }
 
 pub(crate) fn eprintln_safe(s: &str) {
+    let s = tagkeeper::redact::redact(s);
     let _ = writeln!(io::stderr().lock(), "{s}");
+}
+
+/// Log output: each event is buffered and written redacted, like every other line.
+pub(crate) struct RedactingStderr(Vec<u8>);
+
+impl RedactingStderr {
+    pub(crate) fn new() -> Self {
+        RedactingStderr(Vec::new())
+    }
+}
+
+impl Write for RedactingStderr {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for RedactingStderr {
+    fn drop(&mut self) {
+        if !self.0.is_empty() {
+            let text = tagkeeper::redact::redact(&String::from_utf8_lossy(&self.0));
+            let _ = io::stderr().lock().write_all(text.as_bytes());
+        }
+    }
 }
 
 /// Columns padded to their widest cell.

@@ -39,7 +39,16 @@ pub(crate) async fn apply(a: ApplyPlanArgs, global: &GlobalArgs, printer: &Print
     let bytes = std::fs::read(&a.file)
         .map_err(|e| Error::InvalidArgument(format!("cannot read the plan {path}: {e}")))?;
     let saved = saved_plan::decode(&bytes, &path)?;
-    let location = a.table.clone().unwrap_or_else(|| saved.table.clone());
+    let location = match &a.table {
+        Some(t) => t.clone(),
+        None if saved.table.contains(tagkeeper::redact::MASK) => {
+            return Err(Error::InvalidArgument(format!(
+                "{path}: the plan's table location had credentials, which plans never keep; \
+                 name the table with --table LOCATION"
+            )))
+        }
+        None => saved.table.clone(),
+    };
     let table = Table::open(&location, &global.store_options()).await?;
     match saved_plan::apply(&table, saved, &path, &SystemClock).await? {
         Applied::ExpireSnapshots(p) => {

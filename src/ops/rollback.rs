@@ -498,6 +498,8 @@ pub async fn execute(
         r.plan.mode == planned.mode
             && r.plan.target.snapshot_id == planned.target.snapshot_id
             && r.plan.purge == planned.purge
+            // An as-latest journal that was never committed is dropped, not finished.
+            && (r.plan.mode == ModeName::Destructive || r.new_snapshot_id.is_some())
     });
     let mut report = match same {
         Some(i) => resumed.remove(i),
@@ -717,8 +719,9 @@ async fn commit_as_latest(
 
 /// The rollbacks that were interrupted (their journals), finished: a destructive one by rolling
 /// back to its target again (what it had not yet removed, and with `--purge` the files its plan
-/// recorded that no remaining version needs); an as-latest one by committing its plan if the
-/// table has not moved on (otherwise it is dropped, with a note: it committed nothing).
+/// recorded that no remaining version needs); an as-latest one by recognising its commit if it
+/// landed, and otherwise dropping it with a note (it committed nothing; running it again plans
+/// it on the table as it is now).
 /// Returns one finished plan per journal.
 pub async fn resume(table: &Table, clock: &dyn Clock) -> Result<Vec<RollbackReport>> {
     let pending: Vec<(String, SavedRollback)> = journal::pending(table, JOURNAL).await?;
@@ -726,7 +729,7 @@ pub async fn resume(table: &Table, clock: &dyn Clock) -> Result<Vec<RollbackRepo
     for (key, saved) in pending {
         let done = match saved.plan.mode {
             ModeName::Destructive => resume_destructive(table, &key, saved, clock).await?,
-            ModeName::AsLatest => resume_as_latest(table, &key, saved, clock).await?,
+            ModeName::AsLatest => resume_as_latest(table, &key, saved).await?,
         };
         let mut done = done;
         if done.failed.is_empty() {
@@ -803,34 +806,9 @@ async fn resume_as_latest(
     table: &Table,
     key: &str,
     saved: SavedRollback,
-    clock: &dyn Clock,
 ) -> Result<RollbackReport> {
-    let planned_on = saved.plan.current.snapshot_id;
-    let latest = table.latest_snapshot_id().await?.map(|l| l.0);
-    if latest == Some(planned_on) {
-        // Nothing was committed: if the plan cannot be carried out any more (its target's
-        // files are gone, say), it is dropped like a plan the table moved past.
-        let target = saved.plan.target.snapshot_id;
-        let p = match from_saved(table, saved.clone(), key).await {
-            Ok(p) => p,
-            Err(e) => {
-                let mut done = RollbackReport::of(saved.plan, false);
-                done.plan.notes.push(format!(
-                    "an interrupted --as-latest rollback to snapshot {target} ({key}) was never \
-                     committed and cannot be any more ({e}): it is dropped"
-                ));
-                return Ok(done);
-            }
-        };
-        let mut done = execute_plan_unjournaled(table, p, clock).await?;
-        done.plan.notes.insert(
-            0,
-            format!("committed an interrupted --as-latest rollback ({key})"),
-        );
-        return Ok(done);
-    }
     let mut done = RollbackReport::of(saved.plan, false);
-    let new_id = SnapshotId(planned_on + 1);
+    let new_id = SnapshotId(done.plan.current.snapshot_id + 1);
     let ours = table.try_load_snapshot(new_id).await?.is_some_and(|s| {
         s.commit_user
             .starts_with(crate::write::rollback::ROLLBACK_COMMIT_USER_PREFIX)
@@ -845,9 +823,13 @@ async fn resume_as_latest(
             .notes
             .extend(crate::ops::hints::repair(table).await);
     } else {
+        // Never committed. It is not committed now either: the table may have changed since
+        // (an expiration of its target, say), and planning again is what checks that. A
+        // re-run of the same rollback does exactly that; what the killed run wrote (the
+        // protection tag, unreferenced manifests) is reused or left to orphan cleaning.
         done.plan.notes.push(format!(
-            "an interrupted --as-latest rollback to snapshot {} ({key}) was never committed and \
-             the table has moved on: it is dropped; run it again if it is still wanted",
+            "an interrupted --as-latest rollback to snapshot {} ({key}) was never committed: \
+             dropped (run it again if it is still wanted)",
             done.plan.target.snapshot_id
         ));
     }

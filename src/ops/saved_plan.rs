@@ -130,7 +130,9 @@ pub async fn fingerprint(table: &Table) -> Result<Fingerprint> {
 pub async fn save(table: &Table, command: PlannedCommand, now_millis: i64) -> Result<SavedPlan> {
     Ok(SavedPlan {
         format: FORMAT.to_string(),
-        table: table.location().to_string(),
+        // Never a secret in a file tagkeeper writes: a location's credentials are masked (then
+        // `apply-plan --table` names the table again).
+        table: crate::redact::redact(table.location()),
         created_at_millis: now_millis,
         fingerprint: fingerprint(table).await?,
         command,

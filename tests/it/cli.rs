@@ -329,3 +329,37 @@ async fn credentials_never_appear_in_successful_json_output() {
         "s3://",
     );
 }
+
+/// A period duration under a minute would give two periods the same minute-granular tag name
+/// (a `100 ms` dry run planned one name 17 times): refused, naming the smallest allowed value,
+/// with nothing created.
+#[test]
+fn auto_tag_refuses_period_durations_whose_names_would_collide() {
+    let (_d, t) = copy_table("tagged");
+    let before = crate::fixtures::walk(&t);
+    for dry in [true, false] {
+        let mut args = vec![
+            "--json",
+            "auto-tag",
+            t.to_str().unwrap(),
+            "--mode",
+            "process-time",
+            "--period-duration",
+            "100 ms",
+            "--time-zone",
+            "UTC",
+        ];
+        if dry {
+            args.push("--dry-run");
+        }
+        let out = tagkeeper(&args);
+        // auto-tag reports each table's failure and ends incomplete (exit 2).
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
+        assert_eq!(v["tables"][0]["status"], "failed", "{v}");
+        assert_eq!(v["tables"][0]["tags"], serde_json::json!([]), "{v}");
+        let m = v["tables"][0]["message"].as_str().unwrap();
+        assert!(m.contains("smallest allowed value is 1 min"), "{m}");
+    }
+    assert_eq!(crate::fixtures::walk(&t), before);
+}

@@ -39,5 +39,6 @@ mod read_cli;
 mod rollback;
 mod s3;
 mod saved_plan;
+mod secrets;
 mod tags;
 mod write;

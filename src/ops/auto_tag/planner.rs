@@ -16,6 +16,9 @@ use chrono::NaiveDateTime;
 use serde::Serialize;
 
 use super::period::{describe_duration, Formatter, Period, Zone};
+
+/// The shortest `tag.creation-period-duration` whose periods all get distinct names.
+const MIN_PERIOD_DURATION: Duration = Duration::from_secs(60);
 use crate::error::{Error, Result};
 use crate::format::duration::parse_duration;
 use crate::format::ids::SnapshotId;
@@ -104,6 +107,18 @@ impl AutoTagConfig {
         let period = match duration("tag.creation-period-duration")? {
             Some(d) if d.as_millis() == 0 => {
                 return Err("tag.creation-period-duration must be positive".into())
+            }
+            // Names of duration periods are minute-granular (`yyyyMMddHHmm`): two period
+            // starts less than a minute apart can fall in one minute and get the same name
+            // (a "100 ms" period planned one name 17 times). From a minute up, consecutive
+            // starts always lie in different minutes.
+            Some(d) if d < MIN_PERIOD_DURATION => {
+                return Err(format!(
+                    "tag.creation-period-duration ({}) is shorter than a minute: automatic tag \
+                     names (yyyyMMddHHmm) are minute-granular, so two periods would get the same \
+                     name; the smallest allowed value is 1 min",
+                    describe_duration(d)
+                ))
             }
             Some(d) => Period::Every(d),
             None => match opt("tag.creation-period")

@@ -605,3 +605,36 @@ fn huge_durations_are_errors_never_panics() {
     let e = p.process(2, utc("2024-01-02T00:00:00"), None).unwrap_err();
     assert!(e.to_string().contains("tag.creation-delay"), "{e}");
 }
+
+/// A period shorter than a minute would give two periods the same minute-granular name: it is
+/// refused, naming the smallest allowed value. From a minute up, every period's name differs.
+#[test]
+fn sub_minute_period_durations_are_refused() {
+    let try_with = |d: &str| {
+        let opts = [
+            ("tag.automatic-creation", "process-time"),
+            ("tag.creation-period-duration", d),
+        ];
+        let get = |k: &str| {
+            opts.iter()
+                .find(|(key, _)| *key == k)
+                .map(|(_, v)| v.to_string())
+        };
+        AutoTagConfig::from_options(&get).map(|_| ())
+    };
+    for d in ["100 ms", "59 s", "59999 ms"] {
+        let e = try_with(d).unwrap_err();
+        assert!(e.contains("smallest allowed value is 1 min"), "{d}: {e}");
+    }
+    for d in ["1 min", "61 s", "90 s"] {
+        assert!(try_with(d).is_ok(), "{d}");
+    }
+    // 90 seconds: consecutive period starts over a day all get distinct names.
+    let every = Period::Every(Duration::from_secs(90));
+    let mut t = NaiveDateTime::default();
+    let mut seen = std::collections::HashSet::new();
+    for _ in 0..960 {
+        assert!(seen.insert(every.tag_name(t)), "{t}");
+        t = every.next_tag_time(t).unwrap();
+    }
+}
