@@ -141,6 +141,11 @@ async fn run_plain(command: Command, global: &GlobalArgs, printer: &Printer) -> 
         Command::AutoTag(a) => super::auto_tag_cmd::run(a, global, printer).await,
         Command::Maintain(a) => super::expire_cmd::run_maintain(a, global, printer).await,
         Command::RollbackTo(a) => super::rollback_cmd::run(a, global, printer).await,
+        Command::Branches(a) => super::branch_cmds::list(a, global, printer).await,
+        Command::CreateBranch(a) => super::branch_cmds::create(a, global, printer).await,
+        Command::RenameBranch(a) => super::branch_cmds::rename(a, global, printer).await,
+        Command::FastForward(a) => super::branch_cmds::fast_forward(a, global, printer).await,
+        Command::DeleteBranch(a) => super::branch_cmds::delete(a, global, printer).await,
         Command::Demo(a) => super::demo::run(a, global, printer).await,
         // Dispatched by `run`: their reports set the exit code.
         Command::RemoveOrphanFiles(_) | Command::Check(_) => Ok(()),

@@ -1,6 +1,7 @@
 //! Argument parsing, the runtime, exit codes and error rendering.
 
 mod auto_tag_cmd;
+mod branch_cmds;
 mod commands;
 mod demo;
 mod expire_cmd;
@@ -116,6 +117,17 @@ enum Command {
     /// rollback-to, remove-orphan-files),
     /// exactly as saved, unless the table changed since (then: conflict, nothing done).
     ApplyPlan(plan_cmd::ApplyPlanArgs),
+    /// List the table's branches: where each came from, its latest snapshot, snapshots and tags.
+    Branches(branch_cmds::BranchesArgs),
+    /// Create a branch: empty (main's schemas), or from a tag or a retained snapshot.
+    CreateBranch(branch_cmds::CreateBranchArgs),
+    /// Rename a branch (re-run to finish an interrupted rename).
+    RenameBranch(branch_cmds::RenameBranchArgs),
+    /// Replace main's snapshots, schemas and tags from the branch's earliest snapshot on with
+    /// the branch's (Paimon's fast_forward).
+    FastForward(branch_cmds::FastForwardArgs),
+    /// Delete branches and the files only they kept (plan-first; --dry-run prints the plan).
+    DeleteBranch(branch_cmds::DeleteBranchArgs),
     /// Build a sample warehouse (a month of daily commits and weekly tags) and tour it.
     Demo(demo::DemoArgs),
 }
