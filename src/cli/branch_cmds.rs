@@ -7,7 +7,6 @@ use super::GlobalArgs;
 use tagkeeper::error::incomplete;
 use tagkeeper::format::ids::{SnapshotId, TagName};
 use tagkeeper::ops::branch::{self, BranchAction, BranchSource};
-use tagkeeper::table::Table;
 use tagkeeper::{Error, Result};
 
 /// `branches` arguments.
@@ -66,7 +65,7 @@ pub(crate) struct DeleteBranchArgs {
 }
 
 pub(crate) async fn list(a: BranchesArgs, global: &GlobalArgs, printer: &Printer) -> Result<()> {
-    let table = Table::open(&a.table, &global.store_options()).await?;
+    let table = global.open(&a.table).await?;
     let report = branch::list(&table).await?;
     printer.report(&report, |r| {
         if r.branches.is_empty() {
@@ -112,7 +111,7 @@ pub(crate) async fn create(a: CreateBranchArgs, global: &GlobalArgs, printer: &P
         (_, Some(id)) => BranchSource::Snapshot(SnapshotId(id)),
         _ => BranchSource::Empty,
     };
-    let table = Table::open(&a.table, &global.store_options()).await?;
+    let table = global.open(&a.table).await?;
     let report = branch::create(&table, &a.name, &source).await?;
     printer.report(&report, |r| {
         let from = match (&r.tag, r.snapshot_id) {
@@ -130,7 +129,7 @@ pub(crate) async fn create(a: CreateBranchArgs, global: &GlobalArgs, printer: &P
 }
 
 pub(crate) async fn rename(a: RenameBranchArgs, global: &GlobalArgs, printer: &Printer) -> Result<()> {
-    let table = Table::open(&a.table, &global.store_options()).await?;
+    let table = global.open(&a.table).await?;
     let report = branch::rename(&table, &a.old, &a.new).await?;
     let failure = incomplete("rename-branch", &report.failed);
     printer.finish(
@@ -149,7 +148,7 @@ pub(crate) async fn fast_forward(
     global: &GlobalArgs,
     printer: &Printer,
 ) -> Result<()> {
-    let table = Table::open(&a.table, &global.store_options()).await?;
+    let table = global.open(&a.table).await?;
     let report = branch::fast_forward(&table, &a.name).await?;
     printer.report(&report, |r| {
         format!(
@@ -165,7 +164,7 @@ pub(crate) async fn fast_forward(
 }
 
 pub(crate) async fn delete(a: DeleteBranchArgs, global: &GlobalArgs, printer: &Printer) -> Result<()> {
-    let table = Table::open(&a.table, &global.store_options()).await?;
+    let table = global.open(&a.table).await?;
     let report = branch::delete_branches(&table, &a.names, a.dry_run).await?;
     let skipped: Vec<String> = report
         .branches

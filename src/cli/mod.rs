@@ -59,9 +59,34 @@ pub(crate) struct GlobalArgs {
     /// Overrides the environment. Values are never printed.
     #[arg(long = "store-option", global = true, value_name = "KEY=VALUE", value_parser = parse_key_value)]
     store_options: Vec<(String, String)>,
+    /// Work on this branch of the table (`branch/branch-NAME/`) instead of main: its snapshots,
+    /// tags and schemas; data files and manifests stay the table's, and deletions are decided
+    /// over every branch. Not for remove-orphan-files, create-table, apply-plan, demo, the
+    /// branch commands, or with --plan-out.
+    #[arg(long, global = true, value_name = "NAME")]
+    branch: Option<String>,
 }
 
 impl GlobalArgs {
+    /// Open the table at `location`, or its branch selected with `--branch`.
+    async fn open(&self, location: &str) -> tagkeeper::Result<tagkeeper::table::Table> {
+        let table = tagkeeper::table::Table::open(location, &self.store_options()).await?;
+        match &self.branch {
+            None => Ok(table),
+            Some(name) => table.branch(name).await,
+        }
+    }
+
+    /// Fail when `--branch` was given to a command that does not take it.
+    fn refuse_branch(&self, what: &str) -> tagkeeper::Result<()> {
+        match &self.branch {
+            None => Ok(()),
+            Some(b) => Err(tagkeeper::Error::InvalidArgument(format!(
+                "--branch {b}: {what} does not take --branch"
+            ))),
+        }
+    }
+
     fn store_options(&self) -> StoreOptions {
         StoreOptions {
             options: self.store_options.clone(),

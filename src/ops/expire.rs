@@ -296,16 +296,26 @@ async fn plan_range(
     // is no longer configured) share main's data files and manifests: what they need is
     // protected, decided by the liveness model (each such version read completely). Main's
     // snapshots and tags are decided by the fast paths below.
+    // On a branch (`--branch`), the branch is "this" table and main is one of the others.
     let mut branches: Vec<Branch> = table.branches().await?;
-    let main_changelogs = has_changelogs(table).await?;
-    branches.retain(|b| !b.prefix.is_empty() || main_changelogs);
+    let own_changelogs = has_changelogs(table).await?;
+    let me = table.branch_name().to_string();
+    branches.retain(|b| b.name != me || own_changelogs);
     let branch_needs: HashSet<String> = if branches.is_empty() {
         HashSet::new()
     } else {
-        // Main's version files are the keys outside `branch/`.
-        let main_non_changelog =
-            |v: &crate::liveness::gather::Version| !v.changelog && !v.key.starts_with("branch/");
-        read_references(table, &branches, "expire-snapshots", &main_non_changelog)
+        // This branch's version files: main's are the keys outside `branch/`.
+        let own_prefix = format!("{}/", table.root_key("").trim_end_matches('/'));
+        let is_main = !table.is_branch();
+        let own_non_changelog = |v: &crate::liveness::gather::Version| {
+            !v.changelog
+                && if is_main {
+                    !v.key.starts_with("branch/")
+                } else {
+                    v.key.starts_with(&own_prefix)
+                }
+        };
+        read_references(table, &branches, "expire-snapshots", &own_non_changelog)
             .await?
             .names
     };
@@ -738,7 +748,7 @@ async fn plan_metadata(
             let size = match recorded {
                 Some(n) => n,
                 None => table
-                    .store()
+                    .root_store()
                     .head_opt(&manifest_key(list))
                     .await
                     .ok()
@@ -902,7 +912,7 @@ async fn run_plan(
     let total = keys.len() as u64;
     let mut done = 0u64;
     for batch in keys.chunks(DELETE_BATCH) {
-        for (k, res) in table.store().delete_many_detailed(batch).await {
+        for (k, res) in table.root_store().delete_many_detailed(batch).await {
             match res {
                 Ok(Deleted::Now) => {}
                 Ok(Deleted::AlreadyGone) => r.already_gone.push(k),
