@@ -423,8 +423,11 @@ pub struct FastForwardReport {
 /// Java's `fastForward`: main's snapshots and tags at or after the branch's earliest snapshot,
 /// and its schemas at or after that snapshot's schema, are deleted (the `LATEST` hint first),
 /// then the branch's `snapshot/`, `schema/` and `tag/` files are copied over main's, byte for
-/// byte. Like Java, no data file is deleted: files only the deleted main versions used are left
-/// for orphan cleaning. Running it again after a crash finishes it.
+/// byte. The result is Java's, file for file; one difference in the order: a main file that
+/// the branch has too (a schema, say) is overwritten rather than deleted first, so that a
+/// crash never leaves main without a schema, and running it again finishes it. Like Java, no
+/// data file is deleted: files only the deleted main versions used are left for orphan
+/// cleaning.
 pub async fn fast_forward(table: &Table, name: &str) -> Result<FastForwardReport> {
     if name == MAIN_BRANCH {
         return Err(Error::InvalidArgument(format!(
@@ -472,20 +475,10 @@ pub async fn fast_forward(table: &Table, name: &str) -> Result<FastForwardReport
             tags.push(t.name);
         }
     }
-    // The LATEST hint first (Java `deleteLatestHint`), then the files.
-    let mut failed = delete_keys(&main, &[latest_hint_key()]).await;
-    let mut keys: Vec<String> = snaps.iter().map(|i| snapshot_key(*i)).collect();
-    keys.extend(schemas.iter().map(|i| schema_key(*i)));
-    keys.extend(tags.iter().map(tag_key));
-    failed.extend(delete_keys(&main, &keys).await);
-    if let Some(f) = failed.first() {
-        return Err(Error::Incomplete(format!(
-            "fast-forward could not delete {} ({}); nothing was copied, run again",
-            f.path, f.message
-        )));
-    }
-    let mut copied = Vec::new();
-    for dir in [SNAPSHOT_DIR, SCHEMA_DIR, TAG_DIR] {
+    // What the branch brings: main's files of the same names are overwritten, not deleted, so
+    // that main is never without a schema (a crash there would leave no table to re-run on).
+    let mut incoming: Vec<(String, String)> = Vec::new(); // (branch key, main key)
+    for dir in [SCHEMA_DIR, SNAPSHOT_DIR, TAG_DIR] {
         let (files, _) = branch.store().list_dir(dir).await?;
         for f in files {
             let file_name = f.key.rsplit('/').next().unwrap_or(&f.key).to_string();
@@ -493,13 +486,32 @@ pub async fn fast_forward(table: &Table, name: &str) -> Result<FastForwardReport
             if file_name.starts_with('.') {
                 continue;
             }
-            let Some(bytes) = branch.store().get_opt(&f.key).await? else {
-                continue;
-            };
-            let key = format!("{dir}/{file_name}");
-            main.store().put_overwrite(&key, bytes).await?;
-            copied.push(key);
+            incoming.push((f.key.clone(), format!("{dir}/{file_name}")));
         }
+    }
+    let replaced = |k: &String| incoming.iter().any(|(_, m)| m == k);
+    // The LATEST hint first (Java `deleteLatestHint`), then main's versions from the branch's
+    // earliest snapshot on (tags, then snapshots newest first), then schemas.
+    let mut failed = delete_keys(&main, &[latest_hint_key()]).await;
+    let mut keys: Vec<String> = tags.iter().map(tag_key).collect();
+    keys.extend(snaps.iter().rev().map(|i| snapshot_key(*i)));
+    keys.extend(schemas.iter().map(|i| schema_key(*i)));
+    keys.retain(|k| !replaced(k));
+    failed.extend(delete_keys(&main, &keys).await);
+    if let Some(f) = failed.first() {
+        return Err(Error::Incomplete(format!(
+            "fast-forward could not delete {} ({}); nothing was copied, run again",
+            f.path, f.message
+        )));
+    }
+    // Schemas, then snapshots, then tags, byte for byte.
+    let mut copied = Vec::new();
+    for (from, to) in incoming {
+        let Some(bytes) = branch.store().get_opt(&from).await? else {
+            continue;
+        };
+        main.store().put_overwrite(&to, bytes).await?;
+        copied.push(to);
     }
     Ok(FastForwardReport {
         branch: name.to_string(),
