@@ -231,16 +231,22 @@ pub async fn create(table: &Table, name: &str, source: &BranchSource) -> Result<
     schemas.extend(files.drain(..).rev());
     let files = schemas;
 
+    let step = Step {
+        command: "create-branch".into(),
+        branch: name.to_string(),
+        to: None,
+        source: format!("{source:?}"),
+    };
     let existing = branch_files(table, name).await?;
+    let mut journal_key = None;
     let mut resumed = false;
     if !existing.is_empty() {
-        // An interrupted create of the very same branch is finished; anything else exists.
+        // Only an interrupted create of the very same branch (its journal says so) is
+        // finished; anything else exists.
         let exists = || Error::AlreadyExists {
             path: format!("{}/ (branch '{name}' already exists)", branch_prefix(name)),
         };
-        if existing.len() >= files.len() {
-            return Err(exists());
-        }
+        journal_key = Some(pending_step(&main, &step).await?.ok_or_else(exists)?);
         let branch = main.branch_unchecked(name)?;
         for f in &existing {
             let want = files.iter().find(|(k, _)| k == &f.key).ok_or_else(exists)?;
@@ -251,6 +257,10 @@ pub async fn create(table: &Table, name: &str, source: &BranchSource) -> Result<
         }
         resumed = true;
     }
+    let journal_key = match journal_key {
+        Some(k) => k,
+        None => journal::record(&main, STEPS, &step).await?,
+    };
     let branch = main.branch_unchecked(name)?;
     for (key, bytes) in &files {
         if let CreateOutcome::AlreadyExists = branch.store().put_create(key, bytes.clone()).await? {
@@ -273,11 +283,13 @@ pub async fn create(table: &Table, name: &str, source: &BranchSource) -> Result<
     if !still {
         let keys: Vec<String> = files.iter().rev().map(|(k, _)| k.clone()).collect();
         let _ = branch.store().delete_many(&keys).await;
+        let _ = journal::finish(&main, &journal_key).await;
         return Err(Error::Conflict(format!(
             "the source of branch '{name}' was deleted while the branch was created (an \
              expiration?); the branch was removed again, run again with a retained version"
         )));
     }
+    let _ = journal::finish(&main, &journal_key).await;
     Ok(CreateBranchReport {
         name: name.to_string(),
         tag,
@@ -316,31 +328,40 @@ pub async fn rename(table: &Table, from: &str, to: &str) -> Result<RenameBranchR
     }
     validate_branch_name(to)?;
     let main = table.root_table();
+    let step = Step {
+        command: "rename-branch".into(),
+        branch: from.to_string(),
+        to: Some(to.to_string()),
+        source: String::new(),
+    };
+    let interrupted = pending_step(&main, &step).await?;
     let old = branch_files(table, from).await?;
     if old.is_empty() {
+        if let Some(k) = interrupted {
+            // Interrupted after the last deletion: only the journal was left.
+            let _ = journal::finish(&main, &k).await;
+            return Ok(RenameBranchReport {
+                from: from.to_string(),
+                to: to.to_string(),
+                files: 0,
+                resumed: true,
+                failed: Vec::new(),
+            });
+        }
         return Err(not_found(&main, from).await);
     }
     let (src, dst) = (main.branch_unchecked(from)?, main.branch_unchecked(to)?);
     let new = branch_files(table, to).await?;
-    let mut resumed = false;
-    if !new.is_empty() {
-        // Only a copy of `from` (complete or not) is an interrupted rename.
-        let exists = Error::AlreadyExists {
+    let resumed = interrupted.is_some();
+    if !new.is_empty() && !resumed {
+        return Err(Error::AlreadyExists {
             path: format!("{}/ (branch '{to}' already exists)", branch_prefix(to)),
-        };
-        for f in &new {
-            let (a, b) = futures::try_join!(src.store().get_opt(&f.key), dst.store().get_opt(&f.key))?;
-            if a.is_none() || a != b {
-                // A file the old branch lost in the deletion phase is fine if all of the old
-                // branch's remaining files are copied.
-                if a.is_none() && new.len() >= old.len() {
-                    continue;
-                }
-                return Err(exists);
-            }
-        }
-        resumed = true;
+        });
     }
+    let journal_key = match interrupted {
+        Some(k) => k,
+        None => journal::record(&main, STEPS, &step).await?,
+    };
     for f in &old {
         let Some(bytes) = src.store().get_opt(&f.key).await? else {
             continue;
@@ -358,6 +379,7 @@ pub async fn rename(table: &Table, from: &str, to: &str) -> Result<RenameBranchR
     let failed = delete_keys(&src, &keys).await;
     if failed.is_empty() {
         remove_empty_dirs(&main, from, &keys).await;
+        let _ = journal::finish(&main, &journal_key).await;
     }
     Ok(RenameBranchReport {
         from: from.to_string(),
@@ -366,6 +388,25 @@ pub async fn rename(table: &Table, from: &str, to: &str) -> Result<RenameBranchR
         resumed,
         failed,
     })
+}
+
+/// The journal kind of create-branch and rename-branch: which branch operation is under way,
+/// so that a re-run finishes it (and only it: an existing branch is otherwise an error, as in
+/// Java).
+const STEPS: &str = "branch-step";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Step {
+    command: String,
+    branch: String,
+    to: Option<String>,
+    source: String,
+}
+
+/// The key of a journal recording exactly `step`, if one is pending.
+async fn pending_step(main: &Table, step: &Step) -> Result<Option<String>> {
+    let pending: Vec<(String, Step)> = journal::pending(main, STEPS).await?;
+    Ok(pending.into_iter().find(|(_, s)| s == step).map(|(k, _)| k))
 }
 
 /// Remove the emptied directories of a local branch root (Java's `branchExists` is "the

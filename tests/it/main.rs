@@ -10,6 +10,7 @@
 )]
 
 mod as_latest;
+mod branches;
 mod auto_tag;
 mod bad_input;
 mod check;
