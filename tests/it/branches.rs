@@ -549,3 +549,36 @@ async fn delete_branch_crashed_at_every_request_is_finished_by_the_next_run() {
     assert!(journaled > 3, "crashes with the journal left: {journaled}");
     eprintln!("delete-branch crash points: {requests} ({journaled} with the journal left)");
 }
+
+/// Java Paimon (the reference peer, when its harness is built) reads every version of a table
+/// whose branch tagkeeper created, wrote to, tagged and renamed — the branch's versions
+/// included — with the oracle's rows and checksums; and main after a fast-forward.
+#[test]
+fn java_reads_the_branches_tagkeeper_made() {
+    let Some(cp) = crate::java_interop::java_classpath() else {
+        return;
+    };
+    let (_d, t) = branched();
+    let table = t.to_str().unwrap();
+    json(&["create-branch", table, "s5", "--snapshot", "5"]);
+    json(&["rename-branch", table, "s5", "s6"]);
+    let check = |what: &str| {
+        let state = oracle::observe(&t);
+        let java = crate::java_interop::java_reads(&cp, &t);
+        assert!(java.keys().any(|k| k.starts_with("branch-b/")), "{what}: {java:?}");
+        for (k, (rows, sum)) in &java {
+            if k == "latest" || k.starts_with("latest") {
+                continue;
+            }
+            if let Some(v) = state.versions.get(k) {
+                assert_eq!((*rows, sum.clone()), (v.rows, format!("{:016x}", v.checksum)), "{what}: {k}");
+            }
+        }
+        let ours: BTreeSet<&String> = state.versions.keys().collect();
+        let theirs: BTreeSet<&String> = java.keys().filter(|k| ours.contains(k)).collect();
+        assert_eq!(ours, theirs, "{what}: Java reads every version the oracle sees");
+    };
+    check("after create/write/tag/rename");
+    json(&["fast-forward", table, "b"]);
+    check("after fast-forward");
+}
