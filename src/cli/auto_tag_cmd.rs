@@ -128,6 +128,8 @@ async fn targets(
         }
     }
     if let Some(w) = &a.warehouse {
+        // A warehouse's tables are discovered on main; a branch is named per table.
+        global.refuse_branch("auto-tag --warehouse")?;
         let store = open_location(w, &opts)?;
         let d = discover(&store, &a.databases, overrides, stop).await?;
         found.extend(d.targets);

@@ -83,9 +83,7 @@ pub(crate) async fn list(a: BranchesArgs, global: &GlobalArgs, printer: &Printer
                 },
                 None => "-".to_string(),
             };
-            let latest = b
-                .latest_snapshot
-                .map_or("-".to_string(), |l| l.to_string());
+            let latest = b.latest_snapshot.map_or("-".to_string(), |l| l.to_string());
             out.push_str(&format!(
                 "{:<24} {:<24} {:>8} {:>9} {:>5}\n",
                 b.name, from, latest, b.snapshots, b.tags
@@ -95,22 +93,27 @@ pub(crate) async fn list(a: BranchesArgs, global: &GlobalArgs, printer: &Printer
     })
 }
 
-pub(crate) async fn create(a: CreateBranchArgs, global: &GlobalArgs, printer: &Printer) -> Result<()> {
-    let source = match (&a.tag, a.snapshot) {
-        (Some(t), _) => BranchSource::Tag(TagName::from_listing(t).ok_or_else(|| {
-            Error::InvalidTagName {
-                name: t.clone(),
-                reason: "not a tag name".into(),
+pub(crate) async fn create(
+    a: CreateBranchArgs,
+    global: &GlobalArgs,
+    printer: &Printer,
+) -> Result<()> {
+    let source =
+        match (&a.tag, a.snapshot) {
+            (Some(t), _) => BranchSource::Tag(TagName::from_listing(t).ok_or_else(|| {
+                Error::InvalidTagName {
+                    name: t.clone(),
+                    reason: "not a tag name".into(),
+                }
+            })?),
+            (_, Some(id)) if id < 1 => {
+                return Err(Error::InvalidArgument(format!(
+                    "--snapshot must be a positive snapshot id, got {id}"
+                )))
             }
-        })?),
-        (_, Some(id)) if id < 1 => {
-            return Err(Error::InvalidArgument(format!(
-                "--snapshot must be a positive snapshot id, got {id}"
-            )))
-        }
-        (_, Some(id)) => BranchSource::Snapshot(SnapshotId(id)),
-        _ => BranchSource::Empty,
-    };
+            (_, Some(id)) => BranchSource::Snapshot(SnapshotId(id)),
+            _ => BranchSource::Empty,
+        };
     let table = global.open(&a.table).await?;
     let report = branch::create(&table, &a.name, &source).await?;
     printer.report(&report, |r| {
@@ -121,21 +124,32 @@ pub(crate) async fn create(a: CreateBranchArgs, global: &GlobalArgs, printer: &P
         };
         format!(
             "{} branch '{}' {from} ({} files).\n",
-            if r.resumed { "Finished creating" } else { "Created" },
+            if r.resumed {
+                "Finished creating"
+            } else {
+                "Created"
+            },
             r.name,
             r.files.len()
         )
     })
 }
 
-pub(crate) async fn rename(a: RenameBranchArgs, global: &GlobalArgs, printer: &Printer) -> Result<()> {
+pub(crate) async fn rename(
+    a: RenameBranchArgs,
+    global: &GlobalArgs,
+    printer: &Printer,
+) -> Result<()> {
     let table = global.open(&a.table).await?;
     let report = branch::rename(&table, &a.old, &a.new).await?;
     let failure = incomplete("rename-branch", &report.failed);
     printer.finish(
         &report,
         |r| {
-            let mut out = format!("Renamed branch '{}' to '{}' ({} files).\n", r.from, r.to, r.files);
+            let mut out = format!(
+                "Renamed branch '{}' to '{}' ({} files).\n",
+                r.from, r.to, r.files
+            );
             out.push_str(&failed_text(&r.failed));
             out
         },
@@ -163,14 +177,24 @@ pub(crate) async fn fast_forward(
     })
 }
 
-pub(crate) async fn delete(a: DeleteBranchArgs, global: &GlobalArgs, printer: &Printer) -> Result<()> {
+pub(crate) async fn delete(
+    a: DeleteBranchArgs,
+    global: &GlobalArgs,
+    printer: &Printer,
+) -> Result<()> {
     let table = global.open(&a.table).await?;
     let report = branch::delete_branches(&table, &a.names, a.dry_run).await?;
     let skipped: Vec<String> = report
         .branches
         .iter()
         .filter(|b| b.skipped_for_safety)
-        .map(|b| format!("branch '{}': {}", b.name, b.reason.clone().unwrap_or_default()))
+        .map(|b| {
+            format!(
+                "branch '{}': {}",
+                b.name,
+                b.reason.clone().unwrap_or_default()
+            )
+        })
         .collect();
     printer.warnings(&skipped);
     printer.warnings(&report.notes);
@@ -213,7 +237,10 @@ fn delete_text(r: &branch::DeleteBranchReport) -> String {
                 out.push_str(&format!("  branch {f}\n"));
             }
             for f in &b.files {
-                out.push_str(&format!("  {:?} {} ({} bytes)\n", f.category, f.path, f.bytes));
+                out.push_str(&format!(
+                    "  {:?} {} ({} bytes)\n",
+                    f.category, f.path, f.bytes
+                ));
             }
         }
     }

@@ -95,7 +95,9 @@ pub(crate) struct DiffArgs {
 /// Run a command; the exit code (0 unless the command's report says otherwise).
 pub(crate) async fn run(command: Command, global: &GlobalArgs, printer: &Printer) -> Result<u8> {
     let no_branch = match &command {
-        Command::RemoveOrphanFiles(_) => Some("remove-orphan-files (it always covers every branch)"),
+        Command::RemoveOrphanFiles(_) => {
+            Some("remove-orphan-files (it always covers every branch)")
+        }
         Command::CreateTable(_) => Some("create-table"),
         Command::ApplyPlan(_) => Some("apply-plan"),
         Command::Demo(_) => Some("demo"),

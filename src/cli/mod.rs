@@ -69,7 +69,7 @@ pub(crate) struct GlobalArgs {
 
 impl GlobalArgs {
     /// Open the table at `location`, or its branch selected with `--branch`.
-    async fn open(&self, location: &str) -> tagkeeper::Result<tagkeeper::table::Table> {
+    pub(crate) async fn open(&self, location: &str) -> tagkeeper::Result<tagkeeper::table::Table> {
         let table = tagkeeper::table::Table::open(location, &self.store_options()).await?;
         match &self.branch {
             None => Ok(table),
@@ -78,7 +78,7 @@ impl GlobalArgs {
     }
 
     /// Fail when `--branch` was given to a command that does not take it.
-    fn refuse_branch(&self, what: &str) -> tagkeeper::Result<()> {
+    pub(crate) fn refuse_branch(&self, what: &str) -> tagkeeper::Result<()> {
         match &self.branch {
             None => Ok(()),
             Some(b) => Err(tagkeeper::Error::InvalidArgument(format!(

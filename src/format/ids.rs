@@ -130,7 +130,9 @@ pub fn validate_branch_name(name: &str) -> Result<()> {
         return Err(invalid("a branch name must be at most 255 bytes"));
     }
     if name.contains('/') || name.contains('\\') || name == "." || name == ".." {
-        return Err(invalid("a branch name must not contain '/' or '\\', or be '.' or '..'"));
+        return Err(invalid(
+            "a branch name must not contain '/' or '\\', or be '.' or '..'",
+        ));
     }
     if name.chars().any(char::is_control) {
         return Err(invalid("a branch name must not contain control characters"));

@@ -92,10 +92,8 @@ async fn created_from(
 ) -> Result<Option<CreatedFrom>> {
     for t in tags {
         let key = tag_key(t);
-        let (mine, main) = futures::try_join!(
-            branch.store().get_opt(&key),
-            root.store().get_opt(&key)
-        )?;
+        let (mine, main) =
+            futures::try_join!(branch.store().get_opt(&key), root.store().get_opt(&key))?;
         if let (Some(mine), Some(main)) = (mine, main) {
             if mine == main {
                 let tag = crate::format::tag::Tag::decode(&mine, &branch.root_key(&key))?;
@@ -109,7 +107,8 @@ async fn created_from(
         }
     }
     let key = snapshot_key(earliest);
-    let (mine, main) = futures::try_join!(branch.store().get_opt(&key), root.store().get_opt(&key))?;
+    let (mine, main) =
+        futures::try_join!(branch.store().get_opt(&key), root.store().get_opt(&key))?;
     Ok(match (mine, main) {
         (Some(a), Some(b)) if a == b => Some(CreatedFrom {
             tag: None,
@@ -170,7 +169,11 @@ async fn branch_files(table: &Table, name: &str) -> Result<Vec<crate::io::Object
 /// readable (empty) branch; running it again finishes it. After writing, the source is checked
 /// to still exist: if an expiration removed it meanwhile (its files may be gone), the branch is
 /// removed again and the command fails with `conflict`.
-pub async fn create(table: &Table, name: &str, source: &BranchSource) -> Result<CreateBranchReport> {
+pub async fn create(
+    table: &Table,
+    name: &str,
+    source: &BranchSource,
+) -> Result<CreateBranchReport> {
     validate_branch_name(name)?;
     let main = table.root_table();
     let mut files: Vec<(String, Bytes)> = Vec::new();
@@ -198,14 +201,16 @@ pub async fn create(table: &Table, name: &str, source: &BranchSource) -> Result<
         }
         BranchSource::Snapshot(id) => {
             let key = snapshot_key(*id);
-            let bytes = main.store().get_opt(&key).await?.ok_or_else(|| {
-                Error::SnapshotNotFound {
-                    id: id.0,
-                    available: "create-branch --snapshot needs a retained snapshot of main; \
+            let bytes =
+                main.store()
+                    .get_opt(&key)
+                    .await?
+                    .ok_or_else(|| Error::SnapshotNotFound {
+                        id: id.0,
+                        available: "create-branch --snapshot needs a retained snapshot of main; \
                                 use --tag for an expired one"
-                        .to_string(),
-                }
-            })?;
+                            .to_string(),
+                    })?;
             let s = crate::format::snapshot::Snapshot::decode(&bytes, &key)?;
             files.push((key, bytes));
             (s.schema_id, None, Some(*id))
@@ -656,7 +661,10 @@ pub async fn plan(table: &Table, names: &[String]) -> Result<DeleteBranchPlan> {
             continue;
         }
         let prefix = branch_prefix(name);
-        let keys: Vec<String> = files.iter().map(|f| format!("{prefix}/{}", f.key)).collect();
+        let keys: Vec<String> = files
+            .iter()
+            .map(|f| format!("{prefix}/{}", f.key))
+            .collect();
         removed.extend(keys.iter().cloned());
         plans.push(BranchDeletionPlan {
             name: name.clone(),
@@ -672,7 +680,10 @@ pub async fn plan(table: &Table, names: &[String]) -> Result<DeleteBranchPlan> {
     }
     let needed = needed_without(&main, "delete-branch", &removed).await;
     let mut planned: BTreeSet<String> = BTreeSet::new();
-    for p in plans.iter_mut().filter(|p| p.action == BranchAction::Reclaim) {
+    for p in plans
+        .iter_mut()
+        .filter(|p| p.action == BranchAction::Reclaim)
+    {
         let files = match &needed {
             Ok(needed) => branch_reclaimable(&main, &p.name, needed).await,
             Err(e) => Err(Error::InvalidArgument(e.to_string())),
@@ -735,7 +746,11 @@ async fn branch_reclaimable(
 /// first, schemas last), then the files only it kept (data before metadata), then remove the
 /// journal. A run killed half-way is finished by [`resume`].
 pub async fn execute(table: &Table, plan: DeleteBranchPlan) -> Result<DeleteBranchReport> {
-    if plan.branches.iter().all(|b| b.action == BranchAction::NotFound) {
+    if plan
+        .branches
+        .iter()
+        .all(|b| b.action == BranchAction::NotFound)
+    {
         return Ok(summarize(&plan, false));
     }
     let main = table.root_table();
@@ -821,7 +836,11 @@ fn deletion_rank(key: &str) -> u8 {
 
 async fn run_plan(main: &Table, plan: &DeleteBranchPlan) -> DeleteBranchReport {
     let mut report = summarize(plan, false);
-    for b in plan.branches.iter().filter(|b| b.action != BranchAction::NotFound) {
+    for b in plan
+        .branches
+        .iter()
+        .filter(|b| b.action != BranchAction::NotFound)
+    {
         let mut keys = b.branch_files.clone();
         keys.sort_by_key(|k| deletion_rank(k));
         let failed = delete_keys(main, &keys).await;
@@ -836,7 +855,11 @@ async fn run_plan(main: &Table, plan: &DeleteBranchPlan) -> DeleteBranchReport {
         }
         let rel: Vec<String> = keys
             .iter()
-            .map(|k| k.strip_prefix(&format!("{}/", branch_prefix(&b.name))).unwrap_or(k).to_string())
+            .map(|k| {
+                k.strip_prefix(&format!("{}/", branch_prefix(&b.name)))
+                    .unwrap_or(k)
+                    .to_string()
+            })
             .collect();
         remove_empty_dirs(main, &b.name, &rel).await;
         let mut ordered: Vec<&PlannedFile> = b.files.iter().collect();
@@ -898,14 +921,23 @@ pub fn summarize(plan: &DeleteBranchPlan, dry_run: bool) -> DeleteBranchReport {
     let found = |b: &&BranchDeletionPlan| b.action != BranchAction::NotFound;
     DeleteBranchReport {
         dry_run,
-        deleted_branches: plan.branches.iter().filter(found).map(|b| b.name.clone()).collect(),
+        deleted_branches: plan
+            .branches
+            .iter()
+            .filter(found)
+            .map(|b| b.name.clone())
+            .collect(),
         not_found: plan
             .branches
             .iter()
             .filter(|b| b.action == BranchAction::NotFound)
             .map(|b| b.name.clone())
             .collect(),
-        branch_files: plan.branches.iter().map(|b| b.branch_files.len() as u64).sum(),
+        branch_files: plan
+            .branches
+            .iter()
+            .map(|b| b.branch_files.len() as u64)
+            .sum(),
         deleted,
         failed: Vec::new(),
         branches: plan.branches.clone(),

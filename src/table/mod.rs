@@ -161,12 +161,7 @@ impl Table {
         crate::format::ids::validate_branch_name(name)?;
         let t = root.branch_unchecked(name)?;
         if t.schema_ids().await?.is_empty() {
-            let names: Vec<String> = root
-                .branches()
-                .await?
-                .into_iter()
-                .map(|b| b.name)
-                .collect();
+            let names: Vec<String> = root.branches().await?.into_iter().map(|b| b.name).collect();
             return Err(Error::BranchNotFound {
                 name: name.to_string(),
                 available: names.join(", "),
@@ -489,20 +484,26 @@ impl Table {
         referenced_by: &str,
     ) -> Result<Vec<ManifestFileMeta>> {
         let key = manifest_key(name);
-        let bytes = self.get_root(&key).await?.ok_or_else(|| Error::MissingFile {
-            path: key.clone(),
-            referenced_by: referenced_by.to_string(),
-        })?;
+        let bytes = self
+            .get_root(&key)
+            .await?
+            .ok_or_else(|| Error::MissingFile {
+                path: key.clone(),
+                referenced_by: referenced_by.to_string(),
+            })?;
         decode_manifest_list(&bytes, &key)
     }
 
     /// Read a manifest named by `referenced_by`.
     pub async fn manifest(&self, name: &str, referenced_by: &str) -> Result<Vec<ManifestEntry>> {
         let key = manifest_key(name);
-        let bytes = self.get_root(&key).await?.ok_or_else(|| Error::MissingFile {
-            path: key.clone(),
-            referenced_by: referenced_by.to_string(),
-        })?;
+        let bytes = self
+            .get_root(&key)
+            .await?
+            .ok_or_else(|| Error::MissingFile {
+                path: key.clone(),
+                referenced_by: referenced_by.to_string(),
+            })?;
         decode_manifest(&bytes, &key)
     }
 
@@ -517,10 +518,13 @@ impl Table {
         referenced_by: &str,
     ) -> Result<Vec<ManifestEntry>> {
         let key = manifest_key(&meta.file_name);
-        let bytes = self.get_root(&key).await?.ok_or_else(|| Error::MissingFile {
-            path: key.clone(),
-            referenced_by: referenced_by.to_string(),
-        })?;
+        let bytes = self
+            .get_root(&key)
+            .await?
+            .ok_or_else(|| Error::MissingFile {
+                path: key.clone(),
+                referenced_by: referenced_by.to_string(),
+            })?;
         // Decoding first: a file that does not decode says so; one that decodes but is not
         // what the list recorded is caught after.
         let entries = decode_manifest(&bytes, &key)?;
@@ -615,10 +619,13 @@ impl Table {
             return Ok(Vec::new());
         };
         let key = manifest_key(name);
-        let bytes = self.get_root(&key).await?.ok_or_else(|| Error::MissingFile {
-            path: key.clone(),
-            referenced_by: owner.to_string(),
-        })?;
+        let bytes = self
+            .get_root(&key)
+            .await?
+            .ok_or_else(|| Error::MissingFile {
+                path: key.clone(),
+                referenced_by: owner.to_string(),
+            })?;
         decode_index_manifest(&bytes, &key)
     }
 

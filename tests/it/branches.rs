@@ -50,7 +50,10 @@ fn fails(args: &[&str]) -> (i32, String) {
         .unwrap_or_else(|e| panic!("{args:?}: not one JSON document ({e}): {}", stdout(&out)));
     (
         out.status.code().unwrap(),
-        doc["error"]["kind"].as_str().unwrap_or_default().to_string(),
+        doc["error"]["kind"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
     )
 }
 
@@ -63,7 +66,14 @@ fn branched() -> (tempfile::TempDir, PathBuf) {
     json(&["create-branch", table, "b", "--tag", "daily-3"]);
     let csv = d.path().join("in.csv");
     std::fs::write(&csv, "id,name,dt\n100,b-1,2024-02-01\n101,b-2,2024-02-01\n").unwrap();
-    json(&["write", table, "--branch", "b", "--input", csv.to_str().unwrap()]);
+    json(&[
+        "write",
+        table,
+        "--branch",
+        "b",
+        "--input",
+        csv.to_str().unwrap(),
+    ]);
     json(&["create-tag", table, "--branch", "b", "bt"]);
     (d, t)
 }
@@ -143,7 +153,14 @@ fn create_branch_copies_what_java_copies_byte_for_byte() {
     let b = &listed["branches"][2];
     assert_eq!(b["created_from"]["tag"], "daily-3");
     assert_eq!(b["created_from"]["snapshot_id"], 3);
-    assert_eq!((b["latest_snapshot"].clone(), b["snapshots"].clone(), b["tags"].clone()), (3.into(), 1.into(), 1.into()));
+    assert_eq!(
+        (
+            b["latest_snapshot"].clone(),
+            b["snapshots"].clone(),
+            b["tags"].clone()
+        ),
+        (3.into(), 1.into(), 1.into())
+    );
     assert_eq!(listed["branches"][1]["created_from"]["snapshot_id"], 5);
     assert_eq!(listed["branches"][1]["created_from"]["tag"], Value::Null);
     assert_eq!(listed["branches"][0]["created_from"], Value::Null);
@@ -205,10 +222,17 @@ fn create_branch_copies_what_java_copies_byte_for_byte() {
 fn create_branch_from_a_tag_whose_snapshot_expired_writes_the_snapshot_from_the_tag() {
     let (_d, t) = copy_table("tagged");
     std::fs::remove_file(t.join("snapshot/snapshot-3")).unwrap();
-    json(&["create-branch", t.to_str().unwrap(), "b", "--tag", "daily-3"]);
-    let snap: Value =
-        serde_json::from_slice(&std::fs::read(t.join("branch/branch-b/snapshot/snapshot-3")).unwrap())
-            .unwrap();
+    json(&[
+        "create-branch",
+        t.to_str().unwrap(),
+        "b",
+        "--tag",
+        "daily-3",
+    ]);
+    let snap: Value = serde_json::from_slice(
+        &std::fs::read(t.join("branch/branch-b/snapshot/snapshot-3")).unwrap(),
+    )
+    .unwrap();
     let mut tag: Value =
         serde_json::from_slice(&std::fs::read(t.join("tag/tag-daily-3")).unwrap()).unwrap();
     let m = tag.as_object_mut().unwrap();
@@ -242,7 +266,10 @@ fn version_commands_take_branch() {
     let before = main_meta(&t);
 
     let s = json(&["snapshots", table, "--branch", "b"]);
-    assert_eq!((s["earliest"].clone(), s["latest"].clone()), (3.into(), 4.into()));
+    assert_eq!(
+        (s["earliest"].clone(), s["latest"].clone()),
+        (3.into(), 4.into())
+    );
     let tags = json(&["tags", table, "--branch", "b", "--sizes"]);
     let names: Vec<&str> = tags["tags"]
         .as_array()
@@ -252,19 +279,43 @@ fn version_commands_take_branch() {
         .collect();
     assert_eq!(names, ["bt", "daily-3"]);
     let f = json(&["files", table, "--branch", "b"]);
-    assert_eq!((f["snapshot_id"].clone(), f["total_rows"].clone()), (4.into(), 26.into()));
+    assert_eq!(
+        (f["snapshot_id"].clone(), f["total_rows"].clone()),
+        (4.into(), 26.into())
+    );
     let f3 = json(&["files", table, "--branch", "b", "--tag", "daily-3"]);
     assert_eq!(f3["total_rows"], 24);
-    let diff = json(&["diff", table, "--branch", "b", "--from", "daily-3", "--to", "bt"]);
-    assert_eq!((diff["added_rows"].clone(), diff["removed_rows"].clone()), (2.into(), 0.into()));
+    let diff = json(&[
+        "diff", table, "--branch", "b", "--from", "daily-3", "--to", "bt",
+    ]);
+    assert_eq!(
+        (diff["added_rows"].clone(), diff["removed_rows"].clone()),
+        (2.into(), 0.into())
+    );
     let out = tagkeeper(&["read", table, "--branch", "b", "--format", "csv"]);
     let csv = stdout(&out);
     assert!(csv.contains("101,b-2"), "{csv}{}", stderr(&out));
 
     // Tag commands on the branch.
-    json(&["create-tag", table, "--branch", "b", "t3", "--snapshot", "3"]);
+    json(&[
+        "create-tag",
+        table,
+        "--branch",
+        "b",
+        "t3",
+        "--snapshot",
+        "3",
+    ]);
     json(&["rename-tag", table, "--branch", "b", "t3", "t3b"]);
-    json(&["replace-tag", table, "--branch", "b", "t3b", "--snapshot", "4"]);
+    json(&[
+        "replace-tag",
+        table,
+        "--branch",
+        "b",
+        "t3b",
+        "--snapshot",
+        "4",
+    ]);
     let r = json(&["delete-tag", table, "--branch", "b", "t3b"]);
     assert_eq!(r["deleted_tags"][0], "t3b");
     assert!(!t.join("branch/branch-b/tag/tag-t3b").exists());
@@ -275,14 +326,32 @@ fn version_commands_take_branch() {
     // files are kept by main (and tag daily-3), nothing main needs goes.
     let csv2 = d.path().join("in2.csv");
     std::fs::write(&csv2, "id,name,dt\n102,b-3,2024-02-02\n").unwrap();
-    json(&["write", table, "--branch", "b", "--input", csv2.to_str().unwrap()]);
+    json(&[
+        "write",
+        table,
+        "--branch",
+        "b",
+        "--input",
+        csv2.to_str().unwrap(),
+    ]);
     let e = json(&[
-        "expire-snapshots", table, "--branch", "b", "--retain-min", "1", "--retain-max", "1",
-        "--older-than", "0 ms",
+        "expire-snapshots",
+        table,
+        "--branch",
+        "b",
+        "--retain-min",
+        "1",
+        "--retain-max",
+        "1",
+        "--older-than",
+        "0 ms",
     ]);
     assert_eq!(e["error"], Value::Null, "{e}");
     let s = json(&["snapshots", table, "--branch", "b"]);
-    assert_eq!((s["earliest"].clone(), s["latest"].clone()), (5.into(), 5.into()));
+    assert_eq!(
+        (s["earliest"].clone(), s["latest"].clone()),
+        (5.into(), 5.into())
+    );
     // rollback-to on the branch, to its tag bt (snapshot 4, kept by the tag).
     json(&["rollback-to", table, "--branch", "b", "--tag", "bt"]);
     let s = json(&["snapshots", table, "--branch", "b"]);
@@ -301,7 +370,15 @@ fn version_commands_take_branch() {
     );
     let plan = d.path().join("p.json");
     assert_eq!(
-        fails(&["delete-tag", table, "--branch", "b", "bt", "--plan-out", plan.to_str().unwrap()]),
+        fails(&[
+            "delete-tag",
+            table,
+            "--branch",
+            "b",
+            "bt",
+            "--plan-out",
+            plan.to_str().unwrap()
+        ]),
         (1, "invalid_argument".into())
     );
     assert_eq!(
@@ -360,7 +437,15 @@ fn delete_branch_reclaims_exactly_what_only_it_kept() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|f| f["path"].as_str().unwrap().rsplit('/').next().unwrap().to_string())
+        .map(|f| {
+            f["path"]
+                .as_str()
+                .unwrap()
+                .rsplit('/')
+                .next()
+                .unwrap()
+                .to_string()
+        })
         .collect();
     assert_eq!(planned, only);
     assert_eq!(files(&t), before);
@@ -369,23 +454,42 @@ fn delete_branch_reclaims_exactly_what_only_it_kept() {
     assert_eq!(r["deleted_branches"], serde_json::json!(["b"]));
     assert_eq!(r["not_found"], serde_json::json!(["nope"]));
     assert_eq!(files(&t), expected);
-    assert!(!t.join("branch/branch-b").exists(), "the branch directory is gone");
+    assert!(
+        !t.join("branch/branch-b").exists(),
+        "the branch directory is gone"
+    );
     assert!(!t.join("_tagkeeper/plans").exists() || files(&t.join("_tagkeeper/plans")).is_empty());
     let after = oracle::observe(&t);
     after.assert_whole_parquet("after delete-branch");
     let mut kept = state.versions.clone();
     kept.retain(|k, _| !k.starts_with("branch-b/"));
     assert_eq!(after.contents(), {
-        let s = oracle::State { versions: kept, ..after.clone() };
+        let s = oracle::State {
+            versions: kept,
+            ..after.clone()
+        };
         s.contents()
     });
     // Nothing is left for orphan cleaning to find.
-    let o = json(&["remove-orphan-files", table, "--older-than", "0 ms", "--force", "--dry-run"]);
+    let o = json(&[
+        "remove-orphan-files",
+        table,
+        "--older-than",
+        "0 ms",
+        "--force",
+        "--dry-run",
+    ]);
     assert_eq!(o["files"], serde_json::json!([]), "{o}");
     assert_eq!(o["deleted"], serde_json::json!({}), "{o}");
 
-    assert_eq!(fails(&["delete-branch", table, "b"]), (1, "branch_not_found".into()));
-    assert_eq!(fails(&["delete-branch", table, "main"]), (1, "invalid_argument".into()));
+    assert_eq!(
+        fails(&["delete-branch", table, "b"]),
+        (1, "branch_not_found".into())
+    );
+    assert_eq!(
+        fails(&["delete-branch", table, "main"]),
+        (1, "invalid_argument".into())
+    );
 }
 
 /// A branch created from a tag whose snapshot main then expired, and the tag deleted: the
@@ -420,17 +524,33 @@ fn rename_branch_moves_every_file_and_finishes_an_interrupted_rename() {
     json(&["rename-branch", table, "b", "c"]);
     assert!(!t.join("branch/branch-b").exists());
     assert_eq!(bytes_under(&t.join("branch/branch-c")), old);
-    assert_eq!(fails(&["rename-branch", table, "b", "d"]), (1, "branch_not_found".into()));
-    assert_eq!(fails(&["rename-branch", table, "main", "d"]), (1, "invalid_argument".into()));
+    assert_eq!(
+        fails(&["rename-branch", table, "b", "d"]),
+        (1, "branch_not_found".into())
+    );
+    assert_eq!(
+        fails(&["rename-branch", table, "main", "d"]),
+        (1, "invalid_argument".into())
+    );
     json(&["create-branch", table, "e"]);
-    assert_eq!(fails(&["rename-branch", table, "c", "e"]), (1, "already_exists".into()));
+    assert_eq!(
+        fails(&["rename-branch", table, "c", "e"]),
+        (1, "already_exists".into())
+    );
 
     // Interrupted half-way through the copy: the target holds some of the files, and the
     // journal says which rename was under way.
     let dst = t.join("branch/branch-d/snapshot");
     std::fs::create_dir_all(&dst).unwrap();
-    std::fs::copy(t.join("branch/branch-c/snapshot/snapshot-3"), dst.join("snapshot-3")).unwrap();
-    assert_eq!(fails(&["rename-branch", table, "c", "d"]), (1, "already_exists".into()));
+    std::fs::copy(
+        t.join("branch/branch-c/snapshot/snapshot-3"),
+        dst.join("snapshot-3"),
+    )
+    .unwrap();
+    assert_eq!(
+        fails(&["rename-branch", table, "c", "d"]),
+        (1, "already_exists".into())
+    );
     std::fs::create_dir_all(t.join("_tagkeeper/plans")).unwrap();
     std::fs::write(
         t.join("_tagkeeper/plans/branch-step-0.json"),
@@ -438,7 +558,10 @@ fn rename_branch_moves_every_file_and_finishes_an_interrupted_rename() {
     )
     .unwrap();
     json(&["rename-branch", table, "c", "d"]);
-    assert!(files(&t.join("_tagkeeper/plans")).is_empty(), "the journal is finished");
+    assert!(
+        files(&t.join("_tagkeeper/plans")).is_empty(),
+        "the journal is finished"
+    );
     assert!(!t.join("branch/branch-c").exists());
     assert_eq!(bytes_under(&t.join("branch/branch-d")), old);
     let state = oracle::observe(&t);
@@ -503,9 +626,15 @@ fn fast_forward_replaces_mains_versions_from_the_branch_on() {
             oracle_version(&state, "branch-b/tag-bt")
         );
     }
-    assert_eq!(fails(&["fast-forward", table, "main"]), (1, "invalid_argument".into()));
+    assert_eq!(
+        fails(&["fast-forward", table, "main"]),
+        (1, "invalid_argument".into())
+    );
     json(&["create-branch", table, "empty"]);
-    assert_eq!(fails(&["fast-forward", table, "empty"]), (1, "invalid_argument".into()));
+    assert_eq!(
+        fails(&["fast-forward", table, "empty"]),
+        (1, "invalid_argument".into())
+    );
 }
 
 /// delete-branch crashed after every request k of its run (nothing later reaches the store),
@@ -529,7 +658,10 @@ async fn delete_branch_crashed_at_every_request_is_finished_by_the_next_run() {
         let (t, h) = crate::crash::faulty(&dir);
         h.crash_after(k);
         let _ = delete_branches(&t, &names, false).await;
-        if files(&dir).iter().any(|f| f.starts_with("_tagkeeper/plans/delete-branch-")) {
+        if files(&dir)
+            .iter()
+            .any(|f| f.starts_with("_tagkeeper/plans/delete-branch-"))
+        {
             journaled += 1;
         }
         // Every version the command leaves alone is whole after the crash.
@@ -539,8 +671,15 @@ async fn delete_branch_crashed_at_every_request_is_finished_by_the_next_run() {
         let r = delete_branches(&t, &names, false).await.unwrap();
         assert!(r.failed.is_empty(), "k={k}: {:?}", r.failed);
         assert_eq!(
-            files(&dir).into_iter().filter(|f| !f.starts_with("branch/")).collect::<BTreeSet<_>>(),
-            expected.iter().filter(|f| !f.starts_with("branch/")).cloned().collect(),
+            files(&dir)
+                .into_iter()
+                .filter(|f| !f.starts_with("branch/"))
+                .collect::<BTreeSet<_>>(),
+            expected
+                .iter()
+                .filter(|f| !f.starts_with("branch/"))
+                .cloned()
+                .collect(),
             "k={k}"
         );
         assert!(files(&dir.join("branch")).is_empty(), "k={k}");
@@ -565,18 +704,28 @@ fn java_reads_the_branches_tagkeeper_made() {
     let check = |what: &str| {
         let state = oracle::observe(&t);
         let java = crate::java_interop::java_reads(&cp, &t);
-        assert!(java.keys().any(|k| k.starts_with("branch-b/")), "{what}: {java:?}");
+        assert!(
+            java.keys().any(|k| k.starts_with("branch-b/")),
+            "{what}: {java:?}"
+        );
         for (k, (rows, sum)) in &java {
             if k == "latest" || k.starts_with("latest") {
                 continue;
             }
             if let Some(v) = state.versions.get(k) {
-                assert_eq!((*rows, sum.clone()), (v.rows, format!("{:016x}", v.checksum)), "{what}: {k}");
+                assert_eq!(
+                    (*rows, sum.clone()),
+                    (v.rows, format!("{:016x}", v.checksum)),
+                    "{what}: {k}"
+                );
             }
         }
         let ours: BTreeSet<&String> = state.versions.keys().collect();
         let theirs: BTreeSet<&String> = java.keys().filter(|k| ours.contains(k)).collect();
-        assert_eq!(ours, theirs, "{what}: Java reads every version the oracle sees");
+        assert_eq!(
+            ours, theirs,
+            "{what}: Java reads every version the oracle sees"
+        );
     };
     check("after create/write/tag/rename");
     json(&["fast-forward", table, "b"]);

@@ -10,9 +10,9 @@
 )]
 
 mod as_latest;
-mod branches;
 mod auto_tag;
 mod bad_input;
+mod branches;
 mod check;
 mod cli;
 mod common;
