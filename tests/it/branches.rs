@@ -731,3 +731,135 @@ fn java_reads_the_branches_tagkeeper_made() {
     json(&["fast-forward", table, "b"]);
     check("after fast-forward");
 }
+
+/// Destructive commands on a branch reclaim exactly what only the removed branch versions
+/// needed: rollback-to --purge on branch `b` drops its snapshot 5 and the data file only it
+/// added, and nothing of main's. Then maintain, auto-tag and an --as-latest rollback run on
+/// the branch, leaving main alone.
+#[test]
+fn purge_rollback_maintain_and_auto_tag_on_a_branch() {
+    let (d, t) = branched();
+    let table = t.to_str().unwrap();
+    let csv = d.path().join("in2.csv");
+    std::fs::write(&csv, "id,name,dt\n200,c-1,2024-03-01\n").unwrap();
+    json(&[
+        "write",
+        table,
+        "--branch",
+        "b",
+        "--input",
+        csv.to_str().unwrap(),
+    ]);
+    let state = oracle::observe(&t);
+    let mut mine = BTreeSet::new();
+    let mut others = BTreeSet::new();
+    for (name, v) in &state.versions {
+        if name == "branch-b/snapshot-5" {
+            mine.extend(v.needs.iter().cloned());
+        } else {
+            others.extend(v.needs.iter().cloned());
+        }
+    }
+    let only: BTreeSet<String> = mine.difference(&others).cloned().collect();
+    assert!(only.iter().any(|n| n.ends_with(".parquet")), "{only:?}");
+    let hint = |f: &String| f.ends_with("/LATEST") || f.ends_with("/EARLIEST");
+    let expected: BTreeSet<String> = files(&t)
+        .into_iter()
+        .filter(|f| f != "branch/branch-b/snapshot/snapshot-5" && !hint(f))
+        .filter(|f| !only.contains(f.rsplit('/').next().unwrap()))
+        .collect();
+    let main_before: BTreeSet<String> = files(&t)
+        .into_iter()
+        .filter(|f| !f.starts_with("branch/"))
+        .collect();
+    json(&[
+        "rollback-to",
+        table,
+        "--branch",
+        "b",
+        "--snapshot",
+        "4",
+        "--purge",
+    ]);
+    let now: BTreeSet<String> = files(&t).into_iter().filter(|f| !hint(f)).collect();
+    assert_eq!(now, expected);
+    let after = oracle::observe(&t);
+    after.assert_whole_parquet("after the purge on the branch");
+    for (k, v) in &state.versions {
+        if k != "branch-b/snapshot-5" {
+            assert_eq!(
+                after.versions.get(k).map(|a| (a.rows, a.checksum)),
+                Some((v.rows, v.checksum)),
+                "{k}"
+            );
+        }
+    }
+
+    // The branch's copy of daily-3 is past its retention (1 d): maintain expires it there,
+    // main's stays.
+    json(&["maintain", table, "--branch", "b"]);
+    assert!(!t.join("branch/branch-b/tag/tag-daily-3").exists());
+    assert!(t.join("tag/tag-daily-3").exists());
+    json(&["auto-tag", table, "--branch", "b", "--dry-run"]);
+    json(&[
+        "rollback-to",
+        table,
+        "--branch",
+        "b",
+        "--snapshot",
+        "3",
+        "--as-latest",
+    ]);
+    let s = json(&["snapshots", table, "--branch", "b"]);
+    assert_eq!(s["latest"], 5);
+    let after = oracle::observe(&t);
+    after.assert_whole_parquet("after --as-latest on the branch");
+    assert_eq!(
+        oracle_version(&after, "branch-b/snapshot-5"),
+        oracle_version(&after, "snapshot-3")
+    );
+    let main_now: BTreeSet<String> = files(&t)
+        .into_iter()
+        .filter(|f| !f.starts_with("branch/") && !f.starts_with("manifest/"))
+        .collect();
+    let main_then: BTreeSet<String> = main_before
+        .into_iter()
+        .filter(|f| !f.starts_with("manifest/"))
+        .filter(|f| !only.contains(f.rsplit('/').next().unwrap()))
+        .collect();
+    assert_eq!(
+        main_now, main_then,
+        "files outside the branch (manifests and what the purge reclaimed aside) changed"
+    );
+}
+
+/// A create-branch interrupted after its schemas (its journal left) is finished by the same
+/// command; an existing branch without that journal is `already_exists`, as in Java.
+#[test]
+fn create_branch_finishes_only_its_own_interrupted_run() {
+    let (_d, t) = copy_table("tagged");
+    let table = t.to_str().unwrap();
+    let b = t.join("branch/branch-x/schema");
+    std::fs::create_dir_all(&b).unwrap();
+    std::fs::copy(t.join("schema/schema-0"), b.join("schema-0")).unwrap();
+    assert_eq!(
+        fails(&["create-branch", table, "x", "--tag", "daily-3"]),
+        (1, "already_exists".into())
+    );
+    std::fs::create_dir_all(t.join("_tagkeeper/plans")).unwrap();
+    std::fs::write(
+        t.join("_tagkeeper/plans/branch-step-0.json"),
+        r#"{"command": "create-branch", "branch": "x", "to": null, "source": "Tag(TagName(\"daily-3\"))"}"#,
+    )
+    .unwrap();
+    let r = json(&["create-branch", table, "x", "--tag", "daily-3"]);
+    assert_eq!(r["resumed"], true);
+    assert_eq!(
+        files(&t.join("branch/branch-x")),
+        ["schema/schema-0", "snapshot/snapshot-3", "tag/tag-daily-3"]
+            .into_iter()
+            .map(str::to_string)
+            .collect()
+    );
+    assert!(files(&t.join("_tagkeeper/plans")).is_empty());
+}
