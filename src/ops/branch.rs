@@ -367,19 +367,37 @@ pub async fn rename(table: &Table, from: &str, to: &str) -> Result<RenameBranchR
         Some(k) => k,
         None => journal::record(&main, STEPS, &step).await?,
     };
-    for f in &old {
-        let Some(bytes) = src.store().get_opt(&f.key).await? else {
-            continue;
-        };
-        if let CreateOutcome::AlreadyExists = dst.store().put_create(&f.key, bytes.clone()).await? {
-            if dst.store().get_opt(&f.key).await?.as_ref() != Some(&bytes) {
-                return Err(Error::AlreadyExists {
-                    path: dst.root_key(&f.key),
-                });
-            }
+    // Copy, then copy what a commit to the old branch added meanwhile (up to three rounds);
+    // hints (rewritten in place by commits) are copied again last.
+    let is_hint = |k: &str| k.ends_with("/LATEST") || k.ends_with("/EARLIEST");
+    let mut copied: BTreeSet<String> = BTreeSet::new();
+    let mut round: Vec<String> = old.iter().map(|f| f.key.clone()).collect();
+    for _ in 0..3 {
+        for key in &round {
+            copy_file(&src, &dst, key, is_hint(key)).await?;
+            copied.insert(key.clone());
+        }
+        round = branch_files(table, from)
+            .await?
+            .into_iter()
+            .map(|f| f.key)
+            .filter(|k| !copied.contains(k))
+            .collect();
+        if round.is_empty() {
+            break;
         }
     }
-    let mut keys: Vec<String> = old.iter().map(|f| f.key.clone()).collect();
+    if !round.is_empty() {
+        return Err(Error::Conflict(format!(
+            "branch '{from}' kept changing while it was renamed ({} new files); stop writing \
+             to it and run the same command again to finish",
+            round.len()
+        )));
+    }
+    for key in copied.iter().filter(|k| is_hint(k)) {
+        copy_file(&src, &dst, key, true).await?;
+    }
+    let mut keys: Vec<String> = copied.into_iter().collect();
     keys.sort_by_key(|k| k.starts_with(&format!("{SCHEMA_DIR}/")));
     let failed = delete_keys(&src, &keys).await;
     if failed.is_empty() {
@@ -389,7 +407,7 @@ pub async fn rename(table: &Table, from: &str, to: &str) -> Result<RenameBranchR
     Ok(RenameBranchReport {
         from: from.to_string(),
         to: to.to_string(),
-        files: old.len(),
+        files: keys.len(),
         resumed,
         failed,
     })
@@ -412,6 +430,25 @@ struct Step {
 async fn pending_step(main: &Table, step: &Step) -> Result<Option<String>> {
     let pending: Vec<(String, Step)> = journal::pending(main, STEPS).await?;
     Ok(pending.into_iter().find(|(_, s)| s == step).map(|(k, _)| k))
+}
+
+/// Copy one file of a branch byte for byte: a conditional create (an existing, different file
+/// is an error), or an overwrite for hints.
+async fn copy_file(src: &Table, dst: &Table, key: &str, overwrite: bool) -> Result<()> {
+    let Some(bytes) = src.store().get_opt(key).await? else {
+        return Ok(());
+    };
+    if overwrite {
+        return dst.store().put_overwrite(key, bytes).await;
+    }
+    if let CreateOutcome::AlreadyExists = dst.store().put_create(key, bytes.clone()).await? {
+        if dst.store().get_opt(key).await?.as_ref() != Some(&bytes) {
+            return Err(Error::AlreadyExists {
+                path: dst.root_key(key),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Remove the emptied directories of a local branch root (Java's `branchExists` is "the

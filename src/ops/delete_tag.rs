@@ -532,7 +532,9 @@ async fn run_plan(table: &Table, plan: &DeleteTagPlan) -> Result<DeleteTagReport
             .delete_many(std::slice::from_ref(&tag_file))
             .await;
         if let Some(e) = removed.into_iter().find_map(|(_, r)| r.err()) {
-            report.failed.push(FailedDeletion::new(table.root_key(&tag_file), &e));
+            report
+                .failed
+                .push(FailedDeletion::new(table.root_key(&tag_file), &e));
             report.deleted_tags.retain(|n| n != &t.name);
             for f in &t.files {
                 untally(&mut report.deleted, f);
