@@ -46,6 +46,15 @@ pub enum Error {
         name: String,
     },
 
+    /// A branch that does not exist.
+    #[error("branch '{name}' does not exist (branches: {available})")]
+    BranchNotFound {
+        /// The requested branch name.
+        name: String,
+        /// The branches there are.
+        available: String,
+    },
+
     /// No snapshot was committed at or before a timestamp.
     #[error("no snapshot found: {detail}")]
     NoSnapshotAtTime {
@@ -207,6 +216,7 @@ impl Error {
             | Error::InvalidLocation { .. }
             | Error::SnapshotNotFound { .. }
             | Error::TagNotFound { .. }
+            | Error::BranchNotFound { .. }
             | Error::TagExists { .. }
             | Error::NoSnapshotAtTime { .. }
             | Error::NoSnapshots { .. }
@@ -240,6 +250,7 @@ impl Error {
             Error::SnapshotNotFound { .. } => "snapshot_not_found",
             Error::TagNotFound { .. } => "tag_not_found",
             Error::TagExists { .. } => "tag_exists",
+            Error::BranchNotFound { .. } => "branch_not_found",
             Error::NoSnapshotAtTime { .. } => "no_snapshot_at_time",
             Error::NoSnapshots { .. } => "no_snapshots",
             Error::InvalidTagName { .. } => "invalid_tag_name",

@@ -87,9 +87,20 @@ def checksum_rows(rows):
 # --------------------------------------------------------------------------
 # table helpers
 
-def load_table(table_path):
+def load_table(table_path, branch=None):
     from pypaimon.table.file_store_table import FileStoreTable
-    return FileStoreTable.from_path(os.path.abspath(table_path))
+    if branch is None:
+        return FileStoreTable.from_path(os.path.abspath(table_path))
+    # A branch, as pypaimon's catalog opens `table$branch_<name>`: the branch's schema, and an
+    # identifier naming the branch (snapshots, tags and schemas then come from its directory).
+    from pypaimon.common.identifier import Identifier
+    from pypaimon.schema.schema_manager import SchemaManager
+    main = FileStoreTable.from_path(os.path.abspath(table_path))
+    schema = SchemaManager(main.file_io, os.path.abspath(table_path), branch).latest()
+    if schema is None:
+        raise ValueError("no schema in branch %s" % branch)
+    return FileStoreTable(main.file_io, Identifier("default", "table", branch=branch),
+                          os.path.abspath(table_path), schema)
 
 
 def list_snapshot_ids(table_path):
@@ -265,9 +276,11 @@ def describe(table_path):
     return out
 
 
-def read(table_path, snapshot_id=None, tag=None):
-    table = load_table(table_path)
-    if snapshot_id is None and tag is None and not list_snapshot_ids(os.path.abspath(table_path)):
+def read(table_path, snapshot_id=None, tag=None, branch=None):
+    table = load_table(table_path, branch)
+    meta = os.path.abspath(table_path) if branch is None else \
+        os.path.join(os.path.abspath(table_path), "branch", "branch-" + branch)
+    if snapshot_id is None and tag is None and not list_snapshot_ids(meta):
         return {"rows": 0, "checksum": "%016x" % 0}
     v = plan_version(travel(table, snapshot_id=snapshot_id, tag=tag), table_path, snapshot_id)
     return {"rows": v["rows"], "checksum": v["checksum"]}
@@ -350,6 +363,7 @@ def main(argv=None):
     g.add_argument("--snapshot", type=int)
     g.add_argument("--tag")
     g.add_argument("--all", action="store_true", help="every snapshot and tag, and the latest")
+    r.add_argument("--branch", help="read this branch's version (not with --all)")
     a = sub.add_parser("append", help="commit JSON rows with pypaimon (a list of objects)")
     a.add_argument("table_path")
     a.add_argument("rows_json")
@@ -366,7 +380,7 @@ def main(argv=None):
         elif args.all:
             doc = read_all(args.table_path)
         else:
-            doc = read(args.table_path, args.snapshot, args.tag)
+            doc = read(args.table_path, args.snapshot, args.tag, args.branch)
     except Exception as e:  # noqa: BLE001 - a CLI: report and fail
         if os.environ.get("PEER_TRACEBACK"):
             raise

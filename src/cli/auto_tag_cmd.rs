@@ -16,7 +16,6 @@ use tagkeeper::io::open_location;
 use tagkeeper::ops::auto_tag::{
     auto_tag_targets, discover, settings, AutoTagReport, AutoTagRun, Setting, Target,
 };
-use tagkeeper::table::Table;
 use tagkeeper::{Error, FailedDeletion, Result};
 
 /// `auto-tag` arguments. Settings come from each table's options; flags override them.
@@ -117,7 +116,7 @@ async fn targets(
         if stop() {
             return Ok((found, failed));
         }
-        let opened = match Table::open(t, &opts).await {
+        let opened = match global.open(t).await {
             Ok(table) => settings(&table, overrides)
                 .await
                 .map(|setting| Target { table, setting }),
@@ -129,6 +128,8 @@ async fn targets(
         }
     }
     if let Some(w) = &a.warehouse {
+        // A warehouse's tables are discovered on main; a branch is named per table.
+        global.refuse_branch("auto-tag --warehouse")?;
         let store = open_location(w, &opts)?;
         let d = discover(&store, &a.databases, overrides, stop).await?;
         found.extend(d.targets);

@@ -7,7 +7,7 @@ use super::output::{self, Printer};
 use super::{Command, GlobalArgs};
 use tagkeeper::format::ids::{SnapshotId, TagName};
 use tagkeeper::inspect;
-use tagkeeper::table::{Table, VersionSpec};
+use tagkeeper::table::VersionSpec;
 use tagkeeper::{Error, Result};
 
 /// Commands that take only a table.
@@ -94,6 +94,23 @@ pub(crate) struct DiffArgs {
 
 /// Run a command; the exit code (0 unless the command's report says otherwise).
 pub(crate) async fn run(command: Command, global: &GlobalArgs, printer: &Printer) -> Result<u8> {
+    let no_branch = match &command {
+        Command::RemoveOrphanFiles(_) => {
+            Some("remove-orphan-files (it always covers every branch)")
+        }
+        Command::CreateTable(_) => Some("create-table"),
+        Command::ApplyPlan(_) => Some("apply-plan"),
+        Command::Demo(_) => Some("demo"),
+        Command::Branches(_)
+        | Command::CreateBranch(_)
+        | Command::RenameBranch(_)
+        | Command::FastForward(_)
+        | Command::DeleteBranch(_) => Some("a branch command (it names its branches itself)"),
+        _ => None,
+    };
+    if let Some(what) = no_branch {
+        global.refuse_branch(what)?;
+    }
     match command {
         Command::RemoveOrphanFiles(a) => super::orphans_cmd::run_orphans(a, global, printer).await,
         Command::Check(a) => super::orphans_cmd::run_check(a, global, printer).await,
@@ -102,28 +119,27 @@ pub(crate) async fn run(command: Command, global: &GlobalArgs, printer: &Printer
 }
 
 async fn run_plain(command: Command, global: &GlobalArgs, printer: &Printer) -> Result<()> {
-    let opts = global.store_options();
     match command {
         Command::Snapshots(a) => {
-            let table = Table::open(&a.table, &opts).await?;
+            let table = global.open(&a.table).await?;
             let report = inspect::snapshots(&table).await?;
             printer.warnings(&report.warnings);
             printer.report(&report, output::snapshots_text)
         }
         Command::Tags(a) => {
-            let table = Table::open(&a.table.table, &opts).await?;
+            let table = global.open(&a.table.table).await?;
             let report = inspect::tags_with(&table, a.sizes).await?;
             printer.report(&report, output::tags_text)
         }
         Command::Files(a) => {
             let spec = a.version.spec()?;
-            let table = Table::open(&a.table.table, &opts).await?;
+            let table = global.open(&a.table.table).await?;
             let report = inspect::files(&table, &spec).await?;
             printer.report(&report, output::files_text)
         }
         Command::Read(a) => super::read_cmd::run(a, global, printer).await,
         Command::Diff(a) => {
-            let table = Table::open(&a.table.table, &opts).await?;
+            let table = global.open(&a.table.table).await?;
             let (from, to) =
                 futures::try_join!(table.version_named(&a.from), table.version_named(&a.to))?;
             let report = inspect::diff(&table, &from, &to).await?;
@@ -148,11 +164,16 @@ async fn run_plain(command: Command, global: &GlobalArgs, printer: &Printer) -> 
         Command::ClearConsumers(a) => super::consumers_cmd::clear(a, global, printer).await,
         Command::ExpireConsumers(a) => super::consumers_cmd::expire(a, global, printer).await,
         Command::RollbackTo(a) => super::rollback_cmd::run(a, global, printer).await,
+        Command::Branches(a) => super::branch_cmds::list(a, global, printer).await,
+        Command::CreateBranch(a) => super::branch_cmds::create(a, global, printer).await,
+        Command::RenameBranch(a) => super::branch_cmds::rename(a, global, printer).await,
+        Command::FastForward(a) => super::branch_cmds::fast_forward(a, global, printer).await,
+        Command::DeleteBranch(a) => super::branch_cmds::delete(a, global, printer).await,
         Command::Demo(a) => super::demo::run(a, global, printer).await,
         // Dispatched by `run`: their reports set the exit code.
         Command::RemoveOrphanFiles(_) | Command::Check(_) => Ok(()),
         Command::Schema(a) => {
-            let table = Table::open(&a.table, &opts).await?;
+            let table = global.open(&a.table).await?;
             let report = inspect::schema(&table).await?;
             printer.report(&report, output::schema_text)
         }

@@ -9,7 +9,6 @@ use tagkeeper::clock::{Clock, SystemClock};
 use tagkeeper::error::incomplete;
 use tagkeeper::format::duration::parse_duration;
 use tagkeeper::ops::consumers::{self, ConsumersDeleted, ConsumersReport, ResetReport};
-use tagkeeper::table::Table;
 use tagkeeper::{Error, Result};
 
 /// `consumers` arguments.
@@ -75,7 +74,7 @@ pub(crate) fn cutoff(o: &str, now: i64) -> Result<i64> {
 }
 
 pub(crate) async fn list(a: ConsumersArgs, global: &GlobalArgs, printer: &Printer) -> Result<()> {
-    let table = Table::open(&a.table, &global.store_options()).await?;
+    let table = global.open(&a.table).await?;
     let report = consumers::list(&table).await?;
     printer.report(&report, list_text)
 }
@@ -111,7 +110,7 @@ pub(crate) async fn reset(
     global: &GlobalArgs,
     printer: &Printer,
 ) -> Result<()> {
-    let table = Table::open(&a.table, &global.store_options()).await?;
+    let table = global.open(&a.table).await?;
     let report = consumers::reset(&table, &a.id, a.snapshot).await?;
     printer.report(&report, reset_text)
 }
@@ -130,7 +129,7 @@ pub(crate) async fn clear(
     global: &GlobalArgs,
     printer: &Printer,
 ) -> Result<()> {
-    let table = Table::open(&a.table, &global.store_options()).await?;
+    let table = global.open(&a.table).await?;
     let report = consumers::clear(
         &table,
         a.including.as_deref(),
@@ -147,7 +146,7 @@ pub(crate) async fn expire(
     global: &GlobalArgs,
     printer: &Printer,
 ) -> Result<()> {
-    let table = Table::open(&a.table, &global.store_options()).await?;
+    let table = global.open(&a.table).await?;
     let now = SystemClock.now_millis();
     let cut = match &a.older_than {
         Some(o) => cutoff(o, now)?,

@@ -9,7 +9,6 @@ use tagkeeper::clock::{Clock, SystemClock};
 use tagkeeper::error::incomplete;
 use tagkeeper::format::duration::parse_duration;
 use tagkeeper::ops::expire::{expire_with_progress, plan, ExpireOptions, ExpireReport};
-use tagkeeper::table::Table;
 use tagkeeper::{Error, FailedDeletion, Result};
 
 /// `expire-snapshots` arguments. Defaults come from the table's options.
@@ -40,7 +39,7 @@ pub(crate) struct ExpireArgs {
 }
 
 pub(crate) async fn run(a: ExpireArgs, global: &GlobalArgs, printer: &Printer) -> Result<()> {
-    let table = Table::open(&a.table, &global.store_options()).await?;
+    let table = global.open(&a.table).await?;
     let schema = table.latest_schema().await?;
     let mut opts = ExpireOptions::from_table(&schema.options)?;
     let now = SystemClock.now_millis();
@@ -170,7 +169,8 @@ pub(crate) async fn run_expire_changelogs(
     printer: &Printer,
 ) -> Result<()> {
     use tagkeeper::ops::expire_changelogs::{self as ec, ChangelogOptions, ExpireChangelogsReport};
-    let table = Table::open(&a.table, &global.store_options()).await?;
+    global.refuse_branch("expire-changelogs")?;
+    let table = global.open(&a.table).await?;
     let now = SystemClock.now_millis();
     let mut opts = ChangelogOptions::procedure_defaults();
     if let Some(v) = a.retain_min {
@@ -261,7 +261,7 @@ pub(crate) async fn run_expire_tags(
     global: &GlobalArgs,
     printer: &Printer,
 ) -> Result<()> {
-    let table = Table::open(&a.table, &global.store_options()).await?;
+    let table = global.open(&a.table).await?;
     let older_than = match &a.older_than {
         None => None,
         Some(ts) => {
@@ -320,7 +320,7 @@ pub(crate) async fn run_maintain(
     global: &GlobalArgs,
     printer: &Printer,
 ) -> Result<()> {
-    let table = Table::open(&a.table, &global.store_options()).await?;
+    let table = global.open(&a.table).await?;
     let report = tagkeeper::ops::expire_tags::maintain(&table, &SystemClock, a.dry_run).await?;
     printer.warnings(&report.notes);
     printer.warnings(&report.snapshots.plan.skipped);

@@ -1,6 +1,7 @@
 //! Argument parsing, the runtime, exit codes and error rendering.
 
 mod auto_tag_cmd;
+mod branch_cmds;
 mod commands;
 mod consumers_cmd;
 mod demo;
@@ -59,9 +60,34 @@ pub(crate) struct GlobalArgs {
     /// Overrides the environment. Values are never printed.
     #[arg(long = "store-option", global = true, value_name = "KEY=VALUE", value_parser = parse_key_value)]
     store_options: Vec<(String, String)>,
+    /// Work on this branch of the table (`branch/branch-NAME/`) instead of main: its snapshots,
+    /// tags and schemas; data files and manifests stay the table's, and deletions are decided
+    /// over every branch. Not for remove-orphan-files, expire-changelogs, create-table, apply-plan, demo, the
+    /// branch commands, or with --plan-out.
+    #[arg(long, global = true, value_name = "NAME")]
+    branch: Option<String>,
 }
 
 impl GlobalArgs {
+    /// Open the table at `location`, or its branch selected with `--branch`.
+    pub(crate) async fn open(&self, location: &str) -> tagkeeper::Result<tagkeeper::table::Table> {
+        let table = tagkeeper::table::Table::open(location, &self.store_options()).await?;
+        match &self.branch {
+            None => Ok(table),
+            Some(name) => table.branch(name).await,
+        }
+    }
+
+    /// Fail when `--branch` was given to a command that does not take it.
+    pub(crate) fn refuse_branch(&self, what: &str) -> tagkeeper::Result<()> {
+        match &self.branch {
+            None => Ok(()),
+            Some(b) => Err(tagkeeper::Error::InvalidArgument(format!(
+                "--branch {b}: {what} does not take --branch"
+            ))),
+        }
+    }
+
     fn store_options(&self) -> StoreOptions {
         StoreOptions {
             options: self.store_options.clone(),
@@ -127,6 +153,17 @@ enum Command {
     /// rollback-to, remove-orphan-files),
     /// exactly as saved, unless the table changed since (then: conflict, nothing done).
     ApplyPlan(plan_cmd::ApplyPlanArgs),
+    /// List the table's branches: where each came from, its latest snapshot, snapshots and tags.
+    Branches(branch_cmds::BranchesArgs),
+    /// Create a branch: empty (main's schemas), or from a tag or a retained snapshot.
+    CreateBranch(branch_cmds::CreateBranchArgs),
+    /// Rename a branch (re-run to finish an interrupted rename).
+    RenameBranch(branch_cmds::RenameBranchArgs),
+    /// Replace main's snapshots, schemas and tags from the branch's earliest snapshot on with
+    /// the branch's (Paimon's fast_forward).
+    FastForward(branch_cmds::FastForwardArgs),
+    /// Delete branches and the files only they kept (plan-first; --dry-run prints the plan).
+    DeleteBranch(branch_cmds::DeleteBranchArgs),
     /// Build a sample warehouse (a month of daily commits and weekly tags) and tour it.
     Demo(demo::DemoArgs),
 }

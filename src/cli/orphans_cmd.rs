@@ -10,7 +10,6 @@ use tagkeeper::error::incomplete;
 use tagkeeper::format::duration::parse_duration;
 use tagkeeper::ops::check::{check, CheckOptions, CheckReport};
 use tagkeeper::ops::orphans::{remove_orphan_files, OrphanOptions, OrphanReport};
-use tagkeeper::table::Table;
 use tagkeeper::{Error, Result};
 
 /// `remove-orphan-files` arguments.
@@ -53,7 +52,7 @@ pub(crate) async fn run_orphans(
     global: &GlobalArgs,
     printer: &Printer,
 ) -> Result<u8> {
-    let table = Table::open(&a.table, &global.store_options()).await?;
+    let table = global.open(&a.table).await?;
     let clock = SystemClock;
     let now = clock.now_millis();
     let older_than_millis = match &a.older_than {
@@ -157,7 +156,7 @@ pub(crate) fn orphans_text(r: &OrphanReport) -> String {
 }
 
 pub(crate) async fn run_check(a: CheckArgs, global: &GlobalArgs, printer: &Printer) -> Result<u8> {
-    let table = Table::open(&a.table, &global.store_options()).await?;
+    let table = global.open(&a.table).await?;
     let report = check(&table, &CheckOptions { deep: a.deep }).await?;
     printer.warnings(&report.warnings);
     // Problems found end the command with exit 1 and kind `problems_found`, carried by the

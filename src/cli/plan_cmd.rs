@@ -26,6 +26,13 @@ pub(crate) struct ApplyPlanArgs {
 
 /// Write `command`'s plan with the table's fingerprint to `out` (a new file).
 pub(crate) async fn save(table: &Table, command: PlannedCommand, out: &Path) -> Result<()> {
+    if table.is_branch() {
+        // A saved plan records no branch: apply-plan would run it against main.
+        return Err(Error::InvalidArgument(format!(
+            "--plan-out cannot be used with --branch {}: saved plans are for main only",
+            table.branch_name()
+        )));
+    }
     let saved = saved_plan::save(table, command, SystemClock.now_millis()).await?;
     let body = serde_json::to_vec_pretty(&saved)
         .map_err(|e| Error::InvalidArgument(format!("cannot encode the plan: {e}")))?;

@@ -21,7 +21,6 @@ use super::commands::VersionArgs;
 use super::output::Printer;
 use super::{parse_key_value, GlobalArgs};
 use tagkeeper::read::{self, ReadOptions, ReadPlan};
-use tagkeeper::table::Table;
 use tagkeeper::{Error, Result};
 
 /// How rows are written.
@@ -110,7 +109,7 @@ pub(crate) async fn run(a: ReadArgs, global: &GlobalArgs, printer: &Printer) -> 
             "Parquet is binary: use --output FILE, or redirect stdout to a file".into(),
         ));
     }
-    let table = Table::open(&a.table, &global.store_options()).await?;
+    let table = global.open(&a.table).await?;
     let options = ReadOptions {
         version: spec,
         columns: a.columns,

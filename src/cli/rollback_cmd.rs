@@ -12,7 +12,6 @@ use tagkeeper::ops::rollback::{
     pending_journals, plan, ModeName, RollbackMode, RollbackReport, RollbackTarget,
 };
 use tagkeeper::ops::saved_plan::PlannedCommand;
-use tagkeeper::table::Table;
 use tagkeeper::{Error, Result};
 
 const ROLLBACK_HELP: &str = "\
@@ -83,7 +82,7 @@ pub(crate) async fn run(a: RollbackArgs, global: &GlobalArgs, printer: &Printer)
     } else {
         RollbackMode::Destructive { purge: a.purge }
     };
-    let table = Table::open(&a.table, &global.store_options()).await?;
+    let table = global.open(&a.table).await?;
     let dry_run = a.dry_run || a.plan_out.is_some();
     let report = if dry_run {
         // The very plan a real run executes (it fails with a conflict if the table changes

@@ -10,7 +10,6 @@ use tagkeeper::error::incomplete;
 use tagkeeper::format::duration::parse_duration;
 use tagkeeper::format::ids::{SnapshotId, TagName};
 use tagkeeper::ops::tag::{create_tag, CreateTag, TagSource};
-use tagkeeper::table::Table;
 use tagkeeper::{Error, Result};
 
 /// `create-tag` arguments.
@@ -46,7 +45,7 @@ pub(crate) async fn create(a: CreateTagArgs, global: &GlobalArgs, printer: &Prin
         _ => TagSource::Latest,
     };
     let time_retained = retention(a.time_retained.as_deref())?;
-    let table = Table::open(&a.table, &global.store_options()).await?;
+    let table = global.open(&a.table).await?;
     let req = CreateTag {
         name,
         source,
@@ -99,7 +98,7 @@ pub(crate) async fn delete(a: DeleteTagArgs, global: &GlobalArgs, printer: &Prin
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    let table = Table::open(&a.table, &global.store_options()).await?;
+    let table = global.open(&a.table).await?;
     if let Some(out) = &a.plan_out {
         let plan = delete_tag::plan(&table, &names).await?;
         super::plan_cmd::save(&table, PlannedCommand::DeleteTag(plan.clone()), out).await?;
@@ -187,7 +186,7 @@ pub(crate) async fn rename(a: RenameTagArgs, global: &GlobalArgs, printer: &Prin
         reason: "not a tag name".into(),
     })?;
     let to = TagName::new(&a.to)?;
-    let table = Table::open(&a.table, &global.store_options()).await?;
+    let table = global.open(&a.table).await?;
     let r = tagkeeper::ops::tag::rename_tag(&table, &from, &to).await?;
     let failure = incomplete("rename-tag", &r.failed);
     printer.finish(
@@ -238,7 +237,7 @@ pub(crate) async fn replace(
         .snapshot
         .map_or(TagSource::Latest, |id| TagSource::Snapshot(SnapshotId(id)));
     let retained = retention(a.time_retained.as_deref())?;
-    let table = Table::open(&a.table, &global.store_options()).await?;
+    let table = global.open(&a.table).await?;
     let r =
         tagkeeper::ops::tag::replace_tag(&table, &name, &source, retained, &SystemClock).await?;
     if let Some(n) = &r.note {

@@ -10,7 +10,6 @@ use super::GlobalArgs;
 use tagkeeper::clock::SystemClock;
 use tagkeeper::format::binary_row::Datum;
 use tagkeeper::io::{ensure_local_dir, open_location};
-use tagkeeper::table::Table;
 use tagkeeper::write::arrow_types::parse_column_type;
 use tagkeeper::write::input::{read_input, InputFormat};
 use tagkeeper::write::{self, CommitOptions, OverwriteScope, TableSpec};
@@ -108,7 +107,7 @@ pub(crate) async fn create_table(
 }
 
 pub(crate) async fn write_data(a: WriteArgs, global: &GlobalArgs, printer: &Printer) -> Result<()> {
-    let table = Table::open(&a.table, &global.store_options()).await?;
+    let table = global.open(&a.table).await?;
     let schema = table.latest_schema().await?;
     let arrow = write::arrow_types::arrow_schema(&schema)?;
     let mut batches = Vec::new();

@@ -103,6 +103,43 @@ impl TagName {
     }
 }
 
+/// Validate a branch name as Java's `BranchManager.validateBranch` does (not `main`, not blank,
+/// not all digits), and as a safe directory name (`branch/branch-<name>`): no `/`, `\`,
+/// control characters, `.` or `..`.
+pub fn validate_branch_name(name: &str) -> Result<()> {
+    let invalid = |reason: &str| {
+        Error::InvalidArgument(format!(
+            "invalid branch name {:?}: {reason}",
+            truncate_for_message(name)
+        ))
+    };
+    if name == "main" {
+        return Err(invalid(
+            "'main' is the default branch and cannot be used (as in Paimon)",
+        ));
+    }
+    if name.trim().is_empty() {
+        return Err(invalid("a branch name must not be blank"));
+    }
+    if name.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(invalid(
+            "a branch name cannot be a pure numeric string (as in Paimon)",
+        ));
+    }
+    if name.len() > MAX_TAG_NAME_BYTES {
+        return Err(invalid("a branch name must be at most 255 bytes"));
+    }
+    if name.contains('/') || name.contains('\\') || name == "." || name == ".." {
+        return Err(invalid(
+            "a branch name must not contain '/' or '\\', or be '.' or '..'",
+        ));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(invalid("a branch name must not contain control characters"));
+    }
+    Ok(())
+}
+
 impl fmt::Display for TagName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

@@ -124,6 +124,8 @@ pub(crate) async fn read_references_with(
     removed: &(dyn Fn(&Version) -> bool + Sync),
     added: Vec<Version>,
 ) -> Result<References> {
+    // Version keys and manifests are the table root's, also when `table` is a branch.
+    let table = &table.root_table();
     let mut refs = References::default();
     let mut listed = 0u64;
     let mut max_listed: HashMap<&str, Option<i64>> = HashMap::new();

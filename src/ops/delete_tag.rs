@@ -239,13 +239,15 @@ pub async fn plan(table: &Table, names: &[TagName]) -> Result<DeleteTagPlan> {
 }
 
 /// The names of every file the versions of every branch need, except the versions whose files
-/// (keys relative to the table root) are in `removed`: the liveness model's answer for a
-/// command that removes those versions.
+/// (keys relative to `table`'s own root: the branch's, when it is a branch) are in `removed`:
+/// the liveness model's answer for a command that removes those versions.
 pub(crate) async fn needed_without(
     table: &Table,
     operation: &'static str,
     removed: &[String],
 ) -> Result<HashSet<String>> {
+    let removed: Vec<String> = removed.iter().map(|k| table.root_key(k)).collect();
+    let removed = removed.as_slice();
     let branches = table.branches().await?;
     let refs = read_references(table, &branches, operation, &|v: &Version| {
         removed.contains(&v.key)
@@ -384,7 +386,7 @@ pub(crate) async fn reclaimable(
     for name in &mine.lists {
         if free(name) {
             let size = table
-                .store()
+                .root_store()
                 .head_opt(&manifest_key(name))
                 .await?
                 .map_or(0, |o| o.size as i64);
@@ -530,7 +532,9 @@ async fn run_plan(table: &Table, plan: &DeleteTagPlan) -> Result<DeleteTagReport
             .delete_many(std::slice::from_ref(&tag_file))
             .await;
         if let Some(e) = removed.into_iter().find_map(|(_, r)| r.err()) {
-            report.failed.push(FailedDeletion::new(tag_file, &e));
+            report
+                .failed
+                .push(FailedDeletion::new(table.root_key(&tag_file), &e));
             report.deleted_tags.retain(|n| n != &t.name);
             for f in &t.files {
                 untally(&mut report.deleted, f);
@@ -540,7 +544,7 @@ async fn run_plan(table: &Table, plan: &DeleteTagPlan) -> Result<DeleteTagReport
         let mut ordered: Vec<&PlannedFile> = t.files.iter().collect();
         ordered.sort_by_key(|f| f.category);
         let keys: Vec<String> = ordered.iter().map(|f| f.path.clone()).collect();
-        for (key, r) in table.store().delete_many(&keys).await {
+        for (key, r) in table.root_store().delete_many(&keys).await {
             if let Err(e) = r {
                 if let Some(f) = t.files.iter().find(|f| f.path == key) {
                     untally(&mut report.deleted, f);

@@ -318,15 +318,17 @@ async fn plan_range(
     // Java deletes their base and delta lists (index, statistics) with the snapshot when a
     // changelog producer writes changelog files, and keeps them without one (the changelog is
     // then the delta's level-0 files).
+    // On a branch (`--branch`), the branch is "this" table and main is one of the others.
     let mut branches: Vec<Branch> = table.branches().await?;
-    let main_changelogs = decoupled || has_changelogs(table).await?;
-    branches.retain(|b| !b.prefix.is_empty() || main_changelogs);
+    let own_changelogs = decoupled || has_changelogs(table).await?;
+    let me = table.branch_name().to_string();
+    branches.retain(|b| b.name != me || own_changelogs);
     let to_be: Vec<crate::liveness::gather::Version> = if decoupled {
         loaded
             .iter()
             .map(|s| crate::liveness::gather::Version {
                 owner: format!("changelog {} (written by this expiration)", s.id),
-                key: changelog_key(s.id.0),
+                key: table.root_key(&changelog_key(s.id.0)),
                 snapshot: s.clone(),
                 changelog: true,
                 data_lists: !produce_changelog,
@@ -338,14 +340,22 @@ async fn plan_range(
     let branch_needs: HashSet<String> = if branches.is_empty() {
         HashSet::new()
     } else {
-        // Main's version files are the keys outside `branch/`.
-        let main_non_changelog =
-            |v: &crate::liveness::gather::Version| !v.changelog && !v.key.starts_with("branch/");
+        // This branch's version files: main's are the keys outside `branch/`.
+        let own_prefix = format!("{}/", table.root_key("").trim_end_matches('/'));
+        let is_main = !table.is_branch();
+        let own_non_changelog = |v: &crate::liveness::gather::Version| {
+            !v.changelog
+                && if is_main {
+                    !v.key.starts_with("branch/")
+                } else {
+                    v.key.starts_with(&own_prefix)
+                }
+        };
         crate::liveness::gather::read_references_with(
             table,
             &branches,
             "expire-snapshots",
-            &main_non_changelog,
+            &own_non_changelog,
             to_be,
         )
         .await?
@@ -838,7 +848,7 @@ async fn plan_metadata(
             let size = match recorded {
                 Some(n) => n,
                 None => table
-                    .store()
+                    .root_store()
                     .head_opt(&manifest_key(list))
                     .await
                     .ok()
@@ -1025,7 +1035,7 @@ async fn run_plan(
     let total = keys.len() as u64;
     let mut done = 0u64;
     for batch in keys.chunks(DELETE_BATCH) {
-        for (k, res) in table.store().delete_many_detailed(batch).await {
+        for (k, res) in table.root_store().delete_many_detailed(batch).await {
             match res {
                 Ok(Deleted::Now) => {}
                 Ok(Deleted::AlreadyGone) => r.already_gone.push(k),

@@ -94,7 +94,7 @@ pub struct Unfinished {
 /// The journals' name prefixes: (prefix, the command that writes it, the command that finishes
 /// it). `expire-` comes last: `expire-snapshots` journals are `expire-<end>.json`, and
 /// `expire-changelogs-` begins with it.
-const KINDS: [(&str, &str, &str); 6] = [
+const KINDS: [(&str, &str, &str); 8] = [
     (
         "expire-changelogs-",
         "expire-changelogs",
@@ -102,6 +102,12 @@ const KINDS: [(&str, &str, &str); 6] = [
     ),
     ("delete-tag-", "delete-tag", "delete-tag or expire-tags"),
     ("rename-tag-", "rename-tag", "rename-tag"),
+    ("delete-branch-", "delete-branch", "delete-branch"),
+    (
+        "branch-step-",
+        "create-branch or rename-branch",
+        "create-branch or rename-branch",
+    ),
     ("rollback-to-", "rollback-to", "rollback-to"),
     (
         "remove-orphan-files-",

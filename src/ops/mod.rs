@@ -2,6 +2,7 @@
 //! `check` only reads.
 
 pub mod auto_tag;
+pub mod branch;
 pub mod check;
 pub mod consumers;
 pub mod delete_tag;

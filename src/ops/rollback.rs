@@ -779,7 +779,7 @@ async fn resume_destructive(
                     .filter(|f| !done.plan.unreferenced.iter().any(|d| d.path == f.path))
                     .collect();
                 let keys: Vec<String> = left.iter().map(|f| f.path.clone()).collect();
-                for (k, r) in table.store().delete_many(&keys).await {
+                for (k, r) in table.root_store().delete_many(&keys).await {
                     if let Err(e) = r {
                         done.failed.push(FailedDeletion::new(k, &e));
                     }
@@ -973,7 +973,7 @@ async fn destructive(table: &Table, r: &mut RollbackReport, target: &Snapshot) -
             files.sort_by_key(|f| f.category);
             files.into_iter().map(|f| f.path).collect()
         };
-        for (key, r) in table.store().delete_many(&keys).await {
+        for (key, r) in table.root_store().delete_many(&keys).await {
             if let Err(e) = r {
                 failed.push(FailedDeletion::new(key, &e));
             }

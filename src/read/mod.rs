@@ -219,7 +219,7 @@ pub async fn plan(table: &Table, options: &ReadOptions) -> Result<ReadPlan> {
     };
     let arrow_schema = layout.arrow_schema(&schemas);
     let ctx = FileContext {
-        store: table.store().clone(),
+        store: table.root_store().clone(),
         targets: Arc::new(layout.targets.clone()),
         schemas: Arc::new(schemas),
         key_value,

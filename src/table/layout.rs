@@ -22,6 +22,14 @@ pub const CONSUMER_DIR: &str = "consumer";
 /// `branch/`.
 pub const BRANCH_DIR: &str = "branch";
 
+/// The default branch's name.
+pub const MAIN_BRANCH: &str = "main";
+
+/// `branch/branch-<name>`: a branch's root relative to the table root.
+pub fn branch_prefix(name: &str) -> String {
+    format!("{BRANCH_DIR}/branch-{name}")
+}
+
 /// `snapshot/snapshot-<id>`.
 pub fn snapshot_key(id: SnapshotId) -> String {
     format!("{SNAPSHOT_DIR}/snapshot-{}", id.0)

@@ -33,10 +33,19 @@ use layout::*;
 /// Manifests read at once for one version (the store's semaphore bounds requests further).
 const MANIFEST_READ_AHEAD: usize = 64;
 
-/// A Paimon table in a store.
+/// A Paimon table in a store, or one of its branches.
+///
+/// A branch's snapshots, tags, schemas, changelogs and consumers live under
+/// `branch/branch-<name>/` ([`Table::store`]); its manifests, index, statistics and data files
+/// are main's ([`Table::root_store`]), as in Java (`FileStorePathFactory`'s root is always the
+/// table path).
 #[derive(Debug, Clone)]
 pub struct Table {
     store: TableStore,
+    /// The table root, when `store` is a branch's directory.
+    root: Option<TableStore>,
+    /// The branch name, when this is a branch.
+    branch: Option<String>,
 }
 
 /// The snapshot ids a table retains, from a listing of `snapshot/`, and what its hints say.
@@ -87,11 +96,12 @@ pub struct LiveFile {
     pub external: bool,
 }
 
-/// A branch: its name and a table over its metadata directory.
+/// A branch: its name and the branch as a table.
 ///
 /// A branch's snapshots, tags, schemas, changelogs and consumers live under
-/// `branch/branch-<name>/`, but its manifests and data files are main's: read those through the
-/// main table, never through [`Branch::table`] (paimon-format.md §1, §7.9).
+/// `branch/branch-<name>/`, but its manifests and data files are main's: [`Branch::table`]
+/// reads its metadata through [`Table::store`] and manifests through [`Table::root_store`]
+/// (paimon-format.md §1, §7.9).
 #[derive(Debug, Clone)]
 pub struct Branch {
     /// `main`, or the name after `branch-`.
@@ -134,7 +144,69 @@ pub struct NamedTag {
 impl Table {
     /// A table over an already rooted store. Does no I/O.
     pub fn new(store: TableStore) -> Self {
-        Table { store }
+        Table {
+            store,
+            root: None,
+            branch: None,
+        }
+    }
+
+    /// This table's branch `name` as a table (`main` is the table itself), or
+    /// [`Error::BranchNotFound`] when `branch/branch-<name>/` holds no schema. Does no other I/O.
+    pub async fn branch(&self, name: &str) -> Result<Table> {
+        let root = self.root_table();
+        if name == MAIN_BRANCH {
+            return Ok(root);
+        }
+        crate::format::ids::validate_branch_name(name)?;
+        let t = root.branch_unchecked(name)?;
+        if t.schema_ids().await?.is_empty() {
+            let names: Vec<String> = root.branches().await?.into_iter().map(|b| b.name).collect();
+            return Err(Error::BranchNotFound {
+                name: name.to_string(),
+                available: names.join(", "),
+            });
+        }
+        Ok(t)
+    }
+
+    /// The branch `name` of this table without checking that it exists.
+    pub(crate) fn branch_unchecked(&self, name: &str) -> Result<Table> {
+        let root = self.root_store().clone();
+        Ok(Table {
+            store: root.child(&branch_prefix(name))?,
+            root: Some(root),
+            branch: Some(name.to_string()),
+        })
+    }
+
+    /// The table itself (main), also when this is a branch.
+    pub fn root_table(&self) -> Table {
+        Table::new(self.root_store().clone())
+    }
+
+    /// The store rooted at the table itself, where manifests, index, statistics and data files
+    /// live (the same as [`Table::store`] unless this is a branch).
+    pub fn root_store(&self) -> &TableStore {
+        self.root.as_ref().unwrap_or(&self.store)
+    }
+
+    /// `main`, or the branch's name.
+    pub fn branch_name(&self) -> &str {
+        self.branch.as_deref().unwrap_or(MAIN_BRANCH)
+    }
+
+    /// True when this is a branch other than main.
+    pub fn is_branch(&self) -> bool {
+        self.branch.is_some()
+    }
+
+    /// A key of this branch's metadata (`snapshot/…`), relative to the table root.
+    pub fn root_key(&self, key: &str) -> String {
+        match &self.branch {
+            None => key.to_string(),
+            Some(name) => format!("{}/{key}", branch_prefix(name)),
+        }
     }
 
     /// Open the table at a location and check that it is a Paimon table.
@@ -156,12 +228,14 @@ impl Table {
 
     /// Main and every `branch/branch-<name>/` directory, main first. Does not check that a
     /// branch holds a table: callers that need its schema read it.
+    /// Lists the table root's branches also when this is a branch.
     pub async fn branches(&self) -> Result<Vec<Branch>> {
-        let (_, dirs) = self.store.list_dir(BRANCH_DIR).await?;
+        let root = self.root_table();
+        let (_, dirs) = root.store.list_dir(BRANCH_DIR).await?;
         let mut out = vec![Branch {
-            name: "main".to_string(),
+            name: MAIN_BRANCH.to_string(),
             prefix: String::new(),
-            table: self.clone(),
+            table: root.clone(),
         }];
         let mut names: Vec<String> = dirs
             .iter()
@@ -172,11 +246,10 @@ impl Table {
             .collect();
         names.sort();
         for name in names {
-            let prefix = format!("{BRANCH_DIR}/branch-{name}");
             out.push(Branch {
-                table: Table::new(self.store.child(&prefix)?),
+                table: root.branch_unchecked(&name)?,
+                prefix: branch_prefix(&name),
                 name,
-                prefix,
             });
         }
         Ok(out)
@@ -195,6 +268,11 @@ impl Table {
 
     async fn get(&self, key: &str) -> Result<Option<Bytes>> {
         self.store.get_opt(key).await
+    }
+
+    /// A key under the table root (manifests), also for a branch.
+    async fn get_root(&self, key: &str) -> Result<Option<Bytes>> {
+        self.root_store().get_opt(key).await
     }
 
     /// Ids of the files in a versioned directory (`snapshot-N`, `schema-N`).
@@ -406,20 +484,26 @@ impl Table {
         referenced_by: &str,
     ) -> Result<Vec<ManifestFileMeta>> {
         let key = manifest_key(name);
-        let bytes = self.get(&key).await?.ok_or_else(|| Error::MissingFile {
-            path: key.clone(),
-            referenced_by: referenced_by.to_string(),
-        })?;
+        let bytes = self
+            .get_root(&key)
+            .await?
+            .ok_or_else(|| Error::MissingFile {
+                path: key.clone(),
+                referenced_by: referenced_by.to_string(),
+            })?;
         decode_manifest_list(&bytes, &key)
     }
 
     /// Read a manifest named by `referenced_by`.
     pub async fn manifest(&self, name: &str, referenced_by: &str) -> Result<Vec<ManifestEntry>> {
         let key = manifest_key(name);
-        let bytes = self.get(&key).await?.ok_or_else(|| Error::MissingFile {
-            path: key.clone(),
-            referenced_by: referenced_by.to_string(),
-        })?;
+        let bytes = self
+            .get_root(&key)
+            .await?
+            .ok_or_else(|| Error::MissingFile {
+                path: key.clone(),
+                referenced_by: referenced_by.to_string(),
+            })?;
         decode_manifest(&bytes, &key)
     }
 
@@ -434,10 +518,13 @@ impl Table {
         referenced_by: &str,
     ) -> Result<Vec<ManifestEntry>> {
         let key = manifest_key(&meta.file_name);
-        let bytes = self.get(&key).await?.ok_or_else(|| Error::MissingFile {
-            path: key.clone(),
-            referenced_by: referenced_by.to_string(),
-        })?;
+        let bytes = self
+            .get_root(&key)
+            .await?
+            .ok_or_else(|| Error::MissingFile {
+                path: key.clone(),
+                referenced_by: referenced_by.to_string(),
+            })?;
         // Decoding first: a file that does not decode says so; one that decodes but is not
         // what the list recorded is caught after.
         let entries = decode_manifest(&bytes, &key)?;
@@ -532,10 +619,13 @@ impl Table {
             return Ok(Vec::new());
         };
         let key = manifest_key(name);
-        let bytes = self.get(&key).await?.ok_or_else(|| Error::MissingFile {
-            path: key.clone(),
-            referenced_by: owner.to_string(),
-        })?;
+        let bytes = self
+            .get_root(&key)
+            .await?
+            .ok_or_else(|| Error::MissingFile {
+                path: key.clone(),
+                referenced_by: owner.to_string(),
+            })?;
         decode_index_manifest(&bytes, &key)
     }
 

@@ -237,7 +237,7 @@ pub async fn remove(table: &Table, keys: &[String]) {
     if keys.is_empty() {
         return;
     }
-    for (key, r) in table.store().delete_many(keys).await {
+    for (key, r) in table.root_store().delete_many(keys).await {
         if let Err(e) = r {
             tracing::warn!("could not remove unreferenced {key}: {e}");
         }

@@ -232,7 +232,7 @@ impl DataWriter {
         );
         let size = bytes.len() as i64;
         self.table
-            .store()
+            .root_store()
             .put_overwrite(&key, Bytes::from(bytes))
             .await?;
         let creation = self.clock.now_local().and_utc().timestamp_millis();

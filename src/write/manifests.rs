@@ -104,7 +104,7 @@ impl ManifestWriter {
         let size = bytes.len() as i64;
         let key = manifest_key(&name);
         self.table
-            .store()
+            .root_store()
             .put_overwrite(&key, Bytes::from(bytes))
             .await?;
         self.written.push(key);

@@ -149,7 +149,7 @@ async fn merge_candidates(
             .iter()
             .map(|m| async move {
                 let key = crate::table::layout::manifest_key(&m.file_name);
-                let bytes = table.store().get_opt(&key).await?.ok_or_else(|| {
+                let bytes = table.root_store().get_opt(&key).await?.ok_or_else(|| {
                     crate::Error::MissingFile {
                         path: key.clone(),
                         referenced_by: "the manifest merge".into(),

@@ -12,6 +12,7 @@
 mod as_latest;
 mod auto_tag;
 mod bad_input;
+mod branches;
 mod changelogs;
 mod check;
 mod cli;

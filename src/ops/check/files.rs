@@ -241,7 +241,7 @@ async fn footer_rows(
     if size < 12 {
         return Ok(Err(format!("{size} bytes is too short for a Parquet file")));
     }
-    let Some(tail) = table.store().get_range(key, size - 8..size).await? else {
+    let Some(tail) = table.root_store().get_range(key, size - 8..size).await? else {
         return Ok(Err("vanished while being checked".into()));
     };
     let tail = match FooterTail::try_from(tail.as_ref()) {
@@ -255,7 +255,7 @@ async fn footer_rows(
         )));
     }
     let Some(meta) = table
-        .store()
+        .root_store()
         .get_range(key, size - 8 - len..size - 8)
         .await?
     else {

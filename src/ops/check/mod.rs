@@ -163,7 +163,11 @@ struct Version {
 type Listed = BTreeMap<String, u64>;
 
 /// Check a table.
+///
+/// A check always covers the whole table, every branch included: on a branch (`--branch`)
+/// it checks from the table root.
 pub async fn check(table: &Table, opts: &CheckOptions) -> Result<CheckReport> {
+    let table = &table.root_table();
     let mut r = CheckReport {
         deep: opts.deep,
         ..CheckReport::default()
