@@ -146,14 +146,12 @@ impl Column {
             (Column::Date(b), Value::Date(x)) => b.append_value(*x),
             (Column::TimeMillis(b), Value::TimeMillis(x)) => b.append_value(*x),
             (Column::TimeMicros(b), Value::TimeMicros(x)) => b.append_value(*x),
-            (
-                Column::TsMillis(b),
-                Value::TimestampMillis(x) | Value::LocalTimestampMillis(x),
-            ) => b.append_value(*x),
-            (
-                Column::TsMicros(b),
-                Value::TimestampMicros(x) | Value::LocalTimestampMicros(x),
-            ) => b.append_value(*x),
+            (Column::TsMillis(b), Value::TimestampMillis(x) | Value::LocalTimestampMillis(x)) => {
+                b.append_value(*x)
+            }
+            (Column::TsMicros(b), Value::TimestampMicros(x) | Value::LocalTimestampMicros(x)) => {
+                b.append_value(*x)
+            }
             (Column::Decimal(b), Value::Decimal(d)) => {
                 let bytes: Vec<u8> = d.try_into().map_err(|e| format!("a decimal: {e}"))?;
                 b.append_value(unscaled(&bytes)?)
@@ -363,7 +361,10 @@ mod tests {
                     Value::Union(1, Box::new(Value::String(format!("n{i}"))))
                 },
             );
-            r.put("day", Value::Union(1, Box::new(Value::Date(19000 + i as i32))));
+            r.put(
+                "day",
+                Value::Union(1, Box::new(Value::Date(19000 + i as i32))),
+            );
             w.append(r).unwrap();
         }
         let bytes = Bytes::from(w.into_inner().unwrap());
@@ -373,7 +374,10 @@ mod tests {
             .collect::<Result<_>>()
             .unwrap();
         assert_eq!(
-            batches.iter().map(RecordBatch::num_rows).collect::<Vec<_>>(),
+            batches
+                .iter()
+                .map(RecordBatch::num_rows)
+                .collect::<Vec<_>>(),
             vec![2, 2, 1]
         );
         let b = arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap();

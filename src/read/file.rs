@@ -14,6 +14,7 @@ use parquet::arrow::ProjectionMask;
 use parquet::errors::ParquetError;
 use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
 
+use super::avro_file::AvroBatches;
 use super::evolve::{map_file, TargetColumn};
 use super::merge::ChunkStream;
 use crate::error::{Error, Result};
@@ -53,6 +54,9 @@ pub(crate) async fn open(
     batch_size: usize,
     limit: Option<usize>,
 ) -> Result<ChunkStream> {
+    if file.key.ends_with(".avro") {
+        return open_avro(ctx, file, batch_size, limit).await;
+    }
     let reader = StoreReader {
         store: ctx.store.clone(),
         key: file.key.clone(),
@@ -81,6 +85,36 @@ pub(crate) async fn open(
             Ok(b) => mapping.apply(&b, &targets, &key),
             Err(e) => Err(read_error(&key, e)),
         })
+        .boxed())
+}
+
+/// An Avro data file: its bytes, decoded batch by batch ([`super::avro_file`]).
+async fn open_avro(
+    ctx: &FileContext,
+    file: &DataFile,
+    batch_size: usize,
+    limit: Option<usize>,
+) -> Result<ChunkStream> {
+    let bytes = ctx.store.get_opt(&file.key).await?.ok_or_else(|| {
+        Error::data_file(
+            &file.key,
+            format!(
+                "it does not exist, but {} lists it: the table has lost data",
+                ctx.version
+            ),
+        )
+    })?;
+    let batches = AvroBatches::open(bytes, &file.key, batch_size, limit)?;
+    let mapping = map_file(
+        &batches.schema(),
+        ctx.schemas.get(&file.schema_id),
+        &ctx.targets,
+        ctx.key_value,
+        &file.key,
+    )?;
+    let (key, targets) = (file.key.clone(), Arc::clone(&ctx.targets));
+    Ok(futures::stream::iter(batches)
+        .map(move |batch| batch.and_then(|b| mapping.apply(&b, &targets, &key)))
         .boxed())
 }
 

@@ -41,6 +41,7 @@
 //! # }
 //! ```
 
+mod avro_file;
 mod evolve;
 mod file;
 mod merge;
@@ -397,9 +398,10 @@ fn check_file(f: &LiveFile) -> Result<()> {
             f.path
         )));
     }
-    if !name.ends_with(".parquet") {
+    if !name.ends_with(".parquet") && !name.ends_with(".avro") {
         return Err(Error::Unsupported(format!(
-            "data file {} is not Parquet; tagkeeper reads Parquet data files only",
+            "data file {} is neither Parquet nor Avro; tagkeeper reads Parquet and Avro data \
+             files only (ORC is not supported yet)",
             f.path
         )));
     }
