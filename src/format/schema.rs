@@ -104,6 +104,24 @@ impl TableSchema {
         self.fields.iter().find(|f| f.name == name)
     }
 
+    /// Refuse `command` on a table with Iceberg-compatible metadata (`metadata.iceberg.storage`
+    /// set to anything but `disabled`). Java keeps that metadata in step from its commit and tag
+    /// callbacks; tagkeeper does not write it yet, and a tag, rollback or expiry it made would
+    /// leave the Iceberg view stale (an Iceberg ref to an expired snapshot breaks every Iceberg
+    /// query: Paimon #6425). Refusing keeps both views consistent until it does.
+    pub fn refuse_iceberg_compat(&self, command: &str) -> Result<()> {
+        match self.option("metadata.iceberg.storage") {
+            None => Ok(()),
+            Some(v) if v.eq_ignore_ascii_case("disabled") => Ok(()),
+            Some(v) => Err(Error::Unsupported(format!(
+                "{command}: the table keeps Iceberg-compatible metadata \
+                 (metadata.iceberg.storage = {v}), which tagkeeper does not update yet; run it \
+                 through Java Paimon (Flink or Spark procedures), whose callbacks keep the \
+                 Iceberg metadata in step"
+            ))),
+        }
+    }
+
     /// An option's value.
     pub fn option(&self, key: &str) -> Option<&str> {
         self.options

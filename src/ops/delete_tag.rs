@@ -136,6 +136,10 @@ const JOURNAL: &str = "delete-tag";
 /// version of any branch needs, by the liveness model (`crate::liveness`). A tag that is not a
 /// consistent copy of a snapshot is refused as corrupt before anything is decided.
 pub async fn plan(table: &Table, names: &[TagName]) -> Result<DeleteTagPlan> {
+    table
+        .latest_schema()
+        .await?
+        .refuse_iceberg_compat("delete-tag")?;
     let all: Vec<NamedTag> = table.tags().await?;
     let range = table.snapshot_range().await?;
     let mut victims: Vec<&NamedTag> = Vec::new();

@@ -230,7 +230,9 @@ async fn plan_range(
     range: &SnapshotRange,
 ) -> Result<ExpirePlan> {
     let tags = table.tags().await?;
-    let schema_options = table.latest_schema().await?.options.clone();
+    let schema = table.latest_schema().await?;
+    schema.refuse_iceberg_compat("expire-snapshots")?;
+    let schema_options = schema.options.clone();
     let decoupled = opts.changelog_decoupled(&schema_options);
     // Java's `produceChangelog`: `changelog-producer` other than `none`.
     let produce_changelog = schema_options

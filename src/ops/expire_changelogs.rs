@@ -205,6 +205,10 @@ pub async fn plan(
     now_millis: i64,
 ) -> Result<ExpireChangelogsPlan> {
     opts.validate()?;
+    table
+        .latest_schema()
+        .await?
+        .refuse_iceberg_compat("expire-changelogs")?;
     let mut p = ExpireChangelogsPlan {
         expired_changelogs: Vec::new(),
         new_earliest: None,

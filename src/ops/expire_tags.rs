@@ -59,6 +59,10 @@ async fn expiring(
     clock: &dyn Clock,
     older_than: Option<NaiveDateTime>,
 ) -> Result<Vec<TagName>> {
+    table
+        .latest_schema()
+        .await?
+        .refuse_iceberg_compat("expire-tags")?;
     let mut names = expired_tags(table, clock, older_than).await?;
     for n in crate::ops::auto_tag::over_max(table, &[]).await? {
         if !names.contains(&n) {
@@ -129,6 +133,7 @@ pub struct MaintainReport {
 /// expiration, then — with the decoupled changelog lifecycle — changelog expiration.
 pub async fn maintain(table: &Table, clock: &dyn Clock, dry_run: bool) -> Result<MaintainReport> {
     let schema = table.latest_schema().await?;
+    schema.refuse_iceberg_compat("maintain")?;
     let opt = |k: &str| schema.option(k).map(str::to_string);
     let mut notes = Vec::new();
     let run = AutoTagRun {

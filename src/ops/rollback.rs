@@ -272,6 +272,10 @@ pub async fn plan(
     target: &RollbackTarget,
     mode: RollbackMode,
 ) -> Result<RollbackPlan> {
+    table
+        .latest_schema()
+        .await?
+        .refuse_iceberg_compat("rollback-to")?;
     let mut notes = Vec::new();
     let resolved = resolve(table, target, &mut notes).await?;
     let range = table.snapshot_range().await?;

@@ -74,6 +74,8 @@ pub async fn create_tag(
     req: &CreateTag,
     clock: &dyn Clock,
 ) -> Result<CreateTagReport> {
+    let schema = table.latest_schema().await?;
+    schema.refuse_iceberg_compat("create-tag")?;
     let mut warnings = Vec::new();
     if req.name.is_all_digits() {
         warnings.push(format!(
@@ -84,11 +86,7 @@ pub async fn create_tag(
     let (snapshot, origin) = resolve_source(table, &req.source).await?;
     let retained = match req.time_retained {
         Some(d) => Some(d),
-        None => match table
-            .latest_schema()
-            .await?
-            .option("tag.default-time-retained")
-        {
+        None => match schema.option("tag.default-time-retained") {
             None => None,
             Some(v) => Some(parse_duration(v).map_err(|e| {
                 Error::InvalidArgument(format!("table option tag.default-time-retained: {e}"))
@@ -250,6 +248,10 @@ const RENAME_JOURNAL: &str = "rename-tag";
 /// journaled first: a crash in between leaves both names, and the next rename-tag (this one or
 /// any other) finishes it.
 pub async fn rename_tag(table: &Table, from: &TagName, to: &TagName) -> Result<RenameTagReport> {
+    table
+        .latest_schema()
+        .await?
+        .refuse_iceberg_compat("rename-tag")?;
     let finished = resume_renames(table).await?;
     let mut report = rename_once(table, from, to, true).await?;
     report.resumed |= finished.iter().any(|(f, t)| f == from && t == to);
@@ -390,6 +392,10 @@ pub async fn replace_tag(
     time_retained: Option<Duration>,
     clock: &dyn Clock,
 ) -> Result<ReplaceTagReport> {
+    table
+        .latest_schema()
+        .await?
+        .refuse_iceberg_compat("replace-tag")?;
     let old = table.load_tag(name).await?;
     let (snapshot, _) = resolve_source(table, source).await?;
     let new = Tag {

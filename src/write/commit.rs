@@ -125,6 +125,7 @@ pub async fn commit(
     opts: &CommitOptions,
 ) -> Result<CommitOutcome> {
     let schema = table.latest_schema().await?;
+    schema.refuse_iceberg_compat("write")?;
     if let Some(OverwriteScope::Partition(spec)) = &request.overwrite {
         if let Some(f) = request.files.iter().find(|f| {
             !in_scope(

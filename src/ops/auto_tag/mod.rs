@@ -143,8 +143,13 @@ pub async fn settings(table: &Table, overrides: &[(String, String)]) -> Result<S
             .map(|(_, v)| v.clone())
             .or_else(|| schema.option(k).map(str::to_string))
     };
-    AutoTagConfig::from_options(&get)
-        .map_err(|e| Error::InvalidArgument(format!("{}: auto-tag option {e}", table.location())))
+    let setting = AutoTagConfig::from_options(&get).map_err(|e| {
+        Error::InvalidArgument(format!("{}: auto-tag option {e}", table.location()))
+    })?;
+    if matches!(setting, Setting::Enabled(_)) {
+        schema.refuse_iceberg_compat("auto-tag")?;
+    }
+    Ok(setting)
 }
 
 /// Run auto-tag on one table.
