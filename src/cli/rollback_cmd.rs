@@ -44,6 +44,10 @@ pub(crate) struct RollbackArgs {
     /// Roll back to the latest snapshot committed at or before this time.
     #[arg(long, group = "target", value_name = "TS")]
     timestamp: Option<String>,
+    /// Roll back to the latest snapshot whose watermark is at or before this one (epoch
+    /// milliseconds, or a time as for --timestamp), as Java's rollback_to_watermark.
+    #[arg(long, group = "target", value_name = "MILLIS|TS")]
+    watermark: Option<String>,
     /// Keep history: commit the target's state as a new latest snapshot.
     #[arg(long, conflicts_with = "purge")]
     as_latest: bool,
@@ -63,6 +67,9 @@ pub(crate) struct RollbackArgs {
 pub(crate) async fn run(a: RollbackArgs, global: &GlobalArgs, printer: &Printer) -> Result<()> {
     let target =
         match (&a.tag, a.snapshot, &a.timestamp) {
+            _ if a.watermark.is_some() => RollbackTarget::Watermark(parse_timestamp(
+                a.watermark.as_deref().unwrap_or_default(),
+            )?),
             (Some(t), _, _) => RollbackTarget::Tag(TagName::from_listing(t).ok_or_else(|| {
                 Error::InvalidTagName {
                     name: t.clone(),
@@ -73,7 +80,7 @@ pub(crate) async fn run(a: RollbackArgs, global: &GlobalArgs, printer: &Printer)
             (_, _, Some(ts)) => RollbackTarget::Timestamp(parse_timestamp(ts)?),
             _ => {
                 return Err(Error::InvalidArgument(
-                    "one of --tag, --snapshot or --timestamp is required".into(),
+                    "one of --tag, --snapshot, --timestamp or --watermark is required".into(),
                 ))
             }
         };

@@ -59,6 +59,9 @@ pub enum RollbackTarget {
     Snapshot(SnapshotId),
     /// The latest snapshot committed at or before this time (epoch ms).
     Timestamp(i64),
+    /// The snapshot Java's `rollback_to_watermark` picks: the latest whose watermark is at or
+    /// before this one ([`earlier_or_equal_watermark`]).
+    Watermark(i64),
 }
 
 /// How.
@@ -253,7 +256,74 @@ async fn resolve(
                 bare: true,
             })
         }
+        RollbackTarget::Watermark(w) => match earlier_or_equal_watermark(table, *w).await? {
+            Some(snapshot) => Ok(Resolved {
+                snapshot,
+                source: "watermark".into(),
+                bare: true,
+            }),
+            None => Err(Error::InvalidArgument(format!(
+                "no retained snapshot has a watermark at or before {w} ({})",
+                table.snapshot_range().await?.describe()
+            ))),
+        },
     }
+}
+
+/// Java's `SnapshotManager.earlierOrEqualWatermark`, step for step (so that the same table
+/// gives the same target as `rollback_to_watermark`): skip the leading snapshots without a
+/// watermark; none left, or the first watermark beyond `watermark`: none. Then a binary search
+/// over the ids in which a snapshot without a watermark takes the position of the nearest
+/// earlier one that has one. Watermarks only grow in a table Flink writes, which makes this the
+/// latest snapshot whose watermark is at or before `watermark`. Reads O(log n) snapshots.
+pub async fn earlier_or_equal_watermark(table: &Table, watermark: i64) -> Result<Option<Snapshot>> {
+    let range = table.snapshot_range().await?;
+    let (Some(SnapshotId(mut earliest)), Some(SnapshotId(mut latest))) =
+        (range.earliest(), range.latest())
+    else {
+        return Ok(None);
+    };
+    let load = |id: i64| async move {
+        table
+            .try_load_snapshot(SnapshotId(id))
+            .await?
+            .ok_or_else(|| Error::SnapshotNotFound {
+                id,
+                available: "it expired during the search; run again".into(),
+            })
+    };
+    let mut earliest_watermark = load(earliest).await?.watermark;
+    while earliest_watermark.is_none() && earliest < latest {
+        earliest += 1;
+        earliest_watermark = load(earliest).await?.watermark;
+    }
+    match earliest_watermark {
+        Some(w) if w <= watermark => {}
+        _ => return Ok(None),
+    }
+    let mut found = None;
+    while earliest <= latest {
+        let mid = earliest + (latest - earliest) / 2;
+        let mut pos = mid;
+        let mut snapshot = load(pos).await?;
+        while snapshot.watermark.is_none() && pos > earliest {
+            pos -= 1;
+            snapshot = load(pos).await?;
+        }
+        match snapshot.watermark {
+            None => earliest = mid + 1,
+            Some(w) if w > watermark => latest = pos - 1,
+            Some(w) if w < watermark => {
+                earliest = mid + 1;
+                found = Some(snapshot);
+            }
+            Some(_) => {
+                found = Some(snapshot);
+                break;
+            }
+        }
+    }
+    Ok(found)
 }
 
 fn summary(s: &Snapshot, source: &str) -> VersionSummary {

@@ -1345,3 +1345,85 @@ async fn java_reads_every_version_after_tagkeeper_auto_tag_and_maintain() {
     }
     java_follows(&cp, &cases).await;
 }
+
+/// `rollback-to --watermark` picks the snapshot Java's `rollback_to_watermark` picks
+/// (`SnapshotManager.earlierOrEqualWatermark`), on a table whose first 16 snapshots have no
+/// watermark, for watermarks before, at, between and after the later ones; then rolls back to
+/// one and Java reads the result as that snapshot. One deliberate difference: for a watermark
+/// at or before the first one, Java 1.4 returns the first snapshot with a watermark (before it:
+/// a snapshot *after* the asked watermark), which Paimon #9037 fixed for 2.x; tagkeeper follows
+/// 2.x (none before it: refused).
+#[tokio::test]
+async fn rollback_to_watermark_picks_the_snapshot_java_picks() {
+    let Some(cp) = java_classpath() else { return };
+    let (_tmp, dir) = copy_java("auto_tag_stream");
+    let p = dir.to_str().unwrap();
+    let day = 86_400_000i64;
+    let noon1 = 1_704_110_400_000i64; // 2024-01-01T12:00:00Z
+    let row = |id: i64| format!(r#"[{{"id": {id}, "name": "w", "dt": "2024-01-09"}}]"#);
+    // 17: day 1, 18: no watermark given (Java carries day 1 over), 19: day 3, 20: day 5.
+    for (id, mark) in [
+        (9001, Some(noon1)),
+        (9002, None),
+        (9003, Some(noon1 + 2 * day)),
+        (9004, Some(noon1 + 4 * day)),
+    ] {
+        let rows = row(id);
+        let w = mark.map(|m| format!("watermark={m}"));
+        let mut args = vec!["maintain", p, "append", &rows];
+        args.extend(w.as_deref());
+        java(&cp, &args);
+    }
+    let mut marks: Vec<i64> = vec![i64::MIN + 1, noon1 - 1];
+    for d in 0..6 {
+        marks.extend([noon1 + d * day, noon1 + d * day + 1]);
+    }
+    marks.push(i64::MAX);
+    let texts: Vec<String> = marks.iter().map(i64::to_string).collect();
+    let mut args = vec!["maintain", p, "watermark-targets"];
+    args.extend(texts.iter().map(String::as_str));
+    let javas = java(&cp, &args)["targets"].clone();
+    let mut ours = Vec::new();
+    for t in &texts {
+        let out = tagkeeper(&["--json", "rollback-to", p, "--watermark", t, "--dry-run"]);
+        let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+        if out.status.success() {
+            ours.push(r["target"]["snapshot_id"].clone());
+        } else {
+            assert_eq!(r["error"]["kind"], "invalid_argument", "{t}: {r}");
+            ours.push(Value::Null);
+        }
+    }
+    // Java 1.4 at or before the first watermark returns the first snapshot with one, 17 (its
+    // early return, removed by #9037): 2.x gives none before it, and at it the binary search's
+    // pick, 18 (17 and 18 share that watermark; 18 is the latest at or before it).
+    assert_eq!(
+        (&javas[0], &javas[1], &javas[2]),
+        (&json!(17), &json!(17), &json!(17)),
+        "{javas}"
+    );
+    let mut want = javas.as_array().unwrap().clone();
+    want[0] = Value::Null;
+    want[1] = Value::Null;
+    want[2] = json!(18);
+    assert_eq!(
+        Value::Array(ours),
+        Value::Array(want.clone()),
+        "targets for {marks:?}"
+    );
+    // What this table must give, so that the comparison cannot pass vacuously.
+    assert_eq!(
+        Value::Array(want),
+        json!([null, null, 18, 18, 18, 18, 19, 19, 19, 19, 20, 20, 20, 20, 20])
+    );
+    // Roll back for real to the watermark of day 3 noon: snapshot 19, as Java reads it.
+    let before = java_reads(&cp, &dir);
+    let r = tk(&["rollback-to", p, "--watermark", "2024-01-03T12:00:00Z"]);
+    assert_eq!(r["target"]["snapshot_id"], 19, "{r}");
+    let after = java_reads(&cp, &dir);
+    assert_eq!(after.get("snapshot-19"), before.get("snapshot-19"));
+    assert!(
+        after.contains_key("snapshot-19") && !after.contains_key("snapshot-20"),
+        "{after:?}"
+    );
+}

@@ -10,6 +10,7 @@ import org.apache.paimon.options.ExpireConfig;
 import org.apache.paimon.shade.jackson2.com.fasterxml.jackson.databind.JsonNode;
 import org.apache.paimon.shade.jackson2.com.fasterxml.jackson.databind.ObjectMapper;
 import org.apache.paimon.shade.jackson2.com.fasterxml.jackson.databind.SerializationFeature;
+import org.apache.paimon.shade.jackson2.com.fasterxml.jackson.databind.node.ArrayNode;
 import org.apache.paimon.shade.jackson2.com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import org.apache.paimon.shade.jackson2.com.fasterxml.jackson.databind.node.ObjectNode;
 import org.apache.paimon.table.FileStoreTable;
@@ -163,6 +164,8 @@ public final class Harness {
      *   delete-tag NAME | rename-tag OLD NEW | replace-tag NAME SNAPSHOT
      *   expire-snapshots RETAIN_MIN RETAIN_MAX
      *   rollback SNAPSHOT | rollback-tag NAME
+     *   watermark-targets MILLIS...           earlierOrEqualWatermark's snapshot id (or null)
+     *                                         for each, as rollback_to_watermark picks it
      *   create-branch NAME [TAG] | fast-forward NAME
      *   reset-consumer ID NEXT_SNAPSHOT | clear-consumers
      *   remove-orphans                        LocalOrphanFilesClean, older than now + 1 day
@@ -221,6 +224,19 @@ public final class Harness {
             case "rollback-tag":
                 t.rollbackTo(a[1]);
                 break;
+            case "watermark-targets": {
+                ArrayNode ids = out.putArray("targets");
+                for (int i = 1; i < a.length; i++) {
+                    org.apache.paimon.Snapshot s =
+                            t.snapshotManager().earlierOrEqualWatermark(Long.parseLong(a[i]));
+                    if (s == null) {
+                        ids.addNull();
+                    } else {
+                        ids.add(s.id());
+                    }
+                }
+                break;
+            }
             case "create-branch":
                 if (a.length > 2) {
                     t.createBranch(a[1], a[2]);
