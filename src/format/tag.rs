@@ -159,6 +159,38 @@ pub fn encode_duration(d: Duration) -> Value {
         .unwrap_or_else(|_| Value::from(d.as_secs()))
 }
 
+/// `tag.create-success-file`: Java's `SuccessFileTagCallback` marks each created or replaced
+/// tag with `tag/tag-success-file/NAME_SUCCESS` and deletes the marker with the tag.
+pub const SUCCESS_FILE_DIR: &str = "tag/tag-success-file";
+
+/// The marker's key for a tag, relative to the table (or branch) root.
+pub fn success_file_key(name: &str) -> String {
+    format!("{SUCCESS_FILE_DIR}/{name}_SUCCESS")
+}
+
+/// The marker's content after a creation or replacement at `now_millis`: Java's `SuccessFile`
+/// JSON (`creationTime`, `modificationTime`, Jackson's pretty printing). An existing marker
+/// keeps its creation time, as Java's `updateModificationTime` does; one that cannot be read
+/// is an error naming `key` (Java fails the same way).
+pub fn success_file_json(existing: Option<&[u8]>, now_millis: i64, key: &str) -> Result<Vec<u8>> {
+    let created = match existing {
+        None => now_millis,
+        Some(bytes) => {
+            let v: Value = serde_json::from_slice(bytes).map_err(|e| Error::corrupt(key, e))?;
+            v.get("creationTime")
+                .and_then(Value::as_i64)
+                .ok_or_else(|| Error::corrupt(key, "no integer creationTime"))?
+        }
+    };
+    let mut m = Map::new();
+    m.insert("creationTime".into(), Value::Number(Number::from(created)));
+    m.insert(
+        "modificationTime".into(),
+        Value::Number(Number::from(now_millis)),
+    );
+    Ok(jackson::to_pretty_string(&Value::Object(m)).into_bytes())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -245,5 +277,23 @@ mod tests {
             .err()
             .map(|e| e.to_string());
         assert!(msg.is_some_and(|m| m.contains("tag/tag-x") && m.contains("tagCreateTime")));
+    }
+
+    #[test]
+    fn success_files_are_javas_and_keep_their_creation_time() {
+        let key = "tag/tag-success-file/t_SUCCESS";
+        assert_eq!(success_file_key("t"), key);
+        let first = success_file_json(None, 1000, key).unwrap();
+        assert_eq!(
+            String::from_utf8(first.clone()).unwrap(),
+            "{\n  \"creationTime\" : 1000,\n  \"modificationTime\" : 1000\n}"
+        );
+        let again = success_file_json(Some(&first), 2000, key).unwrap();
+        assert_eq!(
+            String::from_utf8(again).unwrap(),
+            "{\n  \"creationTime\" : 1000,\n  \"modificationTime\" : 2000\n}"
+        );
+        let err = success_file_json(Some(b"{}"), 2000, key).unwrap_err();
+        assert!(err.to_string().contains(key), "{err}");
     }
 }

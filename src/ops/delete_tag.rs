@@ -92,6 +92,10 @@ pub struct TagDeletionPlan {
 pub struct DeleteTagPlan {
     /// One entry per requested name, in order.
     pub tags: Vec<TagDeletionPlan>,
+    /// `tag.create-success-file` is on: each deleted tag's `_SUCCESS` marker goes too, as
+    /// Java's `SuccessFileTagCallback.notifyDeletion` does (quietly: a failure is only logged).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub success_files: bool,
 }
 
 /// Count and bytes of one category.
@@ -136,10 +140,9 @@ const JOURNAL: &str = "delete-tag";
 /// version of any branch needs, by the liveness model (`crate::liveness`). A tag that is not a
 /// consistent copy of a snapshot is refused as corrupt before anything is decided.
 pub async fn plan(table: &Table, names: &[TagName]) -> Result<DeleteTagPlan> {
-    table
-        .latest_schema()
-        .await?
-        .refuse_iceberg_compat("delete-tag")?;
+    let schema = table.latest_schema().await?;
+    schema.refuse_iceberg_compat("delete-tag")?;
+    let success_files = crate::ops::tag::success_files_enabled(&schema);
     let all: Vec<NamedTag> = table.tags().await?;
     let range = table.snapshot_range().await?;
     let mut victims: Vec<&NamedTag> = Vec::new();
@@ -205,7 +208,10 @@ pub async fn plan(table: &Table, names: &[TagName]) -> Result<DeleteTagPlan> {
         });
     }
     if victims.is_empty() {
-        return Ok(DeleteTagPlan { tags: plans });
+        return Ok(DeleteTagPlan {
+            tags: plans,
+            success_files,
+        });
     }
     // What every other version of every branch needs (the tags deleted here are not roots).
     let victim_keys: Vec<String> = victims.iter().map(|t| tag_key(&t.name)).collect();
@@ -239,7 +245,10 @@ pub async fn plan(table: &Table, names: &[TagName]) -> Result<DeleteTagPlan> {
             }
         }
     }
-    Ok(DeleteTagPlan { tags: plans })
+    Ok(DeleteTagPlan {
+        tags: plans,
+        success_files,
+    })
 }
 
 /// The names of every file the versions of every branch need, except the versions whose files
@@ -544,6 +553,18 @@ async fn run_plan(table: &Table, plan: &DeleteTagPlan) -> Result<DeleteTagReport
                 untally(&mut report.deleted, f);
             }
             continue;
+        }
+        if plan.success_files {
+            let marker = crate::format::tag::success_file_key(name.as_str());
+            if let Some((_, Err(e))) = table
+                .store()
+                .delete_many(std::slice::from_ref(&marker))
+                .await
+                .into_iter()
+                .next()
+            {
+                tracing::warn!("could not delete {}: {e}", table.root_key(&marker));
+            }
         }
         let mut ordered: Vec<&PlannedFile> = t.files.iter().collect();
         ordered.sort_by_key(|f| f.category);

@@ -152,7 +152,32 @@ pub async fn create_tag(
         Origin::SnapshotFile => "snapshot".to_string(),
         Origin::Tag(t) => format!("tag:{t}"),
     };
+    if success_files_enabled(&schema) {
+        mark_success(table, &req.name, clock.now_millis()).await?;
+    }
     Ok(report(true, &tag, source, warnings))
+}
+
+/// `tag.create-success-file` is on (Java's `CoreOptions.TAG_CREATE_SUCCESS_FILE`).
+pub(crate) fn success_files_enabled(schema: &crate::format::schema::TableSchema) -> bool {
+    schema
+        .option("tag.create-success-file")
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+}
+
+/// Java's `SuccessFileTagCallback.notifyCreation`: write or refresh the tag's `_SUCCESS`
+/// marker once the tag exists. A failure is an error naming the marker (as in Java); the tag
+/// stays, and `replace-tag` to the same snapshot writes the marker again.
+async fn mark_success(table: &Table, name: &TagName, now_millis: i64) -> Result<()> {
+    let key = crate::format::tag::success_file_key(name.as_str());
+    let existing = table.store().get_opt(&key).await?;
+    let body = crate::format::tag::success_file_json(
+        existing.as_deref(),
+        now_millis,
+        &table.root_key(&key),
+    )?;
+    table.store().put_overwrite(&key, Bytes::from(body)).await?;
+    Ok(())
 }
 
 async fn resolve_source(table: &Table, source: &TagSource) -> Result<(Snapshot, Origin)> {
@@ -392,10 +417,8 @@ pub async fn replace_tag(
     time_retained: Option<Duration>,
     clock: &dyn Clock,
 ) -> Result<ReplaceTagReport> {
-    table
-        .latest_schema()
-        .await?
-        .refuse_iceberg_compat("replace-tag")?;
+    let schema = table.latest_schema().await?;
+    schema.refuse_iceberg_compat("replace-tag")?;
     let old = table.load_tag(name).await?;
     let (snapshot, _) = resolve_source(table, source).await?;
     let new = Tag {
@@ -447,6 +470,9 @@ pub async fn replace_tag(
         .store()
         .put_overwrite(&tag_key(name), Bytes::from(new.encode()))
         .await?;
+    if success_files_enabled(&schema) {
+        mark_success(table, name, clock.now_millis()).await?;
+    }
     Ok(ReplaceTagReport {
         name: name.to_string(),
         old_snapshot_id: old_id.0,

@@ -1427,3 +1427,73 @@ async fn rollback_to_watermark_picks_the_snapshot_java_picks() {
         "{after:?}"
     );
 }
+
+/// `tag.create-success-file` (Java's `SuccessFileTagCallback`): create-tag, replace-tag and
+/// auto-tag write `tag/tag-success-file/NAME_SUCCESS` exactly as Java does, replace-tag keeps
+/// the creation time, delete-tag removes a marker (also one Java wrote), rename-tag leaves it
+/// (as Java's renameTag does); `check` stays clean and Java reads every version after.
+#[tokio::test]
+async fn tag_success_files_are_written_and_deleted_as_java_does() {
+    let Some(cp) = java_classpath() else { return };
+    let (_tmp, dir) = copy_java("auto_tag_stream");
+    let p = dir.to_str().unwrap();
+    java(
+        &cp,
+        &[
+            "maintain",
+            p,
+            "set-option",
+            "tag.create-success-file",
+            "true",
+        ],
+    );
+    java(&cp, &["maintain", p, "create-tag", "by-java", "3"]);
+    let marker = |name: &str| dir.join(format!("tag/tag-success-file/{name}_SUCCESS"));
+    let read = |name: &str| -> Value {
+        serde_json::from_slice(&std::fs::read(marker(name)).unwrap()).unwrap()
+    };
+    tk(&["create-tag", p, "by-tk", "--snapshot", "5"]);
+    let java_bytes = std::fs::read(marker("by-java")).unwrap();
+    let ours_bytes = std::fs::read(marker("by-tk")).unwrap();
+    // Same shape byte for byte, apart from the times.
+    let shape = |b: &[u8]| {
+        String::from_utf8(b.to_vec())
+            .unwrap()
+            .chars()
+            .map(|c| if c.is_ascii_digit() { '0' } else { c })
+            .collect::<String>()
+    };
+    assert_eq!(shape(&ours_bytes), shape(&java_bytes));
+    let first = read("by-tk");
+    assert_eq!(first["creationTime"], first["modificationTime"]);
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    tk(&["replace-tag", p, "by-tk", "--snapshot", "6"]);
+    let second = read("by-tk");
+    assert_eq!(second["creationTime"], first["creationTime"]);
+    assert!(second["modificationTime"].as_i64() > first["modificationTime"].as_i64());
+    tk(&["delete-tag", p, "by-java"]);
+    assert!(!marker("by-java").exists());
+    tk(&["rename-tag", p, "by-tk", "renamed"]);
+    assert!(marker("by-tk").exists() && !marker("renamed").exists());
+    tk(&[
+        "auto-tag",
+        p,
+        "--mode",
+        "process-time",
+        "--period",
+        "daily",
+        "--time-zone",
+        "UTC",
+    ]);
+    let made: Vec<String> = std::fs::read_dir(dir.join("tag"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .filter(|n| n.starts_with("tag-") && n != "tag-success-file" && n != "tag-renamed")
+        .collect();
+    assert_eq!(made.len(), 1, "{made:?}");
+    assert!(marker(&made[0]["tag-".len()..]).exists(), "{made:?}");
+    let c = tk(&["check", p]);
+    assert_eq!(c["problems"], json!([]), "{c}");
+    let reads = java_reads(&cp, &dir);
+    assert!(reads.contains_key("tag-renamed"), "{reads:?}");
+}

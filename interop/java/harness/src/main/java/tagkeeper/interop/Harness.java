@@ -164,6 +164,7 @@ public final class Harness {
      *   delete-tag NAME | rename-tag OLD NEW | replace-tag NAME SNAPSHOT
      *   expire-snapshots RETAIN_MIN RETAIN_MAX
      *   rollback SNAPSHOT | rollback-tag NAME
+     *   set-option KEY VALUE                  ALTER TABLE SET (a new schema)
      *   watermark-targets MILLIS...           earlierOrEqualWatermark's snapshot id (or null)
      *                                         for each, as rollback_to_watermark picks it
      *   create-branch NAME [TAG] | fast-forward NAME
@@ -223,6 +224,10 @@ public final class Harness {
                 break;
             case "rollback-tag":
                 t.rollbackTo(a[1]);
+                break;
+            case "set-option":
+                new org.apache.paimon.schema.SchemaManager(t.fileIO(), t.location())
+                        .commitChanges(org.apache.paimon.schema.SchemaChange.setOption(a[1], a[2]));
                 break;
             case "watermark-targets": {
                 ArrayNode ids = out.putArray("targets");
