@@ -15,3 +15,4 @@ pub mod orphans;
 pub mod rollback;
 pub mod saved_plan;
 pub mod tag;
+pub mod warehouse;

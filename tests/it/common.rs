@@ -51,7 +51,7 @@ pub(crate) fn copy_table(table: &str) -> (tempfile::TempDir, PathBuf) {
     (dir, dest)
 }
 
-fn copy_dir(from: &Path, to: &Path) {
+pub(crate) fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();

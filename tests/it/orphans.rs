@@ -17,6 +17,7 @@ use tagkeeper::Error;
 
 use crate::check::assert_whole;
 use crate::common::*;
+use crate::consumers::file_set;
 use crate::crash::faulty;
 use crate::oracle;
 use crate::write::{batch, clock, commit_rows, local_table, spec};
@@ -1010,4 +1011,132 @@ async fn crash_leftovers_are_reported_and_reclaimed() {
     std::fs::remove_file(dir.join(&young)).unwrap();
     assert_whole(&dir, true, "after reclaiming crash leftovers").await;
     pypaimon_reads_everything(&dir);
+}
+
+/// `remove-orphan-files --warehouse`: every table of every database (or of `--database`), each
+/// through the one-table code; a directory without a schema is no table and is skipped; a
+/// table that fails is reported while the others are cleaned, and the run exits 2 with one
+/// JSON document. Exact file sets: the planted orphans, and nothing else.
+#[test]
+fn a_warehouse_run_cleans_every_table_and_reports_a_failing_one() {
+    let wh = tempfile::tempdir().unwrap();
+    let root = wh.path();
+    copy_dir(&fixture("append_many"), &root.join("a.db/t1"));
+    copy_dir(&fixture("tagged"), &root.join("b.db/t2"));
+    copy_dir(&fixture("tagged"), &root.join("b.db/broken"));
+    std::fs::create_dir_all(root.join("b.db/not_a_table/x")).unwrap();
+    std::fs::write(root.join("b.db/broken/schema/schema-0"), b"{ not json").unwrap();
+    let day = Duration::from_secs(3 * 86_400);
+    let o1 = plant(
+        root,
+        &format!("a.db/t1/bucket-0/data-{}-0.parquet", uuid()),
+        b"orphan-1",
+        day,
+    );
+    let o2 = plant(
+        root,
+        &format!("b.db/t2/manifest/manifest-{}-0", uuid()),
+        b"orphan-22",
+        day,
+    );
+    let o3 = plant(
+        root,
+        &format!("b.db/broken/manifest/manifest-{}-0", uuid()),
+        b"o3",
+        day,
+    );
+    let before = file_set(root);
+    let w = root.to_str().unwrap();
+
+    // A dry run of one database: its table only, nothing deleted.
+    let out = tagkeeper(&[
+        "--json",
+        "remove-orphan-files",
+        "--warehouse",
+        w,
+        "--database",
+        "a",
+        "--dry-run",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let tables: Vec<&str> = r["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["table"].as_str().unwrap())
+        .collect();
+    assert_eq!(tables, [format!("{w}/a.db/t1")], "{r}");
+    assert_eq!(
+        (
+            r["files"].as_u64(),
+            r["bytes"].as_i64(),
+            r["failed"].as_u64()
+        ),
+        (Some(1), Some(8), Some(0)),
+        "{r}"
+    );
+    assert_eq!(
+        r["tables"][0]["files"][0]["path"],
+        o1.strip_prefix("a.db/t1/").unwrap(),
+        "{r}"
+    );
+    assert_eq!(file_set(root), before);
+
+    // The whole warehouse: t1 and t2 cleaned, broken reported, exit 2.
+    let out = tagkeeper(&["--json", "remove-orphan-files", "--warehouse", w]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let tables: Vec<&str> = r["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["table"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        tables,
+        [
+            format!("{w}/a.db/t1"),
+            format!("{w}/b.db/broken"),
+            format!("{w}/b.db/t2")
+        ],
+        "{r}"
+    );
+    assert_eq!(r["tables"][1]["error"]["kind"], "corrupt", "{r}");
+    assert_eq!(
+        (
+            r["files"].as_u64(),
+            r["bytes"].as_i64(),
+            r["failed"].as_u64()
+        ),
+        (Some(2), Some(17), Some(1)),
+        "{r}"
+    );
+    assert_eq!(r["error"]["kind"], "incomplete", "{r}");
+    let mut want = before.clone();
+    want.remove(&o1);
+    want.remove(&o2);
+    assert_eq!(
+        file_set(root),
+        want,
+        "exactly the two orphans of the readable tables"
+    );
+    assert!(file_set(root).contains(&o3));
+
+    // Refused combinations.
+    let out = tagkeeper(&[
+        "remove-orphan-files",
+        "--warehouse",
+        w,
+        "--database",
+        "nope",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("no database \"nope\""),
+        "{}",
+        stderr(&out)
+    );
+    let out = tagkeeper(&["remove-orphan-files", "somewhere", "--warehouse", w]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
 }

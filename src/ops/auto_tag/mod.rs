@@ -507,49 +507,12 @@ pub async fn discover(
     overrides: &[(String, String)],
     stop: &(dyn Fn() -> bool + Sync),
 ) -> Result<Discovery> {
-    let (_, dirs) = warehouse.list_dir("").await?;
-    let mut dbs: Vec<String> = dirs
-        .into_iter()
-        .filter(|d| d.ends_with(".db"))
-        .filter(|d| {
-            databases.is_empty()
-                || databases
-                    .iter()
-                    .any(|want| d.strip_suffix(".db") == Some(want.as_str()))
-        })
-        .collect();
-    dbs.sort();
-    for want in databases {
-        if !dbs
-            .iter()
-            .any(|d| d.strip_suffix(".db") == Some(want.as_str()))
-        {
-            return Err(Error::InvalidArgument(format!(
-                "no database {want:?} under {} (expected a directory {want}.db)",
-                warehouse.location()
-            )));
-        }
-    }
-    let mut found = Discovery::default();
-    let mut candidates = Vec::new();
-    for db in dbs {
-        if stop() {
-            return Ok(found);
-        }
-        let listed = match warehouse.list_dir(&db).await {
-            Ok((_, tables)) => tables.iter().map(|t| warehouse.child(t)).collect(),
-            Err(e) => Err(e),
-        };
-        let listed: Result<Vec<TableStore>> = listed;
-        let listed = listed.map_err(|e| {
-            let location = format!("{}/{db}", warehouse.location().trim_end_matches('/'));
-            (location, e)
-        });
-        match listed {
-            Ok(stores) => candidates.extend(stores.into_iter().map(Table::new)),
-            Err(failure) => found.failed.push(failure),
-        }
-    }
+    let listing = crate::ops::warehouse::list(warehouse, databases, stop).await?;
+    let mut found = Discovery {
+        targets: Vec::new(),
+        failed: listing.failed,
+    };
+    let candidates = listing.candidates;
     let checks = candidates.into_iter().map(|table| async move {
         if stop() {
             return None;
