@@ -17,6 +17,7 @@ pub mod binary_row;
 pub mod duration;
 pub mod file_name;
 pub mod hint;
+pub mod iceberg;
 pub mod ids;
 pub mod jackson;
 pub mod manifest;

@@ -122,6 +122,34 @@ impl TableSchema {
         }
     }
 
+    /// For the tag commands (create, replace, delete, expire, auto-tag), which mirror tags as
+    /// Iceberg refs the way Java's `IcebergCommitCallback` does: `true` when the table keeps
+    /// Iceberg-compatible metadata in its own `metadata/` (`metadata.iceberg.storage =
+    /// table-location`), so each tag change must edit it; `false` without Iceberg metadata.
+    /// Metadata kept elsewhere (a catalog's location) is refused as
+    /// [`refuse_iceberg_compat`](Self::refuse_iceberg_compat) does.
+    pub fn iceberg_tag_refs(&self, command: &str) -> Result<bool> {
+        let storage = self.option("metadata.iceberg.storage");
+        let location = self.option("metadata.iceberg.storage-location");
+        match (storage, location) {
+            (None, _) => Ok(false),
+            (Some(v), _) if v.eq_ignore_ascii_case("disabled") => Ok(false),
+            (Some(v), None) if v.eq_ignore_ascii_case("table-location") => Ok(true),
+            (Some(v), Some(l))
+                if v.eq_ignore_ascii_case("table-location")
+                    && l.eq_ignore_ascii_case("table-location") =>
+            {
+                Ok(true)
+            }
+            (Some(v), _) => Err(Error::Unsupported(format!(
+                "{command}: the table keeps Iceberg-compatible metadata outside the table \
+                 (metadata.iceberg.storage = {v}); tagkeeper updates only metadata kept in the \
+                 table's own metadata/ (table-location); run it through Java Paimon (Flink or \
+                 Spark procedures), whose callbacks keep the Iceberg metadata in step"
+            ))),
+        }
+    }
+
     /// An option's value.
     pub fn option(&self, key: &str) -> Option<&str> {
         self.options

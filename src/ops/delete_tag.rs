@@ -96,6 +96,10 @@ pub struct DeleteTagPlan {
     /// Java's `SuccessFileTagCallback.notifyDeletion` does (quietly: a failure is only logged).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub success_files: bool,
+    /// The table keeps Iceberg-compatible metadata in `metadata/`: each deleted tag's Iceberg
+    /// ref goes too (Java's `IcebergCommitCallback.notifyDeletion`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub iceberg_refs: bool,
 }
 
 /// Count and bytes of one category.
@@ -141,7 +145,7 @@ const JOURNAL: &str = "delete-tag";
 /// consistent copy of a snapshot is refused as corrupt before anything is decided.
 pub async fn plan(table: &Table, names: &[TagName]) -> Result<DeleteTagPlan> {
     let schema = table.latest_schema().await?;
-    schema.refuse_iceberg_compat("delete-tag")?;
+    let iceberg_refs = crate::ops::tag::iceberg_refs(table, &schema, "delete-tag")?;
     let success_files = crate::ops::tag::success_files_enabled(&schema);
     let all: Vec<NamedTag> = table.tags().await?;
     let range = table.snapshot_range().await?;
@@ -211,6 +215,7 @@ pub async fn plan(table: &Table, names: &[TagName]) -> Result<DeleteTagPlan> {
         return Ok(DeleteTagPlan {
             tags: plans,
             success_files,
+            iceberg_refs,
         });
     }
     // What every other version of every branch needs (the tags deleted here are not roots).
@@ -248,6 +253,7 @@ pub async fn plan(table: &Table, names: &[TagName]) -> Result<DeleteTagPlan> {
     Ok(DeleteTagPlan {
         tags: plans,
         success_files,
+        iceberg_refs,
     })
 }
 
@@ -553,6 +559,17 @@ async fn run_plan(table: &Table, plan: &DeleteTagPlan) -> Result<DeleteTagReport
                 untally(&mut report.deleted, f);
             }
             continue;
+        }
+        if plan.iceberg_refs {
+            match crate::ops::tag::iceberg_tag_deleted(table, name.as_str()).await {
+                Ok(note) => report.notes.extend(note),
+                // The tag is gone; its ref stays until a re-run of the same deletion (the
+                // journal is kept: `failed` is not empty) or Java's next tag change.
+                Err(e) => report.failed.push(FailedDeletion::new(
+                    format!("metadata (Iceberg ref of tag '{name}')"),
+                    &e,
+                )),
+            }
         }
         if plan.success_files {
             let marker = crate::format::tag::success_file_key(name.as_str());

@@ -59,10 +59,7 @@ async fn expiring(
     clock: &dyn Clock,
     older_than: Option<NaiveDateTime>,
 ) -> Result<Vec<TagName>> {
-    table
-        .latest_schema()
-        .await?
-        .refuse_iceberg_compat("expire-tags")?;
+    crate::ops::tag::iceberg_refs(table, &table.latest_schema().await?, "expire-tags")?;
     let mut names = expired_tags(table, clock, older_than).await?;
     for n in crate::ops::auto_tag::over_max(table, &[]).await? {
         if !names.contains(&n) {

@@ -75,7 +75,7 @@ pub async fn create_tag(
     clock: &dyn Clock,
 ) -> Result<CreateTagReport> {
     let schema = table.latest_schema().await?;
-    schema.refuse_iceberg_compat("create-tag")?;
+    let iceberg = iceberg_refs(table, &schema, "create-tag")?;
     let mut warnings = Vec::new();
     if req.name.is_all_digits() {
         warnings.push(format!(
@@ -155,7 +155,91 @@ pub async fn create_tag(
     if success_files_enabled(&schema) {
         mark_success(table, &req.name, clock.now_millis()).await?;
     }
+    let mut warnings = warnings;
+    if iceberg {
+        warnings.extend(iceberg_tag_created(table, &req.name, id.0).await?);
+    }
     Ok(report(true, &tag, source, warnings))
+}
+
+/// Whether tag changes must be mirrored as Iceberg refs (see
+/// [`TableSchema::iceberg_tag_refs`](crate::format::schema::TableSchema::iceberg_tag_refs)).
+/// Java keeps Iceberg metadata for main only: a branch of such a table is refused.
+pub(crate) fn iceberg_refs(
+    table: &Table,
+    schema: &crate::format::schema::TableSchema,
+    command: &str,
+) -> Result<bool> {
+    let refs = schema.iceberg_tag_refs(command)?;
+    if refs && table.is_branch() {
+        return Err(Error::Unsupported(format!(
+            "{command}: tags of a branch of a table with Iceberg-compatible metadata are not \
+             supported"
+        )));
+    }
+    Ok(refs)
+}
+
+/// The latest Iceberg metadata file: Java names it after the latest Paimon snapshot and
+/// rewrites it in place for tag changes.
+async fn iceberg_metadata_key(table: &Table) -> Result<Option<String>> {
+    Ok(table
+        .latest_snapshot_id()
+        .await?
+        .map(|id| format!("metadata/v{}.metadata.json", id.0)))
+}
+
+/// Java's `IcebergCommitCallback.notifyCreation`: the tag becomes an Iceberg ref of the latest
+/// metadata, when its snapshot is an Iceberg snapshot there. Returns warnings for what was
+/// left out (as Java only logs them); a metadata file that cannot be read or written is an
+/// error (the tag stays; running the command again, or `replace-tag` to the same snapshot,
+/// sets the ref).
+pub(crate) async fn iceberg_tag_created(
+    table: &Table,
+    name: &TagName,
+    snapshot_id: i64,
+) -> Result<Vec<String>> {
+    use crate::format::iceberg::{set_tag_ref, RefEdit};
+    let Some(key) = iceberg_metadata_key(table).await? else {
+        return Ok(vec![format!(
+            "no snapshot: tag '{name}' has no Iceberg ref"
+        )]);
+    };
+    let Some(bytes) = table.store().get_opt(&key).await? else {
+        return Ok(vec![format!(
+            "the Iceberg metadata {key} does not exist: tag '{name}' has no Iceberg ref (Java's \
+             next commit writes the metadata)"
+        )]);
+    };
+    match set_tag_ref(&bytes, name.as_str(), snapshot_id, &table.root_key(&key))? {
+        RefEdit::Updated(body) => {
+            table.store().put_overwrite(&key, Bytes::from(body)).await?;
+            Ok(Vec::new())
+        }
+        RefEdit::SnapshotNotInIceberg => Ok(vec![format!(
+            "snapshot {snapshot_id} is not in the Iceberg metadata {key}: tag '{name}' is left \
+             out of the Iceberg view, as Java does (a ref to a missing snapshot breaks Iceberg \
+             reads)"
+        )]),
+    }
+}
+
+/// Java's `IcebergCommitCallback.notifyDeletion`: the tag's Iceberg ref goes. Returns a note
+/// when there is no metadata to edit.
+pub(crate) async fn iceberg_tag_deleted(table: &Table, name: &str) -> Result<Option<String>> {
+    let Some(key) = iceberg_metadata_key(table).await? else {
+        return Ok(None);
+    };
+    let Some(bytes) = table.store().get_opt(&key).await? else {
+        return Ok(Some(format!(
+            "the Iceberg metadata {key} does not exist: no Iceberg ref of tag '{name}' to remove"
+        )));
+    };
+    if let Some(body) = crate::format::iceberg::remove_tag_ref(&bytes, name, &table.root_key(&key))?
+    {
+        table.store().put_overwrite(&key, Bytes::from(body)).await?;
+    }
+    Ok(None)
 }
 
 /// `tag.create-success-file` is on (Java's `CoreOptions.TAG_CREATE_SUCCESS_FILE`).
@@ -273,10 +357,9 @@ const RENAME_JOURNAL: &str = "rename-tag";
 /// journaled first: a crash in between leaves both names, and the next rename-tag (this one or
 /// any other) finishes it.
 pub async fn rename_tag(table: &Table, from: &TagName, to: &TagName) -> Result<RenameTagReport> {
-    table
-        .latest_schema()
-        .await?
-        .refuse_iceberg_compat("rename-tag")?;
+    // Java's renameTag calls no tag callback: an Iceberg ref keeps the old name, a
+    // `_SUCCESS` marker stays where it is. tagkeeper does the same.
+    iceberg_refs(table, &table.latest_schema().await?, "rename-tag")?;
     let finished = resume_renames(table).await?;
     let mut report = rename_once(table, from, to, true).await?;
     report.resumed |= finished.iter().any(|(f, t)| f == from && t == to);
@@ -418,7 +501,7 @@ pub async fn replace_tag(
     clock: &dyn Clock,
 ) -> Result<ReplaceTagReport> {
     let schema = table.latest_schema().await?;
-    schema.refuse_iceberg_compat("replace-tag")?;
+    let iceberg = iceberg_refs(table, &schema, "replace-tag")?;
     let old = table.load_tag(name).await?;
     let (snapshot, _) = resolve_source(table, source).await?;
     let new = Tag {
@@ -472,6 +555,18 @@ pub async fn replace_tag(
         .await?;
     if success_files_enabled(&schema) {
         mark_success(table, name, clock.now_millis()).await?;
+    }
+    let mut note = note;
+    if iceberg {
+        let warnings = iceberg_tag_created(table, name, new.snapshot.id.0).await?;
+        if !warnings.is_empty() {
+            note = Some(
+                note.into_iter()
+                    .chain(warnings)
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            );
+        }
     }
     Ok(ReplaceTagReport {
         name: name.to_string(),

@@ -1,16 +1,18 @@
 //! Tables with Iceberg-compatible metadata (`metadata.iceberg.storage`), on Java Paimon's
 //! `iceberg_compat` table. Java keeps the Iceberg metadata in step from its commit and tag
-//! callbacks; tagkeeper does not write it yet, so every command that would change a version
-//! refuses such a table by name and changes nothing (no file added, removed or rewritten),
-//! while the reading commands work as on any table.
+//! callbacks. tagkeeper mirrors tag changes as Iceberg refs as Java's tag callback does, checked
+//! by pyiceberg reading the Iceberg view and by Java changing tags on top; every other command
+//! that would change a version refuses such a table by name and changes nothing (no file added,
+//! removed or rewritten), while the reading commands work as on any table.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde_json::Value;
 
-use crate::common::{stderr, stdout, tagkeeper};
-use crate::java_interop::copy_java;
+use crate::common::{repo, stderr, stdout, tagkeeper};
+use crate::interop::python;
+use crate::java_interop::{copy_java, java, java_classpath, java_reads};
 
 /// Every file under the table with its bytes.
 fn contents(root: &Path) -> BTreeMap<String, Vec<u8>> {
@@ -31,20 +33,13 @@ fn contents(root: &Path) -> BTreeMap<String, Vec<u8>> {
 }
 
 #[test]
-fn commands_that_change_versions_refuse_iceberg_compatible_tables_and_change_nothing() {
+fn commands_other_than_the_tag_commands_refuse_iceberg_compatible_tables_and_change_nothing() {
     let (_dir, table) = copy_java("iceberg_compat");
     let p = table.to_str().unwrap();
     let csv = table.parent().unwrap().join("rows.csv");
     std::fs::write(&csv, "id,name,dt\n1,x,2024-01-01\n").unwrap();
     let before = contents(&table);
     let cases: Vec<(&str, Vec<&str>)> = vec![
-        ("create-tag", vec!["create-tag", p, "t1", "--snapshot", "1"]),
-        ("delete-tag", vec!["delete-tag", p, "t1"]),
-        ("rename-tag", vec!["rename-tag", p, "t1", "t2"]),
-        (
-            "replace-tag",
-            vec!["replace-tag", p, "t1", "--snapshot", "2"],
-        ),
         (
             "expire-snapshots",
             vec![
@@ -56,7 +51,6 @@ fn commands_that_change_versions_refuse_iceberg_compatible_tables_and_change_not
                 "1",
             ],
         ),
-        ("expire-tags", vec!["expire-tags", p]),
         (
             "expire-changelogs",
             vec!["expire-changelogs", p, "--delete-all"],
@@ -67,10 +61,6 @@ fn commands_that_change_versions_refuse_iceberg_compatible_tables_and_change_not
             vec!["rollback-to", p, "--snapshot", "1", "--as-latest"],
         ),
         ("write", vec!["write", p, "--input", csv.to_str().unwrap()]),
-        (
-            "auto-tag",
-            vec!["auto-tag", p, "--mode", "process-time", "--period", "daily"],
-        ),
         ("maintain", vec!["maintain", p]),
     ];
     for (command, args) in &cases {
@@ -80,8 +70,8 @@ fn commands_that_change_versions_refuse_iceberg_compatible_tables_and_change_not
             if dry_run {
                 full.push("--dry-run");
             }
-            if dry_run && ["create-tag", "rename-tag", "replace-tag", "write"].contains(command) {
-                continue; // no dry run: these change one file at once
+            if dry_run && *command == "write" {
+                continue; // no dry run
             }
             let out = tagkeeper(&full);
             let report: Value = serde_json::from_str(&stdout(&out)).unwrap();
@@ -91,16 +81,9 @@ fn commands_that_change_versions_refuse_iceberg_compatible_tables_and_change_not
                  yet; run it through Java Paimon (Flink or Spark procedures), whose callbacks \
                  keep the Iceberg metadata in step"
             );
-            if *command == "auto-tag" {
-                // auto-tag reports each table's failure in its report and exits 2.
-                assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
-                assert_eq!(report["tables"][0]["status"], "failed", "{report}");
-                assert_eq!(report["tables"][0]["message"], expected, "{report}");
-            } else {
-                assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
-                assert_eq!(report["error"]["kind"], "unsupported", "{args:?}: {report}");
-                assert_eq!(report["error"]["message"], expected, "{args:?}");
-            }
+            assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+            assert_eq!(report["error"]["kind"], "unsupported", "{args:?}: {report}");
+            assert_eq!(report["error"]["message"], expected, "{args:?}");
             assert!(contents(&table) == before, "{args:?} changed the table");
         }
     }
@@ -115,4 +98,145 @@ fn commands_that_change_versions_refuse_iceberg_compatible_tables_and_change_not
         assert!(out.status.success(), "{args:?}: {}", stderr(&out));
     }
     assert!(contents(&table) == before);
+}
+
+/// The Iceberg view as pyiceberg reads it: `{"refs": {name: snapshot id}}` without the
+/// implicit `main` branch, and the snapshots.
+fn iceberg_view(py: &str, table: &Path) -> (BTreeMap<String, i64>, Vec<i64>) {
+    let out = std::process::Command::new(py)
+        .arg(repo().join("scripts/peer/pyiceberg_peer.py"))
+        .args(["refs", table.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "pyiceberg: {}", stderr(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let refs = v["refs"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(n, _)| *n != "main")
+        .map(|(n, r)| {
+            assert_eq!(r["type"], "tag", "{v}");
+            (n.clone(), r["snapshot_id"].as_i64().unwrap())
+        })
+        .collect();
+    let snapshots = v["snapshots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_i64().unwrap())
+        .collect();
+    (refs, snapshots)
+}
+
+fn refs(pairs: &[(&str, i64)]) -> BTreeMap<String, i64> {
+    pairs.iter().map(|(n, i)| (n.to_string(), *i)).collect()
+}
+
+fn tk_ok(args: &[&str]) -> Value {
+    let mut full = vec!["--json"];
+    full.extend(args);
+    let out = tagkeeper(&full);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Tags become Iceberg refs as Java's `IcebergCommitCallback` makes them: create-tag,
+/// replace-tag, auto-tag and Java's own create-tag on top add or move a ref; delete-tag and
+/// expire-tags remove it (also one Java made); rename-tag leaves the ref under the old name, as
+/// Java's renameTag (no callback) does; a tag of a snapshot the Iceberg metadata no longer has
+/// is left out of the Iceberg view with a warning, as Java does. pyiceberg reads the view after
+/// every step, and Java reads every version at the end.
+#[test]
+fn tag_commands_keep_the_iceberg_view_in_step_as_javas_callbacks_do() {
+    let Some(py) = python() else { return };
+    let Some(cp) = java_classpath() else { return };
+    let (_dir, table) = copy_java("iceberg_compat");
+    let p = table.to_str().unwrap();
+    assert_eq!(iceberg_view(&py, &table), (refs(&[]), vec![1, 2]));
+
+    tk_ok(&["create-tag", p, "t1", "--snapshot", "1"]);
+    assert_eq!(iceberg_view(&py, &table).0, refs(&[("t1", 1)]));
+    // Java's own tag change reads the metadata tagkeeper wrote and keeps its ref.
+    java(&cp, &["maintain", p, "create-tag", "j1", "2"]);
+    assert_eq!(iceberg_view(&py, &table).0, refs(&[("j1", 2), ("t1", 1)]));
+    tk_ok(&["replace-tag", p, "t1", "--snapshot", "2"]);
+    assert_eq!(iceberg_view(&py, &table).0, refs(&[("j1", 2), ("t1", 2)]));
+    tk_ok(&["delete-tag", p, "j1"]);
+    assert_eq!(iceberg_view(&py, &table).0, refs(&[("t1", 2)]));
+    tk_ok(&["rename-tag", p, "t1", "renamed"]);
+    assert_eq!(
+        iceberg_view(&py, &table).0,
+        refs(&[("t1", 2)]),
+        "Java's rename has no callback"
+    );
+    tk_ok(&[
+        "create-tag",
+        p,
+        "ttl",
+        "--snapshot",
+        "1",
+        "--time-retained",
+        "1 ms",
+    ]);
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let r = tk_ok(&["expire-tags", p]);
+    assert_eq!(r["deleted_tags"], serde_json::json!(["ttl"]), "{r}");
+    assert_eq!(iceberg_view(&py, &table).0, refs(&[("t1", 2)]));
+    let r = tk_ok(&[
+        "auto-tag",
+        p,
+        "--mode",
+        "process-time",
+        "--period",
+        "daily",
+        "--time-zone",
+        "UTC",
+    ]);
+    let made = r["tables"][0]["tags"][0]["tag"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let made_id = r["tables"][0]["tags"][0]["snapshot_id"].as_i64().unwrap();
+    assert_eq!(
+        iceberg_view(&py, &table).0,
+        refs(&[(made.as_str(), made_id), ("t1", 2)]),
+        "{r}"
+    );
+
+    // Snapshot 1 leaves the Iceberg metadata (as Iceberg expiry does): a tag of it is left out.
+    let meta = table.join("metadata/v2.metadata.json");
+    let mut m: Value = serde_json::from_slice(&std::fs::read(&meta).unwrap()).unwrap();
+    m["snapshots"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|s| s["snapshot-id"] != 1);
+    m["refs"]
+        .as_object_mut()
+        .unwrap()
+        .retain(|_, r| r["snapshot-id"] != 1);
+    std::fs::write(&meta, serde_json::to_vec_pretty(&m).unwrap()).unwrap();
+    let mut after_expiry = refs(&[(made.as_str(), made_id), ("t1", 2)]);
+    after_expiry.retain(|_, id| *id != 1);
+    let r = tk_ok(&["create-tag", p, "old", "--snapshot", "1"]);
+    assert_eq!(
+        r["warnings"],
+        serde_json::json!([
+            "snapshot 1 is not in the Iceberg metadata metadata/v2.metadata.json: \
+            tag 'old' is left out of the Iceberg view, as Java does (a ref to a missing snapshot \
+            breaks Iceberg reads)"
+        ]),
+        "{r}"
+    );
+    assert_eq!(iceberg_view(&py, &table), (after_expiry, vec![2]));
+
+    let reads = java_reads(&cp, &table);
+    for t in ["renamed", "old", made.as_str()] {
+        assert!(reads.contains_key(&format!("tag-{t}")), "{t}: {reads:?}");
+    }
 }

@@ -147,7 +147,7 @@ pub async fn settings(table: &Table, overrides: &[(String, String)]) -> Result<S
         Error::InvalidArgument(format!("{}: auto-tag option {e}", table.location()))
     })?;
     if matches!(setting, Setting::Enabled(_)) {
-        schema.refuse_iceberg_compat("auto-tag")?;
+        crate::ops::tag::iceberg_refs(table, &schema, "auto-tag")?;
     }
     Ok(setting)
 }
