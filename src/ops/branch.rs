@@ -243,24 +243,34 @@ pub async fn create(
         source: format!("{source:?}"),
     };
     let existing = branch_files(table, name).await?;
-    let mut journal_key = None;
-    let mut resumed = false;
+    // An interrupted create of the very same branch (its journal says so) is finished, also
+    // when it was killed before its first file (its journal is then taken over, not left).
+    let journal_key = pending_step(&main, &step).await?;
+    let resumed = journal_key.is_some();
     if !existing.is_empty() {
-        // Only an interrupted create of the very same branch (its journal says so) is
-        // finished; anything else exists.
+        // Anything else exists.
         let exists = || Error::AlreadyExists {
             path: format!("{}/ (branch '{name}' already exists)", branch_prefix(name)),
         };
-        journal_key = Some(pending_step(&main, &step).await?.ok_or_else(exists)?);
+        if journal_key.is_none() {
+            return Err(exists());
+        }
         let branch = main.branch_unchecked(name)?;
-        for f in &existing {
+        // A killed write's hidden staging file is no part of the branch (orphan cleaning
+        // reclaims it).
+        let staged = |k: &str| {
+            matches!(
+                PaimonFile::parse(k.rsplit('/').next().unwrap_or(k)),
+                PaimonFile::Temporary
+            )
+        };
+        for f in existing.iter().filter(|f| !staged(&f.key)) {
             let want = files.iter().find(|(k, _)| k == &f.key).ok_or_else(exists)?;
             let have = branch.store().get_opt(&f.key).await?;
             if have.as_ref() != Some(&want.1) {
                 return Err(exists());
             }
         }
-        resumed = true;
     }
     let journal_key = match journal_key {
         Some(k) => k,
@@ -806,6 +816,18 @@ pub async fn resume(table: &Table) -> Result<Option<DeleteBranchReport>> {
     let pending: Vec<(String, DeleteBranchPlan)> = journal::pending(&main, JOURNAL).await?;
     let mut merged: Option<DeleteBranchReport> = None;
     for (key, mut plan) in pending {
+        // What is left of each planned branch's directory goes first: the plan decided it
+        // goes, and a half-deleted branch is no version to ask (its hints may name deleted
+        // snapshots). A failure here is retried and reported by `run_plan` below.
+        for b in plan
+            .branches
+            .iter()
+            .filter(|b| b.action != BranchAction::NotFound)
+        {
+            let mut keys = b.branch_files.clone();
+            keys.sort_by_key(|k| deletion_rank(k));
+            let _ = delete_keys(&main, &keys).await;
+        }
         let removed: Vec<String> = plan
             .branches
             .iter()
@@ -863,11 +885,14 @@ pub async fn delete_branches(
 fn deletion_rank(key: &str) -> u8 {
     let rel = key.splitn(3, '/').nth(2).unwrap_or(key);
     let name = rel.rsplit('/').next().unwrap_or(rel);
+    // Hints before the snapshots they name: a run killed in between leaves no LATEST naming
+    // a deleted snapshot (listing the rest still works).
     match PaimonFile::parse(name) {
         PaimonFile::Tag(_) => 0,
-        _ if rel.starts_with(&format!("{SNAPSHOT_DIR}/")) => 1,
-        _ if rel.starts_with(&format!("{SCHEMA_DIR}/")) => 3,
-        _ => 2,
+        _ if name == "LATEST" || name == "EARLIEST" => 1,
+        _ if rel.starts_with(&format!("{SNAPSHOT_DIR}/")) => 2,
+        _ if rel.starts_with(&format!("{SCHEMA_DIR}/")) => 4,
+        _ => 3,
     }
 }
 

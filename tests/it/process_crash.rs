@@ -100,6 +100,8 @@ struct Case {
     options: &'static [(&'static str, &'static str)],
     /// A pypaimon-written fixture to run on instead of the template built by tagkeeper.
     fixture: Option<&'static str>,
+    /// Uncrashed setup on the template before the sweep (a branch or consumers to work on).
+    prepare: fn(&Path),
     /// The command line, for the table at the path.
     args: fn(&Path) -> Vec<String>,
     /// True when the command's work is visibly done, so that a user would not run it again
@@ -111,6 +113,49 @@ struct Case {
     /// A lower bound on the crash points, so that a command silently dropping to few points
     /// (or a shim that stopped counting) fails.
     min_points: u64,
+}
+
+/// Run tagkeeper (unshimmed) for a case's setup; it must succeed.
+fn setup(args: &[&str]) {
+    let o = crate::common::tagkeeper(args);
+    assert!(o.status.success(), "setup {args:?}: {}", show(&o));
+}
+
+fn no_setup(_: &Path) {}
+
+/// A branch `b1` from tag t8 with a commit of its own (data only the branch uses).
+fn branch_with_a_commit(t: &Path) {
+    setup(&["create-branch", &p(t), "b1", "--tag", "t8"]);
+    setup(&[
+        "--branch",
+        "b1",
+        "write",
+        &p(t),
+        "--input",
+        &p(&input_file()),
+    ]);
+}
+
+/// Two consumers, pinning snapshots 9 and 10.
+fn two_consumers(t: &Path) {
+    setup(&["reset-consumer", &p(t), "c1", "--snapshot", "9"]);
+    setup(&["reset-consumer", &p(t), "c2", "--snapshot", "10"]);
+}
+
+/// The decoupled changelog lifecycle, with changelogs 7 and 8 left by an expiration.
+fn with_changelogs(t: &Path) {
+    setup(&[
+        "expire-snapshots",
+        &p(t),
+        "--retain-min",
+        "1",
+        "--retain-max",
+        "2",
+    ]);
+    assert!(
+        t.join("changelog/changelog-8").exists(),
+        "no changelogs to expire"
+    );
 }
 
 fn never(_: &Path) -> bool {
@@ -220,8 +265,11 @@ fn assert_pypaimon_agrees(context: &str, seen: &serde_json::Value, oracle: &Cont
         "{context}: pypaimon cannot read the table: {}",
         seen["error"]
     );
+    // pypaimon's `versions` lists main's versions; the oracle also observes branches
+    // (`branch-NAME/…`), which the branch tests compare with pypaimon.
     let mut want: BTreeMap<String, (u64, String)> = oracle
         .iter()
+        .filter(|(k, _)| !k.starts_with("branch-"))
         .map(|(k, (_, rows, sum))| (k.clone(), (*rows, format!("{sum:016x}"))))
         .collect();
     let latest = oracle
@@ -262,6 +310,7 @@ async fn sweep(case: &Case, converge: bool) -> u64 {
         Some(table) => crate::common::copy_table(table),
         None => template_with(case.options).await,
     };
+    (case.prepare)(&template);
     let before = oracle::observe(&template);
     before.assert_whole_parquet("template");
 
@@ -457,11 +506,19 @@ const MAINTAINED: &[(&str, &str)] = &[
     ("snapshot.num-retained.max", "2"),
 ];
 
+/// Changelogs outlive snapshots (Java's decoupled lifecycle).
+const DECOUPLED: &[(&str, &str)] = &[
+    ("changelog.num-retained.min", "1"),
+    ("changelog.num-retained.max", "20"),
+    ("changelog.time-retained", "3650 d"),
+];
+
 fn case(name: &str) -> Case {
     let c = |name, args, exact_files, min_points| Case {
         name,
         options: &[],
         fixture: None,
+        prepare: no_setup,
         args,
         done: never,
         exact_files,
@@ -629,6 +686,80 @@ fn case(name: &str) -> Case {
                 20,
             )
         },
+        "create-branch" => c(
+            "create-branch",
+            |t| strings(&["create-branch", &p(t), "b1", "--tag", "t5"]),
+            true,
+            4,
+        ),
+        "delete-branch" => Case {
+            prepare: branch_with_a_commit,
+            ..c(
+                "delete-branch",
+                |t| strings(&["delete-branch", &p(t), "b1"]),
+                true,
+                6,
+            )
+        },
+        "rename-branch" => Case {
+            prepare: branch_with_a_commit,
+            ..c(
+                "rename-branch",
+                |t| strings(&["rename-branch", &p(t), "b1", "b2"]),
+                true,
+                6,
+            )
+        },
+        "fast-forward" => Case {
+            prepare: branch_with_a_commit,
+            ..c(
+                "fast-forward",
+                |t| strings(&["fast-forward", &p(t), "b1"]),
+                true,
+                6,
+            )
+        },
+        "reset-consumer" => c(
+            "reset-consumer",
+            |t| strings(&["reset-consumer", &p(t), "c1", "--snapshot", "9"]),
+            true,
+            1,
+        ),
+        "clear-consumers" => Case {
+            prepare: two_consumers,
+            ..c(
+                "clear-consumers",
+                |t| strings(&["clear-consumers", &p(t)]),
+                true,
+                2,
+            )
+        },
+        "expire-consumers" => Case {
+            prepare: two_consumers,
+            ..c(
+                "expire-consumers",
+                |t| {
+                    strings(&[
+                        "expire-consumers",
+                        &p(t),
+                        "--older-than",
+                        &cutoff_after_everything(),
+                    ])
+                },
+                true,
+                2,
+            )
+        },
+        "expire-changelogs" => Case {
+            options: DECOUPLED,
+            prepare: with_changelogs,
+            ..c(
+                "expire-changelogs",
+                |t| strings(&["expire-changelogs", &p(t), "--delete-all"]),
+                true,
+                4,
+            )
+        },
         other => panic!("{other}: not in the out-of-process crash sweep"),
     }
 }
@@ -710,4 +841,44 @@ async fn killed_expire_snapshots_on_a_pypaimon_table() {
 #[tokio::test]
 async fn killed_remove_orphan_files() {
     sweep(&case("remove-orphan-files"), true).await;
+}
+
+#[tokio::test]
+async fn killed_create_branch() {
+    sweep(&case("create-branch"), true).await;
+}
+
+#[tokio::test]
+async fn killed_delete_branch() {
+    sweep(&case("delete-branch"), true).await;
+}
+
+#[tokio::test]
+async fn killed_rename_branch() {
+    sweep(&case("rename-branch"), true).await;
+}
+
+#[tokio::test]
+async fn killed_fast_forward() {
+    sweep(&case("fast-forward"), true).await;
+}
+
+#[tokio::test]
+async fn killed_reset_consumer() {
+    sweep(&case("reset-consumer"), true).await;
+}
+
+#[tokio::test]
+async fn killed_clear_consumers() {
+    sweep(&case("clear-consumers"), true).await;
+}
+
+#[tokio::test]
+async fn killed_expire_consumers() {
+    sweep(&case("expire-consumers"), true).await;
+}
+
+#[tokio::test]
+async fn killed_expire_changelogs() {
+    sweep(&case("expire-changelogs"), true).await;
 }
