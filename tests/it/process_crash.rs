@@ -690,7 +690,7 @@ fn case(name: &str) -> Case {
             "create-branch",
             |t| strings(&["create-branch", &p(t), "b1", "--tag", "t5"]),
             true,
-            4,
+            27,
         ),
         "delete-branch" => Case {
             prepare: branch_with_a_commit,
@@ -698,7 +698,7 @@ fn case(name: &str) -> Case {
                 "delete-branch",
                 |t| strings(&["delete-branch", &p(t), "b1"]),
                 true,
-                6,
+                22,
             )
         },
         "rename-branch" => Case {
@@ -707,7 +707,7 @@ fn case(name: &str) -> Case {
                 "rename-branch",
                 |t| strings(&["rename-branch", &p(t), "b1", "b2"]),
                 true,
-                6,
+                44,
             )
         },
         "fast-forward" => Case {
@@ -716,14 +716,14 @@ fn case(name: &str) -> Case {
                 "fast-forward",
                 |t| strings(&["fast-forward", &p(t), "b1"]),
                 true,
-                6,
+                17,
             )
         },
         "reset-consumer" => c(
             "reset-consumer",
             |t| strings(&["reset-consumer", &p(t), "c1", "--snapshot", "9"]),
             true,
-            1,
+            4,
         ),
         "clear-consumers" => Case {
             prepare: two_consumers,
@@ -757,7 +757,7 @@ fn case(name: &str) -> Case {
                 "expire-changelogs",
                 |t| strings(&["expire-changelogs", &p(t), "--delete-all"]),
                 true,
-                4,
+                22,
             )
         },
         other => panic!("{other}: not in the out-of-process crash sweep"),
