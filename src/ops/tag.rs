@@ -155,7 +155,6 @@ pub async fn create_tag(
     if success_files_enabled(&schema) {
         mark_success(table, &req.name, clock.now_millis()).await?;
     }
-    let mut warnings = warnings;
     if iceberg {
         warnings.extend(iceberg_tag_created(table, &req.name, id.0).await?);
     }
@@ -556,7 +555,6 @@ pub async fn replace_tag(
     if success_files_enabled(&schema) {
         mark_success(table, name, clock.now_millis()).await?;
     }
-    let mut note = note;
     if iceberg {
         let warnings = iceberg_tag_created(table, name, new.snapshot.id.0).await?;
         if !warnings.is_empty() {
