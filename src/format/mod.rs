@@ -14,6 +14,7 @@
 pub(crate) mod avro;
 pub(crate) mod avro_datum;
 pub mod binary_row;
+pub mod deletion_vector;
 pub mod duration;
 pub mod file_name;
 pub mod hint;

@@ -5,9 +5,11 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 use std::sync::Arc;
 
+use arrow::array::BooleanArray;
+use arrow::record_batch::RecordBatch;
 use bytes::Bytes;
 use futures::future::BoxFuture;
-use futures::{FutureExt, StreamExt};
+use futures::{FutureExt, Stream, StreamExt};
 use parquet::arrow::arrow_reader::ArrowReaderOptions;
 use parquet::arrow::async_reader::{AsyncFileReader, ParquetRecordBatchStreamBuilder};
 use parquet::arrow::ProjectionMask;
@@ -18,6 +20,7 @@ use super::avro_file::AvroBatches;
 use super::evolve::{map_file, TargetColumn};
 use super::merge::ChunkStream;
 use crate::error::{Error, Result};
+use crate::format::deletion_vector::DeletionVector;
 use crate::format::schema::TableSchema;
 use crate::io::TableStore;
 
@@ -30,6 +33,45 @@ pub(crate) struct DataFile {
     pub size: u64,
     /// The schema the file was written with.
     pub schema_id: i64,
+    /// The rows deleted by the version's deletion vector for this file, if any.
+    pub deletes: Option<Arc<DeletionVector>>,
+}
+
+/// Drop the rows of `batch` that `dv` deletes; `first` is the batch's first row position in
+/// its file.
+fn drop_deleted(
+    batch: RecordBatch,
+    first: u64,
+    dv: &DeletionVector,
+    key: &str,
+) -> Result<RecordBatch> {
+    let keep: BooleanArray = (0..batch.num_rows() as u64)
+        .map(|i| Some(!dv.is_deleted(first + i)))
+        .collect();
+    arrow::compute::filter_record_batch(&batch, &keep)
+        .map_err(|e| Error::data_file(key, format!("applying its deletion vector: {e}")))
+}
+
+/// A file's raw batches with the rows its deletion vector deletes dropped (positions count the
+/// file's rows in order, before the drop).
+fn without_deleted<S>(
+    batches: S,
+    dv: Option<Arc<DeletionVector>>,
+    key: String,
+) -> impl Stream<Item = Result<RecordBatch>>
+where
+    S: Stream<Item = Result<RecordBatch>>,
+{
+    let mut position = 0u64;
+    batches.map(move |batch| {
+        let batch = batch?;
+        let first = position;
+        position += batch.num_rows() as u64;
+        match &dv {
+            None => Ok(batch),
+            Some(dv) => drop_deleted(batch, first, dv, &key),
+        }
+    })
 }
 
 /// What every file of one read shares.
@@ -75,16 +117,18 @@ pub(crate) async fn open(
     )?;
     let mask = ProjectionMask::roots(builder.parquet_schema(), mapping.projection.clone());
     let mut builder = builder.with_projection(mask).with_batch_size(batch_size);
-    if let Some(limit) = limit {
+    // With deletions, a limit counts the rows that remain: it is applied after them.
+    if let (Some(limit), None) = (limit, &file.deletes) {
         builder = builder.with_limit(limit);
     }
     let stream = builder.build().map_err(|e| read_error(&file.key, e))?;
     let (key, targets) = (file.key.clone(), Arc::clone(&ctx.targets));
-    Ok(stream
-        .map(move |batch| match batch {
-            Ok(b) => mapping.apply(&b, &targets, &key),
-            Err(e) => Err(read_error(&key, e)),
-        })
+    let raw = {
+        let key = key.clone();
+        stream.map(move |batch| batch.map_err(|e| read_error(&key, e)))
+    };
+    Ok(without_deleted(raw, file.deletes.clone(), key.clone())
+        .map(move |batch| batch.and_then(|b| mapping.apply(&b, &targets, &key)))
         .boxed())
 }
 
@@ -104,6 +148,7 @@ async fn open_avro(
             ),
         )
     })?;
+    let limit = if file.deletes.is_some() { None } else { limit };
     let batches = AvroBatches::open(bytes, &file.key, batch_size, limit)?;
     let mapping = map_file(
         &batches.schema(),
@@ -113,9 +158,13 @@ async fn open_avro(
         &file.key,
     )?;
     let (key, targets) = (file.key.clone(), Arc::clone(&ctx.targets));
-    Ok(futures::stream::iter(batches)
-        .map(move |batch| batch.and_then(|b| mapping.apply(&b, &targets, &key)))
-        .boxed())
+    Ok(without_deleted(
+        futures::stream::iter(batches),
+        file.deletes.clone(),
+        key.clone(),
+    )
+    .map(move |batch| batch.and_then(|b| mapping.apply(&b, &targets, &key)))
+    .boxed())
 }
 
 /// Parquet's view of a data file: byte ranges through the table's store, so requests share its

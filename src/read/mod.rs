@@ -47,7 +47,7 @@ mod file;
 mod merge;
 mod values;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -59,6 +59,7 @@ use futures::{Stream, StreamExt, TryStreamExt};
 
 use crate::error::{Error, Result};
 use crate::format::binary_row::{self, Datum};
+use crate::format::deletion_vector::{self, DeletionVector};
 use crate::format::partition::PartitionSpec;
 use crate::format::schema::TableSchema;
 use crate::format::types::{DataType, RowField};
@@ -190,9 +191,9 @@ pub async fn plan(table: &Table, options: &ReadOptions) -> Result<ReadPlan> {
     let filter = partition_filter(&spec, &options.partitions)?;
     let layout = Layout::new(&schema, options.columns.as_deref())?;
 
-    let live = match &version {
+    let (live, dv_locations) = match &version {
         Some(v) => live_files(table, v, &schema).await?,
-        None => Vec::new(),
+        None => (Vec::new(), DvLocations::new()),
     };
     let total_files = live.len();
     let chosen: Vec<LiveFile> = live
@@ -203,6 +204,12 @@ pub async fn plan(table: &Table, options: &ReadOptions) -> Result<ReadPlan> {
         check_file(f)?;
     }
     let schemas = file_schemas(table, &schema, &chosen).await?;
+    let deletes = match &version {
+        Some(v) if !dv_locations.is_empty() => {
+            load_deletion_vectors(table, &chosen, &dv_locations, &v.describe()).await?
+        }
+        _ => HashMap::new(),
+    };
     let file_rows = chosen.iter().map(|f| f.entry.file.row_count).sum();
     let files = chosen.len();
     let groups = if key_value {
@@ -218,6 +225,13 @@ pub async fn plan(table: &Table, options: &ReadOptions) -> Result<ReadPlan> {
             })
             .collect()
     };
+    let mut groups = groups;
+    if !deletes.is_empty() {
+        for f in groups.iter_mut().flat_map(|g| g.files.iter_mut()) {
+            let name = f.key.rsplit('/').next().unwrap_or(&f.key);
+            f.deletes = deletes.get(name).cloned();
+        }
+    }
     let arrow_schema = layout.arrow_schema(&schemas);
     let ctx = FileContext {
         store: table.root_store().clone(),
@@ -346,13 +360,6 @@ fn check_merge_options(schema: &TableSchema) -> Result<()> {
              by the sequence number only"
         )));
     }
-    if option_true(schema, "deletion-vectors.enabled") {
-        return Err(Error::Unsupported(
-            "the table has deletion vectors enabled (deletion-vectors.enabled = true); reading \
-             tables with deletion vectors is not supported yet"
-                .into(),
-        ));
-    }
     Ok(())
 }
 
@@ -362,30 +369,86 @@ fn option_true(schema: &TableSchema, key: &str) -> bool {
         .is_some_and(|v| v.eq_ignore_ascii_case("true"))
 }
 
+/// Where a data file's deletion vector is: (index file key, offset, length).
+type DvLocations = HashMap<String, (String, i32, i32)>;
+
 /// The version's live files, with the batch-read rules of Java applied: a postpone-bucket
-/// table (`bucket = -2`) shows only files already in real buckets; deletion vectors are refused.
+/// table (`bucket = -2`) shows only files already in real buckets; a primary-key table with
+/// deletion vectors (unless `deletion-vectors.merge-on-read`) skips level 0, whose rows are not
+/// visible until compacted (Java's `batchScanSkipLevel0`). Also where each file's deletion
+/// vector is, by data file name.
 async fn live_files(
     table: &Table,
     version: &ResolvedVersion,
     schema: &TableSchema,
-) -> Result<Vec<LiveFile>> {
+) -> Result<(Vec<LiveFile>, DvLocations)> {
     let owner = version.describe();
     let (files, index) = futures::try_join!(
         table.data_files(&version.snapshot, &owner),
         table.index_files(&version.snapshot, &owner),
     )?;
-    if let Some(dv) = index.iter().find(|e| e.index_type == "DELETION_VECTORS") {
-        return Err(Error::Unsupported(format!(
-            "{owner} has deletion vectors (index/{}); reading tables with deletion vectors is \
-             not supported yet",
-            dv.file_name
-        )));
+    let mut dvs = DvLocations::new();
+    for e in index.iter().filter(|e| e.index_type == "DELETION_VECTORS") {
+        if e.external_path.is_some() {
+            return Err(Error::Unsupported(format!(
+                "{owner}: deletion vector file {} is stored outside the table; reading external \
+                 index files is not supported yet",
+                e.file_name
+            )));
+        }
+        for dv in e.deletion_vectors.iter().flatten() {
+            dvs.insert(
+                dv.data_file_name.clone(),
+                (format!("index/{}", e.file_name), dv.offset, dv.length),
+            );
+        }
     }
-    let postpone = !schema.primary_keys.is_empty() && schema.option("bucket") == Some("-2");
-    Ok(files
+    let key_value = !schema.primary_keys.is_empty();
+    let postpone = key_value && schema.option("bucket") == Some("-2");
+    let skip_level0 = key_value
+        && option_true(schema, "deletion-vectors.enabled")
+        && !option_true(schema, "deletion-vectors.merge-on-read");
+    let files = files
         .into_iter()
         .filter(|f| !postpone || f.entry.bucket >= 0)
-        .collect())
+        .filter(|f| !skip_level0 || f.entry.file.level > 0)
+        .collect();
+    Ok((files, dvs))
+}
+
+/// Read and decode the deletion vectors of `files` (each index file once).
+async fn load_deletion_vectors(
+    table: &Table,
+    files: &[LiveFile],
+    locations: &DvLocations,
+    owner: &str,
+) -> Result<HashMap<String, Arc<DeletionVector>>> {
+    let mut by_index: BTreeMap<&str, Vec<(&str, i32, i32)>> = BTreeMap::new();
+    for f in files {
+        let name = f.entry.file.file_name.as_str();
+        if let Some((index, offset, length)) = locations.get(name) {
+            by_index
+                .entry(index.as_str())
+                .or_default()
+                .push((name, *offset, *length));
+        }
+    }
+    let mut out = HashMap::new();
+    for (index, wanted) in by_index {
+        let bytes = table
+            .root_store()
+            .get_opt(index)
+            .await?
+            .ok_or_else(|| Error::MissingFile {
+                path: index.to_string(),
+                referenced_by: format!("{owner} (its deletion vectors)"),
+            })?;
+        for (name, offset, length) in wanted {
+            let dv = deletion_vector::decode(&bytes, offset, length, index)?;
+            out.insert(name.to_string(), Arc::new(dv));
+        }
+    }
+    Ok(out)
 }
 
 /// Refuse files this reader cannot open, naming them.
@@ -420,6 +483,7 @@ fn data_file(f: &LiveFile) -> DataFile {
         key: f.path.clone(),
         size: u64::try_from(f.entry.file.file_size).unwrap_or(0),
         schema_id: f.entry.file.schema_id,
+        deletes: None,
     }
 }
 

@@ -436,7 +436,7 @@ fn set_options(dir: &std::path::Path, schema: &str, options: &[(&str, &str)]) {
 }
 
 #[tokio::test]
-async fn other_merge_engines_and_deletion_vectors_are_refused_by_name() {
+async fn other_merge_engines_and_sequence_fields_are_refused_by_name() {
     for (options, needle) in [
         (
             vec![("merge-engine", "partial-update")],
@@ -449,10 +449,6 @@ async fn other_merge_engines_and_deletion_vectors_are_refused_by_name() {
         (
             vec![("merge-engine", "first-row")],
             "merge-engine 'first-row'",
-        ),
-        (
-            vec![("deletion-vectors.enabled", "true")],
-            "deletion vectors",
         ),
         (vec![("sequence.field", "n")], "sequence.field 'n'"),
     ] {
@@ -475,6 +471,41 @@ async fn other_merge_engines_and_deletion_vectors_are_refused_by_name() {
     let got = read_version(&open(&dir).await, VersionSpec::Latest).await;
     let want = &expected("pk_fixed_bucket")["snapshots"][4];
     assert_eq!(got.1, want["checksum"].as_str().unwrap());
+}
+
+/// Deletion vectors (Java's `pk_dv` table; exact rows are compared with Java's in
+/// `java_interop`): a damaged or missing deletion-vector index file fails the read naming it,
+/// never reading the deleted rows back.
+#[tokio::test]
+async fn damaged_deletion_vectors_fail_the_read_naming_the_index_file() {
+    for damage in ["truncate", "remove", "garble"] {
+        let (_d, dir) = crate::java_interop::copy_java("pk_dv");
+        let table = open(&dir).await;
+        // The index files the latest snapshot's deletion vectors are in.
+        let latest = table.snapshot_range().await.unwrap().latest().unwrap();
+        let snapshot = table.try_load_snapshot(latest).await.unwrap().unwrap();
+        let index = table.index_files(&snapshot, "test").await.unwrap();
+        let dv = index
+            .iter()
+            .find(|e| {
+                e.index_type == "DELETION_VECTORS"
+                    && e.deletion_vectors.as_ref().is_some_and(|v| !v.is_empty())
+            })
+            .expect("the latest pk_dv snapshot has deletion vectors");
+        let path = dir.join("index").join(&dv.file_name);
+        let bytes = std::fs::read(&path).unwrap();
+        match damage {
+            "truncate" => std::fs::write(&path, &bytes[..4]).unwrap(),
+            "remove" => std::fs::remove_file(&path).unwrap(),
+            _ => std::fs::write(&path, vec![0x55; bytes.len()]).unwrap(),
+        }
+        let err = read_all(&table, &ReadOptions::default()).await.unwrap_err();
+        assert!(
+            err.to_string().contains(&format!("index/{}", dv.file_name)),
+            "{damage}: {err}"
+        );
+        assert_eq!(err.exit_code(), 2, "{damage}: {err}");
+    }
 }
 
 #[tokio::test]
