@@ -231,7 +231,11 @@ async fn plan_range(
 ) -> Result<ExpirePlan> {
     let tags = table.tags().await?;
     let schema = table.latest_schema().await?;
-    schema.refuse_iceberg_compat("expire-snapshots")?;
+    // Java's expiration leaves Iceberg metadata alone (its next commit expires the Iceberg
+    // snapshots): the Iceberg view keeps reading its current snapshot, whose files are the
+    // latest snapshot's, and its tag refs, whose files the tags keep. The same here, for
+    // metadata in the table's own `metadata/` (never deleted: it is not Paimon's).
+    schema.iceberg_tag_refs("expire-snapshots")?;
     let schema_options = schema.options.clone();
     let decoupled = opts.changelog_decoupled(&schema_options);
     // Java's `produceChangelog`: `changelog-producer` other than `none`.

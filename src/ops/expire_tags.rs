@@ -130,7 +130,8 @@ pub struct MaintainReport {
 /// expiration, then — with the decoupled changelog lifecycle — changelog expiration.
 pub async fn maintain(table: &Table, clock: &dyn Clock, dry_run: bool) -> Result<MaintainReport> {
     let schema = table.latest_schema().await?;
-    schema.refuse_iceberg_compat("maintain")?;
+    // Each step keeps the Iceberg view as Java does (see expire and the tag commands).
+    crate::ops::tag::iceberg_refs(table, &schema, "maintain")?;
     let opt = |k: &str| schema.option(k).map(str::to_string);
     let mut notes = Vec::new();
     let run = AutoTagRun {

@@ -1,9 +1,10 @@
 //! Tables with Iceberg-compatible metadata (`metadata.iceberg.storage`), on Java Paimon's
 //! `iceberg_compat` table. Java keeps the Iceberg metadata in step from its commit and tag
 //! callbacks. tagkeeper mirrors tag changes as Iceberg refs as Java's tag callback does, checked
-//! by pyiceberg reading the Iceberg view and by Java changing tags on top; every other command
-//! that would change a version refuses such a table by name and changes nothing (no file added,
-//! removed or rewritten), while the reading commands work as on any table.
+//! by pyiceberg reading the Iceberg view and by Java changing tags on top; expiration leaves the
+//! Iceberg metadata alone as Java's does; rollback-to and write, which would need new Iceberg
+//! metadata, refuse such a table by name and change nothing (no file added, removed or
+//! rewritten), while the reading commands work as on any table.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -33,35 +34,19 @@ fn contents(root: &Path) -> BTreeMap<String, Vec<u8>> {
 }
 
 #[test]
-fn commands_other_than_the_tag_commands_refuse_iceberg_compatible_tables_and_change_nothing() {
+fn rollback_and_write_refuse_iceberg_compatible_tables_and_change_nothing() {
     let (_dir, table) = copy_java("iceberg_compat");
     let p = table.to_str().unwrap();
     let csv = table.parent().unwrap().join("rows.csv");
     std::fs::write(&csv, "id,name,dt\n1,x,2024-01-01\n").unwrap();
     let before = contents(&table);
     let cases: Vec<(&str, Vec<&str>)> = vec![
-        (
-            "expire-snapshots",
-            vec![
-                "expire-snapshots",
-                p,
-                "--retain-max",
-                "1",
-                "--retain-min",
-                "1",
-            ],
-        ),
-        (
-            "expire-changelogs",
-            vec!["expire-changelogs", p, "--delete-all"],
-        ),
         ("rollback-to", vec!["rollback-to", p, "--snapshot", "1"]),
         (
             "rollback-to",
             vec!["rollback-to", p, "--snapshot", "1", "--as-latest"],
         ),
         ("write", vec!["write", p, "--input", csv.to_str().unwrap()]),
-        ("maintain", vec!["maintain", p]),
     ];
     for (command, args) in &cases {
         for dry_run in [false, true] {
@@ -239,4 +224,69 @@ fn tag_commands_keep_the_iceberg_view_in_step_as_javas_callbacks_do() {
     for t in ["renamed", "old", made.as_str()] {
         assert!(reads.contains_key(&format!("tag-{t}")), "{t}: {reads:?}");
     }
+}
+
+/// expire-snapshots leaves the Iceberg metadata alone, as Java's expiration does (Java's next
+/// commit expires the Iceberg snapshots): on a table Java wrote live (the Iceberg manifests name
+/// absolute paths), after Java's commits and a tagkeeper tag, expiring all but the latest
+/// snapshot leaves the Iceberg view reading exactly the same rows through pyiceberg — the
+/// current snapshot and the tag's ref — and Java commits on top, after which pyiceberg reads the
+/// new row too.
+#[test]
+fn expiry_keeps_the_iceberg_view_readable_as_java_does() {
+    let Some(py) = python() else { return };
+    let Some(cp) = java_classpath() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    java(
+        &cp,
+        &["generate", tmp.path().to_str().unwrap(), "iceberg_compat"],
+    );
+    let table = tmp.path().join("default.db/iceberg_compat");
+    let p = table.to_str().unwrap();
+    let row = |id: i64| format!(r#"[{{"id": {id}, "name": "x", "dt": "2024-01-05"}}]"#);
+    for id in [100, 101, 102] {
+        java(&cp, &["maintain", p, "append", &row(id)]);
+    }
+    tk_ok(&["create-tag", p, "keep", "--snapshot", "3"]);
+    let read = || -> Value {
+        let out = std::process::Command::new(&py)
+            .arg(repo().join("scripts/peer/pyiceberg_peer.py"))
+            .args(["read", p])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "pyiceberg: {}", stderr(&out));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let before = read();
+    let all: Vec<i64> = (0..9).chain([100, 101, 102]).collect();
+    assert_eq!(before["current"]["snapshot_id"], 5, "{before}");
+    assert_eq!(before["current"]["ids"], serde_json::json!(all), "{before}");
+    assert_eq!(
+        before["refs"]["keep"]["ids"],
+        serde_json::json!((0..9).chain([100]).collect::<Vec<i64>>()),
+        "{before}"
+    );
+
+    let r = tk_ok(&[
+        "expire-snapshots",
+        p,
+        "--retain-min",
+        "1",
+        "--retain-max",
+        "1",
+    ]);
+    assert_eq!(
+        r["expired_snapshots"].as_array().map(Vec::len),
+        Some(4),
+        "{r}"
+    );
+    assert!(!table.join("snapshot/snapshot-3").exists());
+    assert_eq!(read(), before, "the Iceberg view after expire-snapshots");
+
+    java(&cp, &["maintain", p, "append", &row(103)]);
+    let after = read();
+    let mut more = all.clone();
+    more.push(103);
+    assert_eq!(after["current"]["ids"], serde_json::json!(more), "{after}");
+    assert_eq!(after["refs"]["keep"], before["refs"]["keep"], "{after}");
 }
