@@ -11,7 +11,7 @@ use super::output::Printer;
 use super::{parse_key_value, GlobalArgs};
 use tagkeeper::clock::{Clock, SystemClock};
 use tagkeeper::error::incomplete;
-use tagkeeper::format::duration::parse_duration;
+use tagkeeper::format::duration::parse_cli_duration;
 use tagkeeper::io::open_location;
 use tagkeeper::ops::auto_tag::{
     auto_tag_targets, discover, settings, AutoTagReport, AutoTagRun, Setting, Target,
@@ -71,8 +71,38 @@ pub(crate) struct AutoTagArgs {
     options: Vec<(String, String)>,
 }
 
+/// A duration as a table option value, in its largest exact unit (Java's parser takes a
+/// 32-bit count of units).
+fn java_duration(millis: u128) -> String {
+    for (unit, per) in [
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("min", 60_000),
+        ("s", 1000),
+    ] {
+        if millis % per == 0 {
+            return format!("{} {unit}", millis / per);
+        }
+    }
+    format!("{millis} ms")
+}
+
 impl AutoTagArgs {
-    fn overrides(&self) -> Vec<(String, String)> {
+    /// The flags as table option overrides. Durations given as flags need a unit (see
+    /// [`parse_cli_duration`]) and are passed on in milliseconds with their unit.
+    fn overrides(&self) -> Result<Vec<(String, String)>> {
+        let duration = |flag: &str, v: &Option<String>| -> Result<Option<String>> {
+            v.as_deref()
+                .map(|t| {
+                    parse_cli_duration(t)
+                        .map(|d| java_duration(d.as_millis()))
+                        .map_err(|e| Error::InvalidArgument(format!("{flag}: {e}")))
+                })
+                .transpose()
+        };
+        let period_duration = duration("--period-duration", &self.period_duration)?;
+        let delay = duration("--delay", &self.delay)?;
+        let time_retained = duration("--time-retained", &self.time_retained)?;
         let mut o: Vec<(String, String)> = Vec::new();
         let mut set = |k: &str, v: Option<String>| {
             if let Some(v) = v {
@@ -81,14 +111,14 @@ impl AutoTagArgs {
         };
         set("tag.automatic-creation", self.mode.clone());
         set("tag.creation-period", self.period.clone());
-        set("tag.creation-period-duration", self.period_duration.clone());
-        set("tag.creation-delay", self.delay.clone());
+        set("tag.creation-period-duration", period_duration);
+        set("tag.creation-delay", delay);
         set("tag.period-formatter", self.formatter.clone());
         set(
             "tag.num-retained-max",
             self.num_retained_max.map(|n| n.to_string()),
         );
-        set("tag.default-time-retained", self.time_retained.clone());
+        set("tag.default-time-retained", time_retained);
         set(
             "tag.automatic-completion",
             self.completion.map(|b| b.to_string()),
@@ -96,7 +126,7 @@ impl AutoTagArgs {
         set("sink.process-time-zone", self.time_zone.clone());
         set("sink.watermark-time-zone", self.time_zone.clone());
         o.extend(self.options.iter().cloned());
-        o
+        Ok(o)
     }
 }
 
@@ -148,11 +178,11 @@ pub(crate) async fn run(a: AutoTagArgs, global: &GlobalArgs, printer: &Printer) 
             "name at least one TABLE, or --warehouse URL".into(),
         ));
     }
-    let overrides = a.overrides();
+    let overrides = a.overrides()?;
     let every = a
         .every
         .as_deref()
-        .map(|e| parse_duration(e).map_err(|m| Error::InvalidArgument(format!("--every: {m}"))))
+        .map(|e| parse_cli_duration(e).map_err(|m| Error::InvalidArgument(format!("--every: {m}"))))
         .transpose()?;
     let run = AutoTagRun {
         overrides: overrides.clone(),

@@ -182,6 +182,34 @@ async fn run_plain(command: Command, global: &GlobalArgs, printer: &Printer) -> 
 
 /// Epoch millis, RFC 3339, or a zone-less local date-time (Paimon reads `scan.timestamp` in
 /// the JVM's zone; we use the machine's).
+/// The cutoff of an `--older-than` (epoch ms): a duration before `now` with a unit (`7d`,
+/// `1.5h`, `2w`), a time (RFC 3339, or local `2024-01-02 10:00:00`), or epoch milliseconds
+/// (13 digits). A shorter bare number is refused: `--older-than 7` meant "7 days" to whoever
+/// typed it, not 7 ms after 1970. One parser for every command's `--older-than`.
+pub(crate) fn parse_cutoff(flag: &str, text: &str, now: i64) -> Result<i64> {
+    let t = text.trim();
+    if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
+        return match t.parse::<i64>() {
+            Ok(ms) if ms >= 1_000_000_000_000 => Ok(ms),
+            _ => Err(Error::InvalidArgument(format!(
+                "{flag} {t}: a bare number is ambiguous; give a duration with a unit ('{t}d' \
+                 for {t} days before now, '{t}h', '{t}min') or a time \
+                 ('2024-01-02T00:00:00Z'); epoch milliseconds need 13 digits"
+            ))),
+        };
+    }
+    if let Ok(d) = tagkeeper::format::duration::parse_cli_duration(t) {
+        let ms = i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+        return Ok(now.saturating_sub(ms));
+    }
+    parse_timestamp(t).map_err(|_| {
+        Error::InvalidArgument(format!(
+            "{flag} {t:?}: not a duration ('7d', '1.5h', '2w', '30 min') or a time (RFC 3339 \
+             '2024-01-02T00:00:00Z', or local '2024-01-02 10:00:00')"
+        ))
+    })
+}
+
 pub(crate) fn parse_timestamp(text: &str) -> Result<i64> {
     let t = text.trim();
     if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {

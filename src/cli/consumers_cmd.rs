@@ -2,12 +2,10 @@
 
 use clap::Args;
 
-use super::commands::parse_timestamp;
 use super::output::{failed_text, Printer};
 use super::GlobalArgs;
 use tagkeeper::clock::{Clock, SystemClock};
 use tagkeeper::error::incomplete;
-use tagkeeper::format::duration::parse_duration;
 use tagkeeper::ops::consumers::{self, ConsumersDeleted, ConsumersReport, ResetReport};
 use tagkeeper::{Error, Result};
 
@@ -63,14 +61,7 @@ pub(crate) struct ExpireConsumersArgs {
 
 /// A time or a duration before `now`, as --older-than takes it.
 pub(crate) fn cutoff(o: &str, now: i64) -> Result<i64> {
-    match parse_duration(o) {
-        Ok(d) if o.trim().chars().any(|c| c.is_ascii_alphabetic()) => {
-            Ok(now - d.as_millis() as i64)
-        }
-        _ => parse_timestamp(o).map_err(|_| {
-            Error::InvalidArgument(format!("--older-than {o:?}: not a time or a duration"))
-        }),
-    }
+    super::commands::parse_cutoff("--older-than", o, now)
 }
 
 pub(crate) async fn list(a: ConsumersArgs, global: &GlobalArgs, printer: &Printer) -> Result<()> {

@@ -2,12 +2,11 @@
 
 use clap::Args;
 
-use super::commands::parse_timestamp;
+use super::commands::parse_cutoff;
 use super::output::{failed_text, Printer};
 use super::GlobalArgs;
 use tagkeeper::clock::{Clock, SystemClock};
 use tagkeeper::error::incomplete;
-use tagkeeper::format::duration::parse_duration;
 use tagkeeper::ops::expire::{expire_with_progress, plan, ExpireOptions, ExpireReport};
 use tagkeeper::{Error, FailedDeletion, Result};
 
@@ -53,14 +52,7 @@ pub(crate) async fn run(a: ExpireArgs, global: &GlobalArgs, printer: &Printer) -
         opts.expire_limit = v;
     }
     if let Some(o) = &a.older_than {
-        let cutoff = match parse_duration(o) {
-            Ok(d) if o.trim().chars().any(|c| c.is_ascii_alphabetic()) => {
-                now - d.as_millis() as i64
-            }
-            _ => parse_timestamp(o).map_err(|_| {
-                Error::InvalidArgument(format!("--older-than {o:?}: not a time or a duration"))
-            })?,
-        };
+        let cutoff = parse_cutoff("--older-than", o, now)?;
         opts.time_retained_millis = now - cutoff;
     }
     let report = if let Some(out) = &a.plan_out {
@@ -265,7 +257,7 @@ pub(crate) async fn run_expire_tags(
     let older_than = match &a.older_than {
         None => None,
         Some(ts) => {
-            let millis = parse_timestamp(ts)?;
+            let millis = parse_cutoff("--older-than", ts, SystemClock.now_millis())?;
             let utc = chrono::DateTime::from_timestamp_millis(millis).ok_or_else(|| {
                 Error::InvalidArgument(format!("--older-than {ts:?} is out of range"))
             })?;

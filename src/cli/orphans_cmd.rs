@@ -2,12 +2,10 @@
 
 use clap::Args;
 
-use super::commands::parse_timestamp;
 use super::output::{bytes, failed_text, Printer};
 use super::GlobalArgs;
 use tagkeeper::clock::{Clock, SystemClock};
 use tagkeeper::error::incomplete;
-use tagkeeper::format::duration::parse_duration;
 use tagkeeper::ops::check::{check, CheckOptions, CheckReport};
 use tagkeeper::ops::orphans::{remove_orphan_files, OrphanOptions, OrphanReport};
 use tagkeeper::{Error, Result};
@@ -65,14 +63,7 @@ pub(crate) async fn run_orphans(
     let now = clock.now_millis();
     let older_than_millis = match &a.older_than {
         None => None,
-        Some(o) => Some(match parse_duration(o) {
-            Ok(d) if o.trim().chars().any(|c| c.is_ascii_alphabetic()) => {
-                now - d.as_millis() as i64
-            }
-            _ => parse_timestamp(o).map_err(|_| {
-                Error::InvalidArgument(format!("--older-than {o:?}: not a time or a duration"))
-            })?,
-        }),
+        Some(o) => Some(super::commands::parse_cutoff("--older-than", o, now)?),
     };
     let opts = OrphanOptions {
         older_than_millis,

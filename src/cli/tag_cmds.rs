@@ -7,7 +7,7 @@ use super::output::{failed_text, Printer};
 use super::GlobalArgs;
 use tagkeeper::clock::SystemClock;
 use tagkeeper::error::incomplete;
-use tagkeeper::format::duration::parse_duration;
+use tagkeeper::format::duration::parse_cli_duration;
 use tagkeeper::format::ids::{SnapshotId, TagName};
 use tagkeeper::ops::tag::{create_tag, CreateTag, TagSource};
 use tagkeeper::{Error, Result};
@@ -251,10 +251,11 @@ pub(crate) async fn replace(
     })
 }
 
-/// `--time-retained`, parsed as Java parses durations.
+/// `--time-retained`: a duration with a unit (a bare number is refused; see
+/// [`parse_cli_duration`]).
 fn retention(arg: Option<&str>) -> Result<Option<std::time::Duration>> {
     arg.map(|d| {
-        parse_duration(d).map_err(|e| Error::InvalidArgument(format!("--time-retained: {e}")))
+        parse_cli_duration(d).map_err(|e| Error::InvalidArgument(format!("--time-retained: {e}")))
     })
     .transpose()
 }

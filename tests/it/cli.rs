@@ -363,3 +363,68 @@ fn auto_tag_refuses_period_durations_whose_names_would_collide() {
     }
     assert_eq!(crate::fixtures::walk(&t), before);
 }
+
+/// One parser for every duration and `--older-than`: units required (w, d, h, min, s, ms, with
+/// fractions), a bare number refused with the fix suggested (epoch milliseconds need 13
+/// digits), and every command's `--older-than` takes a duration or a time alike.
+#[test]
+fn time_arguments_need_a_unit_and_every_older_than_takes_a_duration_or_a_time() {
+    let (_d, dir) = copy_table("tagged");
+    let t = dir.to_str().unwrap();
+    let refused = [
+        (vec!["expire-snapshots", t, "--older-than", "7", "--dry-run"], "--older-than 7: a bare number is ambiguous; give a duration with a unit ('7d' for 7 days before now, '7h', '7min') or a time ('2024-01-02T00:00:00Z'); epoch milliseconds need 13 digits"),
+        (vec!["expire-tags", t, "--older-than", "30", "--dry-run"], "--older-than 30: a bare number is ambiguous"),
+        (vec!["remove-orphan-files", t, "--older-than", "3", "--dry-run"], "--older-than 3: a bare number is ambiguous"),
+        (vec!["expire-consumers", t, "--older-than", "5", "--dry-run"], "--older-than 5: a bare number is ambiguous"),
+        (vec!["create-tag", t, "x", "--time-retained", "7"], "--time-retained: \"7\" has no unit: write e.g. '7d' (days), '7h' (hours) or '7min' (minutes)"),
+        (vec!["auto-tag", t, "--mode", "process-time", "--delay", "10", "--dry-run"], "--delay: \"10\" has no unit"),
+        (vec!["auto-tag", t, "--every", "60", "--mode", "process-time"], "--every: \"60\" has no unit"),
+        (vec!["expire-snapshots", t, "--older-than", "3 fortnights", "--dry-run"], "not a duration ('7d', '1.5h', '2w', '30 min') or a time"),
+    ];
+    for (args, message) in refused {
+        let out = tagkeeper(&args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(message), "{args:?}: {}", stderr(&out));
+    }
+    let before = crate::consumers::file_set(&dir);
+    for args in [
+        vec!["expire-snapshots", t, "--older-than", "1w", "--dry-run"],
+        vec!["expire-snapshots", t, "--older-than", "1.5h", "--dry-run"],
+        vec!["expire-tags", t, "--older-than", "30d", "--dry-run"],
+        vec![
+            "expire-tags",
+            t,
+            "--older-than",
+            "2024-01-02T00:00:00Z",
+            "--dry-run",
+        ],
+        vec![
+            "remove-orphan-files",
+            t,
+            "--older-than",
+            "2 weeks",
+            "--dry-run",
+        ],
+        vec![
+            "expire-consumers",
+            t,
+            "--older-than",
+            "1700000000000",
+            "--dry-run",
+        ],
+    ] {
+        let out = tagkeeper(&args);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    }
+    assert_eq!(
+        crate::consumers::file_set(&dir),
+        before,
+        "dry runs changed nothing"
+    );
+    // A fractional retention is stored as Java writes a Duration: seconds with nanoseconds.
+    let out = tagkeeper(&["create-tag", t, "fraction", "--time-retained", "1.5h"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let tag: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("tag/tag-fraction")).unwrap()).unwrap();
+    assert_eq!(tag["tagTimeRetained"].as_f64(), Some(5400.0), "{tag}");
+}
