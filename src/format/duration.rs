@@ -71,7 +71,7 @@ pub fn parse_cli_duration(text: &str) -> Result<Duration, String> {
     };
     let n: f64 = num.parse().map_err(|_| format!("{text:?}: not a number"))?;
     let millis = (n * secs_per * 1000.0).round();
-    if !millis.is_finite() || millis < 0.0 || millis > 1e15 {
+    if !millis.is_finite() || !(0.0..=1e15).contains(&millis) {
         return Err(format!("{text:?}: duration out of range"));
     }
     Ok(Duration::from_millis(millis as u64))
