@@ -148,6 +148,11 @@ pub enum Error {
     #[error("{0}")]
     Incomplete(String),
 
+    /// The command did not finish within `--timeout`. A destructive command stopped this way
+    /// is finished by its next run, as after a crash (its journal).
+    #[error("{0}")]
+    TimedOut(String),
+
     /// `check` found missing or damaged files; its report lists them.
     #[error("{0}")]
     ProblemsFound(String),
@@ -232,6 +237,7 @@ impl Error {
             | Error::Storage { .. }
             | Error::CommitUnknown { .. }
             | Error::Incomplete(_)
+            | Error::TimedOut(_)
             | Error::Aborted { .. } => ExitClass::Data,
         }
     }
@@ -266,6 +272,7 @@ impl Error {
             Error::CommitUnknown { .. } => "commit_unknown",
             Error::Storage { .. } => "storage",
             Error::Aborted { .. } => "aborted",
+            Error::TimedOut(_) => "timed_out",
         }
     }
 

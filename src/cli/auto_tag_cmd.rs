@@ -173,6 +173,11 @@ async fn targets(
 }
 
 pub(crate) async fn run(a: AutoTagArgs, global: &GlobalArgs, printer: &Printer) -> Result<()> {
+    if a.every.is_some() && global.timeout.is_some() {
+        return Err(Error::InvalidArgument(
+            "--timeout bounds one command; the daemon (--every) runs until stopped".into(),
+        ));
+    }
     if a.tables.is_empty() && a.warehouse.is_none() {
         return Err(Error::InvalidArgument(
             "name at least one TABLE, or --warehouse URL".into(),

@@ -66,6 +66,12 @@ pub(crate) struct GlobalArgs {
     /// branch commands, or with --plan-out.
     #[arg(long, global = true, value_name = "NAME")]
     branch: Option<String>,
+    /// Stop the whole command after this long (e.g. 90s, 10min) with kind `timed_out` (exit 2).
+    /// Each store request also times out (20 s, connecting 5 s) and is retried within 45 s, so
+    /// a hung endpoint fails a command within about a minute even without it. A destructive
+    /// command stopped this way is finished by its next run. Not for `auto-tag --every`.
+    #[arg(long, global = true, value_name = "DURATION")]
+    timeout: Option<String>,
 }
 
 impl GlobalArgs {
@@ -198,7 +204,25 @@ pub(crate) fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let result = runtime.block_on(commands::run(cli.command, &cli.global, &printer));
+    let result = runtime.block_on(async {
+        match cli.global.timeout.as_deref() {
+            None => commands::run(cli.command, &cli.global, &printer).await,
+            Some(t) => {
+                let limit = tagkeeper::format::duration::parse_cli_duration(t)
+                    .map_err(|e| tagkeeper::Error::InvalidArgument(format!("--timeout: {e}")))?;
+                match tokio::time::timeout(limit, commands::run(cli.command, &cli.global, &printer))
+                    .await
+                {
+                    Ok(r) => r,
+                    Err(_) => Err(tagkeeper::Error::TimedOut(format!(
+                        "the command did not finish within --timeout {t}; the store may be \
+                         unreachable or slow (run with -v to see its requests); a destructive \
+                         command stopped this way is finished by its next run"
+                    ))),
+                }
+            }
+        }
+    });
     match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => {

@@ -12,7 +12,7 @@ use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path;
-use object_store::{ObjectStore, RetryConfig};
+use object_store::{ClientConfigKey, ObjectStore, RetryConfig};
 use url::Url;
 
 use super::local::StagedLocalStore;
@@ -69,7 +69,21 @@ pub fn open_location(location: &str, opts: &StoreOptions) -> Result<TableStore> 
     let root = Path::from_url_path(url.path())
         .map_err(|e| invalid(format!("bad path in URL: {e}")))?
         .to_string();
-    let retry = RetryConfig::default();
+    // One retry budget: object_store's own HTTP retries are off, `TableStore`'s policy
+    // retries what is transient within its time budget. Requests time out (20 s, connecting
+    // 5 s) so that a hung endpoint fails the command within about a minute; store options
+    // `timeout` and `connect_timeout` override these.
+    let retry = RetryConfig {
+        max_retries: 0,
+        retry_timeout: std::time::Duration::from_secs(30),
+        ..RetryConfig::default()
+    };
+    // Set as configuration (not a whole `ClientOptions`, which would drop what `from_env`
+    // read, such as allow-http), before the user's options so that theirs win.
+    let timeouts = [
+        (ClientConfigKey::Timeout, "20s"),
+        (ClientConfigKey::ConnectTimeout, "5s"),
+    ];
     let store: Arc<dyn ObjectStore> = match url.scheme() {
         "file" => {
             let dir = url
@@ -81,6 +95,9 @@ pub fn open_location(location: &str, opts: &StoreOptions) -> Result<TableStore> 
         "memory" => Arc::new(InMemory::new()),
         "s3" | "s3a" => {
             let mut b = AmazonS3Builder::from_env().with_url(location).with_retry(retry);
+            for (k, v) in timeouts {
+                b = b.with_config(AmazonS3ConfigKey::Client(k), v);
+            }
             for (k, v) in &opts.options {
                 let key = AmazonS3ConfigKey::from_str(k)
                     .map_err(|_| invalid(format!("unknown S3 store option '{k}'")))?;
@@ -90,6 +107,9 @@ pub fn open_location(location: &str, opts: &StoreOptions) -> Result<TableStore> 
         }
         "gs" => {
             let mut b = GoogleCloudStorageBuilder::from_env().with_url(location).with_retry(retry);
+            for (k, v) in timeouts {
+                b = b.with_config(GoogleConfigKey::Client(k), v);
+            }
             for (k, v) in &opts.options {
                 let key = GoogleConfigKey::from_str(k)
                     .map_err(|_| invalid(format!("unknown GCS store option '{k}'")))?;
@@ -99,6 +119,9 @@ pub fn open_location(location: &str, opts: &StoreOptions) -> Result<TableStore> 
         }
         "az" | "adl" | "azure" | "abfs" | "abfss" => {
             let mut b = MicrosoftAzureBuilder::from_env().with_url(location).with_retry(retry);
+            for (k, v) in timeouts {
+                b = b.with_config(AzureConfigKey::Client(k), v);
+            }
             for (k, v) in &opts.options {
                 let key = AzureConfigKey::from_str(k)
                     .map_err(|_| invalid(format!("unknown Azure store option '{k}'")))?;

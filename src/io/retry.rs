@@ -19,6 +19,9 @@ pub struct RetryPolicy {
     pub base: Duration,
     /// Longest backoff.
     pub max: Duration,
+    /// No retry starts once this much time has passed since the first attempt: with the
+    /// per-request timeout, this bounds how long a hung endpoint can hold a command.
+    pub budget: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -27,6 +30,7 @@ impl Default for RetryPolicy {
             attempts: 6,
             base: Duration::from_millis(50),
             max: Duration::from_secs(2),
+            budget: Duration::from_secs(45),
         }
     }
 }
@@ -180,6 +184,7 @@ impl RetryPolicy {
         Fut: Future<Output = object_store::Result<T>>,
     {
         let mut attempt = 1;
+        let started = tokio::time::Instant::now();
         loop {
             match op().await {
                 Ok(v) => return Ok(v),
@@ -189,7 +194,7 @@ impl RetryPolicy {
                         Failure::Ambiguous => idempotent,
                         Failure::Permanent => false,
                     };
-                    if !retry || attempt >= self.attempts {
+                    if !retry || attempt >= self.attempts || started.elapsed() >= self.budget {
                         return Err(e);
                     }
                     tracing::debug!(attempt, error = %e, "transient store error; retrying");
@@ -361,6 +366,7 @@ mod tests {
             attempts: 4,
             base: Duration::from_millis(1),
             max: Duration::from_millis(2),
+            budget: Duration::from_secs(60),
         };
         let calls = std::sync::atomic::AtomicU32::new(0);
         let flaky = |msg: &'static str, fail: u32| {

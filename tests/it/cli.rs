@@ -428,3 +428,57 @@ fn time_arguments_need_a_unit_and_every_older_than_takes_a_duration_or_a_time() 
         serde_json::from_slice(&std::fs::read(dir.join("tag/tag-fraction")).unwrap()).unwrap();
     assert_eq!(tag["tagTimeRetained"].as_f64(), Some(5400.0), "{tag}");
 }
+
+/// A store endpoint that accepts connections and never answers: `--timeout` stops the command
+/// at its bound with kind `timed_out`, and without it the per-request timeout and the one retry
+/// budget fail the command within about a minute (it used to wait 15 minutes and more).
+#[test]
+fn a_hung_endpoint_fails_fast() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in listener.incoming().flatten() {
+            held.push(s); // accepted, never answered
+        }
+    });
+    let endpoint = format!("aws_endpoint=http://127.0.0.1:{port}");
+    let base = [
+        "--json",
+        "snapshots",
+        "s3://bucket/db.db/t",
+        "--store-option",
+        endpoint.as_str(),
+        "--store-option",
+        "aws_allow_http=true",
+        "--store-option",
+        "aws_access_key_id=AKIDEXAMPLE",
+        "--store-option",
+        "aws_secret_access_key=notasecret",
+        "--store-option",
+        "aws_region=us-east-1",
+    ];
+    let mut with_timeout = base.to_vec();
+    with_timeout.extend(["--timeout", "3s"]);
+    let start = std::time::Instant::now();
+    let out = tagkeeper(&with_timeout);
+    let took = start.elapsed();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["error"]["kind"], "timed_out", "{doc}");
+    assert!(
+        took < std::time::Duration::from_secs(15),
+        "--timeout 3s took {took:?}"
+    );
+
+    let start = std::time::Instant::now();
+    let out = tagkeeper(&base);
+    let took = start.elapsed();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["error"]["kind"], "storage", "{doc}");
+    assert!(
+        took < std::time::Duration::from_secs(90),
+        "a hung endpoint held the command for {took:?}"
+    );
+}

@@ -49,6 +49,7 @@ fn faulty(path: &std::path::Path) -> (Table, FaultHandle) {
             attempts: 12,
             base: Duration::from_millis(1),
             max: Duration::from_millis(4),
+            budget: Duration::from_secs(60),
         },
     );
     (Table::new(store), h)

@@ -30,6 +30,7 @@ fn faulty_store(path: &std::path::Path) -> (TableStore, FaultHandle) {
             attempts: 3,
             base: Duration::from_millis(1),
             max: Duration::from_millis(2),
+            budget: Duration::from_secs(60),
         },
     );
     (store, h)
