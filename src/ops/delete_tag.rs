@@ -144,9 +144,7 @@ const JOURNAL: &str = "delete-tag";
 /// version of any branch needs, by the liveness model (`crate::liveness`). A tag that is not a
 /// consistent copy of a snapshot is refused as corrupt before anything is decided.
 pub async fn plan(table: &Table, names: &[TagName]) -> Result<DeleteTagPlan> {
-    let schema = table.latest_schema().await?;
-    let iceberg_refs = crate::ops::tag::iceberg_refs(table, &schema, "delete-tag")?;
-    let success_files = crate::ops::tag::success_files_enabled(&schema);
+    let (iceberg_refs, success_files) = crate::ops::tag::tag_callbacks(table, "delete-tag").await?;
     let all: Vec<NamedTag> = table.tags().await?;
     let range = table.snapshot_range().await?;
     let mut victims: Vec<&NamedTag> = Vec::new();

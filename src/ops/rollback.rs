@@ -342,10 +342,11 @@ pub async fn plan(
     target: &RollbackTarget,
     mode: RollbackMode,
 ) -> Result<RollbackPlan> {
-    table
-        .latest_schema()
-        .await?
-        .refuse_iceberg_compat("rollback-to")?;
+    // An unreadable schema is not this check's to report: planning fails closed on what it
+    // cannot read.
+    if let Ok(schema) = table.latest_schema().await {
+        schema.refuse_iceberg_compat("rollback-to")?;
+    }
     let mut notes = Vec::new();
     let resolved = resolve(table, target, &mut notes).await?;
     let range = table.snapshot_range().await?;

@@ -179,6 +179,23 @@ pub(crate) fn iceberg_refs(
     Ok(refs)
 }
 
+/// What a tag deletion must do besides deleting the tag file: (edit Iceberg refs, delete the
+/// `_SUCCESS` marker). A schema that cannot be read counts as neither: deleting a tag file does
+/// not depend on it, and the data cleanup fails closed on unreadable metadata by itself. (A
+/// ref left behind still names a snapshot of the Iceberg metadata; a marker left is inert.)
+pub(crate) async fn tag_callbacks(table: &Table, command: &str) -> Result<(bool, bool)> {
+    match table.latest_schema().await {
+        Ok(schema) => Ok((
+            iceberg_refs(table, &schema, command)?,
+            success_files_enabled(&schema),
+        )),
+        Err(e) => {
+            tracing::warn!("{command}: the schema cannot be read ({e}); Iceberg refs and _SUCCESS markers are left alone");
+            Ok((false, false))
+        }
+    }
+}
+
 /// The latest Iceberg metadata file: Java names it after the latest Paimon snapshot and
 /// rewrites it in place for tag changes.
 async fn iceberg_metadata_key(table: &Table) -> Result<Option<String>> {
@@ -358,7 +375,7 @@ const RENAME_JOURNAL: &str = "rename-tag";
 pub async fn rename_tag(table: &Table, from: &TagName, to: &TagName) -> Result<RenameTagReport> {
     // Java's renameTag calls no tag callback: an Iceberg ref keeps the old name, a
     // `_SUCCESS` marker stays where it is. tagkeeper does the same.
-    iceberg_refs(table, &table.latest_schema().await?, "rename-tag")?;
+    tag_callbacks(table, "rename-tag").await?;
     let finished = resume_renames(table).await?;
     let mut report = rename_once(table, from, to, true).await?;
     report.resumed |= finished.iter().any(|(f, t)| f == from && t == to);
