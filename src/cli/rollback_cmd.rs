@@ -65,25 +65,24 @@ pub(crate) struct RollbackArgs {
 }
 
 pub(crate) async fn run(a: RollbackArgs, global: &GlobalArgs, printer: &Printer) -> Result<()> {
-    let target =
-        match (&a.tag, a.snapshot, &a.timestamp) {
-            _ if a.watermark.is_some() => RollbackTarget::Watermark(parse_timestamp(
-                a.watermark.as_deref().unwrap_or_default(),
-            )?),
-            (Some(t), _, _) => RollbackTarget::Tag(TagName::from_listing(t).ok_or_else(|| {
-                Error::InvalidTagName {
+    let target = match (&a.tag, a.snapshot, &a.timestamp, &a.watermark) {
+        (Some(t), _, _, _) => {
+            RollbackTarget::Tag(
+                TagName::from_listing(t).ok_or_else(|| Error::InvalidTagName {
                     name: t.clone(),
                     reason: "not a tag name".into(),
-                }
-            })?),
-            (_, Some(id), _) => RollbackTarget::Snapshot(SnapshotId(id)),
-            (_, _, Some(ts)) => RollbackTarget::Timestamp(parse_timestamp(ts)?),
-            _ => {
-                return Err(Error::InvalidArgument(
-                    "one of --tag, --snapshot, --timestamp or --watermark is required".into(),
-                ))
-            }
-        };
+                })?,
+            )
+        }
+        (_, Some(id), _, _) => RollbackTarget::Snapshot(SnapshotId(id)),
+        (_, _, Some(ts), _) => RollbackTarget::Timestamp(parse_timestamp(ts)?),
+        (_, _, _, Some(w)) => RollbackTarget::Watermark(parse_timestamp(w)?),
+        _ => {
+            return Err(Error::InvalidArgument(
+                "one of --tag, --snapshot, --timestamp or --watermark is required".into(),
+            ))
+        }
+    };
     let mode = if a.as_latest {
         RollbackMode::AsLatest
     } else {

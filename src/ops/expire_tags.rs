@@ -59,7 +59,6 @@ async fn expiring(
     clock: &dyn Clock,
     older_than: Option<NaiveDateTime>,
 ) -> Result<Vec<TagName>> {
-    crate::ops::tag::tag_callbacks(table, "expire-tags").await?;
     let mut names = expired_tags(table, clock, older_than).await?;
     for n in crate::ops::auto_tag::over_max(table, &[]).await? {
         if !names.contains(&n) {

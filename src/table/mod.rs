@@ -275,6 +275,14 @@ impl Table {
         self.root_store().get_opt(key).await
     }
 
+    /// A file under the table root that `referenced_by` names: missing is [`Error::MissingFile`].
+    async fn get_root_referenced(&self, key: &str, referenced_by: &str) -> Result<Bytes> {
+        self.get_root(key).await?.ok_or_else(|| Error::MissingFile {
+            path: key.to_string(),
+            referenced_by: referenced_by.to_string(),
+        })
+    }
+
     /// Ids of the files in a versioned directory (`snapshot-N`, `schema-N`).
     async fn listed_files(&self, dir: &str) -> Result<Vec<PaimonFile>> {
         let (files, _) = self.store.list_dir(dir).await?;
@@ -484,26 +492,14 @@ impl Table {
         referenced_by: &str,
     ) -> Result<Vec<ManifestFileMeta>> {
         let key = manifest_key(name);
-        let bytes = self
-            .get_root(&key)
-            .await?
-            .ok_or_else(|| Error::MissingFile {
-                path: key.clone(),
-                referenced_by: referenced_by.to_string(),
-            })?;
+        let bytes = self.get_root_referenced(&key, referenced_by).await?;
         decode_manifest_list(&bytes, &key)
     }
 
     /// Read a manifest named by `referenced_by`.
     pub async fn manifest(&self, name: &str, referenced_by: &str) -> Result<Vec<ManifestEntry>> {
         let key = manifest_key(name);
-        let bytes = self
-            .get_root(&key)
-            .await?
-            .ok_or_else(|| Error::MissingFile {
-                path: key.clone(),
-                referenced_by: referenced_by.to_string(),
-            })?;
+        let bytes = self.get_root_referenced(&key, referenced_by).await?;
         decode_manifest(&bytes, &key)
     }
 
@@ -518,13 +514,7 @@ impl Table {
         referenced_by: &str,
     ) -> Result<Vec<ManifestEntry>> {
         let key = manifest_key(&meta.file_name);
-        let bytes = self
-            .get_root(&key)
-            .await?
-            .ok_or_else(|| Error::MissingFile {
-                path: key.clone(),
-                referenced_by: referenced_by.to_string(),
-            })?;
+        let bytes = self.get_root_referenced(&key, referenced_by).await?;
         // Decoding first: a file that does not decode says so; one that decodes but is not
         // what the list recorded is caught after.
         let entries = decode_manifest(&bytes, &key)?;
@@ -619,13 +609,7 @@ impl Table {
             return Ok(Vec::new());
         };
         let key = manifest_key(name);
-        let bytes = self
-            .get_root(&key)
-            .await?
-            .ok_or_else(|| Error::MissingFile {
-                path: key.clone(),
-                referenced_by: owner.to_string(),
-            })?;
+        let bytes = self.get_root_referenced(&key, owner).await?;
         decode_index_manifest(&bytes, &key)
     }
 

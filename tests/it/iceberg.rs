@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use crate::common::{repo, stderr, stdout, tagkeeper};
 use crate::interop::python;
-use crate::java_interop::{copy_java, java, java_classpath, java_reads};
+use crate::java_interop::{copy_java, java, java_classpath, java_reads, tk};
 
 /// Every file under the table with its bytes.
 fn contents(root: &Path) -> BTreeMap<String, Vec<u8>> {
@@ -118,19 +118,6 @@ fn refs(pairs: &[(&str, i64)]) -> BTreeMap<String, i64> {
     pairs.iter().map(|(n, i)| (n.to_string(), *i)).collect()
 }
 
-fn tk_ok(args: &[&str]) -> Value {
-    let mut full = vec!["--json"];
-    full.extend(args);
-    let out = tagkeeper(&full);
-    assert!(
-        out.status.success(),
-        "{args:?}: {}{}",
-        stdout(&out),
-        stderr(&out)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
 /// Tags become Iceberg refs as Java's `IcebergCommitCallback` makes them: create-tag,
 /// replace-tag, auto-tag and Java's own create-tag on top add or move a ref; delete-tag and
 /// expire-tags remove it (also one Java made); rename-tag leaves the ref under the old name, as
@@ -145,22 +132,22 @@ fn tag_commands_keep_the_iceberg_view_in_step_as_javas_callbacks_do() {
     let p = table.to_str().unwrap();
     assert_eq!(iceberg_view(&py, &table), (refs(&[]), vec![1, 2]));
 
-    tk_ok(&["create-tag", p, "t1", "--snapshot", "1"]);
+    tk(&["create-tag", p, "t1", "--snapshot", "1"]);
     assert_eq!(iceberg_view(&py, &table).0, refs(&[("t1", 1)]));
     // Java's own tag change reads the metadata tagkeeper wrote and keeps its ref.
     java(&cp, &["maintain", p, "create-tag", "j1", "2"]);
     assert_eq!(iceberg_view(&py, &table).0, refs(&[("j1", 2), ("t1", 1)]));
-    tk_ok(&["replace-tag", p, "t1", "--snapshot", "2"]);
+    tk(&["replace-tag", p, "t1", "--snapshot", "2"]);
     assert_eq!(iceberg_view(&py, &table).0, refs(&[("j1", 2), ("t1", 2)]));
-    tk_ok(&["delete-tag", p, "j1"]);
+    tk(&["delete-tag", p, "j1"]);
     assert_eq!(iceberg_view(&py, &table).0, refs(&[("t1", 2)]));
-    tk_ok(&["rename-tag", p, "t1", "renamed"]);
+    tk(&["rename-tag", p, "t1", "renamed"]);
     assert_eq!(
         iceberg_view(&py, &table).0,
         refs(&[("t1", 2)]),
         "Java's rename has no callback"
     );
-    tk_ok(&[
+    tk(&[
         "create-tag",
         p,
         "ttl",
@@ -170,10 +157,10 @@ fn tag_commands_keep_the_iceberg_view_in_step_as_javas_callbacks_do() {
         "1 ms",
     ]);
     std::thread::sleep(std::time::Duration::from_millis(20));
-    let r = tk_ok(&["expire-tags", p]);
+    let r = tk(&["expire-tags", p]);
     assert_eq!(r["deleted_tags"], serde_json::json!(["ttl"]), "{r}");
     assert_eq!(iceberg_view(&py, &table).0, refs(&[("t1", 2)]));
-    let r = tk_ok(&[
+    let r = tk(&[
         "auto-tag",
         p,
         "--mode",
@@ -208,7 +195,7 @@ fn tag_commands_keep_the_iceberg_view_in_step_as_javas_callbacks_do() {
     std::fs::write(&meta, serde_json::to_vec_pretty(&m).unwrap()).unwrap();
     let mut after_expiry = refs(&[(made.as_str(), made_id), ("t1", 2)]);
     after_expiry.retain(|_, id| *id != 1);
-    let r = tk_ok(&["create-tag", p, "old", "--snapshot", "1"]);
+    let r = tk(&["create-tag", p, "old", "--snapshot", "1"]);
     assert_eq!(
         r["warnings"],
         serde_json::json!([
@@ -247,7 +234,7 @@ fn expiry_keeps_the_iceberg_view_readable_as_java_does() {
     for id in [100, 101, 102] {
         java(&cp, &["maintain", p, "append", &row(id)]);
     }
-    tk_ok(&["create-tag", p, "keep", "--snapshot", "3"]);
+    tk(&["create-tag", p, "keep", "--snapshot", "3"]);
     let read = || -> Value {
         let out = std::process::Command::new(&py)
             .arg(repo().join("scripts/peer/pyiceberg_peer.py"))
@@ -267,7 +254,7 @@ fn expiry_keeps_the_iceberg_view_readable_as_java_does() {
         "{before}"
     );
 
-    let r = tk_ok(&[
+    let r = tk(&[
         "expire-snapshots",
         p,
         "--retain-min",

@@ -421,7 +421,7 @@ fn java_harness_reads_the_committed_tables_as_recorded() {
 }
 
 /// Run the tagkeeper CLI with --json; its report. Panics with stderr on failure.
-fn tk(args: &[&str]) -> Value {
+pub(crate) fn tk(args: &[&str]) -> Value {
     let mut full = vec!["--json"];
     full.extend_from_slice(args);
     let out = tagkeeper(&full);
