@@ -430,7 +430,10 @@ async fn collect(table: &Table, versions: Vec<Version>, refs: &mut References) -
         .collect();
     let mut manifests: BTreeMap<String, Need> = BTreeMap::new();
     // What the lists record of each manifest (size, entry counts), to check it when read.
-    let mut recorded: HashMap<String, crate::format::manifest::ManifestFileMeta> = HashMap::new();
+    // With the list that recorded it: a mismatch may be the list's damage as well as the
+    // manifest's, so the error names both.
+    let mut recorded: HashMap<String, (crate::format::manifest::ManifestFileMeta, String)> =
+        HashMap::new();
     for ((list, need), metas) in lists.iter().zip(ordered(futures).await?) {
         let Some(metas) = metas else {
             refs.mark_vanished(need);
@@ -447,7 +450,9 @@ async fn collect(table: &Table, versions: Vec<Version>, refs: &mut References) -
                 .entry(m.file_name.clone())
                 .or_default()
                 .inherit(need);
-            recorded.entry(m.file_name.clone()).or_insert(m);
+            recorded
+                .entry(m.file_name.clone())
+                .or_insert_with(|| (m, list.clone()));
         }
     }
     let futures: Vec<_> = indexes
@@ -469,10 +474,12 @@ async fn collect(table: &Table, versions: Vec<Version>, refs: &mut References) -
         .map(|(name, need)| {
             let recorded = &recorded;
             async move {
-                let by = need.by();
                 match recorded.get(name) {
-                    Some(meta) => read_needed(table, need, table.manifest_of(meta, &by)).await,
-                    None => read_needed(table, need, table.manifest(name, &by)).await,
+                    Some((meta, list)) => {
+                        let by = format!("manifest list manifest/{list} of {}", need.by());
+                        read_needed(table, need, table.manifest_of(meta, &by)).await
+                    }
+                    None => read_needed(table, need, table.manifest(name, &need.by())).await,
                 }
             }
         })

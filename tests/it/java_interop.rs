@@ -551,6 +551,56 @@ impl Case {
     }
 }
 
+/// Java's commit into a process-time auto-tag table runs `TagAutoCreation` by the new
+/// snapshot's own time (`ProcessTimeExtractor` reads `timeMillis`): when that time is past the
+/// end of the day after the newest automatic tag, it tags the new snapshot with the day before
+/// the commit, then drops the oldest automatic tags beyond `tag.num-retained-max`. The fixture
+/// is made on the day it is generated, so whether the commit tags depends on today; this
+/// models it from the snapshot Java wrote (daily periods, no delay: the fixture's options).
+fn expect_process_time_tag(dir: &Path, newest: i64, expect: &mut Reads) {
+    if table_option(dir, "tag.automatic-creation").as_deref() != Some("process-time") {
+        return;
+    }
+    assert_eq!(
+        table_option(dir, "tag.creation-period").as_deref(),
+        Some("daily")
+    );
+    assert_eq!(
+        table_option(dir, "sink.process-time-zone").as_deref(),
+        Some("UTC")
+    );
+    assert_eq!(table_option(dir, "tag.creation-delay"), None);
+    let snapshot: Value = serde_json::from_slice(
+        &std::fs::read(dir.join(format!("snapshot/snapshot-{newest}"))).unwrap(),
+    )
+    .unwrap();
+    let day = chrono::DateTime::from_timestamp_millis(snapshot["timeMillis"].as_i64().unwrap())
+        .unwrap()
+        .date_naive();
+    let dated = |k: &String| {
+        let name = k.strip_prefix("tag-")?;
+        chrono::NaiveDate::parse_from_str(name, "%Y-%m-%d").ok()
+    };
+    let last = expect.keys().filter_map(dated).max();
+    let this_tag = day.pred_opt().unwrap();
+    if last.is_none_or(|l| this_tag > l) {
+        let new = expect[&format!("snapshot-{newest}")].clone();
+        expect.insert(format!("tag-{this_tag}"), new);
+    }
+    if let Some(max) = table_option(dir, "tag.num-retained-max") {
+        let mut auto: Vec<_> = expect
+            .keys()
+            .filter(|k| dated(k).is_some())
+            .cloned()
+            .collect();
+        auto.sort();
+        let excess = auto.len().saturating_sub(max.parse().unwrap());
+        for k in &auto[..excess] {
+            expect.remove(k);
+        }
+    }
+}
+
 async fn follow_one(f: &Value, c: &Case) {
     let (table, dir, want) = (c.table.as_str(), c.dir.as_path(), &c.want);
     assert_eq!(
@@ -569,6 +619,7 @@ async fn follow_one(f: &Value, c: &Case) {
         let k = format!("snapshot-{id}");
         expect.insert(k.clone(), after_commit[&k].clone());
     }
+    expect_process_time_tag(dir, newest, &mut expect);
     // A table with snapshot.num-retained.max expires its oldest snapshots at Java's commit.
     if let Some(max) = table_option(dir, "snapshot.num-retained.max") {
         let max: i64 = max.parse().unwrap();
