@@ -101,6 +101,7 @@ pub(crate) async fn run(command: Command, global: &GlobalArgs, printer: &Printer
         Command::CreateTable(_) => Some("create-table"),
         Command::ApplyPlan(_) => Some("apply-plan"),
         Command::Demo(_) => Some("demo"),
+        Command::Completions(_) | Command::Man(_) => Some("completions and man"),
         Command::Branches(_)
         | Command::CreateBranch(_)
         | Command::RenameBranch(_)
@@ -145,6 +146,8 @@ async fn run_plain(command: Command, global: &GlobalArgs, printer: &Printer) -> 
             let report = inspect::diff(&table, &from, &to).await?;
             printer.report(&report, output::diff_text)
         }
+        Command::Completions(a) => super::docs_cmd::completions(a, printer),
+        Command::Man(a) => super::docs_cmd::man(a, printer),
         Command::CreateTable(a) => super::write_cmds::create_table(a, global, printer).await,
         Command::Write(a) => super::write_cmds::write_data(a, global, printer).await,
         Command::CreateTag(a) => super::tag_cmds::create(a, global, printer).await,

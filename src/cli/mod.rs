@@ -5,6 +5,7 @@ mod branch_cmds;
 mod commands;
 mod consumers_cmd;
 mod demo;
+mod docs_cmd;
 mod expire_cmd;
 mod orphans_cmd;
 mod output;
@@ -172,6 +173,10 @@ enum Command {
     DeleteBranch(branch_cmds::DeleteBranchArgs),
     /// Build a sample warehouse (a month of daily commits and weekly tags) and tour it.
     Demo(demo::DemoArgs),
+    /// Print shell completions (bash, zsh, fish, elvish, powershell) on stdout.
+    Completions(docs_cmd::CompletionsArgs),
+    /// Print the man page (roff) on stdout, or write one page per command with --dir.
+    Man(docs_cmd::ManArgs),
 }
 
 pub(crate) fn parse_key_value(s: &str) -> Result<(String, String), String> {

@@ -84,6 +84,13 @@ impl Printer {
         failure.map_or(Ok(()), Err)
     }
 
+    /// Print generated text (completions, man pages) verbatim: not a report, so `--json` does
+    /// not wrap it.
+    pub(crate) fn raw(&self, text: &str) {
+        DOCUMENT_PRINTED.store(true, Ordering::SeqCst);
+        write_stdout(text);
+    }
+
     /// Print one log line (a daemon's): compact JSON with `--json`, else its text form.
     pub(crate) fn line(&self, line: &Value, text: impl Fn(&Value) -> String) {
         let body = if self.json {

@@ -482,3 +482,78 @@ fn a_hung_endpoint_fails_fast() {
         "a hung endpoint held the command for {took:?}"
     );
 }
+
+/// The subcommands `--help` lists, read from its "Commands:" section.
+fn subcommands() -> BTreeSet<String> {
+    let help = stdout(&tagkeeper(&["--help"]));
+    help.lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        // A command's line starts two spaces in; wrapped descriptions are indented further.
+        .filter(|l| l.starts_with("  ") && !l.starts_with("   "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| *c != "help")
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn completions_cover_every_command_and_parse_in_their_shell() {
+    let commands = subcommands();
+    assert!(
+        commands.contains("expire-snapshots") && commands.contains("man"),
+        "{commands:?}"
+    );
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let out = tagkeeper(&["completions", shell]);
+        assert!(out.status.success(), "{shell}: {}", stderr(&out));
+        let script = stdout(&out);
+        let missing: Vec<_> = commands
+            .iter()
+            .filter(|c| !script.contains(c.as_str()))
+            .collect();
+        assert!(missing.is_empty(), "{shell} completions miss {missing:?}");
+    }
+    // bash itself accepts the script (syntax check, nothing executed).
+    let script = stdout(&tagkeeper(&["completions", "bash"]));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tagkeeper.bash");
+    std::fs::write(&path, script).unwrap();
+    let status = std::process::Command::new("bash")
+        .arg("-n")
+        .arg(&path)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = tagkeeper(&["completions", "tcsh"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "an unknown shell is a usage error"
+    );
+}
+
+#[test]
+fn man_pages_document_every_command() {
+    let page = stdout(&tagkeeper(&["man"]));
+    assert!(
+        page.starts_with(".ie") && page.contains(".TH tagkeeper 1"),
+        "{page}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let out = tagkeeper(&["man", "--dir", dir.path().to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let pages: BTreeSet<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    let mut want: BTreeSet<String> = subcommands()
+        .iter()
+        .map(|c| format!("tagkeeper-{c}.1"))
+        .collect();
+    want.insert("tagkeeper.1".into());
+    assert_eq!(pages, want);
+    let expire = std::fs::read_to_string(dir.path().join("tagkeeper-expire-snapshots.1")).unwrap();
+    assert!(expire.contains("older\\-than"), "{expire}");
+}
