@@ -167,6 +167,11 @@ pub enum Error {
         reason: String,
     },
 
+    /// The operator answered no (or nothing) when asked to confirm a destructive command on a
+    /// terminal; nothing was changed.
+    #[error("{0}: not confirmed, nothing was changed (pass --yes to skip the question)")]
+    Declined(String),
+
     /// A feature of the table that tagkeeper does not handle (yet).
     #[error("unsupported: {0}")]
     Unsupported(String),
@@ -230,6 +235,7 @@ impl Error {
             | Error::AlreadyExists { .. }
             | Error::Conflict(_)
             | Error::ProblemsFound(_)
+            | Error::Declined(_)
             | Error::Unsupported(_) => ExitClass::User,
             Error::Corrupt { .. }
             | Error::MissingFile { .. }
@@ -272,6 +278,7 @@ impl Error {
             Error::CommitUnknown { .. } => "commit_unknown",
             Error::Storage { .. } => "storage",
             Error::Aborted { .. } => "aborted",
+            Error::Declined(_) => "declined",
             Error::TimedOut(_) => "timed_out",
         }
     }

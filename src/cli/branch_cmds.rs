@@ -163,6 +163,14 @@ pub(crate) async fn fast_forward(
     printer: &Printer,
 ) -> Result<()> {
     let table = global.open(&a.table).await?;
+    if super::confirm::wanted(global) {
+        let question = format!(
+            "Replace main's snapshots, schemas and tags from branch '{}''s earliest snapshot on \
+             with the branch's?",
+            a.name
+        );
+        super::confirm::ask("fast-forward", &question).await?;
+    }
     let report = branch::fast_forward(&table, &a.name).await?;
     printer.report(&report, |r| {
         format!(
@@ -183,6 +191,12 @@ pub(crate) async fn delete(
     printer: &Printer,
 ) -> Result<()> {
     let table = global.open(&a.table).await?;
+    if !a.dry_run && super::confirm::wanted(global) {
+        let preview = branch::delete_branches(&table, &a.names, true).await?;
+        let question = "Delete these branches and the files only they keep?";
+        super::confirm::ask_after(&preview, delete_text, "delete-branch", question, printer)
+            .await?;
+    }
     let report = branch::delete_branches(&table, &a.names, a.dry_run).await?;
     let skipped: Vec<String> = report
         .branches

@@ -121,6 +121,13 @@ pub(crate) async fn clear(
     printer: &Printer,
 ) -> Result<()> {
     let table = global.open(&a.table).await?;
+    if !a.dry_run && super::confirm::wanted(global) {
+        let inc = a.including.as_deref();
+        let preview = consumers::clear(&table, inc, a.excluding.as_deref(), true).await?;
+        let question = "Delete these consumers?";
+        super::confirm::ask_after(&preview, deleted_text, "clear-consumers", question, printer)
+            .await?;
+    }
     let report = consumers::clear(
         &table,
         a.including.as_deref(),
@@ -153,6 +160,18 @@ pub(crate) async fn expire(
             }
         }
     };
+    if !a.dry_run && super::confirm::wanted(global) {
+        let preview = consumers::expire(&table, cut, true).await?;
+        let question = "Delete these consumers?";
+        super::confirm::ask_after(
+            &preview,
+            deleted_text,
+            "expire-consumers",
+            question,
+            printer,
+        )
+        .await?;
+    }
     let report = consumers::expire(&table, cut, a.dry_run).await?;
     let failure = incomplete("expire-consumers", &report.failed);
     printer.finish(&report, deleted_text, failure)

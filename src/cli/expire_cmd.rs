@@ -66,6 +66,15 @@ pub(crate) async fn run(a: ExpireArgs, global: &GlobalArgs, printer: &Printer) -
         ExpireReport::of(p, true)
     } else if a.dry_run {
         ExpireReport::of(plan(&table, &opts, now).await?, true)
+    } else if super::confirm::wanted(global) {
+        let p = plan(&table, &opts, now).await?;
+        let preview = ExpireReport::of(p.clone(), true);
+        let planned = tagkeeper::ops::saved_plan::PlannedCommand::ExpireSnapshots(p);
+        let question = "Expire these snapshots and delete these files?";
+        return super::confirm::preview_then_apply(
+            &table, planned, &preview, text, question, printer,
+        )
+        .await;
     } else {
         let progress = printer.progress("expire-snapshots: deleting");
         expire_with_progress(&table, &opts, now, &progress).await?
@@ -181,6 +190,18 @@ pub(crate) async fn run_expire_changelogs(
     let report = if a.dry_run {
         ExpireChangelogsReport::of(ec::plan(&table, &opts, now).await?, true)
     } else {
+        if super::confirm::wanted(global) {
+            let preview = ExpireChangelogsReport::of(ec::plan(&table, &opts, now).await?, true);
+            let question = "Expire these changelogs and delete these files?";
+            super::confirm::ask_after(
+                &preview,
+                changelogs_text,
+                "expire-changelogs",
+                question,
+                printer,
+            )
+            .await?;
+        }
         ec::expire(&table, &opts, now).await?
     };
     printer.warnings(&report.plan.skipped);
@@ -271,6 +292,21 @@ pub(crate) async fn run_expire_tags(
         let report = tagkeeper::ops::delete_tag::summarize(&plan, true);
         return printer.report(&report, expire_tags_text);
     }
+    if !a.dry_run && super::confirm::wanted(global) {
+        let plan = tagkeeper::ops::expire_tags::plan(&table, &SystemClock, older_than).await?;
+        let preview = tagkeeper::ops::delete_tag::summarize(&plan, true);
+        let planned = tagkeeper::ops::saved_plan::PlannedCommand::ExpireTags(plan);
+        let question = "Delete these tags and the files only they keep?";
+        return super::confirm::preview_then_apply(
+            &table,
+            planned,
+            &preview,
+            expire_tags_text,
+            question,
+            printer,
+        )
+        .await;
+    }
     let report =
         tagkeeper::ops::expire_tags::expire_tags(&table, &SystemClock, older_than, a.dry_run)
             .await?;
@@ -313,6 +349,11 @@ pub(crate) async fn run_maintain(
     printer: &Printer,
 ) -> Result<()> {
     let table = global.open(&a.table).await?;
+    if !a.dry_run && super::confirm::wanted(global) {
+        let preview = tagkeeper::ops::expire_tags::maintain(&table, &SystemClock, true).await?;
+        let question = "Run this maintenance (it plans again when it runs)?";
+        super::confirm::ask_after(&preview, maintain_text, "maintain", question, printer).await?;
+    }
     let report = tagkeeper::ops::expire_tags::maintain(&table, &SystemClock, a.dry_run).await?;
     printer.warnings(&report.notes);
     printer.warnings(&report.snapshots.plan.skipped);
@@ -332,51 +373,50 @@ pub(crate) async fn run_maintain(
         .cloned()
         .collect();
     let failure = incomplete("maintain", &failed);
-    printer.finish(
-        &report,
-        |r| {
-            let auto = r.auto_tag.as_ref().map_or(String::new(), |a| {
-                let names: Vec<String> = a
-                    .tags
-                    .iter()
-                    .map(|t| format!("{} -> {} ({})", t.tag, t.snapshot_id, t.outcome))
-                    .collect();
-                let missed: Vec<&String> = a.missed.iter().flat_map(|m| &m.tags).collect();
-                let mut s = format!("auto-tag: {:?}\n", names);
-                if !missed.is_empty() {
-                    s.push_str(&format!(
-                        "auto-tag missed (snapshots expired): {missed:?}\n"
-                    ));
-                }
-                s
-            });
-            let tags = r
-                .tags
-                .as_ref()
-                .map_or("tags: not expired\n".to_string(), |t| {
-                    format!(
-                        "tags expired: {:?}\n{}",
-                        t.deleted_tags,
-                        failed_text(&t.failed)
-                    )
-                });
-            let retention: String = r
-                .auto_tag
-                .iter()
-                .flat_map(|a| a.retention.iter().chain(a.expired.iter()))
-                .map(|d| failed_text(&d.failed))
-                .collect();
-            let consumers = r.consumers.as_ref().map_or(String::new(), |c| {
-                format!("consumers: {}", super::consumers_cmd::deleted_text(c))
-            });
-            let changelogs = r.changelogs.as_ref().map_or(String::new(), |c| {
-                format!("changelogs: {}", changelogs_text(c))
-            });
+    printer.finish(&report, maintain_text, failure)
+}
+
+/// The human form of a maintain report: each step's report in the order maintain runs them.
+fn maintain_text(r: &tagkeeper::ops::expire_tags::MaintainReport) -> String {
+    let auto = r.auto_tag.as_ref().map_or(String::new(), |a| {
+        let names: Vec<String> = a
+            .tags
+            .iter()
+            .map(|t| format!("{} -> {} ({})", t.tag, t.snapshot_id, t.outcome))
+            .collect();
+        let missed: Vec<&String> = a.missed.iter().flat_map(|m| &m.tags).collect();
+        let mut s = format!("auto-tag: {:?}\n", names);
+        if !missed.is_empty() {
+            s.push_str(&format!(
+                "auto-tag missed (snapshots expired): {missed:?}\n"
+            ));
+        }
+        s
+    });
+    let tags = r
+        .tags
+        .as_ref()
+        .map_or("tags: not expired\n".to_string(), |t| {
             format!(
-                "{auto}{retention}{tags}{consumers}{}{changelogs}",
-                text(&r.snapshots)
+                "tags expired: {:?}\n{}",
+                t.deleted_tags,
+                failed_text(&t.failed)
             )
-        },
-        failure,
+        });
+    let retention: String = r
+        .auto_tag
+        .iter()
+        .flat_map(|a| a.retention.iter().chain(a.expired.iter()))
+        .map(|d| failed_text(&d.failed))
+        .collect();
+    let consumers = r.consumers.as_ref().map_or(String::new(), |c| {
+        format!("consumers: {}", super::consumers_cmd::deleted_text(c))
+    });
+    let changelogs = r.changelogs.as_ref().map_or(String::new(), |c| {
+        format!("changelogs: {}", changelogs_text(c))
+    });
+    format!(
+        "{auto}{retention}{tags}{consumers}{}{changelogs}",
+        text(&r.snapshots)
     )
 }

@@ -3,6 +3,7 @@
 mod auto_tag_cmd;
 mod branch_cmds;
 mod commands;
+mod confirm;
 mod consumers_cmd;
 mod demo;
 mod docs_cmd;
@@ -73,6 +74,10 @@ pub(crate) struct GlobalArgs {
     /// command stopped this way is finished by its next run. Not for `auto-tag --every`.
     #[arg(long, global = true, value_name = "DURATION")]
     timeout: Option<String>,
+    /// Do not ask before a destructive command. On a terminal (stdin and stderr) without
+    /// --json, destructive commands print their plan and ask first; scripts never are asked.
+    #[arg(short = 'y', long, global = true)]
+    yes: bool,
 }
 
 impl GlobalArgs {

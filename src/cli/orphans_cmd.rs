@@ -80,6 +80,21 @@ pub(crate) async fn run_orphans(
         let saved = tagkeeper::ops::saved_plan::PlannedCommand::RemoveOrphanFiles(plan);
         super::plan_cmd::save(&table, saved, out).await?;
         report
+    } else if !a.dry_run && super::confirm::wanted(global) {
+        let plan = tagkeeper::ops::orphans::plan(&table, &opts, &clock).await?;
+        let preview = OrphanReport::of(&plan, true);
+        let planned = tagkeeper::ops::saved_plan::PlannedCommand::RemoveOrphanFiles(plan);
+        let question = "Delete these orphan files?";
+        return super::confirm::preview_then_apply(
+            &table,
+            planned,
+            &preview,
+            orphans_text,
+            question,
+            printer,
+        )
+        .await
+        .map(|()| 0);
     } else {
         remove_orphan_files(&table, &opts, a.dry_run, &clock).await?
     };

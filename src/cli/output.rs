@@ -27,6 +27,15 @@ fn error_of(e: &Error) -> Value {
     error_value(e.kind(), &e.to_string(), e.exit_code())
 }
 
+/// Whether a report says it changed nothing: its `dry_run` member (every destructive
+/// command's report has one).
+fn is_dry_run<T: Serialize>(report: &T) -> bool {
+    serde_json::to_value(report)
+        .ok()
+        .and_then(|v| v.get("dry_run").and_then(Value::as_bool))
+        .unwrap_or(false)
+}
+
 /// Print `{"error": …}` on stdout unless a document was printed already.
 pub(crate) fn print_error_document(error: Value) {
     if !DOCUMENT_PRINTED.swap(true, Ordering::SeqCst) {
@@ -76,12 +85,21 @@ impl Printer {
                 }
             }
             format!("{doc:#}\n")
+        } else if is_dry_run(report) {
+            // A dry run's report reads like the real run's ("Would delete" for "Deleted"); the
+            // first word makes sure nobody mistakes one for the other.
+            format!("DRY RUN: {}", text(report))
         } else {
             text(report)
         };
         DOCUMENT_PRINTED.store(true, Ordering::SeqCst);
         write_stdout(&body);
         failure.map_or(Ok(()), Err)
+    }
+
+    /// Print a plan before asking whether to execute it (see `confirm`).
+    pub(crate) fn preview(&self, text: &str) {
+        write_stdout(text);
     }
 
     /// Print generated text (completions, man pages) verbatim: not a report, so `--json` does

@@ -57,7 +57,13 @@ pub(crate) async fn apply(a: ApplyPlanArgs, global: &GlobalArgs, printer: &Print
         None => saved.table.clone(),
     };
     let table = Table::open(&location, &global.store_options()).await?;
-    match saved_plan::apply(&table, saved, &path, &SystemClock).await? {
+    let applied = saved_plan::apply(&table, saved, &path, &SystemClock).await?;
+    render_applied(printer, applied)
+}
+
+/// Print what an applied plan did, as the command itself prints it.
+pub(crate) fn render_applied(printer: &Printer, applied: Applied) -> Result<()> {
+    match applied {
         Applied::ExpireSnapshots(p) => {
             printer.warnings(&p.plan.skipped);
             let failure = incomplete("expire-snapshots", &p.failed);

@@ -104,6 +104,22 @@ pub(crate) async fn run(a: RollbackArgs, global: &GlobalArgs, printer: &Printer)
             ));
         }
         RollbackReport::of(planned, true)
+    } else if super::confirm::wanted(global) && pending_journals(&table).await?.is_empty() {
+        // (An unfinished rollback is finished first by a real run, which the saved-plan path
+        // does not do: that run is not asked about, as a re-run after a crash is not.)
+        let planned = plan(&table, &target, mode).await?;
+        let saved = PlannedCommand::RollbackTo(Box::new(planned.to_saved()?));
+        let preview = RollbackReport::of(planned, true);
+        let question = "Roll the table back as shown?";
+        return super::confirm::preview_then_apply(
+            &table,
+            saved,
+            &preview,
+            preview_text,
+            question,
+            printer,
+        )
+        .await;
     } else {
         tagkeeper::ops::rollback::execute(&table, &target, mode, &SystemClock).await?
     };

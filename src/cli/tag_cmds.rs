@@ -104,6 +104,21 @@ pub(crate) async fn delete(a: DeleteTagArgs, global: &GlobalArgs, printer: &Prin
         super::plan_cmd::save(&table, PlannedCommand::DeleteTag(plan.clone()), out).await?;
         return printer.report(&delete_tag::summarize(&plan, true), delete_text);
     }
+    if !a.dry_run && super::confirm::wanted(global) {
+        let plan = delete_tag::plan(&table, &names).await?;
+        let preview = delete_tag::summarize(&plan, true);
+        let planned = PlannedCommand::DeleteTag(plan);
+        let question = "Delete these tags and the files only they keep?";
+        return super::confirm::preview_then_apply(
+            &table,
+            planned,
+            &preview,
+            delete_text,
+            question,
+            printer,
+        )
+        .await;
+    }
     let report = delete_tag::delete_tags(&table, &names, a.dry_run).await?;
     let skipped: Vec<String> = report
         .tags

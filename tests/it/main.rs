@@ -18,6 +18,7 @@ mod check;
 mod cli;
 mod common;
 mod concurrency;
+mod confirm;
 mod consumers;
 mod corruption;
 mod crash;
