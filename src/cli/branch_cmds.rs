@@ -247,19 +247,19 @@ fn delete_text(r: &branch::DeleteBranchReport) -> String {
                 .unwrap_or_default()
         ));
         if r.dry_run {
-            for f in &b.branch_files {
-                out.push_str(&format!("  branch {f}\n"));
-            }
-            for f in &b.files {
-                out.push_str(&format!(
-                    "  {:?} {} ({} bytes)\n",
-                    f.category, f.path, f.bytes
-                ));
-            }
+            out.push_str(&format!(
+                "  the branch's own directory: {} file(s)\n",
+                b.branch_files.len()
+            ));
+            out.push_str(&super::output::file_lines(
+                b.files
+                    .iter()
+                    .map(|f| (&f.category, f.path.as_str(), f.bytes)),
+            ));
         }
     }
     for (c, t) in &r.deleted {
-        out.push_str(&format!("  {c:?}: {} files, {} bytes\n", t.files, t.bytes));
+        out.push_str(&super::output::tally_line(c, t.files, t.bytes));
     }
     out.push_str(&failed_text(&r.failed));
     out

@@ -3,7 +3,7 @@
 use clap::Args;
 
 use super::commands::parse_cutoff;
-use super::output::{failed_text, Printer};
+use super::output::{failed_text, file_lines, tally_line, Printer};
 use super::GlobalArgs;
 use tagkeeper::clock::{Clock, SystemClock};
 use tagkeeper::error::incomplete;
@@ -113,7 +113,14 @@ fn plan_text(r: &ExpireReport) -> String {
         }
     );
     for (c, (n, b)) in &p.totals {
-        out.push_str(&format!("  {c:?}: {n} file(s), {b} bytes\n"));
+        out.push_str(&tally_line(c, *n, *b));
+    }
+    if p.limit_reached {
+        out.push_str(&format!(
+            "  stopped at the expire limit ({} snapshot(s) a run, snapshot.expire.limit or \
+             --max-deletes): older snapshots are still due; run again or raise --max-deletes\n",
+            p.expired_snapshots.len()
+        ));
     }
     out.push_str(&format!(
         "  data files decided by _COMMIT_SNAPSHOT: {}, by the nearest-tag rule: {}\n",
@@ -126,12 +133,11 @@ fn plan_text(r: &ExpireReport) -> String {
         ));
     }
     if r.dry_run {
-        for f in &p.files {
-            out.push_str(&format!(
-                "  {:?} {} ({} bytes)\n",
-                f.category, f.path, f.bytes
-            ));
-        }
+        out.push_str(&file_lines(
+            p.files
+                .iter()
+                .map(|f| (&f.category, f.path.as_str(), f.bytes)),
+        ));
     }
     out
 }
@@ -233,19 +239,18 @@ pub(crate) fn changelogs_text(
         }
     );
     for (c, (n, b)) in &p.totals {
-        out.push_str(&format!("  {c:?}: {n} file(s), {b} bytes\n"));
+        out.push_str(&tally_line(c, *n, *b));
     }
     out.push_str(&format!(
         "  kept because a remaining version needs them: {}\n",
         p.kept_needed
     ));
     if r.dry_run {
-        for f in &p.files {
-            out.push_str(&format!(
-                "  {:?} {} ({} bytes)\n",
-                f.category, f.path, f.bytes
-            ));
-        }
+        out.push_str(&file_lines(
+            p.files
+                .iter()
+                .map(|f| (&f.category, f.path.as_str(), f.bytes)),
+        ));
     }
     out.push_str(&failed_text(&r.failed));
     out
@@ -324,10 +329,7 @@ pub(crate) fn expire_tags_text(r: &tagkeeper::ops::delete_tag::DeleteTagReport) 
         format!("{verb} expired tag(s): {}\n", r.deleted_tags.join(", "))
     };
     for (c, t) in &r.deleted {
-        out.push_str(&format!(
-            "  {c:?}: {} file(s), {} bytes\n",
-            t.files, t.bytes
-        ));
+        out.push_str(&tally_line(c, t.files, t.bytes));
     }
     out.push_str(&failed_text(&r.failed));
     out

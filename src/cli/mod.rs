@@ -78,6 +78,10 @@ pub(crate) struct GlobalArgs {
     /// --json, destructive commands print their plan and ask first; scripts never are asked.
     #[arg(short = 'y', long, global = true)]
     yes: bool,
+    /// Human output lists every file a plan or report names, not only the totals (JSON always
+    /// has every file).
+    #[arg(long, global = true)]
+    list: bool,
 }
 
 impl GlobalArgs {
@@ -203,6 +207,7 @@ pub(crate) fn main() -> ExitCode {
         |k| std::env::var(k).ok(),
     ));
     init_logging(&cli.global);
+    output::set_listing(cli.global.list);
     let printer = Printer::new(cli.global.json, cli.global.quiet);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

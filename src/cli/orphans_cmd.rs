@@ -2,7 +2,7 @@
 
 use clap::Args;
 
-use super::output::{bytes, failed_text, Printer};
+use super::output::{bytes, failed_text, file_lines, tally_line, Printer};
 use super::GlobalArgs;
 use tagkeeper::clock::{Clock, SystemClock};
 use tagkeeper::error::incomplete;
@@ -240,19 +240,7 @@ pub(crate) fn orphans_text(r: &OrphanReport) -> String {
         r.duration_millis as f64 / 1000.0
     );
     for (c, t) in &r.deleted {
-        out.push_str(&format!(
-            "  {c:?}: {} file(s), {}\n",
-            t.files,
-            bytes(t.bytes)
-        ));
-    }
-    if r.dry_run {
-        for f in &r.files {
-            out.push_str(&format!(
-                "  {:?} {} ({} bytes)\n",
-                f.category, f.path, f.bytes
-            ));
-        }
+        out.push_str(&tally_line(c, t.files, t.bytes));
     }
     out.push_str(&format!(
         "References: {} snapshot(s), {} tag(s), {} changelog(s), {} consumer(s), {} manifest(s) over {} branch(es)\n",
@@ -297,6 +285,16 @@ pub(crate) fn orphans_text(r: &OrphanReport) -> String {
         ));
     }
     out.push_str(&failed_text(&r.failed));
+    // The file list last: the summary above is what a person reads first.
+    if r.dry_run {
+        out.push_str(&file_lines(r.files.iter().map(|f| {
+            (
+                &f.category,
+                f.path.as_str(),
+                i64::try_from(f.bytes).unwrap_or(i64::MAX),
+            )
+        })));
+    }
     out
 }
 

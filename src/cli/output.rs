@@ -27,6 +27,62 @@ fn error_of(e: &Error) -> Value {
     error_value(e.kind(), &e.to_string(), e.exit_code())
 }
 
+/// `--list`: human output lists every file, not only the totals (JSON always has them).
+static LIST_FILES: AtomicBool = AtomicBool::new(false);
+
+pub(crate) fn set_listing(on: bool) {
+    LIST_FILES.store(on, Ordering::SeqCst);
+}
+
+/// A category's name for people, singular: `ManifestList` → `manifest list`, `Data` → `data
+/// file`.
+fn category_one(c: &impl std::fmt::Debug) -> String {
+    let name = format!("{c:?}");
+    let mut words = String::new();
+    for (i, ch) in name.chars().enumerate() {
+        if ch.is_uppercase() && i > 0 {
+            words.push(' ');
+        }
+        words.extend(ch.to_lowercase());
+    }
+    match words.as_str() {
+        "data" | "index" | "statistics" => format!("{words} file"),
+        _ => words,
+    }
+}
+
+/// A category's name for people, plural: `manifest lists`, `data files`.
+pub(crate) fn category(c: &impl std::fmt::Debug) -> String {
+    let one = category_one(c);
+    if one.ends_with('s') {
+        one
+    } else {
+        format!("{one}s")
+    }
+}
+
+/// One line of totals: `  manifest lists: 4 files, 5.3 KiB`.
+pub(crate) fn tally_line(c: &impl std::fmt::Debug, files: u64, n: i64) -> String {
+    format!("  {}: {files} file(s), {}\n", category(c), bytes(n))
+}
+
+/// The file lines of a plan, shown with `--list`; otherwise one line saying how to see them.
+/// Each file is (category, path, bytes).
+pub(crate) fn file_lines<'a, C: std::fmt::Debug + 'a>(
+    files: impl ExactSizeIterator<Item = (&'a C, &'a str, i64)>,
+) -> String {
+    let n = files.len();
+    if n == 0 {
+        return String::new();
+    }
+    if !LIST_FILES.load(Ordering::SeqCst) {
+        return format!("  ({n} file(s); --list shows each, --json has them all)\n");
+    }
+    files
+        .map(|(c, path, b)| format!("  {path}  {} ({})\n", bytes(b), category_one(c)))
+        .collect()
+}
+
 /// Whether a report says it changed nothing: its `dry_run` member (every destructive
 /// command's report has one).
 fn is_dry_run<T: Serialize>(report: &T) -> bool {
@@ -504,4 +560,50 @@ pub(crate) fn schema_text(r: &SchemaReport) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tagkeeper::ops::delete_tag::Category;
+
+    #[test]
+    fn categories_read_as_words() {
+        let cases = [
+            (Category::Data, "data file", "data files"),
+            (Category::Manifest, "manifest", "manifests"),
+            (Category::ManifestList, "manifest list", "manifest lists"),
+            (Category::Index, "index file", "index files"),
+            (Category::Statistics, "statistics file", "statistics files"),
+        ];
+        for (c, one, many) in cases {
+            assert_eq!(
+                (category_one(&c).as_str(), category(&c).as_str()),
+                (one, many)
+            );
+        }
+        assert_eq!(
+            tally_line(&Category::ManifestList, 4, 5443),
+            "  manifest lists: 4 file(s), 5.3 KiB\n"
+        );
+    }
+
+    #[test]
+    fn file_lists_only_with_list() {
+        let files = [(
+            Category::Data,
+            "bucket-0/data-1.parquet".to_string(),
+            2048_i64,
+        )];
+        let lines = || file_lines(files.iter().map(|(c, p, b)| (c, p.as_str(), *b)));
+        set_listing(false);
+        assert_eq!(
+            lines(),
+            "  (1 file(s); --list shows each, --json has them all)\n"
+        );
+        set_listing(true);
+        assert_eq!(lines(), "  bucket-0/data-1.parquet  2.0 KiB (data file)\n");
+        set_listing(false);
+        assert_eq!(file_lines(std::iter::empty::<(&Category, &str, i64)>()), "");
+    }
 }

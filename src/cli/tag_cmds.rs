@@ -166,18 +166,18 @@ pub(crate) fn delete_text(r: &tagkeeper::ops::delete_tag::DeleteTagReport) -> St
                 .unwrap_or_default()
         ));
         if r.dry_run {
-            for f in &t.files {
-                out.push_str(&format!(
-                    "  {:?} {} ({} bytes)\n",
-                    f.category, f.path, f.bytes
-                ));
-            }
+            out.push_str(&super::output::file_lines(
+                t.files
+                    .iter()
+                    .map(|f| (&f.category, f.path.as_str(), f.bytes)),
+            ));
         }
     }
     for (category, tally) in &r.deleted {
-        out.push_str(&format!(
-            "{verb} {} {category:?} file(s), {} bytes\n",
-            tally.files, tally.bytes
+        out.push_str(&super::output::tally_line(
+            category,
+            tally.files,
+            tally.bytes,
         ));
     }
     out.push_str(&failed_text(&r.failed));

@@ -164,6 +164,10 @@ pub struct ExpirePlan {
     /// changelog list, manifests and files stay (for `expire-changelogs`).
     #[serde(default)]
     pub changelog_decoupled: bool,
+    /// The run stopped at `snapshot.expire.limit` (`--max-deletes`) while older snapshots
+    /// are still due: another run (or a larger limit) expires more.
+    #[serde(default)]
+    pub limit_reached: bool,
 }
 
 /// What an expiration did (or, on a dry run, would do): its plan and the outcome. The JSON
@@ -245,6 +249,7 @@ async fn plan_range(
         .is_some_and(|(_, v)| !v.trim().eq_ignore_ascii_case("none"));
     let mut p = ExpirePlan {
         changelog_decoupled: decoupled,
+        limit_reached: false,
         expired_snapshots: Vec::new(),
         new_earliest: range.earliest().map(|e| e.0),
         files: Vec::new(),
@@ -267,7 +272,7 @@ async fn plan_range(
             .iter()
             .find(|(k, _)| k == "consumer.changelog-only")
             .is_some_and(|(_, v)| v.trim().eq_ignore_ascii_case("true"));
-    let end = expire_end(
+    let (end, limit_reached) = expire_end(
         table,
         opts,
         earliest.0,
@@ -276,6 +281,7 @@ async fn plan_range(
         changelog_only,
     )
     .await?;
+    p.limit_reached = limit_reached;
     if end <= earliest.0 {
         return Ok(p);
     }
@@ -459,7 +465,8 @@ async fn plan_range(
     Ok(p)
 }
 
-/// Java's `expire()` range computation: the exclusive end of the expired range.
+/// Java's `expire()` range computation: the exclusive end of the expired range, and whether
+/// `expire_limit` cut it short (the snapshot at the end would expire too without the limit).
 async fn expire_end(
     table: &Table,
     o: &ExpireOptions,
@@ -467,7 +474,7 @@ async fn expire_end(
     latest: i64,
     now: i64,
     consumer_changelog_only: bool,
-) -> Result<i64> {
+) -> Result<(i64, bool)> {
     let min = (latest - o.retain_max as i64 + 1).max(earliest);
     let mut max_exclusive = latest - o.retain_min as i64 + 1;
     if !consumer_changelog_only {
@@ -475,17 +482,24 @@ async fn expire_end(
             max_exclusive = max_exclusive.min(c);
         }
     }
+    let unlimited = max_exclusive;
     max_exclusive = max_exclusive.min(earliest.saturating_add(o.expire_limit as i64));
     let older_than = now - o.time_retained_millis;
+    // Java ≥ 2.0 checks the successor's time: a snapshot stays while the next one is young.
+    let young = |next: Option<Snapshot>| next.is_some_and(|n| older_than <= n.time_millis);
     for id in min..max_exclusive {
-        // Java ≥ 2.0 checks the successor's time: a snapshot stays while the next one is young.
-        if let Some(next) = table.try_load_snapshot(SnapshotId(id + 1)).await? {
-            if older_than <= next.time_millis {
-                return Ok(id);
-            }
+        if young(table.try_load_snapshot(SnapshotId(id + 1)).await?) {
+            return Ok((id, false));
         }
     }
-    Ok(max_exclusive)
+    let limited = max_exclusive < unlimited
+        && max_exclusive >= min
+        && !young(
+            table
+                .try_load_snapshot(SnapshotId(max_exclusive + 1))
+                .await?,
+        );
+    Ok((max_exclusive, limited))
 }
 
 /// Whether main has long-lived changelogs (`changelog/changelog-N`).

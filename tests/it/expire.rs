@@ -222,9 +222,29 @@ async fn range_follows_java_retain_consumer_and_successor_time() {
         expire_limit: 4,
         ..opts(1)
     };
+    let limited = plan(&t, &o, NOW).await.unwrap();
     assert_eq!(
-        plan(&t, &o, NOW).await.unwrap().expired_snapshots,
-        vec![1, 2, 3, 4]
+        (limited.expired_snapshots, limited.limit_reached),
+        (vec![1, 2, 3, 4], true)
+    );
+    // Not cut short: the limit is not what stops the run (retain_max 3 above, or a limit
+    // that is exactly enough).
+    let o = ExpireOptions {
+        retain_max: 3,
+        time_retained_millis: i64::MAX / 2,
+        ..opts(1)
+    };
+    assert!(!plan(&t, &o, NOW).await.unwrap().limit_reached);
+    let o = ExpireOptions {
+        expire_limit: 9,
+        retain_max: 3,
+        time_retained_millis: i64::MAX / 2,
+        ..opts(1)
+    };
+    let exact = plan(&t, &o, NOW).await.unwrap();
+    assert_eq!(
+        (exact.expired_snapshots.len(), exact.limit_reached),
+        (9, false)
     );
     // A consumer that still needs snapshot 5.
     t.store()
