@@ -283,6 +283,28 @@ impl Error {
         }
     }
 
+    /// What to do about a store failure, when its cause is recognisable: no credentials, a
+    /// refused or unresolvable endpoint, refused credentials, a missing bucket, a timeout.
+    /// Read from the whole chain of causes (object_store keeps the useful part a few levels
+    /// down: "error sending request" wraps "Connection refused").
+    pub fn hint(&self) -> Option<&'static str> {
+        let Error::Storage { source, .. } = self else {
+            return None;
+        };
+        let mut chain = String::new();
+        let mut cause: Option<&dyn std::error::Error> = Some(source);
+        while let Some(c) = cause {
+            chain.push_str(&c.to_string());
+            chain.push('\n');
+            cause = c.source();
+        }
+        let store = match source {
+            object_store::Error::Generic { store, .. } => store,
+            _ => "",
+        };
+        storage_hint(store, &chain)
+    }
+
     /// Shorthand for [`Error::DataFile`].
     pub(crate) fn data_file(path: impl Into<String>, reason: impl fmt::Display) -> Self {
         Error::DataFile {
@@ -339,4 +361,99 @@ pub fn incomplete(command: &str, failed: &[FailedDeletion]) -> Option<Error> {
          run the command again to finish",
         failed.len()
     )))
+}
+
+/// The hint for a store failure from the backend's name and the text of its causes (pure).
+fn storage_hint(store: &str, chain: &str) -> Option<&'static str> {
+    let text = chain.to_ascii_lowercase();
+    let has = |needles: &[&str]| needles.iter().any(|n| text.contains(n));
+    if has(&["169.254.169.254", "/latest/api/token", "instance metadata"]) {
+        return Some(
+            "no AWS credentials were found, so the instance metadata service was asked: set \
+             AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE (read from \
+             ~/.aws/credentials and ~/.aws/config), or AWS_WEB_IDENTITY_TOKEN_FILE with \
+             AWS_ROLE_ARN, or pass --store-option aws_access_key_id=… and \
+             aws_secret_access_key=…",
+        );
+    }
+    if has(&["connection refused"]) {
+        return Some(
+            "nothing accepts connections at the endpoint: check the endpoint (--store-option \
+             aws_endpoint=…, AWS_ENDPOINT) and that the server is running",
+        );
+    }
+    if has(&[
+        "dns error",
+        "failed to lookup address",
+        "name or service not known",
+    ]) {
+        return Some(
+            "the endpoint's host name does not resolve: check the endpoint and the bucket name",
+        );
+    }
+    if has(&[
+        "nosuchbucket",
+        "specified bucket does not exist",
+        "containernotfound",
+    ]) {
+        return Some("the bucket (container) does not exist: check the location's bucket name");
+    }
+    if has(&[
+        "invalidaccesskeyid",
+        "signaturedoesnotmatch",
+        "accessdenied",
+        "403 forbidden",
+        "authorizationfailure",
+        "authenticationfailed",
+        "401 unauthorized",
+    ]) {
+        return Some(
+            "the store refused the credentials: check the key pair (or profile) and its \
+             permission to list, read and write under the table's location",
+        );
+    }
+    if has(&["timed out", "timeout"]) {
+        return Some(
+            "the endpoint did not answer in time: check the endpoint and the network; \
+             requests time out after 20 s (store options timeout, connect_timeout) and \
+             --timeout bounds the whole command",
+        );
+    }
+    if store == "GCS" && has(&["credential", "token"]) {
+        return Some(
+            "GCS credentials: set GOOGLE_APPLICATION_CREDENTIALS (or \
+             GOOGLE_SERVICE_ACCOUNT) to a service-account key file, or run on a machine with a \
+             service account",
+        );
+    }
+    if store == "MicrosoftAzure" && has(&["credential", "token"]) {
+        return Some(
+            "Azure credentials: set AZURE_STORAGE_ACCOUNT_NAME with AZURE_STORAGE_ACCOUNT_KEY \
+             (or a SAS token, or a service principal: AZURE_CLIENT_ID, AZURE_CLIENT_SECRET, \
+             AZURE_TENANT_ID)",
+        );
+    }
+    None
+}
+
+#[cfg(test)]
+mod hint_tests {
+    use super::storage_hint;
+
+    #[test]
+    fn causes_map_to_what_to_do() {
+        let cases = [
+            ("S3", "Generic S3 error: Error performing PUT http://169.254.169.254/latest/api/token in 5ms - Server returned non-2xx status code: 403 Forbidden", "no AWS credentials"),
+            ("S3", "Error performing GET http://127.0.0.1:1/b\nHTTP error: error sending request\nclient error (Connect)\ntcp connect error: Connection refused (os error 111)", "nothing accepts connections"),
+            ("S3", "error sending request\nclient error (Connect)\ndns error: failed to lookup address information: Name or service not known", "does not resolve"),
+            ("S3", "Received redirect without LOCATION\n<Code>NoSuchBucket</Code>", "bucket (container) does not exist"),
+            ("S3", "403 Forbidden: <Code>SignatureDoesNotMatch</Code>", "refused the credentials"),
+            ("S3", "error sending request\noperation timed out", "did not answer in time"),
+        ];
+        for (store, chain, want) in cases {
+            let got = storage_hint(store, chain).unwrap_or_default();
+            assert!(got.contains(want), "{chain}: {got}");
+        }
+        assert_eq!(storage_hint("S3", "Object at location x not found"), None);
+    }
 }

@@ -349,6 +349,16 @@ pub fn install(redactor: Redactor) {
     }
 }
 
+/// Add secrets learned after [`install`] (credentials read from an AWS profile file when a
+/// store is opened), so that no output ever shows them either.
+pub fn remember(more: impl IntoIterator<Item = String>) {
+    if let Ok(mut g) = GLOBAL.write() {
+        let mut secrets = g.take().map(|r| r.secrets).unwrap_or_default();
+        secrets.extend(more);
+        *g = Some(Redactor::new(secrets));
+    }
+}
+
 /// `text` redacted with the installed secrets (with the structural rules only before
 /// [`install`]).
 pub fn redact(text: &str) -> String {

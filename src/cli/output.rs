@@ -24,7 +24,11 @@ pub(crate) fn error_value(kind: &str, message: &str, exit_code: u8) -> Value {
 }
 
 fn error_of(e: &Error) -> Value {
-    error_value(e.kind(), &e.to_string(), e.exit_code())
+    let mut v = error_value(e.kind(), &e.to_string(), e.exit_code());
+    if let (Some(hint), Value::Object(map)) = (e.hint(), &mut v) {
+        map.insert("hint".into(), Value::from(hint));
+    }
+    v
 }
 
 /// `--list`: human output lists every file, not only the totals (JSON always has them).
@@ -204,6 +208,9 @@ impl Printer {
     /// on stdout (unless the command's report already carried it).
     pub(crate) fn error(&self, e: &Error) {
         eprintln_safe(&format!("error: {e}"));
+        if let Some(hint) = e.hint() {
+            eprintln_safe(&format!("hint: {hint}"));
+        }
         if self.json {
             print_error_document(error_of(e));
         }

@@ -7,6 +7,7 @@
 //! paths verbatim: Paimon's own escaping (`%3A`) is part of the object name on every backend,
 //! so keys must never be percent-encoded again (`Path::from` would turn `%` into `%25`).
 
+mod aws_profile;
 pub mod fault;
 mod local;
 mod open;

@@ -98,6 +98,18 @@ pub fn open_location(location: &str, opts: &StoreOptions) -> Result<TableStore> 
             for (k, v) in timeouts {
                 b = b.with_config(AmazonS3ConfigKey::Client(k), v);
             }
+            // What the environment lacks, from the AWS profile (AWS_PROFILE or default).
+            let profile = super::aws_profile::settings(&|k| std::env::var(k).ok(), &|p| {
+                std::fs::read_to_string(p).ok()
+            })
+            .map_err(&invalid)?;
+            crate::redact::remember(profile.iter().filter_map(|(k, v)| {
+                matches!(k, AmazonS3ConfigKey::SecretAccessKey | AmazonS3ConfigKey::Token)
+                    .then(|| v.clone())
+            }));
+            for (k, v) in profile {
+                b = b.with_config(k, v);
+            }
             for (k, v) in &opts.options {
                 let key = AmazonS3ConfigKey::from_str(k)
                     .map_err(|_| invalid(format!("unknown S3 store option '{k}'")))?;

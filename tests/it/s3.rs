@@ -614,3 +614,100 @@ async fn s3_two_auto_tag_processes_create_each_tag_once() {
         "8 automatic tags and 'keep'"
     );
 }
+
+/// Run the CLI with the AWS variables of with-moto.sh replaced by `vars`.
+fn tagkeeper_env(args: &[&str], vars: &[(&str, &str)]) -> std::process::Output {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_tagkeeper"));
+    c.args(args);
+    for k in [
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_ENDPOINT",
+        "AWS_ENDPOINT_URL",
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+        "AWS_PROFILE",
+    ] {
+        c.env_remove(k);
+    }
+    c.envs(vars.iter().copied());
+    c.output().unwrap()
+}
+
+/// Credentials, region and endpoint from an AWS profile (`AWS_PROFILE` in `~/.aws/…`) when
+/// the variables are not set; a missing profile, a refused endpoint and a missing bucket are
+/// errors that say what to do, and the profile's secret never shows.
+#[tokio::test]
+async fn s3_credentials_from_an_aws_profile_and_hints() {
+    let Some(loc) = location() else { return };
+    let endpoint = std::env::var("AWS_ENDPOINT").unwrap();
+    let out = tagkeeper(&["create-table", &loc, "--column", "id:BIGINT"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let home = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(home.path().join(".aws")).unwrap();
+    let secret = "profile-secret-value-7f3a";
+    std::fs::write(
+        home.path().join(".aws/credentials"),
+        format!("[default]\naws_access_key_id = wrong\n\n[ci]\naws_access_key_id = testing\naws_secret_access_key = {secret}\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        home.path().join(".aws/config"),
+        format!("[profile ci]\nregion = us-east-1\nendpoint_url = {endpoint}\n\n[profile refused]\naws_access_key_id = a\naws_secret_access_key = {secret}\nregion = us-east-1\nendpoint_url = http://127.0.0.1:1\n"),
+    )
+    .unwrap();
+    let h = home.path().to_str().unwrap();
+    let schema = |vars: &[(&str, &str)]| tagkeeper_env(&["schema", "--json", &loc], vars);
+
+    let with_env = tagkeeper(&["schema", "--json", &loc]);
+    let with_profile = schema(&[("HOME", h), ("AWS_PROFILE", "ci")]);
+    assert!(with_profile.status.success(), "{}", stderr(&with_profile));
+    assert_eq!(stdout(&with_profile), stdout(&with_env));
+
+    // A profile that is not there: a user error naming both files.
+    let out = schema(&[("HOME", h), ("AWS_PROFILE", "nope")]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v["error"]["kind"], "invalid_location");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains(&format!(
+            "AWS_PROFILE=nope: no [nope] in {h}/.aws/credentials"
+        )),
+        "{v}"
+    );
+
+    // The profile's endpoint refuses connections: the hint says so; no secret anywhere.
+    let out = schema(&[("HOME", h), ("AWS_PROFILE", "refused")]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v["error"]["kind"], "storage");
+    assert!(
+        v["error"]["hint"]
+            .as_str()
+            .unwrap()
+            .starts_with("nothing accepts connections at the endpoint"),
+        "{v}"
+    );
+    assert!(
+        stderr(&out).contains("\nhint: nothing accepts connections"),
+        "{}",
+        stderr(&out)
+    );
+    for o in [&out, &with_profile] {
+        assert!(!stdout(o).contains(secret) && !stderr(o).contains(secret));
+    }
+
+    // A bucket that does not exist (the server's NoSuchBucket).
+    let missing = format!("s3://no-such-bucket-{}/t", uuid::Uuid::new_v4());
+    let out = tagkeeper(&["schema", "--json", &missing]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert!(
+        v["error"]["hint"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("the bucket (container) does not exist"),
+        "{v}"
+    );
+}
