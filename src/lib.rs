@@ -39,6 +39,7 @@ pub mod inspect;
 pub mod io;
 pub mod liveness;
 pub mod ops;
+pub mod progress;
 pub mod reach;
 pub mod read;
 pub mod redact;

@@ -7,7 +7,7 @@ use super::output::{failed_text, file_lines, tally_line, Printer};
 use super::GlobalArgs;
 use tagkeeper::clock::{Clock, SystemClock};
 use tagkeeper::error::incomplete;
-use tagkeeper::ops::expire::{expire_with_progress, plan, ExpireOptions, ExpireReport};
+use tagkeeper::ops::expire::{plan, ExpireOptions, ExpireReport};
 use tagkeeper::{Error, FailedDeletion, Result};
 
 /// `expire-snapshots` arguments. Defaults come from the table's options.
@@ -76,8 +76,8 @@ pub(crate) async fn run(a: ExpireArgs, global: &GlobalArgs, printer: &Printer) -
         )
         .await;
     } else {
-        let progress = printer.progress("expire-snapshots: deleting");
-        expire_with_progress(&table, &opts, now, &progress).await?
+        // Progress is drawn from the library's progress events (see progress_bars).
+        tagkeeper::ops::expire::expire(&table, &opts, now).await?
     };
     printer.warnings(&report.plan.skipped);
     let failure = incomplete("expire-snapshots", &report.failed);

@@ -11,6 +11,7 @@ mod expire_cmd;
 mod orphans_cmd;
 mod output;
 mod plan_cmd;
+mod progress_bars;
 mod read_cmd;
 mod rollback_cmd;
 mod tag_cmds;
@@ -296,20 +297,32 @@ fn redacted_usage_message(e: &clap::Error) -> Option<String> {
 }
 
 fn init_logging(global: &GlobalArgs) {
-    use tracing_subscriber::EnvFilter;
+    use std::io::IsTerminal;
+    use tracing_subscriber::filter::{filter_fn, EnvFilter};
+    use tracing_subscriber::prelude::*;
     // Only our own crate logs at debug: the HTTP stack below object_store could print
-    // request details, and credentials must never reach the logs.
+    // request details, and credentials must never reach the logs. Progress events are drawn
+    // as bars (below), never logged.
     let level = match (global.quiet, global.verbose) {
         (true, _) => "error",
         (false, 0) => "warn",
         (false, 1) => "warn,tagkeeper=debug",
         _ => "warn,tagkeeper=trace",
     };
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::new(level))
+    let filter = format!("{level},{}=off", tagkeeper::progress::TARGET);
+    let terminal = std::io::stderr().is_terminal();
+    let logs = tracing_subscriber::fmt::layer()
         .with_writer(output::RedactingStderr::new)
         // Colour only for a terminal: log files get plain text.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_ansi(terminal)
         .with_target(false)
+        .with_filter(EnvFilter::new(filter));
+    let bars = (terminal && !global.json && !global.quiet).then(|| {
+        progress_bars::ProgressBars::new()
+            .with_filter(filter_fn(|m| m.target() == tagkeeper::progress::TARGET))
+    });
+    let _ = tracing_subscriber::registry()
+        .with(logs)
+        .with(bars)
         .try_init();
 }

@@ -179,22 +179,6 @@ impl Printer {
         write_stdout(&(body + "\n"));
     }
 
-    /// A progress reporter for long runs: a line on stderr redrawn in place, only when stderr
-    /// is a terminal and neither `--json` nor `-q` was given.
-    pub(crate) fn progress(&self, label: &'static str) -> impl Fn(u64, u64) + Sync {
-        use std::io::IsTerminal;
-        let on = !self.json && !self.quiet && io::stderr().is_terminal();
-        move |done: u64, total: u64| {
-            if !on || total == 0 {
-                return;
-            }
-            let end = if done >= total { "\n" } else { "" };
-            let mut err = io::stderr().lock();
-            let _ = write!(err, "\r{label}: {done}/{total} files{end}");
-            let _ = err.flush();
-        }
-    }
-
     pub(crate) fn warnings(&self, warnings: &[String]) {
         if self.quiet {
             return;

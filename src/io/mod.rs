@@ -345,6 +345,22 @@ impl TableStore {
             .collect()
     }
 
+    /// [`TableStore::delete_many`] in bulk-delete-sized batches (S3 takes 1,000 keys a
+    /// request), reporting progress as `phase` (see [`crate::progress`]).
+    pub async fn delete_all(
+        &self,
+        keys: &[String],
+        phase: &'static str,
+    ) -> Vec<(String, Result<()>)> {
+        let progress = crate::progress::Phase::start(phase, keys.len() as u64);
+        let mut out = Vec::with_capacity(keys.len());
+        for batch in keys.chunks(1000) {
+            out.extend(self.delete_many(batch).await);
+            progress.add(batch.len() as u64);
+        }
+        out
+    }
+
     /// [`TableStore::delete_many`], telling deleted keys from keys that were already gone —
     /// where the store says so: local filesystems do, S3 answers a delete of a missing key with
     /// success, so there every key counts as deleted.

@@ -421,11 +421,17 @@ async fn collect(table: &Table, versions: Vec<Version>, refs: &mut References) -
     indexes.retain(|name, _| refs.read.insert(name.clone()));
 
     // Manifest lists, then index manifests: the manifests they name, and the index files.
+    let phase = crate::progress::Phase::start("reading manifest lists", lists.len() as u64);
     let futures: Vec<_> = lists
         .iter()
-        .map(|(name, need)| async move {
-            let by = need.by();
-            read_needed(table, need, table.manifest_list(name, &by)).await
+        .map(|(name, need)| {
+            let phase = &phase;
+            async move {
+                let by = need.by();
+                let read = read_needed(table, need, table.manifest_list(name, &by)).await;
+                phase.add(1);
+                read
+            }
         })
         .collect();
     let mut manifests: BTreeMap<String, Need> = BTreeMap::new();
@@ -469,11 +475,14 @@ async fn collect(table: &Table, versions: Vec<Version>, refs: &mut References) -
     // Every manifest's entries, for the model's merge once all versions are read: a file only
     // DELETE entries mention is needed by no version (issue: such files were kept forever).
     manifests.retain(|name, _| refs.read.insert(name.clone()));
+    let phase = crate::progress::Phase::start("reading manifests", manifests.len() as u64);
     let futures: Vec<_> = manifests
         .iter()
         .map(|(name, need)| {
             let recorded = &recorded;
+            let phase = &phase;
             async move {
+                let _step = Step(phase);
                 match recorded.get(name) {
                     Some((meta, list)) => {
                         let by = format!("manifest list manifest/{list} of {}", need.by());
@@ -539,4 +548,13 @@ async fn all_gone(table: &Table, keys: impl Iterator<Item = &str>) -> Result<boo
         }
     }
     Ok(true)
+}
+
+/// Counts one step of a phase when dropped (whichever way the step's future ends).
+struct Step<'a>(&'a crate::progress::Phase);
+
+impl Drop for Step<'_> {
+    fn drop(&mut self) {
+        self.0.add(1);
+    }
 }

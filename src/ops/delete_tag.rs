@@ -584,7 +584,11 @@ async fn run_plan(table: &Table, plan: &DeleteTagPlan) -> Result<DeleteTagReport
         let mut ordered: Vec<&PlannedFile> = t.files.iter().collect();
         ordered.sort_by_key(|f| f.category);
         let keys: Vec<String> = ordered.iter().map(|f| f.path.clone()).collect();
-        for (key, r) in table.root_store().delete_many(&keys).await {
+        let deleted = table
+            .root_store()
+            .delete_all(&keys, "deleting the tag's files")
+            .await;
+        for (key, r) in deleted {
             if let Err(e) = r {
                 if let Some(f) = t.files.iter().find(|f| f.path == key) {
                     untally(&mut report.deleted, f);

@@ -1054,6 +1054,7 @@ async fn run_plan(
     let keys: Vec<String> = ordered.into_iter().map(|f| f.path).collect();
     let total = keys.len() as u64;
     let mut done = 0u64;
+    let phase = crate::progress::Phase::start("deleting expired files", total);
     for batch in keys.chunks(DELETE_BATCH) {
         for (k, res) in table.root_store().delete_many_detailed(batch).await {
             match res {
@@ -1063,8 +1064,10 @@ async fn run_plan(
             }
         }
         done += batch.len() as u64;
+        phase.add(batch.len() as u64);
         progress(done, total);
     }
+    drop(phase);
     // 4. The plan is done.
     if r.failed.is_empty() {
         for (k, res) in table.store().delete_many(&[key.to_string()]).await {

@@ -1048,7 +1048,11 @@ async fn destructive(table: &Table, r: &mut RollbackReport, target: &Snapshot) -
             files.sort_by_key(|f| f.category);
             files.into_iter().map(|f| f.path).collect()
         };
-        for (key, r) in table.root_store().delete_many(&keys).await {
+        let deleted = table
+            .root_store()
+            .delete_all(&keys, "purging unreferenced files")
+            .await;
+        for (key, r) in deleted {
             if let Err(e) = r {
                 failed.push(FailedDeletion::new(key, &e));
             }

@@ -1,4 +1,5 @@
-//! Destructive commands on a terminal print their plan and ask; only `y` goes on, and then
+//! Progress bars are drawn on a terminal only. Destructive commands on a terminal print their
+//! plan and ask; only `y` goes on, and then
 //! exactly the plan shown is executed. Scripts (no terminal), `--json` and `--yes` are never
 //! asked. Dry runs say so in their first word. The terminal is a real pseudo-terminal from
 //! util-linux `script`, with the answer typed on its input.
@@ -24,6 +25,11 @@ fn snapshots(dir: &Path) -> BTreeSet<String> {
 /// Run tagkeeper on a pseudo-terminal (stdin, stdout and stderr all the terminal), typing
 /// `answer`. None when `script` is not installed.
 fn on_terminal(args: &[&str], answer: &str) -> Option<Output> {
+    on_terminal_env(args, answer, &[])
+}
+
+/// [`on_terminal`] with more environment variables.
+fn on_terminal_env(args: &[&str], answer: &str, vars: &[(&str, &str)]) -> Option<Output> {
     if Command::new("script").arg("--version").output().is_err() {
         skipped("confirm: util-linux `script` is not installed");
         return None;
@@ -35,6 +41,7 @@ fn on_terminal(args: &[&str], answer: &str) -> Option<Output> {
         .collect();
     let mut child = Command::new("script")
         .args(["-qec", &cmd.join(" "), "/dev/null"])
+        .envs(vars.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -199,4 +206,51 @@ fn dry_runs_say_so_first() {
         "1d",
     ]);
     assert!(!stdout(&out).starts_with("DRY RUN"), "{}", stdout(&out));
+}
+
+#[test]
+fn progress_bars_only_on_a_terminal() {
+    let (_keep, dir) = copy_table("tagged");
+    let d = dir.to_str().unwrap();
+    let now = [("TAGKEEPER_PROGRESS_DELAY_MS", "0")];
+    let args = ["remove-orphan-files", d, "--dry-run"];
+    let Some(out) = on_terminal_env(&args, "", &now) else {
+        return;
+    };
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}");
+    // Every phase of the orphan scan, with its total (12 manifest lists: base and delta of 6
+    // snapshots; 6 manifests). Drawing is rate-limited: the last frames may be skipped.
+    for bar in [
+        "listing directories [",
+        "reading manifest lists [",
+        "/12 (",
+        "reading manifests [",
+        "/6 (",
+    ] {
+        assert!(text.contains(bar), "{bar}: {text}");
+    }
+    // Not with --json, -q, or the default delay on a quick run; never without a terminal.
+    for extra in ["--json", "-q"] {
+        let mut a = args.to_vec();
+        a.push(extra);
+        let out = on_terminal_env(&a, "", &now).unwrap();
+        assert!(
+            !stdout(&out).contains("reading manifests"),
+            "{extra}: {}",
+            stdout(&out)
+        );
+    }
+    let out = on_terminal(&args, "").unwrap();
+    assert!(
+        !stdout(&out).contains("reading manifests"),
+        "{}",
+        stdout(&out)
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tagkeeper"))
+        .args(args)
+        .env("TAGKEEPER_PROGRESS_DELAY_MS", "0")
+        .output()
+        .unwrap();
+    assert!(!stderr(&out).contains("reading"), "{}", stderr(&out));
 }

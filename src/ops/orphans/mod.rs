@@ -524,7 +524,11 @@ async fn delete_planned(table: &Table, plan: &OrphanPlan, clock: &dyn Clock) -> 
     ordered.sort_by_key(|f| f.category);
     let keys: Vec<String> = ordered.iter().map(|f| f.path.clone()).collect();
     let mut failed: HashSet<String> = HashSet::new();
-    for (key, r) in table.store().delete_many(&keys).await {
+    for (key, r) in table
+        .store()
+        .delete_all(&keys, "deleting orphan files")
+        .await
+    {
         if let Err(e) = r {
             report.failed.push(FailedDeletion::new(&key, &e));
             failed.insert(key);
@@ -695,7 +699,18 @@ async fn set_aside_symlinked(store: &TableStore, listing: &mut Listing) -> Resul
 type DirListing = (Vec<ObjectInfo>, Vec<String>);
 
 async fn list_dirs(table: &Table, dirs: &[String]) -> Result<Vec<DirListing>> {
-    let futures: Vec<_> = dirs.iter().map(|d| table.store().list_dir(d)).collect();
+    let phase = crate::progress::Phase::start("listing directories", dirs.len() as u64);
+    let futures: Vec<_> = dirs
+        .iter()
+        .map(|d| {
+            let phase = &phase;
+            async move {
+                let listed = table.store().list_dir(d).await;
+                phase.add(1);
+                listed
+            }
+        })
+        .collect();
     ordered(futures).await
 }
 
