@@ -49,6 +49,16 @@ impl StoreOptions {
     }
 }
 
+/// rustls' process-wide crypto provider: ring (reqwest is built without one, so that
+/// aws-lc-rs is not compiled at all). Installed before the first HTTP client is built; a
+/// provider the embedding program installed first is kept.
+fn install_tls_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
 /// Open the store holding `location`, rooted at it.
 pub fn open_location(location: &str, opts: &StoreOptions) -> Result<TableStore> {
     let shown = redact(location);
@@ -66,6 +76,7 @@ pub fn open_location(location: &str, opts: &StoreOptions) -> Result<TableStore> 
         return Ok(TableStore::new(store, &root, opts.concurrency(), shown).with_local_dir(dir));
     }
     let url = Url::parse(location).map_err(|e| invalid(format!("not a valid URL: {e}")))?;
+    install_tls_provider();
     let root = Path::from_url_path(url.path())
         .map_err(|e| invalid(format!("bad path in URL: {e}")))?
         .to_string();
