@@ -6,6 +6,7 @@ mod commands;
 mod consumers_cmd;
 mod demo;
 mod expire_cmd;
+mod fleet;
 mod orphans_cmd;
 mod output;
 mod plan_cmd;
