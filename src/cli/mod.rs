@@ -28,6 +28,8 @@ Exit codes:
   1  user error: no such table, snapshot or tag; invalid argument; `check` found problems
   2  corrupt or unreadable metadata, or the object store failed; or incomplete: some planned
      deletions (or, for auto-tag, some tables) failed; the one report lists them, run again
+A run over several tables (several TABLEs, or --warehouse) exits with its worst table's code:
+2 (incomplete) if any table failed so, else 1 if any failed, else 0.
 
 Locations: a local path, file://, s3://, gs://, az:// or abfss:// URL, or memory://.
 Credentials, region and endpoint come from the backend's usual environment variables

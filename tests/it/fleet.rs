@@ -458,7 +458,10 @@ fn per_table_options_are_refused_and_a_missing_table_fails_alone() {
     let doc = one_document(&out);
     assert_eq!(
         outcomes(&doc),
-        pairs(&[("sales.orders", "ok"), ("sales.missing", "invalid_location")])
+        pairs(&[
+            ("sales.orders", "ok"),
+            ("sales.missing", "invalid_location")
+        ])
     );
     assert_eq!(doc["error"]["kind"], "invalid_argument", "{doc:#}");
     let (code, alone) = single(
