@@ -476,3 +476,36 @@ fn per_table_options_are_refused_and_a_missing_table_fails_alone() {
         file_set(&reference.join("sales.orders"))
     );
 }
+
+/// Locations are printed redacted: a known secret that happens to be part of a path is masked
+/// in every table's entry, in the text form and the JSON form alike.
+#[test]
+fn locations_are_redacted() {
+    let secret = "Sup3rSecretValue42";
+    let dir = tempfile::tempdir().unwrap();
+    let wh = dir.path().join(secret).join("wh");
+    copy_dir(&fixture("tagged"), &wh.join("sales.db/orders"));
+    let w = wh.to_str().unwrap();
+    for json in [true, false] {
+        let mut args = vec!["check", "--warehouse", w];
+        if json {
+            args.insert(0, "--json");
+        }
+        // A secret of the environment (store options apply to object-store URLs only).
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_tagkeeper"))
+            .args(&args)
+            .env("AWS_SECRET_ACCESS_KEY", secret)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let text = stdout(&out);
+        assert!(!text.contains(secret), "{text}");
+        let masked = format!("{}/***/wh/sales.db/orders", dir.path().display());
+        if json {
+            let doc = one_document(&out);
+            assert_eq!(doc["tables"][0]["table"], masked.as_str(), "{doc:#}");
+        } else {
+            assert!(text.starts_with(&format!("{masked}: ok\n")), "{text}");
+        }
+    }
+}
