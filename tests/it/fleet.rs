@@ -509,3 +509,117 @@ fn locations_are_redacted() {
         }
     }
 }
+
+/// Every command over the warehouse (not a dry run) does to each table, the damaged one
+/// included, exactly what the single-table command does to a copy of it: the same report or
+/// the same error kind and exit code, and the same remaining files.
+#[test]
+fn every_command_over_a_warehouse_is_each_table_alone() {
+    let cutoff = (chrono::Utc::now().timestamp_millis() - 2 * 3_600_000).to_string();
+    // Each command, how the damaged table ends (alone too, as checked below) and the exit
+    // code of the run. maintain and expire-tags never read the damaged snapshot: with the
+    // table's options (snapshot.num-retained.min 10) none of its 7 snapshots expires.
+    for (command, broken, exit) in [
+        (&["maintain"][..], "ok", 0),
+        (&["expire-tags", "--older-than", FAR], "ok", 0),
+        (
+            &["remove-orphan-files", "--older-than", &cutoff],
+            "aborted",
+            2,
+        ),
+        (&["check"], "problems_found", 1),
+    ] {
+        let (_d, wh, reference) = warehouse();
+        // The reference copy of the damaged table, damaged alike.
+        std::fs::write(
+            reference.join("web.events_broken/snapshot/snapshot-1"),
+            b"{ not json",
+        )
+        .unwrap();
+        let mut args = vec!["--json", command[0], "--warehouse", wh.to_str().unwrap()];
+        args.extend(&command[1..]);
+        let out = tagkeeper(&args);
+        let doc = one_document(&out);
+        let mut single_args = vec!["--json", command[0], "TABLE"];
+        single_args.extend(&command[1..]);
+        let mut worst = 0;
+        for (i, (name, _)) in TABLES.iter().enumerate() {
+            let (code, alone) = single(&single_args, &reference, name);
+            let entry = &doc["tables"][i];
+            assert!(
+                entry["table"]
+                    .as_str()
+                    .unwrap()
+                    .ends_with(&format!("/{}", name.replacen('.', ".db/", 1))),
+                "{command:?}: {entry}"
+            );
+            worst = worst.max(code.unwrap());
+            match alone.get("error") {
+                None => {
+                    assert_eq!(entry["ok"], true, "{command:?} {name}: {entry}");
+                    assert_eq!(
+                        without_duration(&entry["result"]),
+                        without_duration(&alone),
+                        "{command:?} {name}"
+                    );
+                }
+                Some(error) => {
+                    assert_eq!(entry["ok"], false, "{command:?} {name}: {entry}");
+                    assert_eq!(entry["error"]["kind"], error["kind"], "{command:?} {name}");
+                    assert_eq!(entry["error"]["exit_code"], code.unwrap(), "{command:?}");
+                    // A failure after the report keeps the report, as alone.
+                    let mut report = alone.clone();
+                    report.as_object_mut().unwrap().remove("error");
+                    if report.as_object().unwrap().is_empty() {
+                        assert!(entry.get("result").is_none(), "{command:?} {name}");
+                    } else {
+                        assert_eq!(
+                            without_duration(&entry["result"]),
+                            without_duration(&report),
+                            "{command:?} {name}"
+                        );
+                    }
+                }
+            }
+            assert_eq!(
+                file_set(&table_dir(&wh, name)),
+                file_set(&reference.join(name)),
+                "{command:?} {name}: the same files remain"
+            );
+        }
+        assert_eq!(doc["tables"].as_array().unwrap().len(), TABLES.len());
+        assert_eq!(
+            out.status.code(),
+            Some(worst),
+            "{command:?}: {}",
+            stderr(&out)
+        );
+        assert_eq!(
+            outcomes(&doc),
+            pairs(&[
+                ("sales.orders", "ok"),
+                ("sales.returns", "ok"),
+                ("web.events_1", "ok"),
+                ("web.events_broken", broken),
+            ]),
+            "{command:?}"
+        );
+        assert_eq!(worst, exit, "{command:?}");
+        let overall = match exit {
+            0 => Value::Null,
+            1 => serde_json::json!({"kind": "problems_found", "exit_code": 1}),
+            _ => serde_json::json!({"kind": "incomplete", "exit_code": 2}),
+        };
+        let got = doc.get("error").map_or(
+            Value::Null,
+            |e| serde_json::json!({"kind": e["kind"], "exit_code": e["exit_code"]}),
+        );
+        assert_eq!(got, overall, "{command:?}");
+        let failed = usize::from(broken != "ok");
+        assert_eq!(
+            (&doc["summary"]["ok"], &doc["summary"]["failed"]),
+            (&Value::from(4 - failed), &Value::from(failed)),
+            "{command:?}"
+        );
+    }
+}
