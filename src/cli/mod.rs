@@ -66,7 +66,7 @@ pub(crate) struct GlobalArgs {
     /// Work on this branch of the table (`branch/branch-NAME/`) instead of main: its snapshots,
     /// tags and schemas; data files and manifests stay the table's, and deletions are decided
     /// over every branch. Not for remove-orphan-files, expire-changelogs, create-table, apply-plan, demo, the
-    /// branch commands, or with --plan-out.
+    /// branch commands, with --plan-out, or over several tables (--warehouse).
     #[arg(long, global = true, value_name = "NAME")]
     branch: Option<String>,
     /// Stop the whole command after this long (e.g. 90s, 10min) with kind `timed_out` (exit 2).
