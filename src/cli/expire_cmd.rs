@@ -3,18 +3,22 @@
 use clap::Args;
 
 use super::commands::parse_cutoff;
+use super::fleet::{self, Rendering, TableRun, TablesArgs};
 use super::output::{failed_text, file_lines, tally_line, Printer};
 use super::GlobalArgs;
 use tagkeeper::clock::{Clock, SystemClock};
 use tagkeeper::error::incomplete;
+use tagkeeper::ops::delete_tag::DeleteTagReport;
 use tagkeeper::ops::expire::{plan, ExpireOptions, ExpireReport};
+use tagkeeper::ops::expire_tags::MaintainReport;
+use tagkeeper::table::Table;
 use tagkeeper::{Error, FailedDeletion, Result};
 
 /// `expire-snapshots` arguments. Defaults come from the table's options.
 #[derive(Debug, Args)]
 pub(crate) struct ExpireArgs {
-    /// The table.
-    table: String,
+    #[command(flatten)]
+    tables: TablesArgs,
     /// Keep at least this many snapshots (snapshot.num-retained.min, default 10; at least 1).
     #[arg(long)]
     retain_min: Option<u64>,
@@ -38,10 +42,59 @@ pub(crate) struct ExpireArgs {
 }
 
 pub(crate) async fn run(a: ExpireArgs, global: &GlobalArgs, printer: &Printer) -> Result<()> {
-    let table = global.open(&a.table).await?;
-    let schema = table.latest_schema().await?;
-    let mut opts = ExpireOptions::from_table(&schema.options)?;
     let now = SystemClock.now_millis();
+    let Some(location) = a.tables.single() else {
+        fleet::refuse(
+            global,
+            "expire-snapshots",
+            &[("--plan-out", a.plan_out.is_some())],
+        )?;
+        // Bad flags fail once, not once per table.
+        options_from_flags(&a, ExpireOptions::from_table(&[])?, now)?;
+        let render = Rendering {
+            command: "expire-snapshots",
+            text,
+            totals: expire_totals,
+        };
+        super::confirm::ask_for_tables(global, "expire-snapshots", a.dry_run).await?;
+        return fleet::run(&a.tables, global, printer, render, |table| {
+            expire_one(table, &a, now)
+        })
+        .await;
+    };
+    let table = global.open(location).await?;
+    if let Some(out) = &a.plan_out {
+        let opts = options(&table, &a, now).await?;
+        let p = plan(&table, &opts, now).await?;
+        super::plan_cmd::save(
+            &table,
+            tagkeeper::ops::saved_plan::PlannedCommand::ExpireSnapshots(p.clone()),
+            out,
+        )
+        .await?;
+        let report = ExpireReport::of(p, true);
+        printer.warnings(&report.plan.skipped);
+        return printer.finish(&report, text, None);
+    }
+    if !a.dry_run && super::confirm::wanted(global) {
+        let opts = options(&table, &a, now).await?;
+        let p = plan(&table, &opts, now).await?;
+        let preview = ExpireReport::of(p.clone(), true);
+        let planned = tagkeeper::ops::saved_plan::PlannedCommand::ExpireSnapshots(p);
+        let question = "Expire these snapshots and delete these files?";
+        return super::confirm::preview_then_apply(&table, planned, &preview, text, question, printer)
+            .await;
+    }
+    expire_one(table, &a, now).await?.print(printer, text)
+}
+
+/// The options of `table`, overridden by the flags.
+async fn options(table: &Table, a: &ExpireArgs, now: i64) -> Result<ExpireOptions> {
+    let schema = table.latest_schema().await?;
+    options_from_flags(a, ExpireOptions::from_table(&schema.options)?, now)
+}
+
+fn options_from_flags(a: &ExpireArgs, mut opts: ExpireOptions, now: i64) -> Result<ExpireOptions> {
     if let Some(v) = a.retain_min {
         opts.retain_min = v;
     }
@@ -55,33 +108,41 @@ pub(crate) async fn run(a: ExpireArgs, global: &GlobalArgs, printer: &Printer) -
         let cutoff = parse_cutoff("--older-than", o, now)?;
         opts.time_retained_millis = now - cutoff;
     }
-    let report = if let Some(out) = &a.plan_out {
-        let p = plan(&table, &opts, now).await?;
-        super::plan_cmd::save(
-            &table,
-            tagkeeper::ops::saved_plan::PlannedCommand::ExpireSnapshots(p.clone()),
-            out,
-        )
-        .await?;
-        ExpireReport::of(p, true)
-    } else if a.dry_run {
+    Ok(opts)
+}
+
+/// expire-snapshots on one table (its dry run too): what the single-table command prints.
+async fn expire_one(
+    table: Table,
+    a: &ExpireArgs,
+    now: i64,
+) -> Result<TableRun<ExpireReport>> {
+    let opts = options(&table, a, now).await?;
+    let report = if a.dry_run {
         ExpireReport::of(plan(&table, &opts, now).await?, true)
-    } else if super::confirm::wanted(global) {
-        let p = plan(&table, &opts, now).await?;
-        let preview = ExpireReport::of(p.clone(), true);
-        let planned = tagkeeper::ops::saved_plan::PlannedCommand::ExpireSnapshots(p);
-        let question = "Expire these snapshots and delete these files?";
-        return super::confirm::preview_then_apply(
-            &table, planned, &preview, text, question, printer,
-        )
-        .await;
     } else {
         // Progress is drawn from the library's progress events (see progress_bars).
         tagkeeper::ops::expire::expire(&table, &opts, now).await?
     };
-    printer.warnings(&report.plan.skipped);
-    let failure = incomplete("expire-snapshots", &report.failed);
-    printer.finish(&report, text, failure)
+    Ok(TableRun {
+        warnings: report.plan.skipped.clone(),
+        failure: incomplete("expire-snapshots", &report.failed),
+        report,
+    })
+}
+
+/// What an expiration adds to a multi-table summary.
+fn expire_totals(r: &ExpireReport) -> Vec<(&'static str, i64)> {
+    let (files, bytes) = r
+        .plan
+        .totals
+        .values()
+        .fold((0u64, 0i64), |(f, b), (n, s)| (f + n, b + s));
+    vec![
+        ("snapshots", r.plan.expired_snapshots.len() as i64),
+        ("files", files as i64),
+        ("bytes", bytes),
+    ]
 }
 
 /// The plan's text, then the hints rewritten and the deletions that failed.
@@ -259,8 +320,8 @@ pub(crate) fn changelogs_text(
 /// `expire-tags` arguments.
 #[derive(Debug, Args)]
 pub(crate) struct ExpireTagsArgs {
-    /// The table.
-    table: String,
+    #[command(flatten)]
+    tables: TablesArgs,
     /// Also expire tags created before this time (local time or RFC 3339); tags without a
     /// creation time count by their file's modification time.
     #[arg(long, value_name = "TS")]
@@ -279,17 +340,26 @@ pub(crate) async fn run_expire_tags(
     global: &GlobalArgs,
     printer: &Printer,
 ) -> Result<()> {
-    let table = global.open(&a.table).await?;
-    let older_than = match &a.older_than {
-        None => None,
-        Some(ts) => {
-            let millis = parse_cutoff("--older-than", ts, SystemClock.now_millis())?;
-            let utc = chrono::DateTime::from_timestamp_millis(millis).ok_or_else(|| {
-                Error::InvalidArgument(format!("--older-than {ts:?} is out of range"))
-            })?;
-            Some(utc.with_timezone(&chrono::Local).naive_local())
-        }
+    let Some(location) = a.tables.single() else {
+        fleet::refuse(
+            global,
+            "expire-tags",
+            &[("--plan-out", a.plan_out.is_some())],
+        )?;
+        let older_than = tags_cutoff(&a)?;
+        let render = Rendering {
+            command: "expire-tags",
+            text: expire_tags_text,
+            totals: tag_totals,
+        };
+        super::confirm::ask_for_tables(global, "expire-tags", a.dry_run).await?;
+        return fleet::run(&a.tables, global, printer, render, |table| {
+            expire_tags_one(table, older_than, a.dry_run)
+        })
+        .await;
     };
+    let table = global.open(location).await?;
+    let older_than = tags_cutoff(&a)?;
     if let Some(out) = &a.plan_out {
         let plan = tagkeeper::ops::expire_tags::plan(&table, &SystemClock, older_than).await?;
         let saved = tagkeeper::ops::saved_plan::PlannedCommand::ExpireTags(plan.clone());
@@ -312,16 +382,51 @@ pub(crate) async fn run_expire_tags(
         )
         .await;
     }
+    expire_tags_one(table, older_than, a.dry_run)
+        .await?
+        .print(printer, expire_tags_text)
+}
+
+/// `--older-than` as the local wall-clock time tags are compared in.
+fn tags_cutoff(a: &ExpireTagsArgs) -> Result<Option<chrono::NaiveDateTime>> {
+    match &a.older_than {
+        None => Ok(None),
+        Some(ts) => {
+            let millis = parse_cutoff("--older-than", ts, SystemClock.now_millis())?;
+            let utc = chrono::DateTime::from_timestamp_millis(millis).ok_or_else(|| {
+                Error::InvalidArgument(format!("--older-than {ts:?} is out of range"))
+            })?;
+            Ok(Some(utc.with_timezone(&chrono::Local).naive_local()))
+        }
+    }
+}
+
+/// expire-tags on one table (its dry run too): what the single-table command prints.
+async fn expire_tags_one(
+    table: Table,
+    older_than: Option<chrono::NaiveDateTime>,
+    dry_run: bool,
+) -> Result<TableRun<DeleteTagReport>> {
     let report =
-        tagkeeper::ops::expire_tags::expire_tags(&table, &SystemClock, older_than, a.dry_run)
-            .await?;
-    printer.warnings(&report.notes);
-    let failure = incomplete("expire-tags", &report.failed);
-    printer.finish(&report, expire_tags_text, failure)
+        tagkeeper::ops::expire_tags::expire_tags(&table, &SystemClock, older_than, dry_run).await?;
+    Ok(TableRun {
+        warnings: report.notes.clone(),
+        failure: incomplete("expire-tags", &report.failed),
+        report,
+    })
+}
+
+/// What a tag deletion adds to a multi-table summary.
+fn tag_totals(r: &DeleteTagReport) -> Vec<(&'static str, i64)> {
+    vec![
+        ("tags", r.deleted_tags.len() as i64),
+        ("files", r.deleted.values().map(|t| t.files as i64).sum()),
+        ("bytes", r.deleted.values().map(|t| t.bytes).sum()),
+    ]
 }
 
 /// The human form of an expire-tags report.
-pub(crate) fn expire_tags_text(r: &tagkeeper::ops::delete_tag::DeleteTagReport) -> String {
+pub(crate) fn expire_tags_text(r: &DeleteTagReport) -> String {
     let verb = if r.dry_run { "Would delete" } else { "Deleted" };
     let mut out = if r.deleted_tags.is_empty() {
         "No tag has expired.\n".to_string()
@@ -338,8 +443,8 @@ pub(crate) fn expire_tags_text(r: &tagkeeper::ops::delete_tag::DeleteTagReport) 
 /// `maintain` arguments.
 #[derive(Debug, Args)]
 pub(crate) struct MaintainArgs {
-    /// The table.
-    table: String,
+    #[command(flatten)]
+    tables: TablesArgs,
     /// Print what would be done and change nothing.
     #[arg(long)]
     dry_run: bool,
@@ -350,21 +455,50 @@ pub(crate) async fn run_maintain(
     global: &GlobalArgs,
     printer: &Printer,
 ) -> Result<()> {
-    let table = global.open(&a.table).await?;
+    let Some(location) = a.tables.single() else {
+        fleet::refuse(global, "maintain", &[])?;
+        super::confirm::ask_for_tables(global, "maintain", a.dry_run).await?;
+        let render = Rendering {
+            command: "maintain",
+            text: maintain_text,
+            totals: maintain_totals,
+        };
+        return fleet::run(&a.tables, global, printer, render, |table| {
+            maintain_one(table, a.dry_run)
+        })
+        .await;
+    };
+    let table = global.open(location).await?;
     if !a.dry_run && super::confirm::wanted(global) {
         let preview = tagkeeper::ops::expire_tags::maintain(&table, &SystemClock, true).await?;
         let question = "Run this maintenance (it plans again when it runs)?";
         super::confirm::ask_after(&preview, maintain_text, "maintain", question, printer).await?;
     }
-    let report = tagkeeper::ops::expire_tags::maintain(&table, &SystemClock, a.dry_run).await?;
-    printer.warnings(&report.notes);
-    printer.warnings(&report.snapshots.plan.skipped);
+    maintain_one(table, a.dry_run)
+        .await?
+        .print(printer, maintain_text)
+}
+
+/// maintain on one table (its dry run too): what the single-table command prints.
+async fn maintain_one(table: Table, dry_run: bool) -> Result<TableRun<MaintainReport>> {
+    let report = tagkeeper::ops::expire_tags::maintain(&table, &SystemClock, dry_run).await?;
+    let mut warnings = report.notes.clone();
+    warnings.extend(report.snapshots.plan.skipped.iter().cloned());
     if let Some(c) = &report.changelogs {
-        printer.warnings(&c.plan.skipped);
+        warnings.extend(c.plan.skipped.iter().cloned());
     }
-    // Every deletion maintain planned: automatic tags over the maximum, expired tags, then
-    // the snapshots' files.
-    let failed: Vec<FailedDeletion> = report
+    let failure = incomplete("maintain", &maintain_failed(&report));
+    Ok(TableRun {
+        report,
+        warnings,
+        failure,
+    })
+}
+
+/// Every deletion maintain planned that failed: automatic tags over the maximum, expired
+/// tags, then the snapshots' and changelogs' files.
+fn maintain_failed(report: &MaintainReport) -> Vec<FailedDeletion> {
+    report
         .auto_tag
         .iter()
         .flat_map(|a| a.retention.iter().chain(a.expired.iter()))
@@ -373,13 +507,58 @@ pub(crate) async fn run_maintain(
         .chain(report.snapshots.failed.iter())
         .chain(report.changelogs.iter().flat_map(|c| c.failed.iter()))
         .cloned()
-        .collect();
-    let failure = incomplete("maintain", &failed);
-    printer.finish(&report, maintain_text, failure)
+        .collect()
 }
 
-/// The human form of a maintain report: each step's report in the order maintain runs them.
-fn maintain_text(r: &tagkeeper::ops::expire_tags::MaintainReport) -> String {
+/// What maintain adds to a multi-table summary: tags created, tags deleted (automatic
+/// retention and expiration), snapshots and changelogs expired, and the files they freed.
+fn maintain_totals(r: &MaintainReport) -> Vec<(&'static str, i64)> {
+    let tag_reports: Vec<&DeleteTagReport> = r
+        .auto_tag
+        .iter()
+        .flat_map(|a| a.retention.iter().chain(a.expired.iter()))
+        .chain(r.tags.iter())
+        .collect();
+    let sum = |f: &dyn Fn(&DeleteTagReport) -> i64| tag_reports.iter().map(|d| f(d)).sum::<i64>();
+    let changelog_totals = r.changelogs.iter().flat_map(|c| c.plan.totals.values());
+    let (files, bytes) = r
+        .snapshots
+        .plan
+        .totals
+        .values()
+        .chain(changelog_totals)
+        .fold((0i64, 0i64), |(f, b), (n, s)| (f + *n as i64, b + s));
+    vec![
+        (
+            "tags_created",
+            r.auto_tag.as_ref().map_or(0, |a| {
+                a.tags
+                    .iter()
+                    .filter(|t| matches!(t.outcome, "created" | "would_create"))
+                    .count() as i64
+            }),
+        ),
+        ("tags_deleted", sum(&|d| d.deleted_tags.len() as i64)),
+        ("snapshots", r.snapshots.plan.expired_snapshots.len() as i64),
+        (
+            "changelogs",
+            r.changelogs
+                .as_ref()
+                .map_or(0, |c| c.plan.expired_changelogs.len() as i64),
+        ),
+        (
+            "files",
+            files + sum(&|d| d.deleted.values().map(|t| t.files as i64).sum()),
+        ),
+        (
+            "bytes",
+            bytes + sum(&|d| d.deleted.values().map(|t| t.bytes).sum()),
+        ),
+    ]
+}
+
+/// The human form of a maintain report.
+fn maintain_text(r: &MaintainReport) -> String {
     let auto = r.auto_tag.as_ref().map_or(String::new(), |a| {
         let names: Vec<String> = a
             .tags

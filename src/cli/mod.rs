@@ -8,6 +8,7 @@ mod consumers_cmd;
 mod demo;
 mod docs_cmd;
 mod expire_cmd;
+mod fleet;
 mod orphans_cmd;
 mod output;
 mod plan_cmd;
@@ -30,6 +31,8 @@ Exit codes:
   1  user error: no such table, snapshot or tag; invalid argument; `check` found problems
   2  corrupt or unreadable metadata, or the object store failed; or incomplete: some planned
      deletions (or, for auto-tag, some tables) failed; the one report lists them, run again
+A run over several tables (several TABLEs, or --warehouse) exits with its worst table's code:
+2 (incomplete) if any table failed so, else 1 if any failed, else 0.
 
 Locations: a local path, file://, s3://, gs://, az:// or abfss:// URL, or memory://.
 Credentials, region and endpoint come from the backend's usual environment variables
@@ -66,7 +69,7 @@ pub(crate) struct GlobalArgs {
     /// Work on this branch of the table (`branch/branch-NAME/`) instead of main: its snapshots,
     /// tags and schemas; data files and manifests stay the table's, and deletions are decided
     /// over every branch. Not for remove-orphan-files, expire-changelogs, create-table, apply-plan, demo, the
-    /// branch commands, or with --plan-out.
+    /// branch commands, with --plan-out, or over several tables (--warehouse).
     #[arg(long, global = true, value_name = "NAME")]
     branch: Option<String>,
     /// Stop the whole command after this long (e.g. 90s, 10min) with kind `timed_out` (exit 2).

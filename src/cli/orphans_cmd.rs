@@ -2,28 +2,21 @@
 
 use clap::Args;
 
+use super::fleet::{self, Rendering, TableRun, TablesArgs};
 use super::output::{bytes, failed_text, file_lines, tally_line, Printer};
 use super::GlobalArgs;
 use tagkeeper::clock::{Clock, SystemClock};
 use tagkeeper::error::incomplete;
 use tagkeeper::ops::check::{check, CheckOptions, CheckReport};
 use tagkeeper::ops::orphans::{remove_orphan_files, OrphanOptions, OrphanReport};
+use tagkeeper::table::Table;
 use tagkeeper::{Error, Result};
 
 /// `remove-orphan-files` arguments.
 #[derive(Debug, Args)]
 pub(crate) struct OrphansArgs {
-    /// The table (or none, with --warehouse).
-    #[arg(required_unless_present = "warehouse")]
-    table: Option<String>,
-    /// Every table of this warehouse (`<db>.db/<table>/`), one after the other, as Java's
-    /// `remove_orphan_files('db.*')` does per database. A table that fails is reported and
-    /// the others go on.
-    #[arg(long, value_name = "URL", conflicts_with_all = ["table", "plan_out"])]
-    warehouse: Option<String>,
-    /// Only these databases of the warehouse (repeatable; name without .db).
-    #[arg(long = "database", value_name = "DB", requires = "warehouse")]
-    databases: Vec<String>,
+    #[command(flatten)]
+    tables: TablesArgs,
     /// Delete only files last modified before this: a time (epoch ms, RFC 3339, local time) or
     /// a duration before now ('2d', '36 h'). Default: 1 day. A cutoff in the future or less than
     /// an hour ago is refused without --force: it is the only protection of files a running
@@ -45,8 +38,8 @@ pub(crate) struct OrphansArgs {
 /// `check` arguments.
 #[derive(Debug, Args)]
 pub(crate) struct CheckArgs {
-    /// The table.
-    table: String,
+    #[command(flatten)]
+    tables: TablesArgs,
     /// Also compare every file's size with the recorded one and read every Parquet footer.
     #[arg(long)]
     deep: bool,
@@ -69,18 +62,37 @@ pub(crate) async fn run_orphans(
         older_than_millis,
         force: a.force,
     };
-    if let Some(w) = &a.warehouse {
-        return run_warehouse(w, &a.databases, &opts, a.dry_run, global, printer).await;
-    }
-    let location = a.table.as_deref().unwrap_or_default();
+    let Some(location) = a.tables.single() else {
+        fleet::refuse(
+            global,
+            "remove-orphan-files",
+            &[("--plan-out", a.plan_out.is_some())],
+        )?;
+        // A refused cutoff fails once, not once per table.
+        tagkeeper::ops::orphans::resolve_cutoff(&opts, now)?;
+        super::confirm::ask_for_tables(global, "remove-orphan-files", a.dry_run).await?;
+        let render = Rendering {
+            command: "remove-orphan-files",
+            text: orphans_text,
+            totals: orphans_totals,
+        };
+        return fleet::run(&a.tables, global, printer, render, |table| {
+            orphans_one(table, &opts, a.dry_run)
+        })
+        .await
+        .map(|()| 0);
+    };
     let table = global.open(location).await?;
-    let report = if let Some(out) = &a.plan_out {
+    if let Some(out) = &a.plan_out {
         let plan = tagkeeper::ops::orphans::plan(&table, &opts, &clock).await?;
         let report = OrphanReport::of(&plan, true);
         let saved = tagkeeper::ops::saved_plan::PlannedCommand::RemoveOrphanFiles(plan);
         super::plan_cmd::save(&table, saved, out).await?;
-        report
-    } else if !a.dry_run && super::confirm::wanted(global) {
+        printer.warnings(&report.notes);
+        let failure = incomplete("remove-orphan-files", &report.failed);
+        return printer.finish(&report, orphans_text, failure).map(|()| 0);
+    }
+    if !a.dry_run && super::confirm::wanted(global) {
         let plan = tagkeeper::ops::orphans::plan(&table, &opts, &clock).await?;
         let preview = OrphanReport::of(&plan, true);
         let planned = tagkeeper::ops::saved_plan::PlannedCommand::RemoveOrphanFiles(plan);
@@ -95,138 +107,33 @@ pub(crate) async fn run_orphans(
         )
         .await
         .map(|()| 0);
-    } else {
-        remove_orphan_files(&table, &opts, a.dry_run, &clock).await?
-    };
-    printer.warnings(&report.notes);
-    let failure = incomplete("remove-orphan-files", &report.failed);
-    printer.finish(&report, orphans_text, failure).map(|()| 0)
+    }
+    orphans_one(table, &opts, a.dry_run)
+        .await?
+        .print(printer, orphans_text)
+        .map(|()| 0)
 }
 
-/// One table of a warehouse-wide run: its report, or why it failed.
-#[derive(Debug, serde::Serialize)]
-struct TableOrphans {
-    table: String,
-    #[serde(flatten, skip_serializing_if = "Option::is_none")]
-    report: Option<OrphanReport>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<serde_json::Value>,
-}
-
-/// A warehouse-wide run: every table's report, in database and table order.
-#[derive(Debug, serde::Serialize)]
-struct WarehouseOrphans {
-    dry_run: bool,
-    warehouse: String,
-    tables: Vec<TableOrphans>,
-    /// Files deleted (or that would be) over all tables, and their bytes.
-    files: u64,
-    bytes: i64,
-    /// Tables that failed or could not delete everything.
-    failed: usize,
-}
-
-/// `remove-orphan-files --warehouse`: each table (a directory with a schema) in turn, through
-/// the same code as one table. Exit 2 (`incomplete`) when any table failed.
-async fn run_warehouse(
-    warehouse: &str,
-    databases: &[String],
+/// remove-orphan-files on one table (its dry run too): what the single-table command prints.
+async fn orphans_one(
+    table: Table,
     opts: &OrphanOptions,
     dry_run: bool,
-    global: &GlobalArgs,
-    printer: &Printer,
-) -> Result<u8> {
-    global.refuse_branch("remove-orphan-files")?;
-    let store = tagkeeper::io::open_location(warehouse, &global.store_options())?;
-    let listing = tagkeeper::ops::warehouse::list(&store, databases, &|| false).await?;
-    let mut out = WarehouseOrphans {
-        dry_run,
-        warehouse: warehouse.to_string(),
-        tables: Vec::new(),
-        files: 0,
-        bytes: 0,
-        failed: 0,
-    };
-    let failure = |table: String, e: &Error| TableOrphans {
-        table,
-        report: None,
-        error: Some(serde_json::json!({"kind": e.kind(), "message": e.to_string()})),
-    };
-    for (location, e) in &listing.failed {
-        out.tables.push(failure(location.clone(), e));
-    }
-    for table in listing.candidates {
-        match table.schema_ids().await {
-            Ok(ids) if ids.is_empty() => continue, // not a table
-            Ok(_) => {}
-            Err(e) => {
-                out.tables.push(failure(table.location().to_string(), &e));
-                continue;
-            }
-        }
-        match remove_orphan_files(&table, opts, dry_run, &SystemClock).await {
-            Ok(r) => {
-                out.files += r.deleted.values().map(|t| t.files).sum::<u64>();
-                out.bytes += r.deleted.values().map(|t| t.bytes).sum::<i64>();
-                printer.warnings(&r.notes);
-                out.tables.push(TableOrphans {
-                    table: table.location().to_string(),
-                    report: Some(r),
-                    error: None,
-                });
-            }
-            Err(e) => out.tables.push(failure(table.location().to_string(), &e)),
-        }
-    }
-    out.failed = out
-        .tables
-        .iter()
-        .filter(|t| t.error.is_some() || t.report.as_ref().is_some_and(|r| !r.failed.is_empty()))
-        .count();
-    let failure = (out.failed > 0).then(|| {
-        Error::Incomplete(format!(
-            "remove-orphan-files failed on {} table(s) of the warehouse; the others were \
-             processed",
-            out.failed
-        ))
-    });
-    printer.finish(&out, warehouse_text, failure).map(|()| 0)
+) -> Result<TableRun<OrphanReport>> {
+    let report = remove_orphan_files(&table, opts, dry_run, &SystemClock).await?;
+    Ok(TableRun {
+        warnings: report.notes.clone(),
+        failure: incomplete("remove-orphan-files", &report.failed),
+        report,
+    })
 }
 
-fn warehouse_text(w: &WarehouseOrphans) -> String {
-    let verb = if w.dry_run { "Would delete" } else { "Deleted" };
-    let mut out = format!(
-        "{verb} {} orphan file(s), {}, in {} table(s) of {}\n",
-        w.files,
-        bytes(w.bytes),
-        w.tables.len(),
-        w.warehouse
-    );
-    for t in &w.tables {
-        match (&t.report, &t.error) {
-            (Some(r), _) => {
-                let files: u64 = r.deleted.values().map(|t| t.files).sum();
-                let b: i64 = r.deleted.values().map(|t| t.bytes).sum();
-                let failed = if r.failed.is_empty() {
-                    String::new()
-                } else {
-                    format!(", {} failed", r.failed.len())
-                };
-                out.push_str(&format!(
-                    "  {}: {files} file(s), {}{failed}\n",
-                    t.table,
-                    bytes(b)
-                ));
-            }
-            (None, Some(e)) => out.push_str(&format!(
-                "  {}: FAILED: {}\n",
-                t.table,
-                e["message"].as_str().unwrap_or_default()
-            )),
-            (None, None) => {}
-        }
-    }
-    out
+/// What an orphan cleaning adds to a multi-table summary.
+fn orphans_totals(r: &OrphanReport) -> Vec<(&'static str, i64)> {
+    vec![
+        ("files", r.deleted.values().map(|t| t.files as i64).sum()),
+        ("bytes", r.deleted.values().map(|t| t.bytes).sum()),
+    ]
 }
 
 pub(crate) fn orphans_text(r: &OrphanReport) -> String {
@@ -299,18 +206,52 @@ pub(crate) fn orphans_text(r: &OrphanReport) -> String {
 }
 
 pub(crate) async fn run_check(a: CheckArgs, global: &GlobalArgs, printer: &Printer) -> Result<u8> {
-    let table = global.open(&a.table).await?;
-    let report = check(&table, &CheckOptions { deep: a.deep }).await?;
-    printer.warnings(&report.warnings);
-    // Problems found end the command with exit 1 and kind `problems_found`, carried by the
-    // report (the one document) like every failure after a report.
+    let opts = CheckOptions { deep: a.deep };
+    let Some(location) = a.tables.single() else {
+        fleet::refuse(global, "check", &[])?;
+        let render = Rendering {
+            command: "check",
+            text: check_text,
+            totals: check_totals,
+        };
+        return fleet::run(&a.tables, global, printer, render, |table| {
+            check_one(table, &opts)
+        })
+        .await
+        .map(|()| 0);
+    };
+    let table = global.open(location).await?;
+    check_one(table, &opts)
+        .await?
+        .print(printer, check_text)
+        .map(|()| 0)
+}
+
+/// check on one table: what the single-table command prints. Problems found end the command
+/// with exit 1 and kind `problems_found`, carried by the report (the one document) like every
+/// failure after a report.
+async fn check_one(table: Table, opts: &CheckOptions) -> Result<TableRun<CheckReport>> {
+    let report = check(&table, opts).await?;
     let failure = (!report.whole).then(|| {
         Error::ProblemsFound(format!(
             "the table is not whole: {} problem(s) found (listed in the report)",
             report.problems.len()
         ))
     });
-    printer.finish(&report, check_text, failure).map(|()| 0)
+    Ok(TableRun {
+        warnings: report.warnings.clone(),
+        failure,
+        report,
+    })
+}
+
+/// What a check adds to a multi-table summary.
+fn check_totals(r: &CheckReport) -> Vec<(&'static str, i64)> {
+    vec![
+        ("problems", r.problems.len() as i64),
+        ("snapshots", r.snapshots as i64),
+        ("data_files", r.data_files as i64),
+    ]
 }
 
 fn check_text(r: &CheckReport) -> String {

@@ -23,7 +23,7 @@ pub(crate) fn error_value(kind: &str, message: &str, exit_code: u8) -> Value {
     serde_json::json!({"kind": kind, "message": message, "exit_code": exit_code})
 }
 
-fn error_of(e: &Error) -> Value {
+pub(crate) fn error_of(e: &Error) -> Value {
     let mut v = error_value(e.kind(), &e.to_string(), e.exit_code());
     if let (Some(hint), Value::Object(map)) = (e.hint(), &mut v) {
         map.insert("hint".into(), Value::from(hint));

@@ -27,6 +27,7 @@ mod expire;
 mod failure_policy;
 mod faults;
 mod fixtures;
+mod fleet;
 mod iceberg;
 mod interop;
 mod java_interop;

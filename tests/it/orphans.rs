@@ -1016,7 +1016,8 @@ async fn crash_leftovers_are_reported_and_reclaimed() {
 /// `remove-orphan-files --warehouse`: every table of every database (or of `--database`), each
 /// through the one-table code; a directory without a schema is no table and is skipped; a
 /// table that fails is reported while the others are cleaned, and the run exits 2 with one
-/// JSON document. Exact file sets: the planted orphans, and nothing else.
+/// JSON document (the multi-table envelope: `tables` with each `result`, and `summary`). Exact
+/// file sets: the planted orphans, and nothing else.
 #[test]
 fn a_warehouse_run_cleans_every_table_and_reports_a_failing_one() {
     let wh = tempfile::tempdir().unwrap();
@@ -1069,15 +1070,15 @@ fn a_warehouse_run_cleans_every_table_and_reports_a_failing_one() {
     assert_eq!(tables, [format!("{w}/a.db/t1")], "{r}");
     assert_eq!(
         (
-            r["files"].as_u64(),
-            r["bytes"].as_i64(),
-            r["failed"].as_u64()
+            r["summary"]["totals"]["files"].as_u64(),
+            r["summary"]["totals"]["bytes"].as_i64(),
+            r["summary"]["failed"].as_u64()
         ),
         (Some(1), Some(8), Some(0)),
         "{r}"
     );
     assert_eq!(
-        r["tables"][0]["files"][0]["path"],
+        r["tables"][0]["result"]["files"][0]["path"],
         o1.strip_prefix("a.db/t1/").unwrap(),
         "{r}"
     );
@@ -1105,9 +1106,9 @@ fn a_warehouse_run_cleans_every_table_and_reports_a_failing_one() {
     assert_eq!(r["tables"][1]["error"]["kind"], "corrupt", "{r}");
     assert_eq!(
         (
-            r["files"].as_u64(),
-            r["bytes"].as_i64(),
-            r["failed"].as_u64()
+            r["summary"]["totals"]["files"].as_u64(),
+            r["summary"]["totals"]["bytes"].as_i64(),
+            r["summary"]["failed"].as_u64()
         ),
         (Some(2), Some(17), Some(1)),
         "{r}"
