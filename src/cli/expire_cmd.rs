@@ -8,7 +8,7 @@ use super::GlobalArgs;
 use tagkeeper::clock::{Clock, SystemClock};
 use tagkeeper::error::incomplete;
 use tagkeeper::ops::expire::{expire_with_progress, plan, ExpireOptions, ExpireReport};
-use tagkeeper::{Error, FailedDeletion, Result};
+use tagkeeper::{Error, Result};
 
 /// `expire-snapshots` arguments. Defaults come from the table's options.
 #[derive(Debug, Args)]
@@ -295,88 +295,4 @@ pub(crate) fn expire_tags_text(r: &tagkeeper::ops::delete_tag::DeleteTagReport) 
     }
     out.push_str(&failed_text(&r.failed));
     out
-}
-
-/// `maintain` arguments.
-#[derive(Debug, Args)]
-pub(crate) struct MaintainArgs {
-    /// The table.
-    table: String,
-    /// Print what would be done and change nothing.
-    #[arg(long)]
-    dry_run: bool,
-}
-
-pub(crate) async fn run_maintain(
-    a: MaintainArgs,
-    global: &GlobalArgs,
-    printer: &Printer,
-) -> Result<()> {
-    let table = global.open(&a.table).await?;
-    let report = tagkeeper::ops::expire_tags::maintain(&table, &SystemClock, a.dry_run).await?;
-    printer.warnings(&report.notes);
-    printer.warnings(&report.snapshots.plan.skipped);
-    if let Some(c) = &report.changelogs {
-        printer.warnings(&c.plan.skipped);
-    }
-    // Every deletion maintain planned: automatic tags over the maximum, expired tags, then
-    // the snapshots' files.
-    let failed: Vec<FailedDeletion> = report
-        .auto_tag
-        .iter()
-        .flat_map(|a| a.retention.iter().chain(a.expired.iter()))
-        .chain(report.tags.iter())
-        .flat_map(|d| d.failed.iter())
-        .chain(report.snapshots.failed.iter())
-        .chain(report.changelogs.iter().flat_map(|c| c.failed.iter()))
-        .cloned()
-        .collect();
-    let failure = incomplete("maintain", &failed);
-    printer.finish(
-        &report,
-        |r| {
-            let auto = r.auto_tag.as_ref().map_or(String::new(), |a| {
-                let names: Vec<String> = a
-                    .tags
-                    .iter()
-                    .map(|t| format!("{} -> {} ({})", t.tag, t.snapshot_id, t.outcome))
-                    .collect();
-                let missed: Vec<&String> = a.missed.iter().flat_map(|m| &m.tags).collect();
-                let mut s = format!("auto-tag: {:?}\n", names);
-                if !missed.is_empty() {
-                    s.push_str(&format!(
-                        "auto-tag missed (snapshots expired): {missed:?}\n"
-                    ));
-                }
-                s
-            });
-            let tags = r
-                .tags
-                .as_ref()
-                .map_or("tags: not expired\n".to_string(), |t| {
-                    format!(
-                        "tags expired: {:?}\n{}",
-                        t.deleted_tags,
-                        failed_text(&t.failed)
-                    )
-                });
-            let retention: String = r
-                .auto_tag
-                .iter()
-                .flat_map(|a| a.retention.iter().chain(a.expired.iter()))
-                .map(|d| failed_text(&d.failed))
-                .collect();
-            let consumers = r.consumers.as_ref().map_or(String::new(), |c| {
-                format!("consumers: {}", super::consumers_cmd::deleted_text(c))
-            });
-            let changelogs = r.changelogs.as_ref().map_or(String::new(), |c| {
-                format!("changelogs: {}", changelogs_text(c))
-            });
-            format!(
-                "{auto}{retention}{tags}{consumers}{}{changelogs}",
-                text(&r.snapshots)
-            )
-        },
-        failure,
-    )
 }

@@ -4,8 +4,10 @@ mod auto_tag_cmd;
 mod branch_cmds;
 mod commands;
 mod consumers_cmd;
+mod daemon;
 mod demo;
 mod expire_cmd;
+mod maintain_cmd;
 mod orphans_cmd;
 mod output;
 mod plan_cmd;
@@ -140,7 +142,7 @@ enum Command {
     AutoTag(auto_tag_cmd::AutoTagArgs),
     /// Run Paimon's after-commit maintenance from the table's options: auto-tag, expire tags,
     /// consumers, snapshots, then changelogs.
-    Maintain(expire_cmd::MaintainArgs),
+    Maintain(maintain_cmd::MaintainArgs),
     /// List the streaming consumers: id, next snapshot, file modification time.
     Consumers(consumers_cmd::ConsumersArgs),
     /// Set a consumer's next snapshot (it must exist), or delete the consumer without --snapshot.
