@@ -31,7 +31,7 @@ pub(crate) struct AutoTagArgs {
     dry_run: bool,
     /// The daemon (`--every`): besides each interval, it also wakes at each period end (+ delay).
     #[command(flatten)]
-    daemon: DaemonArgs,
+    pub(crate) daemon: DaemonArgs,
     /// Tables processed at once.
     #[arg(long, default_value_t = 4, value_name = "N")]
     table_concurrency: usize,

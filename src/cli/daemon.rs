@@ -698,6 +698,12 @@ pub(crate) async fn run(
             (summary, health_json(&s), s.gave_up())
         };
         last_failed = summary.failed > 0;
+        // The health file first: whoever reads the summary line finds the file as new.
+        if let Some(path) = &args.health_file {
+            if let Err(e) = write_health_value(path, &health) {
+                log.error(json!({"event": "health_file_failed", "error": e.to_string()}));
+            }
+        }
         log.info(json!({
             "event": "round",
             "round": summary.round,
@@ -711,11 +717,6 @@ pub(crate) async fn run(
             "duration_secs": summary.secs,
             "consecutive_failed_rounds": summary.consecutive_failed_rounds,
         }));
-        if let Some(path) = &args.health_file {
-            if let Err(e) = write_health_value(path, &health) {
-                log.error(json!({"event": "health_file_failed", "error": e.to_string()}));
-            }
-        }
         if gave_up {
             let e = Error::Incomplete(format!(
                 "{command}: {} consecutive round(s) had failing tables (--max-failed-rounds {}); \
@@ -759,6 +760,63 @@ fn write_health_value(path: &Path, doc: &Value) -> Result<()> {
             path.display()
         ))
     })
+}
+
+/// The library's log events in a daemon run with `--json`: one JSON object per line, like the
+/// daemon's own events, so that stderr stays machine-readable line by line.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct JsonLogLines;
+
+impl<S, N> tracing_subscriber::fmt::FormatEvent<S, N> for JsonLogLines
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    N: for<'a> tracing_subscriber::fmt::FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        _ctx: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
+        mut writer: tracing_subscriber::fmt::format::Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        let mut fields = FieldsToJson(Map::new());
+        event.record(&mut fields);
+        let mut line = Map::new();
+        line.insert(
+            "time".into(),
+            Value::String(chrono::Local::now().to_rfc3339_opts(SecondsFormat::Secs, true)),
+        );
+        line.insert(
+            "level".into(),
+            Value::String(event.metadata().level().as_str().to_ascii_lowercase()),
+        );
+        line.append(&mut fields.0);
+        writeln!(writer, "{}", Value::Object(line))
+    }
+}
+
+struct FieldsToJson(Map<String, Value>);
+
+impl tracing::field::Visit for FieldsToJson {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        self.0.insert(field.name().into(), Value::String(value.into()));
+    }
+
+    fn record_i64(&mut self, field: &tracing::field::Field, value: i64) {
+        self.0.insert(field.name().into(), Value::from(value));
+    }
+
+    fn record_u64(&mut self, field: &tracing::field::Field, value: u64) {
+        self.0.insert(field.name().into(), Value::from(value));
+    }
+
+    fn record_bool(&mut self, field: &tracing::field::Field, value: bool) {
+        self.0.insert(field.name().into(), Value::from(value));
+    }
+
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        self.0
+            .insert(field.name().into(), Value::String(format!("{value:?}")));
+    }
 }
 
 /// Exit code when a second signal ends the daemon at once: 128 + the signal number, as a

@@ -23,7 +23,7 @@ pub(crate) struct MaintainArgs {
     #[arg(long)]
     dry_run: bool,
     #[command(flatten)]
-    daemon: DaemonArgs,
+    pub(crate) daemon: DaemonArgs,
 }
 
 pub(crate) async fn run(a: MaintainArgs, global: &GlobalArgs, printer: &Printer) -> Result<u8> {

@@ -176,6 +176,17 @@ enum Command {
     Demo(demo::DemoArgs),
 }
 
+impl Command {
+    /// `auto-tag --every` or `maintain --every`: a long-running process whose stderr is its log.
+    fn is_daemon(&self) -> bool {
+        match self {
+            Command::AutoTag(a) => a.daemon.every.is_some(),
+            Command::Maintain(a) => a.daemon.every.is_some(),
+            _ => false,
+        }
+    }
+}
+
 pub(crate) fn parse_key_value(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
         Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
@@ -194,7 +205,7 @@ pub(crate) fn main() -> ExitCode {
         &cli.global.store_options,
         |k| std::env::var(k).ok(),
     ));
-    init_logging(&cli.global);
+    init_logging(&cli.global, cli.command.is_daemon());
     let printer = Printer::new(cli.global.json, cli.global.quiet);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -282,7 +293,7 @@ fn redacted_usage_message(e: &clap::Error) -> Option<String> {
     }
 }
 
-fn init_logging(global: &GlobalArgs) {
+fn init_logging(global: &GlobalArgs, daemon: bool) {
     use tracing_subscriber::EnvFilter;
     // Only our own crate logs at debug: the HTTP stack below object_store could print
     // request details, and credentials must never reach the logs.
@@ -292,11 +303,16 @@ fn init_logging(global: &GlobalArgs) {
         (false, 1) => "warn,tagkeeper=debug",
         _ => "warn,tagkeeper=trace",
     };
-    let _ = tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::new(level))
         .with_writer(output::RedactingStderr::new)
         // Colour only for a terminal: log files get plain text.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .try_init();
+        .with_target(false);
+    // A daemon's stderr is its log: with --json every line of it is one JSON object.
+    if global.json && daemon {
+        let _ = logs.event_format(daemon::JsonLogLines).try_init();
+    } else {
+        let _ = logs.try_init();
+    }
 }
