@@ -29,7 +29,7 @@ pub(crate) struct AutoTagArgs {
     /// Show what would be created and deleted; change nothing.
     #[arg(long)]
     dry_run: bool,
-    /// The daemon (`--every`): besides each interval, it also wakes at each period end (+ delay).
+    // The daemon (`--every`): besides each interval, it also wakes at each period end (+ delay).
     #[command(flatten)]
     pub(crate) daemon: DaemonArgs,
     /// Tables processed at once.
@@ -352,18 +352,17 @@ struct AutoTagRounds<'a> {
 impl Rounds for AutoTagRounds<'_> {
     async fn round(&self, stop: &(dyn Fn() -> bool + Sync)) -> RoundOutput {
         let clock = SystemClock;
-        let (tables, failed_open) = match targets(self.a, self.global, &self.run.overrides, stop)
-            .await
-        {
-            Ok(t) => t,
-            Err(e) => {
-                // The warehouse itself could not be listed: a failure of this round, under the
-                // warehouse's name; the next round tries again.
-                let w = self.a.warehouse.clone().unwrap_or_default();
-                let report = AutoTagReport::failed(&w, self.run.dry_run, &e);
-                (Vec::new(), vec![report])
-            }
-        };
+        let (tables, failed_open) =
+            match targets(self.a, self.global, &self.run.overrides, stop).await {
+                Ok(t) => t,
+                Err(e) => {
+                    // The warehouse itself could not be listed: a failure of this round, under the
+                    // warehouse's name; the next round tries again.
+                    let w = self.a.warehouse.clone().unwrap_or_default();
+                    let report = AutoTagReport::failed(&w, self.run.dry_run, &e);
+                    (Vec::new(), vec![report])
+                }
+            };
         // The next period end of any process-time table, read from the settings of this round.
         let now = clock.now_millis();
         let wake_at_millis = tables

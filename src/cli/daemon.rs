@@ -397,14 +397,16 @@ pub(crate) fn http_response(head: &str, metrics: impl FnOnce() -> String) -> Str
 /// The state behind a mutex; a panic elsewhere while holding it cannot poison what is only
 /// counters, so a poisoned lock is used as it is.
 fn lock(state: &Mutex<DaemonState>) -> std::sync::MutexGuard<'_, DaemonState> {
-    state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    state
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Listen on `addr` and answer each connection from its own task.
 async fn serve_metrics(addr: &str, state: Arc<Mutex<DaemonState>>) -> Result<SocketAddr> {
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|e| Error::InvalidArgument(format!("--metrics-addr {addr}: cannot listen: {e}")))?;
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+        Error::InvalidArgument(format!("--metrics-addr {addr}: cannot listen: {e}"))
+    })?;
     let bound = listener
         .local_addr()
         .map_err(|e| Error::InvalidArgument(format!("--metrics-addr {addr}: {e}")))?;
@@ -545,6 +547,8 @@ impl EventLog {
 fn scalar(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
+        // An error object reads as its message.
+        Value::Object(o) if o.contains_key("message") => scalar(&o["message"]),
         v => v.to_string(),
     }
 }
@@ -798,7 +802,8 @@ struct FieldsToJson(Map<String, Value>);
 
 impl tracing::field::Visit for FieldsToJson {
     fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
-        self.0.insert(field.name().into(), Value::String(value.into()));
+        self.0
+            .insert(field.name().into(), Value::String(value.into()));
     }
 
     fn record_i64(&mut self, field: &tracing::field::Field, value: i64) {
@@ -992,7 +997,9 @@ mod tests {
 
     #[test]
     fn http_answers_metrics_404_and_405() {
-        let get = http_response("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", || "m 1\n".into());
+        let get = http_response("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", || {
+            "m 1\n".into()
+        });
         assert_eq!(
             get,
             "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n\

@@ -22,6 +22,7 @@ pub(crate) struct MaintainArgs {
     /// Print what would be done and change nothing.
     #[arg(long)]
     dry_run: bool,
+    // `--every` and the daemon's flags.
     #[command(flatten)]
     pub(crate) daemon: DaemonArgs,
 }
@@ -196,13 +197,17 @@ fn table_outcome(location: &str, r: &MaintainReport) -> TableOutcome {
     }
     if let Some(c) = &r.consumers {
         for consumer in &c.deleted {
-            lines.push(json!({"table": location, "outcome": outcome("consumer_expired"),
-                              "consumer": consumer.id}));
+            lines.push(
+                json!({"table": location, "outcome": outcome("consumer_expired"),
+                              "consumer": consumer.id}),
+            );
         }
     }
     let range = |ids: &[i64], what: &str| -> Option<Value> {
-        Some(json!({"table": location, "outcome": outcome(what), "count": ids.len(),
-                    "first": ids.first()?, "last": ids.last()?}))
+        Some(
+            json!({"table": location, "outcome": outcome(what), "count": ids.len(),
+                    "first": ids.first()?, "last": ids.last()?}),
+        )
     };
     let expired = &r.snapshots.plan.expired_snapshots;
     lines.extend(range(expired, "snapshots_expired"));
@@ -219,8 +224,10 @@ fn table_outcome(location: &str, r: &MaintainReport) -> TableOutcome {
     }
     let failed = failed_deletions(r);
     for f in &failed {
-        lines.push(json!({"table": location, "outcome": "failed_deletion", "path": f.path,
-                          "kind": f.kind, "error": f.message}));
+        lines.push(
+            json!({"table": location, "outcome": "failed_deletion", "path": f.path,
+                          "kind": f.kind, "error": f.message}),
+        );
     }
     TableOutcome {
         table: location.to_string(),

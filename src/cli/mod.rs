@@ -28,7 +28,9 @@ Exit codes:
   0  success
   1  user error: no such table, snapshot or tag; invalid argument; `check` found problems
   2  corrupt or unreadable metadata, or the object store failed; or incomplete: some planned
-     deletions (or, for auto-tag, some tables) failed; the one report lists them, run again
+     deletions (or, for auto-tag, some tables) failed; the one report lists them, run again;
+     a daemon (--every): --max-failed-rounds rounds in a row failed, or a signal stopped it
+     after a round with a failure
 
 Locations: a local path, file://, s3://, gs://, az:// or abfss:// URL, or memory://.
 Credentials, region and endpoint come from the backend's usual environment variables
@@ -46,7 +48,8 @@ pub(crate) struct Cli {
 
 #[derive(Debug, Args)]
 pub(crate) struct GlobalArgs {
-    /// Print exactly one JSON document on stdout (logs and warnings go to stderr).
+    /// Print exactly one JSON document on stdout (logs and warnings go to stderr). A daemon
+    /// (--every) prints nothing on stdout: its events are JSON lines on stderr.
     #[arg(long, global = true)]
     json: bool,
     /// Log what tagkeeper does on stderr (-v debug, -vv trace). Credentials are never logged.
@@ -71,7 +74,7 @@ pub(crate) struct GlobalArgs {
     /// Stop the whole command after this long (e.g. 90s, 10min) with kind `timed_out` (exit 2).
     /// Each store request also times out (20 s, connecting 5 s) and is retried within 45 s, so
     /// a hung endpoint fails a command within about a minute even without it. A destructive
-    /// command stopped this way is finished by its next run. Not for `auto-tag --every`.
+    /// command stopped this way is finished by its next run. Not for a daemon (--every).
     #[arg(long, global = true, value_name = "DURATION")]
     timeout: Option<String>,
 }

@@ -653,7 +653,10 @@ async fn daemon_logs_steady_state_lines_once() {
     assert!(rounds.len() >= 4, "{lines:?}");
     for (i, r) in rounds.iter().enumerate() {
         assert_eq!(r["round"], i + 1);
-        assert_eq!((&r["done"], &r["skipped"], &r["failed"]), (&1.into(), &1.into(), &0.into()));
+        assert_eq!(
+            (&r["done"], &r["skipped"], &r["failed"]),
+            (&1.into(), &1.into(), &0.into())
+        );
     }
     assert_eq!(rounds[0]["tags_created"], 4);
     assert!(rounds[1..].iter().all(|r| r["tags_created"] == 0));

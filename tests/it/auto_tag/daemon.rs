@@ -63,7 +63,10 @@ impl Daemon {
                 Err(RecvTimeoutError::Disconnected) => break,
             }
         }
-        panic!("the daemon did not log the expected event; saw {:#?}", self.seen);
+        panic!(
+            "the daemon did not log the expected event; saw {:#?}",
+            self.seen
+        );
     }
 
     fn sigterm(&self) {
@@ -147,7 +150,10 @@ async fn auto_tag_daemon_serves_metrics_writes_health_and_exits_0_on_sigterm() {
     assert_eq!(started["event"], "started", "{started}");
     assert_eq!(started["level"], "info");
     let addr = started["metrics_addr"].as_str().unwrap().to_string();
-    assert!(addr.starts_with("127.0.0.1:") && !addr.ends_with(":0"), "{addr}");
+    assert!(
+        addr.starts_with("127.0.0.1:") && !addr.ends_with(":0"),
+        "{addr}"
+    );
     // Two rounds: the first creates the four tags, the second finds nothing to do.
     let first = d.wait_for(|v| v["event"] == "round");
     assert_eq!(first["round"], 1);
@@ -172,10 +178,7 @@ async fn auto_tag_daemon_serves_metrics_writes_health_and_exits_0_on_sigterm() {
     assert_eq!(sample(&metrics, "tagkeeper_tags_created_total"), 4.0);
     assert_eq!(sample(&metrics, "tagkeeper_snapshots_expired_total"), 0.0);
     assert_eq!(
-        sample(
-            &metrics,
-            &format!("tagkeeper_table_failures_total{label}")
-        ),
+        sample(&metrics, &format!("tagkeeper_table_failures_total{label}")),
         0.0
     );
     let last_success = sample(
@@ -195,7 +198,10 @@ async fn auto_tag_daemon_serves_metrics_writes_health_and_exits_0_on_sigterm() {
         "tagkeeper_table_last_success_timestamp_seconds gauge",
         "tagkeeper_last_round_duration_seconds gauge",
     ] {
-        assert!(metrics.contains(&format!("\n# TYPE {family}\n")), "{family}");
+        assert!(
+            metrics.contains(&format!("\n# TYPE {family}\n")),
+            "{family}"
+        );
         let name = family.split(' ').next().unwrap();
         assert!(metrics.contains(&format!("# HELP {name} ")), "{name}");
     }
@@ -215,7 +221,10 @@ async fn auto_tag_daemon_serves_metrics_writes_health_and_exits_0_on_sigterm() {
     assert_eq!(tables.keys().collect::<Vec<_>>(), [&table]);
     assert_eq!(tables[&table]["last_error"], Value::Null);
     assert_eq!(tables[&table]["consecutive_failures"], 0);
-    assert!(tables[&table]["last_success"].as_str().unwrap().ends_with('Z'));
+    assert!(tables[&table]["last_success"]
+        .as_str()
+        .unwrap()
+        .ends_with('Z'));
 
     d.sigterm();
     let (code, lines, stdout) = d.exit();
@@ -235,9 +244,11 @@ async fn auto_tag_daemon_serves_metrics_writes_health_and_exits_0_on_sigterm() {
     for (i, r) in rounds.iter().enumerate() {
         assert_eq!(r["round"], i + 1);
     }
-    assert!(std::fs::read_dir(dir.path())
+    assert!(std::fs::read_dir(dir.path()).unwrap().all(|e| !e
         .unwrap()
-        .all(|e| !e.unwrap().file_name().to_string_lossy().contains(".tmp")));
+        .file_name()
+        .to_string_lossy()
+        .contains(".tmp")));
 }
 
 #[tokio::test]
@@ -274,7 +285,11 @@ async fn maintain_daemon_counts_expired_snapshots_in_its_metrics() {
         .collect();
     assert_eq!(expired.len(), 1);
     assert_eq!(
-        (&expired[0]["count"], &expired[0]["first"], &expired[0]["last"]),
+        (
+            &expired[0]["count"],
+            &expired[0]["first"],
+            &expired[0]["last"]
+        ),
         (&4.into(), &1.into(), &4.into())
     );
     d.wait_for(|v| v["event"] == "round" && v["round"] == 2);
@@ -325,7 +340,10 @@ fn a_daemon_whose_table_keeps_failing_exits_2_after_max_failed_rounds() {
         last.contains("maintain stopped reason=max_failed_rounds exit_code=2"),
         "{last}"
     );
-    assert!(!lines.iter().any(|l| l.contains("\u{1b}[")), "no colour in a pipe");
+    assert!(
+        !lines.iter().any(|l| l.contains("\u{1b}[")),
+        "no colour in a pipe"
+    );
 }
 
 /// `-q`: only errors, and with `--json` every line is a JSON object.
