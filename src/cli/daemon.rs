@@ -757,7 +757,9 @@ fn write_health(path: &Path, s: &DaemonState) -> Result<()> {
 }
 
 fn write_health_value(path: &Path, doc: &Value) -> Result<()> {
-    let body = format!("{doc:#}\n");
+    // Errors quote what the store said, which may hold a URL with credentials: the file is
+    // output like any other.
+    let body = tagkeeper::redact::redact(&format!("{doc:#}\n"));
     write_atomically(path, body.as_bytes()).map_err(|e| {
         Error::InvalidArgument(format!(
             "--health-file {}: cannot write: {e}",

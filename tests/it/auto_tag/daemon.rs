@@ -374,3 +374,53 @@ fn a_quiet_daemon_logs_only_errors() {
     assert_eq!(events[1]["event"], "stopped");
     assert_eq!(events[1]["error"]["kind"], "incomplete");
 }
+
+/// A location holding a secret (here: a store option's value in its path) shows redacted in
+/// the table label, the health file and the events.
+#[test]
+fn daemon_outputs_never_hold_credentials() {
+    const SECRET: &str = "s3cr3t-Value-9876";
+    let dir = tempfile::tempdir().unwrap();
+    let table = dir.path().join(SECRET).join("t");
+    let health = dir.path().join("health.json");
+    let secret_option = format!("aws_secret_access_key={SECRET}");
+    let mut d = Daemon::spawn(&[
+        "maintain",
+        table.to_str().unwrap(),
+        "--every",
+        "1s",
+        "--max-failed-rounds",
+        "0",
+        "--json",
+        "--store-option",
+        &secret_option,
+        "--metrics-addr",
+        "127.0.0.1:0",
+        "--health-file",
+        health.to_str().unwrap(),
+    ]);
+    let addr = d.wait_for(|v| v["event"] == "started")["metrics_addr"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    d.wait_for(|v| v["event"] == "round");
+    let (_, metrics) = http_get(&addr, "/metrics");
+    let masked = table.to_str().unwrap().replace(SECRET, "***");
+    assert_eq!(
+        sample(
+            &metrics,
+            &format!("tagkeeper_table_failures_total{{table=\"{masked}\"}}")
+        ),
+        1.0,
+        "{metrics}"
+    );
+    let h = std::fs::read_to_string(&health).unwrap();
+    let doc: Value = serde_json::from_str(&h).unwrap();
+    assert!(doc["tables"][&masked]["last_error"].is_string(), "{h}");
+    d.sigterm();
+    let (code, lines, _) = d.exit();
+    assert_eq!(code, Some(2), "stopped after a failed round: {lines:#?}");
+    for text in [metrics.as_str(), h.as_str(), &lines.join("\n")] {
+        assert!(!text.contains(SECRET), "{text}");
+    }
+}
