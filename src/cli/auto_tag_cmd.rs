@@ -180,6 +180,10 @@ pub(crate) async fn run(a: AutoTagArgs, global: &GlobalArgs, printer: &Printer) 
             "name at least one TABLE, or --warehouse URL".into(),
         ));
     }
+    if a.warehouse.is_some() {
+        // Checked before a daemon starts, not failed in each of its rounds.
+        global.refuse_branch("auto-tag --warehouse")?;
+    }
     let overrides = a.overrides()?;
     let run = AutoTagRun {
         overrides,
