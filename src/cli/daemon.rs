@@ -25,8 +25,9 @@ use tagkeeper::{Error, Result};
 /// The flags every daemon takes.
 #[derive(Debug, Args)]
 pub(crate) struct DaemonArgs {
-    /// Keep running: a round now, then one per interval. Stops cleanly on SIGTERM or Ctrl-C
-    /// after the tables in progress (exit 0, or 2 when the last round had a failure).
+    /// Keep running: a round now, then one per interval (auto-tag: also at each period end +
+    /// delay). Events go to stderr, nothing to stdout. Stops cleanly on SIGTERM or Ctrl-C after
+    /// the tables in progress (exit 0, or 2 when the last round had a failure).
     #[arg(long, value_name = "DURATION")]
     pub(crate) every: Option<String>,
     /// Daemon: after each round, replace FILE (written beside it, then renamed) with a JSON
