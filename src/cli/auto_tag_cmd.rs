@@ -1,12 +1,9 @@
-//! `auto-tag`: one-shot (cron) or daemon (`--every`).
-
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
+//! `auto-tag`: one-shot (cron) or daemon (`--every`, run by [`super::daemon`]).
 
 use clap::Args;
 use serde_json::{json, Value};
 
+use super::daemon::{self, line_text, DaemonArgs, RoundOutput, Rounds, TableOutcome};
 use super::output::Printer;
 use super::{parse_key_value, GlobalArgs};
 use tagkeeper::clock::{Clock, SystemClock};
@@ -32,10 +29,9 @@ pub(crate) struct AutoTagArgs {
     /// Show what would be created and deleted; change nothing.
     #[arg(long)]
     dry_run: bool,
-    /// Keep running: a round now, then one per interval and at each period end (+ delay).
-    /// Stops cleanly on SIGTERM or Ctrl-C after the tables in progress.
-    #[arg(long, value_name = "DURATION")]
-    every: Option<String>,
+    // The daemon (`--every`): besides each interval, it also wakes at each period end (+ delay).
+    #[command(flatten)]
+    pub(crate) daemon: DaemonArgs,
     /// Tables processed at once.
     #[arg(long, default_value_t = 4, value_name = "N")]
     table_concurrency: usize,
@@ -172,8 +168,9 @@ async fn targets(
     Ok((found, failed))
 }
 
-pub(crate) async fn run(a: AutoTagArgs, global: &GlobalArgs, printer: &Printer) -> Result<()> {
-    if a.every.is_some() && global.timeout.is_some() {
+pub(crate) async fn run(a: AutoTagArgs, global: &GlobalArgs, printer: &Printer) -> Result<u8> {
+    let every = a.daemon.every()?;
+    if every.is_some() && global.timeout.is_some() {
         return Err(Error::InvalidArgument(
             "--timeout bounds one command; the daemon (--every) runs until stopped".into(),
         ));
@@ -183,23 +180,26 @@ pub(crate) async fn run(a: AutoTagArgs, global: &GlobalArgs, printer: &Printer) 
             "name at least one TABLE, or --warehouse URL".into(),
         ));
     }
+    if a.warehouse.is_some() {
+        // Checked before a daemon starts, not failed in each of its rounds.
+        global.refuse_branch("auto-tag --warehouse")?;
+    }
     let overrides = a.overrides()?;
-    let every = a
-        .every
-        .as_deref()
-        .map(|e| parse_cli_duration(e).map_err(|m| Error::InvalidArgument(format!("--every: {m}"))))
-        .transpose()?;
     let run = AutoTagRun {
-        overrides: overrides.clone(),
+        overrides,
         dry_run: a.dry_run,
         skip_time_expire: false,
     };
     match every {
-        None => once(&a, global, printer, &run).await,
-        Some(every) if every < Duration::from_secs(1) => Err(Error::InvalidArgument(
-            "--every must be at least 1 s".into(),
-        )),
-        Some(every) => daemon(&a, global, printer, &run, every).await,
+        None => once(&a, global, printer, &run).await.map(|()| 0),
+        Some(every) => {
+            let rounds = AutoTagRounds {
+                a: &a,
+                global,
+                run: &run,
+            };
+            daemon::run("auto-tag", &a.daemon, every, printer, &rounds).await
+        }
     }
 }
 
@@ -345,147 +345,71 @@ fn action_lines(r: &Value) -> Vec<Value> {
     out
 }
 
-fn line_text(l: &Value) -> String {
-    let field = |k: &str| match l.get(k) {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Null) | None => String::new(),
-        Some(v) => v.to_string(),
-    };
-    let mut text = field("outcome");
-    if l.get("tag").is_some() {
-        text.push_str(&format!(" {}", field("tag")));
-    }
-    if l.get("snapshot_id").is_some() {
-        text.push_str(&format!(" (snapshot {})", field("snapshot_id")));
-    }
-    for key in ["error", "reason", "note"] {
-        if l.get(key).is_some() {
-            text.push_str(&format!(": {}", field(key)));
-        }
-    }
-    text
+/// One round of the auto-tag daemon.
+struct AutoTagRounds<'a> {
+    a: &'a AutoTagArgs,
+    global: &'a GlobalArgs,
+    run: &'a AutoTagRun,
 }
 
-async fn daemon(
-    a: &AutoTagArgs,
-    global: &GlobalArgs,
-    printer: &Printer,
-    run: &AutoTagRun,
-    every: Duration,
-) -> Result<()> {
-    let stop = Arc::new(AtomicBool::new(false));
-    let wake = Arc::new(tokio::sync::Notify::new());
-    spawn_signal_listener(Arc::clone(&stop), Arc::clone(&wake))?;
-    let clock = SystemClock;
-    log(
-        printer,
-        json!({"event": "started", "every_secs": every.as_secs_f64()}),
-    );
-    let is_stopping = || stop.load(Ordering::SeqCst);
-    // Steady-state lines (a period missed or past its retention, a note, a disabled table)
-    // would come back every round unchanged: each is logged once. Actions and failures are
-    // logged every time they happen.
-    let mut logged_once: std::collections::HashSet<String> = std::collections::HashSet::new();
-    while !is_stopping() {
-        let (tables, failed_open) = match targets(a, global, &run.overrides, &is_stopping).await {
-            Ok(t) => t,
-            Err(e) => {
-                // The warehouse itself could not be listed: report and try again next round.
-                log(
-                    printer,
-                    json!({"outcome": "failed", "error": e.to_string()}),
-                );
-                (Vec::new(), Vec::new())
-            }
-        };
+#[async_trait::async_trait(?Send)]
+impl Rounds for AutoTagRounds<'_> {
+    async fn round(&self, stop: &(dyn Fn() -> bool + Sync)) -> RoundOutput {
+        let clock = SystemClock;
+        let (tables, failed_open) =
+            match targets(self.a, self.global, &self.run.overrides, stop).await {
+                Ok(t) => t,
+                Err(e) => {
+                    // The warehouse itself could not be listed: a failure of this round, under the
+                    // warehouse's name; the next round tries again.
+                    let w = self.a.warehouse.clone().unwrap_or_default();
+                    let report = AutoTagReport::failed(&w, self.run.dry_run, &e);
+                    (Vec::new(), vec![report])
+                }
+            };
+        // The next period end of any process-time table, read from the settings of this round.
         let now = clock.now_millis();
-        let mut next = now.saturating_add(i64::try_from(every.as_millis()).unwrap_or(i64::MAX));
-        for t in &tables {
-            if let Setting::Enabled(c) = &t.setting {
-                if let Some(due) = c.next_period_end_millis(now) {
-                    next = next.min(due);
-                }
-            }
-        }
+        let wake_at_millis = tables
+            .iter()
+            .filter_map(|t| match &t.setting {
+                Setting::Enabled(c) => c.next_period_end_millis(now),
+                _ => None,
+            })
+            .min();
         let mut reports = failed_open;
-        reports
-            .extend(auto_tag_targets(tables, run, &clock, a.table_concurrency, &is_stopping).await);
-        for r in &reports {
-            match serde_json::to_value(r) {
-                Ok(v) => {
-                    for line in action_lines(&v) {
-                        let steady = matches!(
-                            line.get("outcome").and_then(Value::as_str),
-                            Some("missed" | "skipped_expired" | "note" | "disabled")
-                        );
-                        if steady && !logged_once.insert(line.to_string()) {
-                            continue;
-                        }
-                        log(printer, line);
-                    }
-                }
-                Err(e) => printer.error_message(&format!("cannot render a report: {e}")),
-            }
-        }
-        let wait = Duration::from_millis(u64::try_from(next - clock.now_millis()).unwrap_or(0));
-        tokio::select! {
-            () = tokio::time::sleep(wait) => {}
-            () = wake.notified() => {}
+        reports.extend(
+            auto_tag_targets(tables, self.run, &clock, self.a.table_concurrency, stop).await,
+        );
+        RoundOutput {
+            tables: reports.iter().map(table_outcome).collect(),
+            wake_at_millis,
         }
     }
-    log(printer, json!({"event": "stopped"}));
-    Ok(())
 }
 
-/// Print one daemon log line: JSON with `--json`, else text; with the time.
-fn log(printer: &Printer, mut line: Value) {
-    let now = chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    line["time"] = Value::String(now.clone());
-    printer.line(&line, |l| {
-        if let Some(e) = l.get("event").and_then(Value::as_str) {
-            return format!("{} auto-tag {e}", now);
-        }
-        let table = l.get("table").and_then(Value::as_str).unwrap_or("");
-        format!("{now} {table}: {}", line_text(l))
-    });
-}
-
-/// Exit code when a second signal ends the daemon at once: 128 + the signal number, as a
-/// shell reports a process killed by it (130 for SIGINT, 143 for SIGTERM).
-const EXIT_SIGINT: i32 = 130;
-#[cfg(unix)]
-const EXIT_SIGTERM: i32 = 143;
-
-/// The first SIGTERM or SIGINT sets `stop` (the daemon finishes the tables in progress and
-/// exits 0); a second one exits at once. Tags are conditional creates and delete-tag can be
-/// re-run, so an interrupted table is finished by the next run.
-fn spawn_signal_listener(stop: Arc<AtomicBool>, wake: Arc<tokio::sync::Notify>) -> Result<()> {
-    #[cfg(unix)]
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .map_err(|e| Error::InvalidArgument(format!("cannot listen for SIGTERM: {e}")))?;
-    tokio::spawn(async move {
-        loop {
-            #[cfg(unix)]
-            let code = tokio::select! {
-                _ = tokio::signal::ctrl_c() => EXIT_SIGINT,
-                _ = term.recv() => EXIT_SIGTERM,
-            };
-            #[cfg(not(unix))]
-            let code = {
-                let _ = tokio::signal::ctrl_c().await;
-                EXIT_SIGINT
-            };
-            if stop.swap(true, Ordering::SeqCst) {
-                use std::io::Write;
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "auto-tag: second signal: exiting now, without finishing the tables in \
-                     progress (a later run finishes them)"
-                );
-                std::process::exit(code);
-            }
-            wake.notify_one();
-        }
-    });
-    Ok(())
+/// A table's report as the daemon counts and logs it. Deletions that failed make the table
+/// failed for the round, as they make a one-shot run incomplete.
+pub(crate) fn table_outcome(r: &AutoTagReport) -> TableOutcome {
+    let lines = match serde_json::to_value(r) {
+        Ok(v) => action_lines(&v),
+        Err(e) => vec![json!({"table": r.table, "outcome": "failed",
+                              "error": format!("cannot render the report: {e}")})],
+    };
+    let deletions = || r.retention.iter().chain(r.expired.iter());
+    let failed_deletions: usize = deletions().map(|d| d.failed.len()).sum();
+    let error = match (r.status, failed_deletions) {
+        ("failed", _) => Some(r.message.clone().unwrap_or_default()),
+        (_, 0) => None,
+        (_, n) => Some(format!("{n} deletion(s) failed")),
+    };
+    let real = |n: usize| if r.dry_run { 0 } else { n as u64 };
+    TableOutcome {
+        table: r.table.clone(),
+        error,
+        skipped: r.status == "disabled",
+        tags_created: r.tags.iter().filter(|t| t.outcome == "created").count() as u64,
+        tags_deleted: real(deletions().map(|d| d.deleted_tags.len()).sum()),
+        snapshots_expired: 0,
+        lines,
+    }
 }

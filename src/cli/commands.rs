@@ -115,6 +115,9 @@ pub(crate) async fn run(command: Command, global: &GlobalArgs, printer: &Printer
     match command {
         Command::RemoveOrphanFiles(a) => super::orphans_cmd::run_orphans(a, global, printer).await,
         Command::Check(a) => super::orphans_cmd::run_check(a, global, printer).await,
+        // A daemon ends with its own exit code (see `daemon::run`).
+        Command::AutoTag(a) => super::auto_tag_cmd::run(a, global, printer).await,
+        Command::Maintain(a) => super::maintain_cmd::run(a, global, printer).await,
         other => run_plain(other, global, printer).await.map(|()| 0),
     }
 }
@@ -160,8 +163,6 @@ async fn run_plain(command: Command, global: &GlobalArgs, printer: &Printer) -> 
             super::expire_cmd::run_expire_changelogs(a, global, printer).await
         }
         Command::ExpireTags(a) => super::expire_cmd::run_expire_tags(a, global, printer).await,
-        Command::AutoTag(a) => super::auto_tag_cmd::run(a, global, printer).await,
-        Command::Maintain(a) => super::expire_cmd::run_maintain(a, global, printer).await,
         Command::Consumers(a) => super::consumers_cmd::list(a, global, printer).await,
         Command::ResetConsumer(a) => super::consumers_cmd::reset(a, global, printer).await,
         Command::ClearConsumers(a) => super::consumers_cmd::clear(a, global, printer).await,
@@ -174,7 +175,10 @@ async fn run_plain(command: Command, global: &GlobalArgs, printer: &Printer) -> 
         Command::DeleteBranch(a) => super::branch_cmds::delete(a, global, printer).await,
         Command::Demo(a) => super::demo::run(a, global, printer).await,
         // Dispatched by `run`: their reports set the exit code.
-        Command::RemoveOrphanFiles(_) | Command::Check(_) => Ok(()),
+        Command::RemoveOrphanFiles(_)
+        | Command::Check(_)
+        | Command::AutoTag(_)
+        | Command::Maintain(_) => Ok(()),
         Command::Schema(a) => {
             let table = global.open(&a.table).await?;
             let report = inspect::schema(&table).await?;

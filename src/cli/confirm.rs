@@ -72,12 +72,15 @@ pub(crate) async fn ask_after<T: Serialize>(
 
 /// The multi-table form of a destructive command asks once, before any table (each table's
 /// plan is what `--dry-run` shows).
-pub(crate) async fn ask_for_tables(global: &GlobalArgs, command: &str, dry_run: bool) -> Result<()> {
+pub(crate) async fn ask_for_tables(
+    global: &GlobalArgs,
+    command: &str,
+    dry_run: bool,
+) -> Result<()> {
     if dry_run || !wanted(global) {
         return Ok(());
     }
-    let question = format!(
-        "Run {command} on every selected table? (--dry-run shows each table's plan first)"
-    );
+    let question =
+        format!("Run {command} on every selected table? (--dry-run shows each table's plan first)");
     ask(command, &question).await
 }

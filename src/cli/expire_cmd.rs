@@ -10,9 +10,8 @@ use tagkeeper::clock::{Clock, SystemClock};
 use tagkeeper::error::incomplete;
 use tagkeeper::ops::delete_tag::DeleteTagReport;
 use tagkeeper::ops::expire::{plan, ExpireOptions, ExpireReport};
-use tagkeeper::ops::expire_tags::MaintainReport;
 use tagkeeper::table::Table;
-use tagkeeper::{Error, FailedDeletion, Result};
+use tagkeeper::{Error, Result};
 
 /// `expire-snapshots` arguments. Defaults come from the table's options.
 #[derive(Debug, Args)]
@@ -82,8 +81,10 @@ pub(crate) async fn run(a: ExpireArgs, global: &GlobalArgs, printer: &Printer) -
         let preview = ExpireReport::of(p.clone(), true);
         let planned = tagkeeper::ops::saved_plan::PlannedCommand::ExpireSnapshots(p);
         let question = "Expire these snapshots and delete these files?";
-        return super::confirm::preview_then_apply(&table, planned, &preview, text, question, printer)
-            .await;
+        return super::confirm::preview_then_apply(
+            &table, planned, &preview, text, question, printer,
+        )
+        .await;
     }
     expire_one(table, &a, now).await?.print(printer, text)
 }
@@ -112,11 +113,7 @@ fn options_from_flags(a: &ExpireArgs, mut opts: ExpireOptions, now: i64) -> Resu
 }
 
 /// expire-snapshots on one table (its dry run too): what the single-table command prints.
-async fn expire_one(
-    table: Table,
-    a: &ExpireArgs,
-    now: i64,
-) -> Result<TableRun<ExpireReport>> {
+async fn expire_one(table: Table, a: &ExpireArgs, now: i64) -> Result<TableRun<ExpireReport>> {
     let opts = options(&table, a, now).await?;
     let report = if a.dry_run {
         ExpireReport::of(plan(&table, &opts, now).await?, true)
@@ -438,166 +435,4 @@ pub(crate) fn expire_tags_text(r: &DeleteTagReport) -> String {
     }
     out.push_str(&failed_text(&r.failed));
     out
-}
-
-/// `maintain` arguments.
-#[derive(Debug, Args)]
-pub(crate) struct MaintainArgs {
-    #[command(flatten)]
-    tables: TablesArgs,
-    /// Print what would be done and change nothing.
-    #[arg(long)]
-    dry_run: bool,
-}
-
-pub(crate) async fn run_maintain(
-    a: MaintainArgs,
-    global: &GlobalArgs,
-    printer: &Printer,
-) -> Result<()> {
-    let Some(location) = a.tables.single() else {
-        fleet::refuse(global, "maintain", &[])?;
-        super::confirm::ask_for_tables(global, "maintain", a.dry_run).await?;
-        let render = Rendering {
-            command: "maintain",
-            text: maintain_text,
-            totals: maintain_totals,
-        };
-        return fleet::run(&a.tables, global, printer, render, |table| {
-            maintain_one(table, a.dry_run)
-        })
-        .await;
-    };
-    let table = global.open(location).await?;
-    if !a.dry_run && super::confirm::wanted(global) {
-        let preview = tagkeeper::ops::expire_tags::maintain(&table, &SystemClock, true).await?;
-        let question = "Run this maintenance (it plans again when it runs)?";
-        super::confirm::ask_after(&preview, maintain_text, "maintain", question, printer).await?;
-    }
-    maintain_one(table, a.dry_run)
-        .await?
-        .print(printer, maintain_text)
-}
-
-/// maintain on one table (its dry run too): what the single-table command prints.
-async fn maintain_one(table: Table, dry_run: bool) -> Result<TableRun<MaintainReport>> {
-    let report = tagkeeper::ops::expire_tags::maintain(&table, &SystemClock, dry_run).await?;
-    let mut warnings = report.notes.clone();
-    warnings.extend(report.snapshots.plan.skipped.iter().cloned());
-    if let Some(c) = &report.changelogs {
-        warnings.extend(c.plan.skipped.iter().cloned());
-    }
-    let failure = incomplete("maintain", &maintain_failed(&report));
-    Ok(TableRun {
-        report,
-        warnings,
-        failure,
-    })
-}
-
-/// Every deletion maintain planned that failed: automatic tags over the maximum, expired
-/// tags, then the snapshots' and changelogs' files.
-fn maintain_failed(report: &MaintainReport) -> Vec<FailedDeletion> {
-    report
-        .auto_tag
-        .iter()
-        .flat_map(|a| a.retention.iter().chain(a.expired.iter()))
-        .chain(report.tags.iter())
-        .flat_map(|d| d.failed.iter())
-        .chain(report.snapshots.failed.iter())
-        .chain(report.changelogs.iter().flat_map(|c| c.failed.iter()))
-        .cloned()
-        .collect()
-}
-
-/// What maintain adds to a multi-table summary: tags created, tags deleted (automatic
-/// retention and expiration), snapshots and changelogs expired, and the files they freed.
-fn maintain_totals(r: &MaintainReport) -> Vec<(&'static str, i64)> {
-    let tag_reports: Vec<&DeleteTagReport> = r
-        .auto_tag
-        .iter()
-        .flat_map(|a| a.retention.iter().chain(a.expired.iter()))
-        .chain(r.tags.iter())
-        .collect();
-    let sum = |f: &dyn Fn(&DeleteTagReport) -> i64| tag_reports.iter().map(|d| f(d)).sum::<i64>();
-    let changelog_totals = r.changelogs.iter().flat_map(|c| c.plan.totals.values());
-    let (files, bytes) = r
-        .snapshots
-        .plan
-        .totals
-        .values()
-        .chain(changelog_totals)
-        .fold((0i64, 0i64), |(f, b), (n, s)| (f + *n as i64, b + s));
-    vec![
-        (
-            "tags_created",
-            r.auto_tag.as_ref().map_or(0, |a| {
-                a.tags
-                    .iter()
-                    .filter(|t| matches!(t.outcome, "created" | "would_create"))
-                    .count() as i64
-            }),
-        ),
-        ("tags_deleted", sum(&|d| d.deleted_tags.len() as i64)),
-        ("snapshots", r.snapshots.plan.expired_snapshots.len() as i64),
-        (
-            "changelogs",
-            r.changelogs
-                .as_ref()
-                .map_or(0, |c| c.plan.expired_changelogs.len() as i64),
-        ),
-        (
-            "files",
-            files + sum(&|d| d.deleted.values().map(|t| t.files as i64).sum()),
-        ),
-        (
-            "bytes",
-            bytes + sum(&|d| d.deleted.values().map(|t| t.bytes).sum()),
-        ),
-    ]
-}
-
-/// The human form of a maintain report.
-fn maintain_text(r: &MaintainReport) -> String {
-    let auto = r.auto_tag.as_ref().map_or(String::new(), |a| {
-        let names: Vec<String> = a
-            .tags
-            .iter()
-            .map(|t| format!("{} -> {} ({})", t.tag, t.snapshot_id, t.outcome))
-            .collect();
-        let missed: Vec<&String> = a.missed.iter().flat_map(|m| &m.tags).collect();
-        let mut s = format!("auto-tag: {:?}\n", names);
-        if !missed.is_empty() {
-            s.push_str(&format!(
-                "auto-tag missed (snapshots expired): {missed:?}\n"
-            ));
-        }
-        s
-    });
-    let tags = r
-        .tags
-        .as_ref()
-        .map_or("tags: not expired\n".to_string(), |t| {
-            format!(
-                "tags expired: {:?}\n{}",
-                t.deleted_tags,
-                failed_text(&t.failed)
-            )
-        });
-    let retention: String = r
-        .auto_tag
-        .iter()
-        .flat_map(|a| a.retention.iter().chain(a.expired.iter()))
-        .map(|d| failed_text(&d.failed))
-        .collect();
-    let consumers = r.consumers.as_ref().map_or(String::new(), |c| {
-        format!("consumers: {}", super::consumers_cmd::deleted_text(c))
-    });
-    let changelogs = r.changelogs.as_ref().map_or(String::new(), |c| {
-        format!("changelogs: {}", changelogs_text(c))
-    });
-    format!(
-        "{auto}{retention}{tags}{consumers}{}{changelogs}",
-        text(&r.snapshots)
-    )
 }

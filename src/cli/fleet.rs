@@ -54,6 +54,12 @@ pub(crate) struct TablesArgs {
 }
 
 impl TablesArgs {
+    /// The TABLE locations as given, when no warehouse or filter is (a daemon's tables).
+    pub(crate) fn locations(&self) -> Option<&[String]> {
+        (self.warehouse.is_none() && self.include.is_empty() && self.exclude.is_empty())
+            .then_some(self.tables.as_slice())
+    }
+
     /// The location of the single-table form, or `None` for the multi-table form (several
     /// TABLEs, `--warehouse`, `--include` or `--exclude`).
     pub(crate) fn single(&self) -> Option<&str> {

@@ -5,10 +5,12 @@ mod branch_cmds;
 mod commands;
 mod confirm;
 mod consumers_cmd;
+mod daemon;
 mod demo;
 mod docs_cmd;
 mod expire_cmd;
 mod fleet;
+mod maintain_cmd;
 mod orphans_cmd;
 mod output;
 mod plan_cmd;
@@ -30,7 +32,9 @@ Exit codes:
   0  success
   1  user error: no such table, snapshot or tag; invalid argument; `check` found problems
   2  corrupt or unreadable metadata, or the object store failed; or incomplete: some planned
-     deletions (or, for auto-tag, some tables) failed; the one report lists them, run again
+     deletions (or, for auto-tag, some tables) failed; the one report lists them, run again;
+     a daemon (--every): --max-failed-rounds rounds in a row failed, or a signal stopped it
+     after a round with a failure
 A run over several tables (several TABLEs, or --warehouse) exits with its worst table's code:
 2 (incomplete) if any table failed so, else 1 if any failed, else 0.
 
@@ -50,7 +54,8 @@ pub(crate) struct Cli {
 
 #[derive(Debug, Args)]
 pub(crate) struct GlobalArgs {
-    /// Print exactly one JSON document on stdout (logs and warnings go to stderr).
+    /// Print exactly one JSON document on stdout (logs and warnings go to stderr). A daemon
+    /// (--every) prints nothing on stdout: its events are JSON lines on stderr.
     #[arg(long, global = true)]
     json: bool,
     /// Log what tagkeeper does on stderr (-v debug, -vv trace). Credentials are never logged.
@@ -75,7 +80,7 @@ pub(crate) struct GlobalArgs {
     /// Stop the whole command after this long (e.g. 90s, 10min) with kind `timed_out` (exit 2).
     /// Each store request also times out (20 s, connecting 5 s) and is retried within 45 s, so
     /// a hung endpoint fails a command within about a minute even without it. A destructive
-    /// command stopped this way is finished by its next run. Not for `auto-tag --every`.
+    /// command stopped this way is finished by its next run. Not for a daemon (--every).
     #[arg(long, global = true, value_name = "DURATION")]
     timeout: Option<String>,
     /// Do not ask before a destructive command. On a terminal (stdin and stderr) without
@@ -154,7 +159,7 @@ enum Command {
     AutoTag(auto_tag_cmd::AutoTagArgs),
     /// Run Paimon's after-commit maintenance from the table's options: auto-tag, expire tags,
     /// consumers, snapshots, then changelogs.
-    Maintain(expire_cmd::MaintainArgs),
+    Maintain(maintain_cmd::MaintainArgs),
     /// List the streaming consumers: id, next snapshot, file modification time.
     Consumers(consumers_cmd::ConsumersArgs),
     /// Set a consumer's next snapshot (it must exist), or delete the consumer without --snapshot.
@@ -192,6 +197,17 @@ enum Command {
     Man(docs_cmd::ManArgs),
 }
 
+impl Command {
+    /// `auto-tag --every` or `maintain --every`: a long-running process whose stderr is its log.
+    fn is_daemon(&self) -> bool {
+        match self {
+            Command::AutoTag(a) => a.daemon.every.is_some(),
+            Command::Maintain(a) => a.daemon.every.is_some(),
+            _ => false,
+        }
+    }
+}
+
 pub(crate) fn parse_key_value(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
         Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
@@ -210,7 +226,7 @@ pub(crate) fn main() -> ExitCode {
         &cli.global.store_options,
         |k| std::env::var(k).ok(),
     ));
-    init_logging(&cli.global);
+    init_logging(&cli.global, cli.command.is_daemon());
     output::set_listing(cli.global.list);
     let printer = Printer::new(cli.global.json, cli.global.quiet);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -299,7 +315,7 @@ fn redacted_usage_message(e: &clap::Error) -> Option<String> {
     }
 }
 
-fn init_logging(global: &GlobalArgs) {
+fn init_logging(global: &GlobalArgs, daemon: bool) {
     use std::io::IsTerminal;
     use tracing_subscriber::filter::{filter_fn, EnvFilter};
     use tracing_subscriber::prelude::*;
@@ -312,15 +328,23 @@ fn init_logging(global: &GlobalArgs) {
         (false, 1) => "warn,tagkeeper=debug",
         _ => "warn,tagkeeper=trace",
     };
-    let filter = format!("{level},{}=off", tagkeeper::progress::TARGET);
+    let filter = || EnvFilter::new(format!("{level},{}=off", tagkeeper::progress::TARGET));
     let terminal = std::io::stderr().is_terminal();
-    let logs = tracing_subscriber::fmt::layer()
+    let base = tracing_subscriber::fmt::layer()
         .with_writer(output::RedactingStderr::new)
         // Colour only for a terminal: log files get plain text.
         .with_ansi(terminal)
-        .with_target(false)
-        .with_filter(EnvFilter::new(filter));
-    let bars = (terminal && !global.json && !global.quiet).then(|| {
+        .with_target(false);
+    // A daemon's stderr is its log: with --json every line of it is one JSON object.
+    let logs = if global.json && daemon {
+        base.event_format(daemon::JsonLogLines)
+            .with_filter(filter())
+            .boxed()
+    } else {
+        base.with_filter(filter()).boxed()
+    };
+    // Bars for a person at a terminal; a daemon's stderr is a log, never drawn on.
+    let bars = (terminal && !global.json && !global.quiet && !daemon).then(|| {
         progress_bars::ProgressBars::new()
             .with_filter(filter_fn(|m| m.target() == tagkeeper::progress::TARGET))
     });

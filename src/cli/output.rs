@@ -169,14 +169,14 @@ impl Printer {
         write_stdout(text);
     }
 
-    /// Print one log line (a daemon's): compact JSON with `--json`, else its text form.
-    pub(crate) fn line(&self, line: &Value, text: impl Fn(&Value) -> String) {
-        let body = if self.json {
-            line.to_string()
-        } else {
-            text(line)
-        };
-        write_stdout(&(body + "\n"));
+    /// `--json` was given.
+    pub(crate) fn is_json(&self) -> bool {
+        self.json
+    }
+
+    /// `-q` was given.
+    pub(crate) fn is_quiet(&self) -> bool {
+        self.quiet
     }
 
     pub(crate) fn warnings(&self, warnings: &[String]) {
@@ -198,11 +198,6 @@ impl Printer {
         if self.json {
             print_error_document(error_of(e));
         }
-    }
-
-    /// An error line on stderr only (a daemon's, between its log lines).
-    pub(crate) fn error_message(&self, msg: &str) {
-        eprintln_safe(&format!("error: {msg}"));
     }
 
     /// A failure outside the library's errors (the runtime could not start): kind `internal`.

@@ -22,6 +22,7 @@ use crate::common::*;
 use crate::oracle;
 use crate::write::{batch, spec};
 
+mod daemon;
 mod robustness;
 
 const DAILY_UTC: [(&str, &str); 2] = [
@@ -538,15 +539,19 @@ async fn daemon_tags_new_commits_survives_a_failing_table_and_stops_on_sigterm()
             "--every",
             "1s",
             "--json",
+            // The broken table stays broken: keep going until the signal.
+            "--max-failed-rounds",
+            "0",
         ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let (tx, rx) = std::sync::mpsc::channel::<Value>();
-    let stdout = child.stdout.take().unwrap();
+    // The daemon's events are its log: JSON lines on stderr.
+    let stderr = child.stderr.take().unwrap();
     std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
+        for line in BufReader::new(stderr).lines() {
             let line = line.unwrap();
             let v: Value = serde_json::from_str(&line)
                 .unwrap_or_else(|e| panic!("not one JSON line: {line:?}: {e}"));
@@ -570,7 +575,7 @@ async fn daemon_tags_new_commits_survives_a_failing_table_and_stops_on_sigterm()
         panic!("daemon did not log the expected line; saw {seen:?}");
     };
     let first = wait_for(&|v| v["tag"] == "2024-01-04");
-    // The broken table is reported each round; the good one is tagged anyway.
+    // The broken table is reported; the good one is tagged anyway.
     let failed: Vec<&Value> = first.iter().filter(|v| v["outcome"] == "failed").collect();
     assert_eq!(failed.len(), 1, "{first:?}");
     assert!(failed[0]["table"].as_str().unwrap().ends_with("other.db/c"));
@@ -586,12 +591,19 @@ async fn daemon_tags_new_commits_survives_a_failing_table_and_stops_on_sigterm()
     let later = wait_for(&|v| v["tag"] == "2024-01-05");
     assert_eq!(later.last().unwrap()["outcome"], "created");
     assert_eq!(later.last().unwrap()["snapshot_id"], 7);
+    // The failing table is retried in later rounds: its same error is not logged again,
+    // but each round's summary counts it.
     assert!(
-        later
+        later.iter().all(|v| v["outcome"] != "failed"),
+        "the same error is logged once: {later:?}"
+    );
+    let summaries: Vec<&Value> = later.iter().filter(|v| v["event"] == "round").collect();
+    assert!(!summaries.is_empty(), "{later:?}");
+    assert!(
+        summaries
             .iter()
-            .any(|v| v["outcome"] == "failed"
-                && v["table"].as_str().unwrap().ends_with("other.db/c")),
-        "the failing table is retried in later rounds: {later:?}"
+            .all(|v| v["failed"] == 1 && v["tables"] == 2 && v["done"] == 1),
+        "{summaries:?}"
     );
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -599,9 +611,10 @@ async fn daemon_tags_new_commits_survives_a_failing_table_and_stops_on_sigterm()
         .unwrap();
     assert!(status.success());
     let stopped = wait_for(&|v| v["event"] == "stopped");
-    assert!(!stopped.is_empty());
+    assert_eq!(stopped.last().unwrap()["exit_code"], 2);
     let code = child.wait().unwrap();
-    assert_eq!(code.code(), Some(0));
+    // Stopped by the signal, but the last round had a failing table.
+    assert_eq!(code.code(), Some(2));
     assert_eq!(tags(&t).await.len(), 5);
 }
 
@@ -627,13 +640,26 @@ async fn daemon_logs_steady_state_lines_once() {
     assert!(status.success());
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let lines: Vec<Value> = stdout(&out)
+    assert_eq!(stdout(&out), "", "the daemon logs on stderr only");
+    let lines: Vec<Value> = stderr(&out)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     let count = |outcome: &str| lines.iter().filter(|v| v["outcome"] == outcome).count();
     assert_eq!(count("created"), 4, "{lines:?}");
     assert_eq!(count("disabled"), 1, "{lines:?}");
+    // One summary per round; the disabled table counts as skipped, not failed.
+    let rounds: Vec<&Value> = lines.iter().filter(|v| v["event"] == "round").collect();
+    assert!(rounds.len() >= 4, "{lines:?}");
+    for (i, r) in rounds.iter().enumerate() {
+        assert_eq!(r["round"], i + 1);
+        assert_eq!(
+            (&r["done"], &r["skipped"], &r["failed"]),
+            (&1.into(), &1.into(), &0.into())
+        );
+    }
+    assert_eq!(rounds[0]["tags_created"], 4);
+    assert!(rounds[1..].iter().all(|r| r["tags_created"] == 0));
     assert_eq!(
         lines.last().map(|v| v["event"].clone()),
         Some(Value::from("stopped"))
