@@ -285,7 +285,7 @@ where
             };
             let result = Rendered {
                 json: value,
-                text: (render.text)(&run.report),
+                text: super::output::human_text(&run.report, render.text),
                 totals: (render.totals)(&run.report),
             };
             let outcome = Outcome {

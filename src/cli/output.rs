@@ -87,6 +87,16 @@ pub(crate) fn file_lines<'a, C: std::fmt::Debug + 'a>(
         .collect()
 }
 
+/// A report's human form. A dry run's reads like the real run's ("Would delete" for
+/// "Deleted"); its first word makes sure nobody mistakes one for the other.
+pub(crate) fn human_text<T: Serialize>(report: &T, text: fn(&T) -> String) -> String {
+    if is_dry_run(report) {
+        format!("DRY RUN: {}", text(report))
+    } else {
+        text(report)
+    }
+}
+
 /// Whether a report says it changed nothing: its `dry_run` member (every destructive
 /// command's report has one).
 fn is_dry_run<T: Serialize>(report: &T) -> bool {
@@ -145,12 +155,8 @@ impl Printer {
                 }
             }
             format!("{doc:#}\n")
-        } else if is_dry_run(report) {
-            // A dry run's report reads like the real run's ("Would delete" for "Deleted"); the
-            // first word makes sure nobody mistakes one for the other.
-            format!("DRY RUN: {}", text(report))
         } else {
-            text(report)
+            human_text(report, text)
         };
         DOCUMENT_PRINTED.store(true, Ordering::SeqCst);
         write_stdout(&body);
