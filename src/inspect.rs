@@ -84,6 +84,8 @@ pub struct TagInfo {
     pub snapshot_time_millis: i64,
     /// When the tag expires (`create_time + time_retained`), creator's local time.
     pub expires_at: Option<String>,
+    /// Past its retention now: the next expire-tags (or maintain) deletes it.
+    pub expired: bool,
     /// Whether the tagged snapshot is still retained (otherwise only tags keep its files).
     pub snapshot_live: bool,
     /// With `--sizes`: bytes of the tag's data files.
@@ -124,6 +126,7 @@ pub async fn tags_with(table: &Table, sizes: bool) -> Result<TagsReport> {
         .map(|i| i.0)
         .collect();
     let fmt = |t: chrono::NaiveDateTime| t.format("%Y-%m-%dT%H:%M:%S%.f").to_string();
+    let now_local = crate::clock::Clock::now_local(&crate::clock::SystemClock);
     let mut out = Vec::with_capacity(tags.len());
     for t in &tags {
         let mut info = TagInfo {
@@ -133,6 +136,7 @@ pub async fn tags_with(table: &Table, sizes: bool) -> Result<TagsReport> {
             time_retained_secs: t.tag.time_retained.map(|d| d.as_secs_f64()),
             snapshot_time_millis: t.tag.snapshot.time_millis,
             expires_at: t.tag.expires_at().map(fmt),
+            expired: t.tag.is_expired_at(now_local),
             snapshot_live: live.contains(&t.tag.snapshot.id.0),
             total_bytes: None,
             exclusive_bytes: None,

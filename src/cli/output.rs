@@ -298,7 +298,7 @@ fn opt<T: ToString>(v: Option<T>) -> String {
 
 fn time(millis: i64) -> String {
     DateTime::from_timestamp_millis(millis)
-        .map(|t| t.format("%Y-%m-%d %H:%M:%S%.3fZ").to_string())
+        .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
         .unwrap_or_else(|| millis.to_string())
 }
 
@@ -391,7 +391,10 @@ pub(crate) fn tags_text(r: &TagsReport) -> String {
                 opt(t.create_time.clone()),
                 t.time_retained_secs
                     .map_or_else(|| "-".to_string(), duration),
-                opt(t.expires_at.clone()),
+                match (&t.expires_at, t.expired) {
+                    (Some(at), true) => format!("{at} (expired)"),
+                    (at, _) => opt(at.clone()),
+                },
             ];
             if sizes {
                 row.push(t.exclusive_bytes.map_or_else(|| "?".into(), bytes));

@@ -75,6 +75,13 @@ impl Tag {
         let retained = chrono::Duration::from_std(self.time_retained?).ok()?;
         created.checked_add_signed(retained)
     }
+
+    /// Whether the tag is past its time retention at `now_local` (the local wall clock, which
+    /// Java compares `tagCreateTime + tagTimeRetained` with). The one rule expire-tags and
+    /// `tags` use.
+    pub fn is_expired_at(&self, now_local: NaiveDateTime) -> bool {
+        self.expires_at().is_some_and(|e| now_local > e)
+    }
 }
 
 /// Jackson's `LocalDateTime` array: `[y, M, d, h, m]`, then seconds if seconds or nanos are

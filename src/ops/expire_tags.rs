@@ -42,7 +42,7 @@ pub async fn expired_tags(
             (None, None) => None,
         };
         let Some(created) = created else { continue };
-        let by_retention = t.tag.expires_at().is_some_and(|e| now_local > e);
+        let by_retention = t.tag.is_expired_at(now_local);
         let by_age = older_than.is_some_and(|o| o > created);
         if by_retention || by_age {
             out.push(t.name);

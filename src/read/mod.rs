@@ -291,15 +291,28 @@ impl ReadPlan {
     pub fn stream(&self) -> RecordBatchStream {
         let shared = Arc::clone(&self.shared);
         let groups = stream::iter(self.groups.clone());
+        // Progress in data files, counted as each file (or bucket) is opened; the phase ends
+        // when the stream is dropped.
+        let files: usize = self.groups.iter().map(|g| g.files.len()).sum();
+        let phase = Arc::new(crate::progress::Phase::start(
+            "reading data files",
+            files as u64,
+        ));
         let batches = if self.shared.merge.is_none() {
             groups
-                .map(move |group| open_file(Arc::clone(&shared), group))
+                .map(move |group| {
+                    phase.add(group.files.len() as u64);
+                    open_file(Arc::clone(&shared), group)
+                })
                 .buffered(OPEN_AHEAD)
                 .try_flatten()
                 .boxed()
         } else {
             groups
-                .map(move |group| merge_bucket(Arc::clone(&shared), group))
+                .map(move |group| {
+                    phase.add(group.files.len() as u64);
+                    merge_bucket(Arc::clone(&shared), group)
+                })
                 .flatten()
                 .boxed()
         };

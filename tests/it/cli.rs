@@ -73,12 +73,22 @@ fn tags_json_shape() {
                 "time_retained_secs",
                 "snapshot_time_millis",
                 "expires_at",
+                "expired",
                 "snapshot_live"
             ])
         );
     }
     assert_eq!(tags[0]["time_retained_secs"], 86400.0);
     assert!(tags[0]["expires_at"].as_str().is_some());
+    // daily-3 was created with the fixture, a day's retention long past; the others have none.
+    let expired: Vec<bool> = tags
+        .iter()
+        .map(|t| t["expired"].as_bool().unwrap())
+        .collect();
+    assert_eq!(expired, [true, false, false, false, false]);
+    let text = stdout(&tagkeeper(&["tags", t.to_str().unwrap()]));
+    let daily = text.lines().find(|l| l.starts_with("daily-3")).unwrap();
+    assert!(daily.trim_end().ends_with("(expired)"), "{text}");
     assert_eq!(tags[0]["snapshot_live"], true);
     let sized = json_of(&["tags", "--json", "--sizes", t.to_str().unwrap()]);
     for t in sized["tags"].as_array().unwrap() {

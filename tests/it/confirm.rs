@@ -254,3 +254,57 @@ fn progress_bars_only_on_a_terminal() {
         .unwrap();
     assert!(!stderr(&out).contains("reading"), "{}", stderr(&out));
 }
+
+#[test]
+fn summaries_first_files_with_list_and_a_cut_short_run_says_so() {
+    let (_keep, dir) = copy_table("tagged");
+    let d = dir.to_str().unwrap();
+    let args = [
+        "expire-snapshots",
+        d,
+        "--retain-min",
+        "1",
+        "--older-than",
+        "1d",
+        "--max-deletes",
+        "2",
+        "--dry-run",
+    ];
+    let json: serde_json::Value =
+        serde_json::from_str(&stdout(&tagkeeper(&[&args[..], &["--json"]].concat()))).unwrap();
+    assert_eq!(json["limit_reached"], true);
+    assert_eq!(json["expired_snapshots"], serde_json::json!([1, 2]));
+    let paths: Vec<&str> = json["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(paths.len(), 2, "{json:#}");
+
+    let text = stdout(&tagkeeper(&args));
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[0],
+        "DRY RUN: Would expire 2 snapshot(s) 1..=2; earliest is now 3"
+    );
+    assert!(lines[1].starts_with("  manifest lists: 2 file(s), ") && lines[1].ends_with(" KiB"));
+    assert!(text.contains("stopped at the expire limit"), "{text}");
+    assert!(
+        text.contains("  (2 file(s); --list shows each, --json has them all)"),
+        "{text}"
+    );
+    assert!(paths.iter().all(|p| !text.contains(p)), "{text}");
+
+    let listed = stdout(&tagkeeper(&[&args[..], &["--list"]].concat()));
+    for p in &paths {
+        let line = listed
+            .lines()
+            .find(|l| l.contains(p))
+            .unwrap_or_else(|| panic!("{listed}"));
+        assert!(line.ends_with("(manifest list)"), "{line}");
+    }
+    // Without the limit the run is not cut short and does not say so.
+    let all = stdout(&tagkeeper(&[&args[..6], &["--dry-run"]].concat()));
+    assert!(!all.contains("stopped at the expire limit"), "{all}");
+}

@@ -797,7 +797,7 @@ fn dir_failure(dir: &str, e: &Error) -> FailedDeletion {
 
 fn render_millis(millis: i64) -> String {
     DateTime::from_timestamp_millis(millis)
-        .map(|t| t.format("%Y-%m-%d %H:%M:%S%.3fZ").to_string())
+        .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
         .unwrap_or_else(|| millis.to_string())
 }
 
