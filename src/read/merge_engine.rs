@@ -152,7 +152,9 @@ pub(crate) enum AggFunc {
     LastNonNullValue,
     FirstValue,
     FirstNonNullValue,
-    Listagg { delimiter: String },
+    Listagg {
+        delimiter: String,
+    },
     BoolAnd,
     BoolOr,
 }
@@ -491,7 +493,8 @@ impl FieldAgg {
     ) -> Result<Cell> {
         let input_null = values.is_null(v, col);
         let input = Cell::From(v);
-        let acc_null = matches!(acc, Cell::Null) || matches!(&acc, Cell::From(a) if values.is_null(*a, col));
+        let acc_null =
+            matches!(acc, Cell::Null) || matches!(&acc, Cell::From(a) if values.is_null(*a, col));
         Ok(match &self.func {
             AggFunc::PrimaryKey | AggFunc::LastValue => input,
             AggFunc::LastNonNullValue => {
@@ -578,7 +581,8 @@ impl FieldAgg {
             return Ok(acc);
         }
         let input_null = values.is_null(v, col);
-        let acc_null = matches!(acc, Cell::Null) || matches!(&acc, Cell::From(a) if values.is_null(*a, col));
+        let acc_null =
+            matches!(acc, Cell::Null) || matches!(&acc, Cell::From(a) if values.is_null(*a, col));
         Ok(match &self.func {
             AggFunc::PrimaryKey => Cell::From(v),
             AggFunc::LastValue => Cell::Null,
@@ -891,7 +895,9 @@ pub(crate) fn ignore_delete(options: &BTreeMap<String, String>) -> bool {
 
 /// The sequence groups of a partial-update table: `fields.<f1,f2>.sequence-group = a,b`.
 /// Returns (sequence fields, grouped fields) pairs by name.
-pub(crate) fn sequence_groups(options: &BTreeMap<String, String>) -> Vec<(Vec<String>, Vec<String>)> {
+pub(crate) fn sequence_groups(
+    options: &BTreeMap<String, String>,
+) -> Vec<(Vec<String>, Vec<String>)> {
     options
         .iter()
         .filter_map(|(k, v)| {
@@ -1107,14 +1113,19 @@ mod tests {
         let dedup = |ignore_delete| Engine::Deduplicate { ignore_delete };
         let vs = versions(&[0, 2, 3]);
         assert_eq!(dedup(false).resolve(&vs, &rows, 1).unwrap(), Outcome::Drop);
-        assert_eq!(dedup(true).resolve(&vs, &rows, 1).unwrap(), Outcome::Whole(1));
+        assert_eq!(
+            dedup(true).resolve(&vs, &rows, 1).unwrap(),
+            Outcome::Whole(1)
+        );
         let first = |ignore_delete| Engine::FirstRow { ignore_delete };
         assert_eq!(
             first(false).resolve(&versions(&[0, 2]), &rows, 1).unwrap(),
             Outcome::Whole(0)
         );
         assert_eq!(
-            first(true).resolve(&versions(&[1, 0, 3]), &rows, 1).unwrap(),
+            first(true)
+                .resolve(&versions(&[1, 0, 3]), &rows, 1)
+                .unwrap(),
             Outcome::Whole(1)
         );
         let err = first(false)
@@ -1123,7 +1134,10 @@ mod tests {
         assert!(err.to_string().contains("ignore-delete"), "{err}");
         // A single version is itself (Java's ReducerMergeFunctionWrapper): no error, and a
         // lone retraction is dropped.
-        assert_eq!(first(false).resolve(&versions(&[3]), &rows, 1).unwrap(), Outcome::Drop);
+        assert_eq!(
+            first(false).resolve(&versions(&[3]), &rows, 1).unwrap(),
+            Outcome::Drop
+        );
     }
 
     fn partial(ignore_delete: bool, remove: bool, groups: Vec<Vec<usize>>) -> Engine {
@@ -1143,7 +1157,10 @@ mod tests {
         ]);
         let e = partial(false, false, vec![Vec::new(); 4]);
         let out = e.resolve(&versions(&[0, 0, 0]), &rows, 4).unwrap();
-        assert_eq!(values_of(&out, &rows), vec![int(1), text("c"), int(20), int(3)]);
+        assert_eq!(
+            values_of(&out, &rows),
+            vec![int(1), text("c"), int(20), int(3)]
+        );
         // Deletes: refused by default, skipped with ignore-delete (but a delete first still
         // initialises the row, as Java's initRow), a removal with remove-record-on-delete.
         let rows = Rows(vec![
@@ -1158,12 +1175,21 @@ mod tests {
         let out = partial(true, false, vec![Vec::new(); 4])
             .resolve(&vs, &rows, 4)
             .unwrap();
-        assert_eq!(values_of(&out, &rows), vec![int(1), text("old"), int(6), None]);
+        assert_eq!(
+            values_of(&out, &rows),
+            vec![int(1), text("old"), int(6), None]
+        );
         let e = partial(false, true, vec![Vec::new(); 4]);
-        assert_eq!(e.resolve(&versions(&[0, 3]), &rows, 4).unwrap(), Outcome::Drop);
+        assert_eq!(
+            e.resolve(&versions(&[0, 3]), &rows, 4).unwrap(),
+            Outcome::Drop
+        );
         // -U with remove-record-on-delete is ignored; only inserts → the row stays.
         let out = e.resolve(&versions(&[0, 1]), &rows, 4).unwrap();
-        assert_eq!(values_of(&out, &rows), vec![int(1), text("old"), int(5), None]);
+        assert_eq!(
+            values_of(&out, &rows),
+            vec![int(1), text("old"), int(5), None]
+        );
     }
 
     #[test]
@@ -1301,7 +1327,12 @@ mod tests {
             Some(None)
         );
         assert_eq!(
-            arith(Arith::Add, &Scalar::F32(0.1), &Scalar::F32(0.2), &ArrowType::Float32),
+            arith(
+                Arith::Add,
+                &Scalar::F32(0.1),
+                &Scalar::F32(0.2),
+                &ArrowType::Float32
+            ),
             Some(Some(Scalar::F32(0.1f32 + 0.2f32)))
         );
     }
@@ -1346,7 +1377,10 @@ mod tests {
         };
         a.remove_record_on_delete = true;
         let e = Engine::Aggregate(a);
-        assert_eq!(e.resolve(&versions(&[0, 3]), &rows, 2).unwrap(), Outcome::Drop);
+        assert_eq!(
+            e.resolve(&versions(&[0, 3]), &rows, 2).unwrap(),
+            Outcome::Drop
+        );
         let out = e.resolve(&versions(&[3, 0]), &rows, 2).unwrap();
         // An insert after the delete starts from the deleted row's values: 1 + 2.
         assert_eq!(values_of(&out, &rows), vec![int(1), int(3)]);
@@ -1441,7 +1475,10 @@ mod tests {
         ])
         .contains("fields.b.distinct"));
         // ignore-delete and its fallback keys.
-        assert!(ignore_delete(&opts(&[("partial-update.ignore-delete", "true")])));
+        assert!(ignore_delete(&opts(&[(
+            "partial-update.ignore-delete",
+            "true"
+        )])));
         assert!(!ignore_delete(&opts(&[
             ("ignore-delete", "false"),
             ("first-row.ignore-delete", "true")

@@ -12,9 +12,11 @@
 //!   under older schemas are read into it by field id (`evolve.rs`).
 //! * Partition columns come from each file's partition (the manifest entry), not from the file.
 //! * Append tables: every row of every live file.
-//! * Primary-key tables (`deduplicate` merge engine): per key the row with the highest
-//!   sequence number across all files and levels of its bucket, dropped when that row is a
-//!   retraction (`merge.rs`). `rowkind.field` only tells writers which column holds the row
+//! * Primary-key tables: per key, the versions across all files and levels of its bucket,
+//!   in Java's order (`sequence.field`, then sequence number), merged by the table's merge
+//!   engine (`deduplicate`, `first-row`, `partial-update`, `aggregation`: `merge_engine.rs`);
+//!   a result that is a retraction removes the key (`merge.rs`). `first-row` tables, like
+//!   deletion-vector tables, skip level-0 files as Java's batch scan does. `rowkind.field` only tells writers which column holds the row
 //!   kind; readers use the `_VALUE_KIND` the writer stored, as Java and pypaimon do, and the
 //!   column itself is read like any other.
 //!
