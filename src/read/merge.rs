@@ -1,27 +1,29 @@
-//! Merge-on-read for primary-key tables with the `deduplicate` merge engine.
+//! Merge-on-read for primary-key tables.
 //!
 //! Every data file of a bucket is sorted by key (the LSM writer sorts before it flushes). The
 //! files are first grouped into sections whose key ranges overlap (Java's `IntervalPartition`,
 //! from the `_MIN_KEY`/`_MAX_KEY` of each file's meta); sections are read one after another,
-//! and inside a section the files are merged as sorted streams. For each key the version with
-//! the highest `_SEQUENCE_NUMBER` wins, across all levels (Java's `DeduplicateMergeFunction`),
-//! and a winner whose `_VALUE_KIND` is a retraction (-U or -D) removes the key
-//! (`DropDeleteReader`). With `ignore-delete`, retractions are not candidates at all, as in
-//! Java.
+//! and inside a section the files are merged as sorted streams. The versions of a key, across
+//! all levels, are put in Java's merge order (`sequence.field` values, then `_SEQUENCE_NUMBER`)
+//! and merged by the table's merge engine (`merge_engine.rs`): a whole winning row, or a row
+//! built cell by cell (partial-update, aggregation). A result that is a retraction removes the
+//! key (`DropDeleteReader`).
 //!
 //! Memory: one decoded batch per file of the current section, plus the rows picked for the next
 //! output batch; never a whole bucket.
 
 use std::cmp::Ordering;
 
-use arrow::array::{Array, ArrayRef, Int64Array, Int8Array};
+use arrow::array::{new_null_array, Array, ArrayRef, Int64Array, Int8Array};
 use arrow::compute::interleave;
+use arrow::compute::SortOptions;
 use arrow::datatypes::DataType as ArrowType;
 use arrow::row::{RowConverter, Rows, SortField};
 use futures::stream::BoxStream;
 use futures::StreamExt;
 
 use super::evolve::Chunk;
+use super::merge_engine::{self, Cell, Engine, Outcome, Scalar, Version};
 use crate::error::{Error, Result};
 use crate::format::binary_row::Datum;
 
@@ -42,8 +44,13 @@ pub(crate) struct MergeSpec {
     pub key_columns: Vec<usize>,
     /// Their Arrow types.
     pub key_types: Vec<ArrowType>,
-    /// `ignore-delete`: retractions never win.
-    pub ignore_delete: bool,
+    /// How the versions of a key merge.
+    pub engine: Engine,
+    /// Positions and types of the `sequence.field` columns (empty without the option).
+    pub order_columns: Vec<usize>,
+    pub order_types: Vec<ArrowType>,
+    /// `sequence.field.sort-order = descending`.
+    pub order_descending: bool,
     /// Rows per output batch.
     pub batch_size: usize,
 }
@@ -162,11 +169,6 @@ fn cmp_datum(a: &Datum, b: &Datum) -> Option<Ordering> {
 
 // ----- row kinds -----
 
-/// `+I` and `+U` add a row; `-U` and `-D` retract the key.
-fn is_add(kind: i8) -> bool {
-    kind == 0 || kind == 2
-}
-
 fn check_kind(kind: i8, label: &str) -> Result<()> {
     if (0..=3).contains(&kind) {
         Ok(())
@@ -193,6 +195,26 @@ pub(crate) fn merge(inputs: Vec<(String, ChunkStream)>, spec: MergeSpec) -> Resu
             spec.key_types
         ))
     })?;
+    // Java's generated `RecordComparator` puts NULL first in either sort order.
+    let options = SortOptions {
+        descending: spec.order_descending,
+        nulls_first: true,
+    };
+    let order = if spec.order_columns.is_empty() {
+        None
+    } else {
+        let fields = spec
+            .order_types
+            .iter()
+            .map(|t| SortField::new_with_options(t.clone(), options))
+            .collect();
+        Some(RowConverter::new(fields).map_err(|e| {
+            Error::Unsupported(format!(
+                "ordering by sequence.field of types {:?}: {e}",
+                spec.order_types
+            ))
+        })?)
+    };
     let merger = Merger {
         pending: inputs,
         cursors: Vec::new(),
@@ -203,6 +225,7 @@ pub(crate) fn merge(inputs: Vec<(String, ChunkStream)>, spec: MergeSpec) -> Resu
         retired: Vec::new(),
         picks: Vec::new(),
         converter,
+        order,
         spec,
     };
     Ok(futures::stream::try_unfold(merger, |mut m| async move {
@@ -216,6 +239,8 @@ struct Cursor {
     label: String,
     input: ChunkStream,
     keys: Rows,
+    /// The `sequence.field` values, byte-comparable in merge order.
+    order: Option<Rows>,
     seq: Int64Array,
     kind: Int8Array,
     rows: usize,
@@ -227,6 +252,7 @@ struct Cursor {
 struct Loaded {
     columns: Vec<ArrayRef>,
     keys: Rows,
+    order: Option<Rows>,
     seq: Int64Array,
     kind: Int8Array,
     rows: usize,
@@ -248,10 +274,55 @@ struct Merger {
     /// Slots their cursors moved past while the current key is merged; released once the
     /// key's winner is known (the winner's batch must stay).
     retired: Vec<usize>,
-    /// (slot, row) of each output row so far.
-    picks: Vec<(usize, usize)>,
+    /// Each output row so far.
+    picks: Vec<Pick>,
     converter: RowConverter,
+    /// Converts `sequence.field` columns, when the table has them.
+    order: Option<RowConverter>,
     spec: MergeSpec,
+}
+
+/// An output row: a whole input row, or cells.
+enum Pick {
+    Whole(usize, usize),
+    Cells(Vec<Out>),
+}
+
+/// An output cell.
+enum Out {
+    Null,
+    /// (slot, row) of the input cell.
+    At(usize, usize),
+    Value(Scalar),
+}
+
+/// The values of a key's versions, read from the held batches.
+struct SlotValues<'a> {
+    slots: &'a [Option<Vec<ArrayRef>>],
+    versions: &'a [Version],
+}
+
+impl SlotValues<'_> {
+    fn array(&self, v: usize, col: usize) -> Option<(&ArrayRef, usize)> {
+        let version = self.versions.get(v)?;
+        let columns = self.slots.get(version.slot)?.as_ref()?;
+        Some((columns.get(col)?, version.row))
+    }
+}
+
+impl merge_engine::Values for SlotValues<'_> {
+    fn get(&self, v: usize, col: usize) -> Result<Option<Scalar>> {
+        match self.array(v, col) {
+            Some((array, row)) => merge_engine::scalar(array.as_ref(), row),
+            None => Err(Error::Unsupported(format!(
+                "merging primary-key rows: column {col} of version {v} is not held"
+            ))),
+        }
+    }
+
+    fn is_null(&self, v: usize, col: usize) -> bool {
+        self.array(v, col).is_none_or(|(a, row)| a.is_null(row))
+    }
 }
 
 impl Merger {
@@ -265,8 +336,7 @@ impl Merger {
         while self.picks.len() < self.spec.batch_size && self.held <= max_held {
             let Some(&top) = self.heap.first() else { break };
             let group: Vec<u8> = self.key_bytes(top).to_vec();
-            // (sequence number, slot, row, kind) of the best version so far.
-            let mut best: Option<(i64, usize, usize, i8)> = None;
+            let mut versions: Vec<Version> = Vec::new();
             while let Some(&top) = self.heap.first() {
                 if self.key_bytes(top) != group.as_slice() {
                     break;
@@ -275,18 +345,52 @@ impl Merger {
                 let c = &self.cursors[top];
                 let (seq, kind) = (c.seq.value(c.pos), c.kind.value(c.pos));
                 check_kind(kind, &c.label)?;
-                let candidate = !self.spec.ignore_delete || is_add(kind);
-                if candidate && best.is_none_or(|b| seq >= b.0) {
-                    best = Some((seq, c.slot, c.pos, kind));
-                }
+                versions.push(Version {
+                    slot: c.slot,
+                    row: c.pos,
+                    seq,
+                    kind,
+                    order: c
+                        .order
+                        .as_ref()
+                        .map_or_else(Vec::new, |o| o.row(c.pos).data().to_vec()),
+                });
                 if self.advance(top).await? {
                     heap_push(&mut self.heap, &self.cursors, top);
                 }
             }
-            if let Some((_, slot, row, kind)) = best {
-                if is_add(kind) {
-                    self.picks.push((slot, row));
-                    self.picked[slot] = true;
+            merge_engine::sort_versions(&mut versions);
+            let width = self
+                .slots
+                .get(versions.first().map_or(0, |v| v.slot))
+                .and_then(|s| s.as_ref().map(Vec::len))
+                .unwrap_or(0);
+            let values = SlotValues {
+                slots: &self.slots,
+                versions: &versions,
+            };
+            let outcome = self.spec.engine.resolve(&versions, &values, width)?;
+            match outcome {
+                Outcome::Drop => {}
+                Outcome::Whole(i) => {
+                    let v = &versions[i];
+                    self.picks.push(Pick::Whole(v.slot, v.row));
+                    self.picked[v.slot] = true;
+                }
+                Outcome::Cells(cells) => {
+                    let mut out = Vec::with_capacity(cells.len());
+                    for cell in cells {
+                        out.push(match cell {
+                            Cell::Null => Out::Null,
+                            Cell::From(i) => {
+                                let v = &versions[i];
+                                self.picked[v.slot] = true;
+                                Out::At(v.slot, v.row)
+                            }
+                            Cell::Value(s) => Out::Value(s),
+                        });
+                    }
+                    self.picks.push(Pick::Cells(out));
                 }
             }
             // Only now, with the winner's batch marked, can the batches cursors left go.
@@ -308,7 +412,15 @@ impl Merger {
     /// Open every input at its first non-empty batch.
     async fn start(&mut self) -> Result<()> {
         for (label, mut input) in std::mem::take(&mut self.pending) {
-            let Some(first) = load(&mut input, &self.converter, &self.spec, &label).await? else {
+            let loaded = load(
+                &mut input,
+                &self.converter,
+                self.order.as_ref(),
+                &self.spec,
+                &label,
+            )
+            .await?;
+            let Some(first) = loaded else {
                 continue;
             };
             let slot = self.hold(first.columns);
@@ -316,6 +428,7 @@ impl Merger {
                 label,
                 input,
                 keys: first.keys,
+                order: first.order,
                 seq: first.seq,
                 kind: first.kind,
                 rows: first.rows,
@@ -352,7 +465,14 @@ impl Merger {
         }
         let last = c.keys.row(c.rows - 1).owned();
         let old_slot = c.slot;
-        let next = load(&mut c.input, &self.converter, &self.spec, &c.label).await?;
+        let next = load(
+            &mut c.input,
+            &self.converter,
+            self.order.as_ref(),
+            &self.spec,
+            &c.label,
+        )
+        .await?;
         self.retired.push(old_slot);
         let Some(next) = next else {
             return Ok(false);
@@ -363,6 +483,7 @@ impl Merger {
         let slot = self.hold(next.columns);
         let c = &mut self.cursors[i];
         c.keys = next.keys;
+        c.order = next.order;
         c.seq = next.seq;
         c.kind = next.kind;
         c.rows = next.rows;
@@ -381,20 +502,39 @@ impl Merger {
                 used.push(columns);
             }
         }
-        let indices: Vec<(usize, usize)> = self
-            .picks
-            .iter()
-            .filter_map(|&(s, r)| remap[s].map(|u| (u, r)))
-            .collect();
         let width = used.first().map_or(0, |c| c.len());
-        let columns = (0..width)
-            .map(|col| {
-                let arrays: Vec<&dyn Array> = used.iter().map(|c| c[col].as_ref()).collect();
+        let nulls_at = used.len();
+        let computed_at = used.len() + 1;
+        let mut columns = Vec::with_capacity(width);
+        for col in 0..width {
+            let mut computed: Vec<Scalar> = Vec::new();
+            let mut indices: Vec<(usize, usize)> = Vec::with_capacity(self.picks.len());
+            for pick in &self.picks {
+                let at = |s: usize, r: usize| remap[s].map_or((nulls_at, 0), |u| (u, r));
+                indices.push(match pick {
+                    Pick::Whole(s, r) => at(*s, *r),
+                    Pick::Cells(cells) => match cells.get(col) {
+                        Some(Out::At(s, r)) => at(*s, *r),
+                        Some(Out::Value(v)) => {
+                            computed.push(v.clone());
+                            (computed_at, computed.len() - 1)
+                        }
+                        Some(Out::Null) | None => (nulls_at, 0),
+                    },
+                });
+            }
+            let data_type = used[0][col].data_type().clone();
+            let nulls = new_null_array(&data_type, 1);
+            let values = merge_engine::build(&data_type, &computed)?;
+            let mut arrays: Vec<&dyn Array> = used.iter().map(|c| c[col].as_ref()).collect();
+            arrays.push(nulls.as_ref());
+            arrays.push(values.as_ref());
+            columns.push(
                 interleave(&arrays, &indices)
-                    .map_err(|e| Error::Unsupported(format!("merging primary-key rows: {e}")))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let rows = indices.len();
+                    .map_err(|e| Error::Unsupported(format!("merging primary-key rows: {e}")))?,
+            );
+        }
+        let rows = self.picks.len();
         self.picks.clear();
         let mut slots = Vec::with_capacity(self.heap.len());
         for &i in &self.heap {
@@ -424,6 +564,7 @@ fn unsorted(label: &str) -> Error {
 async fn load(
     input: &mut ChunkStream,
     converter: &RowConverter,
+    order: Option<&RowConverter>,
     spec: &MergeSpec,
     label: &str,
 ) -> Result<Option<Loaded>> {
@@ -443,9 +584,23 @@ async fn load(
         let keys = converter
             .convert_columns(&key_columns)
             .map_err(|e| Error::data_file(label, format!("cannot compare keys: {e}")))?;
+        let order = match order {
+            None => None,
+            Some(o) => {
+                let columns: Vec<ArrayRef> = spec
+                    .order_columns
+                    .iter()
+                    .map(|&k| chunk.columns[k].clone())
+                    .collect();
+                Some(o.convert_columns(&columns).map_err(|e| {
+                    Error::data_file(label, format!("cannot compare sequence.field: {e}"))
+                })?)
+            }
+        };
         return Ok(Some(Loaded {
             columns: chunk.columns,
             keys,
+            order,
             seq,
             kind,
             rows: chunk.rows,
@@ -540,7 +695,10 @@ mod tests {
         MergeSpec {
             key_columns: vec![0],
             key_types: vec![ArrowType::Int64],
-            ignore_delete,
+            engine: Engine::Deduplicate { ignore_delete },
+            order_columns: Vec::new(),
+            order_types: Vec::new(),
+            order_descending: false,
             batch_size,
         }
     }

@@ -12,9 +12,11 @@
 //!   under older schemas are read into it by field id (`evolve.rs`).
 //! * Partition columns come from each file's partition (the manifest entry), not from the file.
 //! * Append tables: every row of every live file.
-//! * Primary-key tables (`deduplicate` merge engine): per key the row with the highest
-//!   sequence number across all files and levels of its bucket, dropped when that row is a
-//!   retraction (`merge.rs`). `rowkind.field` only tells writers which column holds the row
+//! * Primary-key tables: per key, the versions across all files and levels of its bucket,
+//!   in Java's order (`sequence.field`, then sequence number), merged by the table's merge
+//!   engine (`deduplicate`, `first-row`, `partial-update`, `aggregation`: `merge_engine.rs`);
+//!   a result that is a retraction removes the key (`merge.rs`). `first-row` tables, like
+//!   deletion-vector tables, skip level-0 files as Java's batch scan does. `rowkind.field` only tells writers which column holds the row
 //!   kind; readers use the `_VALUE_KIND` the writer stored, as Java and pypaimon do, and the
 //!   column itself is read like any other.
 //!
@@ -45,6 +47,7 @@ mod avro_file;
 mod evolve;
 mod file;
 mod merge;
+mod merge_engine;
 mod values;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -180,16 +183,19 @@ pub async fn plan(table: &Table, options: &ReadOptions) -> Result<ReadPlan> {
         None => table.latest_schema().await?,
     };
     let key_value = !schema.primary_keys.is_empty();
-    if key_value {
-        check_merge_options(&schema)?;
-    }
     let spec = PartitionSpec::new(
         schema.partition_keys.clone(),
         schema.partition_types(),
         &schema.options,
     );
     let filter = partition_filter(&spec, &options.partitions)?;
-    let layout = Layout::new(&schema, options.columns.as_deref())?;
+    let mut layout = Layout::new(&schema, options.columns.as_deref())?;
+    // Decided before any file is listed: a table this reader cannot merge is refused at once.
+    let merging = if key_value {
+        Some(merge_setup(&schema, &mut layout)?)
+    } else {
+        None
+    };
 
     let (live, dv_locations) = match &version {
         Some(v) => live_files(table, v, &schema).await?,
@@ -242,11 +248,16 @@ pub async fn plan(table: &Table, options: &ReadOptions) -> Result<ReadPlan> {
             .as_ref()
             .map_or_else(|| "the latest snapshot".into(), ResolvedVersion::describe),
     };
-    let merge = key_value.then(|| MergeSpec {
+    let merge = merging.map(|(engine, order_columns, order_descending)| MergeSpec {
         key_columns: layout.key_columns.clone(),
         key_types: layout.key_arrow_types.clone(),
-        ignore_delete: option_true(&schema, "ignore-delete")
-            || option_true(&schema, "deduplicate.ignore-delete"),
+        order_types: order_columns
+            .iter()
+            .map(|&i| layout.targets[i].arrow_type.clone())
+            .collect(),
+        engine,
+        order_columns,
+        order_descending,
         batch_size: options.batch_size,
     });
     Ok(ReadPlan {
@@ -358,22 +369,62 @@ impl Stream for RecordBatchStream {
 
 // ----- planning helpers -----
 
-/// Refuse tables whose rows this reader would get wrong.
-fn check_merge_options(schema: &TableSchema) -> Result<()> {
-    let engine = schema.option("merge-engine").unwrap_or("deduplicate");
-    if !engine.eq_ignore_ascii_case("deduplicate") {
-        return Err(Error::Unsupported(format!(
-            "the table uses merge-engine '{engine}'; tagkeeper reads primary-key tables with \
-             the default 'deduplicate' merge engine only"
-        )));
+/// The merge engine of a primary-key table (or why its rows cannot be merged), with the
+/// `sequence.field` columns and their order. Columns the merge needs besides the asked-for
+/// ones (sequence fields, sequence groups' fields) are added to the read targets, as Java's
+/// `adjustReadType` adds them.
+fn merge_setup(
+    schema: &TableSchema,
+    layout: &mut Layout,
+) -> Result<(merge_engine::Engine, Vec<usize>, bool)> {
+    let options: BTreeMap<String, String> = schema.options.iter().cloned().collect();
+    let sequence_fields: Vec<String> = schema
+        .option("sequence.field")
+        .map(|v| v.split(',').map(|f| f.trim().to_string()).collect())
+        .unwrap_or_default();
+    let descending = match schema.option("sequence.field.sort-order") {
+        None => false,
+        Some(o) if o.eq_ignore_ascii_case("ascending") => false,
+        Some(o) if o.eq_ignore_ascii_case("descending") => true,
+        Some(o) => {
+            return Err(Error::Unsupported(format!(
+                "sequence.field.sort-order '{o}' (Java knows ascending and descending)"
+            )))
+        }
+    };
+    let mut order_columns = Vec::new();
+    for f in &sequence_fields {
+        let i = layout.target(schema, f)?;
+        if !merge_engine::comparable(&layout.targets[i].arrow_type) {
+            return Err(Error::Unsupported(format!(
+                "sequence.field '{f}' of type {}",
+                layout.targets[i].arrow_type
+            )));
+        }
+        order_columns.push(i);
     }
-    if let Some(field) = schema.option("sequence.field") {
-        return Err(Error::Unsupported(format!(
-            "the table orders versions of a key by sequence.field '{field}'; tagkeeper merges \
-             by the sequence number only"
-        )));
+    if schema
+        .option("merge-engine")
+        .is_some_and(|e| e.eq_ignore_ascii_case("partial-update"))
+    {
+        for (seq, _) in merge_engine::sequence_groups(&options) {
+            for f in &seq {
+                layout.target(schema, f)?;
+            }
+        }
     }
-    Ok(())
+    let engine = merge_engine::EngineOptions {
+        options: &options,
+        columns: layout
+            .targets
+            .iter()
+            .map(|t| (t.name.clone(), t.arrow_type.clone()))
+            .collect(),
+        primary_keys: &schema.primary_keys,
+        sequence_fields: &sequence_fields,
+    }
+    .engine()?;
+    Ok((engine, order_columns, descending))
 }
 
 fn option_true(schema: &TableSchema, key: &str) -> bool {
@@ -418,9 +469,15 @@ async fn live_files(
     }
     let key_value = !schema.primary_keys.is_empty();
     let postpone = key_value && schema.option("bucket") == Some("-2");
+    // Java's `CoreOptions.batchScanSkipLevel0`: deletion vectors, or the first-row engine
+    // (its level-0 rows become visible when compacted).
+    let first_row = schema
+        .option("merge-engine")
+        .is_some_and(|e| e.eq_ignore_ascii_case("first-row"));
     let skip_level0 = key_value
-        && option_true(schema, "deletion-vectors.enabled")
-        && !option_true(schema, "deletion-vectors.merge-on-read");
+        && ((option_true(schema, "deletion-vectors.enabled")
+            && !option_true(schema, "deletion-vectors.merge-on-read"))
+            || first_row);
     let files = files
         .into_iter()
         .filter(|f| !postpone || f.entry.bucket >= 0)

@@ -14,7 +14,9 @@ use std::path::{Path, PathBuf};
 
 use apache_avro::types::Value as Avro;
 use arrow::array::{Array, AsArray};
-use arrow::datatypes::{DataType, Date32Type, Int16Type, Int32Type, Int64Type, Int8Type};
+use arrow::datatypes::{
+    DataType, Date32Type, Decimal128Type, Int16Type, Int32Type, Int64Type, Int8Type,
+};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -570,6 +572,9 @@ pub fn render(c: &dyn Array, i: usize) -> String {
             .format("%Y-%m-%d")
             .to_string()
         }
+        // Plain digits with the column's scale: Java's BigDecimal.toString and Python's
+        // str(Decimal) for the decimals the fixtures hold.
+        DataType::Decimal128(..) => c.as_primitive::<Decimal128Type>().value_as_string(i),
         DataType::Binary => c
             .as_binary::<i32>()
             .value(i)

@@ -436,21 +436,55 @@ fn set_options(dir: &std::path::Path, schema: &str, options: &[(&str, &str)]) {
 }
 
 #[tokio::test]
-async fn other_merge_engines_and_sequence_fields_are_refused_by_name() {
+async fn merge_options_tagkeeper_cannot_merge_are_refused_by_name() {
     for (options, needle) in [
         (
-            vec![("merge-engine", "partial-update")],
-            "merge-engine 'partial-update'",
+            vec![("merge-engine", "other-engine")],
+            "merge-engine 'other-engine'",
         ),
         (
-            vec![("merge-engine", "aggregation")],
-            "merge-engine 'aggregation'",
+            vec![
+                ("merge-engine", "aggregation"),
+                ("fields.n.aggregate-function", "collect"),
+            ],
+            "aggregate function 'collect' of column 'n'",
         ),
         (
-            vec![("merge-engine", "first-row")],
-            "merge-engine 'first-row'",
+            vec![
+                ("merge-engine", "aggregation"),
+                ("fields.default-aggregate-function", "count"),
+            ],
+            "aggregate function 'count' of column 'v'",
         ),
-        (vec![("sequence.field", "n")], "sequence.field 'n'"),
+        (
+            vec![
+                ("merge-engine", "aggregation"),
+                ("fields.v.aggregate-function", "sum"),
+            ],
+            "aggregate function 'sum' of column 'v' does not take type",
+        ),
+        (
+            vec![
+                ("merge-engine", "partial-update"),
+                ("fields.n.aggregate-function", "sum"),
+            ],
+            "'fields.n.aggregate-function'",
+        ),
+        (
+            vec![
+                ("merge-engine", "partial-update"),
+                ("fields.n.sequence-group", "v"),
+                ("partial-update.remove-record-on-sequence-group", "n"),
+            ],
+            "'partial-update.remove-record-on-sequence-group'",
+        ),
+        (
+            vec![
+                ("sequence.field", "n"),
+                ("sequence.field.sort-order", "sideways"),
+            ],
+            "sequence.field.sort-order 'sideways'",
+        ),
     ] {
         let (_d, dir) = copy_table("pk_fixed_bucket");
         set_options(&dir, "schema-0", &options);

@@ -8,6 +8,7 @@ import org.apache.paimon.consumer.Consumer;
 import org.apache.paimon.consumer.ConsumerManager;
 import org.apache.paimon.data.BinaryRow;
 import org.apache.paimon.data.BinaryString;
+import org.apache.paimon.data.Decimal;
 import org.apache.paimon.data.GenericRow;
 import org.apache.paimon.disk.IOManager;
 import org.apache.paimon.fs.Path;
@@ -33,6 +34,7 @@ import org.apache.paimon.types.DataTypes;
 import org.apache.paimon.types.RowKind;
 
 import java.io.File;
+import java.math.BigDecimal;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -82,6 +84,14 @@ final class Generate {
         tables.put("auto_tag_batch", Generate::autoTagBatch);
         tables.put("statistics", Generate::statistics);
         tables.put("pk_postpone", Generate::pkPostpone);
+        tables.put("pk_first_row", Generate::pkFirstRow);
+        tables.put("pk_partial_update", Generate::pkPartialUpdate);
+        tables.put("pk_partial_update_delete", Generate::pkPartialUpdateDelete);
+        tables.put("pk_partial_update_groups", Generate::pkPartialUpdateGroups);
+        tables.put("pk_aggregation", Generate::pkAggregation);
+        tables.put("pk_aggregation_default", Generate::pkAggregationDefault);
+        tables.put("pk_sequence_field", (c, i) -> pkSequenceField(c, i, "ascending"));
+        tables.put("pk_sequence_field_desc", (c, i) -> pkSequenceField(c, i, "descending"));
         // Written only when asked for by name (its data files carry absolute paths, so it
         // cannot be committed as a fixture): generated live by the tests.
         tables.put("external_paths", Generate::externalPaths);
@@ -549,5 +559,206 @@ final class Generate {
         commit(t, appendRows(6, 4, "2024-01-03"));
         t.createTag("first", 1);
         overwrite(t, Harness.opts("dt", "2024-01-01"), appendRows(100, 2, "2024-01-01"));
+    }
+    // ---------------------------------------------------------------- merge engines
+
+    static GenericRow row(RowKind kind, Object... values) {
+        GenericRow r = GenericRow.of(values);
+        r.setRowKind(kind);
+        return r;
+    }
+
+    static GenericRow ins(Object... values) {
+        return row(RowKind.INSERT, values);
+    }
+
+    static Decimal dec(String v) {
+        return v == null ? null : Decimal.fromBigDecimal(new BigDecimal(v), 10, 2);
+    }
+
+    /** Full compaction of bucket 0 of an unpartitioned table. */
+    static void compactAll(FileStoreTable t) throws Exception {
+        BatchWriteBuilder wb = t.newBatchWriteBuilder();
+        try (BatchTableWrite w = wb.newWrite(); BatchTableCommit c = wb.newCommit()) {
+            w.withIOManager(ioManager());
+            w.compact(BinaryRow.EMPTY_ROW, 0, true);
+            c.commit(w.prepareCommit());
+        }
+    }
+
+    /**
+     * first-row (ignore-delete): later versions of a key are ignored; Java's batch read skips
+     * level 0, so rows appear only once compacted (snapshot 1 reads 0 rows). Java's writer
+     * compacts on its own after commits too (COMPACT snapshots 2, 4 and 6).
+     */
+    static void pkFirstRow(Catalog c, Identifier id) throws Exception {
+        FileStoreTable t = create(c, id, Schema.newBuilder()
+                .column("k", DataTypes.BIGINT()).column("v", DataTypes.STRING())
+                .column("n", DataTypes.INT()).primaryKey("k")
+                .option("bucket", "1").option("merge-engine", "first-row")
+                .option("ignore-delete", "true").build());
+        commit(t, List.of(ins(0L, s("a0"), 0), ins(1L, s("a1"), null), ins(2L, null, 2),
+                ins(3L, s("a3"), 3)));
+        commit(t, List.of(ins(0L, s("b0"), 10), ins(2L, s("b2"), 12), ins(4L, s("b4"), 14),
+                row(RowKind.DELETE, 1L, s("a1"), null)));
+        compactAll(t);
+        t.createTag("compacted", 4);
+        commit(t, List.of(ins(1L, s("c1"), 21), ins(7L, s("c7"), 27)));
+    }
+
+    /** (k BIGINT, a STRING, b INT, d DECIMAL(10,2)), primary key k, bucket 1. */
+    static Schema.Builder partialSchema() {
+        return Schema.newBuilder()
+                .column("k", DataTypes.BIGINT()).column("a", DataTypes.STRING())
+                .column("b", DataTypes.INT()).column("d", DataTypes.DECIMAL(10, 2))
+                .primaryKey("k").option("bucket", "1").option("merge-engine", "partial-update");
+    }
+
+    /** partial-update with ignore-delete: NULLs keep earlier values, deletes are ignored. */
+    static void pkPartialUpdate(Catalog c, Identifier id) throws Exception {
+        FileStoreTable t = create(c, id, partialSchema().option("ignore-delete", "true").build());
+        commit(t, List.of(ins(0L, s("a0"), null, null), ins(1L, s("a1"), 1, dec("1.10")),
+                ins(2L, null, 2, null)));
+        commit(t, List.of(ins(0L, null, 10, null), ins(1L, null, null, dec("1.50")),
+                ins(3L, s("a3"), null, dec("3.00"))));
+        commit(t, List.of(ins(0L, s("a0b"), null, dec("0.30")),
+                row(RowKind.DELETE, 1L, null, null, null), ins(2L, s("a2"), null, null)));
+        compactAll(t);
+        commit(t, List.of(ins(1L, s("a1c"), null, null), ins(2L, null, 22, null),
+                ins(4L, null, null, null)));
+        t.createTag("compacted", 4);
+    }
+
+    /** partial-update.remove-record-on-delete: -D removes the row, a later insert restarts it. */
+    static void pkPartialUpdateDelete(Catalog c, Identifier id) throws Exception {
+        FileStoreTable t = create(c, id,
+                partialSchema().option("partial-update.remove-record-on-delete", "true").build());
+        commit(t, List.of(ins(0L, s("a0"), 0, null), ins(1L, s("a1"), 1, dec("1.00")),
+                ins(2L, s("a2"), 2, dec("2.00"))));
+        commit(t, List.of(row(RowKind.DELETE, 1L, null, null, null), ins(2L, null, 20, null)));
+        commit(t, List.of(ins(1L, null, 11, null), row(RowKind.DELETE, 2L, null, null, null),
+                row(RowKind.UPDATE_BEFORE, 0L, null, null, null)));
+        compactAll(t);
+        commit(t, List.of(ins(2L, s("a2c"), null, null), ins(0L, null, null, dec("0.50"))));
+    }
+
+    /** Sequence groups: g1 orders (a, b), g2 orders d; out-of-order group values. */
+    static void pkPartialUpdateGroups(Catalog c, Identifier id) throws Exception {
+        FileStoreTable t = create(c, id, Schema.newBuilder()
+                .column("k", DataTypes.BIGINT()).column("a", DataTypes.STRING())
+                .column("b", DataTypes.INT()).column("g1", DataTypes.INT())
+                .column("d", DataTypes.DECIMAL(10, 2)).column("g2", DataTypes.INT())
+                .primaryKey("k").option("bucket", "1").option("merge-engine", "partial-update")
+                .option("fields.g1.sequence-group", "a,b")
+                .option("fields.g2.sequence-group", "d").build());
+        commit(t, List.of(ins(0L, s("a0"), 0, 5, dec("0.10"), 5),
+                ins(1L, s("a1"), 1, 5, null, null)));
+        commit(t, List.of(ins(0L, s("old"), 9, 3, dec("0.20"), 7),
+                ins(1L, null, 11, 6, dec("1.10"), 1)));
+        commit(t, List.of(ins(0L, s("tie"), null, 5, null, null),
+                ins(1L, s("a1c"), null, null, dec("1.20"), 0), ins(2L, s("a2"), 2, 1, null, 1)));
+        compactAll(t);
+        commit(t, List.of(ins(2L, s("a2d"), 22, 0, dec("2.20"), 2)));
+    }
+
+    /** One column per aggregate function; retractions (-U, -D) where Java allows them. */
+    static void pkAggregation(Catalog c, Identifier id) throws Exception {
+        Schema.Builder b = Schema.newBuilder()
+                .column("k", DataTypes.BIGINT())
+                .column("s_sum", DataTypes.BIGINT()).column("d_sum", DataTypes.DECIMAL(10, 2))
+                .column("mx", DataTypes.INT()).column("mn", DataTypes.STRING())
+                .column("lv", DataTypes.STRING()).column("lnn", DataTypes.STRING())
+                .column("fv", DataTypes.STRING()).column("fnn", DataTypes.STRING())
+                .column("la", DataTypes.STRING()).column("ba", DataTypes.BOOLEAN())
+                .column("bo", DataTypes.BOOLEAN()).column("pr", DataTypes.INT())
+                .primaryKey("k").option("bucket", "1").option("merge-engine", "aggregation")
+                .option("fields.s_sum.aggregate-function", "sum")
+                .option("fields.d_sum.aggregate-function", "sum")
+                .option("fields.mx.aggregate-function", "max")
+                .option("fields.mn.aggregate-function", "min")
+                .option("fields.lv.aggregate-function", "last_value")
+                .option("fields.fv.aggregate-function", "first_value")
+                .option("fields.fnn.aggregate-function", "first_non_null_value")
+                .option("fields.la.aggregate-function", "listagg")
+                .option("fields.la.list-agg-delimiter", "|")
+                .option("fields.ba.aggregate-function", "bool_and")
+                .option("fields.bo.aggregate-function", "bool_or")
+                .option("fields.pr.aggregate-function", "product");
+        // Functions without retraction ignore it (Java refuses -U/-D for them otherwise).
+        for (String f : new String[] {"mx", "mn", "fv", "fnn", "la", "ba", "bo"}) {
+            b.option("fields." + f + ".ignore-retract", "true");
+        }
+        FileStoreTable t = create(c, id, b.build());
+        commit(t, List.of(
+                ins(0L, 1L, dec("1.10"), 5, s("m"), s("x"), s("x"), s("first"), null, s("p"),
+                        true, false, 2),
+                ins(1L, null, null, null, null, null, null, null, null, null, null, null, null),
+                ins(2L, 7L, dec("0.01"), -1, s("b"), s("l"), s("l"), null, s("f2"), s("q"),
+                        false, true, 3)));
+        commit(t, List.of(
+                ins(0L, 2L, dec("2.20"), 3, s("a"), null, null, s("second"), s("nn"), s("r"),
+                        true, null, 3),
+                ins(1L, 5L, dec("5.00"), 9, s("z"), s("v1"), s("v1"), s("f1"), s("g1"),
+                        s("s"), null, false, null),
+                ins(3L, 3L, null, null, null, s("w"), null, null, null, s(""), null, null, 4)));
+        commit(t, List.of(
+                ins(0L, null, dec("-0.30"), 8, s("n"), s("y"), null, s("third"), s("nn2"),
+                        null, false, true, 5),
+                row(RowKind.UPDATE_BEFORE, 2L, 7L, dec("0.01"), null, null, s("l"), s("l"),
+                        null, null, null, null, null, 3),
+                ins(1L, 1L, null, 10, s("c"), null, s("v2"), null, null, s("t"), true, null,
+                        2)));
+        compactAll(t);
+        commit(t, List.of(
+                ins(0L, 10L, dec("1.00"), 1, s("zz"), s("last"), s("last"), s("4th"), s("x"),
+                        s("u"), true, false, 2),
+                row(RowKind.DELETE, 1L, 5L, dec("1.00"), null, null, null, null, null, null,
+                        null, null, null, null),
+                ins(2L, 1L, null, null, null, null, null, null, null, s("v"), null, null, 2)));
+        t.createTag("compacted", 4);
+    }
+
+    /**
+     * fields.default-aggregate-function = sum with aggregation.remove-record-on-delete: -D
+     * removes the row; an insert after it starts from the deleted row's values.
+     */
+    static void pkAggregationDefault(Catalog c, Identifier id) throws Exception {
+        FileStoreTable t = create(c, id, Schema.newBuilder()
+                .column("k", DataTypes.BIGINT()).column("n", DataTypes.INT())
+                .column("m", DataTypes.BIGINT()).column("tag", DataTypes.STRING())
+                .primaryKey("k").option("bucket", "1").option("merge-engine", "aggregation")
+                .option("fields.default-aggregate-function", "sum")
+                .option("fields.tag.aggregate-function", "last_value")
+                .option("aggregation.remove-record-on-delete", "true").build());
+        commit(t, List.of(ins(0L, 1, 10L, s("a")), ins(1L, 2, 20L, s("b")),
+                ins(2L, 3, null, s("c"))));
+        commit(t, List.of(ins(0L, 1, 1L, null), row(RowKind.DELETE, 1L, 2, 20L, s("b")),
+                ins(2L, 4, 4L, s("c2"))));
+        commit(t, List.of(ins(1L, 5, null, s("b2")), row(RowKind.DELETE, 2L, 1, 1L, null)));
+    }
+
+    /**
+     * sequence.field (ts, ts2) orders versions, not commit order; ties fall back to the
+     * sequence number. With sort-order descending the smallest value wins.
+     */
+    static void pkSequenceField(Catalog c, Identifier id, String order) throws Exception {
+        boolean asc = order.equals("ascending");
+        Schema.Builder b = Schema.newBuilder()
+                .column("k", DataTypes.BIGINT()).column("ts", DataTypes.BIGINT())
+                .column("ts2", DataTypes.INT()).column("v", DataTypes.STRING())
+                .primaryKey("k").option("bucket", "1")
+                .option("sequence.field", asc ? "ts,ts2" : "ts")
+                .option("sequence.field.sort-order", order);
+        FileStoreTable t = create(c, id, b.build());
+        commit(t, List.of(ins(0L, 10L, 0, s("v0@10")), ins(1L, 10L, 5, s("v1@10.5")),
+                ins(2L, 10L, 0, s("v2@10")), ins(3L, 10L, 0, s("v3@10"))));
+        commit(t, List.of(ins(0L, 5L, 0, s("v0@5")), ins(1L, 10L, 1, s("v1@10.1")),
+                ins(2L, 20L, 0, s("v2@20")), ins(3L, 10L, 0, s("v3@10-tie"))));
+        commit(t, List.of(ins(0L, 7L, 9, s("v0@7")), row(RowKind.DELETE, 2L, 15L, 0, null),
+                ins(4L, 1L, 0, s("v4@1"))));
+        compactAll(t);
+        commit(t, List.of(ins(1L, 12L, 0, s("v1@12")), ins(4L, 0L, 0, s("v4@0")),
+                row(RowKind.DELETE, 3L, 10L, 0, null)));
+        t.createTag("compacted", 4);
     }
 }
