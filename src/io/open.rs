@@ -114,10 +114,14 @@ pub fn open_location(location: &str, opts: &StoreOptions) -> Result<TableStore> 
                 std::fs::read_to_string(p).ok()
             })
             .map_err(&invalid)?;
-            crate::redact::remember(profile.iter().filter_map(|(k, v)| {
-                matches!(k, AmazonS3ConfigKey::SecretAccessKey | AmazonS3ConfigKey::Token)
-                    .then(|| v.clone())
-            }));
+            crate::redact::remember(
+                profile
+                    .iter()
+                    .filter(|(k, _)| {
+                        matches!(k, AmazonS3ConfigKey::SecretAccessKey | AmazonS3ConfigKey::Token)
+                    })
+                    .map(|(_, v)| v.clone()),
+            );
             for (k, v) in profile {
                 b = b.with_config(k, v);
             }
