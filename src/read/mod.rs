@@ -462,7 +462,10 @@ fn check_file(f: &LiveFile) -> Result<()> {
             f.path
         )));
     }
-    if ![".parquet", ".avro", ".orc"].iter().any(|ext| name.ends_with(ext)) {
+    if ![".parquet", ".avro", ".orc"]
+        .iter()
+        .any(|ext| name.ends_with(ext))
+    {
         return Err(Error::Unsupported(format!(
             "data file {} is not Parquet, ORC or Avro; tagkeeper reads only those data files",
             f.path

@@ -63,7 +63,10 @@ pub(super) async fn open(
         ctx.key_value,
         &file.key,
     )?;
-    let columns = orc_columns(builder.file_metadata().root_data_type(), &mapping.projection);
+    let columns = orc_columns(
+        builder.file_metadata().root_data_type(),
+        &mapping.projection,
+    );
     let mask = ProjectionMask::roots(builder.file_metadata().root_data_type(), columns);
     let stream = builder
         .with_projection(mask)
@@ -149,9 +152,8 @@ impl AsyncChunkReader for OrcReader {
         async move {
             // Offsets and lengths come from the file itself: one past its end is damage (and
             // would otherwise become a request, or an allocation, of any size).
-            let range = within(offset_from_start, length, self.0.size).map_err(|reason| {
-                std::io::Error::other(Error::data_file(&self.0.key, reason))
-            })?;
+            let range = within(offset_from_start, length, self.0.size)
+                .map_err(|reason| std::io::Error::other(Error::data_file(&self.0.key, reason)))?;
             if range.is_empty() {
                 return Ok(Bytes::new());
             }
@@ -353,7 +355,9 @@ mod tests {
                 Arc::new(Int32Array::from_iter(
                     (0..rows).map(|i| (i % 3 != 0).then_some(i as i32 * 10)),
                 )),
-                Arc::new(Date32Array::from_iter_values((0..rows).map(|i| 19_723 + i as i32))),
+                Arc::new(Date32Array::from_iter_values(
+                    (0..rows).map(|i| 19_723 + i as i32),
+                )),
                 // 2024-01-01T00:00:00.000001 plus i seconds, in nanoseconds.
                 Arc::new(TimestampNanosecondArray::from_iter_values(
                     (0..rows).map(|i| (1_704_067_200 + i) * 1_000_000_000 + 1_000),
@@ -364,7 +368,11 @@ mod tests {
         (schema, batch)
     }
 
-    async fn context(bytes: Vec<u8>, schema: TableSchema, targets: Vec<TargetColumn>) -> (FileContext, DataFile) {
+    async fn context(
+        bytes: Vec<u8>,
+        schema: TableSchema,
+        targets: Vec<TargetColumn>,
+    ) -> (FileContext, DataFile) {
         let store = TableStore::in_memory("t");
         let key = "bucket-0/data-1-0.orc".to_string();
         let size = bytes.len() as u64;
@@ -418,7 +426,10 @@ mod tests {
         assert_eq!(chunks.iter().map(|c| c.rows).sum::<usize>(), 1000);
         let mut next = 0i64;
         for c in &chunks {
-            let ts = c.columns[0].as_any().downcast_ref::<TimestampMicrosecondArray>().unwrap();
+            let ts = c.columns[0]
+                .as_any()
+                .downcast_ref::<TimestampMicrosecondArray>()
+                .unwrap();
             let label = c.columns[1].as_any().downcast_ref::<StringArray>().unwrap();
             let n = c.columns[2].as_any().downcast_ref::<Int64Array>().unwrap();
             let id = c.columns[4].as_any().downcast_ref::<Int64Array>().unwrap();
@@ -443,14 +454,22 @@ mod tests {
             .try_collect()
             .await
             .unwrap();
-        assert_eq!(limited.iter().map(|c| c.rows).collect::<Vec<_>>(), vec![128, 2]);
+        assert_eq!(
+            limited.iter().map(|c| c.rows).collect::<Vec<_>>(),
+            vec![128, 2]
+        );
     }
 
     #[tokio::test]
     async fn damaged_files_are_errors_naming_the_file_never_panics() {
         let (schema, batch) = written();
         let good = orc_bytes(&batch, 4 * 1024);
-        let targets = || vec![target_named(0, "id", ArrowType::Int64), target_named(1, "name", ArrowType::Utf8)];
+        let targets = || {
+            vec![
+                target_named(0, "id", ArrowType::Int64),
+                target_named(1, "name", ArrowType::Utf8),
+            ]
+        };
         let mut cases: Vec<(String, Vec<u8>)> = vec![
             ("empty".into(), Vec::new()),
             ("tail only".into(), good[good.len() - 1..].to_vec()),
@@ -473,7 +492,10 @@ mod tests {
                 Ok(rows) => assert_eq!(rows, 1000, "{what}"),
                 Err(e) => {
                     assert!(matches!(e, Error::DataFile { .. }), "{what}: {e:?}");
-                    assert!(e.to_string().contains("bucket-0/data-1-0.orc"), "{what}: {e}");
+                    assert!(
+                        e.to_string().contains("bucket-0/data-1-0.orc"),
+                        "{what}: {e}"
+                    );
                 }
             }
         }
@@ -484,8 +506,15 @@ mod tests {
         let (schema, batch) = written();
         let (ctx, mut file) = context(orc_bytes(&batch, 1 << 20), schema, vec![]).await;
         file.rows = 999;
-        let err = open(&ctx, &file, 256, None).await.err().unwrap().to_string();
-        assert!(err.contains("holds 1000 rows, but snapshot 1 records 999"), "{err}");
+        let err = open(&ctx, &file, 256, None)
+            .await
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("holds 1000 rows, but snapshot 1 records 999"),
+            "{err}"
+        );
     }
 
     fn target_named(id: i64, name: &str, t: ArrowType) -> TargetColumn {
@@ -523,7 +552,9 @@ mod tests {
     fn ranges_past_the_end_are_damage() {
         assert_eq!(within(0, 10, 10), Ok(0..10));
         assert_eq!(within(10, 0, 10), Ok(10..10));
-        assert!(within(5, 6, 10).unwrap_err().contains("past its end (10 bytes)"));
+        assert!(within(5, 6, 10)
+            .unwrap_err()
+            .contains("past its end (10 bytes)"));
         assert!(within(u64::MAX, 2, 10).is_err());
     }
 }

@@ -1543,7 +1543,11 @@ async fn live_java_orc_tables_read_like_java() {
     let wh = tempfile::tempdir().unwrap();
     let all = java(
         &cp,
-        &["generate-describe", wh.path().to_str().unwrap(), "orc_evolved"],
+        &[
+            "generate-describe",
+            wh.path().to_str().unwrap(),
+            "orc_evolved",
+        ],
     );
     let expected = &all["orc_evolved"];
     let dir = wh.path().join("default.db/orc_evolved");
@@ -1561,7 +1565,11 @@ async fn live_java_orc_tables_read_like_java() {
             v["rows"].as_u64().unwrap(),
             v["checksum"].as_str().unwrap().to_string(),
         );
-        assert_eq!(crate::read::checksum(&batches), want, "orc_evolved {spec:?}");
+        assert_eq!(
+            crate::read::checksum(&batches),
+            want,
+            "orc_evolved {spec:?}"
+        );
         compared += 1;
     }
     // 3 snapshots and tag `evolved`.
@@ -1577,4 +1585,54 @@ async fn live_java_orc_tables_read_like_java() {
         })
         .max();
     assert!(stripes > Some(1), "stripes per file: {stripes:?}");
+}
+
+/// A damaged ORC data file of a Java table is a `data_file` error naming it (exit 2 from the
+/// CLI), whatever the damage: cut short, its tail garbled, its data garbled (same size), or
+/// replaced by another data file (of another size than the manifest records).
+#[tokio::test]
+async fn damaged_java_orc_files_are_named_with_exit_code_2() {
+    let expected = java_expected("append_orc");
+    let victim = expected["snapshots"][0]["files"][0]["path"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let other = expected["snapshots"][1]["files"][2]["path"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for damage in ["truncate", "tail", "middle", "swap"] {
+        let (_d, dir) = copy_java("append_orc");
+        let path = dir.join(&victim);
+        let mut bytes = std::fs::read(&path).unwrap();
+        let n = bytes.len();
+        match damage {
+            "truncate" => bytes.truncate(n - 20),
+            "tail" => bytes[n - 30..n - 1].fill(0xff),
+            "middle" => bytes[n / 3..n / 2].fill(0x7f),
+            _ => bytes = std::fs::read(dir.join(&other)).unwrap(),
+        }
+        std::fs::write(&path, &bytes).unwrap();
+        let table = open(&dir).await;
+        let options = ReadOptions {
+            version: VersionSpec::Snapshot(SnapshotId(1)),
+            ..ReadOptions::default()
+        };
+        match crate::read::read_all(&table, &options).await {
+            // A garbled stretch of string data may still decode (ORC has no checksums);
+            // what must never happen is a panic or an error that does not name the file.
+            Ok(_) if damage == "middle" => continue,
+            Ok(_) => panic!("{damage}: read"),
+            Err(err) => {
+                assert!(
+                    matches!(err, tagkeeper::Error::DataFile { .. }),
+                    "{damage}: {err:?}"
+                );
+                assert!(err.to_string().contains(&victim), "{damage}: {err}");
+                let out = tagkeeper(&["read", dir.to_str().unwrap(), "--snapshot", "1"]);
+                assert_eq!(out.status.code(), Some(2), "{damage}");
+                assert!(stderr(&out).contains(&victim), "{}", stderr(&out));
+            }
+        }
+    }
 }

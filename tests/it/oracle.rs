@@ -588,16 +588,20 @@ pub fn render(c: &dyn Array, i: usize) -> String {
                 TimeUnit::Millisecond => {
                     (c.as_primitive::<TimestampMillisecondType>().value(i), 1_000)
                 }
-                TimeUnit::Microsecond => {
-                    (c.as_primitive::<TimestampMicrosecondType>().value(i), 1_000_000)
-                }
-                TimeUnit::Nanosecond => {
-                    (c.as_primitive::<TimestampNanosecondType>().value(i), 1_000_000_000)
-                }
+                TimeUnit::Microsecond => (
+                    c.as_primitive::<TimestampMicrosecondType>().value(i),
+                    1_000_000,
+                ),
+                TimeUnit::Nanosecond => (
+                    c.as_primitive::<TimestampNanosecondType>().value(i),
+                    1_000_000_000,
+                ),
             };
             let (secs, frac) = (v.div_euclid(per_second), v.rem_euclid(per_second));
             let nanos = u32::try_from(frac * (1_000_000_000 / per_second)).unwrap();
-            let t = chrono::DateTime::from_timestamp(secs, nanos).unwrap().naive_utc();
+            let t = chrono::DateTime::from_timestamp(secs, nanos)
+                .unwrap()
+                .naive_utc();
             let micros = nanos / 1_000;
             let base = t.format("%Y-%m-%dT%H:%M:%S").to_string();
             if micros == 0 {
