@@ -6,7 +6,7 @@
 //!
 //! A file's columns get their ids from the Parquet field ids when the writer recorded them
 //! (Java and tagkeeper do), otherwise from the file's own schema (`_SCHEMA_ID` of its meta)
-//! by name (pypaimon writes no field ids).
+//! by name (pypaimon writes no field ids; ORC and Avro files are always matched this way).
 //!
 //! Pure: it looks at Arrow schemas and decoded table schemas, never at storage.
 
@@ -105,8 +105,9 @@ pub(crate) fn map_file(
                 return Err(Error::data_file(
                     path,
                     format!(
-                        "column '{name}' has no Parquet field id and the schema the file was \
-                         written with is unknown, so it cannot be matched to the table's columns"
+                        "column '{name}' has no field id (Parquet field ids are read; ORC and \
+                         Avro files are matched by name) and the schema the file was written \
+                         with is unknown, so it cannot be matched to the table's columns"
                     ),
                 ))
             }

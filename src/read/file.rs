@@ -17,7 +17,7 @@ use parquet::errors::ParquetError;
 use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
 
 use super::avro_file::AvroBatches;
-use super::evolve::{map_file, TargetColumn};
+use super::evolve::{map_file, FileMapping, TargetColumn};
 use super::merge::ChunkStream;
 use crate::error::{Error, Result};
 use crate::format::deletion_vector::DeletionVector;
@@ -35,6 +35,24 @@ pub(crate) struct DataFile {
     pub schema_id: i64,
     /// The rows deleted by the version's deletion vector for this file, if any.
     pub deletes: Option<Arc<DeletionVector>>,
+    /// The row count the manifest records for the file.
+    pub rows: u64,
+}
+
+/// A file whose own footer disagrees with the manifest about its row count is not the file
+/// the version wrote (replaced, or damaged in a way that still parses): reading it would
+/// silently return other rows.
+pub(super) fn check_rows(file: &DataFile, found: u64, ctx: &FileContext) -> Result<()> {
+    if found == file.rows {
+        return Ok(());
+    }
+    Err(Error::data_file(
+        &file.key,
+        format!(
+            "it holds {found} rows, but {} records {} rows: it was replaced or damaged",
+            ctx.version, file.rows
+        ),
+    ))
 }
 
 /// Drop the rows of `batch` that `dv` deletes; `first` is the batch's first row position in
@@ -74,6 +92,23 @@ where
     })
 }
 
+/// A file's raw batches with the rows its deletion vector deletes dropped (positions count the
+/// file's rows in order, before the drop), then turned into target columns.
+pub(super) fn to_targets<S>(
+    batches: S,
+    file: &DataFile,
+    mapping: FileMapping,
+    ctx: &FileContext,
+) -> ChunkStream
+where
+    S: Stream<Item = Result<RecordBatch>> + Send + 'static,
+{
+    let (key, targets) = (file.key.clone(), Arc::clone(&ctx.targets));
+    without_deleted(batches, file.deletes.clone(), key.clone())
+        .map(move |batch| batch.and_then(|b| mapping.apply(&b, &targets, &key)))
+        .boxed()
+}
+
 /// What every file of one read shares.
 #[derive(Debug, Clone)]
 pub(crate) struct FileContext {
@@ -99,6 +134,9 @@ pub(crate) async fn open(
     if file.key.ends_with(".avro") {
         return open_avro(ctx, file, batch_size, limit).await;
     }
+    if file.key.ends_with(".orc") {
+        return super::orc_file::open(ctx, file, batch_size, limit).await;
+    }
     let reader = StoreReader {
         store: ctx.store.clone(),
         key: file.key.clone(),
@@ -108,6 +146,8 @@ pub(crate) async fn open(
     let builder = ParquetRecordBatchStreamBuilder::new(reader)
         .await
         .map_err(|e| read_error(&file.key, e))?;
+    let rows = builder.metadata().file_metadata().num_rows();
+    check_rows(file, u64::try_from(rows).unwrap_or(u64::MAX), ctx)?;
     let mapping = map_file(
         builder.schema(),
         ctx.schemas.get(&file.schema_id),
@@ -122,14 +162,9 @@ pub(crate) async fn open(
         builder = builder.with_limit(limit);
     }
     let stream = builder.build().map_err(|e| read_error(&file.key, e))?;
-    let (key, targets) = (file.key.clone(), Arc::clone(&ctx.targets));
-    let raw = {
-        let key = key.clone();
-        stream.map(move |batch| batch.map_err(|e| read_error(&key, e)))
-    };
-    Ok(without_deleted(raw, file.deletes.clone(), key.clone())
-        .map(move |batch| batch.and_then(|b| mapping.apply(&b, &targets, &key)))
-        .boxed())
+    let key = file.key.clone();
+    let raw = stream.map(move |batch| batch.map_err(|e| read_error(&key, e)));
+    Ok(to_targets(raw, file, mapping, ctx))
 }
 
 /// An Avro data file: its bytes, decoded batch by batch ([`super::avro_file`]).
@@ -157,38 +192,45 @@ async fn open_avro(
         ctx.key_value,
         &file.key,
     )?;
-    let (key, targets) = (file.key.clone(), Arc::clone(&ctx.targets));
-    Ok(without_deleted(
+    Ok(to_targets(
         futures::stream::iter(batches),
-        file.deletes.clone(),
-        key.clone(),
-    )
-    .map(move |batch| batch.and_then(|b| mapping.apply(&b, &targets, &key)))
-    .boxed())
+        file,
+        mapping,
+        ctx,
+    ))
 }
 
-/// Parquet's view of a data file: byte ranges through the table's store, so requests share its
-/// concurrency limit and error mapping. The size comes from the manifest, which saves a HEAD.
-struct StoreReader {
-    store: TableStore,
-    key: String,
-    size: u64,
-    version: String,
+/// Parquet's and ORC's view of a data file: byte ranges through the table's store, so requests
+/// share its concurrency limit and error mapping. The size comes from the manifest, which saves
+/// a HEAD.
+pub(super) struct StoreReader {
+    pub(super) store: TableStore,
+    pub(super) key: String,
+    pub(super) size: u64,
+    pub(super) version: String,
 }
 
 impl StoreReader {
-    async fn ranges(&self, ranges: Vec<Range<u64>>) -> parquet::errors::Result<Vec<Bytes>> {
+    /// The bytes of `ranges`, or an error of ours naming the file (shared by the Parquet and
+    /// the ORC reader, which wrap it in their own error types).
+    pub(super) async fn fetch(&self, ranges: Vec<Range<u64>>) -> Result<Vec<Bytes>> {
         match self.store.get_ranges_opt(&self.key, &ranges).await {
             Ok(Some(parts)) => Ok(parts),
-            Ok(None) => Err(ParquetError::External(Box::new(Error::data_file(
+            Ok(None) => Err(Error::data_file(
                 &self.key,
                 format!(
                     "it does not exist, but {} lists it: the table has lost data",
                     self.version
                 ),
-            )))),
-            Err(e) => Err(ParquetError::External(Box::new(self.explain(e).await))),
+            )),
+            Err(e) => Err(self.explain(e).await),
         }
+    }
+
+    async fn ranges(&self, ranges: Vec<Range<u64>>) -> parquet::errors::Result<Vec<Bytes>> {
+        self.fetch(ranges)
+            .await
+            .map_err(|e| ParquetError::External(Box::new(e)))
     }
 
     /// A range the store refuses often means the file is not the one the manifest describes.

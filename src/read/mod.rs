@@ -48,6 +48,7 @@ mod evolve;
 mod file;
 mod merge;
 mod merge_engine;
+mod orc_file;
 mod values;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -531,10 +532,12 @@ fn check_file(f: &LiveFile) -> Result<()> {
             f.path
         )));
     }
-    if !name.ends_with(".parquet") && !name.ends_with(".avro") {
+    if ![".parquet", ".avro", ".orc"]
+        .iter()
+        .any(|ext| name.ends_with(ext))
+    {
         return Err(Error::Unsupported(format!(
-            "data file {} is neither Parquet nor Avro; tagkeeper reads Parquet and Avro data \
-             files only (ORC is not supported yet)",
+            "data file {} is not Parquet, ORC or Avro; tagkeeper reads only those data files",
             f.path
         )));
     }
@@ -554,6 +557,7 @@ fn data_file(f: &LiveFile) -> DataFile {
         size: u64::try_from(f.entry.file.file_size).unwrap_or(0),
         schema_id: f.entry.file.schema_id,
         deletes: None,
+        rows: u64::try_from(f.entry.file.row_count).unwrap_or(0),
     }
 }
 

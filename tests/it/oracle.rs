@@ -15,7 +15,9 @@ use std::path::{Path, PathBuf};
 use apache_avro::types::Value as Avro;
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::{
-    DataType, Date32Type, Decimal128Type, Int16Type, Int32Type, Int64Type, Int8Type,
+    DataType, Date32Type, Decimal128Type, Int16Type, Int32Type, Int64Type, Int8Type, TimeUnit,
+    TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType,
+    TimestampSecondType,
 };
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -581,6 +583,36 @@ pub fn render(c: &dyn Array, i: usize) -> String {
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect(),
+        DataType::Timestamp(unit, _) => {
+            // testdata/README.md: `YYYY-MM-DDTHH:MM:SS` plus `.ffffff` when microseconds ≠ 0
+            // (an LTZ value as its UTC wall clock, as Java's harness renders it).
+            let (v, per_second): (i64, i64) = match unit {
+                TimeUnit::Second => (c.as_primitive::<TimestampSecondType>().value(i), 1),
+                TimeUnit::Millisecond => {
+                    (c.as_primitive::<TimestampMillisecondType>().value(i), 1_000)
+                }
+                TimeUnit::Microsecond => (
+                    c.as_primitive::<TimestampMicrosecondType>().value(i),
+                    1_000_000,
+                ),
+                TimeUnit::Nanosecond => (
+                    c.as_primitive::<TimestampNanosecondType>().value(i),
+                    1_000_000_000,
+                ),
+            };
+            let (secs, frac) = (v.div_euclid(per_second), v.rem_euclid(per_second));
+            let nanos = u32::try_from(frac * (1_000_000_000 / per_second)).unwrap();
+            let t = chrono::DateTime::from_timestamp(secs, nanos)
+                .unwrap()
+                .naive_utc();
+            let micros = nanos / 1_000;
+            let base = t.format("%Y-%m-%dT%H:%M:%S").to_string();
+            if micros == 0 {
+                base
+            } else {
+                format!("{base}.{micros:06}")
+            }
+        }
         other => panic!("oracle cannot render {other} (extend the checksum definition first)"),
     }
 }

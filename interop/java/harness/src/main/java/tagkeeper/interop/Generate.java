@@ -10,6 +10,7 @@ import org.apache.paimon.data.BinaryRow;
 import org.apache.paimon.data.BinaryString;
 import org.apache.paimon.data.Decimal;
 import org.apache.paimon.data.GenericRow;
+import org.apache.paimon.data.Timestamp;
 import org.apache.paimon.disk.IOManager;
 import org.apache.paimon.fs.Path;
 import org.apache.paimon.index.HashBucketAssigner;
@@ -36,6 +37,7 @@ import org.apache.paimon.types.RowKind;
 import java.io.File;
 import java.math.BigDecimal;
 import java.time.Duration;
+import java.time.LocalDateTime;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -49,7 +51,7 @@ final class Generate {
     private Generate() {}
 
     /** Tables written only when named: they cannot be committed as fixtures. */
-    static final Set<String> LIVE_ONLY = Set.of("external_paths");
+    static final Set<String> LIVE_ONLY = Set.of("external_paths", "orc_evolved");
 
     /** The warehouse being written (absolute). */
     static String warehouseRoot;
@@ -95,6 +97,8 @@ final class Generate {
         // Written only when asked for by name (its data files carry absolute paths, so it
         // cannot be committed as a fixture): generated live by the tests.
         tables.put("external_paths", Generate::externalPaths);
+        // Written only when asked for by name, so that adding it rewrote no committed fixture.
+        tables.put("orc_evolved", Generate::orcEvolved);
 
         ObjectNode out = JsonNodeFactory.instance.objectNode();
         ArrayNode written = out.putArray("written");
@@ -760,5 +764,62 @@ final class Generate {
         commit(t, List.of(ins(1L, 12L, 0, s("v1@12")), ins(4L, 0L, 0, s("v4@0")),
                 row(RowKind.DELETE, 3L, 10L, 0, null)));
         t.createTag("compacted", 4);
+    }
+
+    /**
+     * ORC data files with what a reader must handle beyond append_orc: a primary-key table
+     * (system columns), NULLs, DECIMAL, DATE, TIMESTAMP(6) (one in year 9999), TIMESTAMP_LTZ(3),
+     * BOOLEAN, several stripes per file (tiny `orc.stripe.size`), then an added, a renamed and a
+     * widened column and a dropped one, with updates and a delete after each change.
+     */
+    static void orcEvolved(Catalog c, Identifier id) throws Exception {
+        FileStoreTable t = create(c, id, Schema.newBuilder()
+                .column("k", DataTypes.BIGINT().notNull())
+                .column("name", DataTypes.STRING())
+                .column("n", DataTypes.INT())
+                .column("price", DataTypes.DECIMAL(10, 2))
+                .column("d", DataTypes.DATE())
+                .column("ts", DataTypes.TIMESTAMP(6))
+                .column("ltz", DataTypes.TIMESTAMP_WITH_LOCAL_TIME_ZONE(3))
+                .column("flag", DataTypes.BOOLEAN())
+                .primaryKey("k")
+                .option("bucket", "1")
+                .option("file.format", "orc")
+                .option("orc.stripe.size", "1024")
+                .option("orc.rows.between.memory.checks", "100")
+                .build());
+        List<GenericRow> rows = new ArrayList<>();
+        for (long k = 0; k < 3000; k++) {
+            if (k % 5 == 4) {
+                rows.add(GenericRow.of(k, null, null, null, null, null, null, null));
+                continue;
+            }
+            Timestamp ts = k == 3
+                    ? Timestamp.fromLocalDateTime(LocalDateTime.of(9999, 12, 31, 23, 59, 59,
+                            999_999_000))
+                    : Timestamp.fromEpochMillis(1_704_067_200_000L + k * 1_001,
+                            (int) (k % 1000) * 1000);
+            rows.add(GenericRow.of(k, s("name-" + k), (int) k * 7 - 9000,
+                    Decimal.fromUnscaledLong(k * 101 - 50_000, 10, 2), (int) (19_000 + k), ts,
+                    Timestamp.fromEpochMillis(1_704_067_200_000L + k * 60_001), k % 2 == 0));
+        }
+        commit(t, rows);
+        c.alterTable(id, SchemaChange.addColumn("score", DataTypes.INT()), false);
+        c.alterTable(id, SchemaChange.renameColumn("name", "label"), false);
+        c.alterTable(id, SchemaChange.updateColumnType("n", DataTypes.BIGINT()), false);
+        t = reload(c, id);
+        Timestamp now = Timestamp.fromEpochMillis(1_800_000_000_000L, 123_000);
+        Timestamp nowMillis = Timestamp.fromEpochMillis(1_800_000_000_000L);
+        commit(t, List.of(
+                GenericRow.of(1L, s("one"), 5_000_000_000L, Decimal.fromUnscaledLong(1, 10, 2),
+                        20_000, now, nowMillis, true, 11),
+                GenericRow.ofKind(RowKind.DELETE, 2L, null, null, null, null, null, null, null,
+                        null),
+                GenericRow.of(5000L, null, null, null, null, null, null, null, 12)));
+        t.createTag("evolved", 2);
+        c.alterTable(id, SchemaChange.dropColumn("flag"), false);
+        t = reload(c, id);
+        commit(t, List.of(GenericRow.of(3L, s("three"), -1L, Decimal.fromUnscaledLong(-99, 10, 2),
+                -1, now, nowMillis, 33)));
     }
 }
