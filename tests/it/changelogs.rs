@@ -17,8 +17,20 @@ use crate::consumers::file_set;
 use crate::java_interop::{copy_java, java_classpath};
 
 const TABLE: &str = "changelog_decoupled";
-const S3_BASE: &str = "manifest/manifest-list-bd0044e4-8689-4c62-9ce1-00a38d2f6ade-0";
-const S3_DELTA: &str = "manifest/manifest-list-bd0044e4-8689-4c62-9ce1-00a38d2f6ade-1";
+
+/// Snapshot 3's base and delta manifest lists, as the fixture's snapshot file names them (file
+/// names change whenever the Java fixtures are regenerated).
+fn snapshot_3_lists() -> [String; 2] {
+    let snap: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            crate::java_interop::java_fixture(TABLE).join("snapshot/snapshot-3"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    ["baseManifestList", "deltaManifestList"]
+        .map(|k| format!("manifest/{}", snap[k].as_str().unwrap()))
+}
 
 fn tk_json(args: &[&str]) -> (i32, Value) {
     let mut all = vec!["--json"];
@@ -121,7 +133,8 @@ fn expire_snapshot_3(dir: &Path) -> Value {
     assert_eq!(v["changelog_decoupled"], Value::Bool(true), "{v}");
     assert_eq!(v["expired_snapshots"], serde_json::json!([3]), "{v}");
     let mut want = before;
-    for f in ["snapshot/snapshot-3", S3_BASE, S3_DELTA] {
+    let [base, delta] = snapshot_3_lists();
+    for f in ["snapshot/snapshot-3", base.as_str(), delta.as_str()] {
         assert!(want.remove(f), "{f}");
     }
     want.insert("changelog/changelog-3".into());
