@@ -73,7 +73,10 @@ pub async fn plan(
         ..ReadOptions::default()
     };
     let (kind_from, kind_to) = if append {
-        (Some(RowKinds::Constant("-D")), Some(RowKinds::Constant("+I")))
+        (
+            Some(RowKinds::Constant("-D")),
+            Some(RowKinds::Constant("+I")),
+        )
     } else {
         (None, None)
     };
@@ -87,7 +90,12 @@ pub async fn plan(
     }
     let data = |p: &ReadPlan| -> Vec<Field> {
         let skip = usize::from(append);
-        p.schema.fields().iter().skip(skip).map(|f| (**f).clone()).collect()
+        p.schema
+            .fields()
+            .iter()
+            .skip(skip)
+            .map(|f| (**f).clone())
+            .collect()
     };
     let fields: Vec<Field> = std::iter::once(Field::new(ROW_KIND_COLUMN, ArrowType::Utf8, false))
         .chain(data(&a).into_iter().zip(data(&b)).map(|(fa, fb)| {
@@ -175,7 +183,13 @@ impl RowDiffPlan {
             .to
             .primary_keys
             .iter()
-            .filter_map(|k| self.schema.fields().iter().skip(1).position(|f| f.name() == k))
+            .filter_map(|k| {
+                self.schema
+                    .fields()
+                    .iter()
+                    .skip(1)
+                    .position(|f| f.name() == k)
+            })
             .collect();
         let mut older: HashMap<(Vec<u8>, i32), Group> = self
             .from
@@ -191,10 +205,7 @@ impl RowDiffPlan {
         for id in rest {
             pairs.push((older.remove(&id), None));
         }
-        let (sa, sb) = (
-            Arc::clone(&self.from.shared),
-            Arc::clone(&self.to.shared),
-        );
+        let (sa, sb) = (Arc::clone(&self.from.shared), Arc::clone(&self.to.shared));
         let (schema, batch_size) = (self.schema(), self.batch_size);
         stream::iter(pairs)
             .map(move |(ga, gb)| {

@@ -846,18 +846,15 @@ impl Layout {
         let kind = row_kind.then(|| Field::new(ROW_KIND_COLUMN, ArrowType::Utf8, false));
         let fields: Vec<Field> = kind
             .into_iter()
-            .chain(self
-            .output
-            .iter()
-            .zip(&self.names)
-            .zip(&self.fields)
-            .map(|((col, name), (id, t, nullable))| {
-                let added_later = matches!(col, OutputColumn::Data(_))
-                    && files
-                        .values()
-                        .any(|s| !s.fields.iter().any(|f| f.id == *id));
-                Field::new(name, t.clone(), *nullable || added_later)
-            }))
+            .chain(self.output.iter().zip(&self.names).zip(&self.fields).map(
+                |((col, name), (id, t, nullable))| {
+                    let added_later = matches!(col, OutputColumn::Data(_))
+                        && files
+                            .values()
+                            .any(|s| !s.fields.iter().any(|f| f.id == *id));
+                    Field::new(name, t.clone(), *nullable || added_later)
+                },
+            ))
             .collect();
         Arc::new(Schema::new(fields))
     }
@@ -979,28 +976,32 @@ fn assemble(
         }
         Some(RowKinds::FromFile) => Some(kind_column(&chunk, label)?),
     };
-    let data_fields = shared.schema.fields().iter().skip(usize::from(kinds.is_some()));
-    let columns = kinds
-        .into_iter()
-        .map(Ok)
-        .chain(shared.output.iter().zip(data_fields)
-        .map(|(col, field)| match col {
-            OutputColumn::Data(i) => chunk
-                .columns
-                .get(*i)
-                .cloned()
-                .ok_or_else(|| Error::Unsupported(format!("column {i} missing in a batch"))),
-            OutputColumn::Partition(p) => {
-                let value = partition.get(*p).unwrap_or(&Datum::Null);
-                values::constant(value, field.data_type(), rows).map_err(|e| {
-                    Error::corrupt(
-                        "manifest",
-                        format!("partition value of '{}': {e}", field.name()),
-                    )
-                })
-            }
-        }))
-        .collect::<Result<Vec<ArrayRef>>>()?;
+    let data_fields = shared
+        .schema
+        .fields()
+        .iter()
+        .skip(usize::from(kinds.is_some()));
+    let columns =
+        kinds
+            .into_iter()
+            .map(Ok)
+            .chain(shared.output.iter().zip(data_fields).map(|(col, field)| {
+                match col {
+                    OutputColumn::Data(i) => chunk.columns.get(*i).cloned().ok_or_else(|| {
+                        Error::Unsupported(format!("column {i} missing in a batch"))
+                    }),
+                    OutputColumn::Partition(p) => {
+                        let value = partition.get(*p).unwrap_or(&Datum::Null);
+                        values::constant(value, field.data_type(), rows).map_err(|e| {
+                            Error::corrupt(
+                                "manifest",
+                                format!("partition value of '{}': {e}", field.name()),
+                            )
+                        })
+                    }
+                }
+            }))
+            .collect::<Result<Vec<ArrayRef>>>()?;
     RecordBatch::try_new_with_options(
         Arc::clone(&shared.schema),
         columns,
@@ -1018,8 +1019,7 @@ fn kind_column(chunk: &Chunk, label: &str) -> Result<ArrayRef> {
         .iter()
         .map(|k| {
             let k = k.unwrap_or(-1);
-            row_kind_text(k)
-                .ok_or_else(|| Error::data_file(label, format!("unknown row kind {k}")))
+            row_kind_text(k).ok_or_else(|| Error::data_file(label, format!("unknown row kind {k}")))
         })
         .collect::<Result<Vec<&str>>>()?;
     Ok(Arc::new(arrow::array::StringArray::from(texts)))
