@@ -20,6 +20,10 @@
 //!   kind; readers use the `_VALUE_KIND` the writer stored, as Java and pypaimon do, and the
 //!   column itself is read like any other.
 //!
+//! Two reads reuse the same plan and file readers: [`changelog`] (the changelog rows between two
+//! versions, with their row kinds) and [`diff`] (the rows added and removed between two
+//! versions).
+//!
 //! ```no_run
 //! # async fn demo() -> tagkeeper::Result<()> {
 //! use futures::TryStreamExt;
