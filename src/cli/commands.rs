@@ -90,6 +90,13 @@ pub(crate) struct DiffArgs {
     /// The version to compare to.
     #[arg(long, value_name = "TAG|SNAPSHOT")]
     to: String,
+    /// Compare rows instead of files: the rows removed (-D) and added (+I) between the
+    /// versions, and for primary-key tables the keys whose merged row changed (-U old, +U
+    /// new), with a leading _ROW_KIND column. Streamed; formats as for `read`.
+    #[arg(long)]
+    rows: bool,
+    #[command(flatten)]
+    out: super::read_cmd::OutputArgs,
 }
 
 /// Run a command; the exit code (0 unless the command's report says otherwise).
@@ -146,6 +153,15 @@ async fn run_plain(command: Command, global: &GlobalArgs, printer: &Printer) -> 
             let table = global.open(&a.table.table).await?;
             let (from, to) =
                 futures::try_join!(table.version_named(&a.from), table.version_named(&a.to))?;
+            if a.rows {
+                return super::read_cmd::diff_rows(&table, &from, &to, &a.out, global, printer)
+                    .await;
+            }
+            if a.out.given() {
+                return Err(Error::InvalidArgument(
+                    "--format and --output write rows: add --rows".into(),
+                ));
+            }
             let report = inspect::diff(&table, &from, &to).await?;
             printer.report(&report, output::diff_text)
         }

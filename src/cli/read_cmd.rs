@@ -20,7 +20,8 @@ use serde::Serialize;
 use super::commands::VersionArgs;
 use super::output::Printer;
 use super::{parse_key_value, GlobalArgs};
-use tagkeeper::read::{self, ReadOptions, ReadPlan};
+use tagkeeper::read::changelog::ChangelogOptions;
+use tagkeeper::read::{self, ReadOptions, RecordBatchStream};
 use tagkeeper::{Error, Result};
 
 /// How rows are written.
@@ -37,7 +38,7 @@ pub(crate) enum Format {
 }
 
 impl Format {
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Format::Table => "table",
             Format::Csv => "csv",
@@ -66,6 +67,18 @@ pub(crate) struct ReadArgs {
     table: String,
     #[command(flatten)]
     version: VersionArgs,
+    /// Read the changelog rows the commits after --from up to --to produced (tables with a
+    /// changelog-producer), each with its row kind (+I, -U, +U, -D) in a leading _ROW_KIND
+    /// column, in commit order.
+    #[arg(long, requires_all = ["from", "to"], conflicts_with = "version")]
+    changelog: bool,
+    /// With --changelog: the version after which to start (a tag name, or a snapshot id; a tag
+    /// of that name wins). Exclusive.
+    #[arg(long, value_name = "TAG|SNAPSHOT", requires = "changelog")]
+    from: Option<String>,
+    /// With --changelog: the version to read up to. Inclusive.
+    #[arg(long, value_name = "TAG|SNAPSHOT", requires = "changelog")]
+    to: Option<String>,
     /// Columns to return, in this order (comma-separated; default: all).
     #[arg(long, value_delimiter = ',', value_name = "A,B")]
     columns: Option<Vec<String>>,
@@ -77,6 +90,13 @@ pub(crate) struct ReadArgs {
     /// Stop after N rows.
     #[arg(long, value_name = "N")]
     limit: Option<u64>,
+    #[command(flatten)]
+    out: OutputArgs,
+}
+
+/// Where and how rows are written (`read`, `diff --rows`).
+#[derive(Debug, Args)]
+pub(crate) struct OutputArgs {
     /// Output format [default: from the --output extension (.csv, .jsonl, .parquet), else
     /// table; jsonl with --json].
     #[arg(long, value_enum)]
@@ -99,46 +119,68 @@ struct ReadReport {
     files_pruned: usize,
     format: &'static str,
     output: String,
+    /// What a changelog read covered ("the changelog after snapshot 1 up to snapshot 3").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    changelog: Option<String>,
+}
+
+impl OutputArgs {
+    /// The format, refusing Parquet on a terminal.
+    pub(crate) fn format(&self, json: bool) -> Result<Format> {
+        let format = choose_format(self.format, self.output.as_deref(), json)?;
+        if self.output.is_none() && format == Format::Parquet && io::stdout().is_terminal() {
+            return Err(Error::InvalidArgument(
+                "Parquet is binary: use --output FILE, or redirect stdout to a file".into(),
+            ));
+        }
+        Ok(format)
+    }
+
+    /// True when any output option was given.
+    pub(crate) fn given(&self) -> bool {
+        self.format.is_some() || self.output.is_some()
+    }
 }
 
 pub(crate) async fn run(a: ReadArgs, global: &GlobalArgs, printer: &Printer) -> Result<()> {
-    let format = choose_format(a.format, a.output.as_deref(), global.json)?;
+    let format = a.out.format(global.json)?;
     let spec = a.version.spec()?;
-    if a.output.is_none() && format == Format::Parquet && io::stdout().is_terminal() {
-        return Err(Error::InvalidArgument(
-            "Parquet is binary: use --output FILE, or redirect stdout to a file".into(),
-        ));
-    }
     let table = global.open(&a.table).await?;
-    let options = ReadOptions {
-        version: spec,
-        columns: a.columns,
-        partitions: a.filters,
-        limit: a.limit,
-        ..ReadOptions::default()
-    };
-    let plan = read::plan(&table, &options).await?;
-    match &a.output {
-        None => {
-            let broken = Arc::new(AtomicBool::new(false));
-            let out = PipeWriter {
-                inner: io::stdout(),
-                broken: Arc::clone(&broken),
-            };
-            match write_rows(&plan, format, BufWriter::new(out), "stdout").await {
-                Ok(rows) if format == Format::Table => {
-                    let footer = format!("{rows} rows in {}\n", plan.describe());
-                    let _ = io::stdout().lock().write_all(footer.as_bytes());
-                    Ok(())
-                }
-                Ok(_) => Ok(()),
-                // Whoever read stdout went away (`| head`): nobody is left to tell.
-                Err(_) if broken.load(Ordering::Relaxed) => Ok(()),
-                Err(e) => Err(e),
+    let plan = if a.changelog {
+        let (from, to) = match (&a.from, &a.to) {
+            (Some(f), Some(t)) => {
+                futures::try_join!(table.version_named(f), table.version_named(t))?
             }
-        }
+            _ => {
+                return Err(Error::InvalidArgument(
+                    "--changelog needs --from and --to".into(),
+                ))
+            }
+        };
+        let options = ChangelogOptions {
+            columns: a.columns,
+            partitions: a.filters,
+            limit: a.limit,
+            ..ChangelogOptions::between(from, to)
+        };
+        read::changelog::plan(&table, &options).await?
+    } else {
+        let options = ReadOptions {
+            version: spec,
+            columns: a.columns,
+            partitions: a.filters,
+            limit: a.limit,
+            ..ReadOptions::default()
+        };
+        read::plan(&table, &options).await?
+    };
+    let describe = plan.describe();
+    match &a.out.output {
+        None => emit(plan.stream(), format, None, &describe)
+            .await
+            .map(|_| ()),
         Some(path) => {
-            let rows = write_file(&plan, format, path).await?;
+            let rows = write_file(plan.stream(), format, path).await?;
             let report = ReadReport {
                 snapshot_id: plan.snapshot_id,
                 tag: plan.tag.clone(),
@@ -148,12 +190,15 @@ pub(crate) async fn run(a: ReadArgs, global: &GlobalArgs, printer: &Printer) -> 
                 files_pruned: plan.total_files - plan.files,
                 format: format.name(),
                 output: path.display().to_string(),
+                changelog: a.changelog.then(|| describe.clone()),
             };
             printer.report(&report, |r| {
                 format!(
                     "{} rows of {} written to {} ({}; {} of {} files read)\n",
                     r.rows,
-                    version_text(r.snapshot_id, r.tag.as_deref()),
+                    r.changelog
+                        .clone()
+                        .unwrap_or_else(|| version_text(r.snapshot_id, r.tag.as_deref())),
                     r.output,
                     r.format,
                     r.files_read,
@@ -162,6 +207,47 @@ pub(crate) async fn run(a: ReadArgs, global: &GlobalArgs, printer: &Printer) -> 
             })
         }
     }
+}
+
+/// The summary of `diff --rows` written to a file.
+#[derive(Debug, Serialize)]
+struct DiffRowsReport {
+    from: String,
+    to: String,
+    rows: u64,
+    format: &'static str,
+    output: String,
+}
+
+/// `diff --rows`: the changed rows between two versions.
+pub(crate) async fn diff_rows(
+    table: &tagkeeper::table::Table,
+    from: &tagkeeper::table::VersionSpec,
+    to: &tagkeeper::table::VersionSpec,
+    out: &OutputArgs,
+    global: &GlobalArgs,
+    printer: &Printer,
+) -> Result<()> {
+    let format = out.format(global.json)?;
+    let plan = read::diff::plan(table, from, to, 0).await?;
+    let what = format!("the diff {}", plan.describe());
+    let rows = emit(plan.stream(), format, out.output.as_deref(), &what).await?;
+    let Some(path) = &out.output else {
+        return Ok(());
+    };
+    let report = DiffRowsReport {
+        from: plan.from.describe(),
+        to: plan.to.describe(),
+        rows,
+        format: format.name(),
+        output: path.display().to_string(),
+    };
+    printer.report(&report, |r| {
+        format!(
+            "{} changed rows from {} to {} written to {} ({})\n",
+            r.rows, r.from, r.to, r.output, r.format
+        )
+    })
 }
 
 fn version_text(snapshot: Option<i64>, tag: Option<&str>) -> String {
@@ -197,7 +283,37 @@ fn choose_format(given: Option<Format>, output: Option<&Path>, json: bool) -> Re
 
 /// Write to a temporary file next to `path`, then rename it into place: a failed read leaves
 /// no half-written file behind.
-async fn write_file(plan: &ReadPlan, format: Format, path: &Path) -> Result<u64> {
+/// Rows to stdout (the table format ends with "N rows in WHAT"), or to `path` (then the
+/// number of rows is returned for a summary).
+pub(crate) async fn emit(
+    batches: RecordBatchStream,
+    format: Format,
+    path: Option<&Path>,
+    what: &str,
+) -> Result<u64> {
+    match path {
+        Some(path) => write_file(batches, format, path).await,
+        None => {
+            let broken = Arc::new(AtomicBool::new(false));
+            let out = PipeWriter {
+                inner: io::stdout(),
+                broken: Arc::clone(&broken),
+            };
+            match write_rows(batches, format, BufWriter::new(out), "stdout").await {
+                Ok(rows) if format == Format::Table => {
+                    let footer = format!("{rows} rows in {what}\n");
+                    let _ = io::stdout().lock().write_all(footer.as_bytes());
+                    Ok(rows)
+                }
+                Ok(rows) => Ok(rows),
+                Err(_) if broken.load(Ordering::Relaxed) => Ok(0),
+                Err(e) => Err(e),
+            }
+        }
+    }
+}
+
+async fn write_file(batches: RecordBatchStream, format: Format, path: &Path) -> Result<u64> {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -207,7 +323,7 @@ async fn write_file(plan: &ReadPlan, format: Format, path: &Path) -> Result<u64>
     let temp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
     let shown = path.display().to_string();
     let file = File::create(&temp).map_err(|e| output_error(&shown, e))?;
-    let result = write_rows(plan, format, BufWriter::new(file), &shown).await;
+    let result = write_rows(batches, format, BufWriter::new(file), &shown).await;
     let renamed = result.and_then(|rows| {
         std::fs::rename(&temp, path)
             .map(|()| rows)
@@ -225,13 +341,12 @@ fn output_error(path: &str, e: impl std::fmt::Display) -> Error {
 
 /// Stream the plan's batches into a writer; returns the rows written.
 async fn write_rows<W: Write + Send>(
-    plan: &ReadPlan,
+    mut batches: RecordBatchStream,
     format: Format,
     out: W,
     shown: &str,
 ) -> Result<u64> {
-    let mut sink = Sink::new(format, out, plan.schema()).map_err(|e| output_error(shown, e))?;
-    let mut batches = plan.stream();
+    let mut sink = Sink::new(format, out, batches.schema()).map_err(|e| output_error(shown, e))?;
     let mut rows = 0u64;
     while let Some(batch) = batches.try_next().await? {
         rows += batch.num_rows() as u64;

@@ -20,6 +20,10 @@
 //!   kind; readers use the `_VALUE_KIND` the writer stored, as Java and pypaimon do, and the
 //!   column itself is read like any other.
 //!
+//! Two reads reuse the same plan and file readers: [`changelog`] (the changelog rows between two
+//! versions, with their row kinds) and [`diff`] (the rows added and removed between two
+//! versions).
+//!
 //! ```no_run
 //! # async fn demo() -> tagkeeper::Result<()> {
 //! use futures::TryStreamExt;
@@ -44,6 +48,8 @@
 //! ```
 
 mod avro_file;
+pub mod changelog;
+pub mod diff;
 mod evolve;
 mod file;
 mod merge;
@@ -129,6 +135,8 @@ pub struct ReadPlan {
     schema: SchemaRef,
     groups: Vec<Group>,
     shared: Arc<Shared>,
+    /// What `describe` says, when the plan is not one version's rows (a changelog range).
+    description: Option<String>,
 }
 
 /// What every batch of a read needs.
@@ -140,6 +148,31 @@ struct Shared {
     merge: Option<MergeSpec>,
     limit: Option<u64>,
     batch_size: usize,
+    /// A leading `_ROW_KIND` column, and where its values come from.
+    row_kind: Option<RowKinds>,
+}
+
+/// The name of the row-kind column of changelog and diff reads.
+pub const ROW_KIND_COLUMN: &str = "_ROW_KIND";
+
+/// Where the `_ROW_KIND` values of a read come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RowKinds {
+    /// The `_VALUE_KIND` each row of a key-value file stores.
+    FromFile,
+    /// The same kind for every row (`+I`, `-D`).
+    Constant(&'static str),
+}
+
+/// Java's `RowKind.shortString()` of a stored `_VALUE_KIND` byte (`RowKind.fromByteValue`).
+pub(crate) fn row_kind_text(kind: i8) -> Option<&'static str> {
+    match kind {
+        0 => Some("+I"),
+        1 => Some("-U"),
+        2 => Some("+U"),
+        3 => Some("-D"),
+        _ => None,
+    }
 }
 
 /// Where an output column comes from.
@@ -160,6 +193,8 @@ struct Group {
     files: Vec<DataFile>,
     /// Key-range sections of a bucket (indices into `files`), for primary-key tables.
     sections: Vec<Vec<usize>>,
+    /// The serialized partition and the bucket, for pairing the buckets of two versions.
+    bucket: (Vec<u8>, i32),
 }
 
 /// Plan a read and return its batches.
@@ -169,6 +204,17 @@ pub async fn read(table: &Table, options: &ReadOptions) -> Result<RecordBatchStr
 
 /// Decide a read from metadata alone: no data file is opened.
 pub async fn plan(table: &Table, options: &ReadOptions) -> Result<ReadPlan> {
+    plan_with(table, options, None, None).await
+}
+
+/// [`plan`], optionally reading the version's rows into another schema (`schema`: both sides
+/// of a row diff are read in the newer side's schema) and with a `_ROW_KIND` column.
+pub(crate) async fn plan_with(
+    table: &Table,
+    options: &ReadOptions,
+    schema: Option<&TableSchema>,
+    row_kind: Option<RowKinds>,
+) -> Result<ReadPlan> {
     if options.batch_size == 0 {
         return Err(Error::InvalidArgument(
             "the batch size must be at least 1".into(),
@@ -179,9 +225,10 @@ pub async fn plan(table: &Table, options: &ReadOptions) -> Result<ReadPlan> {
         Err(Error::NoSnapshots { .. }) if options.version == VersionSpec::Latest => None,
         Err(e) => return Err(e),
     };
-    let schema = match &version {
-        Some(v) => table.load_schema(v.snapshot.schema_id).await?,
-        None => table.latest_schema().await?,
+    let schema = match (schema, &version) {
+        (Some(s), _) => s.clone(),
+        (None, Some(v)) => table.load_schema(v.snapshot.schema_id).await?,
+        (None, None) => table.latest_schema().await?,
     };
     let key_value = !schema.primary_keys.is_empty();
     let spec = PartitionSpec::new(
@@ -210,16 +257,66 @@ pub async fn plan(table: &Table, options: &ReadOptions) -> Result<ReadPlan> {
     for f in &chosen {
         check_file(f)?;
     }
-    let schemas = file_schemas(table, &schema, &chosen).await?;
     let deletes = match &version {
         Some(v) if !dv_locations.is_empty() => {
             load_deletion_vectors(table, &chosen, &dv_locations, &v.describe()).await?
         }
         _ => HashMap::new(),
     };
+    let version_label = version
+        .as_ref()
+        .map_or_else(|| "the latest snapshot".into(), ResolvedVersion::describe);
+    let mut plan = finish_plan(
+        table,
+        Planned {
+            schema: &schema,
+            layout,
+            merging,
+            chosen,
+            deletes,
+            version_label,
+            row_kind,
+        },
+        options,
+    )
+    .await?;
+    plan.total_files = total_files;
+    plan.snapshot_id = version.as_ref().map(|v| v.snapshot.id.0);
+    plan.tag = version
+        .as_ref()
+        .and_then(|v| v.tag.as_ref().map(|(n, _)| n.to_string()));
+    Ok(plan)
+}
+
+/// What a plan is built from once its files are chosen.
+struct Planned<'a> {
+    schema: &'a TableSchema,
+    layout: Layout,
+    /// The merge of a primary-key read; `None` reads every file on its own, unmerged.
+    merging: Option<(merge_engine::Engine, Vec<usize>, bool)>,
+    chosen: Vec<LiveFile>,
+    deletes: HashMap<String, Arc<DeletionVector>>,
+    version_label: String,
+    row_kind: Option<RowKinds>,
+}
+
+/// The plan for chosen files: groups (a bucket per group when merging, else a file per group),
+/// file schemas, the output schema.
+async fn finish_plan(table: &Table, p: Planned<'_>, options: &ReadOptions) -> Result<ReadPlan> {
+    let Planned {
+        schema,
+        layout,
+        merging,
+        chosen,
+        deletes,
+        version_label,
+        row_kind,
+    } = p;
+    let key_value = !schema.primary_keys.is_empty();
+    let schemas = file_schemas(table, schema, &chosen).await?;
     let file_rows = chosen.iter().map(|f| f.entry.file.row_count).sum();
     let files = chosen.len();
-    let groups = if key_value {
+    let groups = if merging.is_some() {
         bucket_groups(chosen, &layout.key_types)
     } else {
         chosen
@@ -229,6 +326,7 @@ pub async fn plan(table: &Table, options: &ReadOptions) -> Result<ReadPlan> {
                 partition: f.partition.clone(),
                 files: vec![data_file(&f)],
                 sections: Vec::new(),
+                bucket: (f.entry.partition.clone(), f.entry.bucket),
             })
             .collect()
     };
@@ -239,15 +337,13 @@ pub async fn plan(table: &Table, options: &ReadOptions) -> Result<ReadPlan> {
             f.deletes = deletes.get(name).cloned();
         }
     }
-    let arrow_schema = layout.arrow_schema(&schemas);
+    let arrow_schema = layout.arrow_schema(&schemas, row_kind.is_some());
     let ctx = FileContext {
         store: table.root_store().clone(),
         targets: Arc::new(layout.targets.clone()),
         schemas: Arc::new(schemas),
         key_value,
-        version: version
-            .as_ref()
-            .map_or_else(|| "the latest snapshot".into(), ResolvedVersion::describe),
+        version: version_label,
     };
     let merge = merging.map(|(engine, order_columns, order_descending)| MergeSpec {
         key_columns: layout.key_columns.clone(),
@@ -262,13 +358,11 @@ pub async fn plan(table: &Table, options: &ReadOptions) -> Result<ReadPlan> {
         batch_size: options.batch_size,
     });
     Ok(ReadPlan {
-        snapshot_id: version.as_ref().map(|v| v.snapshot.id.0),
-        tag: version
-            .as_ref()
-            .and_then(|v| v.tag.as_ref().map(|(n, _)| n.to_string())),
+        snapshot_id: None,
+        tag: None,
         schema_id: schema.id.0,
         primary_keys: schema.primary_keys.clone(),
-        total_files,
+        total_files: files,
         files,
         file_rows,
         schema: Arc::clone(&arrow_schema),
@@ -280,7 +374,9 @@ pub async fn plan(table: &Table, options: &ReadOptions) -> Result<ReadPlan> {
             merge,
             limit: options.limit,
             batch_size: options.batch_size,
+            row_kind,
         }),
+        description: None,
     })
 }
 
@@ -292,6 +388,9 @@ impl ReadPlan {
 
     /// "tag 'x' (snapshot 5)", "snapshot 5", or "the table (no snapshot yet)" for messages.
     pub fn describe(&self) -> String {
+        if let Some(d) = &self.description {
+            return d.clone();
+        }
         match (&self.tag, self.snapshot_id) {
             (Some(t), Some(id)) => format!("tag '{t}' (snapshot {id})"),
             (_, Some(id)) => format!("snapshot {id}"),
@@ -648,9 +747,14 @@ fn bucket_groups(files: Vec<LiveFile>, key_types: &[DataType]) -> Vec<Group> {
                 .first()
                 .and_then(|f| f.path.rsplit_once('/'))
                 .map_or_else(String::new, |(dir, _)| dir.to_string());
+            let bucket = files
+                .first()
+                .map(|f| (f.entry.partition.clone(), f.entry.bucket))
+                .unwrap_or_default();
             Group {
                 label,
                 partition,
+                bucket,
                 sections: merge::sections(&ranges),
                 files: files.iter().map(data_file).collect(),
             }
@@ -746,19 +850,19 @@ impl Layout {
 
     /// The schema of the output. A NOT NULL column is nullable here when some file was written
     /// before the column existed (its rows read as NULL).
-    fn arrow_schema(&self, files: &BTreeMap<i64, TableSchema>) -> SchemaRef {
-        let fields: Vec<Field> = self
-            .output
-            .iter()
-            .zip(&self.names)
-            .zip(&self.fields)
-            .map(|((col, name), (id, t, nullable))| {
-                let added_later = matches!(col, OutputColumn::Data(_))
-                    && files
-                        .values()
-                        .any(|s| !s.fields.iter().any(|f| f.id == *id));
-                Field::new(name, t.clone(), *nullable || added_later)
-            })
+    fn arrow_schema(&self, files: &BTreeMap<i64, TableSchema>, row_kind: bool) -> SchemaRef {
+        let kind = row_kind.then(|| Field::new(ROW_KIND_COLUMN, ArrowType::Utf8, false));
+        let fields: Vec<Field> = kind
+            .into_iter()
+            .chain(self.output.iter().zip(&self.names).zip(&self.fields).map(
+                |((col, name), (id, t, nullable))| {
+                    let added_later = matches!(col, OutputColumn::Data(_))
+                        && files
+                            .values()
+                            .any(|s| !s.fields.iter().any(|f| f.id == *id));
+                    Field::new(name, t.clone(), *nullable || added_later)
+                },
+            ))
             .collect();
         Arc::new(Schema::new(fields))
     }
@@ -873,33 +977,60 @@ fn assemble(
     chunk: Chunk,
 ) -> Result<RecordBatch> {
     let rows = chunk.rows;
-    let columns = shared
-        .output
+    let kinds = match shared.row_kind {
+        None => None,
+        Some(RowKinds::Constant(k)) => {
+            Some(Arc::new(arrow::array::StringArray::from(vec![k; rows])) as ArrayRef)
+        }
+        Some(RowKinds::FromFile) => Some(kind_column(&chunk, label)?),
+    };
+    let data_fields = shared
+        .schema
+        .fields()
         .iter()
-        .zip(shared.schema.fields())
-        .map(|(col, field)| match col {
-            OutputColumn::Data(i) => chunk
-                .columns
-                .get(*i)
-                .cloned()
-                .ok_or_else(|| Error::Unsupported(format!("column {i} missing in a batch"))),
-            OutputColumn::Partition(p) => {
-                let value = partition.get(*p).unwrap_or(&Datum::Null);
-                values::constant(value, field.data_type(), rows).map_err(|e| {
-                    Error::corrupt(
-                        "manifest",
-                        format!("partition value of '{}': {e}", field.name()),
-                    )
-                })
-            }
-        })
-        .collect::<Result<Vec<ArrayRef>>>()?;
+        .skip(usize::from(kinds.is_some()));
+    let columns =
+        kinds
+            .into_iter()
+            .map(Ok)
+            .chain(shared.output.iter().zip(data_fields).map(|(col, field)| {
+                match col {
+                    OutputColumn::Data(i) => chunk.columns.get(*i).cloned().ok_or_else(|| {
+                        Error::Unsupported(format!("column {i} missing in a batch"))
+                    }),
+                    OutputColumn::Partition(p) => {
+                        let value = partition.get(*p).unwrap_or(&Datum::Null);
+                        values::constant(value, field.data_type(), rows).map_err(|e| {
+                            Error::corrupt(
+                                "manifest",
+                                format!("partition value of '{}': {e}", field.name()),
+                            )
+                        })
+                    }
+                }
+            }))
+            .collect::<Result<Vec<ArrayRef>>>()?;
     RecordBatch::try_new_with_options(
         Arc::clone(&shared.schema),
         columns,
         &RecordBatchOptions::new().with_row_count(Some(rows)),
     )
     .map_err(|e| Error::data_file(label, format!("rows do not fit the table's schema: {e}")))
+}
+
+/// The `_ROW_KIND` column of a key-value chunk, from its stored `_VALUE_KIND`.
+fn kind_column(chunk: &Chunk, label: &str) -> Result<ArrayRef> {
+    let Some((_, kinds)) = &chunk.system else {
+        return Err(Error::data_file(label, "it has no _VALUE_KIND column"));
+    };
+    let texts = kinds
+        .iter()
+        .map(|k| {
+            let k = k.unwrap_or(-1);
+            row_kind_text(k).ok_or_else(|| Error::data_file(label, format!("unknown row kind {k}")))
+        })
+        .collect::<Result<Vec<&str>>>()?;
+    Ok(Arc::new(arrow::array::StringArray::from(texts)))
 }
 
 /// Stop after `limit` rows (the last batch is cut). Files past the limit are not read, except

@@ -13,6 +13,7 @@ mod as_latest;
 mod auto_tag;
 mod bad_input;
 mod branches;
+mod changelog_read;
 mod changelogs;
 mod check;
 mod cli;

@@ -110,6 +110,9 @@ public final class Harness {
             }
             case "read-all":
                 return Describe.readAll(args[1]);
+            case "changelog-between":
+                // TABLE FROM TO: Java's incremental changelog rows (Describe.changelogBetween).
+                return Describe.changelogBetween(args[1], args[2], args[3]);
             case "follow": {
                 // One JVM for what a test asks after tagkeeper changed tables: for each
                 // (TABLE, ROWS) pair, Java's reads, a Java commit of ROWS on top and the reads
