@@ -525,7 +525,13 @@ impl Merger {
             }
             let data_type = used[0][col].data_type().clone();
             let nulls = new_null_array(&data_type, 1);
-            let values = merge_engine::build(&data_type, &computed)?;
+            // Only aggregates compute values; a column without any (every column of a
+            // deduplicate merge) needs no builder for its type.
+            let values = if computed.is_empty() {
+                arrow::array::new_empty_array(&data_type)
+            } else {
+                merge_engine::build(&data_type, &computed)?
+            };
             let mut arrays: Vec<&dyn Array> = used.iter().map(|c| c[col].as_ref()).collect();
             arrays.push(nulls.as_ref());
             arrays.push(values.as_ref());

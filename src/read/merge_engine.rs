@@ -806,11 +806,45 @@ pub(crate) fn build(t: &ArrowType, values: &[Scalar]) -> Result<ArrayRef> {
             ) as ArrayRef
         };
     }
+    // Types whose arrays are built from a plain vector of their native values.
+    macro_rules! natives {
+        ($arr:ty, $n:ty) => {
+            Arc::new(<$arr>::from(
+                values
+                    .iter()
+                    .map(|v| match v {
+                        Scalar::Int(i) => <$n>::try_from(*i).map_err(|_| bad()),
+                        _ => Err(bad()),
+                    })
+                    .collect::<Result<Vec<$n>>>()?,
+            )) as ArrayRef
+        };
+    }
     Ok(match t {
         ArrowType::Int8 => ints!(Int8Array, i8),
         ArrowType::Int16 => ints!(Int16Array, i16),
         ArrowType::Int32 => ints!(Int32Array, i32),
         ArrowType::Int64 => ints!(Int64Array, i64),
+        ArrowType::Date32 => natives!(Date32Array, i32),
+        ArrowType::Time32(TimeUnit::Millisecond) => natives!(Time32MillisecondArray, i32),
+        ArrowType::Timestamp(unit, tz) => {
+            let a: ArrayRef = match unit {
+                TimeUnit::Millisecond => natives!(TimestampMillisecondArray, i64),
+                TimeUnit::Microsecond => natives!(TimestampMicrosecondArray, i64),
+                TimeUnit::Nanosecond => natives!(TimestampNanosecondArray, i64),
+                TimeUnit::Second => return Err(bad()),
+            };
+            arrow::compute::cast(&a, &ArrowType::Timestamp(*unit, tz.clone())).map_err(|_| bad())?
+        }
+        ArrowType::Binary => Arc::new(BinaryArray::from(
+            values
+                .iter()
+                .map(|v| match v {
+                    Scalar::Bytes(b) => Ok(b.as_slice()),
+                    _ => Err(bad()),
+                })
+                .collect::<Result<Vec<_>>>()?,
+        )),
         ArrowType::Float32 => Arc::new(
             values
                 .iter()
@@ -1017,6 +1051,24 @@ impl EngineOptions<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn computed_values_build_arrays_of_temporal_and_binary_types() {
+        let ints = [Scalar::Int(19_000), Scalar::Int(-1)];
+        let dates = build(&ArrowType::Date32, &ints).unwrap();
+        let dates = dates.as_any().downcast_ref::<Date32Array>().unwrap();
+        assert_eq!((dates.value(0), dates.value(1)), (19_000, -1));
+        let utc = Some(Arc::from("UTC"));
+        let ts_type = ArrowType::Timestamp(TimeUnit::Microsecond, utc);
+        let ts = build(&ts_type, &ints).unwrap();
+        assert_eq!(ts.data_type(), &ts_type);
+        let bytes = build(&ArrowType::Binary, &[Scalar::Bytes(vec![1, 2])]).unwrap();
+        let bytes = bytes.as_any().downcast_ref::<BinaryArray>().unwrap();
+        assert_eq!(bytes.value(0), [1, 2]);
+        // A date out of i32 range and a value of the wrong kind are refused, not wrapped.
+        assert!(build(&ArrowType::Date32, &[Scalar::Int(i64::MAX)]).is_err());
+        assert!(build(&ArrowType::Date32, &[Scalar::Str("x".into())]).is_err());
+    }
 
     /// Versions as rows of values (column 0 is the key).
     struct Rows(Vec<Vec<Option<Scalar>>>);
