@@ -51,7 +51,7 @@ final class Generate {
     private Generate() {}
 
     /** Tables written only when named: they cannot be committed as fixtures. */
-    static final Set<String> LIVE_ONLY = Set.of("external_paths", "orc_evolved");
+    static final Set<String> LIVE_ONLY = Set.of("external_paths", "orc_evolved", "pk_dv_bitmap64");
 
     /** The warehouse being written (absolute). */
     static String warehouseRoot;
@@ -99,6 +99,7 @@ final class Generate {
         tables.put("external_paths", Generate::externalPaths);
         // Written only when asked for by name, so that adding it rewrote no committed fixture.
         tables.put("orc_evolved", Generate::orcEvolved);
+        tables.put("pk_dv_bitmap64", Generate::pkDeletionVectors64);
 
         ObjectNode out = JsonNodeFactory.instance.objectNode();
         ArrayNode written = out.putArray("written");
@@ -346,6 +347,15 @@ final class Generate {
         FileStoreTable t = create(c, id,
                 pkSchema(Harness.opts("bucket", "-1", "dynamic-bucket.target-row-num", "4")));
         pkHistory(t);
+    }
+
+    /** pk_dv with `deletion-vectors.bitmap64`: 64-bit roaring deletion vectors (magic V2). */
+    static void pkDeletionVectors64(Catalog c, Identifier id) throws Exception {
+        FileStoreTable t = create(c, id, pkSchema(Harness.opts("bucket", "1",
+                "deletion-vectors.enabled", "true", "deletion-vectors.bitmap64", "true")));
+        pkHistory(t);
+        fullCompact(t, pk(RowKind.INSERT, "2024-01-01", 0, null), 0);
+        commit(t, List.of(pk(RowKind.UPDATE_AFTER, "2024-01-01", 6, "after-dv")));
     }
 
     static void pkDeletionVectors(Catalog c, Identifier id) throws Exception {
