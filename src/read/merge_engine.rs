@@ -793,20 +793,8 @@ pub(crate) fn scalar(array: &dyn Array, row: usize) -> Result<Option<Scalar>> {
 /// An array of the computed values of one column (sum, product, listagg, bool_and/or).
 pub(crate) fn build(t: &ArrowType, values: &[Scalar]) -> Result<ArrayRef> {
     let bad = || Error::Unsupported(format!("building merged values of type {t}"));
-    macro_rules! ints {
-        ($arr:ty, $n:ty) => {
-            Arc::new(
-                values
-                    .iter()
-                    .map(|v| match v {
-                        Scalar::Int(i) => <$n>::try_from(*i).map_err(|_| bad()),
-                        _ => Err(bad()),
-                    })
-                    .collect::<Result<$arr>>()?,
-            ) as ArrayRef
-        };
-    }
-    // Types whose arrays are built from a plain vector of their native values.
+    // Integer-backed arrays, from a vector of their native values (a value out of range is
+    // refused, never wrapped).
     macro_rules! natives {
         ($arr:ty, $n:ty) => {
             Arc::new(<$arr>::from(
@@ -821,10 +809,10 @@ pub(crate) fn build(t: &ArrowType, values: &[Scalar]) -> Result<ArrayRef> {
         };
     }
     Ok(match t {
-        ArrowType::Int8 => ints!(Int8Array, i8),
-        ArrowType::Int16 => ints!(Int16Array, i16),
-        ArrowType::Int32 => ints!(Int32Array, i32),
-        ArrowType::Int64 => ints!(Int64Array, i64),
+        ArrowType::Int8 => natives!(Int8Array, i8),
+        ArrowType::Int16 => natives!(Int16Array, i16),
+        ArrowType::Int32 => natives!(Int32Array, i32),
+        ArrowType::Int64 => natives!(Int64Array, i64),
         ArrowType::Date32 => natives!(Date32Array, i32),
         ArrowType::Time32(TimeUnit::Millisecond) => natives!(Time32MillisecondArray, i32),
         ArrowType::Timestamp(unit, tz) => {
