@@ -22,7 +22,19 @@ import org.apache.paimon.schema.SchemaChange;
 import org.apache.paimon.shade.jackson2.com.fasterxml.jackson.databind.node.ArrayNode;
 import org.apache.paimon.shade.jackson2.com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import org.apache.paimon.shade.jackson2.com.fasterxml.jackson.databind.node.ObjectNode;
+import org.apache.paimon.Snapshot;
+import org.apache.paimon.deletionvectors.BitmapDeletionVector;
+import org.apache.paimon.deletionvectors.DeletionVector;
+import org.apache.paimon.deletionvectors.append.BaseAppendDeleteFileMaintainer;
+import org.apache.paimon.index.IndexFileMeta;
+import org.apache.paimon.io.CompactIncrement;
+import org.apache.paimon.io.DataFileMeta;
+import org.apache.paimon.io.DataIncrement;
+import org.apache.paimon.manifest.FileKind;
+import org.apache.paimon.manifest.IndexManifestEntry;
+import org.apache.paimon.manifest.ManifestEntry;
 import org.apache.paimon.table.FileStoreTable;
+import org.apache.paimon.table.sink.CommitMessageImpl;
 import org.apache.paimon.table.sink.BatchTableCommit;
 import org.apache.paimon.table.sink.BatchTableWrite;
 import org.apache.paimon.table.sink.BatchWriteBuilder;
@@ -51,7 +63,8 @@ final class Generate {
     private Generate() {}
 
     /** Tables written only when named: they cannot be committed as fixtures. */
-    static final Set<String> LIVE_ONLY = Set.of("external_paths", "orc_evolved", "pk_dv_bitmap64");
+    static final Set<String> LIVE_ONLY =
+            Set.of("external_paths", "orc_evolved", "pk_dv_bitmap64", "append_dv");
 
     /** The warehouse being written (absolute). */
     static String warehouseRoot;
@@ -100,6 +113,7 @@ final class Generate {
         // Written only when asked for by name, so that adding it rewrote no committed fixture.
         tables.put("orc_evolved", Generate::orcEvolved);
         tables.put("pk_dv_bitmap64", Generate::pkDeletionVectors64);
+        tables.put("append_dv", Generate::appendDeletionVectors);
 
         ObjectNode out = JsonNodeFactory.instance.objectNode();
         ArrayNode written = out.putArray("written");
@@ -347,6 +361,62 @@ final class Generate {
         FileStoreTable t = create(c, id,
                 pkSchema(Harness.opts("bucket", "-1", "dynamic-bucket.target-row-num", "4")));
         pkHistory(t);
+    }
+
+    /**
+     * An append table (unaware bucket, partitioned by dt) with deletion vectors, written the way
+     * Spark's DELETE writes them (PaimonSparkWriter.persistDeletionVectors): rows deleted from
+     * a data file by a vector in an index file, then more rows of the same file (the vector
+     * replaced), and a vector on a file of another partition; tags before and between.
+     */
+    static void appendDeletionVectors(Catalog c, Identifier id) throws Exception {
+        FileStoreTable t = create(c, id,
+                appendSchema(Harness.opts("deletion-vectors.enabled", "true"), true));
+        commit(t, appendRows(0, 40, "2024-01-01", "2024-01-02"));
+        commit(t, appendRows(100, 10, "2024-01-02"));
+        t.createTag("before", 2);
+        deleteRows(t, "2024-01-01", 0, new long[] {0, 3, 7});
+        t.createTag("first-delete", 3);
+        deleteRows(t, "2024-01-01", 0, new long[] {0, 3, 7, 8, 19});
+        deleteRows(t, "2024-01-02", 1, new long[] {1, 2});
+    }
+
+    /**
+     * Delete row positions of one data file (the `which`-th of the partition's live files in
+     * name order) through the unaware-bucket deletion-vector maintainer, committing the index
+     * files it writes. The vector replaces any earlier one of the file, so `positions` holds all.
+     */
+    static void deleteRows(FileStoreTable t, String dt, int which, long[] positions)
+            throws Exception {
+        Snapshot snapshot = t.snapshotManager().latestSnapshot();
+        BinaryRow partition = null;
+        List<DataFileMeta> files = new ArrayList<>();
+        for (ManifestEntry e : t.store().newScan().withSnapshot(snapshot).plan().files()) {
+            if (e.partition().getString(0).toString().equals(dt)) {
+                partition = e.partition();
+                files.add(e.file());
+            }
+        }
+        files.sort((a, b) -> a.fileName().compareTo(b.fileName()));
+        DeletionVector dv = new BitmapDeletionVector();
+        for (long p : positions) {
+            dv.delete(p);
+        }
+        BaseAppendDeleteFileMaintainer m = BaseAppendDeleteFileMaintainer.forUnawareAppend(
+                t.store().newIndexFileHandler(), snapshot, partition);
+        m.notifyNewDeletionVector(files.get(which).fileName(), dv);
+        List<IndexFileMeta> added = new ArrayList<>();
+        List<IndexFileMeta> deleted = new ArrayList<>();
+        for (IndexManifestEntry e : m.persist()) {
+            (e.kind() == FileKind.ADD ? added : deleted).add(e.indexFile());
+        }
+        CommitMessageImpl msg = new CommitMessageImpl(m.getPartition(), m.getBucket(), null,
+                new DataIncrement(List.of(), List.of(), List.of(), added, deleted),
+                CompactIncrement.emptyIncrement());
+        BatchWriteBuilder wb = t.newBatchWriteBuilder();
+        try (BatchTableCommit tc = wb.newCommit()) {
+            tc.commit(List.of(msg));
+        }
     }
 
     /** pk_dv with `deletion-vectors.bitmap64`: 64-bit roaring deletion vectors (magic V2). */
