@@ -104,22 +104,31 @@ pub(crate) async fn run(a: RollbackArgs, global: &GlobalArgs, printer: &Printer)
             ));
         }
         RollbackReport::of(planned, true)
-    } else if super::confirm::wanted(global) && pending_journals(&table).await?.is_empty() {
-        // (An unfinished rollback is finished first by a real run, which the saved-plan path
-        // does not do: that run is not asked about, as a re-run after a crash is not.)
-        let planned = plan(&table, &target, mode).await?;
-        let saved = PlannedCommand::RollbackTo(Box::new(planned.to_saved()?));
-        let preview = RollbackReport::of(planned, true);
-        let question = "Roll the table back as shown?";
-        return super::confirm::preview_then_apply(
-            &table,
-            saved,
-            &preview,
-            preview_text,
-            question,
-            printer,
-        )
-        .await;
+    } else if super::confirm::wanted(global) {
+        // An unfinished rollback is finished first by a real run, which the saved-plan path
+        // does not do: then the question names it, and the run plans again after finishing it.
+        let pending = pending_journals(&table).await?;
+        if pending.is_empty() {
+            let planned = plan(&table, &target, mode).await?;
+            let saved = PlannedCommand::RollbackTo(Box::new(planned.to_saved()?));
+            let preview = RollbackReport::of(planned, true);
+            let question = "Roll the table back as shown?";
+            return super::confirm::preview_then_apply(
+                &table,
+                saved,
+                &preview,
+                preview_text,
+                question,
+                printer,
+            )
+            .await;
+        }
+        let question = format!(
+            "An interrupted rollback ({}) is unfinished: finish it, then roll back as asked?",
+            pending.join(", ")
+        );
+        super::confirm::ask("rollback-to", &question).await?;
+        tagkeeper::ops::rollback::execute(&table, &target, mode, &SystemClock).await?
     } else {
         tagkeeper::ops::rollback::execute(&table, &target, mode, &SystemClock).await?
     };
