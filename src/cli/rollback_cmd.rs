@@ -177,6 +177,17 @@ pub(crate) fn preview_text(r: &RollbackReport) -> String {
                 p.changelogs_removed
             ));
         }
+        if let Some(v) = &p.iceberg {
+            out.push_str(&format!(
+                "  Iceberg view: {} -> {} ({} newer metadata file(s), {} manifest list(s), {} \
+                 manifest(s) removed)\n",
+                v.metadata_from,
+                v.metadata_to,
+                v.metadata_removed.len(),
+                v.manifest_lists_removed.len(),
+                v.manifests_removed.len()
+            ));
+        }
         if p.restores_snapshot {
             out.push_str(&format!(
                 "  snapshot {} {will} be restored from its tag\n",

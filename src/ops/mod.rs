@@ -10,6 +10,7 @@ pub mod expire;
 pub mod expire_changelogs;
 pub mod expire_tags;
 pub mod hints;
+pub mod iceberg_view;
 pub mod journal;
 pub mod orphans;
 pub mod rollback;

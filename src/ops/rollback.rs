@@ -19,6 +19,11 @@
 //! `rollback-to-as-latest-<id>` (Java appends a random UUID; a fixed name makes a re-run after a
 //! crash reuse the tag instead of adding a second one).
 //!
+//! On a table with Iceberg-compatible metadata, a destructive rollback moves the Iceberg view
+//! to the target first and deletes the Iceberg metadata of the removed snapshots after the
+//! Paimon ones ([`crate::ops::iceberg_view`]); `--as-latest`, which would need a new Iceberg
+//! snapshot, is refused there.
+//!
 //! Both modes plan once ([`plan`]: the preview) and [`execute_plan`] runs exactly that plan; if
 //! the table changed in between, the run fails with a conflict instead of re-planning.
 //!
@@ -136,6 +141,9 @@ pub struct RollbackPlan {
     pub bytes_added_back: i64,
     /// As-latest: the protection tag created for a bare snapshot target.
     pub protection_tag: Option<String>,
+    /// Destructive, on a table with Iceberg-compatible metadata: how the Iceberg view follows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iceberg: Option<crate::ops::iceberg_view::IcebergRollback>,
     /// Notes (e.g. which of several tags was used, a purge skipped for safety, a wrong hint
     /// rewritten).
     pub notes: Vec<String>,
@@ -343,9 +351,18 @@ pub async fn plan(
     mode: RollbackMode,
 ) -> Result<RollbackPlan> {
     // An unreadable schema is not this check's to report: planning fails closed on what it
-    // cannot read.
-    if let Ok(schema) = table.latest_schema().await {
-        schema.refuse_iceberg_compat("rollback-to")?;
+    // cannot read. The Iceberg view mirrors main only.
+    let iceberg = match table.latest_schema().await {
+        Ok(schema) => !table.is_branch() && schema.iceberg_tag_refs("rollback-to")?,
+        Err(_) => false,
+    };
+    if iceberg && mode == RollbackMode::AsLatest {
+        return Err(Error::Unsupported(
+            "rollback-to --as-latest: the table keeps Iceberg-compatible metadata, and the new \
+             snapshot would need new Iceberg manifests, which tagkeeper does not write; a plain \
+             (destructive) rollback-to moves the Iceberg view with the table"
+                .into(),
+        ));
     }
     let mut notes = Vec::new();
     let resolved = resolve(table, target, &mut notes).await?;
@@ -387,6 +404,7 @@ pub async fn plan(
         files_added_back: 0,
         bytes_added_back: 0,
         protection_tag: None,
+        iceberg: None,
         notes,
         work: Some(Work::Destructive(Box::new(resolved.snapshot.clone()))),
     };
@@ -455,6 +473,10 @@ pub async fn plan(
                     range.latest(),
                     retained.as_ref(),
                 )?;
+            }
+            if iceberg {
+                p.iceberg =
+                    crate::ops::iceberg_view::plan_rollback(table, target_id, &mut p.notes).await?;
             }
             match unreferenced(table, &range.ids, &tags, &p.changelogs_removed, target_id).await {
                 Ok(files) => {
@@ -752,7 +774,7 @@ pub async fn execute_plan(
         Work::Destructive(target) => {
             if check_unchanged(table, &mut r.plan, &target).await? {
                 let key = journal::record(table, JOURNAL, &r.plan.to_saved()?).await?;
-                destructive(table, &mut r, &target).await?;
+                destructive(table, &mut r, &target, clock.now_millis()).await?;
                 if r.failed.is_empty() {
                     r.plan.notes.extend(journal::finish(table, &key).await);
                 }
@@ -923,7 +945,7 @@ async fn execute_plan_unjournaled(
         Some(Work::AsLatest(commit)) => commit_as_latest(table, &mut r, &commit, clock).await?,
         Some(Work::Destructive(target)) => {
             if check_unchanged(table, &mut r.plan, &target).await? {
-                destructive(table, &mut r, &target).await?;
+                destructive(table, &mut r, &target, clock.now_millis()).await?;
             }
         }
         None => {
@@ -972,6 +994,7 @@ async fn check_unchanged(table: &Table, p: &mut RollbackPlan, target: &Snapshot)
         && !p.sets_earliest
         && p.tags_removed.is_empty()
         && p.changelogs_removed.is_empty()
+        && p.iceberg.as_ref().is_none_or(|i| i.changes_nothing())
     {
         p.notes
             .push("the target is the latest snapshot: nothing to do".into());
@@ -981,7 +1004,12 @@ async fn check_unchanged(table: &Table, p: &mut RollbackPlan, target: &Snapshot)
 }
 
 /// Java's `cleanLargerThan`, in the order the module documentation gives.
-async fn destructive(table: &Table, r: &mut RollbackReport, target: &Snapshot) -> Result<()> {
+async fn destructive(
+    table: &Table,
+    r: &mut RollbackReport,
+    target: &Snapshot,
+    now_ms: i64,
+) -> Result<()> {
     let failed = &mut r.failed;
     let p = &mut r.plan;
     let target_id = target.id;
@@ -996,6 +1024,11 @@ async fn destructive(table: &Table, r: &mut RollbackReport, target: &Snapshot) -
         {
             CreateOutcome::Created | CreateOutcome::AlreadyExists => {}
         }
+    }
+    // 0b. The Iceberg view moves to the target (Iceberg readers stop there), before any file
+    //     a newer Iceberg snapshot names can go.
+    if let Some(view) = &p.iceberg {
+        crate::ops::iceberg_view::switch_view(table, view, target_id, now_ms).await?;
     }
     // 1. LATEST next: readers stop at the target.
     table
@@ -1024,6 +1057,14 @@ async fn destructive(table: &Table, r: &mut RollbackReport, target: &Snapshot) -
     for name in &p.tags_removed {
         if let Some(n) = TagName::from_listing(name) {
             delete_one(table, &tag_key(&n)).await?;
+        }
+    }
+    // 4b. The Iceberg metadata only the removed snapshots used.
+    if let Some(view) = &p.iceberg {
+        for (key, r) in crate::ops::iceberg_view::remove_rolled_back(table, view).await {
+            if let Err(e) = r {
+                failed.push(FailedDeletion::new(key, &e));
+            }
         }
     }
     // 5. EARLIEST, when the target was restored (everything older had expired).

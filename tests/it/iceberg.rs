@@ -2,9 +2,10 @@
 //! `iceberg_compat` table. Java keeps the Iceberg metadata in step from its commit and tag
 //! callbacks. tagkeeper mirrors tag changes as Iceberg refs as Java's tag callback does, checked
 //! by pyiceberg reading the Iceberg view and by Java changing tags on top; expiration leaves the
-//! Iceberg metadata alone as Java's does; rollback-to and write, which would need new Iceberg
-//! metadata, refuse such a table by name and change nothing (no file added, removed or
-//! rewritten), while the reading commands work as on any table.
+//! Iceberg metadata alone as Java's does; a destructive rollback-to moves the Iceberg view to
+//! the target; `rollback-to --as-latest` and write, which would need new Iceberg manifests,
+//! refuse such a table by name and change nothing (no file added, removed or rewritten), while
+//! the reading commands work as on any table.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -34,43 +35,78 @@ fn contents(root: &Path) -> BTreeMap<String, Vec<u8>> {
 }
 
 #[test]
-fn rollback_and_write_refuse_iceberg_compatible_tables_and_change_nothing() {
+fn as_latest_rollback_and_write_refuse_iceberg_compatible_tables_and_change_nothing() {
     let (_dir, table) = copy_java("iceberg_compat");
     let p = table.to_str().unwrap();
     let csv = table.parent().unwrap().join("rows.csv");
     std::fs::write(&csv, "id,name,dt\n1,x,2024-01-01\n").unwrap();
     let before = contents(&table);
-    let cases: Vec<(&str, Vec<&str>)> = vec![
-        ("rollback-to", vec!["rollback-to", p, "--snapshot", "1"]),
+    let write_refused = "unsupported: write: the table keeps Iceberg-compatible metadata \
+        (metadata.iceberg.storage = table-location), which tagkeeper does not update yet; run \
+        it through Java Paimon (Flink or Spark procedures), whose callbacks keep the Iceberg \
+        metadata in step";
+    let as_latest_refused = "unsupported: rollback-to --as-latest: the table keeps \
+        Iceberg-compatible metadata, and the new snapshot would need new Iceberg manifests, \
+        which tagkeeper does not write; a plain (destructive) rollback-to moves the Iceberg view \
+        with the table";
+    let cases: Vec<(Vec<&str>, bool, &str)> = vec![
         (
-            "rollback-to",
             vec!["rollback-to", p, "--snapshot", "1", "--as-latest"],
+            false,
+            as_latest_refused,
         ),
-        ("write", vec!["write", p, "--input", csv.to_str().unwrap()]),
+        (
+            vec!["rollback-to", p, "--snapshot", "1", "--as-latest"],
+            true,
+            as_latest_refused,
+        ),
+        (
+            vec!["write", p, "--input", csv.to_str().unwrap()],
+            false,
+            write_refused,
+        ),
     ];
-    for (command, args) in &cases {
-        for dry_run in [false, true] {
-            let mut full = vec!["--json"];
-            full.extend(args);
-            if dry_run {
-                full.push("--dry-run");
-            }
-            if dry_run && *command == "write" {
-                continue; // no dry run
-            }
-            let out = tagkeeper(&full);
-            let report: Value = serde_json::from_str(&stdout(&out)).unwrap();
-            let expected = format!(
-                "unsupported: {command}: the table keeps Iceberg-compatible metadata \
-                 (metadata.iceberg.storage = table-location), which tagkeeper does not update \
-                 yet; run it through Java Paimon (Flink or Spark procedures), whose callbacks \
-                 keep the Iceberg metadata in step"
-            );
-            assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
-            assert_eq!(report["error"]["kind"], "unsupported", "{args:?}: {report}");
-            assert_eq!(report["error"]["message"], expected, "{args:?}");
-            assert!(contents(&table) == before, "{args:?} changed the table");
+    for (args, dry_run, expected) in &cases {
+        let mut full = vec!["--json"];
+        full.extend(args);
+        if *dry_run {
+            full.push("--dry-run");
         }
+        let out = tagkeeper(&full);
+        let report: Value = serde_json::from_str(&stdout(&out)).unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+        assert_eq!(report["error"]["kind"], "unsupported", "{args:?}: {report}");
+        assert_eq!(report["error"]["message"], *expected, "{args:?}");
+        assert!(contents(&table) == before, "{args:?} changed the table");
+    }
+
+    // A target the Iceberg metadata no longer has (Iceberg dropped it as Paimon expired it):
+    // the view cannot move there, so the rollback is refused before anything changes.
+    let meta = table.join("metadata/v2.metadata.json");
+    let mut m: Value = serde_json::from_slice(&std::fs::read(&meta).unwrap()).unwrap();
+    m["snapshots"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|s| s["snapshot-id"] != 1);
+    std::fs::write(&meta, serde_json::to_vec_pretty(&m).unwrap()).unwrap();
+    let before = contents(&table);
+    for dry_run in [false, true] {
+        let mut args = vec!["--json", "rollback-to", p, "--snapshot", "1"];
+        if dry_run {
+            args.push("--dry-run");
+        }
+        let out = tagkeeper(&args);
+        let report: Value = serde_json::from_str(&stdout(&out)).unwrap();
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        assert_eq!(
+            report["error"]["message"],
+            "unsupported: rollback-to: snapshot 1 is not in the Iceberg metadata \
+             metadata/v2.metadata.json (Iceberg drops the snapshots Paimon expired), so the \
+             Iceberg view cannot be moved to it without new Iceberg manifests, which tagkeeper \
+             does not write; nothing was changed",
+            "{report}"
+        );
+        assert!(contents(&table) == before);
     }
     // Reading works as on any table.
     for args in [
@@ -83,6 +119,155 @@ fn rollback_and_write_refuse_iceberg_compatible_tables_and_change_nothing() {
         assert!(out.status.success(), "{args:?}: {}", stderr(&out));
     }
     assert!(contents(&table) == before);
+}
+
+/// The Iceberg files a metadata file needs: itself, its manifest lists and the manifests they
+/// name (keys relative to the table).
+fn iceberg_files_of(table: &Path, version: i64) -> std::collections::BTreeSet<String> {
+    use tagkeeper::format::iceberg;
+    let key = format!("metadata/v{version}.metadata.json");
+    let bytes = std::fs::read(table.join(&key)).unwrap();
+    let location = iceberg::location(&bytes, &key).unwrap();
+    let mut out = std::collections::BTreeSet::from([key.clone()]);
+    for (_, list) in iceberg::snapshots(&bytes, &key).unwrap() {
+        let list_key = iceberg::relative_key(&location, &list).unwrap();
+        let list_bytes = std::fs::read(table.join(&list_key)).unwrap();
+        for m in iceberg::manifest_paths(&list_bytes, &list_key).unwrap() {
+            out.insert(iceberg::relative_key(&location, &m).unwrap());
+        }
+        out.insert(list_key);
+    }
+    out
+}
+
+/// Files under `metadata/`, as keys relative to the table.
+fn metadata_files(table: &Path) -> std::collections::BTreeSet<String> {
+    std::fs::read_dir(table.join("metadata"))
+        .unwrap()
+        .map(|e| format!("metadata/{}", e.unwrap().file_name().to_string_lossy()))
+        .collect()
+}
+
+/// A destructive rollback-to moves the Iceberg view with the table, on a table Java wrote
+/// live: the dry run names the metadata it rewrites and the Iceberg files it deletes and
+/// changes nothing; the run leaves pyiceberg reading exactly the target's rows, the ref of the
+/// kept tag and no ref of the removed one, and `metadata/` holding exactly what the new
+/// metadata needs. Java then commits on top (its 1.4 callback skips a commit whose
+/// `v<N>.metadata.json` already exists, so a stale newer file would freeze the view), and
+/// pyiceberg reads the new row; Java reads every version.
+#[test]
+fn rollback_moves_the_iceberg_view_and_java_commits_on_top() {
+    let Some(py) = python() else { return };
+    let Some(cp) = java_classpath() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    java(
+        &cp,
+        &["generate", tmp.path().to_str().unwrap(), "iceberg_compat"],
+    );
+    let table = tmp.path().join("default.db/iceberg_compat");
+    let p = table.to_str().unwrap();
+    let row = |id: i64| format!(r#"[{{"id": {id}, "name": "x", "dt": "2024-01-05"}}]"#);
+    for id in [100, 101, 102] {
+        java(&cp, &["maintain", p, "append", &row(id)]);
+    }
+    tk(&["create-tag", p, "keep", "--snapshot", "3"]);
+    tk(&["create-tag", p, "late", "--snapshot", "5"]);
+    let read = || -> Value {
+        let out = std::process::Command::new(&py)
+            .arg(repo().join("scripts/peer/pyiceberg_peer.py"))
+            .args(["read", p])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "pyiceberg: {}", stderr(&out));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let before = read();
+    assert_eq!(before["current"]["snapshot_id"], 5, "{before}");
+    let at_3: Vec<i64> = (0..9).chain([100]).collect();
+    assert_eq!(before["refs"]["keep"]["ids"], serde_json::json!(at_3));
+    assert_eq!(before["refs"]["late"]["snapshot_id"], 5);
+
+    // What only snapshots 4 and 5 of the Iceberg view use.
+    let v5 = iceberg_files_of(&table, 5);
+    let all_before = metadata_files(&table);
+    let dry = tk(&["rollback-to", p, "--snapshot", "3", "--dry-run"]);
+    assert_eq!(
+        metadata_files(&table),
+        all_before,
+        "the dry run changed metadata/"
+    );
+    let view = &dry["iceberg"];
+    assert_eq!(view["metadata_from"], "metadata/v5.metadata.json", "{dry}");
+    assert_eq!(view["metadata_to"], "metadata/v3.metadata.json", "{dry}");
+    let older: Vec<String> = all_before
+        .iter()
+        .filter(|k| {
+            k.strip_prefix("metadata/v")
+                .and_then(|k| k.strip_suffix(".metadata.json"))
+                .and_then(|v| v.parse::<i64>().ok())
+                .is_some_and(|v| v > 3)
+        })
+        .cloned()
+        .collect();
+    assert_eq!(view["metadata_removed"], serde_json::json!(older), "{dry}");
+
+    let r = tk(&["rollback-to", p, "--snapshot", "3"]);
+    assert_eq!(r["failed"], serde_json::json!([]), "{r}");
+    let after = read();
+    assert_eq!(after["current"]["snapshot_id"], 3, "{after}");
+    assert_eq!(after["current"]["ids"], serde_json::json!(at_3), "{after}");
+    assert_eq!(
+        after["refs"],
+        serde_json::json!({"keep": {"snapshot_id": 3, "ids": at_3}}),
+        "{after}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(table.join("metadata/version-hint.text")).unwrap(),
+        "3"
+    );
+    // metadata/ holds exactly what v3 needs (and the hint): every list and manifest only the
+    // removed Iceberg snapshots used is gone, and so is every newer metadata file.
+    let v3 = iceberg_files_of(&table, 3);
+    let mut want = v3.clone();
+    want.insert("metadata/version-hint.text".into());
+    assert_eq!(metadata_files(&table), want);
+    let deleted: Vec<String> = v5.difference(&v3).cloned().collect();
+    let mut planned: Vec<String> = [
+        "metadata_removed",
+        "manifest_lists_removed",
+        "manifests_removed",
+    ]
+    .iter()
+    .flat_map(|f| {
+        view[f]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k.as_str().unwrap().to_string())
+    })
+    .collect();
+    planned.sort();
+    assert_eq!(planned, deleted, "the plan named exactly what went");
+    assert!(!deleted.is_empty());
+
+    // Java commits on top, twice (the second reuses id 5, whose old metadata file is gone), and
+    // the Iceberg view follows.
+    let mut ids = at_3.clone();
+    for (id, snapshot) in [(103, 4), (104, 5)] {
+        java(&cp, &["maintain", p, "append", &row(id)]);
+        ids.push(id);
+        let next = read();
+        assert_eq!(next["current"]["snapshot_id"], snapshot, "{next}");
+        assert_eq!(next["current"]["ids"], serde_json::json!(ids), "{next}");
+        assert_eq!(
+            next["refs"]["keep"]["ids"],
+            serde_json::json!(at_3),
+            "{next}"
+        );
+    }
+    let reads = java_reads(&cp, &table);
+    assert!(reads.contains_key("tag-keep"), "{reads:?}");
+    assert!(!reads.contains_key("tag-late"), "{reads:?}");
 }
 
 /// The Iceberg view as pyiceberg reads it: `{"refs": {name: snapshot id}}` without the
