@@ -179,8 +179,9 @@ pub(crate) fn preview_text(r: &RollbackReport) -> String {
         }
         if let Some(v) = &p.iceberg {
             out.push_str(&format!(
-                "  Iceberg view: {} -> {} ({} newer metadata file(s), {} manifest list(s), {} \
-                 manifest(s) removed)\n",
+                "  Iceberg view at {}: {} -> {} ({} newer metadata file(s), {} manifest \
+                 list(s), {} manifest(s) removed)\n",
+                v.location,
                 v.metadata_from,
                 v.metadata_to,
                 v.metadata_removed.len(),

@@ -7,6 +7,16 @@ use crate::format::ids::SchemaId;
 use crate::format::snapshot::{json_kind, Fields};
 use crate::format::types::{DataType, RowField};
 
+/// Where a table keeps its Iceberg-compatible metadata (see
+/// [`TableSchema::iceberg_metadata_dir`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IcebergDir {
+    /// `<table>/metadata`.
+    Table,
+    /// `<warehouse>/iceberg/<db>/<table>/metadata` (a Hadoop catalog's warehouse).
+    Catalog,
+}
+
 /// A decoded table schema.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TableSchema {
@@ -122,30 +132,38 @@ impl TableSchema {
         }
     }
 
-    /// For the tag commands (create, replace, delete, expire, auto-tag), which mirror tags as
-    /// Iceberg refs the way Java's `IcebergCommitCallback` does: `true` when the table keeps
-    /// Iceberg-compatible metadata in its own `metadata/` (`metadata.iceberg.storage =
-    /// table-location`), so each tag change must edit it; `false` without Iceberg metadata.
-    /// Metadata kept elsewhere (a catalog's location) is refused as
-    /// [`refuse_iceberg_compat`](Self::refuse_iceberg_compat) does.
-    pub fn iceberg_tag_refs(&self, command: &str) -> Result<bool> {
-        let storage = self.option("metadata.iceberg.storage");
-        let location = self.option("metadata.iceberg.storage-location");
-        match (storage, location) {
-            (None, _) => Ok(false),
-            (Some(v), _) if v.eq_ignore_ascii_case("disabled") => Ok(false),
-            (Some(v), None) if v.eq_ignore_ascii_case("table-location") => Ok(true),
-            (Some(v), Some(l))
-                if v.eq_ignore_ascii_case("table-location")
-                    && l.eq_ignore_ascii_case("table-location") =>
-            {
-                Ok(true)
+    /// Where the table keeps Iceberg-compatible metadata that tagkeeper keeps in step (tag
+    /// refs, rollback), as Java's `IcebergCommitCallback.catalogDatabasePath` places it:
+    /// `None` without Iceberg metadata; the table's own `metadata/` for `metadata.iceberg.storage
+    /// = table-location`; `<warehouse>/iceberg/<db>/<table>/metadata` for `hadoop-catalog`
+    /// (`metadata.iceberg.storage-location` overrides either). Metadata that Java also
+    /// registers in a catalog (`hive-catalog`, `rest-catalog`) is refused for `command`:
+    /// tagkeeper does not update catalogs.
+    pub fn iceberg_metadata_dir(&self, command: &str) -> Result<Option<IcebergDir>> {
+        let Some(storage) = self.option("metadata.iceberg.storage") else {
+            return Ok(None);
+        };
+        let default = match storage.to_ascii_lowercase().as_str() {
+            "disabled" => return Ok(None),
+            "table-location" => IcebergDir::Table,
+            "hadoop-catalog" => IcebergDir::Catalog,
+            _ => {
+                return Err(Error::Unsupported(format!(
+                    "{command}: the table keeps Iceberg-compatible metadata registered in a \
+                     catalog (metadata.iceberg.storage = {storage}), which tagkeeper does not \
+                     update (it updates table-location and hadoop-catalog metadata); run it \
+                     through Java Paimon (Flink or Spark procedures), whose callbacks keep the \
+                     Iceberg metadata in step"
+                )))
             }
-            (Some(v), _) => Err(Error::Unsupported(format!(
-                "{command}: the table keeps Iceberg-compatible metadata outside the table \
-                 (metadata.iceberg.storage = {v}); tagkeeper updates only metadata kept in the \
-                 table's own metadata/ (table-location); run it through Java Paimon (Flink or \
-                 Spark procedures), whose callbacks keep the Iceberg metadata in step"
+        };
+        match self.option("metadata.iceberg.storage-location") {
+            None => Ok(Some(default)),
+            Some(l) if l.eq_ignore_ascii_case("table-location") => Ok(Some(IcebergDir::Table)),
+            Some(l) if l.eq_ignore_ascii_case("catalog-location") => Ok(Some(IcebergDir::Catalog)),
+            Some(l) => Err(Error::InvalidArgument(format!(
+                "{command}: unknown metadata.iceberg.storage-location '{l}' (Java knows \
+                 table-location and catalog-location)"
             ))),
         }
     }
@@ -196,6 +214,55 @@ mod tests {
         assert_eq!(s.option("bucket"), Some("-1"));
         assert_eq!(s.partition_types().len(), 1);
         assert_eq!(s.fields[1].data_type.sql(), "BIGINT NOT NULL");
+    }
+
+    #[test]
+    fn iceberg_metadata_is_placed_as_java_places_it() {
+        let with = |opts: &str| {
+            let json = SCHEMA.replace(
+                "\"options\" : { \"bucket\" : \"-1\", \"file.format\" : \"parquet\" }",
+                &format!("\"options\" : {{ {opts} }}"),
+            );
+            TableSchema::decode(json.as_bytes(), "s")
+                .unwrap()
+                .iceberg_metadata_dir("cmd")
+        };
+        let storage = |v: &str| format!("\"metadata.iceberg.storage\" : \"{v}\"");
+        let located = |v: &str, l: &str| {
+            format!(
+                "{}, \"metadata.iceberg.storage-location\" : \"{l}\"",
+                storage(v)
+            )
+        };
+        assert_eq!(with("").unwrap(), None);
+        assert_eq!(with(&storage("disabled")).unwrap(), None);
+        assert_eq!(
+            with(&storage("table-location")).unwrap(),
+            Some(IcebergDir::Table)
+        );
+        assert_eq!(
+            with(&storage("hadoop-catalog")).unwrap(),
+            Some(IcebergDir::Catalog)
+        );
+        assert_eq!(
+            with(&located("hadoop-catalog", "table-location")).unwrap(),
+            Some(IcebergDir::Table)
+        );
+        assert_eq!(
+            with(&located("table-location", "catalog-location")).unwrap(),
+            Some(IcebergDir::Catalog)
+        );
+        for registered in ["hive-catalog", "rest-catalog"] {
+            let e = with(&storage(registered)).unwrap_err().to_string();
+            assert!(
+                e.contains("registered in a catalog") && e.contains(registered),
+                "{e}"
+            );
+        }
+        let e = with(&located("table-location", "elsewhere"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("'elsewhere'"), "{e}");
     }
 
     #[test]

@@ -133,6 +133,49 @@ impl TableStore {
         Ok(child)
     }
 
+    /// The same store rooted `up` directories above this root, then at `dir`, with the names
+    /// of the `up` directories climbed (innermost last): for metadata a table keeps outside
+    /// its directory, such as Iceberg metadata in a Hadoop catalog's warehouse.
+    pub fn relocated(&self, up: usize, dir: &str) -> Result<(Self, Vec<String>)> {
+        let dir = dir.trim_matches('/');
+        check_key(dir)?;
+        let too_shallow = || {
+            Error::InvalidArgument(format!(
+                "{} has fewer than {up} parent directories",
+                self.location
+            ))
+        };
+        let mut out = self.clone();
+        let climbed: Vec<String> = match &self.local_dir {
+            // A local store is rooted at the table's own directory: open one at the ancestor.
+            Some(local) => {
+                let base = local.ancestors().nth(up).ok_or_else(too_shallow)?;
+                let names = local
+                    .components()
+                    .rev()
+                    .take(up)
+                    .map(|c| c.as_os_str().to_string_lossy().to_string())
+                    .collect::<Vec<_>>();
+                let (store, root, canonical) = open::local_store(base)
+                    .map_err(|e| Error::InvalidArgument(format!("{}: {e}", base.display())))?;
+                out.inner = store;
+                out.root = join(&root, dir);
+                out.local_dir = Some(canonical.join(dir));
+                names.into_iter().rev().collect()
+            }
+            None => {
+                let segments: Vec<&str> = self.root.split('/').filter(|s| !s.is_empty()).collect();
+                let keep = segments.len().checked_sub(up).ok_or_else(too_shallow)?;
+                out.root = join(&segments[..keep].join("/"), dir);
+                segments[keep..].iter().map(|s| s.to_string()).collect()
+            }
+        };
+        let shown: Vec<&str> = self.location.trim_end_matches('/').split('/').collect();
+        let keep = shown.len().saturating_sub(up);
+        out.location = format!("{}/{dir}", shown[..keep].join("/"));
+        Ok((out, climbed))
+    }
+
     /// The location for display (no credentials).
     pub fn location(&self) -> &str {
         &self.location

@@ -239,7 +239,7 @@ async fn plan_range(
     // snapshots): the Iceberg view keeps reading its current snapshot, whose files are the
     // latest snapshot's, and its tag refs, whose files the tags keep. The same here, for
     // metadata in the table's own `metadata/` (never deleted: it is not Paimon's).
-    schema.iceberg_tag_refs("expire-snapshots")?;
+    schema.iceberg_metadata_dir("expire-snapshots")?;
     let schema_options = schema.options.clone();
     let decoupled = opts.changelog_decoupled(&schema_options);
     // Java's `produceChangelog`: `changelog-producer` other than `none`.

@@ -207,7 +207,7 @@ pub async fn plan(
     opts.validate()?;
     // Changelogs are not in the Iceberg view; an unreadable schema is left to planning.
     if let Ok(schema) = table.latest_schema().await {
-        schema.iceberg_tag_refs("expire-changelogs")?;
+        schema.iceberg_metadata_dir("expire-changelogs")?;
     }
     let mut p = ExpireChangelogsPlan {
         expired_changelogs: Vec::new(),

@@ -28,6 +28,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::format::iceberg;
 use crate::format::ids::SnapshotId;
+use crate::io::TableStore;
 use crate::table::Table;
 
 const DIR: &str = "metadata";
@@ -36,6 +37,9 @@ const HINT: &str = "metadata/version-hint.text";
 /// What a destructive rollback does to the Iceberg view (part of the rollback plan).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IcebergRollback {
+    /// Where the Iceberg table is (the Paimon table, or its directory in a Hadoop catalog's
+    /// warehouse); the keys below are relative to it.
+    pub location: String,
     /// The metadata the view is at (`version-hint.text` names it).
     pub metadata_from: String,
     /// The metadata written for the target, which `version-hint.text` then names.
@@ -66,11 +70,10 @@ fn metadata_key(version: i64) -> String {
 /// Everything the view needs must be readable, or the rollback fails closed; manifests whose
 /// lists cannot be read are left (named in `notes`), as deleting them is only a cleanup.
 pub(crate) async fn plan_rollback(
-    table: &Table,
+    store: &TableStore,
     target: SnapshotId,
     notes: &mut Vec<String>,
 ) -> Result<Option<IcebergRollback>> {
-    let store = table.root_store();
     let (files, _) = store.list_dir(DIR).await?;
     let versions: BTreeMap<i64, String> = files
         .iter()
@@ -146,7 +149,7 @@ pub(crate) async fn plan_rollback(
     let manifest_lists_removed: Vec<String> =
         removed_lists.iter().filter_map(|l| key_of(l)).collect();
     let manifests_removed =
-        match manifests_only_in(table, &location, &kept_lists, &removed_lists).await {
+        match manifests_only_in(store, &location, &kept_lists, &removed_lists).await {
             Ok(paths) => paths.iter().filter_map(|p| key_of(p)).collect(),
             Err(e) => {
                 notes.push(format!(
@@ -164,6 +167,7 @@ pub(crate) async fn plan_rollback(
         ));
     }
     Ok(Some(IcebergRollback {
+        location: store.location().to_string(),
         metadata_from: from,
         metadata_to: metadata_key(target.0),
         metadata_removed: versions
@@ -179,12 +183,11 @@ pub(crate) async fn plan_rollback(
 /// interrupted run) names nothing; a kept list that cannot be read is an error, since a
 /// manifest it may name must not go.
 async fn manifests_only_in(
-    table: &Table,
+    store: &TableStore,
     location: &str,
     kept: &BTreeSet<String>,
     removed: &BTreeSet<String>,
 ) -> Result<BTreeSet<String>> {
-    let store = table.root_store();
     let read = |path: &String| {
         let path = path.clone();
         async move {
@@ -218,15 +221,27 @@ async fn manifests_only_in(
     Ok(only)
 }
 
+/// The Iceberg store a plan was made for, found again from the table's schema at execution.
+pub(crate) async fn store_of(table: &Table, plan: &IcebergRollback) -> Result<TableStore> {
+    let schema = table.latest_schema().await?;
+    match crate::ops::tag::iceberg_store(table, &schema, "rollback-to")? {
+        Some(store) if store.location() == plan.location => Ok(store),
+        _ => Err(Error::Conflict(format!(
+            "the table's Iceberg metadata is no longer kept at {} as when the rollback was \
+             planned: nothing was changed; plan it again",
+            plan.location
+        ))),
+    }
+}
+
 /// Step 1: write the target's metadata from the current one and point `version-hint.text` at
 /// it. Fails with a conflict when the current metadata no longer has the target.
 pub(crate) async fn switch_view(
-    table: &Table,
+    store: &TableStore,
     plan: &IcebergRollback,
     target: SnapshotId,
     now_ms: i64,
 ) -> Result<()> {
-    let store = table.root_store();
     let Some(source) = store.get_opt(&plan.metadata_from).await? else {
         // An interrupted run of this plan got as far as deleting the newer metadata: the view
         // was switched before that.
@@ -259,7 +274,7 @@ pub(crate) async fn switch_view(
 /// Step 2: delete what only the removed Iceberg snapshots used; each failure is returned with
 /// its key (a re-run deletes it).
 pub(crate) async fn remove_rolled_back(
-    table: &Table,
+    store: &TableStore,
     plan: &IcebergRollback,
 ) -> Vec<(String, Result<()>)> {
     // In this order: a metadata file names the lists, a list the manifests.
@@ -271,8 +286,7 @@ pub(crate) async fn remove_rolled_back(
     ] {
         if !keys.is_empty() {
             out.extend(
-                table
-                    .root_store()
+                store
                     .delete_all(keys, "deleting rolled-back Iceberg metadata")
                     .await,
             );

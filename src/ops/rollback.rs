@@ -353,10 +353,12 @@ pub async fn plan(
     // An unreadable schema is not this check's to report: planning fails closed on what it
     // cannot read. The Iceberg view mirrors main only.
     let iceberg = match table.latest_schema().await {
-        Ok(schema) => !table.is_branch() && schema.iceberg_tag_refs("rollback-to")?,
-        Err(_) => false,
+        Ok(schema) if !table.is_branch() => {
+            crate::ops::tag::iceberg_store(table, &schema, "rollback-to")?
+        }
+        _ => None,
     };
-    if iceberg && mode == RollbackMode::AsLatest {
+    if iceberg.is_some() && mode == RollbackMode::AsLatest {
         return Err(Error::Unsupported(
             "rollback-to --as-latest: the table keeps Iceberg-compatible metadata, and the new \
              snapshot would need new Iceberg manifests, which tagkeeper does not write; a plain \
@@ -474,9 +476,9 @@ pub async fn plan(
                     retained.as_ref(),
                 )?;
             }
-            if iceberg {
+            if let Some(store) = &iceberg {
                 p.iceberg =
-                    crate::ops::iceberg_view::plan_rollback(table, target_id, &mut p.notes).await?;
+                    crate::ops::iceberg_view::plan_rollback(store, target_id, &mut p.notes).await?;
             }
             match unreferenced(table, &range.ids, &tags, &p.changelogs_removed, target_id).await {
                 Ok(files) => {
@@ -1027,8 +1029,12 @@ async fn destructive(
     }
     // 0b. The Iceberg view moves to the target (Iceberg readers stop there), before any file
     //     a newer Iceberg snapshot names can go.
-    if let Some(view) = &p.iceberg {
-        crate::ops::iceberg_view::switch_view(table, view, target_id, now_ms).await?;
+    let iceberg = match &p.iceberg {
+        Some(view) => Some((crate::ops::iceberg_view::store_of(table, view).await?, view)),
+        None => None,
+    };
+    if let Some((store, view)) = &iceberg {
+        crate::ops::iceberg_view::switch_view(store, view, target_id, now_ms).await?;
     }
     // 1. LATEST next: readers stop at the target.
     table
@@ -1060,8 +1066,8 @@ async fn destructive(
         }
     }
     // 4b. The Iceberg metadata only the removed snapshots used.
-    if let Some(view) = &p.iceberg {
-        for (key, r) in crate::ops::iceberg_view::remove_rolled_back(table, view).await {
+    if let Some((store, view)) = &iceberg {
+        for (key, r) in crate::ops::iceberg_view::remove_rolled_back(store, view).await {
             if let Err(e) = r {
                 failed.push(FailedDeletion::new(key, &e));
             }

@@ -11,7 +11,7 @@ use crate::format::duration::parse_duration;
 use crate::format::ids::{SnapshotId, TagName};
 use crate::format::snapshot::Snapshot;
 use crate::format::tag::Tag;
-use crate::io::CreateOutcome;
+use crate::io::{CreateOutcome, TableStore};
 use crate::table::layout::{snapshot_key, tag_key};
 use crate::table::{NamedTag, Table};
 
@@ -162,14 +162,14 @@ pub async fn create_tag(
 }
 
 /// Whether tag changes must be mirrored as Iceberg refs (see
-/// [`TableSchema::iceberg_tag_refs`](crate::format::schema::TableSchema::iceberg_tag_refs)).
+/// [`TableSchema::iceberg_metadata_dir`](crate::format::schema::TableSchema::iceberg_metadata_dir)).
 /// Java keeps Iceberg metadata for main only: a branch of such a table is refused.
 pub(crate) fn iceberg_refs(
     table: &Table,
     schema: &crate::format::schema::TableSchema,
     command: &str,
 ) -> Result<bool> {
-    let refs = schema.iceberg_tag_refs(command)?;
+    let refs = schema.iceberg_metadata_dir(command)?.is_some();
     if refs && table.is_branch() {
         return Err(Error::Unsupported(format!(
             "{command}: tags of a branch of a table with Iceberg-compatible metadata are not \
@@ -177,6 +177,39 @@ pub(crate) fn iceberg_refs(
         )));
     }
     Ok(refs)
+}
+
+/// The store of the table's Iceberg metadata (its `metadata/` directory inside), as
+/// [`TableSchema::iceberg_metadata_dir`](crate::format::schema::TableSchema::iceberg_metadata_dir)
+/// places it; `None` without Iceberg metadata. A Hadoop catalog's directory is
+/// `<warehouse>/iceberg/<db>/<table>`, beside the Paimon warehouse's `<db>.db/<table>`.
+pub(crate) fn iceberg_store(
+    table: &Table,
+    schema: &crate::format::schema::TableSchema,
+    command: &str,
+) -> Result<Option<crate::io::TableStore>> {
+    use crate::format::schema::IcebergDir;
+    match schema.iceberg_metadata_dir(command)? {
+        None => Ok(None),
+        Some(IcebergDir::Table) => Ok(Some(table.root_store().clone())),
+        Some(IcebergDir::Catalog) => {
+            let root = table.root_store();
+            let (_, names) = root.relocated(2, "")?;
+            let (db, name) = match names.as_slice() {
+                [db, name] => (db.strip_suffix(".db"), name),
+                _ => (None, &String::new()),
+            };
+            let Some(db) = db.filter(|d| !d.is_empty()) else {
+                return Err(Error::Unsupported(format!(
+                    "{command}: {} is not a table in a Paimon warehouse (<warehouse>/<db>.db/\
+                     <table>), so its hadoop-catalog Iceberg metadata has no place (Java refuses \
+                     it too)",
+                    root.location()
+                )));
+            };
+            Ok(Some(root.relocated(2, &format!("iceberg/{db}/{name}"))?.0))
+        }
+    }
 }
 
 /// What a tag deletion must do besides deleting the tag file: (edit Iceberg refs, delete the
@@ -196,13 +229,17 @@ pub(crate) async fn tag_callbacks(table: &Table, command: &str) -> Result<(bool,
     }
 }
 
-/// The latest Iceberg metadata file: Java names it after the latest Paimon snapshot and
-/// rewrites it in place for tag changes.
-async fn iceberg_metadata_key(table: &Table) -> Result<Option<String>> {
+/// The Iceberg metadata store and its latest metadata file: Java names it after the latest
+/// Paimon snapshot and rewrites it in place for tag changes.
+async fn iceberg_metadata(table: &Table, command: &str) -> Result<Option<(TableStore, String)>> {
+    let schema = table.latest_schema().await?;
+    let Some(store) = iceberg_store(table, &schema, command)? else {
+        return Ok(None);
+    };
     Ok(table
         .latest_snapshot_id()
         .await?
-        .map(|id| format!("metadata/v{}.metadata.json", id.0)))
+        .map(|id| (store, format!("metadata/v{}.metadata.json", id.0))))
 }
 
 /// Java's `IcebergCommitCallback.notifyCreation`: the tag becomes an Iceberg ref of the latest
@@ -216,20 +253,20 @@ pub(crate) async fn iceberg_tag_created(
     snapshot_id: i64,
 ) -> Result<Vec<String>> {
     use crate::format::iceberg::{set_tag_ref, RefEdit};
-    let Some(key) = iceberg_metadata_key(table).await? else {
+    let Some((store, key)) = iceberg_metadata(table, "create-tag").await? else {
         return Ok(vec![format!(
             "no snapshot: tag '{name}' has no Iceberg ref"
         )]);
     };
-    let Some(bytes) = table.store().get_opt(&key).await? else {
+    let Some(bytes) = store.get_opt(&key).await? else {
         return Ok(vec![format!(
             "the Iceberg metadata {key} does not exist: tag '{name}' has no Iceberg ref (Java's \
              next commit writes the metadata)"
         )]);
     };
-    match set_tag_ref(&bytes, name.as_str(), snapshot_id, &table.root_key(&key))? {
+    match set_tag_ref(&bytes, name.as_str(), snapshot_id, &key)? {
         RefEdit::Updated(body) => {
-            table.store().put_overwrite(&key, Bytes::from(body)).await?;
+            store.put_overwrite(&key, Bytes::from(body)).await?;
             Ok(Vec::new())
         }
         RefEdit::SnapshotNotInIceberg => Ok(vec![format!(
@@ -243,17 +280,16 @@ pub(crate) async fn iceberg_tag_created(
 /// Java's `IcebergCommitCallback.notifyDeletion`: the tag's Iceberg ref goes. Returns a note
 /// when there is no metadata to edit.
 pub(crate) async fn iceberg_tag_deleted(table: &Table, name: &str) -> Result<Option<String>> {
-    let Some(key) = iceberg_metadata_key(table).await? else {
+    let Some((store, key)) = iceberg_metadata(table, "delete-tag").await? else {
         return Ok(None);
     };
-    let Some(bytes) = table.store().get_opt(&key).await? else {
+    let Some(bytes) = store.get_opt(&key).await? else {
         return Ok(Some(format!(
             "the Iceberg metadata {key} does not exist: no Iceberg ref of tag '{name}' to remove"
         )));
     };
-    if let Some(body) = crate::format::iceberg::remove_tag_ref(&bytes, name, &table.root_key(&key))?
-    {
-        table.store().put_overwrite(&key, Bytes::from(body)).await?;
+    if let Some(body) = crate::format::iceberg::remove_tag_ref(&bytes, name, &key)? {
+        store.put_overwrite(&key, Bytes::from(body)).await?;
     }
     Ok(None)
 }

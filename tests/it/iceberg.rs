@@ -462,3 +462,72 @@ fn expiry_keeps_the_iceberg_view_readable_as_java_does() {
     assert_eq!(after["current"]["ids"], serde_json::json!(more), "{after}");
     assert_eq!(after["refs"]["keep"], before["refs"]["keep"], "{after}");
 }
+
+/// `metadata.iceberg.storage = hadoop-catalog`: Java keeps the Iceberg metadata outside the
+/// table, in `<warehouse>/iceberg/<db>/<table>/metadata` (a Hadoop catalog's warehouse).
+/// tagkeeper edits it there as it does the table's own: tags become refs and go again, and a
+/// destructive rollback moves the view (its plan names that directory); pyiceberg reads the
+/// view there after each step, Java commits on top, and the table's directory gains no
+/// `metadata/`.
+#[test]
+fn hadoop_catalog_metadata_is_kept_in_step_where_java_keeps_it() {
+    let Some(py) = python() else { return };
+    let Some(cp) = java_classpath() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    java(
+        &cp,
+        &["generate", tmp.path().to_str().unwrap(), "iceberg_hadoop"],
+    );
+    let table = tmp.path().join("default.db/iceberg_hadoop");
+    let view_dir = tmp.path().join("iceberg/default/iceberg_hadoop");
+    let p = table.to_str().unwrap();
+    let read = || -> Value {
+        let out = std::process::Command::new(&py)
+            .arg(repo().join("scripts/peer/pyiceberg_peer.py"))
+            .args(["read", view_dir.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "pyiceberg: {}", stderr(&out));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let row = |id: i64| format!(r#"[{{"id": {id}, "name": "x", "dt": "2024-01-05"}}]"#);
+    let at_2: Vec<i64> = (0..9).collect();
+
+    tk(&["create-tag", p, "first", "--snapshot", "2"]);
+    assert_eq!(iceberg_view(&py, &view_dir).0, refs(&[("first", 2)]));
+    for id in [100, 101] {
+        java(&cp, &["maintain", p, "append", &row(id)]);
+    }
+    tk(&["create-tag", p, "late", "--snapshot", "4"]);
+    assert_eq!(
+        iceberg_view(&py, &view_dir).0,
+        refs(&[("first", 2), ("late", 4)])
+    );
+    tk(&["delete-tag", p, "first"]);
+    assert_eq!(iceberg_view(&py, &view_dir).0, refs(&[("late", 4)]));
+    tk(&["create-tag", p, "keep", "--snapshot", "3"]);
+
+    let dry = tk(&["rollback-to", p, "--snapshot", "3", "--dry-run"]);
+    let shown = std::fs::canonicalize(&view_dir).unwrap();
+    assert_eq!(dry["iceberg"]["location"], shown.to_str().unwrap(), "{dry}");
+    tk(&["rollback-to", p, "--snapshot", "3"]);
+    let mut at_3 = at_2.clone();
+    at_3.push(100);
+    let after = read();
+    assert_eq!(after["current"]["snapshot_id"], 3, "{after}");
+    assert_eq!(after["current"]["ids"], serde_json::json!(at_3), "{after}");
+    assert_eq!(
+        after["refs"],
+        serde_json::json!({"keep": {"snapshot_id": 3, "ids": at_3}}),
+        "{after}"
+    );
+    let mut ids = at_3.clone();
+    for (id, snapshot) in [(103, 4), (104, 5)] {
+        java(&cp, &["maintain", p, "append", &row(id)]);
+        ids.push(id);
+        let next = read();
+        assert_eq!(next["current"]["snapshot_id"], snapshot, "{next}");
+        assert_eq!(next["current"]["ids"], serde_json::json!(ids), "{next}");
+    }
+    assert!(!table.join("metadata").exists(), "a metadata/ in the table");
+}

@@ -64,7 +64,7 @@ final class Generate {
 
     /** Tables written only when named: they cannot be committed as fixtures. */
     static final Set<String> LIVE_ONLY =
-            Set.of("external_paths", "orc_evolved", "pk_dv_bitmap64", "append_dv");
+            Set.of("external_paths", "orc_evolved", "pk_dv_bitmap64", "append_dv", "iceberg_hadoop");
 
     /** The warehouse being written (absolute). */
     static String warehouseRoot;
@@ -114,6 +114,7 @@ final class Generate {
         tables.put("orc_evolved", Generate::orcEvolved);
         tables.put("pk_dv_bitmap64", Generate::pkDeletionVectors64);
         tables.put("append_dv", Generate::appendDeletionVectors);
+        tables.put("iceberg_hadoop", Generate::icebergHadoop);
 
         ObjectNode out = JsonNodeFactory.instance.objectNode();
         ArrayNode written = out.putArray("written");
@@ -561,6 +562,17 @@ final class Generate {
     static void icebergCompat(Catalog c, Identifier id) throws Exception {
         FileStoreTable t = create(c, id, appendSchema(Harness.opts(
                 "bucket", "-1", "metadata.iceberg.storage", "table-location"), true));
+        commit(t, appendRows(0, 6, "2024-01-01", "2024-01-02"));
+        commit(t, appendRows(6, 3, "2024-01-03"));
+    }
+
+    /**
+     * iceberg_compat with its Iceberg metadata in a Hadoop catalog's warehouse
+     * ({@code <warehouse>/iceberg/default/iceberg_hadoop/metadata}), outside the table.
+     */
+    static void icebergHadoop(Catalog c, Identifier id) throws Exception {
+        FileStoreTable t = create(c, id, appendSchema(Harness.opts(
+                "bucket", "-1", "metadata.iceberg.storage", "hadoop-catalog"), true));
         commit(t, appendRows(0, 6, "2024-01-01", "2024-01-02"));
         commit(t, appendRows(6, 3, "2024-01-03"));
     }
