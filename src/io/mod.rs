@@ -679,6 +679,42 @@ pub(crate) fn check_key(key: &str) -> Result<()> {
 mod tests {
     use super::*;
 
+    #[tokio::test]
+    async fn a_relocated_store_reaches_beside_the_table_in_the_same_store() {
+        let table = TableStore::in_memory("wh/default.db/t");
+        let (beside, names) = table.relocated(2, "iceberg/default/t").unwrap();
+        assert_eq!(names, ["default.db", "t"]);
+        assert_eq!(beside.location(), "memory:///wh/iceberg/default/t");
+        beside
+            .put_overwrite("metadata/a", Bytes::from_static(b"x"))
+            .await
+            .unwrap();
+        // Same bucket: the table's own root sees it two levels up.
+        let (wh, _) = table.relocated(2, "").unwrap();
+        assert!(wh
+            .get_opt("iceberg/default/t/metadata/a")
+            .await
+            .unwrap()
+            .is_some());
+        assert!(table.relocated(4, "x").is_err());
+        assert!(table.relocated(1, "../x").is_err());
+
+        let dir = tempfile::tempdir().unwrap();
+        let t = dir.path().join("default.db/t");
+        std::fs::create_dir_all(&t).unwrap();
+        let local = open_location(t.to_str().unwrap(), &StoreOptions::default()).unwrap();
+        let (beside, names) = local.relocated(2, "iceberg/default/t").unwrap();
+        assert_eq!(names, ["default.db", "t"]);
+        beside
+            .put_overwrite("metadata/v1.metadata.json", Bytes::from_static(b"{}"))
+            .await
+            .unwrap();
+        assert!(dir
+            .path()
+            .join("iceberg/default/t/metadata/v1.metadata.json")
+            .exists());
+    }
+
     #[test]
     fn keys_cannot_escape() {
         for bad in ["../x", "a/../b", "a//b", "./a", "a/\u{0}", "a\\b", "/abs"] {
