@@ -224,6 +224,19 @@ pub fn manifest_paths(list: &[u8], path: &str) -> Result<Vec<String>> {
     crate::format::avro::read_records(list, path, |r| r.str("manifest_path"))
 }
 
+/// The data files an Iceberg manifest lists as live (`data_file.file_path` of every entry
+/// whose `status` is not 2, DELETED). `path` names the file in errors.
+pub fn live_data_files(manifest: &[u8], path: &str) -> Result<Vec<String>> {
+    let entries = crate::format::avro::read_records(manifest, path, |r| {
+        Ok((r.int("status")?, r.rec("data_file")?.str("file_path")?))
+    })?;
+    Ok(entries
+        .into_iter()
+        .filter(|(status, _)| *status != 2)
+        .map(|(_, p)| p)
+        .collect())
+}
+
 /// The version of an Iceberg metadata file name (`v<N>.metadata.json`).
 pub fn metadata_version(file_name: &str) -> Option<i64> {
     file_name

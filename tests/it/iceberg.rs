@@ -531,3 +531,78 @@ fn hadoop_catalog_metadata_is_kept_in_step_where_java_keeps_it() {
     }
     assert!(!table.join("metadata").exists(), "a metadata/ in the table");
 }
+
+/// `check` reads the Iceberg view as an Iceberg reader does: whole on Java's table, after
+/// tagkeeper's tag commands and after a rollback; a ref to a snapshot the metadata lacks
+/// (Paimon #6425), a missing manifest list, and a data file the current Iceberg snapshot reads
+/// that is gone are each reported by path with their kind.
+#[test]
+fn check_reports_a_broken_iceberg_view() {
+    let (_dir, table) = copy_java("iceberg_compat");
+    let p = table.to_str().unwrap();
+    let check = || {
+        let out = tagkeeper(&["--json", "check", p]);
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    };
+    let problems = |r: &Value| -> Vec<(String, String)> {
+        r["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|q| {
+                (
+                    q["kind"].as_str().unwrap().to_string(),
+                    q["path"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    tk(&["create-tag", p, "t1", "--snapshot", "1"]);
+    let r = check();
+    assert_eq!(r["whole"], true, "{r}");
+
+    // A ref to a snapshot the Iceberg metadata does not have.
+    let meta = table.join("metadata/v2.metadata.json");
+    let good = std::fs::read(&meta).unwrap();
+    let mut m: Value = serde_json::from_slice(&good).unwrap();
+    m["refs"]["t1"]["snapshot-id"] = 7.into();
+    std::fs::write(&meta, serde_json::to_vec_pretty(&m).unwrap()).unwrap();
+    let r = check();
+    assert_eq!(
+        problems(&r),
+        [("iceberg_view".into(), "metadata/v2.metadata.json".into())],
+        "{r}"
+    );
+    assert!(
+        r["problems"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("ref 't1' names snapshot 7"),
+        "{r}"
+    );
+    std::fs::write(&meta, &good).unwrap();
+
+    // A data file the current Iceberg snapshot reads, and a manifest list, gone.
+    let files = tk(&["files", p, "--snapshot", "2"]);
+    let data = files["files"][0]["path"].as_str().unwrap().to_string();
+    std::fs::rename(table.join(&data), table.parent().unwrap().join("moved")).unwrap();
+    let list = m["snapshots"][0]["manifest-list"].as_str().unwrap();
+    let list_key = format!("metadata/{}", list.rsplit('/').next().unwrap());
+    std::fs::remove_file(table.join(&list_key)).unwrap();
+    let r = check();
+    let got = problems(&r);
+    assert!(
+        got.contains(&("missing_file".into(), list_key.clone())),
+        "{r}"
+    );
+    assert!(got.contains(&("missing_file".into(), data.clone())), "{r}");
+    assert!(
+        r["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|q| q["path"] == data.as_str()
+                && q["detail"].as_str().unwrap().contains("Iceberg snapshot 2")),
+        "{r}"
+    );
+}

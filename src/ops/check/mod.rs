@@ -18,6 +18,10 @@
 //!   harmless, object_store's staging files on a local filesystem (`tag/tag-x#1`) are problems
 //!   when readers list them as tags or versions.
 //!
+//! * with Iceberg-compatible metadata (table-location or hadoop-catalog), the Iceberg view
+//!   reads: its hint, metadata, refs, manifest lists and manifests, and the data files its
+//!   current snapshot and refs read (see `iceberg.rs`).
+//!
 //! Existence is checked against one listing of the table, so the cost is one LIST plus one GET
 //! per distinct metadata file (and, deep, two ranged GETs per Parquet file). Files stored
 //! outside the table (`_EXTERNAL_PATH`) are counted, not checked. Snapshots and changelogs a
@@ -42,6 +46,7 @@ use crate::table::{ordered, Branch, Table};
 
 mod files;
 mod hints;
+mod iceberg;
 
 use files::{check_footers, Files, Layout};
 pub use hints::{analyze_snapshot_dir, analyze_versioned_dir, SnapshotDir};
@@ -76,6 +81,10 @@ pub enum ProblemKind {
     /// pypaimon fail to list the tags); `snapshot-7#1` breaks Java's snapshot listing.
     /// remove-orphan-files reclaims it.
     BreaksReaders,
+    /// The Iceberg view of a table with Iceberg-compatible metadata is broken: no
+    /// `version-hint.text`, or a current snapshot or ref naming a snapshot the metadata does
+    /// not have (every Iceberg query fails: Paimon #6425).
+    IcebergView,
 }
 
 /// One problem.
@@ -217,6 +226,7 @@ pub async fn check(table: &Table, opts: &CheckOptions) -> Result<CheckReport> {
             .is_some_and(|v| v.trim().eq_ignore_ascii_case("true")),
     };
     check_metadata(table, &versions, &listed, &layout, &mut r).await?;
+    iceberg::check_view(table, &listed, &mut r).await;
     r.problems.sort();
     r.problems.dedup();
     r.whole = r.problems.is_empty();
