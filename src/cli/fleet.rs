@@ -54,10 +54,9 @@ pub(crate) struct TablesArgs {
 }
 
 impl TablesArgs {
-    /// The TABLE locations as given, when no warehouse or filter is (a daemon's tables).
-    pub(crate) fn locations(&self) -> Option<&[String]> {
-        (self.warehouse.is_none() && self.include.is_empty() && self.exclude.is_empty())
-            .then_some(self.tables.as_slice())
+    /// The warehouse, when the tables are a warehouse's.
+    pub(crate) fn warehouse(&self) -> Option<&str> {
+        self.warehouse.as_deref()
     }
 
     /// The location of the single-table form, or `None` for the multi-table form (several
@@ -118,14 +117,14 @@ pub(crate) fn refuse(global: &GlobalArgs, command: &str, flags: &[(&str, bool)])
 
 /// One table to run: a location named on the command line, a table directory of the
 /// warehouse, or a database of it that could not be listed.
-enum Target {
+pub(crate) enum Target {
     Location(String),
     Listed(Table),
     Failed(String, Error),
 }
 
 impl Target {
-    fn location(&self) -> &str {
+    pub(crate) fn location(&self) -> &str {
         match self {
             Target::Location(l) | Target::Failed(l, _) => l,
             Target::Listed(t) => t.location(),
@@ -191,7 +190,10 @@ where
 /// The tables to run, in order, and warnings about the selection (an `--include` that matched
 /// nothing). Only an unlistable warehouse root, a `--database` that does not exist, or a
 /// TABLE named twice is an error of the whole run.
-async fn targets(args: &TablesArgs, global: &GlobalArgs) -> Result<(Vec<Target>, Vec<String>)> {
+pub(crate) async fn targets(
+    args: &TablesArgs,
+    global: &GlobalArgs,
+) -> Result<(Vec<Target>, Vec<String>)> {
     let mut all = Vec::new();
     match &args.warehouse {
         Some(w) => {
@@ -238,6 +240,19 @@ async fn targets(args: &TablesArgs, global: &GlobalArgs) -> Result<(Vec<Target>,
     Ok((selected, warnings))
 }
 
+/// Open a target: `None` for a warehouse directory that is no table (it has no schema).
+pub(crate) async fn open_target(target: Target, global: &GlobalArgs) -> Option<Result<Table>> {
+    match target {
+        Target::Failed(_, e) => Some(Err(e)),
+        Target::Location(l) => Some(global.open(&l).await),
+        Target::Listed(t) => match t.schema_ids().await {
+            Ok(ids) if ids.is_empty() => None,
+            Ok(_) => Some(Ok(t)),
+            Err(e) => Some(Err(e)),
+        },
+    }
+}
+
 /// Run one table; `None` for a warehouse directory that is no table (it has no schema).
 async fn one<R, F, Fut>(
     target: Target,
@@ -256,17 +271,10 @@ where
         result: None,
         error: Some(error),
     };
-    let table = match target {
-        Target::Failed(_, e) => return (Some(failed(e)), Vec::new()),
-        Target::Location(l) => match global.open(&l).await {
-            Ok(t) => t,
-            Err(e) => return (Some(failed(e)), Vec::new()),
-        },
-        Target::Listed(t) => match t.schema_ids().await {
-            Ok(ids) if ids.is_empty() => return (None, Vec::new()),
-            Ok(_) => t,
-            Err(e) => return (Some(failed(e)), Vec::new()),
-        },
+    let table = match open_target(target, global).await {
+        None => return (None, Vec::new()),
+        Some(Err(e)) => return (Some(failed(e)), Vec::new()),
+        Some(Ok(t)) => t,
     };
     match per_table(table).await {
         Err(e) => (Some(failed(e)), Vec::new()),

@@ -36,18 +36,7 @@ pub(crate) async fn run(a: MaintainArgs, global: &GlobalArgs, printer: &Printer)
             "--timeout bounds one command; the daemon (--every) runs until stopped".into(),
         )),
         Some(every) => {
-            let locations = a.tables.locations().ok_or_else(|| {
-                Error::InvalidArgument(
-                    "maintain --every takes TABLE locations; --warehouse, --include and \
-                     --exclude are for runs without --every"
-                        .into(),
-                )
-            })?;
-            let rounds = MaintainRounds {
-                a: &a,
-                locations,
-                global,
-            };
+            let rounds = MaintainRounds { a: &a, global };
             daemon::run("maintain", &a.daemon, every, printer, &rounds).await
         }
     }
@@ -204,38 +193,53 @@ fn maintain_text(r: &MaintainReport) -> String {
 }
 
 /// One round of the maintain daemon: each table in turn (maintenance of one table is already
-/// concurrent inside; tables one by one keep the store's load that of one `maintain`).
+/// concurrent inside; tables one by one keep the store's load that of one `maintain`). A
+/// warehouse is listed again each round, so tables created since are maintained too; a
+/// warehouse that cannot be listed fails the round.
 struct MaintainRounds<'a> {
     a: &'a MaintainArgs,
-    locations: &'a [String],
     global: &'a GlobalArgs,
+}
+
+fn failed_outcome(location: &str, e: &Error) -> TableOutcome {
+    TableOutcome {
+        table: location.to_string(),
+        error: Some(e.to_string()),
+        lines: vec![json!({"table": location, "outcome": "failed", "error": e.to_string()})],
+        ..TableOutcome::default()
+    }
 }
 
 #[async_trait::async_trait(?Send)]
 impl Rounds for MaintainRounds<'_> {
     async fn round(&self, stop: &(dyn Fn() -> bool + Sync)) -> RoundOutput {
         let mut tables = Vec::new();
-        for location in self.locations {
+        let targets = match fleet::targets(&self.a.tables, self.global).await {
+            Ok((targets, _)) => targets,
+            Err(e) => {
+                let what = self.a.tables.warehouse().unwrap_or("the tables");
+                return RoundOutput {
+                    tables: vec![failed_outcome(what, &e)],
+                    wake_at_millis: None,
+                };
+            }
+        };
+        for target in targets {
             if stop() {
                 break;
             }
-            let report = match self.global.open(location).await {
-                Ok(table) => {
+            let location = target.location().to_string();
+            let report = match fleet::open_target(target, self.global).await {
+                None => continue,
+                Some(Ok(table)) => {
                     tagkeeper::ops::expire_tags::maintain(&table, &SystemClock, self.a.dry_run)
                         .await
                 }
-                Err(e) => Err(e),
+                Some(Err(e)) => Err(e),
             };
             tables.push(match report {
-                Ok(r) => table_outcome(location, &r),
-                Err(e) => TableOutcome {
-                    table: location.clone(),
-                    error: Some(e.to_string()),
-                    lines: vec![
-                        json!({"table": location, "outcome": "failed", "error": e.to_string()}),
-                    ],
-                    ..TableOutcome::default()
-                },
+                Ok(r) => table_outcome(&location, &r),
+                Err(e) => failed_outcome(&location, &e),
             });
         }
         RoundOutput {

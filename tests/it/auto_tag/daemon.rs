@@ -302,6 +302,59 @@ async fn maintain_daemon_counts_expired_snapshots_in_its_metrics() {
     assert_eq!(code, Some(0), "{lines:#?}");
 }
 
+/// `maintain --warehouse W --every`: each round lists the warehouse again, so a table created
+/// while the daemon runs is maintained from the next round on; `--exclude` holds.
+#[tokio::test]
+async fn maintain_daemon_over_a_warehouse_picks_up_new_tables() {
+    let mut opts = DAILY_UTC.to_vec();
+    opts.push(("snapshot.num-retained.min", "2"));
+    opts.push(("snapshot.num-retained.max", "2"));
+    let (_dir, t) = local_history(&opts).await;
+    let wh = tempfile::tempdir().unwrap();
+    let src = std::path::Path::new(t.location());
+    crate::common::copy_dir(src, &wh.path().join("sales.db/a"));
+    crate::common::copy_dir(src, &wh.path().join("sales.db/skipped"));
+    let mut d = Daemon::spawn(&[
+        "maintain",
+        "--warehouse",
+        wh.path().to_str().unwrap(),
+        "--exclude",
+        "sales.skipped",
+        "--every",
+        "1s",
+        "--json",
+    ]);
+    let first = d.wait_for(|v| v["event"] == "round");
+    assert_eq!(
+        (
+            &first["tables"],
+            &first["done"],
+            &first["snapshots_expired"]
+        ),
+        (&1.into(), &1.into(), &4.into()),
+        "{first}"
+    );
+    // Copied beside the warehouse, then moved in whole: a round never sees half a table.
+    let staging = wh.path().join("staging-b");
+    crate::common::copy_dir(src, &staging);
+    std::fs::rename(&staging, wh.path().join("sales.db/b")).unwrap();
+    let later = d.wait_for(|v| v["event"] == "round" && v["tables"] == 2);
+    assert_eq!(
+        (&later["done"], &later["snapshots_expired"]),
+        (&2.into(), &4.into()),
+        "the new table's 4 snapshots, none of a's again: {later}"
+    );
+    d.sigterm();
+    let (code, lines, _) = d.exit();
+    assert_eq!(code, Some(0), "{lines:#?}");
+    // The excluded table was never touched.
+    assert!(wh
+        .path()
+        .join("sales.db/skipped/snapshot/snapshot-1")
+        .exists());
+    assert!(!wh.path().join("sales.db/b/snapshot/snapshot-1").exists());
+}
+
 #[test]
 fn a_daemon_whose_table_keeps_failing_exits_2_after_max_failed_rounds() {
     let dir = tempfile::tempdir().unwrap();
