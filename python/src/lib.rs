@@ -258,7 +258,9 @@ where
     };
     loop {
         let done = py.detach(|| {
-            rt.block_on(async { tokio::time::timeout(Duration::from_millis(50), &mut handle).await })
+            rt.block_on(async {
+                tokio::time::timeout(Duration::from_millis(50), &mut handle).await
+            })
         });
         if let Some(cb) = &progress {
             while let Ok(ev) = rx.try_recv() {
@@ -893,8 +895,7 @@ impl NativeTable {
 
 fn retention(secs: Option<f64>) -> PyResult<Option<Duration>> {
     secs.map(|s| {
-        Duration::try_from_secs_f64(s)
-            .map_err(|e| invalid(format!("time_retained_secs {s}: {e}")))
+        Duration::try_from_secs_f64(s).map_err(|e| invalid(format!("time_retained_secs {s}: {e}")))
     })
     .transpose()
 }

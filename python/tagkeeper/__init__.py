@@ -342,14 +342,20 @@ class Table:
         return self._plan(self._t.plan_remove_orphan_files(_millis(older_than), force, cancel, progress))
 
     def execute(self, plan: Plan, *, cancel: Optional[CancelToken] = None, progress: Optional[Progress] = None) -> Dict[str, Any]:
-        """Execute a plan (see :class:`Plan`); returns ``{"command": ..., "report": {...}}``."""
+        """Execute a plan (see :class:`Plan`); returns ``{"command": ..., "report": {...}}``, the
+        report as the CLI's JSON. Planned deletions that failed raise :class:`IncompleteError`
+        with the whole result as ``err.report`` (running the command again finishes)."""
         applied = json.loads(self._t.execute(plan.to_json(pretty=False), cancel, progress))
         report = applied["report"]
         failed = report.get("failed") or []
         if failed:
-            raise IncompleteError(
+            # As the CLI: the run is incomplete (exit code 2); the report says which and why.
+            err = IncompleteError(
                 f"{applied['command']}: {len(failed)} planned deletion(s) failed (first {failed[0]}); run again to finish"
             )
+            err.kind, err.hint, err.exit_code = "incomplete", None, 2
+            err.report = applied
+            raise err
         return applied
 
     def expire_snapshots(self, *, dry_run: bool = False, cancel: Optional[CancelToken] = None, progress: Optional[Progress] = None, **options: Any) -> Dict[str, Any]:

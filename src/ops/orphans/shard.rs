@@ -20,7 +20,7 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    aborted, abort_on_read, list_scan_dirs, listing_notes, prepare, read_references,
+    abort_on_read, aborted, list_scan_dirs, listing_notes, prepare, read_references,
     resolve_cutoff, scan_dirs, unreferenced, Listing, OrphanFile, OrphanOptions, OrphanPlan,
     ReadCounts, UnknownFile, OPERATION,
 };
@@ -175,8 +175,7 @@ pub async fn plan_shards(
     let (fixed, buckets): (Vec<_>, Vec<_>) =
         dirs.into_iter().partition(|(_, k)| *k != FileDir::Bucket);
     let per = buckets.len().div_ceil(shards).max(1);
-    let mut chunks: Vec<Vec<(String, FileDir)>> =
-        buckets.chunks(per).map(<[_]>::to_vec).collect();
+    let mut chunks: Vec<Vec<(String, FileDir)>> = buckets.chunks(per).map(<[_]>::to_vec).collect();
     if chunks.is_empty() {
         chunks.push(Vec::new());
     }

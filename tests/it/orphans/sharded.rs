@@ -31,12 +31,22 @@ fn plant_everywhere(dir: &Path) {
         })
         .collect();
     for b in &buckets {
-        plant(dir, &format!("{b}/data-{}-0.parquet", uuid()), b"orphan", OLD);
+        plant(
+            dir,
+            &format!("{b}/data-{}-0.parquet", uuid()),
+            b"orphan",
+            OLD,
+        );
         plant(dir, &format!("{b}/notes-{}.txt", uuid()), b"unknown", OLD);
     }
     plant(dir, &format!("manifest/manifest-{}-0", uuid()), b"m", OLD);
     plant(dir, &format!("manifest/README-{}.md", uuid()), b"r", OLD);
-    plant(dir, &format!("snapshot/.snapshot-9.{}.tmp", uuid()), b"{}", OLD);
+    plant(
+        dir,
+        &format!("snapshot/.snapshot-9.{}.tmp", uuid()),
+        b"{}",
+        OLD,
+    );
 }
 
 fn options() -> OrphanOptions {
@@ -110,7 +120,11 @@ async fn the_merged_plan_equals_the_single_process_plan() {
             let saved = sharded(dir, shards).await;
             let merged = orphan_plan(&saved);
             assert_eq!(merged.files, single.files, "{name} {shards}: orphans");
-            assert_eq!(unknown(merged), unknown(&single), "{name} {shards}: unknown");
+            assert_eq!(
+                unknown(merged),
+                unknown(&single),
+                "{name} {shards}: unknown"
+            );
             assert_eq!(
                 sorted(&merged.empty_dirs),
                 sorted(&single.empty_dirs),
@@ -133,9 +147,7 @@ async fn the_merged_plan_equals_the_single_process_plan() {
             .map(|f| f.path.clone())
             .collect();
         let t = open(dir).await;
-        let Applied::RemoveOrphanFiles(r) = apply(&t, saved, "merged", &SystemClock)
-            .await
-            .unwrap()
+        let Applied::RemoveOrphanFiles(r) = apply(&t, saved, "merged", &SystemClock).await.unwrap()
         else {
             panic!("{name}: not an orphan report")
         };
