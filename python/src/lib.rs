@@ -914,9 +914,12 @@ impl Iterator for BlockingReader {
     fn next(&mut self) -> Option<Self::Item> {
         let next = self.rt.block_on(self.stream.next())?;
         Some(next.map_err(|e| {
+            // The kind and exit code lead the message: `Table.read` raises the error's own
+            // class from them (pyarrow raises its own exception for a failed stream).
             ArrowError::ExternalError(Box::new(std::io::Error::other(format!(
-                "{} error: {}",
+                "tagkeeper {} {}: {}",
                 e.kind(),
+                e.exit_code(),
                 tagkeeper::redact::redact(&e.to_string())
             ))))
         }))

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import re
 from typing import Any, Callable, Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
 from . import _native
@@ -397,8 +398,17 @@ class Table:
         )
 
     def read(self, **kwargs: Any):
-        """A version's rows as a ``pyarrow.Table`` (arguments as :meth:`read_batches`)."""
-        return self.read_batches(**kwargs).read_all()
+        """A version's rows as a ``pyarrow.Table`` (arguments as :meth:`read_batches`).
+
+        An error while the rows stream (e.g. a missing data file) raises its own class
+        (:class:`DataFileError`, ...), as an error before the first row does."""
+        import pyarrow as pa
+
+        reader = self.read_batches(**kwargs)
+        try:
+            return reader.read_all()
+        except pa.ArrowException as e:
+            raise _stream_error(e) from e
 
     # ----- sharded orphan scan -----
 
@@ -407,6 +417,20 @@ class Table:
 
     def __repr__(self) -> str:
         return f"<tagkeeper.Table {self.location} branch={self.branch}>"
+
+
+_STREAM_ERROR = re.compile(r"tagkeeper ([a-z_]+) ([0-9]+): (.*)", re.DOTALL)
+
+
+def _stream_error(e: Exception) -> Exception:
+    """The library's error behind a failed Arrow stream (its message leads with the kind and
+    exit code), as its own class; any other error as it is."""
+    m = _STREAM_ERROR.search(str(e))
+    if not m or m.group(1) not in ERROR_CLASSES:
+        return e
+    err = ERROR_CLASSES[m.group(1)](m.group(3))
+    err.kind, err.hint, err.exit_code = m.group(1), None, int(m.group(2))
+    return err
 
 
 def _table(table: Union[Table, str], store_options: Optional[Mapping[str, str]]) -> Table:

@@ -105,3 +105,21 @@ def test_errors_are_classes_of_their_kind():
         t.read(snapshot=1, tag="first")
     assert tk.ERROR_CLASSES["storage"] is tk.StorageError
     assert all(issubclass(c, tk.TagkeeperError) for c in tk.ERROR_CLASSES.values())
+
+
+def test_a_missing_data_file_raises_data_file_error(copy_table):
+    path = copy_table("append_many")
+    victim = sorted(path.rglob("*.parquet"))[0]
+    victim.unlink()
+    t = tk.Table.open(str(path))
+    with pytest.raises(tk.DataFileError) as e:
+        t.read()
+    assert e.value.kind == "data_file" and e.value.exit_code == 2
+    assert victim.name in str(e.value)
+    problems = t.check()["problems"]
+    assert [p["path"] for p in problems] == [victim.relative_to(path).as_posix()]
+
+
+def test_consumers_are_listed():
+    got = tk.Table.open(str(JAVA_DB / "consumers")).consumers()["consumers"]
+    assert [(c["id"], c["next_snapshot"]) for c in got] == [("reader-a", 3), ("reader-b", 5)]
