@@ -36,4 +36,5 @@ fi
 
 log "pytest python/tests"
 # From the repository root, so that `import tagkeeper` is the installed wheel, not python/tagkeeper.
-"$VENV/bin/pytest" -q -p no:cacheprovider python/tests
+# Under the local S3 server (moto on loopback), for python/tests/test_s3.py.
+bash scripts/with-moto.sh "$VENV/bin/pytest" -q -p no:cacheprovider python/tests
