@@ -73,7 +73,8 @@ def build_dag(location: str, dag_id: str = "paimon_maintenance"):  # pragma: no 
         checked = task(check_table)(location)
         plan = task(plan_expiration)(location)
         executed = task(execute_plan)(location, plan)
-        scan = task(orphan_shards)(location)
+        # multiple_outputs: each key of the scan is its own XCom, so scan["shards"] maps.
+        scan = task(orphan_shards, multiple_outputs=True)(location)
         results = task(scan_shard).partial(location=location).expand(shard=scan["shards"])
         removed = task(remove_orphans)(location, scan, results)
         tagged = task(auto_tag)(location)
