@@ -35,6 +35,9 @@ fi
 "$VPY" -m pip install --disable-pip-version-check --quiet --no-deps "${wheels[0]}"
 
 log "pytest python/tests"
+# The CLI that `cargo test` built (scripts/test.sh runs it first): test_cli_parity.py compares
+# its saved plans with the Python ones (skipped when there is none).
+export TAGKEEPER_BIN="${TAGKEEPER_BIN:-$TARGET/debug/tagkeeper}"
 # From the repository root, so that `import tagkeeper` is the installed wheel, not python/tagkeeper.
 # Under the local S3 server (moto on loopback), for python/tests/test_s3.py.
 bash scripts/with-moto.sh "$VENV/bin/pytest" -q -p no:cacheprovider python/tests
