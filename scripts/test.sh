@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run every test of tagkeeper: the Rust suites, then the checks against the real peer
-# (pinned pypaimon in a local venv) and Java Paimon (interop/java). Installs what it needs;
+# (pinned pypaimon in a local venv) and Java Paimon (interop/java), then the Python package
+# (python/: its wheel in a fresh venv, pytest). Installs what it needs;
 # needs only cargo, python3, apt (for a JDK and Maven when missing) and access to crates.io,
 # PyPI and Maven Central. Usage: bash scripts/test.sh
 set -euo pipefail
@@ -44,3 +45,6 @@ if [ "$fail" -ne 0 ]; then
   exit 1
 fi
 echo "peer check: $checked passed, 0 failed"
+
+step "Python package: build the wheel, install it in a fresh venv, run its pytest suite"
+bash scripts/python-test.sh

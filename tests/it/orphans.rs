@@ -24,9 +24,10 @@ use crate::write::{batch, clock, commit_rows, local_table, spec};
 
 mod reference_kinds;
 mod robustness;
+mod sharded;
 
 const DAY: Duration = Duration::from_secs(86_400);
-const OLD: Duration = Duration::from_secs(3 * 86_400);
+pub(crate) const OLD: Duration = Duration::from_secs(3 * 86_400);
 
 /// Set a file's (or directory's) modification time `age` before now.
 pub fn set_age(path: &Path, age: Duration) {
@@ -61,12 +62,12 @@ pub fn files(root: &Path) -> BTreeMap<String, u64> {
         .collect()
 }
 
-fn uuid() -> String {
+pub(crate) fn uuid() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
 /// Write a file `age` old; returns its key.
-fn plant(root: &Path, key: &str, bytes: &[u8], age: Duration) -> String {
+pub(crate) fn plant(root: &Path, key: &str, bytes: &[u8], age: Duration) -> String {
     let p = root.join(key);
     std::fs::create_dir_all(p.parent().unwrap()).unwrap();
     std::fs::write(&p, bytes).unwrap();

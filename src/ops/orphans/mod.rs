@@ -56,6 +56,8 @@ use crate::table::{ordered, Branch, Table};
 
 use crate::liveness::gather::read_references;
 
+pub mod shard;
+
 const OPERATION: &str = "remove-orphan-files";
 
 /// The default cutoff: files modified more than a day ago.
@@ -363,10 +365,16 @@ pub fn unreferenced(candidates: &[OrphanFile], referenced: &HashSet<String>) -> 
     out
 }
 
-/// Plan: list, read references, decide. Deletes nothing.
-pub async fn plan(table: &Table, opts: &OrphanOptions, clock: &dyn Clock) -> Result<OrphanPlan> {
-    let started = clock.now_millis();
-    let cutoff = resolve_cutoff(opts, started)?;
+/// What planning needs before it lists: the branches (each with a schema, or the run aborts),
+/// where data lives, and the notes about what is not scanned.
+pub(crate) struct Prepared {
+    pub(crate) branches: Vec<Branch>,
+    pub(crate) data_dir: String,
+    pub(crate) partition_depth: usize,
+    pub(crate) notes: Vec<String>,
+}
+
+pub(crate) async fn prepare(table: &Table) -> Result<Prepared> {
     let schema = table.latest_schema().await?;
     let branches = table.branches().await?;
     let mut notes = Vec::new();
@@ -384,40 +392,59 @@ pub async fn plan(table: &Table, opts: &OrphanOptions, clock: &dyn Clock) -> Res
                 .into(),
         );
     }
-
-    // Step 2: candidates, before any reference is read (Paimon #3074).
     let data_dir = schema
         .option("data-file.path-directory")
         .map(|d| d.trim_matches('/').to_string())
         .unwrap_or_default();
-    let listing = list_candidates(
-        table,
-        &branches,
-        &data_dir,
-        schema.partition_keys.len(),
-        cutoff,
-    )
-    .await?;
+    Ok(Prepared {
+        branches,
+        data_dir,
+        partition_depth: schema.partition_keys.len(),
+        notes,
+    })
+}
+
+/// The notes a listing and its references add to a plan: files set aside as reached through a
+/// symbolic link, and data files deleted by an entry no earlier entry added.
+pub(crate) fn listing_notes(symlinked: u64, unmatched: &BTreeSet<String>) -> Vec<String> {
+    let mut notes = Vec::new();
+    if symlinked > 0 {
+        notes.push(format!(
+            "{} file(s) with Paimon names are reached through a symbolic link: never deleted, \
+             listed with the unknown files",
+            symlinked
+        ));
+    }
+    if !unmatched.is_empty() {
+        let shown: Vec<&String> = unmatched.iter().take(10).collect();
+        notes.push(format!(
+            "{} data file(s) are deleted by a manifest entry that no earlier entry added              (inconsistent metadata; `check` looks into it): kept, e.g. {shown:?}",
+            unmatched.len()
+        ));
+    }
+    notes
+}
+
+/// Plan: list, read references, decide. Deletes nothing.
+pub async fn plan(table: &Table, opts: &OrphanOptions, clock: &dyn Clock) -> Result<OrphanPlan> {
+    let started = clock.now_millis();
+    let cutoff = resolve_cutoff(opts, started)?;
+    let Prepared {
+        branches,
+        data_dir,
+        partition_depth,
+        mut notes,
+    } = prepare(table).await?;
+
+    // Step 2: candidates, before any reference is read (Paimon #3074).
+    let listing = list_candidates(table, &branches, &data_dir, partition_depth, cutoff).await?;
 
     // Steps 3 and 4: every reference, completely, then the latest snapshot again.
     let refs = read_references(table, &branches, OPERATION, &|_| false)
         .await
         .map_err(abort_on_read)?;
 
-    if listing.symlinked > 0 {
-        notes.push(format!(
-            "{} file(s) with Paimon names are reached through a symbolic link: never deleted, \
-             listed with the unknown files",
-            listing.symlinked
-        ));
-    }
-    if !refs.unmatched.is_empty() {
-        let shown: Vec<&String> = refs.unmatched.iter().take(10).collect();
-        notes.push(format!(
-            "{} data file(s) are deleted by a manifest entry that no earlier entry added              (inconsistent metadata; `check` looks into it): kept, e.g. {shown:?}",
-            refs.unmatched.len()
-        ));
-    }
+    notes.extend(listing_notes(listing.symlinked, &refs.unmatched));
     let files = unreferenced(&listing.candidates, &refs.names);
     Ok(OrphanPlan {
         cutoff_millis: cutoff,
@@ -591,12 +618,26 @@ async fn list_candidates(
     partition_depth: usize,
     cutoff: i64,
 ) -> Result<Listing> {
-    let store = table.store();
-    let mut listing = Listing::default();
-    // Every directory whose files were sorted: object_store's staging leftovers are taken
-    // from these only.
-    let mut scanned: HashSet<String> = HashSet::new();
-    let mut fixed: Vec<(String, FileDir)> = vec![
+    let (dirs, empty_dirs) = scan_dirs(table, branches, data_dir, partition_depth).await?;
+    let mut listing = Listing {
+        empty_dirs,
+        ..Listing::default()
+    };
+    list_scan_dirs(table, &dirs, cutoff, &mut listing).await?;
+    Ok(listing)
+}
+
+/// The directories a scan lists (the fixed metadata directories of every branch first, then
+/// every bucket directory under the partition directories, in listing order), and the
+/// partition directories found empty on the way. Only directories are listed here.
+pub(crate) async fn scan_dirs(
+    table: &Table,
+    branches: &[Branch],
+    data_dir: &str,
+    partition_depth: usize,
+) -> Result<(Vec<(String, FileDir)>, Vec<String>)> {
+    let mut empty_dirs = Vec::new();
+    let mut dirs: Vec<(String, FileDir)> = vec![
         (MANIFEST_DIR.to_string(), FileDir::Manifest),
         (INDEX_DIR.to_string(), FileDir::Index),
         (STATISTICS_DIR.to_string(), FileDir::Statistics),
@@ -604,16 +645,11 @@ async fn list_candidates(
     ];
     for b in branches {
         for dir in [SNAPSHOT_DIR, CHANGELOG_DIR] {
-            fixed.push((b.key(dir), FileDir::Versioned));
+            dirs.push((b.key(dir), FileDir::Versioned));
         }
         for dir in [TAG_DIR, SCHEMA_DIR, CONSUMER_DIR] {
-            fixed.push((b.key(dir), FileDir::Table));
+            dirs.push((b.key(dir), FileDir::Table));
         }
-    }
-    for (dir, kind) in fixed {
-        let (files, _) = store.list_dir(&dir).await?;
-        listing.add(kind, &files, cutoff);
-        scanned.insert(dir);
     }
     // Partition directories, level by level (`k=v`), then `bucket-*` below the last level.
     let mut level: Vec<String> = vec![data_dir.to_string()];
@@ -626,24 +662,47 @@ async fn list_candidates(
                 .filter(|d| name_of(d).contains('='))
                 .collect();
             if parts.is_empty() && files.is_empty() && !dir.is_empty() && dir != data_dir {
-                listing.empty_dirs.push(dir.clone());
+                empty_dirs.push(dir.clone());
             }
             next.extend(parts);
         }
         level = next;
     }
     let listed = list_dirs(table, &level).await?;
-    let mut buckets = Vec::new();
     for (dir, (_, subdirs)) in level.iter().zip(listed) {
         let found: Vec<String> = subdirs
             .into_iter()
             .filter(|d| name_of(d).starts_with("bucket-"))
             .collect();
         if found.is_empty() && partition_depth > 0 {
-            listing.empty_dirs.push(dir.clone());
+            empty_dirs.push(dir.clone());
         }
-        buckets.extend(found);
+        dirs.extend(found.into_iter().map(|d| (d, FileDir::Bucket)));
     }
+    Ok((dirs, empty_dirs))
+}
+
+/// List `dirs` (as [`scan_dirs`] gives them, or a shard of them) into `listing`: their files
+/// sorted by role, the bucket directories found empty, object_store's staging leftovers in
+/// them, and the files reached through a symbolic link set aside.
+pub(crate) async fn list_scan_dirs(
+    table: &Table,
+    dirs: &[(String, FileDir)],
+    cutoff: i64,
+    listing: &mut Listing,
+) -> Result<()> {
+    let store = table.store();
+    let mut scanned: HashSet<String> = HashSet::new();
+    for (dir, kind) in dirs.iter().filter(|(_, k)| *k != FileDir::Bucket) {
+        let (files, _) = store.list_dir(dir).await?;
+        listing.add(*kind, &files, cutoff);
+        scanned.insert(dir.clone());
+    }
+    let buckets: Vec<String> = dirs
+        .iter()
+        .filter(|(_, k)| *k == FileDir::Bucket)
+        .map(|(d, _)| d.clone())
+        .collect();
     let listed = list_dirs(table, &buckets).await?;
     for (dir, (files, subdirs)) in buckets.iter().zip(listed) {
         if files.is_empty() && subdirs.is_empty() {
@@ -652,7 +711,8 @@ async fn list_candidates(
         listing.add(FileDir::Bucket, &files, cutoff);
         scanned.insert(dir.clone());
     }
-    // Local tables only (elsewhere a put is atomic and this is empty).
+    // object_store's staging files (`NAME#N`) next to the files it was writing (local
+    // filesystems only; elsewhere nothing is found).
     let leftovers: Vec<ObjectInfo> = store
         .list_store_leftovers("")
         .await?
@@ -660,8 +720,7 @@ async fn list_candidates(
         .filter(|f| scanned.contains(parent_of(&f.key)))
         .collect();
     listing.add_store_leftovers(&leftovers, cutoff);
-    set_aside_symlinked(store, &mut listing).await?;
-    Ok(listing)
+    set_aside_symlinked(store, listing).await
 }
 
 /// On a local filesystem, files and directories reached through a symbolic link are never
