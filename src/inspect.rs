@@ -300,7 +300,11 @@ impl Serialize for FilesSeq<'_> {
         for f in &self.0.files {
             seq.serialize_element(&FileInfoRef {
                 path: &f.path,
-                partition: self.0.partitions.get(f.partition as usize).unwrap_or(&empty),
+                partition: self
+                    .0
+                    .partitions
+                    .get(f.partition as usize)
+                    .unwrap_or(&empty),
                 bucket: f.bucket,
                 level: f.level,
                 file_size: f.file_size,
@@ -541,4 +545,48 @@ pub async fn schema(table: &Table) -> Result<SchemaReport> {
             .collect(),
         comment: s.comment.clone(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn listing(tag: Option<&str>, n: usize) -> FilesListing {
+        let mut p0 = Map::new();
+        p0.insert("dt".into(), Value::String("2024-01-01".into()));
+        p0.insert("hr".into(), serde_json::json!(7));
+        let mut p1 = Map::new();
+        p1.insert("dt".into(), Value::Null);
+        p1.insert("hr".into(), serde_json::json!(-1));
+        FilesListing {
+            snapshot_id: 42,
+            tag: tag.map(str::to_string),
+            partitions: vec![p0, p1],
+            files: (0..n)
+                .map(|i| ListedFile {
+                    path: format!("dt=x/bucket-{i}/data-{i}.parquet").into(),
+                    partition: (i % 2) as u32,
+                    bucket: i as i32,
+                    level: 0,
+                    file_size: 1000 + i as i64,
+                    row_count: 10 * i as i64,
+                    commit_snapshot: (i % 3 != 0).then_some(i as i64),
+                })
+                .collect(),
+            total_bytes: (0..n).map(|i| 1000 + i as i64).sum(),
+            total_rows: (0..n).map(|i| 10 * i as i64).sum(),
+        }
+    }
+
+    /// The streamed JSON of a listing is byte for byte the document the report printed before
+    /// (`serde_json::to_value` of [`FilesReport`], pretty-printed).
+    #[test]
+    fn listing_serializes_exactly_as_the_report() {
+        for (tag, n) in [(None, 0), (Some("t1"), 1), (None, 7), (Some("x"), 100)] {
+            let l = listing(tag, n);
+            let streamed = serde_json::to_string_pretty(&l).unwrap();
+            let report = serde_json::to_value(l.into_report()).unwrap();
+            assert_eq!(streamed, format!("{report:#}"));
+        }
+    }
 }

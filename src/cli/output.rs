@@ -180,7 +180,9 @@ impl Printer {
         match written {
             // A reader that went away (broken pipe) is fine: there is nobody left to tell.
             Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
-            Err(e) => Err(Error::InvalidArgument(format!("cannot write the report: {e}"))),
+            Err(e) => Err(Error::InvalidArgument(format!(
+                "cannot write the report: {e}"
+            ))),
             Ok(()) => Ok(()),
         }
     }

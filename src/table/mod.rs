@@ -519,7 +519,14 @@ impl Table {
         // what the list recorded is caught after.
         let entries = decode_manifest(&bytes, &key)?;
         let added = entries.iter().filter(|e| e.kind == FileKind::Add).count() as i64;
-        check_manifest(meta, &key, bytes.len(), added, entries.len() as i64, referenced_by)?;
+        check_manifest(
+            meta,
+            &key,
+            bytes.len(),
+            added,
+            entries.len() as i64,
+            referenced_by,
+        )?;
         Ok(entries)
     }
 
@@ -533,7 +540,14 @@ impl Table {
         let bytes = self.get_root_referenced(&key, referenced_by).await?;
         let entries = decode_manifest_listing(&bytes, &key)?;
         let added = entries.iter().filter(|e| e.kind == FileKind::Add).count() as i64;
-        check_manifest(meta, &key, bytes.len(), added, entries.len() as i64, referenced_by)?;
+        check_manifest(
+            meta,
+            &key,
+            bytes.len(),
+            added,
+            entries.len() as i64,
+            referenced_by,
+        )?;
         Ok(entries)
     }
 
@@ -586,8 +600,7 @@ fn check_manifest(
                 key,
                 format!(
                     "{} bytes, but {referenced_by} records {} (truncated or replaced)",
-                    bytes_len,
-                    meta.file_size
+                    bytes_len, meta.file_size
                 ),
             ));
         }
