@@ -313,4 +313,47 @@ pub(crate) mod tests {
         let live = live_entries(vec![entry(Delete, "x", 0), entry(Add, "y", 0)]);
         assert_eq!(names(&live), vec![("y", 0)]);
     }
+
+    /// What a listing decodes of an entry (`decode_manifest_listing`).
+    fn listing(e: &ManifestEntry) -> crate::format::manifest::ListingEntry {
+        crate::format::manifest::ListingEntry {
+            kind: e.kind,
+            bucket: e.bucket,
+            level: e.file.level,
+            partition: e.partition.clone().into_boxed_slice(),
+            file_name: e.file.file_name.clone().into_boxed_str(),
+            extra_files: e.file.extra_files.clone(),
+            embedded_index: e.file.embedded_index.clone().map(Vec::into_boxed_slice),
+            external_path: e.file.external_path.clone().map(String::into_boxed_str),
+            file_size: e.file.file_size,
+            row_count: e.file.row_count,
+            commit_snapshot: e.file.commit_snapshot,
+        }
+    }
+
+    proptest::proptest! {
+        /// Merging the compact entries `files` lists gives exactly the live entries that
+        /// merging full entries gives, in the same order: their identities are the same.
+        #[test]
+        fn listing_entries_merge_as_manifest_entries(
+            ops in proptest::collection::vec(
+                (proptest::bool::ANY, 0u8..6, 0i32..2, 0i32..2, 0u8..3, 0u8..3), 0..60)
+        ) {
+            let entries: Vec<ManifestEntry> = ops
+                .iter()
+                .map(|&(add, name, level, bucket, extra, ext)| {
+                    let kind = if add { FileKind::Add } else { FileKind::Delete };
+                    let mut e = entry(kind, &format!("f{name}"), level);
+                    e.bucket = bucket;
+                    e.file.extra_files = (0..extra).map(|i| format!("x{i}")).collect();
+                    e.file.external_path = (ext == 1).then(|| "s3://b/f".to_string());
+                    e.file.embedded_index = (ext == 2).then(|| vec![1, 2]);
+                    e
+                })
+                .collect();
+            let full: Vec<_> = live_entries(entries.clone()).iter().map(listing).collect();
+            let compact = live_entries(entries.iter().map(listing));
+            proptest::prop_assert_eq!(full, compact);
+        }
+    }
 }
