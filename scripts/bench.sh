@@ -2,7 +2,8 @@
 # Reproduce every number in docs/PERFORMANCE.md on this machine, in one command:
 #   bash scripts/bench.sh            # the default grid (about 30 min on 2 cores)
 #   FULL=1 bash scripts/bench.sh     # also the 1,000,000-file tables (much longer, ~8 GiB RAM)
-# Results: target/bench/*.txt and *.md, and target/bench-peers/results.md.
+# Results: target/bench/*.txt and *.md, and target/bench-peers/results.md (the peer step
+# builds its own venv with the pinned pypaimon and the pypaimon-rust==0.4.0 wheel).
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"
@@ -29,7 +30,7 @@ else
   cargo bench --bench scale | tee target/bench/scale.txt
 fi
 
-step "Peers side by side: tagkeeper files vs pypaimon vs paimon-rust"
+step "Peers side by side (issue 20 targets 1, 2, 4): tagkeeper files vs pypaimon and paimon-rust planning, peak RSS"
 bash scripts/bench-peers.sh | tee target/bench/peers.txt
 
 echo "results in target/bench/ and target/bench-peers/results.md" >&2

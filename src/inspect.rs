@@ -212,31 +212,200 @@ pub struct FilesReport {
 
 /// List the live data files of a version.
 pub async fn files(table: &Table, spec: &VersionSpec) -> Result<FilesReport> {
+    Ok(files_listing(table, spec).await?.into_report())
+}
+
+/// One file of a [`FilesListing`]: its partition values are shared with every file of the
+/// partition (an index into [`FilesListing`]'s partitions).
+#[derive(Debug, Clone)]
+struct ListedFile {
+    path: Box<str>,
+    partition: u32,
+    bucket: i32,
+    level: i32,
+    file_size: i64,
+    row_count: i64,
+    commit_snapshot: Option<i64>,
+}
+
+/// [`FilesReport`] in compact form, for tables with millions of files: each partition's values
+/// are held once, and the report is serialized (`serde::Serialize`, the same JSON as
+/// [`FilesReport`]'s) straight from it, so a caller can stream it to its output.
+#[derive(Debug, Clone)]
+pub struct FilesListing {
+    snapshot_id: i64,
+    tag: Option<String>,
+    partitions: Vec<Map<String, Value>>,
+    files: Vec<ListedFile>,
+    total_bytes: i64,
+    total_rows: i64,
+}
+
+impl FilesListing {
+    /// The plain report (every file with its own partition map).
+    pub fn into_report(self) -> FilesReport {
+        let partitions = self.partitions;
+        let files: Vec<FileInfo> = self
+            .files
+            .into_iter()
+            .map(|f| FileInfo {
+                path: f.path.into(),
+                partition: partitions
+                    .get(f.partition as usize)
+                    .cloned()
+                    .unwrap_or_default(),
+                bucket: f.bucket,
+                level: f.level,
+                file_size: f.file_size,
+                row_count: f.row_count,
+                commit_snapshot: f.commit_snapshot,
+            })
+            .collect();
+        FilesReport {
+            snapshot_id: self.snapshot_id,
+            tag: self.tag,
+            total_files: files.len(),
+            total_bytes: self.total_bytes,
+            total_rows: self.total_rows,
+            files,
+        }
+    }
+
+    /// Number of files.
+    pub fn total_files(&self) -> usize {
+        self.files.len()
+    }
+}
+
+/// One file as [`FileInfo`] serializes it, borrowed from a [`FilesListing`].
+#[derive(Serialize)]
+struct FileInfoRef<'a> {
+    path: &'a str,
+    partition: &'a Map<String, Value>,
+    bucket: i32,
+    level: i32,
+    file_size: i64,
+    row_count: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    commit_snapshot: Option<i64>,
+}
+
+struct FilesSeq<'a>(&'a FilesListing);
+
+impl Serialize for FilesSeq<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let empty = Map::new();
+        let mut seq = s.serialize_seq(Some(self.0.files.len()))?;
+        for f in &self.0.files {
+            seq.serialize_element(&FileInfoRef {
+                path: &f.path,
+                partition: self
+                    .0
+                    .partitions
+                    .get(f.partition as usize)
+                    .unwrap_or(&empty),
+                bucket: f.bucket,
+                level: f.level,
+                file_size: f.file_size,
+                row_count: f.row_count,
+                commit_snapshot: f.commit_snapshot,
+            })?;
+        }
+        seq.end()
+    }
+}
+
+impl Serialize for FilesListing {
+    /// Exactly [`FilesReport`]'s fields, in its order.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("FilesReport", 5 + usize::from(self.tag.is_some()))?;
+        st.serialize_field("snapshot_id", &self.snapshot_id)?;
+        if let Some(tag) = &self.tag {
+            st.serialize_field("tag", tag)?;
+        } else {
+            st.skip_field("tag")?;
+        }
+        st.serialize_field("files", &FilesSeq(self))?;
+        st.serialize_field("total_files", &self.files.len())?;
+        st.serialize_field("total_bytes", &self.total_bytes)?;
+        st.serialize_field("total_rows", &self.total_rows)?;
+        st.end()
+    }
+}
+
+/// List the live data files of a version in compact form (see [`FilesListing`]). Manifests
+/// are decoded into compact entries ([`ListingEntry`](crate::format::manifest::ListingEntry)),
+/// merged by the one [`crate::reach::live_entries`], and converted one at a time.
+pub async fn files_listing(table: &Table, spec: &VersionSpec) -> Result<FilesListing> {
+    use crate::format::binary_row;
+    use crate::table::layout::bucket_dir;
+    use std::collections::HashMap;
+
     let version = table.resolve(spec).await?;
-    let spec_p = table.partition_spec().await?;
-    let live = table
-        .data_files(&version.snapshot, &version.describe())
+    let schema = table.latest_schema().await?;
+    let spec_p = crate::format::partition::PartitionSpec::new(
+        schema.partition_keys.clone(),
+        schema.partition_types(),
+        &schema.options,
+    );
+    let data_dir = schema.option("data-file.path-directory");
+    let entries = table
+        .live_listing_of(&version.snapshot, &version.describe())
         .await?;
-    let mut files: Vec<FileInfo> = live
-        .iter()
-        .map(|f| FileInfo {
-            path: f.path.clone(),
-            partition: spec_p.json_values(&f.partition),
-            bucket: f.entry.bucket,
-            level: f.entry.file.level,
-            file_size: f.entry.file.file_size,
-            row_count: f.entry.file.row_count,
-            commit_snapshot: f.entry.file.commit_snapshot,
-        })
-        .collect();
+    let mut partitions: Vec<Map<String, Value>> = Vec::new();
+    // Partition bytes → (index into `partitions`, partition path).
+    let mut seen: HashMap<Box<[u8]>, (u32, String)> = HashMap::new();
+    let mut files = Vec::with_capacity(entries.len());
+    let (mut total_bytes, mut total_rows) = (0i64, 0i64);
+    for e in entries {
+        if !seen.contains_key(&e.partition) {
+            let values = binary_row::decode(&e.partition, &spec_p.types).map_err(|err| {
+                crate::error::Error::corrupt(
+                    format!("manifest entry for {}", e.file_name),
+                    format!("partition bytes: {err}"),
+                )
+            })?;
+            let index = u32::try_from(partitions.len()).map_err(|_| {
+                crate::error::Error::InvalidArgument("more than 2^32 partitions".into())
+            })?;
+            partitions.push(spec_p.json_values(&values));
+            seen.insert(e.partition.clone(), (index, spec_p.path(&values)));
+        }
+        let (index, partition_path) = seen.get(&e.partition).cloned().unwrap_or_default();
+        let path: Box<str> = match e.external_path {
+            Some(uri) => uri,
+            None => {
+                let key = format!(
+                    "{}/{}",
+                    bucket_dir(data_dir, &partition_path, e.bucket),
+                    e.file_name
+                );
+                crate::io::check_key(&key)?;
+                key.into_boxed_str()
+            }
+        };
+        total_bytes += e.file_size;
+        total_rows += e.row_count;
+        files.push(ListedFile {
+            path,
+            partition: index,
+            bucket: e.bucket,
+            level: e.level,
+            file_size: e.file_size,
+            row_count: e.row_count,
+            commit_snapshot: e.commit_snapshot,
+        });
+    }
     files.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok(FilesReport {
+    Ok(FilesListing {
         snapshot_id: version.snapshot.id.0,
         tag: version.tag.as_ref().map(|(n, _)| n.to_string()),
-        total_files: files.len(),
-        total_bytes: files.iter().map(|f| f.file_size).sum(),
-        total_rows: files.iter().map(|f| f.row_count).sum(),
+        partitions,
         files,
+        total_bytes,
+        total_rows,
     })
 }
 
@@ -376,4 +545,48 @@ pub async fn schema(table: &Table) -> Result<SchemaReport> {
             .collect(),
         comment: s.comment.clone(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn listing(tag: Option<&str>, n: usize) -> FilesListing {
+        let mut p0 = Map::new();
+        p0.insert("dt".into(), Value::String("2024-01-01".into()));
+        p0.insert("hr".into(), serde_json::json!(7));
+        let mut p1 = Map::new();
+        p1.insert("dt".into(), Value::Null);
+        p1.insert("hr".into(), serde_json::json!(-1));
+        FilesListing {
+            snapshot_id: 42,
+            tag: tag.map(str::to_string),
+            partitions: vec![p0, p1],
+            files: (0..n)
+                .map(|i| ListedFile {
+                    path: format!("dt=x/bucket-{i}/data-{i}.parquet").into(),
+                    partition: (i % 2) as u32,
+                    bucket: i as i32,
+                    level: 0,
+                    file_size: 1000 + i as i64,
+                    row_count: 10 * i as i64,
+                    commit_snapshot: (i % 3 != 0).then_some(i as i64),
+                })
+                .collect(),
+            total_bytes: (0..n).map(|i| 1000 + i as i64).sum(),
+            total_rows: (0..n).map(|i| 10 * i as i64).sum(),
+        }
+    }
+
+    /// The streamed JSON of a listing is byte for byte the document the report printed before
+    /// (`serde_json::to_value` of [`FilesReport`], pretty-printed).
+    #[test]
+    fn listing_serializes_exactly_as_the_report() {
+        for (tag, n) in [(None, 0), (Some("t1"), 1), (None, 7), (Some("x"), 100)] {
+            let l = listing(tag, n);
+            let streamed = serde_json::to_string_pretty(&l).unwrap();
+            let report = serde_json::to_value(l.into_report()).unwrap();
+            assert_eq!(streamed, format!("{report:#}"));
+        }
+    }
 }

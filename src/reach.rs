@@ -47,8 +47,9 @@ impl EntryIdentity {
 /// [`EntryIdentity`] borrowed from an entry, for merging without copying every entry's
 /// partition, name and extra files (that copying and SipHash were a quarter of listing a
 /// 100,000-file snapshot).
-#[derive(PartialEq, Eq, Hash)]
-struct IdentityRef<'a> {
+#[derive(Debug, PartialEq, Eq, Hash)]
+#[doc(hidden)]
+pub struct IdentityRef<'a> {
     partition: &'a [u8],
     bucket: i32,
     level: i32,
@@ -56,6 +57,41 @@ struct IdentityRef<'a> {
     extra_files: &'a [String],
     embedded_index: Option<&'a [u8]>,
     external_path: Option<&'a str>,
+}
+
+/// An entry [`live_entries`] can merge: its kind and its identity.
+pub trait MergeEntry {
+    /// ADD or DELETE.
+    fn kind(&self) -> FileKind;
+    /// The file's identity, borrowed.
+    #[doc(hidden)]
+    fn identity(&self) -> IdentityRef<'_>;
+}
+
+impl MergeEntry for ManifestEntry {
+    fn kind(&self) -> FileKind {
+        self.kind
+    }
+    fn identity(&self) -> IdentityRef<'_> {
+        IdentityRef::of(self)
+    }
+}
+
+impl MergeEntry for crate::format::manifest::ListingEntry {
+    fn kind(&self) -> FileKind {
+        self.kind
+    }
+    fn identity(&self) -> IdentityRef<'_> {
+        IdentityRef {
+            partition: &self.partition,
+            bucket: self.bucket,
+            level: self.level,
+            file_name: &self.file_name,
+            extra_files: &self.extra_files,
+            embedded_index: self.embedded_index.as_deref(),
+            external_path: self.external_path.as_deref(),
+        }
+    }
 }
 
 impl<'a> IdentityRef<'a> {
@@ -128,8 +164,11 @@ type FxBuild = std::hash::BuildHasherDefault<FxHasher>;
 /// An ADD inserts the file; a DELETE removes it if present. Order matters: a file that is
 /// deleted and later added again (as a non-destructive rollback does) is live. A DELETE of a
 /// file never added is ignored here, as Paimon's readers do when listing.
-pub fn live_entries(entries: impl IntoIterator<Item = ManifestEntry>) -> Vec<ManifestEntry> {
-    let mut entries: Vec<Option<ManifestEntry>> = entries.into_iter().map(Some).collect();
+///
+/// Generic over the entry type so that the compact entries of a listing
+/// ([`ListingEntry`](crate::format::manifest::ListingEntry)) merge through this same code.
+pub fn live_entries<T: MergeEntry>(entries: impl IntoIterator<Item = T>) -> Vec<T> {
+    let mut entries: Vec<Option<T>> = entries.into_iter().map(Some).collect();
     // For each ADD's position (first occurrence order), the entry that fills it: a duplicate
     // ADD is a Paimon error; the later entry wins and the file stays once, where it was first.
     let mut slots: Vec<Option<usize>> = Vec::with_capacity(entries.len());
@@ -138,8 +177,8 @@ pub fn live_entries(entries: impl IntoIterator<Item = ManifestEntry>) -> Vec<Man
             HashMap::with_capacity_and_hasher(entries.len(), FxBuild::default());
         for (i, entry) in entries.iter().enumerate() {
             let Some(entry) = entry else { continue };
-            let id = IdentityRef::of(entry);
-            match entry.kind {
+            let id = entry.identity();
+            match entry.kind() {
                 FileKind::Add => match index.get(&id) {
                     Some(&at) => slots[at] = Some(i),
                     None => {
@@ -273,5 +312,48 @@ pub(crate) mod tests {
         use FileKind::*;
         let live = live_entries(vec![entry(Delete, "x", 0), entry(Add, "y", 0)]);
         assert_eq!(names(&live), vec![("y", 0)]);
+    }
+
+    /// What a listing decodes of an entry (`decode_manifest_listing`).
+    fn listing(e: &ManifestEntry) -> crate::format::manifest::ListingEntry {
+        crate::format::manifest::ListingEntry {
+            kind: e.kind,
+            bucket: e.bucket,
+            level: e.file.level,
+            partition: e.partition.clone().into_boxed_slice(),
+            file_name: e.file.file_name.clone().into_boxed_str(),
+            extra_files: e.file.extra_files.clone(),
+            embedded_index: e.file.embedded_index.clone().map(Vec::into_boxed_slice),
+            external_path: e.file.external_path.clone().map(String::into_boxed_str),
+            file_size: e.file.file_size,
+            row_count: e.file.row_count,
+            commit_snapshot: e.file.commit_snapshot,
+        }
+    }
+
+    proptest::proptest! {
+        /// Merging the compact entries `files` lists gives exactly the live entries that
+        /// merging full entries gives, in the same order: their identities are the same.
+        #[test]
+        fn listing_entries_merge_as_manifest_entries(
+            ops in proptest::collection::vec(
+                (proptest::bool::ANY, 0u8..6, 0i32..2, 0i32..2, 0u8..3, 0u8..3), 0..60)
+        ) {
+            let entries: Vec<ManifestEntry> = ops
+                .iter()
+                .map(|&(add, name, level, bucket, extra, ext)| {
+                    let kind = if add { FileKind::Add } else { FileKind::Delete };
+                    let mut e = entry(kind, &format!("f{name}"), level);
+                    e.bucket = bucket;
+                    e.file.extra_files = (0..extra).map(|i| format!("x{i}")).collect();
+                    e.file.external_path = (ext == 1).then(|| "s3://b/f".to_string());
+                    e.file.embedded_index = (ext == 2).then(|| vec![1, 2]);
+                    e
+                })
+                .collect();
+            let full: Vec<_> = live_entries(entries.clone()).iter().map(listing).collect();
+            let compact = live_entries(entries.iter().map(listing));
+            proptest::prop_assert_eq!(full, compact);
+        }
     }
 }

@@ -2,45 +2,70 @@
 """Peer benchmark driver (run by scripts/bench-peers.sh; standard library + fastavro,
 which the pinned pypaimon venv already has).
 
-For every table given and two versions of it (the latest snapshot, and the tag in
-the middle of its tag list), runs each tool RUNS times after one untimed warm-up
-run, and takes the median wall time of the whole process, measured here around
-the child process (fork/exec to exit, output written to a file):
+For every table given and its versions, runs each tool RUNS times after one untimed
+warm-up run (which also checks that every tool planned the same number of files):
 
-  tagkeeper    tagkeeper files TABLE --snapshot N|--tag NAME --json  (full report written)
-  pypaimon     python benches/peers/pypaimon_plan.py TABLE --snapshot N|--tag NAME
-  paimon-rust  paimon-rust-peer plan TABLE --snapshot N|--tag NAME
-  raw read     paimon-rust-peer raw LIST: reads the bytes of the version's snapshot or tag
-               JSON, its manifest lists and every manifest they name; nothing else, no
-               decoding. The list of names is derived beforehand (untimed) by decoding the
-               manifest lists with fastavro.
+  tagkeeper    tagkeeper files TABLE --snapshot N|--tag NAME --json (full report written
+               to a file); the median wall time of the WHOLE PROCESS, measured here
+               around the child (fork/exec to exit); once more under /usr/bin/time -v
+               for its peak RSS.
+  pypaimon     python benches/peers/pypaimon_plan.py TABLE ...: pypaimon's Python planner;
+               the median IN-PROCESS time of open + time travel + plan (after imports).
+  paimon-rust  python benches/peers/pypaimon_plan.py TABLE ... --native --warm: paimon-rust's
+               planner through the `pypaimon-rust` wheel's API (native splits); median
+               in-process time of the first open + plan (what one run pays) and of a
+               second one in the same process (warm: without one-time set-up). Its
+               splits name no files, so its check is the total row count.
+  paimon-rust-bin (optional, --paimon-rust-bin): the old Rust runner
+               (benches/peers/paimon-rust, a 16-minute build): whole process and raw read.
 
-The warm-up run of each tool also checks the file count: pypaimon's and
-paimon-rust's must equal tagkeeper's, or the driver fails.
+Table arguments: LABEL=PATH[;versions=V,V][;skip=pypaimon]. A version is `latest` (the
+latest snapshot, given explicitly as --snapshot N), `midtag` (the middle tag of the tag
+list) or `tag:NAME`; default `latest,midtag`. `skip=pypaimon` leaves pypaimon out (on
+the huge tables it would take minutes per run).
 
-Every run sees a warm page cache (the tables were just written and are read again
-and again): these are warm-cache numbers.
+Every run sees a warm page cache: these are warm-cache numbers.
 """
 
 import argparse
 import json
 import os
+import re
+import resource
 import statistics
 import subprocess
 import sys
 import time
 
 
+CPU = {}
+
+
 def sh(cmd, out_path):
-    """Run cmd with stdout to out_path; return wall seconds of the whole process."""
+    """Run cmd with stdout to out_path; return wall seconds of the whole process. Its CPU
+    seconds (user + system, all threads) are left in CPU["last"]: on a shared machine the
+    wall time includes waiting for a core, the CPU time does not."""
     with open(out_path, "wb") as out:
+        r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
         p = subprocess.run(cmd, stdout=out, stderr=subprocess.PIPE)
         t1 = time.perf_counter()
+        r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    CPU["last"] = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
     if p.returncode != 0:
         raise RuntimeError("%s failed (exit %d): %s"
                            % (" ".join(cmd), p.returncode, p.stderr.decode(errors="replace")))
     return t1 - t0
+
+
+def max_rss_mb(cmd, out_path):
+    """Peak resident set size of cmd in MB (10^6 bytes), from /usr/bin/time -v."""
+    with open(out_path, "wb") as out:
+        p = subprocess.run(["/usr/bin/time", "-v"] + cmd, stdout=out, stderr=subprocess.PIPE)
+    if p.returncode != 0:
+        raise RuntimeError("%s failed: %s" % (" ".join(cmd), p.stderr.decode(errors="replace")))
+    m = re.search(rb"Maximum resident set size \(kbytes\): (\d+)", p.stderr)
+    return int(m.group(1)) * 1024 / 1e6 if m else float("nan")
 
 
 def last_json_line(path):
@@ -54,9 +79,11 @@ def version_args(version):
     return ["--snapshot", str(value)] if kind == "snapshot" else ["--tag", value]
 
 
-def version_label(version):
+def version_label(version, latest):
     kind, value = version
-    return "snapshot %s (latest)" % value if kind == "snapshot" else "tag %s" % value
+    if kind == "snapshot":
+        return "snapshot %s%s" % (value, " (latest)" if value == latest else "")
+    return "tag %s" % value
 
 
 def latest_snapshot(table):
@@ -78,8 +105,8 @@ def middle_tag(table):
     return tags[(len(tags) - 1) // 2][1]
 
 
-def raw_file_list(table, version, list_path):
-    """Absolute paths of the version's JSON, manifest lists and manifests."""
+def version_meta(table, version):
+    """(path of the version's JSON, manifest names of its lists)."""
     import fastavro
     kind, value = version
     meta = os.path.join(table, "snapshot", "snapshot-%d" % value) if kind == "snapshot" \
@@ -96,119 +123,159 @@ def raw_file_list(table, version, list_path):
             paths.append(p)
             with open(p, "rb") as f:
                 manifests.extend(r["_FILE_NAME"] for r in fastavro.reader(f))
-    seen = set()
+    seen = []
     for m in manifests:
         if m not in seen:
-            seen.add(m)
+            seen.append(m)
             paths.append(os.path.join(mdir, m))
-    with open(list_path, "w") as f:
-        f.write("\n".join(paths) + "\n")
-    return len(paths), sum(os.path.getsize(p) for p in paths), len(seen)
+    return paths, len(seen)
+
+
+def parse_table(spec):
+    label, rest = spec.split("=", 1)
+    parts = rest.split(";")
+    opts = dict(p.split("=", 1) for p in parts[1:])
+    return label, parts[0], opts
 
 
 def fmt(x):
-    return "%.3f" % x
+    return "n/a" if x is None else "%.3f" % x
 
 
 def ratio(a, b):
-    return "%.1f" % (a / b) if b > 0 else "n/a"
+    return "%.2f" % (a / b) if a is not None and b else "n/a"
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--tagkeeper", required=True)
-    ap.add_argument("--python", required=True)
+    ap.add_argument("--python", required=True, help="venv with pypaimon and pypaimon-rust")
     ap.add_argument("--pypaimon-plan", required=True)
-    ap.add_argument("--paimon-rust", required=True)
+    ap.add_argument("--paimon-rust-bin", help="optional: the old Rust runner")
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--work", required=True, help="scratch directory for outputs")
     ap.add_argument("--results", required=True, help="Markdown results file")
     ap.add_argument("--header", default="", help="Markdown put before the table")
-    ap.add_argument("table", nargs="+", help="LABEL=PATH")
+    ap.add_argument("table", nargs="+", help="LABEL=PATH[;versions=...][;skip=pypaimon]")
     a = ap.parse_args()
 
     tools = {
         "tagkeeper": lambda t, v: [a.tagkeeper, "files", t] + version_args(v) + ["--json"],
         "pypaimon": lambda t, v: [a.python, a.pypaimon_plan, t] + version_args(v),
-        "paimon-rust": lambda t, v: [a.paimon_rust, "plan", t] + version_args(v),
+        "paimon-rust": lambda t, v: [a.python, a.pypaimon_plan, t] + version_args(v)
+        + ["--native", "--warm"],
     }
+    if a.paimon_rust_bin:
+        tools["paimon-rust-bin"] = lambda t, v: [a.paimon_rust_bin, "plan", t] + version_args(v)
     os.makedirs(a.work, exist_ok=True)
+    out = os.path.join(a.work, "out.json")
     rows = []
-    raw_json = []
     for spec in a.table:
-        label, table = spec.split("=", 1)
-        for version in (("snapshot", latest_snapshot(table)), ("tag", middle_tag(table))):
-            out = os.path.join(a.work, "out.json")
-            lst = os.path.join(a.work, "raw-list.txt")
-            n_meta, meta_bytes, n_manifests = raw_file_list(table, version, lst)
-
+        label, table, opts = parse_table(spec)
+        latest = latest_snapshot(table)
+        versions = []
+        for v in opts.get("versions", "latest,midtag").split(","):
+            if v == "latest":
+                versions.append(("snapshot", latest))
+            elif v == "midtag":
+                versions.append(("tag", middle_tag(table)))
+            elif v.startswith("tag:"):
+                versions.append(("tag", v[4:]))
+            else:
+                raise SystemExit("unknown version %r" % v)
+        skip = set(filter(None, opts.get("skip", "").split(",")))
+        names = [n for n in tools if n not in skip]
+        for version in versions:
+            paths, n_manifests = version_meta(table, version)
+            meta_bytes = sum(os.path.getsize(p) for p in paths)
             # Warm-up + verification (untimed).
             sh(tools["tagkeeper"](table, version), out)
             with open(out) as f:
-                files = json.load(f)["total_files"]
-            info = {}
-            for name in ("pypaimon", "paimon-rust"):
+                report = json.load(f)
+            files, total_rows = report["total_files"], report["total_rows"]
+            for name in names[1:]:
                 sh(tools[name](table, version), out)
                 doc = last_json_line(out)
-                info[name] = doc
-                if doc["files"] != files:
-                    raise SystemExit("%s %s: %s planned %d files, tagkeeper %d"
-                                     % (label, version_label(version), name, doc["files"], files))
-            sh([a.paimon_rust, "raw", lst], out)
-
-            times = {k: [] for k in ("tagkeeper", "pypaimon", "paimon-rust", "raw")}
-            inproc = {k: [] for k in ("pypaimon", "paimon-rust", "raw")}
+                # pypaimon's plan lists files; paimon-rust's native splits only rows.
+                got, want, what = ((doc["files"], files, "files") if "files" in doc
+                                   else (doc["rows"], total_rows, "rows"))
+                if got != want:
+                    raise SystemExit("%s %s: %s planned %d %s, tagkeeper %d"
+                                     % (label, version, name, got, what, want))
+            times = {n: [] for n in names}
+            inproc = {n: [] for n in names}
+            cpu = {n: [] for n in names}
+            warm = []
             for _ in range(a.runs):
-                for name in ("tagkeeper", "pypaimon", "paimon-rust"):
+                for name in names:
                     times[name].append(sh(tools[name](table, version), out))
-                    if name != "tagkeeper":
-                        inproc[name].append(last_json_line(out)["seconds"])
-                times["raw"].append(sh([a.paimon_rust, "raw", lst], out))
-                inproc["raw"].append(last_json_line(out)["seconds"])
-            med = {k: statistics.median(v) for k, v in times.items()}
-            med_in = {k: statistics.median(v) for k, v in inproc.items()}
+                    if name == "tagkeeper":
+                        cpu[name].append(CPU["last"])
+                    else:
+                        doc = last_json_line(out)
+                        inproc[name].append(doc["seconds"])
+                        cpu[name].append(doc.get("cpu_seconds"))
+                        if name == "paimon-rust":
+                            warm.append(doc["warm_seconds"])
+            rss = max_rss_mb(tools["tagkeeper"](table, version), out)
+            med = {n: statistics.median(v) for n, v in times.items()}
+            med_in = {n: statistics.median(v) for n, v in inproc.items() if v}
             row = {
-                "table": label, "version": version_label(version), "files": files,
-                "manifests": n_manifests, "metadata_files": n_meta, "metadata_bytes": meta_bytes,
-                "median_process_s": med, "median_in_process_s": med_in,
-                "all_process_s": times,
+                "table": label, "version": version_label(version, latest), "files": files,
+                "manifests": n_manifests, "metadata_bytes": meta_bytes,
+                "tagkeeper_s": med["tagkeeper"], "tagkeeper_rss_mb": rss,
+                "pypaimon_plan_s": med_in.get("pypaimon"),
+                "paimon_rust_plan_s": med_in.get("paimon-rust"),
+                "paimon_rust_warm_plan_s": statistics.median(warm) if warm else None,
+                "paimon_rust_bin_process_s": med.get("paimon-rust-bin"),
+                "cpu_s": {n: statistics.median(v) for n, v in cpu.items()
+                          if v and None not in v},
+                "all_process_s": times, "all_in_process_s": inproc,
             }
             rows.append(row)
-            raw_json.append(row)
-            sys.stderr.write("%s %s: files=%d tk=%.3f py=%.3f pr=%.3f raw=%.3f\n"
-                             % (label, version_label(version), files, med["tagkeeper"],
-                                med["pypaimon"], med["paimon-rust"], med["raw"]))
+            sys.stderr.write("%s %s: files=%d tk=%.3f s (%.0f MB) py=%s pr=%s pr-warm=%s\n"
+                             % (label, row["version"], files, row["tagkeeper_s"], rss,
+                                fmt(row["pypaimon_plan_s"]), fmt(row["paimon_rust_plan_s"]),
+                                fmt(row["paimon_rust_warm_plan_s"])))
 
-    lines = []
-    lines.append("| table (S/F/T) | version | files | manifests (MiB read) | tagkeeper s | pypaimon s "
-                 "| paimon-rust s | raw read s | pypaimon/tagkeeper | paimon-rust/tagkeeper "
-                 "| tagkeeper/raw |")
-    lines.append("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    lines = [
+        "| table | version | files | manifests (MiB) | tagkeeper whole process s "
+        "| tagkeeper peak RSS MB | pypaimon plan s | paimon-rust plan s | paimon-rust warm plan s "
+        "| tagkeeper / pypaimon plan | tagkeeper / paimon-rust plan "
+        "| paimon-rust plan / tagkeeper | paimon-rust warm plan / tagkeeper |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
     for r in rows:
-        m = r["median_process_s"]
-        lines.append("| %s | %s | %d | %d (%.2f) | %s | %s | %s | %s | %s | %s | %s |" % (
+        tk = r["tagkeeper_s"]
+        lines.append("| %s | %s | %d | %d (%.2f) | %s | %.0f | %s | %s | %s | %s | %s | %s | %s |" % (
             r["table"], r["version"], r["files"], r["manifests"],
-            r["metadata_bytes"] / 1048576.0,
-            fmt(m["tagkeeper"]), fmt(m["pypaimon"]), fmt(m["paimon-rust"]), fmt(m["raw"]),
-            ratio(m["pypaimon"], m["tagkeeper"]), ratio(m["paimon-rust"], m["tagkeeper"]),
-            ratio(m["tagkeeper"], m["raw"])))
-    lines.append("")
-    lines.append("In-process medians (inside the tool, after process start-up and imports; "
-                 "tagkeeper has no in-process timer, its whole process is above):")
-    lines.append("")
-    lines.append("| table (S/F/T) | version | pypaimon open+plan s | paimon-rust open+plan s "
-                 "| raw byte read s |")
-    lines.append("| --- | --- | ---: | ---: | ---: |")
+            r["metadata_bytes"] / 1048576.0, fmt(tk), r["tagkeeper_rss_mb"],
+            fmt(r["pypaimon_plan_s"]), fmt(r["paimon_rust_plan_s"]),
+            fmt(r["paimon_rust_warm_plan_s"]),
+            ratio(tk, r["pypaimon_plan_s"]), ratio(tk, r["paimon_rust_plan_s"]),
+            ratio(r["paimon_rust_plan_s"], tk), ratio(r["paimon_rust_warm_plan_s"], tk)))
+    lines += ["", "CPU seconds (user + system, all threads; medians): tagkeeper's whole process, "
+              "the peers' open + plan in-process. On a shared machine these are steadier than "
+              "wall times.", "",
+              "| table | version | tagkeeper CPU s | pypaimon plan CPU s | paimon-rust plan CPU s "
+              "| tagkeeper / pypaimon | tagkeeper / paimon-rust |",
+              "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
     for r in rows:
-        m = r["median_in_process_s"]
-        lines.append("| %s | %s | %s | %s | %s |" % (
-            r["table"], r["version"], fmt(m["pypaimon"]), fmt(m["paimon-rust"]),
-            "%.4f" % m["raw"]))
+        c = r["cpu_s"]
+        lines.append("| %s | %s | %s | %s | %s | %s | %s |" % (
+            r["table"], r["version"], fmt(c.get("tagkeeper")), fmt(c.get("pypaimon")),
+            fmt(c.get("paimon-rust")), ratio(c.get("tagkeeper"), c.get("pypaimon")),
+            ratio(c.get("tagkeeper"), c.get("paimon-rust"))))
+    if any(r["paimon_rust_bin_process_s"] for r in rows):
+        lines += ["", "| table | version | paimon-rust runner whole process s |", "| --- | --- | ---: |"]
+        for r in rows:
+            lines.append("| %s | %s | %s |" % (r["table"], r["version"],
+                                              fmt(r["paimon_rust_bin_process_s"])))
     md = a.header + "\n".join(lines) + "\n"
     with open(a.results, "w") as f:
         f.write(md)
     with open(os.path.splitext(a.results)[0] + ".json", "w") as f:
-        json.dump(raw_json, f, indent=1)
+        json.dump(rows, f, indent=1)
     sys.stdout.write(md)
 
 

@@ -145,8 +145,13 @@ async fn run_plain(command: Command, global: &GlobalArgs, printer: &Printer) -> 
         Command::Files(a) => {
             let spec = a.version.spec()?;
             let table = global.open(&a.table.table).await?;
-            let report = inspect::files(&table, &spec).await?;
-            printer.report(&report, output::files_text)
+            let listing = inspect::files_listing(&table, &spec).await?;
+            if printer.is_json() {
+                // Streamed: a 1,000,000-file report is ~270 MB of JSON.
+                printer.stream_json(&listing)
+            } else {
+                printer.report(&listing.into_report(), output::files_text)
+            }
         }
         Command::Read(a) => super::read_cmd::run(a, global, printer).await,
         Command::Diff(a) => {

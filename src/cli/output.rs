@@ -163,6 +163,30 @@ impl Printer {
         failure.map_or(Ok(()), Err)
     }
 
+    /// Print a successful report as JSON while serializing it, instead of building the whole
+    /// document first: the same bytes as [`Printer::report`] with `--json` (pretty JSON and a
+    /// newline, redacted), written in chunks that end at a line break. Pretty JSON keeps every
+    /// string on one line, so redacting line-aligned chunks is redacting the whole text.
+    pub(crate) fn stream_json<T: Serialize>(&self, report: &T) -> tagkeeper::Result<()> {
+        DOCUMENT_PRINTED.store(true, Ordering::SeqCst);
+        let mut out = RedactingLines {
+            out: io::BufWriter::with_capacity(1 << 16, io::stdout().lock()),
+            pending: Vec::with_capacity(REDACT_CHUNK + 4096),
+        };
+        let written = serde_json::to_writer_pretty(&mut out, report)
+            .map_err(io::Error::other)
+            .and_then(|()| out.write_all(b"\n"))
+            .and_then(|()| out.finish());
+        match written {
+            // A reader that went away (broken pipe) is fine: there is nobody left to tell.
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+            Err(e) => Err(Error::InvalidArgument(format!(
+                "cannot write the report: {e}"
+            ))),
+            Ok(()) => Ok(()),
+        }
+    }
+
     /// Print a plan before asking whether to execute it (see `confirm`).
     pub(crate) fn preview(&self, text: &str) {
         write_stdout(text);
@@ -235,6 +259,46 @@ fn write_stdout(s: &str) {
 pub(crate) fn eprintln_safe(s: &str) {
     let s = tagkeeper::redact::redact(s);
     let _ = writeln!(io::stderr().lock(), "{s}");
+}
+
+/// Bytes [`RedactingLines`] gathers before it redacts and writes them.
+const REDACT_CHUNK: usize = 1 << 20;
+
+/// Stdout through the redactor, in chunks that end at a line break.
+struct RedactingLines<W: Write> {
+    out: W,
+    pending: Vec<u8>,
+}
+
+impl<W: Write> RedactingLines<W> {
+    fn emit(&mut self, upto: usize) -> io::Result<()> {
+        let text = String::from_utf8_lossy(&self.pending[..upto]);
+        let redacted = tagkeeper::redact::redact(&text);
+        self.out.write_all(redacted.as_bytes())?;
+        self.pending.drain(..upto);
+        Ok(())
+    }
+
+    fn finish(&mut self) -> io::Result<()> {
+        self.emit(self.pending.len())?;
+        self.out.flush()
+    }
+}
+
+impl<W: Write> Write for RedactingLines<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.pending.extend_from_slice(buf);
+        if self.pending.len() >= REDACT_CHUNK {
+            if let Some(at) = self.pending.iter().rposition(|&b| b == b'\n') {
+                self.emit(at + 1)?;
+            }
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Log output: each event is buffered and written redacted, like every other line.

@@ -4,7 +4,7 @@
 //! (`["null", T]`) and plain shapes are both accepted (paimon-format.md §4.1).
 
 use crate::error::{Error, Result};
-use crate::format::avro_datum::{for_each_record, Datum};
+use crate::format::avro_datum::{for_each_record, map_records_parallel, Datum};
 
 /// Decode every record of an Avro object container file with `convert`, one record at a time:
 /// each decoded record borrows from its block and is dropped as soon as it is converted, so
@@ -34,6 +34,38 @@ pub(crate) fn read_records<T>(
             "unreadable Avro file (the Avro decoder panicked on it)",
         ))
     })
+}
+
+/// [`read_records`] for files that may be large: the blocks of a large file are decoded on
+/// all cores (see [`map_records_parallel`]); records come out in file order.
+pub(crate) fn read_records_parallel<T: Send>(
+    bytes: &[u8],
+    path: &str,
+    convert: impl Fn(Rec<'_>) -> Result<T> + Sync,
+) -> Result<Vec<T>> {
+    if bytes.len() < 4 || &bytes[..4] != b"Obj\x01" {
+        return Err(Error::corrupt(
+            path,
+            "not an Avro object container file (bad magic); ORC and Parquet manifests are not supported",
+        ));
+    }
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    // As in `read_records`: a panic in block decompression becomes an error naming the file.
+    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        map_records_parallel(bytes, threads, |d, arena| {
+            let rec = Rec::new(d, arena, path).map_err(Stop::Convert)?;
+            convert(rec).map_err(Stop::Convert)
+        })
+    }));
+    match run {
+        Ok(Ok(out)) => Ok(out),
+        Ok(Err(Stop::Damaged(why))) => Err(Error::corrupt(path, why)),
+        Ok(Err(Stop::Convert(e))) => Err(e),
+        Err(_) => Err(Error::corrupt(
+            path,
+            "unreadable Avro file (the Avro decoder panicked on it)",
+        )),
+    }
 }
 
 /// Why a decode stopped: a damaged file (plain text) or the caller's own error.

@@ -483,6 +483,107 @@ pub(crate) fn for_each_record<E: From<String>>(
     Ok(())
 }
 
+/// Below this many compressed bytes a file is decoded on the calling thread: starting
+/// threads costs more than decoding a small manifest (most manifests hold a few entries).
+const PARALLEL_MIN_BYTES: usize = 64 * 1024;
+
+/// Convert every record of a container file with `convert`, decoding and decompressing the
+/// blocks of a large file on all cores (`threads`, at least 1). Each thread takes a contiguous
+/// run of blocks (split by compressed bytes) with its own decompressor and arena, so the
+/// output is in file order whatever the threads' timing; the first error in file order wins.
+/// Errors are plain text; the caller adds the file's path.
+pub(crate) fn map_records_parallel<T, E>(
+    bytes: &[u8],
+    threads: usize,
+    convert: impl Fn(&Datum<'_>, &[Datum<'_>]) -> Result<T, E> + Sync,
+) -> Result<Vec<T>, E>
+where
+    T: Send,
+    E: From<String> + Send,
+{
+    let file = super::ocf::parse(bytes).map_err(|e| format!("unreadable Avro file: {e}"))?;
+    let schema = Schema::parse(&file.schema)?;
+    let codec_name = String::from_utf8_lossy(&file.codec);
+    let codec = apache_avro::Codec::from_str(&codec_name)
+        .map_err(|_| format!("unsupported Avro codec '{codec_name}'"))?;
+    let total: usize = file.blocks.iter().map(|(_, d)| d.len()).sum();
+    let threads = threads.clamp(1, file.blocks.len().max(1));
+    if threads == 1 || total < PARALLEL_MIN_BYTES {
+        return decode_run(&schema, codec, &file.blocks, &convert);
+    }
+    // Contiguous runs of roughly equal compressed size.
+    let mut runs: Vec<&[(i64, &[u8])]> = Vec::with_capacity(threads);
+    let share = total.div_ceil(threads);
+    let (mut start, mut acc) = (0, 0);
+    for (i, (_, d)) in file.blocks.iter().enumerate() {
+        acc += d.len();
+        if acc >= share && runs.len() + 1 < threads {
+            runs.push(&file.blocks[start..=i]);
+            (start, acc) = (i + 1, 0);
+        }
+    }
+    runs.push(&file.blocks[start..]);
+    let (schema, convert) = (&schema, &convert);
+    let parts: Vec<Result<Vec<T>, E>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = runs
+            .iter()
+            .skip(1)
+            .map(|run| scope.spawn(move || decode_run(schema, codec, run, convert)))
+            .collect();
+        // The calling thread decodes the first run itself.
+        let mut parts = vec![decode_run(schema, codec, runs[0], convert)];
+        for h in handles {
+            // A panic in a decoding thread is re-raised here, where the caller's
+            // catch_unwind turns it into an error naming the file.
+            parts.push(h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+        }
+        parts
+    });
+    let mut out = Vec::new();
+    for part in parts {
+        let mut part = part?;
+        if out.is_empty() {
+            out = part;
+        } else {
+            out.append(&mut part);
+        }
+    }
+    Ok(out)
+}
+
+/// Decode a run of blocks of one file, converting each record.
+fn decode_run<T, E: From<String>>(
+    schema: &Schema,
+    codec: apache_avro::Codec,
+    blocks: &[(i64, &[u8])],
+    convert: &impl Fn(&Datum<'_>, &[Datum<'_>]) -> Result<T, E>,
+) -> Result<Vec<T>, E> {
+    let mut decompressor = Decompressor::new(codec)?;
+    let mut out = Vec::new();
+    for &(count, data) in blocks {
+        let count =
+            usize::try_from(count).map_err(|_| format!("invalid Avro block count {count}"))?;
+        let block = decompressor.block(data)?;
+        let mut input = Input { bytes: block };
+        let mut arena: Arena<'_> = Vec::new();
+        out.reserve(count);
+        for _ in 0..count {
+            arena.clear();
+            arena.push(Datum::Null);
+            schema.decode(schema.root, &mut input, 0, &mut arena, 0)?;
+            out.push(convert(&arena[0], &arena)?);
+        }
+        if !input.bytes.is_empty() {
+            return Err(format!(
+                "Avro block has {} bytes after its {count} records",
+                input.bytes.len()
+            )
+            .into());
+        }
+    }
+    Ok(out)
+}
+
 /// Decompresses the blocks of one file, reusing its buffer and (for zstd, the codec Java
 /// Paimon writes manifests with) one decoding context: creating a zstd context per block
 /// cost more than decoding a block's records.

@@ -2,7 +2,7 @@
 //! manifests (`IndexManifestEntry`), decoded from Avro bytes. paimon-format.md §4 and §5.
 
 use crate::error::{Error, Result};
-use crate::format::avro::{read_records, Rec};
+use crate::format::avro::{read_records, read_records_parallel, Rec};
 
 /// The only `_VERSION` Paimon writes for manifests and manifest lists.
 pub const MANIFEST_VERSION: i32 = 2;
@@ -221,19 +221,75 @@ pub struct ManifestEntry {
 
 /// Decode a manifest.
 pub fn decode_manifest(bytes: &[u8], path: &str) -> Result<Vec<ManifestEntry>> {
-    read_records(bytes, path, |r| decode_entry(r, path))
+    read_records_parallel(bytes, path, |r| decode_entry(r, path))
+}
+
+/// What listing a version's files needs of a manifest entry: its identity (kind, partition,
+/// bucket, level, name, extra files, embedded index, external path, as [`crate::reach`] merges
+/// by) and what the `files` report shows. A [`ManifestEntry`] is ~570 bytes before its heap
+/// parts (keys, statistics, column lists); this is a fifth of that, which is what keeps a
+/// 1,000,000-file listing within a few hundred MB. Never written back nor used for deletion.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListingEntry {
+    /// ADD or DELETE.
+    pub kind: FileKind,
+    /// Bucket id.
+    pub bucket: i32,
+    /// LSM level.
+    pub level: i32,
+    /// Serialized BinaryRow of the partition values.
+    pub partition: Box<[u8]>,
+    /// Data file name.
+    pub file_name: Box<str>,
+    /// Extra files of the data file.
+    pub extra_files: Vec<String>,
+    /// Embedded file index, if any.
+    pub embedded_index: Option<Box<[u8]>>,
+    /// Full URI when stored outside the table.
+    pub external_path: Option<Box<str>>,
+    /// Size in bytes.
+    pub file_size: i64,
+    /// Rows in the file.
+    pub row_count: i64,
+    /// `_COMMIT_SNAPSHOT`, when recorded.
+    pub commit_snapshot: Option<i64>,
+}
+
+/// Decode a manifest into [`ListingEntry`]s, with the same checks as [`decode_manifest`].
+pub fn decode_manifest_listing(bytes: &[u8], path: &str) -> Result<Vec<ListingEntry>> {
+    read_records_parallel(bytes, path, |r| {
+        check_version(&r, MANIFEST_VERSION)?;
+        let f = r.rec("_FILE")?;
+        Ok(ListingEntry {
+            kind: FileKind::from_code(r.int("_KIND")?, path)?,
+            bucket: r.int("_BUCKET")?,
+            level: f.int("_LEVEL")?,
+            partition: partition_of(&r, path)?.into_boxed_slice(),
+            file_name: f.file_name("_FILE_NAME")?.into_boxed_str(),
+            extra_files: f.opt_file_names("_EXTRA_FILES")?.unwrap_or_default(),
+            embedded_index: f
+                .opt_bytes("_EMBEDDED_FILE_INDEX")?
+                .map(Vec::into_boxed_slice),
+            external_path: f.opt_str("_EXTERNAL_PATH")?.map(String::into_boxed_str),
+            file_size: f.long("_FILE_SIZE")?,
+            row_count: f.long("_ROW_COUNT")?,
+            commit_snapshot: f.opt_long(COMMIT_SNAPSHOT_FIELD)?,
+        })
+    })
+}
+
+fn partition_of(r: &Rec<'_>, path: &str) -> Result<Vec<u8>> {
+    let row = r.bytes("_PARTITION")?;
+    crate::format::binary_row::check_frame(&row)
+        .map_err(|e| Error::corrupt(path, format!("_PARTITION: {e}")))?;
+    Ok(row)
 }
 
 fn decode_entry(r: Rec<'_>, path: &str) -> Result<ManifestEntry> {
     check_version(&r, MANIFEST_VERSION)?;
     Ok(ManifestEntry {
         kind: FileKind::from_code(r.int("_KIND")?, path)?,
-        partition: {
-            let row = r.bytes("_PARTITION")?;
-            crate::format::binary_row::check_frame(&row)
-                .map_err(|e| Error::corrupt(path, format!("_PARTITION: {e}")))?;
-            row
-        },
+        partition: partition_of(&r, path)?,
         bucket: r.int("_BUCKET")?,
         total_buckets: r.opt_int("_TOTAL_BUCKETS")?.unwrap_or(-1),
         file: DataFileMeta::decode(r.rec("_FILE")?)?,

@@ -19,8 +19,8 @@ use crate::format::file_name::PaimonFile;
 use crate::format::hint::parse_hint;
 use crate::format::ids::{SchemaId, SnapshotId, TagName};
 use crate::format::manifest::{
-    decode_index_manifest, decode_manifest, decode_manifest_list, FileKind, IndexManifestEntry,
-    ManifestEntry, ManifestFileMeta,
+    decode_index_manifest, decode_manifest, decode_manifest_list, decode_manifest_listing,
+    FileKind, IndexManifestEntry, ListingEntry, ManifestEntry, ManifestFileMeta,
 };
 use crate::format::partition::PartitionSpec;
 use crate::format::schema::TableSchema;
@@ -518,23 +518,98 @@ impl Table {
         // Decoding first: a file that does not decode says so; one that decodes but is not
         // what the list recorded is caught after.
         let entries = decode_manifest(&bytes, &key)?;
-        if meta.file_size > 0 && bytes.len() as i64 != meta.file_size {
+        let added = entries.iter().filter(|e| e.kind == FileKind::Add).count() as i64;
+        check_manifest(
+            meta,
+            &key,
+            bytes.len(),
+            added,
+            entries.len() as i64,
+            referenced_by,
+        )?;
+        Ok(entries)
+    }
+
+    /// [`Table::manifest_of`] decoding only what a listing needs, with the same checks.
+    async fn manifest_listing_of(
+        &self,
+        meta: &ManifestFileMeta,
+        referenced_by: &str,
+    ) -> Result<Vec<ListingEntry>> {
+        let key = manifest_key(&meta.file_name);
+        let bytes = self.get_root_referenced(&key, referenced_by).await?;
+        let entries = decode_manifest_listing(&bytes, &key)?;
+        let added = entries.iter().filter(|e| e.kind == FileKind::Add).count() as i64;
+        check_manifest(
+            meta,
+            &key,
+            bytes.len(),
+            added,
+            entries.len() as i64,
+            referenced_by,
+        )?;
+        Ok(entries)
+    }
+
+    /// The live entries of a snapshot (base then delta entries merged in order, §7.1), each
+    /// kept as a compact [`ListingEntry`]: what `files` lists. Every manifest of both lists is
+    /// requested as soon as its list is read, and entries are merged by the one
+    /// [`live_entries`].
+    pub(crate) async fn live_listing_of(
+        &self,
+        snapshot: &Snapshot,
+        owner: &str,
+    ) -> Result<Vec<ListingEntry>> {
+        let of_list = |list: &str| {
+            let by = format!("manifest list manifest/{list} of {owner}");
+            let list = list.to_string();
+            async move {
+                let metas = self.manifest_list(&list, owner).await?;
+                let futures: Vec<_> = metas
+                    .iter()
+                    .map(|m| self.manifest_listing_of(m, &by))
+                    .collect();
+                let chunks: Vec<Vec<ListingEntry>> = ordered(futures).await?;
+                Ok::<_, Error>(chunks)
+            }
+        };
+        let (base, delta) = futures::try_join!(
+            of_list(&snapshot.base_manifest_list),
+            of_list(&snapshot.delta_manifest_list),
+        )?;
+        Ok(live_entries(base.into_iter().chain(delta).flatten()))
+    }
+}
+
+/// Check a manifest against what its list recorded: its size and how many ADD and DELETE
+/// entries it holds. A manifest cut at a block boundary is still a valid Avro file; only these
+/// catch it, and a manifest that lost entries must never be read as complete. Lists that
+/// record no counts (zero) are checked by size only.
+fn check_manifest(
+    meta: &ManifestFileMeta,
+    key: &str,
+    len: usize,
+    added: i64,
+    total: i64,
+    referenced_by: &str,
+) -> Result<()> {
+    {
+        let bytes_len = len;
+        if meta.file_size > 0 && bytes_len as i64 != meta.file_size {
             return Err(Error::corrupt(
-                &key,
+                key,
                 format!(
                     "{} bytes, but {referenced_by} records {} (truncated or replaced)",
-                    bytes.len(),
-                    meta.file_size
+                    bytes_len, meta.file_size
                 ),
             ));
         }
 
         if meta.num_added_files + meta.num_deleted_files > 0 {
-            let added = entries.iter().filter(|e| e.kind == FileKind::Add).count() as i64;
-            let deleted = entries.len() as i64 - added;
+            let deleted = total - added;
             if (added, deleted) != (meta.num_added_files, meta.num_deleted_files) {
                 return Err(Error::corrupt(
-                    &key,
+                    key,
                     format!(
                         "{added} ADD and {deleted} DELETE entries, but {referenced_by} records {} and {}",
                         meta.num_added_files, meta.num_deleted_files
@@ -542,9 +617,11 @@ impl Table {
                 ));
             }
         }
-        Ok(entries)
     }
+    Ok(())
+}
 
+impl Table {
     /// All entries of the manifests a manifest list names, in list order.
     pub async fn entries_of_list(
         &self,
@@ -614,7 +691,7 @@ impl Table {
     }
 
     /// Resolve paths and partition values of live entries.
-    async fn locate(&self, entries: Vec<ManifestEntry>) -> Result<Vec<LiveFile>> {
+    pub(crate) async fn locate(&self, entries: Vec<ManifestEntry>) -> Result<Vec<LiveFile>> {
         if entries.is_empty() {
             return Ok(Vec::new());
         }
