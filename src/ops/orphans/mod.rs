@@ -610,8 +610,9 @@ async fn list_candidates(
             fixed.push((b.key(dir), FileDir::Table));
         }
     }
-    for (dir, kind) in fixed {
-        let (files, _) = store.list_dir(&dir).await?;
+    // Listed concurrently (one after another, their latencies added up), sorted in order.
+    let dirs: Vec<String> = fixed.iter().map(|(d, _)| d.clone()).collect();
+    for ((dir, kind), (files, _)) in fixed.into_iter().zip(list_dirs(table, &dirs).await?) {
         listing.add(kind, &files, cutoff);
         scanned.insert(dir);
     }
