@@ -454,7 +454,9 @@ mod tests {
 
     /// A history as Paimon writes it: each delta is (add?, file, level) entries; snapshot i's
     /// base is one manifest of ADDs of snapshot i-1's live files (split in two at `split`).
-    fn arb_chain() -> impl Strategy<Value = (Vec<Vec<(bool, u8, u8)>>, usize)> {
+    type Deltas = Vec<Vec<(bool, u8, u8)>>;
+
+    fn arb_chain() -> impl Strategy<Value = (Deltas, usize)> {
         (
             prop::collection::vec(
                 prop::collection::vec((any::<bool>(), 0u8..8, 0u8..2), 0..8),
