@@ -4,6 +4,7 @@
 //!     cargo run --release --example synth -- /tmp/bench/t1 --snapshots 1000 --files 10000 --tags 20
 //!
 //! Options: --snapshots S, --files F, --tags T, --partitions P, --overwrite-every N,
+//! --overwrite-until S (overwrites only in the first S commits),
 //! --placeholders (write an empty object per data file), --no-commit-snapshot,
 //! --merge-min-count N (`manifest.merge-min-count`; a large N keeps one small manifest per
 //! commit, the shape of a table fed by many small commits).
@@ -29,6 +30,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--tags" => spec.tags = num()?,
             "--partitions" => spec.partitions = num()?,
             "--overwrite-every" => spec.overwrite_every = num()?,
+            "--overwrite-until" => spec.overwrite_until = num()?,
             "--placeholders" => spec.write_placeholders = true,
             "--no-commit-snapshot" => spec.record_commit_snapshot = false,
             "--merge-min-count" => spec.merge.min_count = num()?,

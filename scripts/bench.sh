@@ -23,6 +23,25 @@ cargo bench --bench build_synthetic | tee target/bench/build_synthetic.txt
 step "Expiring 1,000 of 10,000 snapshots: fast path, nearest-tag rule, brute force"
 cargo bench --bench expire | tee target/bench/expire.txt
 
+step "Issue 20 targets 3 and 5: rollback-to --purge vs expiring the same range; 20 ms per request at concurrency 1..128"
+cargo bench --bench targets | tee target/bench/targets.txt
+
+if [ "${FULL:-0}" = 1 ]; then
+  step "Peak RSS on a 1,000,000-file table (S=10,000): expire-snapshots and the orphan scan"
+  cargo build --release --locked --bin tagkeeper --example synth
+  T1M="${T1M:-target/bench/t1m}"
+  if [ ! -d "$T1M/snapshot" ]; then
+    target/release/examples/synth "$T1M" --snapshots 10000 --files 1000000 --tags 20 \
+      --partitions 100 --overwrite-every 10 --overwrite-until 1500 --placeholders
+  fi
+  NOW="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  /usr/bin/time -v target/release/tagkeeper expire-snapshots "$T1M" --retain-min 1 \
+    --max-deletes 1000 --older-than "$NOW" --dry-run --json >/dev/null 2>target/bench/rss-expire.txt
+  /usr/bin/time -v target/release/tagkeeper remove-orphan-files "$T1M" --older-than "$NOW" \
+    --force --dry-run --json >/dev/null 2>target/bench/rss-orphans.txt
+  grep -H -E "Maximum resident|Elapsed" target/bench/rss-*.txt
+fi
+
 step "Every operation over the grid of table sizes (and 20 ms latency)"
 if [ "${FULL:-0}" = 1 ]; then
   SCALE_F="${SCALE_F:-10000,100000,1000000}" cargo bench --bench scale | tee target/bench/scale.txt

@@ -38,6 +38,11 @@ impl EntryIdentity {
         &self.file_name
     }
 
+    /// Its level.
+    pub fn level(&self) -> i32 {
+        self.level
+    }
+
     /// The names of its extra files (in the data file's directory).
     pub fn extra_files(&self) -> &[String] {
         &self.extra_files

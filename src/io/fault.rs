@@ -92,6 +92,10 @@ struct State {
     log: Vec<(u64, &'static str, String)>,
     /// Keep only counts (benchmarks with millions of requests).
     no_log: bool,
+    /// Requests sleeping through the added latency right now, and the most at once: the
+    /// concurrency a benchmark actually reached.
+    in_flight: u64,
+    max_in_flight: u64,
 }
 
 impl fmt::Debug for State {
@@ -204,6 +208,18 @@ impl FaultHandle {
         }
     }
 
+    /// The most requests that were in their added latency at once since the last
+    /// [`FaultHandle::reset_max_in_flight`] (0 without latency).
+    pub fn max_in_flight(&self) -> u64 {
+        self.lock().max_in_flight
+    }
+
+    /// Start measuring [`FaultHandle::max_in_flight`] afresh.
+    pub fn reset_max_in_flight(&self) {
+        let mut s = self.lock();
+        s.max_in_flight = s.in_flight;
+    }
+
     /// Clear all faults and counts (the store's contents are untouched).
     pub fn reset(&self) {
         *self.lock() = State::default();
@@ -277,6 +293,13 @@ impl FaultHandle {
             hook.await;
         }
         if !latency.is_zero() {
+            {
+                let mut s = self.lock();
+                s.in_flight += 1;
+                s.max_in_flight = s.max_in_flight.max(s.in_flight);
+            }
+            // Counted down however the sleep ends (a dropped future included).
+            let _done = InFlight(self);
             tokio::time::sleep(latency).await;
         }
         match outcome {
@@ -287,6 +310,16 @@ impl FaultHandle {
 
     fn add_bytes(&self, n: u64) {
         self.lock().counts.bytes_read += n;
+    }
+}
+
+/// Counts one request out of flight when dropped.
+struct InFlight<'a>(&'a FaultHandle);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        let mut s = self.0.lock();
+        s.in_flight = s.in_flight.saturating_sub(1);
     }
 }
 

@@ -14,7 +14,7 @@ use crate::table::layout::{
 };
 use crate::table::{ordered, Branch, Table};
 
-use super::{live_union, ManifestFacts};
+use super::{chain_union, live_union, LaterSnapshot, ManifestFacts, SnapshotChain};
 
 fn name_of(key: &str) -> &str {
     key.rsplit('/').next().unwrap_or(key)
@@ -78,6 +78,14 @@ pub(crate) struct References {
     /// Data files that a version deletes without adding them first (inconsistent metadata):
     /// they are in `names` (kept), and reported.
     pub(crate) unmatched: BTreeSet<String>,
+    /// Read consecutive snapshots by delta replay (the first reading only).
+    replay: bool,
+    /// Chains of consecutive snapshots read by delta replay: the first one's base and delta
+    /// lists, then each later one's base and delta lists (bases are read for their names and
+    /// counts, not their manifests).
+    chains: Vec<([String; 2], Vec<[String; 2]>)>,
+    /// ADD minus DELETE entries each manifest list records.
+    list_net: HashMap<String, i64>,
 }
 
 impl References {
@@ -124,9 +132,39 @@ pub(crate) async fn read_references_with(
     removed: &(dyn Fn(&Version) -> bool + Sync),
     added: Vec<Version>,
 ) -> Result<References> {
+    read_references_inner(table, branches, operation, removed, added, false).await
+}
+
+/// [`read_references`], reading runs of consecutive snapshots of a branch by delta replay:
+/// the first completely, each later one's delta manifests, and its base list (every manifest
+/// it names is needed, and its recorded file count must match the replay). Manifests only
+/// later bases name are not read: Paimon writes a snapshot's base as its predecessor's base
+/// and delta merged, so their entries are known ([`crate::liveness::chain_union`], proven
+/// equal to the full merge by a property test). Tags, changelogs and snapshots committed
+/// meanwhile are read completely.
+pub(crate) async fn read_references_replayed(
+    table: &Table,
+    branches: &[Branch],
+    operation: &'static str,
+    removed: &(dyn Fn(&Version) -> bool + Sync),
+) -> Result<References> {
+    read_references_inner(table, branches, operation, removed, Vec::new(), true).await
+}
+
+async fn read_references_inner(
+    table: &Table,
+    branches: &[Branch],
+    operation: &'static str,
+    removed: &(dyn Fn(&Version) -> bool + Sync),
+    added: Vec<Version>,
+    replay: bool,
+) -> Result<References> {
     // Version keys and manifests are the table root's, also when `table` is a branch.
     let table = &table.root_table();
-    let mut refs = References::default();
+    let mut refs = References {
+        replay,
+        ..References::default()
+    };
     let mut listed = 0u64;
     let mut max_listed: HashMap<&str, Option<i64>> = HashMap::new();
     for b in branches {
@@ -180,7 +218,33 @@ impl References {
             // A manifest that vanished likewise.
             .filter(|ms: &Vec<String>| ms.iter().all(|m| self.facts.contains_key(m)))
             .collect();
-        let union = live_union(&versions, &self.facts)?;
+        let mut union = live_union(&versions, &self.facts)?;
+        for (first, later) in &self.chains {
+            let manifests_of = |list: &String| {
+                self.lists.get(list).cloned().ok_or_else(|| Error::Aborted {
+                    operation: "reading references",
+                    reason: format!(
+                        "manifest list manifest/{list} vanished while it was read (a concurrent \
+                         expiration?): run again"
+                    ),
+                })
+            };
+            let mut chain = SnapshotChain {
+                first: manifests_of(&first[0])?,
+                later: Vec::new(),
+            };
+            chain.first.extend(manifests_of(&first[1])?);
+            for [base, delta] in later {
+                chain.later.push(LaterSnapshot {
+                    base_list: base.clone(),
+                    base_net_files: self.list_net.get(base).copied().unwrap_or(-1),
+                    delta: manifests_of(delta)?,
+                });
+            }
+            let one = chain_union(&chain, &self.facts)?;
+            union.live.extend(one.live);
+            union.unmatched.extend(one.unmatched);
+        }
         for id in union.live.iter().chain(&union.unmatched) {
             self.names.insert(id.file_name().to_string());
             self.names.extend(id.extra_files().iter().cloned());
@@ -197,6 +261,8 @@ impl References {
 /// Every snapshot, tag, changelog and consumer of one branch. A file that vanished between
 /// listing and reading is skipped and recorded; any other failure is an error.
 async fn load_versions(b: &Branch) -> Result<Found> {
+    // One kind after another: tests (and a reader of the request log) rely on the snapshot
+    // listing being followed by the snapshots' reads; each kind is read concurrently.
     let mut found = Found::default();
     let ids = listed_snapshot_ids(b).await?;
     found.listed += ids.len() as u64;
@@ -268,15 +334,18 @@ async fn load_changelogs(b: &Branch, found: &mut Found) -> Result<()> {
 /// stops the run like any other unreadable metadata. Returns how many were read.
 async fn read_consumers(b: &Branch) -> Result<u64> {
     let (files, _) = b.table.store().list_dir(CONSUMER_DIR).await?;
-    let mut n = 0;
-    for f in files
+    let keys: Vec<&str> = files
         .iter()
         .filter(|f| matches!(PaimonFile::parse(name_of(&f.key)), PaimonFile::Consumer(_)))
-    {
-        let Some(bytes) = b.table.store().get_opt(&f.key).await? else {
+        .map(|f| f.key.as_str())
+        .collect();
+    let futures: Vec<_> = keys.iter().map(|k| b.table.store().get_opt(k)).collect();
+    let mut n = 0;
+    for (k, bytes) in keys.iter().zip(ordered(futures).await?) {
+        let Some(bytes) = bytes else {
             continue;
         };
-        let key = b.key(&f.key);
+        let key = b.key(k);
         let v: serde_json::Value =
             serde_json::from_slice(&bytes).map_err(|e| Error::corrupt(&key, e))?;
         v.get("nextSnapshot")
@@ -393,19 +462,33 @@ impl Need {
 async fn collect(table: &Table, versions: Vec<Version>, refs: &mut References) -> Result<()> {
     let mut lists: BTreeMap<String, Need> = BTreeMap::new();
     let mut indexes: BTreeMap<String, Need> = BTreeMap::new();
-    for v in &versions {
+    // Later snapshots of a chain (delta replay): their base lists' manifests are not read.
+    let later = if std::mem::take(&mut refs.replay) {
+        chain_later(&versions, &mut refs.chains)
+    } else {
+        HashSet::new()
+    };
+    let mut content: HashSet<String> = HashSet::new();
+    for (i, v) in versions.iter().enumerate() {
         let s = &v.snapshot;
         if v.data_lists {
             for list in [&s.base_manifest_list, &s.delta_manifest_list] {
                 lists.entry(list.clone()).or_default().add(v, !v.changelog);
             }
-            refs.versions.push(vec![
-                s.base_manifest_list.clone(),
-                s.delta_manifest_list.clone(),
-            ]);
+            if later.contains(&i) {
+                content.insert(s.delta_manifest_list.clone());
+            } else {
+                content.insert(s.base_manifest_list.clone());
+                content.insert(s.delta_manifest_list.clone());
+                refs.versions.push(vec![
+                    s.base_manifest_list.clone(),
+                    s.delta_manifest_list.clone(),
+                ]);
+            }
         }
         if let Some(list) = &s.changelog_manifest_list {
             lists.entry(list.clone()).or_default().add(v, true);
+            content.insert(list.clone());
             refs.versions.push(vec![list.clone()]);
         }
         if v.data_lists {
@@ -449,9 +532,20 @@ async fn collect(table: &Table, versions: Vec<Version>, refs: &mut References) -
             list.clone(),
             metas.iter().map(|m| m.file_name.clone()).collect(),
         );
+        refs.list_net.insert(
+            list.clone(),
+            metas
+                .iter()
+                .map(|m| m.num_added_files - m.num_deleted_files)
+                .sum(),
+        );
+        let read_entries = content.contains(list);
         for m in metas {
             refs.names.extend(m.extra_files.iter().cloned());
             refs.names.insert(m.file_name.clone());
+            if !read_entries {
+                continue;
+            }
             manifests
                 .entry(m.file_name.clone())
                 .or_default()
@@ -502,6 +596,54 @@ async fn collect(table: &Table, versions: Vec<Version>, refs: &mut References) -
         refs.facts.insert(name.clone(), ManifestFacts::of(&entries));
     }
     Ok(())
+}
+
+/// Split the snapshots among `versions` into chains of consecutive ids per branch, recorded in
+/// `chains`; returns the indexes (into `versions`) of every snapshot after the first of its
+/// chain.
+fn chain_later(
+    versions: &[Version],
+    chains: &mut Vec<([String; 2], Vec<[String; 2]>)>,
+) -> HashSet<usize> {
+    // Snapshot files by their directory (one per branch), with ids.
+    let mut by_dir: BTreeMap<&str, Vec<(i64, usize)>> = BTreeMap::new();
+    for (i, v) in versions.iter().enumerate() {
+        if v.changelog || !v.data_lists {
+            continue;
+        }
+        let Some((dir, name)) = v.key.rsplit_once('/') else {
+            continue;
+        };
+        let in_snapshot_dir = dir == SNAPSHOT_DIR || dir.ends_with(&format!("/{SNAPSHOT_DIR}"));
+        if let (true, PaimonFile::Snapshot(id)) = (in_snapshot_dir, PaimonFile::parse(name)) {
+            if id == v.snapshot.id {
+                by_dir.entry(dir).or_default().push((id.0, i));
+            }
+        }
+    }
+    let lists = |i: usize| {
+        let s = &versions[i].snapshot;
+        [s.base_manifest_list.clone(), s.delta_manifest_list.clone()]
+    };
+    let mut later = HashSet::new();
+    for (_, mut ids) in by_dir {
+        ids.sort();
+        let mut k = 0;
+        while k < ids.len() {
+            let mut end = k + 1;
+            while end < ids.len() && ids[end].0 == ids[end - 1].0 + 1 {
+                end += 1;
+            }
+            if end - k > 1 {
+                let rest: Vec<[String; 2]> =
+                    ids[k + 1..end].iter().map(|(_, i)| lists(*i)).collect();
+                later.extend(ids[k + 1..end].iter().map(|(_, i)| *i));
+                chains.push((lists(ids[k].1), rest));
+            }
+            k = end;
+        }
+    }
+    later
 }
 
 async fn index_manifest(table: &Table, name: &str, need: &Need) -> Result<Vec<IndexManifestEntry>> {

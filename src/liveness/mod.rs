@@ -216,6 +216,101 @@ pub fn live_in_version(
     Ok(out)
 }
 
+/// Consecutive snapshots of one branch, for [`chain_union`]: the first one's data manifests in
+/// read order (base, then delta), and for each later one its base list's name, the net number
+/// of files that list records (ADDs minus DELETEs over its manifests) and its delta manifests.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SnapshotChain {
+    /// The first snapshot's data manifests (base list, then delta list).
+    pub first: Vec<String>,
+    /// Each later snapshot, in id order.
+    pub later: Vec<LaterSnapshot>,
+}
+
+/// A snapshot after the first of a [`SnapshotChain`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LaterSnapshot {
+    /// Its base manifest list (for messages).
+    pub base_list: String,
+    /// ADD minus DELETE entries over the manifests its base list names, as the list records.
+    pub base_net_files: i64,
+    /// Its delta manifests, in order.
+    pub delta: Vec<String>,
+}
+
+/// The model's union over a chain of consecutive snapshots, by delta replay: the first
+/// snapshot merged completely, then each later snapshot's delta applied to the previous
+/// snapshot's live set. Paimon writes every snapshot's base as its predecessor's base and
+/// delta merged, so this equals merging each snapshot on its own ([`live_union_per_version`],
+/// proven by the property test below) while reading each delta once instead of every base.
+/// A base whose recorded file count differs from its predecessor's live count breaks that
+/// premise and is an error naming the list (fail closed: the caller deletes nothing).
+pub fn chain_union(
+    chain: &SnapshotChain,
+    manifests: &HashMap<String, ManifestFacts>,
+) -> Result<LiveUnion> {
+    let facts = |name: &str| {
+        manifests.get(name).ok_or_else(|| Error::MissingFile {
+            path: crate::table::layout::manifest_key(name),
+            referenced_by: "a retained version (the liveness model)".into(),
+        })
+    };
+    let mut out = LiveUnion::default();
+    let mut state: HashSet<&EntryIdentity> = HashSet::new();
+    for m in &chain.first {
+        for (kind, id) in &facts(m)?.entries {
+            match kind {
+                FileKind::Add => {
+                    state.insert(id);
+                }
+                FileKind::Delete => {
+                    if !state.remove(id) {
+                        out.unmatched.insert(id.clone());
+                    }
+                }
+            }
+        }
+    }
+    out.live.extend(state.iter().map(|id| (*id).clone()));
+    for s in &chain.later {
+        if s.base_net_files != state.len() as i64 {
+            return Err(Error::corrupt(
+                crate::table::layout::manifest_key(&s.base_list),
+                format!(
+                    "the base list records {} live files, but its predecessor snapshot has {}:                      the history does not add up, so no file is deleted on its word",
+                    s.base_net_files,
+                    state.len()
+                ),
+            ));
+        }
+        let mut added: Vec<&EntryIdentity> = Vec::new();
+        for m in &s.delta {
+            for (kind, id) in &facts(m)?.entries {
+                match kind {
+                    FileKind::Add => {
+                        if state.insert(id) {
+                            added.push(id);
+                        }
+                    }
+                    FileKind::Delete => {
+                        if !state.remove(id) {
+                            out.unmatched.insert(id.clone());
+                        }
+                    }
+                }
+            }
+        }
+        // What this snapshot adds and still holds at its end is live in it; the rest of its
+        // live set was live in its predecessor already.
+        for id in added {
+            if state.contains(id) && !out.live.contains(id) {
+                out.live.insert(id.clone());
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// One version's answer of the model ([`live_in_version`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LiveInVersion {
@@ -357,7 +452,87 @@ mod tests {
         })
     }
 
+    /// A history as Paimon writes it: each delta is (add?, file, level) entries; snapshot i's
+    /// base is one manifest of ADDs of snapshot i-1's live files (split in two at `split`).
+    type Deltas = Vec<Vec<(bool, u8, u8)>>;
+
+    fn arb_chain() -> impl Strategy<Value = (Deltas, usize)> {
+        (
+            prop::collection::vec(
+                prop::collection::vec((any::<bool>(), 0u8..8, 0u8..2), 0..8),
+                1..7,
+            ),
+            0usize..4,
+        )
+    }
+
     proptest! {
+        #[test]
+        fn chain_union_equals_the_model((deltas, split) in arb_chain()) {
+            use FileKind::*;
+            let mut m: HashMap<String, ManifestFacts> = HashMap::new();
+            let to_entries = |d: &Vec<(bool, u8, u8)>| -> Vec<ManifestEntry> {
+                d.iter()
+                    .map(|(add, f, l)| entry(if *add { Add } else { Delete }, &format!("f{f}"), i32::from(*l)))
+                    .collect()
+            };
+            let mut versions: Vec<Vec<String>> = Vec::new();
+            let mut chain = SnapshotChain::default();
+            let mut previous: Vec<String> = Vec::new();
+            for (i, d) in deltas.iter().enumerate() {
+                // Base of snapshot i: snapshot i-1's live files, as Paimon's merge writes them.
+                let mut live = live_in_version(&previous, &m).expect("readable").live;
+                // (A file added, deleted and added again is listed once per ADD.)
+                let mut seen = HashSet::new();
+                live.retain(|id| seen.insert(id.clone()));
+                let adds: Vec<ManifestEntry> = live
+                    .iter()
+                    .map(|id| entry(Add, id.file_name(), id.level()))
+                    .collect();
+                let cut = split.min(adds.len());
+                let (b1, b2) = (format!("b{i}a"), format!("b{i}b"));
+                m.insert(b1.clone(), ManifestFacts::of(&adds[..cut]));
+                m.insert(b2.clone(), ManifestFacts::of(&adds[cut..]));
+                let dn = format!("d{i}");
+                m.insert(dn.clone(), ManifestFacts::of(&to_entries(d)));
+                let version = vec![b1.clone(), b2.clone(), dn.clone()];
+                if i == 0 {
+                    chain.first = version.clone();
+                } else {
+                    chain.later.push(LaterSnapshot {
+                        base_list: format!("list-{i}"),
+                        base_net_files: adds.len() as i64,
+                        delta: vec![dn.clone()],
+                    });
+                }
+                previous = version.clone();
+                versions.push(version);
+            }
+            let replay = chain_union(&chain, &m).expect("consistent");
+            let model = live_union_per_version(&versions, &m).expect("readable");
+            prop_assert_eq!(names(&replay.live), names(&model.live));
+            prop_assert_eq!(names(&replay.unmatched), names(&model.unmatched));
+        }
+
+        #[test]
+        fn chain_union_refuses_a_base_that_does_not_add_up(extra in 1i64..3) {
+            use FileKind::*;
+            let mut m: HashMap<String, ManifestFacts> = HashMap::new();
+            m.insert("d0".into(), ManifestFacts::of(&[entry(Add, "a", 0)]));
+            m.insert("d1".into(), ManifestFacts::of(&[entry(Add, "b", 0)]));
+            let chain = SnapshotChain {
+                first: vec!["d0".into()],
+                later: vec![LaterSnapshot {
+                    base_list: "list-1".into(),
+                    base_net_files: 1 + extra,
+                    delta: vec!["d1".into()],
+                }],
+            };
+            let e = chain_union(&chain, &m).expect_err("does not add up");
+            prop_assert_eq!(e.kind(), "corrupt");
+            prop_assert!(e.to_string().contains("manifest/list-1"), "{}", e);
+        }
+
         #[test]
         fn live_union_equals_the_model((ms, vs) in arb_versions()) {
             let mut m = HashMap::new();

@@ -263,13 +263,27 @@ pub(crate) async fn needed_without(
     operation: &'static str,
     removed: &[String],
 ) -> Result<HashSet<String>> {
+    needed_without_by(table, operation, removed, false).await
+}
+
+/// [`needed_without`], with consecutive snapshots read by delta replay when `replay`
+/// ([`crate::liveness::chain_union`]: the same answer from one full read per chain).
+pub(crate) async fn needed_without_by(
+    table: &Table,
+    operation: &'static str,
+    removed: &[String],
+    replay: bool,
+) -> Result<HashSet<String>> {
     let removed: Vec<String> = removed.iter().map(|k| table.root_key(k)).collect();
     let removed = removed.as_slice();
     let branches = table.branches().await?;
-    let refs = read_references(table, &branches, operation, &|v: &Version| {
-        removed.contains(&v.key)
-    })
-    .await?;
+    let removed = |v: &Version| removed.contains(&v.key);
+    let refs = if replay {
+        crate::liveness::gather::read_references_replayed(table, &branches, operation, &removed)
+            .await?
+    } else {
+        read_references(table, &branches, operation, &removed).await?
+    };
     Ok(refs.names)
 }
 
