@@ -55,7 +55,7 @@ async fn check_store(
     store: &TableStore,
     table: &Table,
     listed: &Listed,
-    shown: &dyn Fn(&str) -> String,
+    shown: &(dyn Fn(&str) -> String + Sync),
     r: &mut CheckReport,
 ) -> crate::error::Result<()> {
     let files: BTreeSet<String> = store

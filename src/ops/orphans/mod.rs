@@ -694,7 +694,8 @@ pub(crate) async fn list_scan_dirs(
     let store = table.store();
     let mut scanned: HashSet<String> = HashSet::new();
     // The metadata directories, listed concurrently and sorted in order.
-    let fixed: Vec<&(String, FileDir)> = dirs.iter().filter(|(_, k)| *k != FileDir::Bucket).collect();
+    let fixed: Vec<&(String, FileDir)> =
+        dirs.iter().filter(|(_, k)| *k != FileDir::Bucket).collect();
     let names: Vec<String> = fixed.iter().map(|(d, _)| d.clone()).collect();
     for ((dir, kind), (files, _)) in fixed.into_iter().zip(list_dirs(table, &names).await?) {
         listing.add(*kind, &files, cutoff);
