@@ -37,8 +37,15 @@ impl ProgressBars {
             .ok()
             .and_then(|v| v.parse().ok())
             .map_or(DEFAULT_DELAY, Duration::from_millis);
+        // Ten frames a second; with no delay (every phase shown, for debugging and tests)
+        // every frame, else a phase of a quick run may end between two frames and never show.
+        let target = if delay.is_zero() {
+            ProgressDrawTarget::term_like(Box::new(console::Term::stderr()))
+        } else {
+            ProgressDrawTarget::stderr_with_hz(10)
+        };
         ProgressBars {
-            multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(10)),
+            multi: MultiProgress::with_draw_target(target),
             delay,
             bars: Mutex::new(HashMap::new()),
         }
