@@ -79,3 +79,69 @@ def test_cancelling_during_deletion_is_finished_by_the_next_run(copy_table):
     assert [s["id"] for s in t.snapshots()["snapshots"]] == keep
     assert checksum(t.read()) == want
     assert t.check()["whole"]
+
+
+# Run in a child process: if a call held the GIL while it waits, the child's main thread could
+# never run again, and the child is killed by the timeout instead of the test hanging.
+_GIL_SCRIPT = r"""
+import socket, sys, threading, time
+import tagkeeper as tk
+
+server = socket.socket()
+server.bind(("127.0.0.1", 0))
+server.listen(8)
+accepted = threading.Event()
+held = []
+
+def serve():
+    # Accept and never answer: the library's request waits inside native code.
+    while True:
+        conn, _ = server.accept()
+        held.append(conn)
+        accepted.set()
+
+threading.Thread(target=serve, daemon=True).start()
+opts = {
+    "aws_endpoint": "http://127.0.0.1:%d" % server.getsockname()[1],
+    "aws_allow_http": "true",
+    "aws_access_key_id": "k",
+    "aws_secret_access_key": "s",
+    "aws_region": "us-east-1",
+}
+token = tk.CancelToken()
+outcome = []
+
+def call():
+    try:
+        tk.Table.open("s3://bucket/db.db/t", opts, cancel=token)
+        outcome.append("returned")
+    except tk.CancelledError:
+        outcome.append("cancelled")
+    except BaseException as e:
+        outcome.append(repr(e))
+
+worker = threading.Thread(target=call)
+worker.start()
+if not accepted.wait(30):
+    sys.exit("the request never reached the server")
+# The call is now blocked on the unanswered request. Python code runs on this thread
+# meanwhile (a held GIL would stop it here)...
+spins, until = 0, time.monotonic() + 0.3
+while time.monotonic() < until:
+    spins += 1
+assert worker.is_alive() and spins > 1000, (worker.is_alive(), spins)
+# ...and cancelling from here stops the call.
+token.cancel()
+worker.join(30)
+assert not worker.is_alive(), "the call did not stop when cancelled"
+assert outcome == ["cancelled"], outcome
+print("ok")
+"""
+
+
+def test_a_waiting_call_releases_the_gil_and_is_cancelled_from_another_thread():
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", _GIL_SCRIPT], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", (out.stdout, out.stderr)
