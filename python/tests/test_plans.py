@@ -119,10 +119,50 @@ def test_expire_tags_and_maintain_and_auto_tag(copy_table):
     assert [x["name"] for x in plan.plan["tags"]] == ["daily-3"]
     plan.execute()
     assert "daily-3" not in {x["name"] for x in t.tags()["tags"]}
-    dry = t.maintain(dry_run=True)
-    assert isinstance(dry, dict)
-    assert isinstance(t.auto_tag(dry_run=True), dict)
     assert t.check()["whole"]
+
+
+def tag_names(t):
+    return sorted(x["name"] for x in t.tags()["tags"])
+
+
+def test_maintain_dry_run_shows_what_maintain_then_does(copy_table):
+    # maintain is a sequence whose later steps depend on the earlier ones' effects (as Java's
+    # commit runs them), so its preview is a dry run, not a saved plan: it must say exactly
+    # what the run then does.
+    path = copy_table("tagged")
+    t = tk.Table.open(str(path))
+    before, files = tag_names(t), all_files(path)
+    dry = t.maintain(dry_run=True)
+    assert dry["dry_run"] is True
+    assert dry["tags"]["deleted_tags"] == ["daily-3"]
+    assert dry["snapshots"]["expired_snapshots"] == []
+    assert (tag_names(t), all_files(path)) == (before, files)
+    done = t.maintain()
+    assert done["dry_run"] is False
+    assert done["tags"]["deleted_tags"] == dry["tags"]["deleted_tags"]
+    assert done["snapshots"]["expired_snapshots"] == dry["snapshots"]["expired_snapshots"]
+    assert tag_names(t) == [n for n in before if n != "daily-3"]
+    assert all_files(path) == {k: v for k, v in files.items() if k != "tag/tag-daily-3"}
+    assert t.check()["whole"]
+
+
+def test_auto_tag_dry_run_shows_the_tags_it_then_creates(copy_table):
+    path = copy_table("tagged")
+    t = tk.Table.open(str(path))
+    options = {"tag.automatic-creation": "process-time", "tag.creation-period": "daily"}
+    before = tag_names(t)
+    dry = t.auto_tag(dry_run=True, overrides=options)
+    would = [(x["tag"], x["snapshot_id"]) for x in dry["tags"]]
+    assert would and {x["outcome"] for x in dry["tags"]} == {"would_create"}
+    assert tag_names(t) == before
+    done = t.auto_tag(overrides=options)
+    assert [(x["tag"], x["snapshot_id"]) for x in done["tags"]] == would
+    assert {x["outcome"] for x in done["tags"]} == {"created"}
+    expired = done["expired"]["deleted_tags"]
+    assert expired == dry["expired"]["deleted_tags"] == ["daily-3"]
+    assert tag_names(t) == sorted(set(before) - set(expired) | {name for name, _ in would})
+    assert {x["name"]: x["snapshot_id"] for x in t.tags()["tags"]}.items() >= set(would)
 
 
 def test_orphan_plan_on_a_clean_table_is_empty(copy_table):
