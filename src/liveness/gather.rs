@@ -462,40 +462,19 @@ impl Need {
 async fn collect(table: &Table, versions: Vec<Version>, refs: &mut References) -> Result<()> {
     let mut lists: BTreeMap<String, Need> = BTreeMap::new();
     let mut indexes: BTreeMap<String, Need> = BTreeMap::new();
-    // Later snapshots of a chain (delta replay): their base lists' manifests are not read.
-    let later = if std::mem::take(&mut refs.replay) {
-        chain_later(&versions, &mut refs.chains)
-    } else {
-        HashSet::new()
-    };
-    let mut content: HashSet<String> = HashSet::new();
-    for (i, v) in versions.iter().enumerate() {
+    for v in &versions {
         let s = &v.snapshot;
         if v.data_lists {
             for list in [&s.base_manifest_list, &s.delta_manifest_list] {
                 lists.entry(list.clone()).or_default().add(v, !v.changelog);
             }
-            if later.contains(&i) {
-                content.insert(s.delta_manifest_list.clone());
-            } else {
-                content.insert(s.base_manifest_list.clone());
-                content.insert(s.delta_manifest_list.clone());
-                refs.versions.push(vec![
-                    s.base_manifest_list.clone(),
-                    s.delta_manifest_list.clone(),
-                ]);
-            }
-        }
-        if let Some(list) = &s.changelog_manifest_list {
-            lists.entry(list.clone()).or_default().add(v, true);
-            content.insert(list.clone());
-            refs.versions.push(vec![list.clone()]);
-        }
-        if v.data_lists {
             if let Some(im) = &s.index_manifest {
                 indexes.entry(im.clone()).or_default().add(v, !v.changelog);
             }
             refs.names.extend(s.statistics.iter().cloned());
+        }
+        if let Some(list) = &s.changelog_manifest_list {
+            lists.entry(list.clone()).or_default().add(v, true);
         }
     }
     refs.names.extend(lists.keys().cloned());
@@ -503,7 +482,7 @@ async fn collect(table: &Table, versions: Vec<Version>, refs: &mut References) -
     lists.retain(|name, _| refs.read.insert(name.clone()));
     indexes.retain(|name, _| refs.read.insert(name.clone()));
 
-    // Manifest lists, then index manifests: the manifests they name, and the index files.
+    // Manifest lists first: what each records decides which manifests are read.
     let phase = crate::progress::Phase::start("reading manifest lists", lists.len() as u64);
     let futures: Vec<_> = lists
         .iter()
@@ -517,11 +496,7 @@ async fn collect(table: &Table, versions: Vec<Version>, refs: &mut References) -
             }
         })
         .collect();
-    let mut manifests: BTreeMap<String, Need> = BTreeMap::new();
-    // What the lists record of each manifest (size, entry counts), to check it when read.
-    // With the list that recorded it: a mismatch may be the list's damage as well as the
-    // manifest's, so the error names both.
-    let mut recorded: HashMap<String, (crate::format::manifest::ManifestFileMeta, String)> =
+    let mut listed: HashMap<String, Vec<crate::format::manifest::ManifestFileMeta>> =
         HashMap::new();
     for ((list, need), metas) in lists.iter().zip(ordered(futures).await?) {
         let Some(metas) = metas else {
@@ -539,20 +514,61 @@ async fn collect(table: &Table, versions: Vec<Version>, refs: &mut References) -
                 .map(|m| m.num_added_files - m.num_deleted_files)
                 .sum(),
         );
-        let read_entries = content.contains(list);
-        for m in metas {
+        for m in &metas {
             refs.names.extend(m.extra_files.iter().cloned());
             refs.names.insert(m.file_name.clone());
-            if !read_entries {
-                continue;
+        }
+        listed.insert(list.clone(), metas);
+    }
+    drop(phase);
+
+    // Later snapshots of a chain (delta replay): their base lists' manifests are not read.
+    let later = if std::mem::take(&mut refs.replay) {
+        chain_later(&versions, &refs.list_net, &mut refs.chains)
+    } else {
+        HashSet::new()
+    };
+    // The lists whose manifests are read.
+    let mut content: HashSet<&String> = HashSet::new();
+    for (i, v) in versions.iter().enumerate() {
+        let s = &v.snapshot;
+        if v.data_lists {
+            if later.contains(&i) {
+                content.insert(&s.delta_manifest_list);
+            } else {
+                content.insert(&s.base_manifest_list);
+                content.insert(&s.delta_manifest_list);
+                refs.versions.push(vec![
+                    s.base_manifest_list.clone(),
+                    s.delta_manifest_list.clone(),
+                ]);
             }
+        }
+        if let Some(list) = &s.changelog_manifest_list {
+            content.insert(list);
+            refs.versions.push(vec![list.clone()]);
+        }
+    }
+    let mut manifests: BTreeMap<String, Need> = BTreeMap::new();
+    // What the lists record of each manifest (size, entry counts), to check it when read.
+    // With the list that recorded it: a mismatch may be the list's damage as well as the
+    // manifest's, so the error names both.
+    let mut recorded: HashMap<String, (crate::format::manifest::ManifestFileMeta, String)> =
+        HashMap::new();
+    for (list, need) in &lists {
+        // Lists read in this call whose manifests are needed (a list read before was handled
+        // then; one that vanished has no entries).
+        let (true, Some(metas)) = (content.contains(list), listed.get(list)) else {
+            continue;
+        };
+        for m in metas {
             manifests
                 .entry(m.file_name.clone())
                 .or_default()
                 .inherit(need);
             recorded
                 .entry(m.file_name.clone())
-                .or_insert_with(|| (m, list.clone()));
+                .or_insert_with(|| (m.clone(), list.clone()));
         }
     }
     let futures: Vec<_> = indexes
@@ -600,9 +616,15 @@ async fn collect(table: &Table, versions: Vec<Version>, refs: &mut References) -
 
 /// Split the snapshots among `versions` into chains of consecutive ids per branch, recorded in
 /// `chains`; returns the indexes (into `versions`) of every snapshot after the first of its
-/// chain.
+/// chain. A snapshot joins its predecessor's chain only when its base list records as many
+/// live files as the predecessor's base and delta lists together (`net`: ADD minus DELETE
+/// entries per list, as read): a snapshot whose base was not made from its predecessor's (an
+/// as-latest rollback's, or a list that vanished) starts a chain of its own and is read
+/// completely, so a history that does not add up is read, not refused. [`chain_union`] checks
+/// the same count against the replayed files.
 fn chain_later(
     versions: &[Version],
+    net: &HashMap<String, i64>,
     chains: &mut Vec<([String; 2], Vec<[String; 2]>)>,
 ) -> HashSet<usize> {
     // Snapshot files by their directory (one per branch), with ids.
@@ -625,13 +647,27 @@ fn chain_later(
         let s = &versions[i].snapshot;
         [s.base_manifest_list.clone(), s.delta_manifest_list.clone()]
     };
+    let links = |prev: usize, next: usize| {
+        let (p, n) = (&versions[prev].snapshot, &versions[next].snapshot);
+        match (
+            net.get(&p.base_manifest_list),
+            net.get(&p.delta_manifest_list),
+            net.get(&n.base_manifest_list),
+        ) {
+            (Some(base), Some(delta), Some(next_base)) => base + delta == *next_base,
+            _ => false,
+        }
+    };
     let mut later = HashSet::new();
     for (_, mut ids) in by_dir {
         ids.sort();
         let mut k = 0;
         while k < ids.len() {
             let mut end = k + 1;
-            while end < ids.len() && ids[end].0 == ids[end - 1].0 + 1 {
+            while end < ids.len()
+                && ids[end].0 == ids[end - 1].0 + 1
+                && links(ids[end - 1].1, ids[end].1)
+            {
                 end += 1;
             }
             if end - k > 1 {
@@ -698,5 +734,61 @@ struct Step<'a>(&'a crate::progress::Phase);
 impl Drop for Step<'_> {
     fn drop(&mut self) {
         self.0.add(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snapshot(id: i64) -> Version {
+        let json = format!(
+            r#"{{"version":3,"id":{id},"schemaId":0,"baseManifestList":"base-{id}",
+            "deltaManifestList":"delta-{id}","commitUser":"u","commitIdentifier":{id},
+            "commitKind":"APPEND","timeMillis":{id}}}"#
+        );
+        Version {
+            owner: format!("snapshot {id}"),
+            key: format!("snapshot/snapshot-{id}"),
+            snapshot: Snapshot::decode(json.as_bytes(), "snapshot").unwrap(),
+            changelog: false,
+            data_lists: true,
+        }
+    }
+
+    /// ADD minus DELETE per list: each delta adds one file; snapshot 4's base does not hold
+    /// what 3's base and delta did (as after a rollback that wrote its own base).
+    fn nets() -> HashMap<String, i64> {
+        let mut net = HashMap::new();
+        for (id, base) in [(1, 0), (2, 1), (3, 2), (4, 7), (5, 8)] {
+            net.insert(format!("base-{id}"), base);
+            net.insert(format!("delta-{id}"), 1);
+        }
+        net
+    }
+
+    #[test]
+    fn a_chain_ends_where_the_base_counts_do_not_add_up() {
+        let versions: Vec<Version> = (1..=5).map(snapshot).collect();
+        let mut chains = Vec::new();
+        let later = chain_later(&versions, &nets(), &mut chains);
+        // 1-2-3 replay; 4 is read completely and starts the chain 4-5.
+        assert_eq!(later, HashSet::from([1, 2, 4]));
+        let starts: Vec<&str> = chains.iter().map(|(first, _)| first[0].as_str()).collect();
+        assert_eq!(starts, ["base-1", "base-4"]);
+        assert_eq!(chains[0].1.len(), 2);
+        assert_eq!(chains[1].1.len(), 1);
+    }
+
+    #[test]
+    fn a_list_not_read_or_a_gap_in_ids_ends_a_chain() {
+        let versions: Vec<Version> = [1, 2, 3, 5].into_iter().map(snapshot).collect();
+        let mut net = nets();
+        net.remove("delta-2");
+        let mut chains = Vec::new();
+        let later = chain_later(&versions, &net, &mut chains);
+        // 1-2 replay; 3 (predecessor's delta unknown) and 5 (gap) are read completely.
+        assert_eq!(later, HashSet::from([1]));
+        assert_eq!(chains.len(), 1);
     }
 }

@@ -54,7 +54,7 @@ use crate::table::layout::{
 };
 use crate::table::{ordered, Branch, Table};
 
-use crate::liveness::gather::read_references;
+use crate::liveness::gather::read_references_replayed;
 
 pub mod shard;
 
@@ -440,7 +440,7 @@ pub async fn plan(table: &Table, opts: &OrphanOptions, clock: &dyn Clock) -> Res
     let listing = list_candidates(table, &branches, &data_dir, partition_depth, cutoff).await?;
 
     // Steps 3 and 4: every reference, completely, then the latest snapshot again.
-    let refs = read_references(table, &branches, OPERATION, &|_| false)
+    let refs = read_references_replayed(table, &branches, OPERATION, &|_| false)
         .await
         .map_err(abort_on_read)?;
 
@@ -500,7 +500,7 @@ pub async fn resume(table: &Table, clock: &dyn Clock) -> Result<Option<OrphanRep
         return Ok(None);
     }
     let branches = table.branches().await?;
-    let refs = read_references(table, &branches, OPERATION, &|_| false)
+    let refs = read_references_replayed(table, &branches, OPERATION, &|_| false)
         .await
         .map_err(abort_on_read)?;
     let mut merged: Option<OrphanReport> = None;

@@ -3,7 +3,7 @@
 //! them (the metadata directories, then the bucket directories in partition order, as
 //! contiguous runs so that each shard is a set of partition and bucket prefixes);
 //! [`scan_shard`] lists one shard's files and decides them against the references, read
-//! completely by the same code as the single-process scan (`read_references`, after the
+//! completely by the same code as the single-process scan (`read_references_replayed`, after the
 //! shard's listing, as Paimon #3074 requires); [`merge`] puts the shards' results together
 //! into the plan the single-process [`super::plan`] makes, as a saved plan with the table's
 //! fingerprint from before the listing.
@@ -20,7 +20,7 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    abort_on_read, aborted, list_scan_dirs, listing_notes, prepare, read_references,
+    abort_on_read, aborted, list_scan_dirs, listing_notes, prepare, read_references_replayed,
     resolve_cutoff, scan_dirs, unreferenced, Listing, OrphanFile, OrphanOptions, OrphanPlan,
     ReadCounts, UnknownFile, OPERATION,
 };
@@ -223,7 +223,7 @@ pub async fn scan_shard(table: &Table, shard: &OrphanShard) -> Result<ShardResul
     let mut listing = Listing::default();
     list_scan_dirs(table, &dirs, shard.cutoff_millis, &mut listing).await?;
     let branches = table.branches().await?;
-    let refs = read_references(table, &branches, OPERATION, &|_| false)
+    let refs = read_references_replayed(table, &branches, OPERATION, &|_| false)
         .await
         .map_err(abort_on_read)?;
     Ok(ShardResult {
