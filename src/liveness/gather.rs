@@ -114,17 +114,9 @@ impl References {
 /// are the ones the calling command deletes: they are not roots (a version committed meanwhile
 /// always is). Refuses an empty result when version files exist. `operation` names the
 /// command in that refusal.
-pub(crate) async fn read_references(
-    table: &Table,
-    branches: &[Branch],
-    operation: &'static str,
-    removed: &(dyn Fn(&Version) -> bool + Sync),
-) -> Result<References> {
-    read_references_with(table, branches, operation, removed, Vec::new()).await
-}
-
-/// [`read_references`] with `added`: versions that do not exist yet but will once the calling
-/// command is done (the changelogs a decoupled expiration writes), roots like the others.
+///
+/// `added`: versions that do not exist yet but will once the calling command is done (the
+/// changelogs a decoupled expiration writes), roots like the others.
 pub(crate) async fn read_references_with(
     table: &Table,
     branches: &[Branch],
@@ -132,10 +124,13 @@ pub(crate) async fn read_references_with(
     removed: &(dyn Fn(&Version) -> bool + Sync),
     added: Vec<Version>,
 ) -> Result<References> {
-    read_references_inner(table, branches, operation, removed, added, false).await
+    without_replay(
+        operation,
+        read_references_inner(table, branches, operation, removed, added, false).await?,
+    )
 }
 
-/// [`read_references`], reading runs of consecutive snapshots of a branch by delta replay:
+/// [`read_references_with`] (nothing added), reading runs of consecutive snapshots of a branch by delta replay:
 /// the first completely, each later one's delta manifests, and its base list (every manifest
 /// it names is needed, and its recorded file count must match the replay). Manifests only
 /// later bases name are not read: Paimon writes a snapshot's base as its predecessor's base
@@ -148,7 +143,30 @@ pub(crate) async fn read_references_replayed(
     operation: &'static str,
     removed: &(dyn Fn(&Version) -> bool + Sync),
 ) -> Result<References> {
-    read_references_inner(table, branches, operation, removed, Vec::new(), true).await
+    if let Some(refs) =
+        read_references_inner(table, branches, operation, removed, Vec::new(), true).await?
+    {
+        return Ok(refs);
+    }
+    // A chain's replayed files did not match what its later base lists record (inconsistent
+    // metadata, e.g. a DELETE of a file never added): the model decides on a complete read,
+    // keeping and reporting what it cannot match, as without replay.
+    tracing::warn!(
+        "{operation}: the snapshots' recorded file counts do not add up for delta replay; \
+         reading every snapshot completely"
+    );
+    without_replay(
+        operation,
+        read_references_inner(table, branches, operation, removed, Vec::new(), false).await?,
+    )
+}
+
+/// The references read without delta replay, which always gives them.
+fn without_replay(operation: &'static str, refs: Option<References>) -> Result<References> {
+    refs.ok_or_else(|| Error::Aborted {
+        operation,
+        reason: "reading the references without replay asked for a replay".into(),
+    })
 }
 
 async fn read_references_inner(
@@ -158,7 +176,7 @@ async fn read_references_inner(
     removed: &(dyn Fn(&Version) -> bool + Sync),
     added: Vec<Version>,
     replay: bool,
-) -> Result<References> {
+) -> Result<Option<References>> {
     // Version keys and manifests are the table root's, also when `table` is a branch.
     let table = &table.root_table();
     let mut refs = References {
@@ -185,7 +203,9 @@ async fn read_references_inner(
     }
     let versions = std::mem::take(&mut refs.pending);
     collect(table, versions, &mut refs).await?;
-    refs.add_live_data()?;
+    if !refs.add_live_data()? {
+        return Ok(None);
+    }
 
     // An empty reference set is a failure to read, never a licence to delete everything.
     let read = refs.snapshots + refs.tags + refs.changelogs;
@@ -197,13 +217,14 @@ async fn read_references_inner(
             ),
         });
     }
-    Ok(refs)
+    Ok(Some(refs))
 }
 
 impl References {
     /// The names of the data files live in some version (and their extra files), by the model's
     /// merge ([`live_union`]) over the manifests read.
-    fn add_live_data(&mut self) -> Result<()> {
+    /// False, with nothing added, when a chain read by delta replay does not add up.
+    fn add_live_data(&mut self) -> Result<bool> {
         let versions: Vec<Vec<String>> = self
             .versions
             .iter()
@@ -241,7 +262,9 @@ impl References {
                     delta: manifests_of(delta)?,
                 });
             }
-            let one = chain_union(&chain, &self.facts)?;
+            let Ok(one) = chain_union(&chain, &self.facts) else {
+                return Ok(false);
+            };
             union.live.extend(one.live);
             union.unmatched.extend(one.unmatched);
         }
@@ -254,7 +277,7 @@ impl References {
             .iter()
             .map(|id| id.file_name().to_string())
             .collect();
-        Ok(())
+        Ok(true)
     }
 }
 

@@ -15,7 +15,7 @@
 //!
 //! **Who decides through it.** `delete-tag`, `rollback-to --purge`, `expire-changelogs` and
 //! `remove-orphan-files`
-//! compute the needed set with [`gather::read_references`] (every root, every manifest read once)
+//! compute the needed set with [`gather::read_references_replayed`] (every root; consecutive snapshots by delta replay)
 //! and delete only candidates outside it. `expire-snapshots` keeps its fast paths
 //! (`_COMMIT_SNAPSHOT`, the nearest tag), which the property tests in
 //! `tests/it/liveness_props.rs` prove equal to this model on random histories; branch versions

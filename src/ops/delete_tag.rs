@@ -25,7 +25,7 @@ use crate::error::{Error, FailedDeletion, Result};
 use crate::format::ids::TagName;
 use crate::format::snapshot::Snapshot;
 use crate::liveness::check_tag;
-use crate::liveness::gather::{read_references, Version};
+use crate::liveness::gather::Version;
 use crate::ops::journal;
 use crate::table::layout::{index_key, manifest_key, statistics_key, tag_key};
 use crate::table::{NamedTag, Table};
@@ -257,33 +257,21 @@ pub async fn plan(table: &Table, names: &[TagName]) -> Result<DeleteTagPlan> {
 
 /// The names of every file the versions of every branch need, except the versions whose files
 /// (keys relative to `table`'s own root: the branch's, when it is a branch) are in `removed`:
-/// the liveness model's answer for a command that removes those versions.
+/// the liveness model's answer for a command that removes those versions. Consecutive
+/// snapshots are read by delta replay ([`crate::liveness::chain_union`]: the same answer from
+/// one full read per chain).
 pub(crate) async fn needed_without(
     table: &Table,
     operation: &'static str,
     removed: &[String],
 ) -> Result<HashSet<String>> {
-    needed_without_by(table, operation, removed, false).await
-}
-
-/// [`needed_without`], with consecutive snapshots read by delta replay when `replay`
-/// ([`crate::liveness::chain_union`]: the same answer from one full read per chain).
-pub(crate) async fn needed_without_by(
-    table: &Table,
-    operation: &'static str,
-    removed: &[String],
-    replay: bool,
-) -> Result<HashSet<String>> {
     let removed: Vec<String> = removed.iter().map(|k| table.root_key(k)).collect();
     let removed = removed.as_slice();
     let branches = table.branches().await?;
     let removed = |v: &Version| removed.contains(&v.key);
-    let refs = if replay {
+    let refs =
         crate::liveness::gather::read_references_replayed(table, &branches, operation, &removed)
-            .await?
-    } else {
-        read_references(table, &branches, operation, &removed).await?
-    };
+            .await?;
     Ok(refs.names)
 }
 

@@ -539,9 +539,7 @@ async fn unreferenced(
     );
     // The remaining snapshots are consecutive: read by delta replay (one full read per
     // branch chain, then each delta), tags and changelogs completely.
-    let needed =
-        crate::ops::delete_tag::needed_without_by(table, "rollback-to", &removed_keys, true)
-            .await?;
+    let needed = needed_without(table, "rollback-to", &removed_keys).await?;
     let mut out: BTreeMap<String, PlannedFile> = BTreeMap::new();
     for id in &removed_ids {
         let s = table
