@@ -183,3 +183,49 @@ fn orphans_delete_files_only_delete_entries_mention() {
     }
     oracle::observe(&t).assert_whole_parquet("after orphan cleaning");
 }
+
+/// Delta replay (consecutive snapshots read as a chain) checks each later snapshot's base
+/// against the replayed files. Here snapshot 5's delta list is swapped for snapshot 3's: the
+/// recorded counts still add up, but the replay re-adds a live file and misses snapshot 5's,
+/// so it does not match. The reading falls back to the complete one, and the model decides as
+/// it always has: snapshot 5's real delta list, now named by no version, is the only orphan,
+/// and the file it added (in snapshot 6's base) is kept.
+#[test]
+fn orphans_read_everything_when_delta_replay_does_not_add_up() {
+    let (_d, t) = copy_table("append_many");
+    let snapshot = |id: i64| -> Value {
+        serde_json::from_slice(&std::fs::read(t.join(format!("snapshot/snapshot-{id}"))).unwrap())
+            .unwrap()
+    };
+    let real_delta = snapshot(5)["deltaManifestList"].as_str().unwrap().to_string();
+    let mut five = snapshot(5);
+    five["deltaManifestList"] = snapshot(3)["deltaManifestList"].clone();
+    std::fs::write(
+        t.join("snapshot/snapshot-5"),
+        serde_json::to_vec(&five).unwrap(),
+    )
+    .unwrap();
+    let out = tagkeeper(&[
+        "--json",
+        "remove-orphan-files",
+        t.to_str().unwrap(),
+        "--dry-run",
+        "--older-than",
+        "2099-01-01T00:00:00Z",
+        "--force",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("do not add up for delta replay"),
+        "{}",
+        stderr(&out)
+    );
+    let plan: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let planned: Vec<&str> = plan["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(planned, [format!("manifest/{real_delta}")]);
+}
