@@ -197,7 +197,10 @@ fn orphans_read_everything_when_delta_replay_does_not_add_up() {
         serde_json::from_slice(&std::fs::read(t.join(format!("snapshot/snapshot-{id}"))).unwrap())
             .unwrap()
     };
-    let real_delta = snapshot(5)["deltaManifestList"].as_str().unwrap().to_string();
+    let real_delta = snapshot(5)["deltaManifestList"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let mut five = snapshot(5);
     five["deltaManifestList"] = snapshot(3)["deltaManifestList"].clone();
     std::fs::write(
