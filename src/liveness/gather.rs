@@ -581,7 +581,10 @@ async fn collect(table: &Table, versions: Vec<Version>, refs: &mut References) -
     for (list, need) in &lists {
         // Lists read in this call whose manifests are needed (a list read before was handled
         // then; one that vanished has no entries).
-        let (true, Some(metas)) = (content.contains(list), listed.get(list)) else {
+        if !content.contains(list) {
+            continue;
+        }
+        let Some(metas) = listed.remove(list) else {
             continue;
         };
         for m in metas {
@@ -591,7 +594,7 @@ async fn collect(table: &Table, versions: Vec<Version>, refs: &mut References) -
                 .inherit(need);
             recorded
                 .entry(m.file_name.clone())
-                .or_insert_with(|| (m.clone(), list.clone()));
+                .or_insert_with(|| (m, list.clone()));
         }
     }
     let futures: Vec<_> = indexes

@@ -146,16 +146,7 @@ pub fn live_union(
         let mut state: HashSet<&EntryIdentity> = HashSet::new();
         for m in v {
             for (kind, id) in doubtful_in.get(m.as_str()).into_iter().flatten() {
-                match kind {
-                    FileKind::Add => {
-                        state.insert(id);
-                    }
-                    FileKind::Delete => {
-                        if !state.remove(id) {
-                            out.unmatched.insert((*id).clone());
-                        }
-                    }
-                }
+                merge_entry(&mut state, *kind, id, &mut out.unmatched);
             }
         }
         out.live.extend(state.into_iter().cloned());
@@ -194,17 +185,8 @@ pub fn live_in_version(
             referenced_by: "a retained version (the liveness model)".into(),
         })?;
         for (kind, id) in &facts.entries {
-            match kind {
-                FileKind::Add => {
-                    if state.insert(id) {
-                        order.push(id);
-                    }
-                }
-                FileKind::Delete => {
-                    if !state.remove(id) {
-                        out.unmatched.insert(id.clone());
-                    }
-                }
+            if merge_entry(&mut state, *kind, id, &mut out.unmatched) {
+                order.push(id);
             }
         }
     }
@@ -259,16 +241,7 @@ pub fn chain_union(
     let mut state: HashSet<&EntryIdentity> = HashSet::new();
     for m in &chain.first {
         for (kind, id) in &facts(m)?.entries {
-            match kind {
-                FileKind::Add => {
-                    state.insert(id);
-                }
-                FileKind::Delete => {
-                    if !state.remove(id) {
-                        out.unmatched.insert(id.clone());
-                    }
-                }
-            }
+            merge_entry(&mut state, *kind, id, &mut out.unmatched);
         }
     }
     out.live.extend(state.iter().map(|id| (*id).clone()));
@@ -286,17 +259,8 @@ pub fn chain_union(
         let mut added: Vec<&EntryIdentity> = Vec::new();
         for m in &s.delta {
             for (kind, id) in &facts(m)?.entries {
-                match kind {
-                    FileKind::Add => {
-                        if state.insert(id) {
-                            added.push(id);
-                        }
-                    }
-                    FileKind::Delete => {
-                        if !state.remove(id) {
-                            out.unmatched.insert(id.clone());
-                        }
-                    }
+                if merge_entry(&mut state, *kind, id, &mut out.unmatched) {
+                    added.push(id);
                 }
             }
         }
@@ -309,6 +273,27 @@ pub fn chain_union(
         }
     }
     Ok(out)
+}
+
+/// The model's merge of one manifest entry into a version's live set: an ADD inserts its
+/// identity, a DELETE removes it, and a DELETE with nothing to remove is recorded in
+/// `unmatched` (inconsistent metadata: the file is kept). True when an ADD inserted an
+/// identity not yet live.
+fn merge_entry<'a>(
+    state: &mut HashSet<&'a EntryIdentity>,
+    kind: FileKind,
+    id: &'a EntryIdentity,
+    unmatched: &mut HashSet<EntryIdentity>,
+) -> bool {
+    match kind {
+        FileKind::Add => state.insert(id),
+        FileKind::Delete => {
+            if !state.remove(id) {
+                unmatched.insert(id.clone());
+            }
+            false
+        }
+    }
 }
 
 /// One version's answer of the model ([`live_in_version`]).
