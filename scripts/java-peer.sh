@@ -33,7 +33,9 @@ build() {
   fi
   ensure_tools
   echo "java-peer: building interop/java" >&2
-  if ! (cd "$J" && mvn -q -o -B package >&2 2>/dev/null); then
+  # Offline first (quiet: a fresh machine has no plugins yet, and that is not an error);
+  # online when something is missing.
+  if ! (cd "$J" && mvn -q -o -B package >/dev/null 2>&1); then
     (cd "$J" && mvn -q -B package >&2)
   fi
   touch "$stamp"

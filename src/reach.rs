@@ -2,14 +2,22 @@
 
 use std::collections::HashMap;
 
-use crate::format::manifest::{FileKind, ManifestEntry};
+use crate::format::manifest::{FileKind, ListingEntry, ManifestEntry};
 
 /// Paimon's identity of a file entry (`FileEntry.Identifier`): partition bytes, bucket, level,
 /// file name, extra files, embedded index and external path. Level is part of it, so an
 /// in-place level upgrade (`DELETE` at level a, `ADD` at level b of the same name) keeps the
 /// file live.
+///
+/// Shared (`Arc`): the liveness model holds one identity per entry of every manifest it reads,
+/// millions on a large table, and the same file appears in many manifests. Interning them
+/// ([`EntryIdentity::interned`]) makes each further entry a pointer; equal identities compare
+/// equal whether shared or not.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct EntryIdentity {
+pub struct EntryIdentity(std::sync::Arc<Parts>);
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Parts {
     partition: Vec<u8>,
     bucket: i32,
     level: i32,
@@ -22,7 +30,7 @@ pub struct EntryIdentity {
 impl EntryIdentity {
     /// The identity of an entry.
     pub fn of(e: &ManifestEntry) -> Self {
-        EntryIdentity {
+        EntryIdentity(std::sync::Arc::new(Parts {
             partition: e.partition.clone(),
             bucket: e.bucket,
             level: e.file.level,
@@ -30,22 +38,46 @@ impl EntryIdentity {
             extra_files: e.file.extra_files.clone(),
             embedded_index: e.file.embedded_index.clone(),
             external_path: e.file.external_path.clone(),
+        }))
+    }
+
+    /// The identity of a listing entry (the same fields, decoded without statistics).
+    pub fn of_listing(e: &ListingEntry) -> Self {
+        EntryIdentity(std::sync::Arc::new(Parts {
+            partition: e.partition.to_vec(),
+            bucket: e.bucket,
+            level: e.level,
+            file_name: e.file_name.to_string(),
+            extra_files: e.extra_files.clone(),
+            embedded_index: e.embedded_index.as_deref().map(<[u8]>::to_vec),
+            external_path: e.external_path.as_deref().map(str::to_string),
+        }))
+    }
+
+    /// This identity, or an equal one already in `seen` (which keeps it), so equal identities
+    /// share one allocation.
+    pub fn interned(self, seen: &mut std::collections::HashSet<EntryIdentity>) -> Self {
+        let id = self;
+        if let Some(known) = seen.get(&id) {
+            return known.clone();
         }
+        seen.insert(id.clone());
+        id
     }
 
     /// The data file's name.
     pub fn file_name(&self) -> &str {
-        &self.file_name
+        &self.0.file_name
     }
 
     /// Its level.
     pub fn level(&self) -> i32 {
-        self.level
+        self.0.level
     }
 
     /// The names of its extra files (in the data file's directory).
     pub fn extra_files(&self) -> &[String] {
-        &self.extra_files
+        &self.0.extra_files
     }
 }
 

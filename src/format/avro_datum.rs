@@ -13,6 +13,7 @@
 
 use std::collections::HashMap;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use serde_json::Value as Json;
 
@@ -102,6 +103,41 @@ impl Schema {
             nodes: parser.nodes,
             root,
         })
+    }
+}
+
+/// Writer schemas parsed before, by their JSON bytes. Every manifest of a table carries the
+/// same few schemas, and parsing one cost about a third of decoding a small manifest; keyed by
+/// the exact bytes, so a different schema is never confused with a cached one.
+static PARSED: std::sync::Mutex<Vec<(Box<[u8]>, Arc<Schema>)>> = std::sync::Mutex::new(Vec::new());
+
+/// How many parsed schemas are kept (a table has one per manifest-format version it was
+/// written with; tagkeeper reads at most a few tables at once).
+const PARSED_KEPT: usize = 16;
+
+impl Schema {
+    /// [`Schema::parse`], reusing a schema parsed from the same bytes before.
+    pub(crate) fn parse_cached(json: &[u8]) -> Result<Arc<Schema>, String> {
+        // A poisoned lock only means another thread panicked while holding it; the cache
+        // holds whole entries, so it is still consistent.
+        let cached = PARSED
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .find(|(bytes, _)| **bytes == *json)
+            .map(|(_, schema)| Arc::clone(schema));
+        if let Some(schema) = cached {
+            return Ok(schema);
+        }
+        let schema = Arc::new(Schema::parse(json)?);
+        let mut parsed = PARSED
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if parsed.len() >= PARSED_KEPT {
+            parsed.remove(0);
+        }
+        parsed.push((json.into(), Arc::clone(&schema)));
+        Ok(schema)
     }
 }
 
@@ -455,7 +491,7 @@ pub(crate) fn for_each_record<E: From<String>>(
     mut each: impl FnMut(&Datum<'_>, &[Datum<'_>]) -> Result<(), E>,
 ) -> Result<(), E> {
     let file = super::ocf::parse(bytes).map_err(|e| format!("unreadable Avro file: {e}"))?;
-    let schema = Schema::parse(&file.schema)?;
+    let schema = Schema::parse_cached(&file.schema)?;
     let codec_name = String::from_utf8_lossy(&file.codec);
     let codec = apache_avro::Codec::from_str(&codec_name)
         .map_err(|_| format!("unsupported Avro codec '{codec_name}'"))?;
@@ -502,7 +538,7 @@ where
     E: From<String> + Send,
 {
     let file = super::ocf::parse(bytes).map_err(|e| format!("unreadable Avro file: {e}"))?;
-    let schema = Schema::parse(&file.schema)?;
+    let schema = Schema::parse_cached(&file.schema)?;
     let codec_name = String::from_utf8_lossy(&file.codec);
     let codec = apache_avro::Codec::from_str(&codec_name)
         .map_err(|_| format!("unsupported Avro codec '{codec_name}'"))?;

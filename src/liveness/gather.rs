@@ -9,6 +9,7 @@ use crate::format::file_name::PaimonFile;
 use crate::format::ids::SnapshotId;
 use crate::format::manifest::{decode_index_manifest, IndexManifestEntry};
 use crate::format::snapshot::Snapshot;
+use crate::reach::EntryIdentity;
 use crate::table::layout::{
     manifest_key, snapshot_key, tag_key, CHANGELOG_DIR, CONSUMER_DIR, SNAPSHOT_DIR,
 };
@@ -72,6 +73,8 @@ pub(crate) struct References {
     lists: HashMap<String, Vec<String>>,
     /// Every data manifest read, reduced to kinds and identities.
     facts: HashMap<String, ManifestFacts>,
+    /// Each identity in `facts` once (they share these).
+    identities: HashSet<EntryIdentity>,
     /// Each version as manifest lists read in order: base and delta (a version whose data
     /// lists are all present), or a long-lived changelog's changelog list.
     versions: Vec<Vec<String>>,
@@ -225,6 +228,8 @@ impl References {
     /// merge ([`live_union`]) over the manifests read.
     /// False, with nothing added, when a chain read by delta replay does not add up.
     fn add_live_data(&mut self) -> Result<bool> {
+        // Every manifest is read: the facts hold their identities from here on.
+        self.identities = HashSet::new();
         let versions: Vec<Vec<String>> = self
             .versions
             .iter()
@@ -612,31 +617,50 @@ async fn collect(table: &Table, versions: Vec<Version>, refs: &mut References) -
     // DELETE entries mention is needed by no version (issue: such files were kept forever).
     manifests.retain(|name, _| refs.read.insert(name.clone()));
     let phase = crate::progress::Phase::start("reading manifests", manifests.len() as u64);
+    let identities = std::sync::Mutex::new(std::mem::take(&mut refs.identities));
     let futures: Vec<_> = manifests
         .iter()
         .map(|(name, need)| {
             let recorded = &recorded;
             let phase = &phase;
+            let identities = &identities;
             async move {
                 let _step = Step(phase);
-                match recorded.get(name) {
+                let entries = match recorded.get(name) {
                     Some((meta, list)) => {
                         let by = format!("manifest list manifest/{list} of {}", need.by());
-                        read_needed(table, need, table.manifest_of(meta, &by)).await
+                        read_needed(table, need, table.manifest_listing_of(meta, &by)).await
                     }
-                    None => read_needed(table, need, table.manifest(name, &need.by())).await,
-                }
+                    None => {
+                        read_needed(table, need, table.manifest_listing(name, &need.by())).await
+                    }
+                };
+                // Decoded without statistics and keys, and reduced here as each read
+                // finishes: the full entries of every manifest held at once were most of the
+                // scan's memory.
+                // Identities are shared across manifests (one file is named by many).
+                entries.map(|e| {
+                    e.map(|entries| {
+                        let mut seen = identities
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner);
+                        ManifestFacts::interned(&entries, &mut seen)
+                    })
+                })
             }
         })
         .collect();
-    for ((name, need), entries) in manifests.iter().zip(ordered(futures).await?) {
-        let Some(entries) = entries else {
+    for ((name, need), facts) in manifests.iter().zip(ordered(futures).await?) {
+        let Some(facts) = facts else {
             refs.mark_vanished(need);
             continue;
         };
         refs.manifests += 1;
-        refs.facts.insert(name.clone(), ManifestFacts::of(&entries));
+        refs.facts.insert(name.clone(), facts);
     }
+    refs.identities = identities
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     Ok(())
 }
 

@@ -31,7 +31,7 @@ use std::collections::{HashMap, HashSet};
 
 use crate::error::{Error, Result};
 use crate::format::ids::SnapshotId;
-use crate::format::manifest::{FileKind, ManifestEntry};
+use crate::format::manifest::{FileKind, ListingEntry, ManifestEntry};
 use crate::format::snapshot::Snapshot;
 use crate::reach::EntryIdentity;
 
@@ -51,6 +51,17 @@ impl ManifestFacts {
             entries: entries
                 .iter()
                 .map(|e| (e.kind, EntryIdentity::of(e)))
+                .collect(),
+        }
+    }
+
+    /// The facts of a manifest decoded for listing, its identities shared with equal ones in
+    /// `seen` ([`EntryIdentity::interned`]): a file named by many manifests is held once.
+    pub fn interned(entries: &[ListingEntry], seen: &mut HashSet<EntryIdentity>) -> Self {
+        ManifestFacts {
+            entries: entries
+                .iter()
+                .map(|e| (e.kind, EntryIdentity::of_listing(e).interned(seen)))
                 .collect(),
         }
     }

@@ -503,6 +503,18 @@ impl Table {
         decode_manifest(&bytes, &key)
     }
 
+    /// [`Table::manifest`] decoding only what a listing needs (no statistics or keys), with
+    /// the same checks.
+    pub(crate) async fn manifest_listing(
+        &self,
+        name: &str,
+        referenced_by: &str,
+    ) -> Result<Vec<ListingEntry>> {
+        let key = manifest_key(name);
+        let bytes = self.get_root_referenced(&key, referenced_by).await?;
+        decode_manifest_listing(&bytes, &key)
+    }
+
     /// Read a manifest a manifest list names, and check it against what the list recorded:
     /// its size and how many ADD and DELETE entries it holds. A manifest cut at a block
     /// boundary is still a valid Avro file; only these catch it, and a manifest that lost
@@ -531,7 +543,7 @@ impl Table {
     }
 
     /// [`Table::manifest_of`] decoding only what a listing needs, with the same checks.
-    async fn manifest_listing_of(
+    pub(crate) async fn manifest_listing_of(
         &self,
         meta: &ManifestFileMeta,
         referenced_by: &str,
