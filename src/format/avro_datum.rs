@@ -109,7 +109,10 @@ impl Schema {
 /// Writer schemas parsed before, by their JSON bytes. Every manifest of a table carries the
 /// same few schemas, and parsing one cost about a third of decoding a small manifest; keyed by
 /// the exact bytes, so a different schema is never confused with a cached one.
-static PARSED: std::sync::Mutex<Vec<(Box<[u8]>, Arc<Schema>)>> = std::sync::Mutex::new(Vec::new());
+static PARSED: std::sync::Mutex<Vec<ParsedSchema>> = std::sync::Mutex::new(Vec::new());
+
+/// A writer schema's JSON bytes and what they parse to.
+type ParsedSchema = (Box<[u8]>, Arc<Schema>);
 
 /// How many parsed schemas are kept (a table has one per manifest-format version it was
 /// written with; tagkeeper reads at most a few tables at once).
