@@ -36,6 +36,15 @@ pub(crate) fn read_records<T>(
     })
 }
 
+/// The cores this process may use, asked once: on Linux the standard library reads three
+/// cgroup files per call, which was three quarters of the system calls of listing a table of
+/// 3,000 small manifests.
+fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES
+        .get_or_init(|| std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get))
+}
+
 /// [`read_records`] for files that may be large: the blocks of a large file are decoded on
 /// all cores (see [`map_records_parallel`]); records come out in file order.
 pub(crate) fn read_records_parallel<T: Send>(
@@ -49,7 +58,7 @@ pub(crate) fn read_records_parallel<T: Send>(
             "not an Avro object container file (bad magic); ORC and Parquet manifests are not supported",
         ));
     }
-    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let threads = cores();
     // As in `read_records`: a panic in block decompression becomes an error naming the file.
     let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         map_records_parallel(bytes, threads, |d, arena| {

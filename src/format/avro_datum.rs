@@ -629,7 +629,8 @@ fn decode_run<T, E: From<String>>(
 enum Decompressor {
     Null,
     Zstd {
-        context: zstd::zstd_safe::DCtx<'static>,
+        /// Always present until the decompressor is dropped (then left for the next file).
+        context: Option<zstd::zstd_safe::DCtx<'static>>,
         out: Vec<u8>,
     },
     Other {
@@ -638,13 +639,40 @@ enum Decompressor {
     },
 }
 
+thread_local! {
+    /// A zstd decoding context a finished file left for the next one on this thread: creating
+    /// one per file was a noticeable part of reading thousands of small manifests. A context
+    /// carries no data between frames (each block is one frame, decoded from its start).
+    static SPARE_DCTX: std::cell::RefCell<Option<zstd::zstd_safe::DCtx<'static>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+impl Drop for Decompressor {
+    fn drop(&mut self) {
+        if let Decompressor::Zstd { context, .. } = self {
+            if let Some(context) = context.take() {
+                SPARE_DCTX.with(|spare| *spare.borrow_mut() = Some(context));
+            }
+        }
+    }
+}
+
 impl Decompressor {
     fn new(codec: apache_avro::Codec) -> Result<Self, String> {
         Ok(match codec {
             apache_avro::Codec::Null => Decompressor::Null,
             apache_avro::Codec::Zstandard(_) => Decompressor::Zstd {
-                context: zstd::zstd_safe::DCtx::try_create()
-                    .ok_or("cannot create a zstd decoding context")?,
+                context: Some(match SPARE_DCTX.with(std::cell::RefCell::take) {
+                    Some(mut context) => {
+                        // Whatever the last file left half-decoded (a damaged block) is gone.
+                        context
+                            .reset(zstd::zstd_safe::ResetDirective::SessionOnly)
+                            .map_err(|_| "cannot reset a zstd decoding context")?;
+                        context
+                    }
+                    None => zstd::zstd_safe::DCtx::try_create()
+                        .ok_or("cannot create a zstd decoding context")?,
+                }),
                 out: Vec::new(),
             },
             codec => Decompressor::Other {
@@ -659,6 +687,7 @@ impl Decompressor {
             Decompressor::Null => Ok(data),
             Decompressor::Zstd { context, out } => {
                 use std::io::Read;
+                let context = context.as_mut().ok_or("no zstd decoding context")?;
                 out.clear();
                 zstd::stream::read::Decoder::with_context(data, context)
                     .read_to_end(out)
