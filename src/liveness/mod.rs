@@ -375,6 +375,55 @@ mod tests {
         v
     }
 
+    /// Every manifest of the pypaimon and Java fixtures: the facts the model reads (listing
+    /// decoder, identities interned) equal those of the full decoder, and an identity named
+    /// by several manifests is held once.
+    #[test]
+    fn interned_listing_facts_equal_full_facts_on_every_fixture_manifest() {
+        fn manifests(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+            for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                let p = e.path();
+                let name = e.file_name().to_string_lossy().to_string();
+                if p.is_dir() {
+                    manifests(&p, out);
+                } else if name.starts_with("manifest-")
+                    && !name.starts_with("manifest-list-")
+                    && p.parent().is_some_and(|d| d.ends_with("manifest"))
+                {
+                    out.push(p);
+                }
+            }
+        }
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata");
+        let mut files = Vec::new();
+        manifests(&root.join("warehouse"), &mut files);
+        manifests(&root.join("java"), &mut files);
+        let mut seen = HashSet::new();
+        let (mut compared, mut entries) = (0, 0);
+        for f in &files {
+            let bytes = std::fs::read(f).expect("fixture readable");
+            let path = f.display().to_string();
+            // Damaged fixtures (testdata/bad) are not under these roots; an index manifest
+            // or other non-data manifest does not decode as one and is skipped.
+            let Ok(full) = crate::format::manifest::decode_manifest(&bytes, &path) else {
+                continue;
+            };
+            let listing = crate::format::manifest::decode_manifest_listing(&bytes, &path)
+                .expect("what decodes fully decodes for listing");
+            let interned = ManifestFacts::interned(&listing, &mut seen);
+            assert_eq!(interned, ManifestFacts::of(&full), "{path}");
+            compared += 1;
+            entries += interned.entries.len();
+        }
+        assert!(compared >= 50, "only {compared} fixture manifests found");
+        // Shared: as many allocations as distinct identities, however many entries.
+        assert!(
+            seen.len() < entries,
+            "{} identities for {entries} entries",
+            seen.len()
+        );
+    }
+
     #[test]
     fn a_file_only_deleted_is_live_nowhere_and_a_readded_file_is_live() {
         use FileKind::*;
