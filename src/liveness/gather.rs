@@ -556,12 +556,34 @@ async fn collect(table: &Table, versions: Vec<Version>, refs: &mut References) -
     } else {
         HashSet::new()
     };
+    // The data lists of every snapshot in a chain; true for a chain's first snapshot (read
+    // completely), false for a later one (only its delta is read). Another version with the
+    // same lists (a tag of a retained snapshot: a tag is a copy of one) has exactly that
+    // snapshot's live files, which the chain's union holds already: it is not merged again,
+    // and a later snapshot's base is not read for it (that read was most of the orphan
+    // scan's memory on a table whose tags are of retained snapshots).
+    let mut in_chain: HashMap<[&str; 2], bool> = HashMap::new();
+    for (first, rest) in &refs.chains {
+        in_chain.insert([first[0].as_str(), first[1].as_str()], true);
+        for l in rest {
+            in_chain
+                .entry([l[0].as_str(), l[1].as_str()])
+                .or_insert(false);
+        }
+    }
     // The lists whose manifests are read.
     let mut content: HashSet<&String> = HashSet::new();
     for (i, v) in versions.iter().enumerate() {
         let s = &v.snapshot;
+        let pair = [
+            s.base_manifest_list.as_str(),
+            s.delta_manifest_list.as_str(),
+        ];
         if v.data_lists {
-            if later.contains(&i) {
+            if later.contains(&i) || in_chain.get(&pair) == Some(&false) {
+                content.insert(&s.delta_manifest_list);
+            } else if in_chain.get(&pair) == Some(&true) {
+                content.insert(&s.base_manifest_list);
                 content.insert(&s.delta_manifest_list);
             } else {
                 content.insert(&s.base_manifest_list);

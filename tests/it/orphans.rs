@@ -1142,3 +1142,58 @@ fn a_warehouse_run_cleans_every_table_and_reports_a_failing_one() {
     let out = tagkeeper(&["remove-orphan-files", "somewhere", "--warehouse", w]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
 }
+
+/// A tag of a retained snapshot is a copy of it: the scan reads nothing more for it (no base
+/// of a snapshot that delta replay skips), and the orphans are the same with and without it.
+#[test]
+fn a_tag_of_a_retained_snapshot_adds_no_manifest_reads() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (dir, _t) = rt.block_on(crate::delete_tag::history_table(30, 3, 4, true));
+    let root = dir.path();
+    // Orphans to find: the first ten snapshot files gone.
+    for id in 1..=10 {
+        std::fs::remove_file(root.join(format!("snapshot/snapshot-{id}"))).unwrap();
+    }
+    let scan = || {
+        let out = tagkeeper(&[
+            "remove-orphan-files",
+            root.to_str().unwrap(),
+            "--dry-run",
+            "--force",
+            "--older-than",
+            "0s",
+            "--json",
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+        let mut files: Vec<String> = v["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["path"].as_str().unwrap().to_string())
+            .collect();
+        files.sort();
+        (
+            v["manifests_read"].as_u64().unwrap(),
+            v["tags_read"].as_u64().unwrap(),
+            files,
+        )
+    };
+    let (without, tags, orphans) = scan();
+    assert_eq!(tags, 0);
+    assert!(!orphans.is_empty());
+    // Tags of the last snapshot and of two in the middle of the chain (later snapshots of a
+    // replayed chain, whose base lists name merged manifests replay does not read).
+    std::fs::create_dir_all(root.join("tag")).unwrap();
+    for id in [17, 23, 30] {
+        std::fs::copy(
+            root.join(format!("snapshot/snapshot-{id}")),
+            root.join(format!("tag/tag-t{id}")),
+        )
+        .unwrap();
+    }
+    let (with, tags, orphans_with_tags) = scan();
+    assert_eq!(tags, 3);
+    assert_eq!(with, without, "manifests read with and without the tags");
+    assert_eq!(orphans_with_tags, orphans);
+}
