@@ -73,8 +73,6 @@ pub(crate) struct References {
     lists: HashMap<String, Vec<String>>,
     /// Every data manifest read, reduced to kinds and identities.
     facts: HashMap<String, ManifestFacts>,
-    /// Each identity in `facts` once (they share these).
-    identities: HashSet<EntryIdentity>,
     /// Each version as manifest lists read in order: base and delta (a version whose data
     /// lists are all present), or a long-lived changelog's changelog list.
     versions: Vec<Vec<String>>,
@@ -228,8 +226,6 @@ impl References {
     /// merge ([`live_union`]) over the manifests read.
     /// False, with nothing added, when a chain read by delta replay does not add up.
     fn add_live_data(&mut self) -> Result<bool> {
-        // Every manifest is read: the facts hold their identities from here on.
-        self.identities = HashSet::new();
         let versions: Vec<Vec<String>> = self
             .versions
             .iter()
@@ -550,15 +546,14 @@ async fn collect(table: &Table, versions: Vec<Version>, refs: &mut References) -
     }
     drop(phase);
 
-    // Later snapshots of a chain (delta replay): their base lists' manifests are not read.
-    let later = if std::mem::take(&mut refs.replay) {
-        chain_later(&versions, &refs.list_net, &mut refs.chains)
-    } else {
-        HashSet::new()
-    };
+    // Chains of consecutive snapshots (delta replay): later snapshots' base lists' manifests
+    // are not read.
+    if std::mem::take(&mut refs.replay) {
+        refs.chains = chains_of(&versions, &refs.list_net);
+    }
     // The data lists of every snapshot in a chain; true for a chain's first snapshot (read
-    // completely), false for a later one (only its delta is read). Another version with the
-    // same lists (a tag of a retained snapshot: a tag is a copy of one) has exactly that
+    // completely), false for a later one (only its delta is read). Any version with the same
+    // lists (that snapshot, or a tag of it: a tag is a copy of one) has exactly that
     // snapshot's live files, which the chain's union holds already: it is not merged again,
     // and a later snapshot's base is not read for it (that read was most of the orphan
     // scan's memory on a table whose tags are of retained snapshots).
@@ -573,21 +568,18 @@ async fn collect(table: &Table, versions: Vec<Version>, refs: &mut References) -
     }
     // The lists whose manifests are read.
     let mut content: HashSet<&String> = HashSet::new();
-    for (i, v) in versions.iter().enumerate() {
+    for v in &versions {
         let s = &v.snapshot;
         let pair = [
             s.base_manifest_list.as_str(),
             s.delta_manifest_list.as_str(),
         ];
         if v.data_lists {
-            if later.contains(&i) || in_chain.get(&pair) == Some(&false) {
-                content.insert(&s.delta_manifest_list);
-            } else if in_chain.get(&pair) == Some(&true) {
+            content.insert(&s.delta_manifest_list);
+            if in_chain.get(&pair) != Some(&false) {
                 content.insert(&s.base_manifest_list);
-                content.insert(&s.delta_manifest_list);
-            } else {
-                content.insert(&s.base_manifest_list);
-                content.insert(&s.delta_manifest_list);
+            }
+            if !in_chain.contains_key(&pair) {
                 refs.versions.push(vec![
                     s.base_manifest_list.clone(),
                     s.delta_manifest_list.clone(),
@@ -639,7 +631,8 @@ async fn collect(table: &Table, versions: Vec<Version>, refs: &mut References) -
     // DELETE entries mention is needed by no version (issue: such files were kept forever).
     manifests.retain(|name, _| refs.read.insert(name.clone()));
     let phase = crate::progress::Phase::start("reading manifests", manifests.len() as u64);
-    let identities = std::sync::Mutex::new(std::mem::take(&mut refs.identities));
+    // Each identity once: the facts share them (one file is named by many manifests).
+    let identities: std::sync::Mutex<HashSet<EntryIdentity>> = Default::default();
     let futures: Vec<_> = manifests
         .iter()
         .map(|(name, need)| {
@@ -660,7 +653,6 @@ async fn collect(table: &Table, versions: Vec<Version>, refs: &mut References) -
                 // Decoded without statistics and keys, and reduced here as each read
                 // finishes: the full entries of every manifest held at once were most of the
                 // scan's memory.
-                // Identities are shared across manifests (one file is named by many).
                 entries.map(|e| {
                     e.map(|entries| {
                         let mut seen = identities
@@ -680,25 +672,21 @@ async fn collect(table: &Table, versions: Vec<Version>, refs: &mut References) -
         refs.manifests += 1;
         refs.facts.insert(name.clone(), facts);
     }
-    refs.identities = identities
-        .into_inner()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
     Ok(())
 }
 
-/// Split the snapshots among `versions` into chains of consecutive ids per branch, recorded in
-/// `chains`; returns the indexes (into `versions`) of every snapshot after the first of its
-/// chain. A snapshot joins its predecessor's chain only when its base list records as many
+/// Split the snapshots among `versions` into chains of consecutive ids per branch: each
+/// chain's first snapshot's base and delta lists, then each later snapshot's. A snapshot joins
+/// its predecessor's chain only when its base list records as many
 /// live files as the predecessor's base and delta lists together (`net`: ADD minus DELETE
 /// entries per list, as read): a snapshot whose base was not made from its predecessor's (an
 /// as-latest rollback's, or a list that vanished) starts a chain of its own and is read
 /// completely, so a history that does not add up is read, not refused. [`chain_union`] checks
 /// the same count against the replayed files.
-fn chain_later(
+fn chains_of(
     versions: &[Version],
     net: &HashMap<String, i64>,
-    chains: &mut Vec<([String; 2], Vec<[String; 2]>)>,
-) -> HashSet<usize> {
+) -> Vec<([String; 2], Vec<[String; 2]>)> {
     // Snapshot files by their directory (one per branch), with ids.
     let mut by_dir: BTreeMap<&str, Vec<(i64, usize)>> = BTreeMap::new();
     for (i, v) in versions.iter().enumerate() {
@@ -730,7 +718,7 @@ fn chain_later(
             _ => false,
         }
     };
-    let mut later = HashSet::new();
+    let mut chains = Vec::new();
     for (_, mut ids) in by_dir {
         ids.sort();
         let mut k = 0;
@@ -745,13 +733,12 @@ fn chain_later(
             if end - k > 1 {
                 let rest: Vec<[String; 2]> =
                     ids[k + 1..end].iter().map(|(_, i)| lists(*i)).collect();
-                later.extend(ids[k + 1..end].iter().map(|(_, i)| *i));
                 chains.push((lists(ids[k].1), rest));
             }
             k = end;
         }
     }
-    later
+    chains
 }
 
 async fn index_manifest(table: &Table, name: &str, need: &Need) -> Result<Vec<IndexManifestEntry>> {
@@ -828,6 +815,12 @@ mod tests {
         }
     }
 
+    /// The chain of snapshot `first` and the `later` ones, as lists.
+    fn chain(first: i64, later: &[i64]) -> ([String; 2], Vec<[String; 2]>) {
+        let lists = |id: &i64| [format!("base-{id}"), format!("delta-{id}")];
+        (lists(&first), later.iter().map(lists).collect())
+    }
+
     /// ADD minus DELETE per list: each delta adds one file; snapshot 4's base does not hold
     /// what 3's base and delta did (as after a rollback that wrote its own base).
     fn nets() -> HashMap<String, i64> {
@@ -842,14 +835,11 @@ mod tests {
     #[test]
     fn a_chain_ends_where_the_base_counts_do_not_add_up() {
         let versions: Vec<Version> = (1..=5).map(snapshot).collect();
-        let mut chains = Vec::new();
-        let later = chain_later(&versions, &nets(), &mut chains);
         // 1-2-3 replay; 4 is read completely and starts the chain 4-5.
-        assert_eq!(later, HashSet::from([1, 2, 4]));
-        let starts: Vec<&str> = chains.iter().map(|(first, _)| first[0].as_str()).collect();
-        assert_eq!(starts, ["base-1", "base-4"]);
-        assert_eq!(chains[0].1.len(), 2);
-        assert_eq!(chains[1].1.len(), 1);
+        assert_eq!(
+            chains_of(&versions, &nets()),
+            [chain(1, &[2, 3]), chain(4, &[5])]
+        );
     }
 
     #[test]
@@ -857,10 +847,7 @@ mod tests {
         let versions: Vec<Version> = [1, 2, 3, 5].into_iter().map(snapshot).collect();
         let mut net = nets();
         net.remove("delta-2");
-        let mut chains = Vec::new();
-        let later = chain_later(&versions, &net, &mut chains);
         // 1-2 replay; 3 (predecessor's delta unknown) and 5 (gap) are read completely.
-        assert_eq!(later, HashSet::from([1]));
-        assert_eq!(chains.len(), 1);
+        assert_eq!(chains_of(&versions, &net), [chain(1, &[2])]);
     }
 }
