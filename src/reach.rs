@@ -12,45 +12,67 @@ use crate::format::manifest::{FileKind, ListingEntry, ManifestEntry};
 /// Shared (`Arc`): the liveness model holds one identity per entry of every manifest it reads,
 /// millions on a large table, and the same file appears in many manifests. Interning them
 /// ([`EntryIdentity::interned`]) makes each further entry a pointer; equal identities compare
-/// equal whether shared or not.
+/// equal whether shared or not. Kept small for the same reason (a million of them on a
+/// million-file table): the file name is shared with the needed-names set
+/// ([`EntryIdentity::shared_file_name`]), a partition is shared by every identity of its
+/// partition ([`Interner`]), and the fields most files leave empty sit
+/// behind one pointer.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct EntryIdentity(std::sync::Arc<Parts>);
 
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct Parts {
-    partition: Vec<u8>,
+    partition: std::sync::Arc<[u8]>,
     bucket: i32,
     level: i32,
-    file_name: String,
+    file_name: std::sync::Arc<str>,
+    /// `None` exactly when there are no extra files, no embedded index and no external path
+    /// (one normal form, so derived equality is the identity's).
+    rare: Option<Box<RareParts>>,
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct RareParts {
     extra_files: Vec<String>,
     embedded_index: Option<Vec<u8>>,
     external_path: Option<String>,
 }
 
+impl RareParts {
+    fn of(
+        extra_files: &[String],
+        embedded_index: Option<&[u8]>,
+        external_path: Option<&str>,
+    ) -> Option<Box<Self>> {
+        if extra_files.is_empty() && embedded_index.is_none() && external_path.is_none() {
+            return None;
+        }
+        Some(Box::new(RareParts {
+            extra_files: extra_files.to_vec(),
+            embedded_index: embedded_index.map(<[u8]>::to_vec),
+            external_path: external_path.map(str::to_string),
+        }))
+    }
+}
+
 impl EntryIdentity {
     /// The identity of an entry.
     pub fn of(e: &ManifestEntry) -> Self {
-        EntryIdentity(std::sync::Arc::new(Parts {
-            partition: e.partition.clone(),
-            bucket: e.bucket,
-            level: e.file.level,
-            file_name: e.file.file_name.clone(),
-            extra_files: e.file.extra_files.clone(),
-            embedded_index: e.file.embedded_index.clone(),
-            external_path: e.file.external_path.clone(),
-        }))
+        Self::of_ref(&IdentityRef::of(e), None)
     }
 
     /// The identity of a listing entry (the same fields, decoded without statistics).
     pub fn of_listing(e: &ListingEntry) -> Self {
+        Self::of_ref(&e.identity(), None)
+    }
+
+    fn of_ref(r: &IdentityRef<'_>, partition: Option<std::sync::Arc<[u8]>>) -> Self {
         EntryIdentity(std::sync::Arc::new(Parts {
-            partition: e.partition.to_vec(),
-            bucket: e.bucket,
-            level: e.level,
-            file_name: e.file_name.to_string(),
-            extra_files: e.extra_files.clone(),
-            embedded_index: e.embedded_index.as_deref().map(<[u8]>::to_vec),
-            external_path: e.external_path.as_deref().map(str::to_string),
+            partition: partition.unwrap_or_else(|| r.partition.into()),
+            bucket: r.bucket,
+            level: r.level,
+            file_name: r.file_name.into(),
+            rare: RareParts::of(r.extra_files, r.embedded_index, r.external_path),
         }))
     }
 
@@ -70,6 +92,11 @@ impl EntryIdentity {
         &self.0.file_name
     }
 
+    /// The data file's name, shared (a set of needed names holds it without a copy).
+    pub fn shared_file_name(&self) -> std::sync::Arc<str> {
+        self.0.file_name.clone()
+    }
+
     /// Its level.
     pub fn level(&self) -> i32 {
         self.0.level
@@ -77,7 +104,43 @@ impl EntryIdentity {
 
     /// The names of its extra files (in the data file's directory).
     pub fn extra_files(&self) -> &[String] {
-        &self.0.extra_files
+        self.0
+            .rare
+            .as_ref()
+            .map_or(&[][..], |r| r.extra_files.as_slice())
+    }
+}
+
+/// Shares equal identities, and equal partitions among identities: a file named by many
+/// manifests is held once, and a partition once however many files it has.
+#[derive(Debug, Default)]
+pub struct Interner {
+    identities: std::collections::HashSet<EntryIdentity>,
+    partitions: std::collections::HashSet<std::sync::Arc<[u8]>>,
+}
+
+impl Interner {
+    /// The identity of a listing entry, shared with an equal one seen before.
+    pub fn identity(&mut self, e: &ListingEntry) -> EntryIdentity {
+        let partition = match self.partitions.get(&*e.partition) {
+            Some(p) => p.clone(),
+            None => {
+                let p: std::sync::Arc<[u8]> = e.partition.as_ref().into();
+                self.partitions.insert(p.clone());
+                p
+            }
+        };
+        EntryIdentity::of_ref(&e.identity(), Some(partition)).interned(&mut self.identities)
+    }
+
+    /// Distinct identities seen.
+    pub fn len(&self) -> usize {
+        self.identities.len()
+    }
+
+    /// None seen yet.
+    pub fn is_empty(&self) -> bool {
+        self.identities.is_empty()
     }
 }
 

@@ -138,6 +138,14 @@ impl Snapshot {
         &self.raw
     }
 
+    /// The typed fields alone, for a reader that holds many snapshots and never writes them
+    /// (the liveness model reads ten thousand on a large table; their JSON maps were 30 MB).
+    /// Not to be written back: [`Snapshot::encode`] would lose every field.
+    pub(crate) fn into_typed_only(mut self) -> Self {
+        self.raw = Map::new();
+        self
+    }
+
     /// Every manifest-list file this snapshot names (base, delta, changelog).
     pub fn manifest_lists(&self) -> Vec<&str> {
         let mut v = vec![

@@ -460,20 +460,31 @@ impl TableStore {
             return Ok(vec![false; keys.len()]);
         };
         let outcome = tokio::task::spawn_blocking(move || {
-            let mut seen: std::collections::HashMap<std::path::PathBuf, bool> =
+            let linked = |path: &std::path::Path| match std::fs::symlink_metadata(path) {
+                Ok(m) => m.file_type().is_symlink(),
+                Err(e) => e.kind() != std::io::ErrorKind::NotFound,
+            };
+            // Directories are shared by many keys: each is inspected once. Keys' last
+            // components are not remembered (a million of them would be the largest thing
+            // an orphan scan holds).
+            let mut dirs: std::collections::HashMap<std::path::PathBuf, bool> =
                 std::collections::HashMap::new();
             keys.iter()
                 .map(|key| {
                     let mut path = base.clone();
-                    key.trim_matches('/').split('/').any(|part| {
+                    let mut parts = key.trim_matches('/').split('/').peekable();
+                    while let Some(part) = parts.next() {
                         path.push(part);
-                        *seen.entry(path.clone()).or_insert_with(
-                            || match std::fs::symlink_metadata(&path) {
-                                Ok(m) => m.file_type().is_symlink(),
-                                Err(e) => e.kind() != std::io::ErrorKind::NotFound,
-                            },
-                        )
-                    })
+                        let is_link = if parts.peek().is_none() {
+                            linked(&path)
+                        } else {
+                            *dirs.entry(path.clone()).or_insert_with(|| linked(&path))
+                        };
+                        if is_link {
+                            return true;
+                        }
+                    }
+                    false
                 })
                 .collect::<Vec<bool>>()
         })

@@ -9,7 +9,7 @@ use crate::format::file_name::PaimonFile;
 use crate::format::ids::SnapshotId;
 use crate::format::manifest::{decode_index_manifest, IndexManifestEntry};
 use crate::format::snapshot::Snapshot;
-use crate::reach::EntryIdentity;
+use crate::reach::Interner;
 use crate::table::layout::{
     manifest_key, snapshot_key, tag_key, CHANGELOG_DIR, CONSUMER_DIR, SNAPSHOT_DIR,
 };
@@ -58,7 +58,7 @@ struct Found {
 /// list, manifest, index manifest, index file and statistics file a version names.
 #[derive(Debug, Default)]
 pub(crate) struct References {
-    pub(crate) names: HashSet<String>,
+    pub(crate) names: super::NeededNames,
     /// Metadata files read (lists, index manifests, manifests): each is read once.
     read: HashSet<String>,
     pub(crate) manifests: u64,
@@ -100,7 +100,11 @@ impl References {
     }
 
     fn absorb(&mut self, f: Found) {
-        self.pending.extend(f.versions);
+        // The model reads these snapshots and tags, never writes them.
+        self.pending.extend(f.versions.into_iter().map(|v| Version {
+            snapshot: v.snapshot.into_typed_only(),
+            ..v
+        }));
         self.vanished.extend(f.vanished);
         self.newer.extend(f.newer);
         self.snapshots += f.snapshots;
@@ -270,8 +274,9 @@ impl References {
             union.unmatched.extend(one.unmatched);
         }
         for id in union.live.iter().chain(&union.unmatched) {
-            self.names.insert(id.file_name().to_string());
-            self.names.extend(id.extra_files().iter().cloned());
+            self.names.insert(id.shared_file_name());
+            self.names
+                .extend(id.extra_files().iter().map(|f| f.as_str().into()));
         }
         self.unmatched = union
             .unmatched
@@ -495,14 +500,15 @@ async fn collect(table: &Table, versions: Vec<Version>, refs: &mut References) -
             if let Some(im) = &s.index_manifest {
                 indexes.entry(im.clone()).or_default().add(v, !v.changelog);
             }
-            refs.names.extend(s.statistics.iter().cloned());
+            refs.names
+                .extend(s.statistics.iter().map(|f| f.as_str().into()));
         }
         if let Some(list) = &s.changelog_manifest_list {
             lists.entry(list.clone()).or_default().add(v, true);
         }
     }
-    refs.names.extend(lists.keys().cloned());
-    refs.names.extend(indexes.keys().cloned());
+    refs.names.extend(lists.keys().map(|f| f.as_str().into()));
+    refs.names.extend(indexes.keys().map(|f| f.as_str().into()));
     lists.retain(|name, _| refs.read.insert(name.clone()));
     indexes.retain(|name, _| refs.read.insert(name.clone()));
 
@@ -539,9 +545,19 @@ async fn collect(table: &Table, versions: Vec<Version>, refs: &mut References) -
                 .sum(),
         );
         for m in &metas {
-            refs.names.extend(m.extra_files.iter().cloned());
-            refs.names.insert(m.file_name.clone());
+            refs.names
+                .extend(m.extra_files.iter().map(|f| f.as_str().into()));
+            refs.names.insert(m.file_name.as_str().into());
         }
+        // Kept until the manifests are read, for the checks against what the list records
+        // (name, size, counts); partition statistics are not needed for that.
+        let metas: Vec<_> = metas
+            .into_iter()
+            .map(|m| crate::format::manifest::ManifestFileMeta {
+                partition_stats: Default::default(),
+                ..m
+            })
+            .collect();
         listed.insert(list.clone(), metas);
     }
     drop(phase);
@@ -623,7 +639,9 @@ async fn collect(table: &Table, versions: Vec<Version>, refs: &mut References) -
     for ((_, need), entries) in indexes.iter().zip(ordered(futures).await?) {
         match entries {
             None => refs.mark_vanished(need),
-            Some(entries) => refs.names.extend(entries.into_iter().map(|e| e.file_name)),
+            Some(entries) => refs
+                .names
+                .extend(entries.into_iter().map(|e| e.file_name.into())),
         }
     }
 
@@ -632,47 +650,57 @@ async fn collect(table: &Table, versions: Vec<Version>, refs: &mut References) -
     manifests.retain(|name, _| refs.read.insert(name.clone()));
     let phase = crate::progress::Phase::start("reading manifests", manifests.len() as u64);
     // Each identity once: the facts share them (one file is named by many manifests).
-    let identities: std::sync::Mutex<HashSet<EntryIdentity>> = Default::default();
-    let futures: Vec<_> = manifests
-        .iter()
-        .map(|(name, need)| {
-            let recorded = &recorded;
-            let phase = &phase;
-            let identities = &identities;
-            async move {
-                let _step = Step(phase);
-                let entries = match recorded.get(name) {
-                    Some((meta, list)) => {
-                        let by = format!("manifest list manifest/{list} of {}", need.by());
-                        read_needed(table, need, table.manifest_listing_of(meta, &by)).await
-                    }
-                    None => {
-                        read_needed(table, need, table.manifest_listing(name, &need.by())).await
-                    }
-                };
-                // Decoded without statistics and keys, and reduced here as each read
-                // finishes: the full entries of every manifest held at once were most of the
-                // scan's memory.
-                entries.map(|e| {
-                    e.map(|entries| {
-                        let mut seen = identities
-                            .lock()
-                            .unwrap_or_else(std::sync::PoisonError::into_inner);
-                        ManifestFacts::interned(&entries, &mut seen)
-                    })
-                })
-            }
-        })
-        .collect();
-    for ((name, need), facts) in manifests.iter().zip(ordered(futures).await?) {
-        let Some(facts) = facts else {
-            refs.mark_vanished(need);
-            continue;
-        };
-        refs.manifests += 1;
-        refs.facts.insert(name.clone(), facts);
+    let identities: std::sync::Mutex<Interner> = Default::default();
+    // In chunks: ten thousand read futures built up front were 30 MB of a million-file
+    // scan (a lazy iterator of them is not `Send`, rustc #64552).
+    let manifests: Vec<(&String, &Need)> = manifests.iter().collect();
+    for chunk in manifests.chunks(READ_CHUNK) {
+        let futures: Vec<_> = chunk
+            .iter()
+            .map(|(name, need)| read_facts(table, name, need, &recorded, &phase, &identities))
+            .collect();
+        for ((name, need), facts) in chunk.iter().zip(ordered(futures).await?) {
+            let Some(facts) = facts else {
+                refs.mark_vanished(need);
+                continue;
+            };
+            refs.manifests += 1;
+            refs.facts.insert((*name).clone(), facts);
+        }
     }
     Ok(())
+}
+
+/// Manifests whose reads are built at once (each read's future is a few KiB).
+const READ_CHUNK: usize = 1024;
+
+/// One manifest read for the model: decoded without statistics and keys, and reduced to its
+/// facts as soon as it is read (the full entries of every manifest held at once were most of
+/// the scan's memory). `None` when it vanished and no live version needs it.
+async fn read_facts(
+    table: &Table,
+    name: &str,
+    need: &Need,
+    recorded: &HashMap<String, (crate::format::manifest::ManifestFileMeta, String)>,
+    phase: &crate::progress::Phase,
+    identities: &std::sync::Mutex<Interner>,
+) -> Result<Option<ManifestFacts>> {
+    let _step = Step(phase);
+    let entries = match recorded.get(name) {
+        Some((meta, list)) => {
+            let by = format!("manifest list manifest/{list} of {}", need.by());
+            read_needed(table, need, table.manifest_listing_of(meta, &by)).await
+        }
+        None => read_needed(table, need, table.manifest_listing(name, &need.by())).await,
+    };
+    entries.map(|e| {
+        e.map(|entries| {
+            let mut seen = identities
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            ManifestFacts::interned(&entries, &mut seen)
+        })
+    })
 }
 
 /// Split the snapshots among `versions` into chains of consecutive ids per branch: each

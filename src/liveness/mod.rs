@@ -33,7 +33,12 @@ use crate::error::{Error, Result};
 use crate::format::ids::SnapshotId;
 use crate::format::manifest::{FileKind, ListingEntry, ManifestEntry};
 use crate::format::snapshot::Snapshot;
-use crate::reach::EntryIdentity;
+use crate::reach::{EntryIdentity, Interner};
+
+/// Names of the files retained versions need (Paimon names every file uniquely). Shared
+/// strings: a data file's name is its identity's ([`EntryIdentity::shared_file_name`]), held
+/// once for a million files.
+pub(crate) type NeededNames = HashSet<std::sync::Arc<str>>;
 
 pub(crate) mod gather;
 
@@ -55,14 +60,11 @@ impl ManifestFacts {
         }
     }
 
-    /// The facts of a manifest decoded for listing, its identities shared with equal ones in
-    /// `seen` ([`EntryIdentity::interned`]): a file named by many manifests is held once.
-    pub fn interned(entries: &[ListingEntry], seen: &mut HashSet<EntryIdentity>) -> Self {
+    /// The facts of a manifest decoded for listing, its identities shared with equal ones
+    /// `seen` has ([`Interner`]): a file named by many manifests is held once.
+    pub fn interned(entries: &[ListingEntry], seen: &mut Interner) -> Self {
         ManifestFacts {
-            entries: entries
-                .iter()
-                .map(|e| (e.kind, EntryIdentity::of_listing(e).interned(seen)))
-                .collect(),
+            entries: entries.iter().map(|e| (e.kind, seen.identity(e))).collect(),
         }
     }
 }
@@ -398,7 +400,7 @@ mod tests {
         let mut files = Vec::new();
         manifests(&root.join("warehouse"), &mut files);
         manifests(&root.join("java"), &mut files);
-        let mut seen = HashSet::new();
+        let mut seen = Interner::default();
         let (mut compared, mut entries) = (0, 0);
         for f in &files {
             let bytes = std::fs::read(f).expect("fixture readable");

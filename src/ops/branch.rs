@@ -762,7 +762,7 @@ pub async fn plan(table: &Table, names: &[String]) -> Result<DeleteBranchPlan> {
 async fn branch_reclaimable(
     main: &Table,
     name: &str,
-    needed: &std::collections::HashSet<String>,
+    needed: &crate::liveness::NeededNames,
 ) -> Result<Vec<PlannedFile>> {
     let branch = main.branch_unchecked(name)?;
     let mut out: BTreeMap<String, PlannedFile> = BTreeMap::new();

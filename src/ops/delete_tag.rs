@@ -17,7 +17,7 @@
 //! Order: the tag file first, then data files, then manifests and lists. A crash leaves only
 //! unreferenced files behind (orphan cleaning reclaims them), never a tag with missing files.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
@@ -264,7 +264,7 @@ pub(crate) async fn needed_without(
     table: &Table,
     operation: &'static str,
     removed: &[String],
-) -> Result<HashSet<String>> {
+) -> Result<crate::liveness::NeededNames> {
     let removed: Vec<String> = removed.iter().map(|k| table.root_key(k)).collect();
     let removed = removed.as_slice();
     let branches = table.branches().await?;
@@ -370,7 +370,7 @@ pub(crate) async fn reclaimable(
     table: &Table,
     removed: &Snapshot,
     owner: &str,
-    needed: &HashSet<String>,
+    needed: &crate::liveness::NeededNames,
 ) -> Result<Vec<PlannedFile>> {
     let mine = footprint(table, removed, owner).await?;
     let free = |path: &str| !needed.contains(path.rsplit('/').next().unwrap_or(path));

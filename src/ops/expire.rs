@@ -361,7 +361,7 @@ async fn plan_range(
     } else {
         Vec::new()
     };
-    let branch_needs: HashSet<String> = if branches.is_empty() {
+    let branch_needs: crate::liveness::NeededNames = if branches.is_empty() {
         HashSet::new()
     } else {
         // This branch's version files: main's are the keys outside `branch/`.

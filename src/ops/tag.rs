@@ -588,7 +588,7 @@ pub async fn replace_tag(
                     .await?;
             let after =
                 crate::ops::delete_tag::footprint(table, &new.snapshot, "the new tag").await?;
-            needed.extend(after.names());
+            needed.extend(after.names().map(std::sync::Arc::from));
             let owner = format!("tag '{}'", victim.name);
             crate::ops::delete_tag::reclaimable(table, &victim.tag.snapshot, &owner, &needed).await
         };

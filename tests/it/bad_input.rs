@@ -760,6 +760,15 @@ async fn remove_orphan_files_does_not_follow_symlinks_out_of_the_table() {
     }
     std::os::unix::fs::symlink(&partition, dir.join("dt=2024-01-09")).unwrap();
     std::os::unix::fs::symlink(&bucket, dir.join("dt=2024-01-01/bucket-7")).unwrap();
+    // And a file link in a real bucket directory: the last component is checked too.
+    let lone = outer.path().join("elsewhere-file.parquet");
+    std::fs::write(&lone, b"not the table's either").unwrap();
+    assert!(dir.join("dt=2024-01-01/bucket-0").is_dir());
+    std::os::unix::fs::symlink(
+        &lone,
+        dir.join("dt=2024-01-01/bucket-0/data-0c0ffee0-0000-4000-8000-000000000003-0.parquet"),
+    )
+    .unwrap();
     let now = 4_000_000_000_000;
     let opts = OrphanOptions {
         older_than_millis: Some(now),
@@ -768,7 +777,11 @@ async fn remove_orphan_files_does_not_follow_symlinks_out_of_the_table() {
     let r = remove_orphan_files(&open(&dir).await, &opts, false, &ManualClock::new(now))
         .await
         .unwrap();
-    let gone: Vec<_> = outside.iter().filter(|f| !f.exists()).collect();
+    let gone: Vec<_> = outside
+        .iter()
+        .chain([&lone])
+        .filter(|f| !f.exists())
+        .collect();
     assert!(
         gone.is_empty(),
         "deleted outside the table root: {gone:?}; report: {:?}",
@@ -781,6 +794,8 @@ async fn remove_orphan_files_does_not_follow_symlinks_out_of_the_table() {
             &"dt=2024-01-09/bucket-0/data-0c0ffee0-0000-4000-8000-000000000001-0.parquet"
         ) && unknown.contains(
             &"dt=2024-01-01/bucket-7/data-0c0ffee0-0000-4000-8000-000000000002-0.parquet"
+        ) && unknown.contains(
+            &"dt=2024-01-01/bucket-0/data-0c0ffee0-0000-4000-8000-000000000003-0.parquet"
         ),
         "{unknown:?}"
     );
@@ -788,7 +803,7 @@ async fn remove_orphan_files_does_not_follow_symlinks_out_of_the_table() {
         r.notes
             .iter()
             .any(|n| n
-                .starts_with("2 file(s) with Paimon names are reached through a symbolic link")),
+                .starts_with("3 file(s) with Paimon names are reached through a symbolic link")),
         "{:?}",
         r.notes
     );

@@ -354,7 +354,10 @@ pub fn resolve_cutoff(opts: &OrphanOptions, now_millis: i64) -> Result<i64> {
 
 /// The orphans among `candidates` (pure): those whose name no version references. Names are
 /// unique (UUIDs), so Paimon and tagkeeper match by name alone.
-pub fn unreferenced(candidates: &[OrphanFile], referenced: &HashSet<String>) -> Vec<OrphanFile> {
+pub fn unreferenced<S>(candidates: &[OrphanFile], referenced: &HashSet<S>) -> Vec<OrphanFile>
+where
+    S: std::borrow::Borrow<str> + std::hash::Hash + Eq,
+{
     let mut out: Vec<OrphanFile> = candidates
         .iter()
         .filter(|c| !c.path.starts_with(TAGKEEPER_DIR) || c.category == OrphanCategory::Temporary)
@@ -706,14 +709,17 @@ pub(crate) async fn list_scan_dirs(
         .filter(|(_, k)| *k == FileDir::Bucket)
         .map(|(d, _)| d.clone())
         .collect();
-    let listed = list_dirs(table, &buckets).await?;
-    for (dir, (files, subdirs)) in buckets.iter().zip(listed) {
+    // Each bucket directory sorted as its listing arrives: a million files' listings held at
+    // once were as large as the candidates themselves.
+    for_each_dir_listed(table, &buckets, |dir, (files, subdirs)| {
         if files.is_empty() && subdirs.is_empty() {
             listing.empty_dirs.push(dir.clone());
         }
         listing.add(FileDir::Bucket, &files, cutoff);
         scanned.insert(dir.clone());
-    }
+    })
+    .await?;
+    listing.candidates.shrink_to_fit();
     // object_store's staging files (`NAME#N`) next to the files it was writing (local
     // filesystems only; elsewhere nothing is found).
     let leftovers: Vec<ObjectInfo> = store
@@ -734,20 +740,27 @@ async fn set_aside_symlinked(store: &TableStore, listing: &mut Listing) -> Resul
     if !store.is_local() {
         return Ok(());
     }
-    let keys: Vec<String> = listing.candidates.iter().map(|f| f.path.clone()).collect();
-    let linked = store.through_symlink(keys).await?;
-    let candidates = std::mem::take(&mut listing.candidates);
-    for (f, linked) in candidates.into_iter().zip(linked) {
-        if linked {
-            listing.symlinked += 1;
-            listing.unknown.push(UnknownFile {
-                path: f.path,
+    // In chunks, and filtered in place: a copy of a million keys, or a second candidate
+    // list, would double the listing's memory.
+    let mut linked: Vec<bool> = Vec::with_capacity(listing.candidates.len());
+    for chunk in listing.candidates.chunks(SYMLINK_CHECK_CHUNK) {
+        let keys: Vec<String> = chunk.iter().map(|f| f.path.clone()).collect();
+        linked.extend(store.through_symlink(keys).await?);
+    }
+    let mut linked = linked.into_iter();
+    let mut set_aside = Vec::new();
+    listing.candidates.retain(|f| {
+        let keep = !linked.next().unwrap_or(true);
+        if !keep {
+            set_aside.push(UnknownFile {
+                path: f.path.clone(),
                 bytes: f.bytes,
             });
-        } else {
-            listing.candidates.push(f);
         }
-    }
+        keep
+    });
+    listing.symlinked += set_aside.len() as u64;
+    listing.unknown.extend(set_aside);
     let linked = store.through_symlink(listing.empty_dirs.clone()).await?;
     let dirs = std::mem::take(&mut listing.empty_dirs);
     listing.empty_dirs = dirs
@@ -759,6 +772,40 @@ async fn set_aside_symlinked(store: &TableStore, listing: &mut Listing) -> Resul
 }
 
 type DirListing = (Vec<ObjectInfo>, Vec<String>);
+
+/// List `dirs` concurrently and hand each listing, in order, to `each` as it arrives (only the
+/// listings in flight are held).
+async fn for_each_dir_listed(
+    table: &Table,
+    dirs: &[String],
+    mut each: impl FnMut(&String, DirListing),
+) -> Result<()> {
+    use futures::StreamExt;
+    let phase = crate::progress::Phase::start("listing directories", dirs.len() as u64);
+    // Collected first: a stream mapping a closure over borrowed names is not `Send`.
+    let futures: Vec<_> = dirs
+        .iter()
+        .map(|d| {
+            let phase = &phase;
+            async move {
+                let listed = table.store().list_dir(d).await;
+                phase.add(1);
+                (d, listed)
+            }
+        })
+        .collect();
+    let mut listed = futures::stream::iter(futures).buffered(DIR_LIST_AHEAD);
+    while let Some((dir, found)) = listed.next().await {
+        each(dir, found?);
+    }
+    Ok(())
+}
+
+/// Candidates checked for symbolic links per call.
+const SYMLINK_CHECK_CHUNK: usize = 8192;
+
+/// Directory listings in flight at once.
+const DIR_LIST_AHEAD: usize = 64;
 
 async fn list_dirs(table: &Table, dirs: &[String]) -> Result<Vec<DirListing>> {
     let phase = crate::progress::Phase::start("listing directories", dirs.len() as u64);
