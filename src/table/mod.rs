@@ -532,7 +532,7 @@ impl Table {
         let entries = decode_manifest(&bytes, &key)?;
         let added = entries.iter().filter(|e| e.kind == FileKind::Add).count() as i64;
         check_manifest(
-            meta,
+            &ManifestRecord::of(meta),
             &key,
             bytes.len(),
             added,
@@ -546,6 +546,16 @@ impl Table {
     pub(crate) async fn manifest_listing_of(
         &self,
         meta: &ManifestFileMeta,
+        referenced_by: &str,
+    ) -> Result<Vec<ListingEntry>> {
+        self.manifest_listing_recorded(&ManifestRecord::of(meta), referenced_by)
+            .await
+    }
+
+    /// [`Table::manifest_listing_of`] from the part of the list's entry the checks use.
+    pub(crate) async fn manifest_listing_recorded(
+        &self,
+        meta: &ManifestRecord,
         referenced_by: &str,
     ) -> Result<Vec<ListingEntry>> {
         let key = manifest_key(&meta.file_name);
@@ -593,12 +603,34 @@ impl Table {
     }
 }
 
+/// What a manifest list records of a manifest that reading it checks (the rest of the entry,
+/// partition statistics above all, is several times larger: a reader that holds the entries
+/// of many lists keeps this instead).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ManifestRecord {
+    pub(crate) file_name: String,
+    pub(crate) file_size: i64,
+    pub(crate) num_added_files: i64,
+    pub(crate) num_deleted_files: i64,
+}
+
+impl ManifestRecord {
+    pub(crate) fn of(meta: &ManifestFileMeta) -> Self {
+        ManifestRecord {
+            file_name: meta.file_name.clone(),
+            file_size: meta.file_size,
+            num_added_files: meta.num_added_files,
+            num_deleted_files: meta.num_deleted_files,
+        }
+    }
+}
+
 /// Check a manifest against what its list recorded: its size and how many ADD and DELETE
 /// entries it holds. A manifest cut at a block boundary is still a valid Avro file; only these
 /// catch it, and a manifest that lost entries must never be read as complete. Lists that
 /// record no counts (zero) are checked by size only.
 fn check_manifest(
-    meta: &ManifestFileMeta,
+    meta: &ManifestRecord,
     key: &str,
     len: usize,
     added: i64,
