@@ -52,7 +52,7 @@ use crate::table::layout::{
     CHANGELOG_DIR, CONSUMER_DIR, INDEX_DIR, MANIFEST_DIR, SCHEMA_DIR, SNAPSHOT_DIR, STATISTICS_DIR,
     TAG_DIR,
 };
-use crate::table::{ordered, Branch, Table};
+use crate::table::{Branch, Table};
 
 use crate::liveness::gather::read_references_replayed;
 
@@ -808,20 +808,11 @@ const SYMLINK_CHECK_CHUNK: usize = 8192;
 /// Directory listings in flight at once.
 const DIR_LIST_AHEAD: usize = 64;
 
+/// Every listing of `dirs`, in order.
 async fn list_dirs(table: &Table, dirs: &[String]) -> Result<Vec<DirListing>> {
-    let phase = crate::progress::Phase::start("listing directories", dirs.len() as u64);
-    let futures: Vec<_> = dirs
-        .iter()
-        .map(|d| {
-            let phase = &phase;
-            async move {
-                let listed = table.store().list_dir(d).await;
-                phase.add(1);
-                listed
-            }
-        })
-        .collect();
-    ordered(futures).await
+    let mut all = Vec::with_capacity(dirs.len());
+    for_each_dir_listed(table, dirs, |_, listed| all.push(listed)).await?;
+    Ok(all)
 }
 
 fn name_of(key: &str) -> &str {
