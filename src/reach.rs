@@ -11,7 +11,7 @@ use crate::format::manifest::{FileKind, ListingEntry, ManifestEntry};
 ///
 /// Shared (`Arc`): the liveness model holds one identity per entry of every manifest it reads,
 /// millions on a large table, and the same file appears in many manifests. Interning them
-/// ([`EntryIdentity::interned`]) makes each further entry a pointer; equal identities compare
+/// ([`Interner`]) makes each further entry a pointer; equal identities compare
 /// equal whether shared or not. Kept small for the same reason (a million of them on a
 /// million-file table): the file name is shared with the needed-names set
 /// ([`EntryIdentity::shared_file_name`]), a partition is shared by every identity of its
@@ -61,11 +61,6 @@ impl EntryIdentity {
         Self::of_ref(&IdentityRef::of(e), None)
     }
 
-    /// The identity of a listing entry (the same fields, decoded without statistics).
-    pub fn of_listing(e: &ListingEntry) -> Self {
-        Self::of_ref(&e.identity(), None)
-    }
-
     fn of_ref(r: &IdentityRef<'_>, partition: Option<std::sync::Arc<[u8]>>) -> Self {
         EntryIdentity(std::sync::Arc::new(Parts {
             partition: partition.unwrap_or_else(|| r.partition.into()),
@@ -74,17 +69,6 @@ impl EntryIdentity {
             file_name: r.file_name.into(),
             rare: RareParts::of(r.extra_files, r.embedded_index, r.external_path),
         }))
-    }
-
-    /// This identity, or an equal one already in `seen` (which keeps it), so equal identities
-    /// share one allocation.
-    pub fn interned(self, seen: &mut std::collections::HashSet<EntryIdentity>) -> Self {
-        let id = self;
-        if let Some(known) = seen.get(&id) {
-            return known.clone();
-        }
-        seen.insert(id.clone());
-        id
     }
 
     /// The data file's name.
@@ -130,7 +114,14 @@ impl Interner {
                 p
             }
         };
-        EntryIdentity::of_ref(&e.identity(), Some(partition)).interned(&mut self.identities)
+        let id = EntryIdentity::of_ref(&e.identity(), Some(partition));
+        match self.identities.get(&id) {
+            Some(known) => known.clone(),
+            None => {
+                self.identities.insert(id.clone());
+                id
+            }
+        }
     }
 
     /// Distinct identities seen.
