@@ -52,6 +52,7 @@ fn diff(a: RequestCounts, b: RequestCounts) -> RequestCounts {
         put: b.put - a.put,
         list: b.list - a.list,
         delete: b.delete - a.delete,
+        delete_batches: b.delete_batches - a.delete_batches,
         copy: b.copy - a.copy,
         bytes_read: b.bytes_read - a.bytes_read,
     }

@@ -41,6 +41,9 @@ pub struct RequestCounts {
     pub list: u64,
     /// Objects deleted (keys passed to delete).
     pub delete: u64,
+    /// Bulk delete requests: S3's DeleteObjects takes up to 1,000 keys, so a delete of up
+    /// to 1,000 keys that are ready together is one request and one round trip of latency.
+    pub delete_batches: u64,
     /// Copy and rename requests.
     pub copy: u64,
     /// Bytes returned by GETs.
@@ -51,6 +54,11 @@ impl RequestCounts {
     /// All requests (deletes count per key).
     pub fn total(&self) -> u64 {
         self.get + self.head + self.put + self.list + self.delete + self.copy
+    }
+
+    /// Requests as an S3 client sends them: deletes count per bulk request, not per key.
+    pub fn round_trips(&self) -> u64 {
+        self.get + self.head + self.put + self.list + self.delete_batches + self.copy
     }
 }
 
@@ -225,8 +233,35 @@ impl FaultHandle {
         *self.lock() = State::default();
     }
 
-    /// Decide the fate of one request and count it.
+    /// Decide the fate of one request and count it, charging the added latency.
     async fn admit(&self, kind: Kind, path: &str) -> Result<Option<Injection>> {
+        self.admit_charged(kind, path, true).await
+    }
+
+    /// Sleep through the added latency once, counted in flight (one bulk request).
+    async fn charge_latency(&self) {
+        let latency = self.lock().latency;
+        if latency.is_zero() {
+            return;
+        }
+        {
+            let mut s = self.lock();
+            s.in_flight += 1;
+            s.max_in_flight = s.max_in_flight.max(s.in_flight);
+        }
+        // Counted down however the sleep ends (a dropped future included).
+        let _done = InFlight(self);
+        tokio::time::sleep(latency).await;
+    }
+
+    /// [`FaultHandle::admit`]; `charge` false for a key of a bulk request whose latency the
+    /// caller charged once for the whole batch.
+    async fn admit_charged(
+        &self,
+        kind: Kind,
+        path: &str,
+        charge: bool,
+    ) -> Result<Option<Injection>> {
         let (latency, outcome, hook) = {
             let mut s = self.lock();
             if s.crashed || s.crash_after.is_some_and(|k| s.seq >= k) {
@@ -292,7 +327,7 @@ impl FaultHandle {
         if let Some(hook) = hook {
             hook.await;
         }
-        if !latency.is_zero() {
+        if charge && !latency.is_zero() {
             {
                 let mut s = self.lock();
                 s.in_flight += 1;
@@ -321,6 +356,28 @@ impl Drop for InFlight<'_> {
         let mut s = self.0.lock();
         s.in_flight = s.in_flight.saturating_sub(1);
     }
+}
+
+/// Keys per bulk delete request (S3's DeleteObjects limit).
+const BULK_DELETE_KEYS: usize = 1000;
+
+/// One key of a bulk delete: admitted (counted, faults applied) without its own latency.
+async fn delete_one(
+    inner: &Arc<dyn ObjectStore>,
+    handle: &FaultHandle,
+    store: &FaultStore,
+    location: Result<Path>,
+) -> Result<Path> {
+    let location = location?;
+    let inj = handle
+        .admit_charged(Kind::Delete, location.as_ref(), false)
+        .await?;
+    let r = inner
+        .delete_stream(futures::stream::iter([Ok(location.clone())]).boxed())
+        .next()
+        .await
+        .unwrap_or(Ok(location.clone()));
+    store.after(inj, location.as_ref(), r)
 }
 
 /// An injected failure. Shaped like object_store's own HTTP errors: the text names the request
@@ -470,25 +527,30 @@ impl ObjectStore for FaultStore {
         &self,
         locations: BoxStream<'static, Result<Path>>,
     ) -> BoxStream<'static, Result<Path>> {
+        // Like S3's client: the keys that are ready together, up to 1,000, go as one bulk
+        // request, so the added latency is charged once per batch. Each key is still counted,
+        // logged and open to faults on its own (a crash can fall between two keys of a batch,
+        // as a real bulk delete can stop part-way).
         let inner = Arc::clone(&self.inner);
         let handle = self.handle.clone();
         let this = self.clone();
         locations
-            .then(move |location| {
+            .ready_chunks(BULK_DELETE_KEYS)
+            .then(move |batch| {
                 let inner = Arc::clone(&inner);
                 let handle = handle.clone();
                 let this = this.clone();
                 async move {
-                    let location = location?;
-                    let inj = handle.admit(Kind::Delete, location.as_ref()).await?;
-                    let r = inner
-                        .delete_stream(futures::stream::iter([Ok(location.clone())]).boxed())
-                        .next()
-                        .await
-                        .unwrap_or(Ok(location.clone()));
-                    this.after(inj, location.as_ref(), r)
+                    handle.lock().counts.delete_batches += 1;
+                    handle.charge_latency().await;
+                    let mut out = Vec::with_capacity(batch.len());
+                    for location in batch {
+                        out.push(delete_one(&inner, &handle, &this, location).await);
+                    }
+                    futures::stream::iter(out)
                 }
             })
+            .flatten()
             .boxed()
     }
 
@@ -632,5 +694,50 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("injected"));
+    }
+
+    #[tokio::test]
+    async fn a_bulk_delete_is_one_request_per_thousand_keys_with_each_key_counted() {
+        let (s, h) = store();
+        let keys: Vec<Path> = (0..2500).map(|i| Path::from(format!("d/{i}"))).collect();
+        for k in &keys {
+            s.put(k, PutPayload::from_static(b"x")).await.unwrap();
+        }
+        let latency = Duration::from_millis(20);
+        h.set_latency(latency);
+        let stream = futures::stream::iter(keys.clone().into_iter().map(Ok)).boxed();
+        let started = std::time::Instant::now();
+        let deleted: Vec<Result<Path>> = s.delete_stream(stream).collect().await;
+        let elapsed = started.elapsed();
+        assert_eq!(deleted.len(), 2500);
+        assert!(deleted.iter().all(|r| r.is_ok()));
+        let c = h.counts();
+        assert_eq!((c.delete, c.delete_batches), (2500, 3));
+        assert_eq!(c.round_trips(), 2500 + 3);
+        // Three round trips of latency, not 2,500 (which would be 50 s).
+        assert!(elapsed >= latency * 3, "{elapsed:?}");
+        assert!(elapsed < latency * 250, "{elapsed:?}");
+        assert!(s.list(None).next().await.is_none(), "every key is gone");
+    }
+
+    #[tokio::test]
+    async fn a_crash_can_fall_between_two_keys_of_one_bulk_delete() {
+        let (s, h) = store();
+        let keys: Vec<Path> = (0..5).map(|i| Path::from(format!("d/{i}"))).collect();
+        for k in &keys {
+            s.put(k, PutPayload::from_static(b"x")).await.unwrap();
+        }
+        h.reset();
+        h.crash_after(2);
+        let stream = futures::stream::iter(keys.clone().into_iter().map(Ok)).boxed();
+        let deleted: Vec<Result<Path>> = s.delete_stream(stream).collect().await;
+        assert_eq!(deleted.iter().filter(|r| r.is_ok()).count(), 2);
+        h.reset();
+        let left: Vec<String> = s
+            .list(None)
+            .map(|m| m.unwrap().location.to_string())
+            .collect()
+            .await;
+        assert_eq!(left, vec!["d/2", "d/3", "d/4"]);
     }
 }
