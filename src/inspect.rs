@@ -277,17 +277,70 @@ impl FilesListing {
     }
 }
 
-/// One file as [`FileInfo`] serializes it, borrowed from a [`FilesListing`].
-#[derive(Serialize)]
-struct FileInfoRef<'a> {
-    path: &'a str,
-    partition: &'a Map<String, Value>,
-    bucket: i32,
-    level: i32,
-    file_size: i64,
-    row_count: i64,
+/// One file of a [`FilesListing`], borrowed; serializes exactly as [`FileInfo`].
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct FileRef<'a> {
+    /// Relative to the table root (or a full URI for a file stored outside the table).
+    pub path: &'a str,
+    /// Partition column → value.
+    pub partition: &'a Map<String, Value>,
+    /// Which of [`FilesListing::partitions`] `partition` is (files of one partition share it).
+    #[serde(skip)]
+    pub partition_index: usize,
+    /// Bucket.
+    pub bucket: i32,
+    /// LSM level.
+    pub level: i32,
+    /// Size in bytes.
+    pub file_size: i64,
+    /// Rows in the file.
+    pub row_count: i64,
+    /// Snapshot that committed the file, when recorded (`_COMMIT_SNAPSHOT`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    commit_snapshot: Option<i64>,
+    pub commit_snapshot: Option<i64>,
+}
+
+impl FilesListing {
+    /// The snapshot whose files these are.
+    pub fn snapshot_id(&self) -> i64 {
+        self.snapshot_id
+    }
+
+    /// The tag, if the version was named by one.
+    pub fn tag(&self) -> Option<&str> {
+        self.tag.as_deref()
+    }
+
+    /// Sum of file sizes.
+    pub fn total_bytes(&self) -> i64 {
+        self.total_bytes
+    }
+
+    /// Sum of row counts.
+    pub fn total_rows(&self) -> i64 {
+        self.total_rows
+    }
+
+    /// The distinct partitions' values, each once.
+    pub fn partitions(&self) -> &[Map<String, Value>] {
+        &self.partitions
+    }
+
+    /// The files, sorted by path.
+    pub fn files(&self) -> impl ExactSizeIterator<Item = FileRef<'_>> + '_ {
+        static EMPTY: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
+        let empty = EMPTY.get_or_init(Map::new);
+        self.files.iter().map(move |f| FileRef {
+            path: &f.path,
+            partition: self.partitions.get(f.partition as usize).unwrap_or(empty),
+            partition_index: f.partition as usize,
+            bucket: f.bucket,
+            level: f.level,
+            file_size: f.file_size,
+            row_count: f.row_count,
+            commit_snapshot: f.commit_snapshot,
+        })
+    }
 }
 
 struct FilesSeq<'a>(&'a FilesListing);
@@ -295,22 +348,9 @@ struct FilesSeq<'a>(&'a FilesListing);
 impl Serialize for FilesSeq<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         use serde::ser::SerializeSeq;
-        let empty = Map::new();
         let mut seq = s.serialize_seq(Some(self.0.files.len()))?;
-        for f in &self.0.files {
-            seq.serialize_element(&FileInfoRef {
-                path: &f.path,
-                partition: self
-                    .0
-                    .partitions
-                    .get(f.partition as usize)
-                    .unwrap_or(&empty),
-                bucket: f.bucket,
-                level: f.level,
-                file_size: f.file_size,
-                row_count: f.row_count,
-                commit_snapshot: f.commit_snapshot,
-            })?;
+        for f in self.0.files() {
+            seq.serialize_element(&f)?;
         }
         seq.end()
     }

@@ -150,7 +150,7 @@ async fn run_plain(command: Command, global: &GlobalArgs, printer: &Printer) -> 
                 // Streamed: a 1,000,000-file report is ~270 MB of JSON.
                 printer.stream_json(&listing)
             } else {
-                printer.report(&listing.into_report(), output::files_text)
+                printer.stream_text(|out| output::write_files_text(&listing, out))
             }
         }
         Command::Read(a) => super::read_cmd::run(a, global, printer).await,

@@ -45,14 +45,14 @@ pub(crate) async fn run(a: DemoArgs, global: &GlobalArgs, printer: &Printer) -> 
     let snapshots = inspect::snapshots(&table).await?;
     let tags = inspect::tags(&table).await?;
     let tag = TagName::new("2024-01-14").map(VersionSpec::Tag)?;
-    let files = inspect::files(&table, &tag).await?;
+    let files = inspect::files_listing(&table, &tag).await?;
     #[derive(serde::Serialize)]
     struct Tour {
         table: String,
         built: bool,
         snapshots: inspect::SnapshotsReport,
         tags: inspect::TagsReport,
-        files_of_tag: inspect::FilesReport,
+        files_of_tag: inspect::FilesListing,
     }
     let tour = Tour {
         table: location.clone(),

@@ -8,6 +8,7 @@ mod consumers_cmd;
 mod daemon;
 mod demo;
 mod docs_cmd;
+mod dry_run;
 mod expire_cmd;
 mod fleet;
 mod maintain_cmd;

@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use tagkeeper::inspect::{
-    DiffReport, DiffSide, FilesReport, SchemaReport, SnapshotsReport, TagsReport,
+    DiffReport, DiffSide, FileRef, FilesListing, SchemaReport, SnapshotsReport, TagsReport,
 };
 use tagkeeper::{Error, FailedDeletion};
 
@@ -90,20 +90,11 @@ pub(crate) fn file_lines<'a, C: std::fmt::Debug + 'a>(
 /// A report's human form. A dry run's reads like the real run's ("Would delete" for
 /// "Deleted"); its first word makes sure nobody mistakes one for the other.
 pub(crate) fn human_text<T: Serialize>(report: &T, text: fn(&T) -> String) -> String {
-    if is_dry_run(report) {
+    if super::dry_run::is_dry_run(report) {
         format!("DRY RUN: {}", text(report))
     } else {
         text(report)
     }
-}
-
-/// Whether a report says it changed nothing: its `dry_run` member (every destructive
-/// command's report has one).
-fn is_dry_run<T: Serialize>(report: &T) -> bool {
-    serde_json::to_value(report)
-        .ok()
-        .and_then(|v| v.get("dry_run").and_then(Value::as_bool))
-        .unwrap_or(false)
 }
 
 /// Print `{"error": …}` on stdout unless a document was printed already.
@@ -168,15 +159,26 @@ impl Printer {
     /// newline, redacted), written in chunks that end at a line break. Pretty JSON keeps every
     /// string on one line, so redacting line-aligned chunks is redacting the whole text.
     pub(crate) fn stream_json<T: Serialize>(&self, report: &T) -> tagkeeper::Result<()> {
+        self.stream_text(|out| {
+            serde_json::to_writer_pretty(&mut *out, report)
+                .map_err(io::Error::other)
+                .and_then(|()| out.write_all(b"\n"))
+        })
+    }
+
+    /// Print a successful report's human text while formatting it (see
+    /// [`Printer::stream_json`]): `write` writes the text, which goes out redacted in chunks
+    /// that end at a line break.
+    pub(crate) fn stream_text(
+        &self,
+        write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+    ) -> tagkeeper::Result<()> {
         DOCUMENT_PRINTED.store(true, Ordering::SeqCst);
         let mut out = RedactingLines {
             out: io::BufWriter::with_capacity(1 << 16, io::stdout().lock()),
             pending: Vec::with_capacity(REDACT_CHUNK + 4096),
         };
-        let written = serde_json::to_writer_pretty(&mut out, report)
-            .map_err(io::Error::other)
-            .and_then(|()| out.write_all(b"\n"))
-            .and_then(|()| out.finish());
+        let written = write(&mut out).and_then(|()| out.finish());
         match written {
             // A reader that went away (broken pipe) is fine: there is nobody left to tell.
             Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
@@ -505,41 +507,72 @@ fn partition_text(p: &serde_json::Map<String, Value>) -> String {
         .join(",")
 }
 
-pub(crate) fn files_text(r: &FilesReport) -> String {
-    let rows: Vec<Vec<String>> = r
-        .files
-        .iter()
-        .map(|f| {
-            vec![
-                f.path.clone(),
-                partition_text(&f.partition),
-                f.bucket.to_string(),
-                f.level.to_string(),
-                f.file_size.to_string(),
-                f.row_count.to_string(),
-            ]
-        })
-        .collect();
-    let mut out = if rows.is_empty() {
-        String::new()
-    } else {
-        table(
-            &["PATH", "PARTITION", "BUCKET", "LEVEL", "BYTES", "ROWS"],
-            &rows,
-        )
+/// `files`' human output as one string (for small listings: the demo's).
+pub(crate) fn files_text(listing: &FilesListing) -> String {
+    let mut out = Vec::new();
+    // Writing into memory does not fail.
+    let _ = write_files_text(listing, &mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// `files`' human output, written as it is formatted: the table of files (aligned columns,
+/// as [`table`] lays them out) and the totals line. Two passes over the listing (widths, then
+/// lines) instead of a table of strings: a million files would be gigabytes of cells.
+pub(crate) fn write_files_text(listing: &FilesListing, out: &mut dyn Write) -> io::Result<()> {
+    const HEADER: [&str; 6] = ["PATH", "PARTITION", "BUCKET", "LEVEL", "BYTES", "ROWS"];
+    // Each partition's text once (files of a partition share it).
+    let partition_texts: Vec<String> = listing.partitions().iter().map(partition_text).collect();
+    let no_partition = partition_text(&serde_json::Map::new());
+    let partition_of = |f: &FileRef<'_>| -> &str {
+        partition_texts
+            .get(f.partition_index)
+            .map_or(no_partition.as_str(), String::as_str)
     };
-    let version = match &r.tag {
-        Some(t) => format!("tag '{t}' (snapshot {})", r.snapshot_id),
-        None => format!("snapshot {}", r.snapshot_id),
+    let digits = |n: i64| n.to_string().len();
+    if listing.total_files() > 0 {
+        let mut widths: [usize; 5] = std::array::from_fn(|i| HEADER[i].len());
+        for f in listing.files() {
+            widths[0] = widths[0].max(f.path.chars().count());
+            widths[1] = widths[1].max(partition_of(&f).chars().count());
+            widths[2] = widths[2].max(digits(f.bucket.into()));
+            widths[3] = widths[3].max(digits(f.level.into()));
+            widths[4] = widths[4].max(digits(f.file_size));
+        }
+        let line = |out: &mut dyn Write, cells: [&str; 6]| -> io::Result<()> {
+            let mut s = String::new();
+            for (cell, w) in cells.iter().zip(widths) {
+                s.push_str(&format!("{cell:<w$}  "));
+            }
+            s.push_str(cells[5]);
+            writeln!(out, "{}", s.trim_end())
+        };
+        line(out, HEADER)?;
+        for f in listing.files() {
+            line(
+                out,
+                [
+                    f.path,
+                    partition_of(&f),
+                    &f.bucket.to_string(),
+                    &f.level.to_string(),
+                    &f.file_size.to_string(),
+                    &f.row_count.to_string(),
+                ],
+            )?;
+        }
+    }
+    let version = match listing.tag() {
+        Some(t) => format!("tag '{t}' (snapshot {})", listing.snapshot_id()),
+        None => format!("snapshot {}", listing.snapshot_id()),
     };
-    out.push_str(&format!(
-        "{} files, {} ({} bytes), {} rows in {version}\n",
-        r.total_files,
-        bytes(r.total_bytes),
-        r.total_bytes,
-        r.total_rows
-    ));
-    out
+    writeln!(
+        out,
+        "{} files, {} ({} bytes), {} rows in {version}",
+        listing.total_files(),
+        bytes(listing.total_bytes()),
+        listing.total_bytes(),
+        listing.total_rows()
+    )
 }
 
 fn side_text(s: &DiffSide) -> String {

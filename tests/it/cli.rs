@@ -188,6 +188,76 @@ fn human_output_is_an_aligned_table() {
     );
 }
 
+/// `files` human output (written while formatted, not built as one table of strings) says what
+/// its JSON says: one aligned row per file in the same order, then the totals.
+#[test]
+fn files_human_output_is_the_json_report_as_an_aligned_table() {
+    let t = fixture("partitioned_overwrite");
+    let t = t.to_str().unwrap();
+    let v = json_of(&["files", "--json", t]);
+    let out = tagkeeper(&["files", t]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    let files = v["files"].as_array().unwrap();
+    assert!(files.len() > 2, "{v}");
+    assert_eq!(
+        lines.len(),
+        files.len() + 2,
+        "header, a row per file, totals:\n{text}"
+    );
+    let header: Vec<&str> = lines[0].split_whitespace().collect();
+    assert_eq!(
+        header,
+        ["PATH", "PARTITION", "BUCKET", "LEVEL", "BYTES", "ROWS"]
+    );
+    for (line, f) in lines[1..=files.len()].iter().zip(files) {
+        let partition: Vec<String> = f["partition"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| match v {
+                Value::String(s) => format!("{k}={s}"),
+                // A NULL partition value (Paimon's default partition name on disk).
+                Value::Null => format!("{k}=NULL"),
+                other => format!("{k}={other}"),
+            })
+            .collect();
+        let want = [
+            f["path"].as_str().unwrap().to_string(),
+            partition.join(","),
+            f["bucket"].to_string(),
+            f["level"].to_string(),
+            f["file_size"].to_string(),
+            f["row_count"].to_string(),
+        ];
+        let cells: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(cells, want, "{text}");
+        // Every column starts where its header does.
+        for (name, cell) in header.iter().zip(&want).skip(1) {
+            let at = lines[0].find(name).unwrap();
+            assert_eq!(&line[at..at + cell.len()], cell, "{name} in {line:?}");
+        }
+    }
+    assert_eq!(
+        lines[files.len() + 1],
+        format!(
+            "{} files, {} ({} bytes), {} rows in snapshot {}",
+            v["total_files"],
+            human_bytes(v["total_bytes"].as_i64().unwrap()),
+            v["total_bytes"],
+            v["total_rows"],
+            v["snapshot_id"]
+        )
+    );
+}
+
+/// `bytes` as the CLI prints them, for the KiB-sized fixtures (one decimal).
+fn human_bytes(n: i64) -> String {
+    assert!((1024..1024 * 1024).contains(&n), "fixture size {n}");
+    format!("{:.1} KiB", n as f64 / 1024.0)
+}
+
 #[test]
 fn user_errors_exit_1_with_a_json_error_document() {
     let t = fixture("tagged");
