@@ -249,6 +249,8 @@ impl ser::Serializer for ScalarProbe {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use serde::Serialize;
 
     use super::is_dry_run;
