@@ -171,7 +171,7 @@ impl Printer {
     /// that end at a line break.
     pub(crate) fn stream_text(
         &self,
-        write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+        write: impl FnOnce(&mut StdoutLines) -> io::Result<()>,
     ) -> tagkeeper::Result<()> {
         DOCUMENT_PRINTED.store(true, Ordering::SeqCst);
         let mut out = RedactingLines {
@@ -266,16 +266,23 @@ pub(crate) fn eprintln_safe(s: &str) {
 /// Bytes [`RedactingLines`] gathers before it redacts and writes them.
 const REDACT_CHUNK: usize = 1 << 20;
 
+/// Stdout, buffered, through the redactor (what [`Printer::stream_text`] writes to).
+pub(crate) type StdoutLines = RedactingLines<io::BufWriter<io::StdoutLock<'static>>>;
+
 /// Stdout through the redactor, in chunks that end at a line break.
-struct RedactingLines<W: Write> {
+pub(crate) struct RedactingLines<W: Write> {
     out: W,
     pending: Vec<u8>,
 }
 
 impl<W: Write> RedactingLines<W> {
     fn emit(&mut self, upto: usize) -> io::Result<()> {
-        let text = String::from_utf8_lossy(&self.pending[..upto]);
-        let redacted = tagkeeper::redact::redact(&text);
+        // Valid UTF-8 (always, from serde_json and our formatting) is checked, not copied.
+        let text = match std::str::from_utf8(&self.pending[..upto]) {
+            Ok(t) => std::borrow::Cow::Borrowed(t),
+            Err(_) => String::from_utf8_lossy(&self.pending[..upto]),
+        };
+        let redacted = tagkeeper::redact::redact_cow(&text);
         self.out.write_all(redacted.as_bytes())?;
         self.pending.drain(..upto);
         Ok(())
