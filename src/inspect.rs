@@ -397,23 +397,35 @@ pub async fn files_listing(table: &Table, spec: &VersionSpec) -> Result<FilesLis
     let mut partitions: Vec<Map<String, Value>> = Vec::new();
     // Partition bytes → (index into `partitions`, partition path).
     let mut seen: HashMap<Box<[u8]>, (u32, String)> = HashMap::new();
+    // The partition of the previous file, its index and its path.
+    let mut last: Option<Box<[u8]>> = None;
+    let (mut index, mut partition_path) = (0u32, String::new());
     let mut files = Vec::with_capacity(entries.len());
     let (mut total_bytes, mut total_rows) = (0i64, 0i64);
     for e in entries {
-        if !seen.contains_key(&e.partition) {
-            let values = binary_row::decode(&e.partition, &spec_p.types).map_err(|err| {
-                crate::error::Error::corrupt(
-                    format!("manifest entry for {}", e.file_name),
-                    format!("partition bytes: {err}"),
-                )
-            })?;
-            let index = u32::try_from(partitions.len()).map_err(|_| {
-                crate::error::Error::InvalidArgument("more than 2^32 partitions".into())
-            })?;
-            partitions.push(spec_p.json_values(&values));
-            seen.insert(e.partition.clone(), (index, spec_p.path(&values)));
+        // Files of one partition mostly come together: the previous file's partition is
+        // compared before the map is hashed (and its path is not cloned per file).
+        if last.as_deref() != Some(&*e.partition) {
+            (index, partition_path) = match seen.get(&e.partition) {
+                Some((index, path)) => (*index, path.clone()),
+                None => {
+                    let values = binary_row::decode(&e.partition, &spec_p.types).map_err(|err| {
+                        crate::error::Error::corrupt(
+                            format!("manifest entry for {}", e.file_name),
+                            format!("partition bytes: {err}"),
+                        )
+                    })?;
+                    let index = u32::try_from(partitions.len()).map_err(|_| {
+                        crate::error::Error::InvalidArgument("more than 2^32 partitions".into())
+                    })?;
+                    partitions.push(spec_p.json_values(&values));
+                    let path = spec_p.path(&values);
+                    seen.insert(e.partition.clone(), (index, path.clone()));
+                    (index, path)
+                }
+            };
+            last = Some(e.partition.clone());
         }
-        let (index, partition_path) = seen.get(&e.partition).cloned().unwrap_or_default();
         let path: Box<str> = match e.external_path {
             Some(uri) => uri,
             None => {
