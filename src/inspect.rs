@@ -409,12 +409,13 @@ pub async fn files_listing(table: &Table, spec: &VersionSpec) -> Result<FilesLis
             (index, partition_path) = match seen.get(&e.partition) {
                 Some((index, path)) => (*index, path.clone()),
                 None => {
-                    let values = binary_row::decode(&e.partition, &spec_p.types).map_err(|err| {
-                        crate::error::Error::corrupt(
-                            format!("manifest entry for {}", e.file_name),
-                            format!("partition bytes: {err}"),
-                        )
-                    })?;
+                    let values =
+                        binary_row::decode(&e.partition, &spec_p.types).map_err(|err| {
+                            crate::error::Error::corrupt(
+                                format!("manifest entry for {}", e.file_name),
+                                format!("partition bytes: {err}"),
+                            )
+                        })?;
                     let index = u32::try_from(partitions.len()).map_err(|_| {
                         crate::error::Error::InvalidArgument("more than 2^32 partitions".into())
                     })?;

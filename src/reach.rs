@@ -259,6 +259,35 @@ type FxBuild = std::hash::BuildHasherDefault<FxHasher>;
 /// Generic over the entry type so that the compact entries of a listing
 /// ([`ListingEntry`](crate::format::manifest::ListingEntry)) merge through this same code.
 pub fn live_entries<T: MergeEntry>(entries: impl IntoIterator<Item = T>) -> Vec<T> {
+    let entries: Vec<T> = entries.into_iter().collect();
+    if all_distinct_adds(&entries) {
+        // Nothing to merge: what the merge below would return, without its index of a
+        // million identities (the largest cost of listing one huge compacted manifest).
+        return entries;
+    }
+    merge_live(entries)
+}
+
+/// True when every entry is an ADD and no two have the same identity: then
+/// [`merge_live`] returns the entries unchanged. Decided on 64-bit hashes of the identities,
+/// sorted: equal identities have equal hashes, so distinct hashes prove distinct identities;
+/// an equal pair (a duplicate, or a collision) answers false and the full merge decides.
+fn all_distinct_adds<T: MergeEntry>(entries: &[T]) -> bool {
+    use std::hash::BuildHasher;
+    if entries.iter().any(|e| e.kind() != FileKind::Add) {
+        return false;
+    }
+    let build = FxBuild::default();
+    let mut hashes: Vec<u64> = entries
+        .iter()
+        .map(|e| build.hash_one(e.identity()))
+        .collect();
+    hashes.sort_unstable();
+    hashes.windows(2).all(|w| w[0] != w[1])
+}
+
+/// The merge itself (see [`live_entries`]): an index of identities to output positions.
+fn merge_live<T: MergeEntry>(entries: Vec<T>) -> Vec<T> {
     let mut entries: Vec<Option<T>> = entries.into_iter().map(Some).collect();
     // For each ADD's position (first occurrence order), the entry that fills it: a duplicate
     // ADD is a Paimon error; the later entry wins and the file stays once, where it was first.
@@ -445,6 +474,29 @@ pub(crate) mod tests {
             let full: Vec<_> = live_entries(entries.clone()).iter().map(listing).collect();
             let compact = live_entries(entries.iter().map(listing));
             proptest::prop_assert_eq!(full, compact);
+        }
+    }
+
+    proptest::proptest! {
+        /// The fast path (nothing to merge) answers exactly what the merge answers, on inputs
+        /// with and without DELETEs and duplicates.
+        #[test]
+        fn live_entries_equal_the_full_merge(
+            ops in proptest::collection::vec((proptest::bool::ANY, 0u8..40, 0i32..2), 0..80),
+            adds_only in proptest::bool::ANY,
+        ) {
+            let entries: Vec<ManifestEntry> = ops
+                .iter()
+                .map(|&(add, name, level)| {
+                    let kind = if add || adds_only { FileKind::Add } else { FileKind::Delete };
+                    entry(kind, &format!("f{name}"), level)
+                })
+                .collect();
+            let fast = live_entries(entries.clone());
+            proptest::prop_assert_eq!(&fast, &merge_live(entries.clone()));
+            if all_distinct_adds(&entries) {
+                proptest::prop_assert_eq!(fast, entries);
+            }
         }
     }
 }
