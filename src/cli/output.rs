@@ -135,6 +135,11 @@ impl Printer {
         text: fn(&T) -> String,
         failure: Option<Error>,
     ) -> tagkeeper::Result<()> {
+        if self.json && failure.is_none() {
+            // The same bytes as the tree below, without the tree (a report's JSON tree is
+            // several times the report: large diffs and plans).
+            return self.stream_json(report);
+        }
         let body = if self.json {
             let mut doc = serde_json::to_value(report)
                 .map_err(|e| Error::InvalidArgument(format!("cannot render JSON: {e}")))?;
