@@ -224,6 +224,45 @@ async fn a_missing_file_names_who_references_it() {
     assert_eq!(r.problems[0].detail, "referenced by snapshot 6");
 }
 
+/// A file every version keeps is recorded once, owned by the first version that needs it
+/// (check looks a file up only in the first version that adds it to what it has seen).
+#[tokio::test]
+async fn a_missing_file_every_version_keeps_names_the_first_version() {
+    let (_d, dir) = copy_table("tagged");
+    let exp = expected("tagged");
+    let snaps = exp["snapshots"].as_array().unwrap();
+    let paths = |i: usize| -> BTreeSet<String> {
+        snaps[i]["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["path"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let shared: BTreeSet<String> = (1..snaps.len()).fold(paths(0), |acc, i| {
+        acc.intersection(&paths(i)).cloned().collect()
+    });
+    assert_eq!(
+        shared.len(),
+        1,
+        "the fixture's first file stays in every snapshot"
+    );
+    let f = shared.into_iter().next().unwrap();
+    std::fs::remove_file(dir.join(&f)).unwrap();
+    let r = check(&open(&dir).await, &CheckOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        problems(&r),
+        vec![(ProblemKind::MissingFile, f.clone())],
+        "{:#?}",
+        r.problems
+    );
+    assert_eq!(r.problems[0].detail, "referenced by snapshot 1");
+    // Six distinct data files over six snapshots and five tags, each counted once.
+    assert_eq!(r.data_files, 6);
+}
+
 #[tokio::test]
 async fn unknown_files_are_listed_not_problems() {
     let (_d, dir) = copy_table("tagged");

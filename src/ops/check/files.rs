@@ -1,7 +1,7 @@
 //! The data, changelog, extra and index files of the versions being checked: where each must
 //! be, and (deep) whether each Parquet footer reads.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use crate::error::Result;
 use crate::format::binary_row;
@@ -20,6 +20,8 @@ pub(super) struct Files {
     pub(super) expected: BTreeMap<String, Expected>,
     /// Files stored outside the table (`_EXTERNAL_PATH`).
     pub(super) external: BTreeSet<String>,
+    /// The data files (by identity) whose keys are in `expected` or `external` already.
+    done: HashSet<EntryIdentity>,
 }
 
 /// Where data and index files go, from the latest schema.
@@ -125,21 +127,37 @@ impl Files {
             let Ok(model) = live_in_version(&names, facts) else {
                 continue;
             };
-            // The entry of each live identity (a duplicate ADD: the later one, as the reader's
-            // merge keeps it).
-            let mut by_id: HashMap<EntryIdentity, &ManifestEntry> = HashMap::new();
-            for e in names
-                .iter()
-                .filter_map(|m| manifests.get(m))
-                .flatten()
-                .filter(|e| e.kind == FileKind::Add)
-            {
-                by_id.insert(EntryIdentity::of(e), e);
-            }
-            let live: Vec<ManifestEntry> = model
+            // Files an earlier version recorded already are not looked up again: with
+            // hundreds of snapshots sharing most of their files, each version contributes the
+            // few it adds. (`expected` keeps the first version's owner, size and rows anyway.)
+            let new: HashSet<&EntryIdentity> = model
                 .live
                 .iter()
-                .filter_map(|id| by_id.get(id).map(|e| (*e).clone()))
+                .filter(|id| !self.done.contains(*id))
+                .collect();
+            if new.is_empty() {
+                continue;
+            }
+            // The entry of each new live identity (a duplicate ADD: the later one, as the
+            // reader's merge keeps it), found through the facts the model merged, which are the
+            // manifest's entries' identities in order.
+            let mut by_id: HashMap<&EntryIdentity, &ManifestEntry> =
+                HashMap::with_capacity(new.len());
+            for m in &names {
+                let (Some(entries), Some(f)) = (manifests.get(m), facts.get(m)) else {
+                    continue;
+                };
+                for (e, (kind, id)) in entries.iter().zip(&f.entries) {
+                    if *kind == FileKind::Add && new.contains(id) {
+                        by_id.insert(id, e);
+                    }
+                }
+            }
+            let live_new: Vec<&EntryIdentity> =
+                model.live.iter().filter(|id| new.contains(*id)).collect();
+            let live: Vec<ManifestEntry> = live_new
+                .iter()
+                .filter_map(|id| by_id.get(*id).map(|e| (*e).clone()))
                 .collect();
             let located = match locate_entries(spec, data_dir, live) {
                 Ok(l) => l,
@@ -165,6 +183,9 @@ impl Files {
                 let (size, rows) = (f.entry.file.file_size, f.entry.file.row_count);
                 self.add(f.path, &v.owner, Some(size), Some(rows));
             }
+            // Only once located: a version whose files do not locate is reported and adds
+            // nothing, and a later version holding the same files is tried (and reported) too.
+            self.done.extend(live_new.into_iter().cloned());
         }
     }
 }
