@@ -5,12 +5,12 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use crate::error::Result;
 use crate::format::binary_row;
-use crate::format::manifest::{FileKind, IndexManifestEntry, ManifestEntry, ManifestFileMeta};
+use crate::format::manifest::{FileKind, IndexManifestEntry, ListingEntry, ManifestFileMeta};
 use crate::format::partition::PartitionSpec;
 use crate::liveness::{live_in_version, ManifestFacts};
 use crate::reach::EntryIdentity;
 use crate::table::layout::{bucket_dir, index_key, manifest_key};
-use crate::table::{locate_entries, ordered, Table};
+use crate::table::{ordered, Table};
 
 use super::{CheckReport, Listed, ProblemKind, Version, Wanted};
 
@@ -22,6 +22,8 @@ pub(super) struct Files {
     pub(super) external: BTreeSet<String>,
     /// The data files (by identity) whose keys are in `expected` or `external` already.
     done: HashSet<EntryIdentity>,
+    /// Partition bytes → the partition's path, decoded once.
+    partitions: HashMap<Box<[u8]>, String>,
 }
 
 /// Where data and index files go, from the latest schema.
@@ -104,7 +106,7 @@ impl Files {
         &mut self,
         v: &Version,
         lists: &BTreeMap<String, Vec<ManifestFileMeta>>,
-        manifests: &BTreeMap<String, Vec<ManifestEntry>>,
+        manifests: &BTreeMap<String, Vec<ListingEntry>>,
         facts: &HashMap<String, ManifestFacts>,
         layout: &Layout<'_>,
         r: &mut CheckReport,
@@ -141,7 +143,7 @@ impl Files {
             // The entry of each new live identity (a duplicate ADD: the later one, as the
             // reader's merge keeps it), found through the facts the model merged, which are the
             // manifest's entries' identities in order.
-            let mut by_id: HashMap<&EntryIdentity, &ManifestEntry> =
+            let mut by_id: HashMap<&EntryIdentity, &ListingEntry> =
                 HashMap::with_capacity(new.len());
             for m in &names {
                 let (Some(entries), Some(f)) = (manifests.get(m), facts.get(m)) else {
@@ -155,11 +157,11 @@ impl Files {
             }
             let live_new: Vec<&EntryIdentity> =
                 model.live.iter().filter(|id| new.contains(*id)).collect();
-            let live: Vec<ManifestEntry> = live_new
+            let live: Vec<&ListingEntry> = live_new
                 .iter()
-                .filter_map(|id| by_id.get(*id).map(|e| (*e).clone()))
+                .filter_map(|id| by_id.get(*id).copied())
                 .collect();
-            let located = match locate_entries(spec, data_dir, live) {
+            let located = match locate(spec, data_dir, &mut self.partitions, &live) {
                 Ok(l) => l,
                 Err(e) => {
                     let list = group.first().copied().unwrap_or_default();
@@ -171,17 +173,16 @@ impl Files {
                     continue;
                 }
             };
-            for f in located {
-                if f.external {
-                    self.external.insert(f.path);
+            for (e, path) in live.iter().zip(located) {
+                if e.external_path.is_some() {
+                    self.external.insert(path);
                     continue;
                 }
-                let dir = f.path.rsplit_once('/').map_or("", |(d, _)| d).to_string();
-                for x in &f.entry.file.extra_files {
+                let dir = path.rsplit_once('/').map_or("", |(d, _)| d).to_string();
+                for x in &e.extra_files {
                     self.add(format!("{dir}/{x}"), &v.owner, None, None);
                 }
-                let (size, rows) = (f.entry.file.file_size, f.entry.file.row_count);
-                self.add(f.path, &v.owner, Some(size), Some(rows));
+                self.add(path, &v.owner, Some(e.file_size), Some(e.row_count));
             }
             // Only once located: a version whose files do not locate is reported and adds
             // nothing, and a later version holding the same files is tried (and reported) too.
@@ -198,11 +199,47 @@ pub(super) struct Expected {
     pub(super) rows: Option<i64>,
 }
 
+/// The keys of live entries, as [`crate::table::locate_entries`] builds them for full
+/// entries: the URI of a file stored outside the table, else the bucket directory of its
+/// partition (decoded once per partition, for external files too) and its name, checked.
+fn locate(
+    spec: &PartitionSpec,
+    data_dir: Option<&str>,
+    partitions: &mut HashMap<Box<[u8]>, String>,
+    entries: &[&ListingEntry],
+) -> Result<Vec<String>> {
+    entries
+        .iter()
+        .map(|e| {
+            if !partitions.contains_key(&e.partition) {
+                let values = binary_row::decode(&e.partition, &spec.types).map_err(|err| {
+                    crate::error::Error::corrupt(
+                        format!("manifest entry for {}", e.file_name),
+                        format!("partition bytes: {err}"),
+                    )
+                })?;
+                partitions.insert(e.partition.clone(), spec.path(&values));
+            }
+            if let Some(uri) = &e.external_path {
+                return Ok(uri.to_string());
+            }
+            let partition_path = partitions.get(&e.partition).map_or("", String::as_str);
+            let key = format!(
+                "{}/{}",
+                bucket_dir(data_dir, partition_path, e.bucket),
+                e.file_name
+            );
+            crate::io::check_key(&key)?;
+            Ok(key)
+        })
+        .collect()
+}
+
 /// The manifests of these lists, in read order; `None` if any could not be read.
 fn manifests_of(
     lists: &[&str],
     read_lists: &BTreeMap<String, Vec<ManifestFileMeta>>,
-    read_manifests: &BTreeMap<String, Vec<ManifestEntry>>,
+    read_manifests: &BTreeMap<String, Vec<ListingEntry>>,
 ) -> Option<Vec<String>> {
     let mut out = Vec::new();
     for list in lists {

@@ -34,7 +34,9 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::format::file_name::PaimonFile;
 use crate::format::ids::{SchemaId, SnapshotId, TagName};
-use crate::format::manifest::{decode_index_manifest, decode_manifest, decode_manifest_list};
+use crate::format::manifest::{
+    decode_index_manifest, decode_manifest_list, decode_manifest_listing,
+};
 use crate::format::partition::PartitionSpec;
 use crate::format::snapshot::Snapshot;
 use crate::table::layout::{
@@ -666,16 +668,24 @@ async fn check_metadata(
             );
         }
     }
-    let read_manifests = read_all(table, r, listed, &manifests, decode_manifest).await?;
+    // Compact entries (identity, sizes, rows: what check reports), decoded with the same
+    // checks as full ones: every manifest of hundreds of versions is held at once.
+    let read_manifests = read_all(table, r, listed, &manifests, decode_manifest_listing).await?;
     let read_indexes = read_all(table, r, listed, &indexes, decode_index_manifest).await?;
 
     let mut files = Files::default();
     files.index_files(&read_indexes, &indexes, layout, r);
-    // What the liveness model needs of each manifest (kinds and identities).
+    // What the liveness model needs of each manifest (kinds and identities), each identity
+    // held once however many manifests name it.
+    let mut interner = crate::reach::Interner::default();
     let facts: std::collections::HashMap<String, crate::liveness::ManifestFacts> = read_manifests
         .iter()
-        .map(|(name, entries)| (name.clone(), crate::liveness::ManifestFacts::of(entries)))
+        .map(|(name, entries)| {
+            let facts = crate::liveness::ManifestFacts::interned(entries, &mut interner);
+            (name.clone(), facts)
+        })
         .collect();
+    drop(interner);
     for v in versions {
         files.data_files(v, &read_lists, &read_manifests, &facts, layout, r);
     }
