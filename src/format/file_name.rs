@@ -14,37 +14,41 @@ use crate::format::ids::{SchemaId, SnapshotId, TagName};
 /// name with a separator, a `.`/`..`, a backslash or a control character is damage or an
 /// attack; checked at decode time so the error names the file that holds the bad reference.
 pub fn plain_name_problem(name: &str) -> Option<&'static str> {
-    if name.is_ascii() {
-        // One pass over the bytes for the names Paimon writes (a million per huge manifest);
-        // the same answers as below, a separator reported before a control character.
-        let (mut separator, mut control) = (false, false);
-        for &b in name.as_bytes() {
-            separator |= b == b'/' || b == b'\\';
-            control |= b < 0x20 || b == 0x7f;
-        }
-        return if name.is_empty() {
-            Some("is empty")
-        } else if name == "." || name == ".." {
-            Some("is '.' or '..'")
-        } else if separator {
-            Some("contains a path separator")
-        } else if control {
-            Some("contains a control character")
-        } else {
-            None
-        };
-    }
+    let (separator, control) = if name.is_ascii() {
+        separator_and_control_ascii(name)
+    } else {
+        separator_and_control(name)
+    };
     if name.is_empty() {
         Some("is empty")
     } else if name == "." || name == ".." {
         Some("is '.' or '..'")
-    } else if name.contains('/') || name.contains('\\') {
+    } else if separator {
         Some("contains a path separator")
-    } else if name.chars().any(char::is_control) {
+    } else if control {
         Some("contains a control character")
     } else {
         None
     }
+}
+
+/// Whether `name` holds a path separator (`/` or `\`), and a control character.
+fn separator_and_control(name: &str) -> (bool, bool) {
+    (
+        name.contains('/') || name.contains('\\'),
+        name.chars().any(char::is_control),
+    )
+}
+
+/// [`separator_and_control`] for ASCII names (the names Paimon writes, a million per huge
+/// manifest), in one pass over the bytes instead of three.
+fn separator_and_control_ascii(name: &str) -> (bool, bool) {
+    let (mut separator, mut control) = (false, false);
+    for &b in name.as_bytes() {
+        separator |= b == b'/' || b == b'\\';
+        control |= b < 0x20 || b == 0x7f;
+    }
+    (separator, control)
 }
 
 /// The name a hidden temporary file of an atomic write was to be published as:
@@ -461,25 +465,17 @@ mod tests {
     }
 
     proptest::proptest! {
-        /// The ASCII one-pass check answers as the general one does.
+        /// The ASCII one-pass scan answers as the general one does.
         #[test]
         fn plain_name_problem_fast_path_equals_the_general_rules(
             name in proptest::collection::vec(proptest::sample::select(vec![
-                "a", "1", ".", "/", "\\", "\u{0}", "\n", "\u{7f}", "\u{85}", "é", "-", " ",
+                "a", "1", ".", "/", "\\", "\u{0}", "\n", "\u{7f}", "-", " ",
             ]), 0..6).prop_map(|v| v.concat()),
         ) {
-            let general = if name.is_empty() {
-                Some("is empty")
-            } else if name == "." || name == ".." {
-                Some("is '.' or '..'")
-            } else if name.contains('/') || name.contains('\\') {
-                Some("contains a path separator")
-            } else if name.chars().any(char::is_control) {
-                Some("contains a control character")
-            } else {
-                None
-            };
-            proptest::prop_assert_eq!(plain_name_problem(&name), general);
+            proptest::prop_assert_eq!(
+                separator_and_control_ascii(&name),
+                separator_and_control(&name)
+            );
         }
     }
 }
