@@ -241,6 +241,11 @@ impl FaultHandle {
     /// Sleep through the added latency once, counted in flight (one bulk request).
     async fn charge_latency(&self) {
         let latency = self.lock().latency;
+        self.sleep_in_flight(latency).await;
+    }
+
+    /// Sleep through `latency` (nothing when zero), counted as one request in flight.
+    async fn sleep_in_flight(&self, latency: Duration) {
         if latency.is_zero() {
             return;
         }
@@ -327,15 +332,8 @@ impl FaultHandle {
         if let Some(hook) = hook {
             hook.await;
         }
-        if charge && !latency.is_zero() {
-            {
-                let mut s = self.lock();
-                s.in_flight += 1;
-                s.max_in_flight = s.max_in_flight.max(s.in_flight);
-            }
-            // Counted down however the sleep ends (a dropped future included).
-            let _done = InFlight(self);
-            tokio::time::sleep(latency).await;
+        if charge {
+            self.sleep_in_flight(latency).await;
         }
         match outcome {
             Some(inj) if !inj.after_forward => Err(injected(inj.error, path, "injected fault")),
