@@ -9,7 +9,7 @@ use tagkeeper::clock::SystemClock;
 use tagkeeper::error::incomplete;
 use tagkeeper::format::ids::{SnapshotId, TagName};
 use tagkeeper::ops::rollback::{
-    pending_journals, plan, ModeName, RollbackMode, RollbackReport, RollbackTarget,
+    pending_journals, plan, DecidedBy, ModeName, RollbackMode, RollbackReport, RollbackTarget,
 };
 use tagkeeper::ops::saved_plan::PlannedCommand;
 use tagkeeper::{Error, Result};
@@ -205,6 +205,14 @@ pub(crate) fn preview_text(r: &RollbackReport) -> String {
                 "left for orphan cleaning (use --purge to delete them)"
             }
         ));
+        if let Some(by) = p.unreferenced_decided_by {
+            out.push_str(match by {
+                DecidedBy::CommitSnapshot => {
+                    "  decided by _COMMIT_SNAPSHOT: only the target and the removed snapshots read\n"
+                }
+                DecidedBy::Model => "  decided by reading every remaining version\n",
+            });
+        }
     }
     out.push_str(&failed_text(&r.failed));
     out

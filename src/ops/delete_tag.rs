@@ -373,7 +373,17 @@ pub(crate) async fn reclaimable(
     needed: &crate::liveness::NeededNames,
 ) -> Result<Vec<PlannedFile>> {
     let mine = footprint(table, removed, owner).await?;
-    let free = |path: &str| !needed.contains(path.rsplit('/').next().unwrap_or(path));
+    planned_files(table, &mine, |name| !needed.contains(name)).await
+}
+
+/// The files of a footprint that `free` (given a file's name) allows to delete, with sizes
+/// (manifest lists' from a HEAD: their size is recorded nowhere).
+pub(crate) async fn planned_files(
+    table: &Table,
+    mine: &Footprint,
+    free: impl Fn(&str) -> bool,
+) -> Result<Vec<PlannedFile>> {
+    let free = |path: &str| free(path.rsplit('/').next().unwrap_or(path));
     let mut out = Vec::new();
     for (path, (bytes, _)) in &mine.data {
         if free(path) {

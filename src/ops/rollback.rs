@@ -33,7 +33,7 @@
 //! tags it had started to delete go, and `--purge` reclaims what its plan recorded (checked
 //! against the liveness model again), instead of leaving those files to orphan cleaning.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -46,7 +46,7 @@ use crate::format::manifest::FileKind;
 use crate::format::manifest::ManifestEntry;
 use crate::format::snapshot::Snapshot;
 use crate::io::CreateOutcome;
-use crate::ops::delete_tag::{needed_without, reclaimable, PlannedFile};
+use crate::ops::delete_tag::{needed_without, PlannedFile};
 use crate::ops::journal;
 use crate::ops::tag::{create_tag, CreateTag, TagSource};
 use crate::table::layout::{
@@ -54,6 +54,9 @@ use crate::table::layout::{
 };
 use crate::table::{Table, VersionSpec};
 use crate::write::rollback::{commit_rollback, RollbackCommit};
+
+mod unreferenced;
+pub use unreferenced::DecidedBy;
 
 /// What to roll back to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -131,6 +134,11 @@ pub struct RollbackPlan {
     pub unreferenced_bytes: i64,
     /// Whether they are deleted.
     pub purge: bool,
+    /// Destructive: how `unreferenced` was decided (`model`: every remaining version read;
+    /// `commit_snapshot`: the recorded commit snapshots, only the target and the removed
+    /// snapshots read). Absent when it was not computed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unreferenced_decided_by: Option<DecidedBy>,
     /// As-latest: live files the new snapshot deletes, and their bytes.
     pub files_deleted: usize,
     /// As-latest: bytes of those files.
@@ -350,6 +358,19 @@ pub async fn plan(
     target: &RollbackTarget,
     mode: RollbackMode,
 ) -> Result<RollbackPlan> {
+    plan_with(table, target, mode, false).await
+}
+
+/// [`plan`], choosing how the files left unreferenced are decided: with
+/// `ignore_commit_snapshot`, always by reading every remaining version (the liveness model),
+/// never by the recorded commit snapshots ([`DecidedBy`]; for comparing the two, or when
+/// `_COMMIT_SNAPSHOT` values are not trusted).
+pub async fn plan_with(
+    table: &Table,
+    target: &RollbackTarget,
+    mode: RollbackMode,
+    ignore_commit_snapshot: bool,
+) -> Result<RollbackPlan> {
     // An unreadable schema is not this check's to report: planning fails closed on what it
     // cannot read. The Iceberg view mirrors main only.
     let iceberg = match table.latest_schema().await {
@@ -401,6 +422,7 @@ pub async fn plan(
         unreferenced: Vec::new(),
         unreferenced_bytes: 0,
         purge: matches!(mode, RollbackMode::Destructive { purge: true }),
+        unreferenced_decided_by: None,
         files_deleted: 0,
         bytes_deleted: 0,
         files_added_back: 0,
@@ -480,10 +502,19 @@ pub async fn plan(
                 p.iceberg =
                     crate::ops::iceberg_view::plan_rollback(store, target_id, &mut p.notes).await?;
             }
-            match unreferenced(table, &range.ids, &tags, &p.changelogs_removed, target_id).await {
-                Ok(files) => {
+            let all_changelogs = changelog_ids(table).await?;
+            let removed = unreferenced::Removed {
+                target: &resolved.snapshot,
+                ids: &range.ids,
+                tags: &tags,
+                changelogs: &p.changelogs_removed,
+                all_changelogs: &all_changelogs,
+            };
+            match unreferenced::unreferenced(table, &removed, ignore_commit_snapshot).await {
+                Ok((files, by)) => {
                     p.unreferenced_bytes = files.iter().map(|f| f.bytes).sum();
                     p.unreferenced = files;
+                    p.unreferenced_decided_by = Some(by);
                 }
                 Err(e) => {
                     if p.purge {
@@ -516,70 +547,6 @@ async fn changelog_ids(table: &Table) -> Result<Vec<i64>> {
         .collect();
     ids.sort();
     Ok(ids)
-}
-
-/// Files referenced by the removed snapshots, tags and changelogs and needed by no remaining
-/// version of any branch, by the liveness model (any read error aborts: a purge fails closed).
-async fn unreferenced(
-    table: &Table,
-    ids: &[SnapshotId],
-    tags: &[crate::table::NamedTag],
-    changelogs: &[i64],
-    target: SnapshotId,
-) -> Result<Vec<PlannedFile>> {
-    let removed_ids: Vec<SnapshotId> = ids.iter().copied().filter(|id| *id > target).collect();
-    let removed_tags: Vec<&crate::table::NamedTag> =
-        tags.iter().filter(|t| t.tag.snapshot.id > target).collect();
-    let mut removed_keys: Vec<String> = removed_ids.iter().map(|id| snapshot_key(*id)).collect();
-    removed_keys.extend(removed_tags.iter().map(|t| tag_key(&t.name)));
-    removed_keys.extend(
-        changelogs
-            .iter()
-            .map(|id| format!("{CHANGELOG_DIR}/changelog-{id}")),
-    );
-    // The remaining snapshots are consecutive: read by delta replay (one full read per
-    // branch chain, then each delta), tags and changelogs completely.
-    let needed = needed_without(table, "rollback-to", &removed_keys).await?;
-    let mut out: BTreeMap<String, PlannedFile> = BTreeMap::new();
-    for id in &removed_ids {
-        let s = table
-            .try_load_snapshot(*id)
-            .await?
-            .ok_or_else(|| Error::MissingFile {
-                path: snapshot_key(*id),
-                referenced_by: "the snapshot listing".into(),
-            })?;
-        for f in reclaimable(table, &s, &format!("snapshot {id}"), &needed).await? {
-            out.entry(f.path.clone()).or_insert(f);
-        }
-    }
-    for t in removed_tags {
-        let owner = format!("tag '{}'", t.name);
-        for f in reclaimable(table, &t.tag.snapshot, &owner, &needed).await? {
-            out.entry(f.path.clone()).or_insert(f);
-        }
-    }
-    for id in changelogs {
-        let key = format!("{CHANGELOG_DIR}/changelog-{id}");
-        let Some(bytes) = table.store().get_opt(&key).await? else {
-            continue;
-        };
-        let c = crate::format::snapshot::Snapshot::decode(&bytes, &key)?;
-        match reclaimable(table, &c, &format!("changelog {id}"), &needed).await {
-            Ok(files) => {
-                for f in files {
-                    out.entry(f.path.clone()).or_insert(f);
-                }
-            }
-            // Java deletes a changelog's base and delta lists with its snapshot: what such a
-            // changelog used cannot all be named, so its files are left to orphan cleaning.
-            Err(Error::MissingFile { .. }) => {}
-            Err(e) => return Err(e),
-        }
-    }
-    let mut files: Vec<PlannedFile> = out.into_values().collect();
-    files.sort_by(|a, b| a.category.cmp(&b.category).then(a.path.cmp(&b.path)));
-    Ok(files)
 }
 
 /// rollback-to as the CLI runs it: finish interrupted rollbacks first ([`resume`]), then plan

@@ -675,6 +675,9 @@ async fn step(w: &mut World, op: &Op) -> &'static str {
                 ),
                 _ => (RollbackMode::AsLatest, "rollback --as-latest"),
             };
+            if let Op::Purge { .. } = op {
+                purge_fast_path_equals_the_model(w, &target).await;
+            }
             match tagkeeper::ops::rollback::execute(&w.table, &target, mode, w.clock.as_ref()).await
             {
                 Ok(p) => {
@@ -770,6 +773,32 @@ async fn step(w: &mut World, op: &Op) -> &'static str {
             }
             "expire-changelogs"
         }
+    }
+}
+
+/// rollback-to's fast path (recorded commit snapshots, only the target and the removed
+/// snapshots read) plans exactly what the model (every remaining version read) plans, when it
+/// decides at all (in about a quarter of the purges of these histories: those whose removed
+/// files all have `_COMMIT_SNAPSHOT` after the target, on a table without branches;
+/// `rollback_purge_decides_by_commit_snapshot_as_the_model_does` makes sure it runs).
+async fn purge_fast_path_equals_the_model(w: &World, target: &RollbackTarget) {
+    use tagkeeper::ops::rollback::{plan_with, DecidedBy};
+    let mode = RollbackMode::Destructive { purge: true };
+    let model = plan_with(&w.table, target, mode, true).await;
+    let fast = plan_with(&w.table, target, mode, false).await;
+    match (model, fast) {
+        (Ok(model), Ok(fast)) => {
+            assert_eq!(model.unreferenced_decided_by, Some(DecidedBy::Model));
+            assert_eq!(
+                fast.unreferenced, model.unreferenced,
+                "the fast path and the model disagree on rolling back to {target:?}"
+            );
+            assert_eq!(fast.unreferenced_bytes, model.unreferenced_bytes);
+        }
+        (model, fast) => assert_eq!(
+            model.map(|_| ()).map_err(|e| e.to_string()),
+            fast.map(|_| ()).map_err(|e| e.to_string())
+        ),
     }
 }
 
@@ -913,6 +942,86 @@ fn upgraded_and_rewritten_files_follow_the_model() {
             Op::Orphans,
         ]);
     }
+}
+
+/// On a history tagkeeper wrote with `_COMMIT_SNAPSHOT` (appends, an overwrite, an upgrade of a
+/// file without it, a rewrite, a tag on a snapshot the rollback removes), rollback-to's
+/// unreferenced files are decided by the fast path, equal the model's, and are what the
+/// removed snapshots added: the overwrite's and rewrite's new files and the removed commits'
+/// lists and manifests, never a file the target or an older snapshot has.
+#[test]
+fn rollback_purge_decides_by_commit_snapshot_as_the_model_does() {
+    use tagkeeper::ops::rollback::{plan_with, DecidedBy};
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let dir = tempfile::tempdir().expect("tmp");
+        let root = dir.path().join("t");
+        let mut w = new_world(&root, false).await;
+        write(&mut w, 0, 2, false, true).await;
+        write(&mut w, 1, 1, false, false).await;
+        write(&mut w, 2, 1, false, true).await;
+        let target = RollbackTarget::Snapshot(SnapshotId(3));
+        let kept: BTreeSet<String> = live_files(&w)
+            .await
+            .into_iter()
+            .map(|f| f.entry.file.file_name)
+            .collect();
+        for op in [
+            Op::Upgrade {
+                pick: 2,
+                record: false,
+            },
+            Op::Append {
+                part: 0,
+                files: 2,
+                record: true,
+            },
+            Op::Overwrite {
+                part: 1,
+                record: true,
+            },
+            Op::Tag { pick: 5 },
+            Op::Rewrite {
+                part: 0,
+                record: true,
+            },
+            Op::Append {
+                part: 2,
+                files: 1,
+                record: true,
+            },
+        ] {
+            assert_ne!(step(&mut w, &op).await, "none", "{op:?}");
+        }
+        let mode = RollbackMode::Destructive { purge: true };
+        let model = plan_with(&w.table, &target, mode, true)
+            .await
+            .expect("model");
+        let fast = plan_with(&w.table, &target, mode, false)
+            .await
+            .expect("fast");
+        assert_eq!(
+            fast.unreferenced_decided_by,
+            Some(DecidedBy::CommitSnapshot)
+        );
+        assert_eq!(model.unreferenced_decided_by, Some(DecidedBy::Model));
+        assert_eq!(fast.unreferenced, model.unreferenced);
+        let data: BTreeSet<String> = fast
+            .unreferenced
+            .iter()
+            .filter(|f| f.category == tagkeeper::ops::delete_tag::Category::Data)
+            .map(|f| f.path.rsplit('/').next().unwrap_or_default().to_string())
+            .collect();
+        // Added after snapshot 3: 2 appended to part 0, the overwrite's, the rewrite's, 1 to
+        // part 2; the upgraded file was live in snapshot 3, so it stays.
+        assert_eq!(data.len(), 5, "{data:?}");
+        assert!(data.is_disjoint(&kept), "{data:?} {kept:?}");
+        assert_eq!(fast.tags_removed.len(), 1);
+    });
 }
 
 /// A consumer pins its next snapshot; long-lived changelogs keep their changelog files

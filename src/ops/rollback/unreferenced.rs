@@ -1,0 +1,250 @@
+//! Which files only the versions a destructive rollback removes referenced: the preview's
+//! "left unreferenced" list, and what `--purge` deletes.
+//!
+//! **The model** ([`by_model`]): every remaining version of every branch is read (consecutive
+//! snapshots by delta replay) and a removed version's file is unreferenced when none of them
+//! needs it (`crate::liveness`). Exact for any history; its cost grows with the snapshots kept.
+//!
+//! **The fast path** ([`by_commit_snapshot`]) reads only the target and the removed
+//! snapshots. It rests on two facts of how tables are written, the same two expiration's fast
+//! path and Java's `SnapshotDeletion` rest on:
+//! - a data or changelog file whose recorded `_COMMIT_SNAPSHOT` is `c` is in no version older
+//!   than `c` (a version cannot name a file committed after it; tagkeeper's writers record the
+//!   first commit and keep it when a file is upgraded or added back);
+//! - each commit writes its own manifest lists, and a manifest that leaves a branch's history
+//!   never comes back into it, so metadata the target does not name was named by no older
+//!   snapshot either.
+//!
+//! So a removed version's file is unreferenced when the target does not name it, no kept tag
+//! or long-lived changelog names it (their metadata is read: they are few), and, for a data or
+//! changelog file, its recorded commit is after the target. Every removed snapshot's files are
+//! the target's plus what the removed deltas add, so the deltas are all that is read of them.
+//! Anything the facts do not decide — a file without `_COMMIT_SNAPSHOT` (another engine wrote
+//! it) or committed at or before the target (added back), a removed tag that is not a copy of a
+//! removed snapshot, a removed long-lived changelog, any branch — sends the whole decision to
+//! the model. The property tests hold the two equal on random histories
+//! (`tests/it/liveness_props.rs`).
+
+use std::collections::{BTreeMap, HashSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::format::ids::SnapshotId;
+use crate::format::snapshot::Snapshot;
+use crate::ops::delete_tag::{
+    footprint, metadata_footprint, needed_without, planned_files, reclaimable, Footprint,
+    PlannedFile,
+};
+use crate::reach::live_entries;
+use crate::table::layout::{snapshot_key, tag_key, CHANGELOG_DIR};
+use crate::table::{NamedTag, Table};
+
+/// How a rollback's unreferenced files were decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DecidedBy {
+    /// The liveness model over every remaining version.
+    Model,
+    /// Recorded commit snapshots: only the target and the removed snapshots were read.
+    CommitSnapshot,
+}
+
+/// What a destructive rollback removes, as the planner found it.
+pub(super) struct Removed<'a> {
+    /// The rollback's target (restored from its tag when its snapshot expired).
+    pub target: &'a Snapshot,
+    /// Every snapshot id of the branch, ascending.
+    pub ids: &'a [SnapshotId],
+    /// Every tag of the branch.
+    pub tags: &'a [NamedTag],
+    /// Long-lived changelogs removed (ids newer than the target).
+    pub changelogs: &'a [i64],
+    /// Every long-lived changelog id, ascending.
+    pub all_changelogs: &'a [i64],
+}
+
+impl Removed<'_> {
+    fn snapshot_ids(&self) -> Vec<SnapshotId> {
+        let target = self.target.id;
+        self.ids.iter().copied().filter(|id| *id > target).collect()
+    }
+
+    fn tags(&self) -> impl Iterator<Item = &NamedTag> {
+        let target = self.target.id;
+        self.tags.iter().filter(move |t| t.tag.snapshot.id > target)
+    }
+}
+
+/// The files only the removed versions referenced, sorted by category and path, and how that
+/// was decided: by the fast path when its facts decide every file (and `ignore_commit_snapshot`
+/// is off), else by the model. Any read error is returned: a purge fails closed.
+pub(super) async fn unreferenced(
+    table: &Table,
+    r: &Removed<'_>,
+    ignore_commit_snapshot: bool,
+) -> Result<(Vec<PlannedFile>, DecidedBy)> {
+    if !ignore_commit_snapshot {
+        if let Some(files) = by_commit_snapshot(table, r).await? {
+            return Ok((sorted(files), DecidedBy::CommitSnapshot));
+        }
+    }
+    Ok((sorted(by_model(table, r).await?), DecidedBy::Model))
+}
+
+fn sorted(files: Vec<PlannedFile>) -> Vec<PlannedFile> {
+    let mut out: BTreeMap<String, PlannedFile> = BTreeMap::new();
+    for f in files {
+        out.entry(f.path.clone()).or_insert(f);
+    }
+    let mut files: Vec<PlannedFile> = out.into_values().collect();
+    files.sort_by(|a, b| a.category.cmp(&b.category).then(a.path.cmp(&b.path)));
+    files
+}
+
+/// The model: every remaining version read.
+async fn by_model(table: &Table, r: &Removed<'_>) -> Result<Vec<PlannedFile>> {
+    let removed_ids = r.snapshot_ids();
+    let mut removed_keys: Vec<String> = removed_ids.iter().map(|id| snapshot_key(*id)).collect();
+    removed_keys.extend(r.tags().map(|t| tag_key(&t.name)));
+    removed_keys.extend(r.changelogs.iter().map(|id| changelog_key(*id)));
+    // The remaining snapshots are consecutive: read by delta replay (one full read per
+    // branch chain, then each delta), tags and changelogs completely.
+    let needed = needed_without(table, "rollback-to", &removed_keys).await?;
+    let mut out = Vec::new();
+    for id in &removed_ids {
+        let s = load(table, *id).await?;
+        out.extend(reclaimable(table, &s, &format!("snapshot {id}"), &needed).await?);
+    }
+    for t in r.tags() {
+        let owner = format!("tag '{}'", t.name);
+        out.extend(reclaimable(table, &t.tag.snapshot, &owner, &needed).await?);
+    }
+    for id in r.changelogs {
+        let key = changelog_key(*id);
+        let Some(bytes) = table.store().get_opt(&key).await? else {
+            continue;
+        };
+        let c = Snapshot::decode(&bytes, &key)?;
+        match reclaimable(table, &c, &format!("changelog {id}"), &needed).await {
+            Ok(files) => out.extend(files),
+            // Java deletes a changelog's base and delta lists with its snapshot: what such a
+            // changelog used cannot all be named, so its files are left to orphan cleaning.
+            Err(Error::MissingFile { .. }) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
+}
+
+/// The fast path (module docs), or `None` when its facts do not decide every file.
+async fn by_commit_snapshot(table: &Table, r: &Removed<'_>) -> Result<Option<Vec<PlannedFile>>> {
+    if !r.changelogs.is_empty() || table.branches().await?.len() > 1 {
+        return Ok(None);
+    }
+    let target = r.target;
+    let removed_ids = r.snapshot_ids();
+    let removed = table.load_snapshots(&removed_ids).await?;
+    // A removed tag adds nothing when it is a copy of a removed snapshot (same lists, same
+    // index and statistics); any other is decided by the model.
+    for t in r.tags() {
+        let copy_of_removed = removed.iter().any(|s| same_metadata(s, &t.tag.snapshot));
+        if !copy_of_removed {
+            return Ok(None);
+        }
+    }
+    // What the kept versions other than main's older snapshots name: the target completely,
+    // kept tags and long-lived changelogs by their metadata.
+    let mut kept: HashSet<String> = footprint(table, target, &format!("snapshot {}", target.id))
+        .await?
+        .names()
+        .collect();
+    for t in r.tags.iter().filter(|t| t.tag.snapshot.id <= target.id) {
+        let owner = format!("tag '{}'", t.name);
+        kept.extend(
+            metadata_footprint(table, &t.tag.snapshot, &owner)
+                .await?
+                .names(),
+        );
+    }
+    for id in r.all_changelogs {
+        let key = changelog_key(*id);
+        let Some(bytes) = table.store().get_opt(&key).await? else {
+            continue;
+        };
+        let c = Snapshot::decode(&bytes, &key)?;
+        kept.extend(
+            metadata_footprint(table, &c, &format!("changelog {id}"))
+                .await?
+                .names(),
+        );
+    }
+    // What the removed snapshots name beyond the target: their metadata, and the files their
+    // deltas and changelogs add.
+    let reads: Vec<_> = removed.iter().map(|s| added(table, s)).collect();
+    let mut out = Vec::new();
+    for (s, (mut mine, files)) in removed.iter().zip(crate::table::ordered(reads).await?) {
+        for file in files {
+            let name = &file.entry.file.file_name;
+            let dir = file.path.rsplit_once('/').map_or("", |(d, _)| d);
+            let extra = file.entry.file.extra_files.iter();
+            if kept.contains(name.as_str()) {
+                // Live in the target: so are its extra files, unless the target's entry names
+                // others, which only the model decides.
+                if extra.clone().any(|x| !kept.contains(x.as_str())) {
+                    return Ok(None);
+                }
+                continue;
+            }
+            // Decided only when recorded, after the target, and not after the delta that
+            // adds it (a later one is inconsistent metadata).
+            let commit = file.entry.file.commit_snapshot;
+            if !commit.is_some_and(|c| c > target.id.0 && c <= s.id.0) {
+                return Ok(None);
+            }
+            mine.extra.extend(extra.map(|x| format!("{dir}/{x}")));
+            mine.data
+                .insert(file.path.clone(), (file.entry.file.file_size, commit));
+        }
+        out.extend(planned_files(table, &mine, |name| !kept.contains(name)).await?);
+    }
+    Ok(Some(out))
+}
+
+/// A removed snapshot's metadata, and the files it adds to its predecessor: the live entries
+/// of its delta and of its changelog (external files are not the table's to delete).
+async fn added(table: &Table, s: &Snapshot) -> Result<(Footprint, Vec<crate::table::LiveFile>)> {
+    let owner = format!("snapshot {}", s.id);
+    let mine = metadata_footprint(table, s, &owner).await?;
+    let delta = table
+        .entries_of_list(&s.delta_manifest_list, &owner)
+        .await?;
+    let mut files = table.locate(live_entries(delta)).await?;
+    files.extend(table.changelog_files(s, &owner).await?);
+    files.retain(|f| !f.external);
+    Ok((mine, files))
+}
+
+/// Same lists, index manifest and statistics: a tag that is a copy of this snapshot.
+fn same_metadata(s: &Snapshot, t: &Snapshot) -> bool {
+    s.id == t.id
+        && s.base_manifest_list == t.base_manifest_list
+        && s.delta_manifest_list == t.delta_manifest_list
+        && s.changelog_manifest_list == t.changelog_manifest_list
+        && s.index_manifest == t.index_manifest
+        && s.statistics == t.statistics
+}
+
+async fn load(table: &Table, id: SnapshotId) -> Result<Snapshot> {
+    table
+        .try_load_snapshot(id)
+        .await?
+        .ok_or_else(|| Error::MissingFile {
+            path: snapshot_key(id),
+            referenced_by: "the snapshot listing".into(),
+        })
+}
+
+fn changelog_key(id: i64) -> String {
+    format!("{CHANGELOG_DIR}/changelog-{id}")
+}
