@@ -26,7 +26,9 @@ use tagkeeper::io::fault::{FaultHandle, FaultStore, RequestCounts};
 use tagkeeper::io::TableStore;
 use tagkeeper::ops::expire::{expire, plan as expire_plan, ExpireOptions};
 use tagkeeper::ops::orphans::{plan as orphan_plan, OrphanOptions};
-use tagkeeper::ops::rollback::{execute as rollback, RollbackMode, RollbackTarget};
+use tagkeeper::ops::rollback::{
+    execute as rollback, execute_plan, plan_with, RollbackMode, RollbackTarget,
+};
 use tagkeeper::table::Table;
 use tagkeeper::write::synthetic::{build, SyntheticSpec};
 
@@ -184,6 +186,22 @@ fn purge_section(rt: &tokio::runtime::Runtime, md: &mut String, s: usize, f: usi
     assert!(report.plan.purge, "the purge ran: {:?}", report.plan.notes);
     let purged = report.plan.unreferenced.len();
 
+    let by = report.plan.unreferenced_decided_by;
+
+    // The same purge decided by the model, every remaining version read.
+    let (table, h) = master.copy(rt, 32);
+    let mode = RollbackMode::Destructive { purge: true };
+    let (model, r) = run(rt, &h, async {
+        let plan = plan_with(&table, &target, mode, true).await?;
+        execute_plan(&table, plan, &clock).await
+    });
+    let r = r.unwrap();
+    assert!(r.failed.is_empty());
+    assert_eq!(
+        r.plan.unreferenced, report.plan.unreferenced,
+        "the model purges the same files"
+    );
+
     let (table, h) = master.copy(rt, 32);
     let (plain, r) = run(
         rt,
@@ -199,10 +217,17 @@ fn purge_section(rt: &tokio::runtime::Runtime, md: &mut String, s: usize, f: usi
 
     let mut rows = vec![
         (
-            format!("rollback-to {back} back --purge ({purged} files purged)"),
+            format!("rollback-to {back} back --purge ({purged} files purged; decided by {by:?})"),
             purge,
         ),
-        (format!("rollback-to {back} back (no purge)"), plain),
+        (
+            format!("rollback-to {back} back --purge, decided by the model"),
+            model,
+        ),
+        (
+            format!("rollback-to {back} back (no purge; decided by {by:?})"),
+            plain,
+        ),
     ];
     for e in [back, (s / 2).clamp(1, 1000)] {
         let (table, h) = master.copy(rt, 32);
@@ -214,8 +239,8 @@ fn purge_section(rt: &tokio::runtime::Runtime, md: &mut String, s: usize, f: usi
             m,
         ));
     }
-    let base = rows[2].1.secs;
-    let base_req = rows[2].1.requests.total() as f64;
+    let base = rows[3].1.secs;
+    let base_req = rows[3].1.requests.total() as f64;
     for (label, m) in &rows {
         let line = format!(
             "| {s} | {f} | {t} | {label} | {:.3} | {} | {:.1} | {:.1} |\n",
@@ -244,7 +269,7 @@ fn latency_section(
         older_than_millis: Some(NOW),
         force: true,
     };
-    let mut base: [Option<f64>; 3] = [None; 3];
+    let mut base: [Option<f64>; 4] = [None; 4];
     for &c in concurrencies {
         let (table, h) = master.copy(rt, c);
         h.set_latency(Duration::from_millis(latency_ms));
@@ -256,10 +281,26 @@ fn latency_section(
         h.set_latency(Duration::from_millis(latency_ms));
         let (scan, r) = run(rt, &h, orphan_plan(&table, &opts, &clock));
         r.unwrap();
+        // Target 3 at latency: the same number of snapshots rolled back, with --purge.
+        let (table, h) = master.copy(rt, c);
+        h.set_latency(Duration::from_millis(latency_ms));
+        let target = RollbackTarget::Snapshot(SnapshotId((s - e) as i64));
+        let mode = RollbackMode::Destructive { purge: true };
+        let (purge, r) = run(rt, &h, rollback(&table, &target, mode, &clock));
+        let r = r.unwrap();
+        assert!(r.failed.is_empty() && r.plan.purge);
         for (i, (label, m)) in [
             (format!("expire {e}: plan"), plan),
             (format!("expire {e}: plan + execute"), both),
             ("remove-orphan-files scan".to_string(), scan),
+            (
+                format!(
+                    "rollback-to {e} back --purge ({} files; {:?})",
+                    r.plan.unreferenced.len(),
+                    r.plan.unreferenced_decided_by
+                ),
+                purge,
+            ),
         ]
         .into_iter()
         .enumerate()

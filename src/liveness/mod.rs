@@ -17,9 +17,10 @@
 //! `remove-orphan-files`
 //! compute the needed set with [`gather::read_references_replayed`] (every root; consecutive snapshots by delta replay)
 //! and delete only candidates outside it. `expire-snapshots` keeps its fast paths
-//! (`_COMMIT_SNAPSHOT`, the nearest tag), which the property tests in
-//! `tests/it/liveness_props.rs` prove equal to this model on random histories; branch versions
-//! protect through this model there too.
+//! (`_COMMIT_SNAPSHOT`, the nearest tag) and `rollback-to` its `_COMMIT_SNAPSHOT` one (which
+//! hands every file it cannot decide, and every table with branches, to this model), which the
+//! property tests in `tests/it/liveness_props.rs` prove equal to this model on random
+//! histories; branch versions protect through this model there too.
 //!
 //! **Consistency.** A tag is a copy of one snapshot. One whose id is not a positive id at or below
 //! the latest snapshot, or whose manifest lists differ from the retained snapshot of that id, is

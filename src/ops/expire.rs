@@ -625,6 +625,15 @@ impl DataLayout {
                 .map(str::to_string),
         })
     }
+
+    /// Resolve paths and partition values of entries (no I/O: [`Table::locate`] without
+    /// reading the schema again).
+    pub(crate) fn locate(
+        &self,
+        entries: Vec<crate::format::manifest::ManifestEntry>,
+    ) -> Result<Vec<crate::table::LiveFile>> {
+        crate::table::locate_entries(&self.spec, self.data_dir.as_deref(), entries)
+    }
 }
 
 /// What the expired deltas do to data files, in commit order: the files they delete that no tag

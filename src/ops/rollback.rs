@@ -8,8 +8,10 @@
 //! down (a crash leaves a contiguous history, and running the same rollback again finishes
 //! it); delete newer long-lived changelogs and tags newer than the target; set `EARLIEST`. Data files are
 //! left for orphan cleaning, as in Java; `--purge` deletes those only the removed snapshots and
-//! tags referenced, decided against every remaining snapshot and tag, and skips the purge
-//! entirely if any of them cannot be read (fail closed).
+//! tags referenced, decided against every remaining snapshot and tag (by the recorded commit
+//! snapshots when they decide every file, reading only the target and the removed snapshots;
+//! else by the liveness model: [`unreferenced`]), and skips the purge entirely if what the
+//! decision needs cannot be read (fail closed).
 //!
 //! `--as-latest` keeps all history: one OVERWRITE snapshot shaped as Java's
 //! `rollbackToAsLatest` commits it (fresh ADD-only base manifests, a delta of exactly the

@@ -36,6 +36,7 @@ use crate::ops::delete_tag::{
     footprint, metadata_footprint, needed_without, planned_files, reclaimable, Footprint,
     PlannedFile,
 };
+use crate::ops::expire::DataLayout;
 use crate::reach::live_entries;
 use crate::table::layout::{snapshot_key, tag_key, CHANGELOG_DIR};
 use crate::table::{NamedTag, Table};
@@ -181,8 +182,9 @@ async fn by_commit_snapshot(table: &Table, r: &Removed<'_>) -> Result<Option<Vec
     }
     // What the removed snapshots name beyond the target: their metadata, and the files their
     // deltas and changelogs add.
-    let reads: Vec<_> = removed.iter().map(|s| added(table, s)).collect();
-    let mut out = Vec::new();
+    let layout = DataLayout::of(table).await?;
+    let reads: Vec<_> = removed.iter().map(|s| added(table, &layout, s)).collect();
+    let mut footprints = Vec::new();
     for (s, (mut mine, files)) in removed.iter().zip(crate::table::ordered(reads).await?) {
         for file in files {
             let name = &file.entry.file.file_name;
@@ -206,21 +208,32 @@ async fn by_commit_snapshot(table: &Table, r: &Removed<'_>) -> Result<Option<Vec
             mine.data
                 .insert(file.path.clone(), (file.entry.file.file_size, commit));
         }
-        out.extend(planned_files(table, &mine, |name| !kept.contains(name)).await?);
+        footprints.push(mine);
     }
-    Ok(Some(out))
+    let free = |name: &str| !kept.contains(name);
+    let plans: Vec<_> = footprints
+        .iter()
+        .map(|mine| planned_files(table, mine, free))
+        .collect();
+    let planned = crate::table::ordered(plans).await?;
+    Ok(Some(planned.into_iter().flatten().collect()))
 }
 
 /// A removed snapshot's metadata, and the files it adds to its predecessor: the live entries
 /// of its delta and of its changelog (external files are not the table's to delete).
-async fn added(table: &Table, s: &Snapshot) -> Result<(Footprint, Vec<crate::table::LiveFile>)> {
+async fn added(
+    table: &Table,
+    layout: &DataLayout,
+    s: &Snapshot,
+) -> Result<(Footprint, Vec<crate::table::LiveFile>)> {
     let owner = format!("snapshot {}", s.id);
     let mine = metadata_footprint(table, s, &owner).await?;
-    let delta = table
-        .entries_of_list(&s.delta_manifest_list, &owner)
-        .await?;
-    let mut files = table.locate(live_entries(delta)).await?;
-    files.extend(table.changelog_files(s, &owner).await?);
+    let mut files = Vec::new();
+    let lists = std::iter::once(&s.delta_manifest_list).chain(&s.changelog_manifest_list);
+    for list in lists {
+        let entries = table.entries_of_list(list, &owner).await?;
+        files.extend(layout.locate(live_entries(entries))?);
+    }
     files.retain(|f| !f.external);
     Ok((mine, files))
 }
