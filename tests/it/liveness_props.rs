@@ -802,17 +802,22 @@ async fn purge_fast_path_equals_the_model(w: &World, target: &RollbackTarget) {
     }
 }
 
+/// The runtime every history runs on.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
 fn run_history(ops: &[Op]) {
     run_history_on(false, ops);
 }
 
 /// `decoupled`: the table keeps changelogs longer than snapshots (expire keeps changelogs).
 fn run_history_on(decoupled: bool, ops: &[Op]) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = runtime();
     rt.block_on(async {
         let dir = tempfile::tempdir().expect("tmp");
         let root = dir.path().join("t");
@@ -952,11 +957,7 @@ fn upgraded_and_rewritten_files_follow_the_model() {
 #[test]
 fn rollback_purge_decides_by_commit_snapshot_as_the_model_does() {
     use tagkeeper::ops::rollback::{plan_with, DecidedBy};
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = runtime();
     rt.block_on(async {
         let dir = tempfile::tempdir().expect("tmp");
         let root = dir.path().join("t");
@@ -1021,6 +1022,47 @@ fn rollback_purge_decides_by_commit_snapshot_as_the_model_does() {
         assert_eq!(data.len(), 5, "{data:?}");
         assert!(data.is_disjoint(&kept), "{data:?} {kept:?}");
         assert_eq!(fast.tags_removed.len(), 1);
+    });
+}
+
+/// Found by the property test: rolling back to a tag whose snapshot expired removes every
+/// snapshot left, and the first of them follows snapshots that expired, so its delta alone does
+/// not say what it holds beyond the target. The fast path reads it completely and purges what
+/// the model purges: the files appended after the tag and live in it.
+#[test]
+fn rollback_purge_to_a_tag_whose_snapshot_expired_matches_the_model() {
+    use tagkeeper::ops::rollback::{plan_with, DecidedBy};
+    let rt = runtime();
+    rt.block_on(async {
+        let dir = tempfile::tempdir().expect("tmp");
+        let root = dir.path().join("t");
+        let mut w = new_world(&root, false).await;
+        write(&mut w, 0, 2, false, true).await;
+        for op in [
+            Op::Tag { pick: 0 },
+            Op::Append { part: 1, files: 2, record: true },
+            Op::Append { part: 2, files: 1, record: true },
+            Op::Expire { retain: 1 },
+            Op::Append { part: 2, files: 1, record: true },
+        ] {
+            assert_ne!(step(&mut w, &op).await, "none", "{op:?}");
+        }
+        assert_eq!(snapshot_ids(&w).await, vec![3, 4]);
+        let tag = tag_names(&w).await.remove(0);
+        let target = RollbackTarget::Tag(tag);
+        let mode = RollbackMode::Destructive { purge: true };
+        let model = plan_with(&w.table, &target, mode, true).await.expect("model");
+        let fast = plan_with(&w.table, &target, mode, false).await.expect("fast");
+        assert_eq!(fast.unreferenced_decided_by, Some(DecidedBy::CommitSnapshot));
+        assert_eq!(fast.unreferenced, model.unreferenced);
+        let data = fast
+            .unreferenced
+            .iter()
+            .filter(|f| f.category == tagkeeper::ops::delete_tag::Category::Data)
+            .count();
+        // The three appended after the tag (two live only in expired snapshot 2 and in 3, one
+        // in 3) and the one in 4.
+        assert_eq!(data, 4, "{:?}", fast.unreferenced);
     });
 }
 

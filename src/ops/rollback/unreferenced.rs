@@ -78,15 +78,18 @@ impl Removed<'_> {
 }
 
 /// The files only the removed versions referenced, sorted by category and path, and how that
-/// was decided: by the fast path when its facts decide every file (and `ignore_commit_snapshot`
-/// is off), else by the model. Any read error is returned: a purge fails closed.
+/// was decided: by the fast path when its facts decide every file and it could read all it
+/// needs (and `ignore_commit_snapshot` is off), else by the model. The model's read errors are
+/// returned: a purge fails closed.
 pub(super) async fn unreferenced(
     table: &Table,
     r: &Removed<'_>,
     ignore_commit_snapshot: bool,
 ) -> Result<(Vec<PlannedFile>, DecidedBy)> {
     if !ignore_commit_snapshot {
-        if let Some(files) = by_commit_snapshot(table, r).await? {
+        // What the fast path cannot read, the model reads again and decides (failing closed
+        // when a deletion depends on it).
+        if let Ok(Some(files)) = by_commit_snapshot(table, r).await {
             return Ok((sorted(files), DecidedBy::CommitSnapshot));
         }
     }
@@ -160,30 +163,52 @@ async fn by_commit_snapshot(table: &Table, r: &Removed<'_>) -> Result<Option<Vec
         .await?
         .names()
         .collect();
-    for t in r.tags.iter().filter(|t| t.tag.snapshot.id <= target.id) {
-        let owner = format!("tag '{}'", t.name);
-        kept.extend(
-            metadata_footprint(table, &t.tag.snapshot, &owner)
-                .await?
-                .names(),
-        );
+    let tags: Vec<_> = r
+        .tags
+        .iter()
+        .filter(|t| t.tag.snapshot.id <= target.id)
+        .map(|t| async move {
+            let owner = format!("tag '{}'", t.name);
+            metadata_footprint(table, &t.tag.snapshot, &owner).await
+        })
+        .collect();
+    let changelogs: Vec<_> = r
+        .all_changelogs
+        .iter()
+        .map(|id| async move {
+            let key = changelog_key(*id);
+            let Some(bytes) = table.store().get_opt(&key).await? else {
+                return Ok(None);
+            };
+            let c = Snapshot::decode(&bytes, &key)?;
+            let owner = format!("changelog {id}");
+            metadata_footprint(table, &c, &owner).await.map(Some)
+        })
+        .collect();
+    for f in crate::table::ordered(tags).await? {
+        kept.extend(f.names());
     }
-    for id in r.all_changelogs {
-        let key = changelog_key(*id);
-        let Some(bytes) = table.store().get_opt(&key).await? else {
-            continue;
-        };
-        let c = Snapshot::decode(&bytes, &key)?;
-        kept.extend(
-            metadata_footprint(table, &c, &format!("changelog {id}"))
-                .await?
-                .names(),
-        );
+    for f in crate::table::ordered(changelogs)
+        .await?
+        .into_iter()
+        .flatten()
+    {
+        kept.extend(f.names());
     }
     // What the removed snapshots name beyond the target: their metadata, and the files their
     // deltas and changelogs add.
     let layout = DataLayout::of(table).await?;
-    let reads: Vec<_> = removed.iter().map(|s| added(table, &layout, s)).collect();
+    // A removed snapshot whose predecessor is neither the target nor removed (the target was
+    // restored from a tag after the snapshots in between expired, or history has a gap) adds
+    // to a version that cannot be read: it is read completely.
+    let follows = |s: &Snapshot| {
+        let before = SnapshotId(s.id.0 - 1);
+        before == target.id || removed_ids.binary_search(&before).is_ok()
+    };
+    let reads: Vec<_> = removed
+        .iter()
+        .map(|s| added(table, &layout, s, !follows(s)))
+        .collect();
     let mut footprints = Vec::new();
     for (s, (mut mine, files)) in removed.iter().zip(crate::table::ordered(reads).await?) {
         for file in files {
@@ -220,17 +245,26 @@ async fn by_commit_snapshot(table: &Table, r: &Removed<'_>) -> Result<Option<Vec
 }
 
 /// A removed snapshot's metadata, and the files it adds to its predecessor: the live entries
-/// of its delta and of its changelog (external files are not the table's to delete).
+/// of its delta and of its changelog (external files are not the table's to delete); with
+/// `complete`, all its live files.
 async fn added(
     table: &Table,
     layout: &DataLayout,
     s: &Snapshot,
+    complete: bool,
 ) -> Result<(Footprint, Vec<crate::table::LiveFile>)> {
     let owner = format!("snapshot {}", s.id);
     let mine = metadata_footprint(table, s, &owner).await?;
     let mut files = Vec::new();
-    let lists = std::iter::once(&s.delta_manifest_list).chain(&s.changelog_manifest_list);
-    for list in lists {
+    if complete {
+        files.extend(table.data_files(s, &owner).await?);
+    } else {
+        let entries = table
+            .entries_of_list(&s.delta_manifest_list, &owner)
+            .await?;
+        files.extend(layout.locate(live_entries(entries))?);
+    }
+    if let Some(list) = &s.changelog_manifest_list {
         let entries = table.entries_of_list(list, &owner).await?;
         files.extend(layout.locate(live_entries(entries))?);
     }
