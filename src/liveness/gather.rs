@@ -361,7 +361,7 @@ async fn load_changelogs(b: &Branch, found: &mut Found) -> Result<()> {
 
 /// Consumers pin snapshots that are in the listing anyway; they are read so that a corrupt one
 /// stops the run like any other unreadable metadata. Returns how many were read.
-async fn read_consumers(b: &Branch) -> Result<u64> {
+pub(crate) async fn read_consumers(b: &Branch) -> Result<u64> {
     let (files, _) = b.table.store().list_dir(CONSUMER_DIR).await?;
     let keys: Vec<&str> = files
         .iter()

@@ -1040,10 +1040,22 @@ fn rollback_purge_to_a_tag_whose_snapshot_expired_matches_the_model() {
         write(&mut w, 0, 2, false, true).await;
         for op in [
             Op::Tag { pick: 0 },
-            Op::Append { part: 1, files: 2, record: true },
-            Op::Append { part: 2, files: 1, record: true },
+            Op::Append {
+                part: 1,
+                files: 2,
+                record: true,
+            },
+            Op::Append {
+                part: 2,
+                files: 1,
+                record: true,
+            },
             Op::Expire { retain: 1 },
-            Op::Append { part: 2, files: 1, record: true },
+            Op::Append {
+                part: 2,
+                files: 1,
+                record: true,
+            },
         ] {
             assert_ne!(step(&mut w, &op).await, "none", "{op:?}");
         }
@@ -1051,9 +1063,16 @@ fn rollback_purge_to_a_tag_whose_snapshot_expired_matches_the_model() {
         let tag = tag_names(&w).await.remove(0);
         let target = RollbackTarget::Tag(tag);
         let mode = RollbackMode::Destructive { purge: true };
-        let model = plan_with(&w.table, &target, mode, true).await.expect("model");
-        let fast = plan_with(&w.table, &target, mode, false).await.expect("fast");
-        assert_eq!(fast.unreferenced_decided_by, Some(DecidedBy::CommitSnapshot));
+        let model = plan_with(&w.table, &target, mode, true)
+            .await
+            .expect("model");
+        let fast = plan_with(&w.table, &target, mode, false)
+            .await
+            .expect("fast");
+        assert_eq!(
+            fast.unreferenced_decided_by,
+            Some(DecidedBy::CommitSnapshot)
+        );
         assert_eq!(fast.unreferenced, model.unreferenced);
         let data = fast
             .unreferenced

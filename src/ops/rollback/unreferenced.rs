@@ -24,6 +24,11 @@
 //! removed snapshot, a removed long-lived changelog, any branch — sends the whole decision to
 //! the model. The property tests hold the two equal on random histories
 //! (`tests/it/liveness_props.rs`).
+//!
+//! Fail closed: what the fast path cannot read sends the decision to the model, which reads it
+//! again and stops the purge if the deletion depends on it. Snapshots older than the target are
+//! not read, so damage to one of them does not stop a fast purge: by the first fact it cannot
+//! need a file committed after the target, the only data files the fast path deletes.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -143,8 +148,14 @@ async fn by_model(table: &Table, r: &Removed<'_>) -> Result<Vec<PlannedFile>> {
 
 /// The fast path (module docs), or `None` when its facts do not decide every file.
 async fn by_commit_snapshot(table: &Table, r: &Removed<'_>) -> Result<Option<Vec<PlannedFile>>> {
-    if !r.changelogs.is_empty() || table.branches().await?.len() > 1 {
+    let branches = table.branches().await?;
+    if !r.changelogs.is_empty() || branches.len() > 1 {
         return Ok(None);
+    }
+    // Consumers hold no files; the model reads them so that a corrupt one stops a deletion,
+    // and so does this.
+    for b in &branches {
+        crate::liveness::gather::read_consumers(b).await?;
     }
     let target = r.target;
     let removed_ids = r.snapshot_ids();
