@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Reproduce every number in docs/PERFORMANCE.md on this machine, in one command:
-#   bash scripts/bench.sh            # the default grid (about 30 min on 2 cores)
-#   FULL=1 bash scripts/bench.sh     # also the 1,000,000-file tables (much longer, ~8 GiB RAM)
+#   bash scripts/bench.sh            # the default grid (about 20 min on 2 cores)
+#   BUILD=1 bash scripts/bench.sh    # also a cold release build: time and binary size (8+ min)
+#   FULL=1 bash scripts/bench.sh     # also the build and the 1,000,000-file tables (much
+#                                    # longer, ~8 GiB RAM)
 # Results: target/bench/*.txt and *.md, and target/bench-peers/results.md (the peer step
 # builds its own venv with the pinned pypaimon and the pypaimon-rust==0.4.0 wheel).
 set -euo pipefail
@@ -47,6 +49,16 @@ if [ "${FULL:-0}" = 1 ]; then
   SCALE_F="${SCALE_F:-10000,100000,1000000}" cargo bench --bench scale | tee target/bench/scale.txt
 else
   cargo bench --bench scale | tee target/bench/scale.txt
+fi
+
+if [ "${BUILD:-0}" = 1 ] || [ "${FULL:-0}" = 1 ]; then
+  step "Issue 20 target 6: a cold release build into an empty target directory, and the binary's size"
+  COLD="$(mktemp -d)"
+  /usr/bin/time -f "cold release build: %e s wall, %U s user" -o target/bench/build.txt \
+    env CARGO_TARGET_DIR="$COLD" cargo build --release --locked --bin tagkeeper
+  echo "binary: $(stat -c %s "$COLD/release/tagkeeper") bytes" >> target/bench/build.txt
+  rm -rf "$COLD"
+  cat target/bench/build.txt
 fi
 
 step "Peers side by side (issue 20 targets 1, 2, 4): tagkeeper files vs pypaimon and paimon-rust planning, peak RSS"
