@@ -217,17 +217,17 @@ fn purge_section(rt: &tokio::runtime::Runtime, md: &mut String, s: usize, f: usi
 
     let mut rows = vec![
         (
-            format!("rollback-to {back} back --purge ({purged} files purged; decided by {by:?})"),
+            format!(
+                "rollback-to {back} back --purge ({purged} files purged; decided by {})",
+                by.map_or("nothing".to_string(), |b| format!("{b:?}"))
+            ),
             purge,
         ),
         (
             format!("rollback-to {back} back --purge, decided by the model"),
             model,
         ),
-        (
-            format!("rollback-to {back} back (no purge; decided by {by:?})"),
-            plain,
-        ),
+        (format!("rollback-to {back} back (no purge)"), plain),
     ];
     for e in [back, (s / 2).clamp(1, 1000)] {
         let (table, h) = master.copy(rt, 32);

@@ -465,10 +465,11 @@ pub async fn plan_with(
                 .filter(|t| t.tag.snapshot.id > target_id)
                 .map(|t| t.name.to_string())
                 .collect();
-            p.changelogs_removed = changelog_ids(table)
-                .await?
-                .into_iter()
+            let all_changelogs = changelog_ids(table).await?;
+            p.changelogs_removed = all_changelogs
+                .iter()
                 .rev()
+                .copied()
                 .filter(|i| *i > target_id.0)
                 .collect();
             p.restores_snapshot = !range.ids.contains(&target_id);
@@ -504,7 +505,6 @@ pub async fn plan_with(
                 p.iceberg =
                     crate::ops::iceberg_view::plan_rollback(store, target_id, &mut p.notes).await?;
             }
-            let all_changelogs = changelog_ids(table).await?;
             let removed = unreferenced::Removed {
                 target: &resolved.snapshot,
                 ids: &range.ids,
