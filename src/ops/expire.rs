@@ -616,11 +616,15 @@ pub(crate) struct DataLayout {
 impl DataLayout {
     /// The table's.
     pub(crate) async fn of(table: &Table) -> Result<Self> {
+        // One read of the schema (a LIST and a GET), not one per field.
+        let schema = table.latest_schema().await?;
         Ok(DataLayout {
-            spec: table.partition_spec().await?,
-            data_dir: table
-                .latest_schema()
-                .await?
+            spec: crate::format::partition::PartitionSpec::new(
+                schema.partition_keys.clone(),
+                schema.partition_types(),
+                &schema.options,
+            ),
+            data_dir: schema
                 .option("data-file.path-directory")
                 .map(str::to_string),
         })

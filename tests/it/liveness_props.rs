@@ -781,7 +781,10 @@ async fn step(w: &mut World, op: &Op) -> &'static str {
 /// decides at all (in about a quarter of the purges of these histories: those whose removed
 /// files all have `_COMMIT_SNAPSHOT` after the target, on a table without branches;
 /// `rollback_purge_decides_by_commit_snapshot_as_the_model_does` makes sure it runs).
-async fn purge_fast_path_equals_the_model(w: &World, target: &RollbackTarget) {
+async fn purge_fast_path_equals_the_model(
+    w: &World,
+    target: &RollbackTarget,
+) -> Option<tagkeeper::ops::rollback::RollbackPlan> {
     use tagkeeper::ops::rollback::{plan_with, DecidedBy};
     let mode = RollbackMode::Destructive { purge: true };
     let model = plan_with(&w.table, target, mode, true).await;
@@ -794,12 +797,31 @@ async fn purge_fast_path_equals_the_model(w: &World, target: &RollbackTarget) {
                 "the fast path and the model disagree on rolling back to {target:?}"
             );
             assert_eq!(fast.unreferenced_bytes, model.unreferenced_bytes);
+            Some(fast)
         }
-        (model, fast) => assert_eq!(
-            model.map(|_| ()).map_err(|e| e.to_string()),
-            fast.map(|_| ()).map_err(|e| e.to_string())
-        ),
+        (model, fast) => {
+            assert_eq!(
+                model.map(|_| ()).map_err(|e| e.to_string()),
+                fast.map(|_| ()).map_err(|e| e.to_string())
+            );
+            None
+        }
     }
+}
+
+/// The fast path's plan of a purge the fast path must decide, checked against the model.
+async fn fast_purge_plan(
+    w: &World,
+    target: &RollbackTarget,
+) -> tagkeeper::ops::rollback::RollbackPlan {
+    let fast = purge_fast_path_equals_the_model(w, target)
+        .await
+        .expect("both plan");
+    assert_eq!(
+        fast.unreferenced_decided_by,
+        Some(tagkeeper::ops::rollback::DecidedBy::CommitSnapshot)
+    );
+    fast
 }
 
 /// The runtime every history runs on.
@@ -956,7 +978,6 @@ fn upgraded_and_rewritten_files_follow_the_model() {
 /// lists and manifests, never a file the target or an older snapshot has.
 #[test]
 fn rollback_purge_decides_by_commit_snapshot_as_the_model_does() {
-    use tagkeeper::ops::rollback::{plan_with, DecidedBy};
     let rt = runtime();
     rt.block_on(async {
         let dir = tempfile::tempdir().expect("tmp");
@@ -998,19 +1019,7 @@ fn rollback_purge_decides_by_commit_snapshot_as_the_model_does() {
         ] {
             assert_ne!(step(&mut w, &op).await, "none", "{op:?}");
         }
-        let mode = RollbackMode::Destructive { purge: true };
-        let model = plan_with(&w.table, &target, mode, true)
-            .await
-            .expect("model");
-        let fast = plan_with(&w.table, &target, mode, false)
-            .await
-            .expect("fast");
-        assert_eq!(
-            fast.unreferenced_decided_by,
-            Some(DecidedBy::CommitSnapshot)
-        );
-        assert_eq!(model.unreferenced_decided_by, Some(DecidedBy::Model));
-        assert_eq!(fast.unreferenced, model.unreferenced);
+        let fast = fast_purge_plan(&w, &target).await;
         let data: BTreeSet<String> = fast
             .unreferenced
             .iter()
@@ -1031,7 +1040,6 @@ fn rollback_purge_decides_by_commit_snapshot_as_the_model_does() {
 /// the model purges: the files appended after the tag and live in it.
 #[test]
 fn rollback_purge_to_a_tag_whose_snapshot_expired_matches_the_model() {
-    use tagkeeper::ops::rollback::{plan_with, DecidedBy};
     let rt = runtime();
     rt.block_on(async {
         let dir = tempfile::tempdir().expect("tmp");
@@ -1062,18 +1070,7 @@ fn rollback_purge_to_a_tag_whose_snapshot_expired_matches_the_model() {
         assert_eq!(snapshot_ids(&w).await, vec![3, 4]);
         let tag = tag_names(&w).await.remove(0);
         let target = RollbackTarget::Tag(tag);
-        let mode = RollbackMode::Destructive { purge: true };
-        let model = plan_with(&w.table, &target, mode, true)
-            .await
-            .expect("model");
-        let fast = plan_with(&w.table, &target, mode, false)
-            .await
-            .expect("fast");
-        assert_eq!(
-            fast.unreferenced_decided_by,
-            Some(DecidedBy::CommitSnapshot)
-        );
-        assert_eq!(fast.unreferenced, model.unreferenced);
+        let fast = fast_purge_plan(&w, &target).await;
         let data = fast
             .unreferenced
             .iter()

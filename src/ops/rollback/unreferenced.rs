@@ -36,6 +36,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::format::ids::SnapshotId;
+use crate::format::manifest::FileKind;
 use crate::format::snapshot::Snapshot;
 use crate::ops::delete_tag::{
     footprint, metadata_footprint, needed_without, planned_files, reclaimable, Footprint,
@@ -168,6 +169,26 @@ async fn by_commit_snapshot(table: &Table, r: &Removed<'_>) -> Result<Option<Vec
             return Ok(None);
         }
     }
+    // What the removed snapshots name beyond the target: their metadata, and the files their
+    // deltas and changelogs add. Read first: a delta adding a file that records no commit
+    // snapshot (every file Java writes) means the model decides, and the target need not be
+    // read for that.
+    let layout = DataLayout::of(table).await?;
+    // A removed snapshot whose predecessor is neither the target nor removed (the target was
+    // restored from a tag after the snapshots in between expired, or history has a gap) adds
+    // to a version that cannot be read: it is read completely.
+    let follows = |s: &Snapshot| {
+        let before = SnapshotId(s.id.0 - 1);
+        before == target.id || removed_ids.binary_search(&before).is_ok()
+    };
+    let reads: Vec<_> = removed
+        .iter()
+        .map(|s| added(table, &layout, s, !follows(s)))
+        .collect();
+    let added_all = crate::table::ordered(reads).await?;
+    if added_all.iter().any(|a| a.new_unrecorded) {
+        return Ok(None);
+    }
     // What the kept versions other than main's older snapshots name: the target completely,
     // kept tags and long-lived changelogs by their metadata.
     let mut kept: HashSet<String> = footprint(table, target, &format!("snapshot {}", target.id))
@@ -206,22 +227,14 @@ async fn by_commit_snapshot(table: &Table, r: &Removed<'_>) -> Result<Option<Vec
     {
         kept.extend(f.names());
     }
-    // What the removed snapshots name beyond the target: their metadata, and the files their
-    // deltas and changelogs add.
-    let layout = DataLayout::of(table).await?;
-    // A removed snapshot whose predecessor is neither the target nor removed (the target was
-    // restored from a tag after the snapshots in between expired, or history has a gap) adds
-    // to a version that cannot be read: it is read completely.
-    let follows = |s: &Snapshot| {
-        let before = SnapshotId(s.id.0 - 1);
-        before == target.id || removed_ids.binary_search(&before).is_ok()
-    };
-    let reads: Vec<_> = removed
-        .iter()
-        .map(|s| added(table, &layout, s, !follows(s)))
-        .collect();
     let mut footprints = Vec::new();
-    for (s, (mut mine, files)) in removed.iter().zip(crate::table::ordered(reads).await?) {
+    for (
+        s,
+        Added {
+            mut mine, files, ..
+        },
+    ) in removed.iter().zip(added_all)
+    {
         for file in files {
             let name = &file.entry.file.file_name;
             let dir = file.path.rsplit_once('/').map_or("", |(d, _)| d);
@@ -255,32 +268,49 @@ async fn by_commit_snapshot(table: &Table, r: &Removed<'_>) -> Result<Option<Vec
     Ok(Some(planned.into_iter().flatten().collect()))
 }
 
-/// A removed snapshot's metadata, and the files it adds to its predecessor: the live entries
-/// of its delta and of its changelog (external files are not the table's to delete); with
-/// `complete`, all its live files.
-async fn added(
-    table: &Table,
-    layout: &DataLayout,
-    s: &Snapshot,
-    complete: bool,
-) -> Result<(Footprint, Vec<crate::table::LiveFile>)> {
+/// What a removed snapshot names beyond its predecessor.
+struct Added {
+    /// Its metadata (lists, manifests, index, statistics).
+    mine: Footprint,
+    /// The live entries of its delta and of its changelog (external files are not the table's
+    /// to delete); read `complete`ly, all its live files and its changelog's.
+    files: Vec<crate::table::LiveFile>,
+    /// A delta or changelog entry adds a new file (not a level change of a file the same list
+    /// deletes) that records no commit snapshot: one the fast path never decides.
+    new_unrecorded: bool,
+}
+
+async fn added(table: &Table, layout: &DataLayout, s: &Snapshot, complete: bool) -> Result<Added> {
     let owner = format!("snapshot {}", s.id);
     let mine = metadata_footprint(table, s, &owner).await?;
     let mut files = Vec::new();
+    let mut lists: Vec<&String> = s.changelog_manifest_list.iter().collect();
     if complete {
         files.extend(table.data_files(s, &owner).await?);
     } else {
-        let entries = table
-            .entries_of_list(&s.delta_manifest_list, &owner)
-            .await?;
-        files.extend(layout.locate(live_entries(entries))?);
+        lists.push(&s.delta_manifest_list);
     }
-    if let Some(list) = &s.changelog_manifest_list {
+    let mut new_unrecorded = false;
+    for list in lists {
         let entries = table.entries_of_list(list, &owner).await?;
+        let deleted: HashSet<&str> = entries
+            .iter()
+            .filter(|e| e.kind == FileKind::Delete)
+            .map(|e| e.file.file_name.as_str())
+            .collect();
+        new_unrecorded |= entries.iter().any(|e| {
+            e.kind == FileKind::Add
+                && e.file.commit_snapshot.is_none()
+                && !deleted.contains(e.file.file_name.as_str())
+        });
         files.extend(layout.locate(live_entries(entries))?);
     }
     files.retain(|f| !f.external);
-    Ok((mine, files))
+    Ok(Added {
+        mine,
+        files,
+        new_unrecorded,
+    })
 }
 
 /// Same lists, index manifest and statistics: a tag that is a copy of this snapshot.
