@@ -194,6 +194,32 @@ impl Printer {
         }
     }
 
+    /// Print a successful report formatted in `n` pieces on several threads (see
+    /// [`write_pieces_in_order`]): `format(i, buf)` appends piece `i`, which must end at a line
+    /// break; each piece is redacted on the thread that formatted it and written in order. The
+    /// same bytes as formatting and printing the pieces one after the other.
+    pub(crate) fn stream_pieces(
+        &self,
+        n: usize,
+        format: impl Fn(usize, &mut Vec<u8>) + Sync,
+    ) -> tagkeeper::Result<()> {
+        DOCUMENT_PRINTED.store(true, Ordering::SeqCst);
+        let workers = std::thread::available_parallelism().map_or(1, |c| c.get().min(8));
+        let mut out = io::BufWriter::with_capacity(1 << 16, io::stdout().lock());
+        let redacted = |i: usize, buf: &mut Vec<u8>| {
+            format(i, buf);
+            redact_in_place(buf);
+        };
+        match write_pieces_in_order(n, workers, redacted, &mut out).and_then(|()| out.flush()) {
+            // A reader that went away (broken pipe) is fine: there is nobody left to tell.
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+            Err(e) => Err(Error::InvalidArgument(format!(
+                "cannot write the report: {e}"
+            ))),
+            Ok(()) => Ok(()),
+        }
+    }
+
     /// Print a plan before asking whether to execute it (see `confirm`).
     pub(crate) fn preview(&self, text: &str) {
         write_stdout(text);
@@ -321,6 +347,69 @@ impl<W: Write> Write for RedactingLines<W> {
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
+}
+
+/// Redact a piece of text (whole lines) where it lies: it is left alone when nothing in it is
+/// masked, the usual case.
+fn redact_in_place(buf: &mut Vec<u8>) {
+    let masked = match std::str::from_utf8(buf) {
+        Ok(text) => match tagkeeper::redact::redact_cow(text) {
+            std::borrow::Cow::Borrowed(_) => return,
+            std::borrow::Cow::Owned(masked) => masked,
+        },
+        // Never from our formatting; redacted like any other text if it were.
+        Err(_) => tagkeeper::redact::redact(&String::from_utf8_lossy(buf)),
+    };
+    *buf = masked.into_bytes();
+}
+
+/// Write pieces `0..n` to `out` in order while `workers` threads format them: worker `w`
+/// formats pieces `w`, `w + workers`, … and hands each over through its own channel of two,
+/// so at most three pieces per worker are held, and the writer takes them round-robin, in
+/// order. A write error stops the formatting (the workers' channels close) and is returned.
+fn write_pieces_in_order(
+    n: usize,
+    workers: usize,
+    format: impl Fn(usize, &mut Vec<u8>) + Sync,
+    out: &mut impl Write,
+) -> io::Result<()> {
+    let workers = workers.clamp(1, n.max(1));
+    if workers == 1 {
+        let mut buf = Vec::new();
+        for i in 0..n {
+            buf.clear();
+            format(i, &mut buf);
+            out.write_all(&buf)?;
+        }
+        return Ok(());
+    }
+    std::thread::scope(|scope| {
+        let format = &format;
+        let receivers: Vec<_> = (0..workers)
+            .map(|w| {
+                let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(2);
+                scope.spawn(move || {
+                    for i in (w..n).step_by(workers) {
+                        let mut buf = Vec::new();
+                        format(i, &mut buf);
+                        if tx.send(buf).is_err() {
+                            return; // the writer stopped
+                        }
+                    }
+                });
+                rx
+            })
+            .collect();
+        for i in 0..n {
+            let piece = receivers[i % workers]
+                .recv()
+                .map_err(|_| io::Error::other("a formatting thread stopped"))?;
+            out.write_all(&piece)?;
+        }
+        // Returning drops the receivers, which ends any worker still sending; the scope then
+        // joins them.
+        Ok(())
+    })
 }
 
 /// Log output: each event is buffered and written redacted, like every other line.
@@ -698,6 +787,74 @@ mod tests {
             tally_line(&Category::ManifestList, 4, 5443),
             "  manifest lists: 4 file(s), 5.3 KiB\n"
         );
+    }
+
+    /// Pieces come out in order whatever the number of workers, slow pieces included.
+    #[test]
+    fn pieces_are_written_in_order() {
+        let format = |i: usize, buf: &mut Vec<u8>| {
+            if i % 7 == 0 {
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+            buf.extend_from_slice(format!("piece {i}\n").as_bytes());
+        };
+        let want: String = (0..50).map(|i| format!("piece {i}\n")).collect();
+        for (n, workers) in [(50, 1), (50, 2), (50, 3), (50, 8), (50, 64)] {
+            let mut out = Vec::new();
+            write_pieces_in_order(n, workers, format, &mut out).unwrap();
+            assert_eq!(String::from_utf8(out).unwrap(), want, "{workers} workers");
+        }
+        let mut out = Vec::new();
+        write_pieces_in_order(0, 4, format, &mut out).unwrap();
+        assert!(out.is_empty());
+    }
+
+    /// A writer that fails (a closed pipe) stops the formatting and its error comes back; the
+    /// workers end instead of waiting forever to hand over their pieces.
+    #[test]
+    fn a_failed_write_stops_the_workers() {
+        struct FailsAfter(usize);
+        impl Write for FailsAfter {
+            fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+                if self.0 == 0 {
+                    return Err(io::ErrorKind::BrokenPipe.into());
+                }
+                self.0 -= 1;
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let formatted = std::sync::atomic::AtomicUsize::new(0);
+        let format = |i: usize, buf: &mut Vec<u8>| {
+            formatted.fetch_add(1, Ordering::SeqCst);
+            buf.extend_from_slice(format!("{i}\n").as_bytes());
+        };
+        let err = write_pieces_in_order(10_000, 2, format, &mut FailsAfter(3)).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::BrokenPipe);
+        // At most the three written, the failed one and what the two workers held.
+        assert!(
+            formatted.load(Ordering::SeqCst) <= 4 + 2 * 3,
+            "{formatted:?}"
+        );
+    }
+
+    /// Pieces are redacted one by one as the whole text would be.
+    #[test]
+    fn pieces_are_redacted() {
+        let mut clean = b"{\n  \"path\": \"bucket-0/data-1.parquet\"\n}\n".to_vec();
+        let before = clean.clone();
+        redact_in_place(&mut clean);
+        assert_eq!(clean, before);
+        let text = "  \"path\": \"s3://AKIAEXAMPLE:secretvalue@bucket/x?X-Amz-Signature=abc\"\n";
+        let mut piece = text.as_bytes().to_vec();
+        redact_in_place(&mut piece);
+        assert_eq!(
+            String::from_utf8(piece).unwrap(),
+            tagkeeper::redact::redact(text)
+        );
+        assert_ne!(tagkeeper::redact::redact(text), text);
     }
 
     #[test]
