@@ -451,6 +451,19 @@ impl FilesJson<'_> {
         } else if i <= self.chunks() {
             let from = (i - 1) * self.per_piece;
             let to = (from + self.per_piece).min(l.files.len());
+            // About what the piece takes (the fixed text of an element is ~170 bytes), so the
+            // buffer is not grown and copied while it is filled.
+            let about: usize = l.files[from..to]
+                .iter()
+                .map(|f| {
+                    let p = self
+                        .partitions
+                        .get(f.partition as usize)
+                        .map_or(2, Vec::len);
+                    f.path.len() + p + 200
+                })
+                .sum();
+            out.reserve(about);
             for (at, f) in l.files[from..to].iter().enumerate() {
                 out.extend_from_slice(b"    {\n      \"path\": ");
                 json_string(&f.path, out);
@@ -520,6 +533,8 @@ pub async fn files_listing(table: &Table, spec: &VersionSpec) -> Result<FilesLis
     // The partition of the previous file, its index and its path.
     let mut last: Option<Box<[u8]>> = None;
     let (mut index, mut partition_path) = (0u32, String::new());
+    // The previous file's (partition index, bucket) and its bucket directory with a `/`.
+    let (mut dir, mut prefix): (Option<(u32, i32)>, String) = (None, String::new());
     let mut files = Vec::with_capacity(entries.len());
     let (mut total_bytes, mut total_rows) = (0i64, 0i64);
     for e in entries {
@@ -550,11 +565,15 @@ pub async fn files_listing(table: &Table, spec: &VersionSpec) -> Result<FilesLis
         let path: Box<str> = match e.external_path {
             Some(uri) => uri,
             None => {
-                let key = format!(
-                    "{}/{}",
-                    bucket_dir(data_dir, &partition_path, e.bucket),
-                    e.file_name
-                );
+                // Likewise the bucket directory: built when partition or bucket changes.
+                if dir != Some((index, e.bucket)) {
+                    prefix = bucket_dir(data_dir, &partition_path, e.bucket);
+                    prefix.push('/');
+                    dir = Some((index, e.bucket));
+                }
+                let mut key = String::with_capacity(prefix.len() + e.file_name.len());
+                key.push_str(&prefix);
+                key.push_str(&e.file_name);
                 crate::io::check_key(&key)?;
                 key.into_boxed_str()
             }

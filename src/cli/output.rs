@@ -383,14 +383,22 @@ fn write_pieces_in_order(
         }
         return Ok(());
     }
+    // Written pieces' buffers go back to the workers: a fresh megabyte per piece was page
+    // faults and allocator work on every piece.
+    let spare: std::sync::Mutex<Vec<Vec<u8>>> = std::sync::Mutex::new(Vec::new());
     std::thread::scope(|scope| {
-        let format = &format;
+        let (format, spare) = (&format, &spare);
         let receivers: Vec<_> = (0..workers)
             .map(|w| {
                 let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(2);
                 scope.spawn(move || {
                     for i in (w..n).step_by(workers) {
-                        let mut buf = Vec::new();
+                        let mut buf = spare
+                            .lock()
+                            .ok()
+                            .and_then(|mut s| s.pop())
+                            .unwrap_or_default();
+                        buf.clear();
                         format(i, &mut buf);
                         if tx.send(buf).is_err() {
                             return; // the writer stopped
@@ -405,6 +413,11 @@ fn write_pieces_in_order(
                 .recv()
                 .map_err(|_| io::Error::other("a formatting thread stopped"))?;
             out.write_all(&piece)?;
+            if let Ok(mut s) = spare.lock() {
+                if s.len() < workers {
+                    s.push(piece);
+                }
+            }
         }
         // Returning drops the receivers, which ends any worker still sending; the scope then
         // joins them.

@@ -456,7 +456,10 @@ impl Schema {
         mut item: impl FnMut(&'a Self, &mut Input<'a>, &mut Arena<'a>, usize) -> Result<(), String>,
         width: usize,
     ) -> Result<(usize, usize), String> {
-        let mut blocks: Vec<(usize, usize)> = Vec::new();
+        // Almost every array is one block: its place is kept without a heap allocation (a
+        // `Vec` per array was millions of allocations for a large manifest).
+        let mut first: Option<(usize, usize)> = None;
+        let mut more: Vec<(usize, usize)> = Vec::new();
         loop {
             let count = input.block_count()?;
             if count == 0 {
@@ -467,17 +470,21 @@ impl Schema {
             for i in 0..count {
                 item(self, input, arena, start + i * width)?;
             }
-            blocks.push((start, count));
+            if first.is_none() {
+                first = Some((start, count));
+            } else {
+                more.push((start, count));
+            }
         }
-        match blocks.as_slice() {
-            [] => Ok((arena.len(), 0)),
-            [one] => Ok(*one),
+        match first {
+            None => Ok((arena.len(), 0)),
+            Some(one) if more.is_empty() => Ok(one),
             // Items of later blocks follow the children of earlier ones: copy them all to
             // one contiguous run (they are plain values; their own children stay put).
-            _ => {
+            Some(one) => {
                 let start = arena.len();
                 let mut len = 0;
-                for &(from, count) in &blocks {
+                for &(from, count) in std::iter::once(&one).chain(&more) {
                     arena.extend_from_within(from..from + count * width);
                     len += count;
                 }
@@ -828,6 +835,43 @@ mod tests {
             let got = roundtrip(schema, vec![record.clone(), record.clone()], codec);
             assert_eq!(got, vec![want.to_string(), want.to_string()], "{codec:?}");
         }
+    }
+
+    /// Arrays and maps written in several blocks (a negative count carries the block's byte
+    /// size) decode to one contiguous run of items; one block and no block at all as well.
+    #[test]
+    fn arrays_and_maps_in_several_blocks() {
+        let schema = Schema::parse(
+            br#"{"type":"record","name":"R","fields":[
+                {"name":"a","type":{"type":"array","items":"long"}},
+                {"name":"m","type":{"type":"map","values":"int"}},
+                {"name":"one","type":{"type":"array","items":"long"}},
+                {"name":"none","type":{"type":"array","items":"long"}}]}"#,
+        )
+        .unwrap();
+        let bytes: &[u8] = &[
+            4, 2, 4, // a: a block of 2 items (1, 2)
+            1, 2, 6, // a: a block of 1 item with its byte size (-1, 1 byte): 3
+            0, // a: end
+            2, 2, b'k', 10, // m: a block of 1 entry: k → 5
+            2, 2, b'j', 12, // m: another: j → 6
+            0,  // m: end
+            2, 14, 0, // one: a block of 1 item (7)
+            0, // none
+        ];
+        let mut input = Input { bytes };
+        let mut arena = vec![Datum::Null];
+        schema
+            .decode(schema.root, &mut input, 0, &mut arena, 0)
+            .unwrap();
+        assert!(input.bytes.is_empty());
+        assert_eq!(
+            show(&arena[0], &arena),
+            concat!(
+                r#"Record(["a", "m", "one", "none"], [Array([Long(1), Long(2), Long(3)]), "#,
+                r#"Map([(Str("k"), Int(5)), (Str("j"), Int(6))]), Array([Long(7)]), Array([])])"#
+            )
+        );
     }
 
     #[test]
