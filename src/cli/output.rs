@@ -778,6 +778,7 @@ pub(crate) fn schema_text(r: &SchemaReport) -> String {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
     use tagkeeper::ops::delete_tag::Category;
 
