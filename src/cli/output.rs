@@ -183,15 +183,7 @@ impl Printer {
             out: io::BufWriter::with_capacity(1 << 16, io::stdout().lock()),
             pending: Vec::with_capacity(REDACT_CHUNK + 4096),
         };
-        let written = write(&mut out).and_then(|()| out.finish());
-        match written {
-            // A reader that went away (broken pipe) is fine: there is nobody left to tell.
-            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
-            Err(e) => Err(Error::InvalidArgument(format!(
-                "cannot write the report: {e}"
-            ))),
-            Ok(()) => Ok(()),
-        }
+        report_written(write(&mut out).and_then(|()| out.finish()))
     }
 
     /// Print a successful report formatted in `n` pieces on several threads (see
@@ -210,14 +202,9 @@ impl Printer {
             format(i, buf);
             redact_in_place(buf);
         };
-        match write_pieces_in_order(n, workers, redacted, &mut out).and_then(|()| out.flush()) {
-            // A reader that went away (broken pipe) is fine: there is nobody left to tell.
-            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
-            Err(e) => Err(Error::InvalidArgument(format!(
-                "cannot write the report: {e}"
-            ))),
-            Ok(()) => Ok(()),
-        }
+        report_written(
+            write_pieces_in_order(n, workers, redacted, &mut out).and_then(|()| out.flush()),
+        )
     }
 
     /// Print a plan before asking whether to execute it (see `confirm`).
@@ -346,6 +333,18 @@ impl<W: Write> Write for RedactingLines<W> {
 
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
+    }
+}
+
+/// The outcome of writing a streamed report to stdout.
+fn report_written(written: io::Result<()>) -> tagkeeper::Result<()> {
+    match written {
+        // A reader that went away (broken pipe) is fine: there is nobody left to tell.
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(Error::InvalidArgument(format!(
+            "cannot write the report: {e}"
+        ))),
+        Ok(()) => Ok(()),
     }
 }
 
