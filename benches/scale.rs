@@ -7,7 +7,7 @@
 //!     SCALE_S=10000 SCALE_F=1000000 SCALE_T=20 cargo bench --bench scale
 //!     SCALE_LATENCY_MS=20 cargo bench --bench scale               # also the latency section
 //!
-//! Results go to stdout and to `target/bench/scale.md`. `scripts/bench.sh` runs this with the
+//! Results go to stdout and to `target/bench/scale.md` (or the file `SCALE_MD` names). `scripts/bench.sh` runs this with the
 //! peer comparison; docs/PERFORMANCE.md holds the results.
 
 #![allow(clippy::panic, clippy::unwrap_used, clippy::print_stdout)]
@@ -466,6 +466,9 @@ fn main() {
         header,
         "<!-- cargo bench --bench scale; runs per read-only operation: {runs} -->"
     );
-    let _ = std::fs::create_dir_all("target/bench");
-    let _ = std::fs::write("target/bench/scale.md", header + &report.md);
+    let out = std::env::var("SCALE_MD").unwrap_or_else(|_| "target/bench/scale.md".to_owned());
+    if let Some(dir) = std::path::Path::new(&out).parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    let _ = std::fs::write(&out, header + &report.md);
 }
