@@ -587,8 +587,9 @@ pub async fn replace_tag(
                 crate::ops::delete_tag::needed_without(table, "replace-tag", &[tag_key(name)])
                     .await?;
             let after =
-                crate::ops::delete_tag::footprint(table, &new.snapshot, "the new tag").await?;
-            needed.extend(after.names().map(std::sync::Arc::from));
+                crate::ops::delete_tag::footprint_names(table, &new.snapshot, "the new tag")
+                    .await?;
+            needed.extend(after.into_iter().map(std::sync::Arc::from));
             let owner = format!("tag '{}'", victim.name);
             crate::ops::delete_tag::reclaimable(table, &victim.tag.snapshot, &owner, &needed).await
         };

@@ -10,7 +10,7 @@ use crate::format::partition::PartitionSpec;
 use crate::liveness::{live_in_version, ManifestFacts};
 use crate::reach::EntryIdentity;
 use crate::table::layout::{bucket_dir, index_key, manifest_key};
-use crate::table::{ordered, Table};
+use crate::table::{listing_key, ordered, Table};
 
 use super::{CheckReport, Listed, ProblemKind, Version, Wanted};
 
@@ -199,9 +199,7 @@ pub(super) struct Expected {
     pub(super) rows: Option<i64>,
 }
 
-/// The keys of live entries, as [`crate::table::locate_entries`] builds them for full
-/// entries: the URI of a file stored outside the table, else the bucket directory of its
-/// partition (decoded once per partition, for external files too) and its name, checked.
+/// The keys of live entries (see [`listing_key`]).
 fn locate(
     spec: &PartitionSpec,
     data_dir: Option<&str>,
@@ -210,28 +208,7 @@ fn locate(
 ) -> Result<Vec<String>> {
     entries
         .iter()
-        .map(|e| {
-            if !partitions.contains_key(&e.partition) {
-                let values = binary_row::decode(&e.partition, &spec.types).map_err(|err| {
-                    crate::error::Error::corrupt(
-                        format!("manifest entry for {}", e.file_name),
-                        format!("partition bytes: {err}"),
-                    )
-                })?;
-                partitions.insert(e.partition.clone(), spec.path(&values));
-            }
-            if let Some(uri) = &e.external_path {
-                return Ok(uri.to_string());
-            }
-            let partition_path = partitions.get(&e.partition).map_or("", String::as_str);
-            let key = format!(
-                "{}/{}",
-                bucket_dir(data_dir, partition_path, e.bucket),
-                e.file_name
-            );
-            crate::io::check_key(&key)?;
-            Ok(key)
-        })
+        .map(|e| listing_key(spec, data_dir, partitions, e))
         .collect()
 }
 

@@ -39,7 +39,7 @@ use crate::format::ids::SnapshotId;
 use crate::format::manifest::FileKind;
 use crate::format::snapshot::Snapshot;
 use crate::ops::delete_tag::{
-    footprint, metadata_footprint, needed_without, planned_files, reclaimable, Footprint,
+    footprint_names, metadata_footprint, needed_without, planned_files, reclaimable, Footprint,
     PlannedFile,
 };
 use crate::ops::expire::DataLayout;
@@ -191,10 +191,10 @@ async fn by_commit_snapshot(table: &Table, r: &Removed<'_>) -> Result<Option<Vec
     }
     // What the kept versions other than main's older snapshots name: the target completely,
     // kept tags and long-lived changelogs by their metadata.
-    let mut kept: HashSet<String> = footprint(table, target, &format!("snapshot {}", target.id))
-        .await?
-        .names()
-        .collect();
+    // Names only: the target's files are never planned here, and its full entries would be
+    // most of the memory of a rollback on a large table.
+    let mut kept: HashSet<String> =
+        footprint_names(table, target, &format!("snapshot {}", target.id)).await?;
     let tags: Vec<_> = r
         .tags
         .iter()
