@@ -5,8 +5,8 @@
 #   FULL=1 bash scripts/bench.sh     # also the build and the 1,000,000-file table: peak RSS of
 #                                    # files, expire-snapshots, the orphan scan and rollback-to,
 #                                    # and the scale bench at S=10,000 F=1,000,000 T=20 (about
-#                                    # 55 min, 17 of them building the table once; ~11 GiB RAM;
-#                                    # T1M=DIR reuses a table built before)
+#                                    # 35 min on 2 cores, 7 of them building the table once, which
+#                                    # later runs reuse; ~11 GiB RAM; T1M=DIR names the table)
 # Results: target/bench/*.txt and *.md, and target/bench-peers/results.md (the peer step
 # builds its own venv with the pinned pypaimon and the pypaimon-rust==0.4.0 wheel).
 set -euo pipefail
