@@ -7,8 +7,8 @@
 //!     SCALE_S=10000 SCALE_F=1000000 SCALE_T=20 cargo bench --bench scale
 //!     SCALE_LATENCY_MS=20 cargo bench --bench scale               # also the latency section
 //!
-//! Results go to stdout and to `target/bench/scale.md` (or the file `SCALE_MD` names). `scripts/bench.sh` runs this with the
-//! peer comparison; docs/PERFORMANCE.md holds the results.
+//! Results go to stdout and to `target/bench/scale.md` (or the file `SCALE_MD` names).
+//! `scripts/bench.sh` runs this with the peer comparison; docs/PERFORMANCE.md holds the results.
 
 #![allow(clippy::panic, clippy::unwrap_used, clippy::print_stdout)]
 

@@ -332,8 +332,13 @@ pub(crate) async fn footprint_names(
     s: &Snapshot,
     owner: &str,
 ) -> Result<std::collections::HashSet<String>> {
-    let mut names = table.live_names_of(s, owner).await?;
-    names.extend(metadata_footprint(table, s, owner).await?.names());
+    // Both read the version's manifest lists (two or three small GETs, read twice as
+    // `footprint` reads them); run together, those reads overlap.
+    let (mut names, metadata) = futures::try_join!(
+        table.live_names_of(s, owner),
+        metadata_footprint(table, s, owner)
+    )?;
+    names.extend(metadata.names());
     Ok(names)
 }
 
